@@ -1,0 +1,114 @@
+# pyprof: non-recursive build into build/. `make V=1` shows the commands.
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+B	:= build
+CC	?= gcc
+CLANG	?= clang
+BPFTOOL	?= bpftool
+PREFIX	?= /usr/local
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+WARN	:= -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
+CFLAGS	?= -O2 -g
+CFLAGS	+= $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(B) -MMD -MP
+SHIM_CFLAGS := -fPIC -fvisibility=hidden -fno-omit-frame-pointer \
+	-ftls-model=initial-exec
+LIBS	:= -lzstd -lncursesw -ltinfo -lbpf -lelf -lz -lm -lpthread
+SHIM_LIBS := -ldl -lpthread -lunwind
+
+ARCH	:= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+
+# sources, by place on the data path
+SHIM_SRCS	:= $(wildcard preload/*.c)
+SHIM_OBJS	:= $(SHIM_SRCS:%.c=$(B)/%.o)
+CORE_SRCS	:= $(filter-out collector/main.c,$(wildcard collector/*.c)) \
+		   $(wildcard viewer/*.c)
+CORE_OBJS	:= $(CORE_SRCS:%.c=$(B)/%.o)
+BPF_SRCS	:= $(wildcard ebpf/*.bpf.c)
+BPF_SKELS	:= $(BPF_SRCS:ebpf/%.bpf.c=$(B)/ebpf/%.skel.h)
+UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
+UNIT_BINS	:= $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+# what the CLI and the unit tests take from the shim (no interposers)
+SHIM_LIB_OBJS	:= $(filter-out $(B)/preload/interpose.o $(B)/preload/shim.o,$(SHIM_OBJS))
+
+.PHONY: all clean test demo setup install bench
+all: $(B)/pyprof $(B)/libpyprof.so $(UNIT_BINS)
+
+setup:
+	$(Q)./scripts/setup.sh
+
+$(B)/%.o: %.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/preload/%.o: preload/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(SHIM_CFLAGS) -c $< -o $@
+
+$(B)/libpyprof.so: $(SHIM_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) -shared -Wl,-z,defs -Wl,-z,now $^ -o $@ $(SHIM_LIBS)
+
+$(B)/libppshim.a: $(SHIM_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/libppcore.a: $(CORE_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/pyprof: $(B)/collector/main.o $(B)/libppcore.a $(B)/libppshim.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $< -Wl,--start-group $(B)/libppcore.a $(B)/libppshim.a -Wl,--end-group -o $@ $(LIBS)
+
+$(B)/tests/%: tests/unit/%.c $(B)/libppcore.a $(B)/libppshim.a
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -Icollector -Ipreload $< -Wl,--start-group $(B)/libppcore.a $(B)/libppshim.a -Wl,--end-group -o $@ $(LIBS) -lunwind -ldl
+
+# eBPF: vmlinux.h from the running kernel's BTF, .bpf.c -> .bpf.o -> .skel.h
+$(B)/vmlinux.h:
+	$(call msg,GEN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(B)/ebpf/%.bpf.o: ebpf/%.bpf.c $(B)/vmlinux.h $(wildcard include/*.h ebpf/*.h)
+	$(call msg,BPF,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -I$(B) -c $< -o $@
+
+$(B)/ebpf/%.skel.h: $(B)/ebpf/%.bpf.o
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+# every core object may include a skeleton
+$(CORE_OBJS) $(B)/collector/main.o: $(BPF_SKELS)
+
+test: all
+	$(Q)./tests/run.sh
+
+demo: setup
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)./scripts/demo.sh
+
+bench: all
+	$(Q)./scripts/bench.sh
+
+install: $(B)/pyprof $(B)/libpyprof.so
+	install -D -m 755 $(B)/pyprof $(DESTDIR)$(PREFIX)/bin/pyprof
+	install -D -m 755 $(B)/libpyprof.so $(DESTDIR)$(PREFIX)/lib/pyprof/libpyprof.so
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * CPython memory layouts pyprof reads, per minor version. Plain
+ * uint32_t offsets so the shim (in-process) and the eBPF programs
+ * (out of process) share one description.
+ *
+ * 3.9-3.12: fixed tables (preload/pylayout.c), computed against each
+ * version's Include/internal headers. 3.13+: read from the target's
+ * _Py_DebugOffsets at the start of _PyRuntime (Include/internal/
+ * pycore_runtime.h), checked against its cookie and version.
+ */
+#ifndef PP_PYLAYOUT_H
+#define PP_PYLAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PP_OFF_NONE 0xffffffffu
+
+/* How a frame says where it is in its code. */
+enum pp_instr_kind {
+	PP_INSTR_LASTI_BYTES = 1,	/* 3.9: int f_lasti, byte offset */
+	PP_INSTR_LASTI_UNITS = 2,	/* 3.10: int f_lasti, code units */
+	PP_INSTR_PREV_PTR = 3,		/* 3.11, 3.12: _Py_CODEUNIT *prev_instr */
+	PP_INSTR_PTR = 4,		/* 3.13+: _Py_CODEUNIT *instr_ptr */
+};
+
+/* Line table formats (see Objects/lnotab_notes.txt, locations.md). */
+enum pp_lt_kind {
+	PP_LT_LNOTAB = 1,		/* 3.9 co_lnotab */
+	PP_LT_LINETABLE310 = 2,		/* 3.10 co_linetable */
+	PP_LT_LOCATIONS = 3,		/* 3.11+ co_linetable */
+};
+
+struct pp_pylayout {
+	uint32_t major, minor;
+
+	/* _PyRuntime and the thread list (for readers outside the process) */
+	uint32_t runtime_interp_head;	/* interpreters.head */
+	uint32_t interp_tstate_head;	/* threads.head */
+	uint32_t tstate_next;
+	uint32_t tstate_thread_id;	/* pthread_t */
+	uint32_t tstate_native_id;	/* OS tid, PP_OFF_NONE before 3.11 */
+
+	/* thread state -> innermost frame */
+	uint32_t tstate_frame;		/* frame, cframe (3.11/3.12) or current_frame */
+	uint32_t cframe_frame;		/* cframe->current_frame, PP_OFF_NONE if direct */
+
+	/* frame (PyFrameObject <= 3.10, _PyInterpreterFrame 3.11+) */
+	uint32_t frame_code;
+	uint32_t frame_back;
+	uint32_t frame_instr;
+	uint32_t instr_kind;		/* enum pp_instr_kind */
+	uint32_t frame_owner;		/* char owner, PP_OFF_NONE before 3.12 */
+	uint32_t owner_cstack;		/* owner value of C-stack frames to skip */
+	uint32_t code_tagged;		/* 3.14: f_executable is a tagged _PyStackRef */
+
+	/* code object */
+	uint32_t code_filename;
+	uint32_t code_name;
+	uint32_t code_qualname;		/* PP_OFF_NONE before 3.11 */
+	uint32_t code_firstlineno;
+	uint32_t code_linetable;	/* bytes: co_lnotab (3.9) / co_linetable */
+	uint32_t code_start;		/* co_code_adaptive, 3.11+ */
+	uint32_t lt_kind;		/* enum pp_lt_kind */
+
+	/* bytes object */
+	uint32_t bytes_size;		/* ob_size */
+	uint32_t bytes_data;		/* ob_sval */
+
+	/* str: PyASCIIObject.state, and where the characters start */
+	uint32_t str_length;
+	uint32_t str_state;
+	uint32_t str_ascii_data;	/* compact ASCII */
+	uint32_t str_compact_data;	/* compact non-ASCII */
+
+	/* type object, to check a frame's code really is a code object */
+	uint32_t ob_type;
+};
+
+/* A frame as read from the interpreter: resolved later, once per stack. */
+struct pp_rawframe {
+	const void *code;
+	int32_t offset;			/* byte offset into the code, -1 unknown */
+	uint32_t pad;
+};
+
+/*
+ * Fill l for the interpreter whose version string is ver ("3.11.2 ...")
+ * and whose _PyRuntime is at runtime (needed for 3.13+). Returns 0, or
+ * -1 with a reason in why for an unsupported version or bad cookie.
+ */
+int pp_pylayout_init(struct pp_pylayout *l, const char *ver,
+		     const void *runtime, const char **why);
+
+/*
+ * Walk the frames of tstate (in this process), innermost first, into
+ * out[max]. code_type is &PyCode_Type (frames whose code is not a code
+ * object are skipped). Returns the number of frames.
+ */
+int pp_py_walk(const struct pp_pylayout *l, const void *tstate,
+	       const void *code_type, struct pp_rawframe *out, int max);
+
+/* Line of byte offset off in code (in this process); co_firstlineno if
+ * the table has no entry for it. */
+int pp_code_line(const struct pp_pylayout *l, const void *code, int off);
+
+/* Pure decoder over a copied table: the unit tests use it directly.
+ * Returns the line, or -1 when off has no line. */
+int pp_lt_addr2line(uint32_t kind, const uint8_t *tab, size_t len,
+		    int firstlineno, int off);
+
+/* Copy str (a Python str in this process) as UTF-8 into buf[cap],
+ * truncating; returns the length written (no NUL counted). */
+size_t pp_py_str(const struct pp_pylayout *l, const void *str,
+		 char *buf, size_t cap);
+
+#endif

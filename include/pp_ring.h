@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shared-memory ring between the target's producers (any number of
+ * threads) and the collector (one consumer).
+ *
+ * A memfd holds one header page followed by the data area. Both sides
+ * map the data area twice, back to back, so a record that runs past
+ * the end continues at the start without any wrap handling (the trick
+ * of the kernel's BPF ring buffer).
+ *
+ * Producers reserve space with a CAS on prod_pos, write the body, then
+ * publish the record by storing its header (release). The consumer
+ * reads in order, stops at a zero header, zeroes what it consumed and
+ * then advances cons_pos (release), which is what gives space back.
+ */
+#ifndef PP_RING_H
+#define PP_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pp_wire.h"
+
+#define PP_RING_MAGIC 0x474e495246595050ull	/* "PPYFRING" */
+#define PP_RING_HDR_SIZE 4096u
+
+enum pp_ring_mode {
+	PP_RING_BLOCK = 0,	/* full: wait for the collector (record, wrap) */
+	PP_RING_DROP = 1,	/* full: drop and count (attach) */
+};
+
+/* settings the collector passes to the shim through the header */
+#define PP_OPT_NATIVE 0x1	/* unwind native frames */
+
+struct pp_ring_hdr {
+	uint64_t magic;
+	uint32_t abi;
+	uint32_t hdr_size;
+	uint64_t data_size;		/* power of two */
+	uint32_t mode;			/* enum pp_ring_mode */
+	uint32_t opts;			/* PP_OPT_* */
+	uint64_t sample_bytes;		/* mean bytes between samples, 0 = all */
+	int32_t collector_pid;
+	int32_t owner_pid;		/* producer process that claimed the ring */
+	uint32_t collector_alive;	/* cleared when the collector leaves */
+	uint32_t max_frames;
+	uint64_t start_ns;		/* CLOCK_MONOTONIC when created */
+
+	uint64_t prod_pos __attribute__((aligned(64)));
+	uint64_t cons_pos __attribute__((aligned(64)));
+	uint64_t dropped __attribute__((aligned(64)));	/* records lost */
+	uint64_t waits;			/* times a producer waited for space */
+};
+_Static_assert(sizeof(struct pp_ring_hdr) <= PP_RING_HDR_SIZE, "ring hdr");
+
+struct pp_ring {
+	struct pp_ring_hdr *hdr;
+	uint8_t *data;			/* data_size bytes, mapped twice */
+	uint64_t mask;
+	size_t map_len;
+};
+
+/* Both sides. */
+int pp_ring_map(struct pp_ring *r, int fd);
+void pp_ring_unmap(struct pp_ring *r);
+
+/* Consumer (collector). Creates the memfd; returns the fd or -errno. */
+int pp_ring_create(struct pp_ring *r, uint64_t data_size, uint32_t mode);
+
+/*
+ * Consumer: calls fn on each committed record in order, at most max
+ * bytes; returns bytes consumed. fn sees the record in place.
+ */
+typedef void (*pp_ring_fn)(const struct pp_hdr *rec, void *ctx);
+size_t pp_ring_drain(struct pp_ring *r, size_t max, pp_ring_fn fn, void *ctx);
+
+/*
+ * Producer: reserve len bytes (multiple of 8). Returns NULL when the
+ * record must be dropped (ring full and not blocking, or collector
+ * gone); the drop is counted in hdr->dropped.
+ */
+void *pp_ring_reserve(struct pp_ring *r, uint32_t len);
+
+/* Producer: publish a reserved record. hdr->len must equal len. */
+static inline void pp_ring_commit(void *rec, uint8_t type, uint8_t flags,
+				  uint32_t aux, uint32_t len)
+{
+	struct pp_hdr h = { .len = (uint16_t)len, .type = type,
+			    .flags = flags, .aux = aux };
+	uint64_t v;
+
+	__builtin_memcpy(&v, &h, sizeof(v));
+	__atomic_store_n((uint64_t *)rec, v, __ATOMIC_RELEASE);
+}
+
+#endif

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pyprof wire format: the records the producers (preload shim, eBPF
+ * programs) write into rings and the collector writes into trace files.
+ * One format end to end, so a trace is the event stream plus the
+ * collector's own records (ticks, metadata).
+ *
+ * Every record starts with an 8-byte header and is padded to 8 bytes.
+ * In a ring the header is written last (one release store): a zero
+ * header means "reserved, not yet committed".
+ */
+#ifndef PP_WIRE_H
+#define PP_WIRE_H
+
+#include <stdint.h>
+
+#define PP_ABI_VERSION 1
+
+enum pp_rec_type {
+	PP_REC_NONE = 0,
+	/* shim: heap */
+	PP_REC_ALLOC = 1,	/* pp_rec_alloc */
+	PP_REC_FREE = 2,	/* pp_rec_free */
+	PP_REC_REALLOC = 3,	/* pp_rec_realloc */
+	PP_REC_MMAP = 4,	/* pp_rec_alloc, domain PP_DOM_MMAP */
+	PP_REC_MUNMAP = 5,	/* pp_rec_alloc, stack 0 */
+	/* shim: definitions, each emitted once before first use */
+	PP_REC_FUNC = 6,	/* pp_rec_func */
+	PP_REC_STACK = 7,	/* pp_rec_stack */
+	PP_REC_THREAD = 8,	/* pp_rec_thread */
+	PP_REC_PROC = 9,	/* pp_rec_proc */
+	PP_REC_MARK = 10,	/* pp_rec_mark */
+	PP_REC_LOST = 11,	/* pp_rec_lost */
+	/* shim fallback and eBPF: stalls */
+	PP_REC_GC = 12,		/* pp_rec_gc */
+	PP_REC_GIL = 13,	/* pp_rec_gil */
+	PP_REC_LOCK = 14,	/* pp_rec_lock */
+	PP_REC_KMEM = 15,	/* pp_rec_kmem: mmap/munmap/brk seen by the kernel */
+	/* collector only (trace files) */
+	PP_REC_TICK = 32,	/* pp_rec_tick */
+	PP_REC_META = 33,	/* pp_rec_meta */
+	PP_REC_EXIT = 34,	/* pp_rec_exit */
+	PP_REC_MAX
+};
+
+/* Allocation domains, in pp_hdr.flags of ALLOC/FREE/REALLOC/MMAP. */
+enum pp_domain {
+	PP_DOM_LIBC = 0,	/* malloc family */
+	PP_DOM_PYRAW = 1,	/* PyMem_RawMalloc */
+	PP_DOM_PYMEM = 2,	/* PyMem_Malloc */
+	PP_DOM_PYOBJ = 3,	/* PyObject_Malloc */
+	PP_DOM_MMAP = 4,	/* anonymous mmap by the program */
+	PP_DOM_ARENA = 5,	/* mmap made inside an allocator: its own reserve */
+	PP_DOM_MAX
+};
+
+struct pp_hdr {
+	uint16_t len;		/* whole record, bytes, multiple of 8; 0 = uncommitted */
+	uint8_t type;		/* enum pp_rec_type */
+	uint8_t flags;		/* per type */
+	uint32_t aux;		/* per type: stack id, func id, tid... */
+};
+_Static_assert(sizeof(struct pp_hdr) == 8, "pp_hdr");
+
+#define PP_REC_ALIGN(n) (((n) + 7u) & ~7u)
+#define PP_REC_MAXLEN 65528u
+
+/* ALLOC/MMAP: aux = stack id (0 = no stack), flags = domain.
+ * MUNMAP: addr/size of the range, flags = domain. */
+struct pp_rec_alloc {
+	struct pp_hdr h;
+	uint64_t addr;
+	uint64_t size;
+};
+_Static_assert(sizeof(struct pp_rec_alloc) == 24, "pp_rec_alloc");
+
+/* FREE: flags = domain. Written before the block is released, so a
+ * new block at the same address is always ordered after it. */
+struct pp_rec_free {
+	struct pp_hdr h;
+	uint64_t addr;
+};
+_Static_assert(sizeof(struct pp_rec_free) == 16, "pp_rec_free");
+
+/* REALLOC: aux = stack id, flags = domain; old = 0 acts as malloc,
+ * addr = 0 (failed) leaves old live. */
+struct pp_rec_realloc {
+	struct pp_hdr h;
+	uint64_t old;
+	uint64_t addr;
+	uint64_t size;
+};
+_Static_assert(sizeof(struct pp_rec_realloc) == 32, "pp_rec_realloc");
+
+/* FUNC: aux = func id (ids start at 1), flags = PP_FUNC_*.
+ * Followed by file[file_len] and name[name_len], no NULs. */
+#define PP_FUNC_NATIVE 0x1
+struct pp_rec_func {
+	struct pp_hdr h;
+	uint32_t firstlineno;
+	uint16_t file_len;
+	uint16_t name_len;
+	char data[];
+};
+
+/* STACK: aux = stack id (ids start at 1), innermost frame first.
+ * For a native frame, line is 0 and func is a PP_FUNC_NATIVE func. */
+struct pp_frame {
+	uint32_t func;
+	uint32_t line;
+};
+struct pp_rec_stack {
+	struct pp_hdr h;
+	uint32_t nframes;
+	uint32_t tid;		/* thread that first made it (informative) */
+	struct pp_frame frames[];
+};
+#define PP_MAX_FRAMES 128
+
+/* THREAD: aux = OS tid; the name (Python's Thread.name or comm). */
+struct pp_rec_thread {
+	struct pp_hdr h;
+	uint64_t ts;
+	char name[];
+};
+
+/* PROC: the producer process; aux = pid. Followed by the version
+ * string (e.g. "3.11.2") of pyver_len bytes. */
+struct pp_rec_proc {
+	struct pp_hdr h;
+	uint32_t ppid;
+	uint16_t pyver_len;
+	uint16_t flags;
+	uint64_t ts;
+	char data[];
+};
+
+/* MARK: aux = enum pp_mark, ts = CLOCK_MONOTONIC ns. */
+enum pp_mark {
+	PP_MARK_PY_READY = 1,	/* Python allocator hooks installed */
+	PP_MARK_FINALIZE = 2,	/* interpreter begins to finalize (atexit) */
+	PP_MARK_DETACH = 3,	/* producer stops recording */
+};
+struct pp_rec_mark {
+	struct pp_hdr h;
+	uint64_t ts;
+};
+
+/* LOST: count of records a producer had to drop. */
+struct pp_rec_lost {
+	struct pp_hdr h;
+	uint64_t count;
+};
+
+/* GC: one collection; flags = generation, aux = tid;
+ * h.flags bit 7 set when the source is the in-process fallback. */
+#define PP_SRC_SHIM 0x80
+struct pp_rec_gc {
+	struct pp_hdr h;
+	uint64_t ts_start;
+	uint64_t ts_end;
+	uint64_t collected;
+	uint64_t uncollectable;
+};
+
+/* GIL: one interval of a thread; flags = enum pp_gil_state
+ * (| PP_SRC_SHIM), aux = tid. */
+enum pp_gil_state {
+	PP_GIL_WAIT = 1,	/* waiting to take the GIL */
+	PP_GIL_HOLD = 2,	/* holding it */
+};
+struct pp_rec_gil {
+	struct pp_hdr h;
+	uint64_t ts_start;
+	uint64_t ts_end;
+};
+
+/* LOCK: one contended wait; aux = stack id, flags = enum pp_lock_kind. */
+enum pp_lock_kind {
+	PP_LOCK_PY = 1,		/* threading.Lock / RLock / Condition */
+	PP_LOCK_PTHREAD = 2,	/* pthread mutex */
+	PP_LOCK_FUTEX = 3,	/* other futex */
+};
+struct pp_rec_lock {
+	struct pp_hdr h;
+	uint64_t lock_addr;
+	uint64_t ts_start;
+	uint64_t ts_end;
+	uint32_t tid;
+	uint32_t pad;
+};
+
+/* KMEM: address-space changes seen by the kernel; flags = enum. */
+enum pp_kmem_op { PP_KMEM_MMAP = 1, PP_KMEM_MUNMAP = 2, PP_KMEM_BRK = 3 };
+struct pp_rec_kmem {
+	struct pp_hdr h;
+	uint64_t ts;
+	uint64_t addr;
+	uint64_t size;
+};
+
+/* TICK (collector): time and process-wide samples. */
+struct pp_rec_tick {
+	struct pp_hdr h;
+	uint64_t ts;		/* CLOCK_MONOTONIC ns */
+	uint64_t rss_bytes;	/* RssAnon + RssFile (the ring's shmem excluded) */
+	uint64_t dropped;	/* producers' drop counter so far */
+};
+
+/* META (collector, first record of a trace): key=value lines
+ * ("argv=...\0" style: each entry "key\tvalue\n"). aux = target pid. */
+struct pp_rec_meta {
+	struct pp_hdr h;
+	uint64_t ts;		/* CLOCK_MONOTONIC ns at start */
+	uint64_t realtime_ns;	/* wall clock at start */
+	uint64_t sample_bytes;	/* --sample mean, 0 = every allocation */
+	char data[];
+};
+
+/* EXIT (collector): how the target ended. aux = pid,
+ * flags: 0 exited (status = code), 1 killed (status = signal). */
+struct pp_rec_exit {
+	struct pp_hdr h;
+	uint64_t ts;
+	int32_t status;
+	uint32_t pad;
+};
+
+#endif

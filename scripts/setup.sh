@@ -1,0 +1,18 @@
+#!/bin/sh
+# Install the Debian packages pyprof needs to build and test, when missing.
+set -e
+PKGS="gcc make clang llvm libunwind-dev libbpf-dev bpftool libelf-dev \
+zlib1g-dev libncurses-dev libzstd-dev pkg-config tmux linux-perf \
+heaptrack debootstrap python3 binutils"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "pyprof setup: installing$missing" >&2
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,42 @@
+#!/bin/bash
+# Run every test: unit binaries in build/tests, then the end-to-end
+# scripts in tests/e2e. Each prints "ok NAME" / "FAIL NAME: why" lines;
+# a test that crashes or prints nothing counts as one failure.
+# Usage: tests/run.sh [PATTERN]   (substring of the test file name)
+cd "$(dirname "$0")/.." || exit 1
+pat=${1:-}
+passed=0 failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+run_one() {
+	local name=$1; shift
+	local start=$SECONDS
+	"$@" >"$log" 2>&1
+	local rc=$? p f
+	p=$(grep -c '^ok ' "$log")
+	f=$(grep -c '^FAIL ' "$log")
+	grep -E '^(FAIL|SKIP) ' "$log"
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "FAIL $name: exit $rc"; tail -n 15 "$log" | sed 's/^/    /'
+		f=1
+	elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		echo "FAIL $name: no checks ran"; tail -n 15 "$log" | sed 's/^/    /'
+		f=1
+	fi
+	printf '%-40s %3d ok %3d failed %4ds\n' "$name" "$p" "$f" $((SECONDS - start))
+	passed=$((passed + p)); failed=$((failed + f))
+}
+
+for t in build/tests/test_*; do
+	[ -x "$t" ] || continue
+	case "$t" in *"$pat"*) ;; *) continue ;; esac
+	run_one "$(basename "$t")" "$t"
+done
+for t in tests/e2e/test_*; do
+	[ -f "$t" ] || continue
+	case "$t" in *"$pat"*) ;; *) continue ;; esac
+	run_one "$(basename "$t")" /usr/bin/python3 "$t"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
