@@ -25,6 +25,8 @@ LIBS	:= -lzstd -lncursesw -ltinfo -lbpf -lelf -lz -lm -lpthread
 SHIM_LIBS := -ldl -lpthread -lunwind
 
 ARCH	:= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+# <asm/*.h> for libbpf's usdt.bpf.h (Debian multiarch)
+BPF_INC	:= -I/usr/include/$(shell uname -m)-linux-gnu
 
 # sources, by place on the data path
 SHIM_SRCS	:= $(wildcard preload/*.c)
@@ -85,7 +87,7 @@ $(B)/vmlinux.h:
 $(B)/ebpf/%.bpf.o: ebpf/%.bpf.c $(B)/vmlinux.h $(wildcard include/*.h ebpf/*.h)
 	$(call msg,BPF,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -I$(B) -c $< -o $@
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -I$(B) $(BPF_INC) -c $< -o $@
 
 $(B)/ebpf/%.skel.h: $(B)/ebpf/%.bpf.o
 	$(call msg,GEN,$@)

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * GIL waits and holds of one CPython process, three ways:
+ *  - take_gil/drop_gil uprobes (builds with symbols): exact;
+ *  - glibc pthread_cond_* uprobes filtered on the GIL's own condition
+ *    variables (stripped/LTO builds): take_gil signals switch_cond once
+ *    per acquisition, drop_gil signals cond once per release, and a
+ *    waiter sits in pthread_cond_timedwait(&gil->cond) (Python/
+ *    ceval_gil.c);
+ *  - futex tracepoints on the GIL's futex words: blocked time only.
+ * Thread creation/exit of the target bound each thread's lifetime.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "gil.h"
+
+const volatile __u32 targ_tgid;
+const volatile __u64 gil_addr;
+
+struct gil_thread {
+	__u64 wait_start;
+	__u64 acquired;
+	__u64 futex_start;
+	__u64 futex_uaddr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct gil_thread);
+} threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} gil_events SEC(".maps");
+
+static struct gil_thread *thread_get(__u32 tid)
+{
+	struct gil_thread *t, zero = {};
+
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (t)
+		return t;
+	bpf_map_update_elem(&threads, &tid, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&threads, &tid);
+}
+
+static int ours(void)
+{
+	return (bpf_get_current_pid_tgid() >> 32) == targ_tgid;
+}
+
+static void emit(__u32 kind, __u32 tid, __u64 ws, __u64 acq, __u64 rel)
+{
+	struct gil_event *e;
+
+	e = bpf_ringbuf_reserve(&gil_events, sizeof(*e), 0);
+	if (!e)
+		return;
+	e->kind = kind;
+	e->tid = tid;
+	e->wait_start = ws;
+	e->acquired = acq;
+	e->released = rel;
+	bpf_ringbuf_submit(e, 0);
+}
+
+static void on_acquired(__u64 now)
+{
+	struct gil_thread *t = thread_get((__u32)bpf_get_current_pid_tgid());
+
+	if (!t)
+		return;
+	t->acquired = now;
+}
+
+static void on_released(__u64 now)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct gil_thread *t = thread_get(tid);
+
+	if (!t)
+		return;
+	emit(GIL_EV_CYCLE, tid, t->wait_start, t->acquired, now);
+	t->wait_start = 0;
+	t->acquired = 0;
+}
+
+/* precise: take_gil(tstate) entry/return, drop_gil(...) entry */
+SEC("uprobe")
+int BPF_KPROBE(take_gil_enter)
+{
+	struct gil_thread *t;
+	__u32 locked = 0;
+
+	if (!ours())
+		return 0;
+	t = thread_get((__u32)bpf_get_current_pid_tgid());
+	if (!t)
+		return 0;
+	/* a free GIL is taken at once: do not count our own probe
+	 * overhead as waiting */
+	bpf_probe_read_user(&locked, sizeof(locked),
+			    (void *)(gil_addr + GIL_OFF_LOCKED));
+	t->wait_start = locked ? bpf_ktime_get_ns() : 0;
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(take_gil_exit)
+{
+	if (ours())
+		on_acquired(bpf_ktime_get_ns());
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(drop_gil_enter)
+{
+	if (ours())
+		on_released(bpf_ktime_get_ns());
+	return 0;
+}
+
+/* stripped builds: glibc condition variables of the GIL */
+SEC("uprobe")
+int BPF_KPROBE(cond_signal, void *cond)
+{
+	__u64 c = (__u64)cond;
+
+	if (!ours())
+		return 0;
+	if (c == gil_addr + GIL_OFF_SWITCH_COND)
+		on_acquired(bpf_ktime_get_ns());
+	else if (c == gil_addr + GIL_OFF_COND)
+		on_released(bpf_ktime_get_ns());
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(cond_timedwait, void *cond)
+{
+	struct gil_thread *t;
+
+	if (!ours() || (__u64)cond != gil_addr + GIL_OFF_COND)
+		return 0;
+	t = thread_get((__u32)bpf_get_current_pid_tgid());
+	if (t && !t->wait_start)
+		t->wait_start = bpf_ktime_get_ns();
+	return 0;
+}
+
+/* futex mode: blocked waits on the GIL's mutex and condvar words */
+static int gil_word(__u64 a)
+{
+	__u64 c = gil_addr + GIL_OFF_COND;
+
+	return a == c + COND_OFF_SIGNALS0 || a == c + COND_OFF_SIGNALS1 ||
+	       a == gil_addr + GIL_OFF_MUTEX;
+}
+
+SEC("tracepoint/syscalls/sys_enter_futex")
+int gil_futex_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	struct gil_thread *t;
+	__u64 uaddr = ctx->args[0];
+	int op = ctx->args[1] & 127;
+
+	if (!ours() || !gil_word(uaddr))
+		return 0;
+	/* FUTEX_WAIT, FUTEX_WAIT_BITSET */
+	if (op != 0 && op != 9)
+		return 0;
+	t = thread_get((__u32)bpf_get_current_pid_tgid());
+	if (!t)
+		return 0;
+	t->futex_start = bpf_ktime_get_ns();
+	t->futex_uaddr = uaddr;
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_futex")
+int gil_futex_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct gil_thread *t;
+
+	if (!ours())
+		return 0;
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (!t || !t->futex_start)
+		return 0;
+	emit(GIL_EV_WAIT, tid, t->futex_start, 0, bpf_ktime_get_ns());
+	t->futex_start = 0;
+	return 0;
+}
+
+/* thread lifetimes */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(gil_thread_new, struct task_struct *parent,
+	     struct task_struct *child)
+{
+	/* threads only: a forked child process is another tgid */
+	if (ours() && child->tgid == targ_tgid)
+		emit(GIL_EV_THREAD_NEW, child->pid, 0, 0,
+		     bpf_ktime_get_ns());
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int gil_thread_exit(struct trace_event_raw_sched_process_template *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	if (!ours())
+		return 0;
+	emit(GIL_EV_THREAD_EXIT, tid, 0, 0, bpf_ktime_get_ns());
+	bpf_map_delete_elem(&threads, &tid);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

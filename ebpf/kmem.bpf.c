@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/* mmap/munmap/brk of one process as the kernel sees them (syscall
+ * tracepoints, filtered by tgid): successful calls only. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "kmem.h"
+
+const volatile __u32 targ_tgid;
+
+struct kmem_args {
+	__u64 addr;
+	__u64 len;
+	__u64 flags;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct kmem_args);
+} inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} cur_brk SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} kmem_events SEC(".maps");
+
+static int save(__u64 addr, __u64 len, __u64 flags)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct kmem_args a = { .addr = addr, .len = len, .flags = flags };
+
+	if ((id >> 32) != targ_tgid)
+		return 0;
+	bpf_map_update_elem(&inflight, &tid, &a, BPF_ANY);
+	return 0;
+}
+
+static int done(__u32 op, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id, zero = 0;
+	struct kmem_args *a;
+	struct kmem_event *e;
+	__u64 *old;
+
+	if ((id >> 32) != targ_tgid)
+		return 0;
+	a = bpf_map_lookup_elem(&inflight, &tid);
+	if (!a)
+		return 0;
+	if (ret < 0 && ret > -4096)
+		goto out;
+	if (op == KMEM_BRK) {
+		/* brk(0) queries; the result is the break either way */
+		old = bpf_map_lookup_elem(&cur_brk, &zero);
+		if (!old) {
+			bpf_map_update_elem(&cur_brk, &zero, &ret, BPF_ANY);
+			goto out;
+		}
+		if (*old == (__u64)ret)
+			goto out;
+	}
+	e = bpf_ringbuf_reserve(&kmem_events, sizeof(*e), 0);
+	if (!e)
+		goto out;
+	e->op = op;
+	e->tid = tid;
+	e->ts = bpf_ktime_get_ns();
+	e->flags = a->flags;
+	if (op == KMEM_MMAP) {
+		e->addr = ret;
+		e->size = a->len;
+	} else if (op == KMEM_MUNMAP) {
+		e->addr = a->addr;
+		e->size = a->len;
+	} else {
+		old = bpf_map_lookup_elem(&cur_brk, &zero);
+		e->addr = old ? *old : 0;
+		e->size = (__u64)ret - e->addr;
+		bpf_map_update_elem(&cur_brk, &zero, &ret, BPF_ANY);
+	}
+	bpf_ringbuf_submit(e, 0);
+out:
+	bpf_map_delete_elem(&inflight, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int kmem_mmap_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	return save(ctx->args[0], ctx->args[1], ctx->args[3]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int kmem_mmap_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return done(KMEM_MMAP, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_munmap")
+int kmem_munmap_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	return save(ctx->args[0], ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_munmap")
+int kmem_munmap_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return done(KMEM_MUNMAP, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_brk")
+int kmem_brk_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	return save(ctx->args[0], 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_brk")
+int kmem_brk_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return done(KMEM_BRK, ctx->ret);
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/* kmem.bpf.c <-> collector/bpf.c: address-space changes by the target. */
+#ifndef PP_EBPF_KMEM_H
+#define PP_EBPF_KMEM_H
+
+enum kmem_op { KMEM_MMAP = 1, KMEM_MUNMAP = 2, KMEM_BRK = 3 };
+
+struct kmem_event {
+	__u32 op;		/* enum kmem_op (== enum pp_kmem_op) */
+	__u32 tid;
+	__u64 ts;
+	__u64 addr;		/* BRK: the old break */
+	__u64 size;		/* BRK: new - old break, two's complement */
+	__u64 flags;		/* MMAP: mmap flags (MAP_ANONYMOUS...) */
+};
+
+#endif

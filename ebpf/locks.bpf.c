@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Contended waits of one CPython process: every futex wait that blocks
+ * (sys_enter/exit_futex) outside the GIL's own futex words, with the
+ * Python stack of the waiting thread. A threading.Lock/RLock blocks in
+ * sem_clockwait/sem_wait on the lock's semaphore (3.9-3.12, Python/
+ * thread_pthread.h) or parks on the thread's semaphore (3.13 PyMutex,
+ * Python/parking_lot.c); both are futex waits, both with the GIL
+ * released, so only contended acquisitions reach here.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "locks.h"
+#include "pystack.bpf.h"
+
+const volatile __u32 targ_tgid;
+const volatile __u64 exclude[LOCK_MAX_EXCLUDE];	/* GIL futex words */
+const volatile __u64 min_wait_ns;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct lock_event);
+} waiting SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lock_event);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} lock_events SEC(".maps");
+
+SEC("tracepoint/syscalls/sys_enter_futex")
+int lock_futex_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid(), uaddr = ctx->args[0];
+	int op = ctx->args[1] & 127, i;
+	__u32 tid = (__u32)id, zero = 0;
+	struct lock_event *e;
+
+	if ((id >> 32) != targ_tgid)
+		return 0;
+	/* FUTEX_WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2 */
+	if (op != 0 && op != 6 && op != 9 && op != 11 && op != 13)
+		return 0;
+	for (i = 0; i < LOCK_MAX_EXCLUDE; i++)
+		if (exclude[i] && exclude[i] == uaddr)
+			return 0;
+	e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return 0;
+	e->tid = tid;
+	e->uaddr = uaddr;
+	e->ret = 0;
+	e->ts_end = 0;
+	e->nframes = py_stack(e->frames);
+	e->ts_start = bpf_ktime_get_ns();
+	bpf_map_update_elem(&waiting, &tid, e, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_futex")
+int lock_futex_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
+	__u32 tid = (__u32)id;
+	struct lock_event *e;
+
+	if ((id >> 32) != targ_tgid)
+		return 0;
+	e = bpf_map_lookup_elem(&waiting, &tid);
+	if (!e)
+		return 0;
+	/* -EAGAIN: the word changed before we slept, no wait happened */
+	if (ctx->ret != -11 && now - e->ts_start >= min_wait_ns) {
+		e->ts_end = now;
+		e->ret = ctx->ret;
+		bpf_ringbuf_output(&lock_events, e, sizeof(*e), 0);
+	}
+	bpf_map_delete_elem(&waiting, &tid);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/* locks.bpf.c <-> collector/bpf.c: blocked futex waits of the target
+ * outside the GIL, with the waiting thread's Python stack. */
+#ifndef PP_EBPF_LOCKS_H
+#define PP_EBPF_LOCKS_H
+
+#include "pystack.h"
+
+#define LOCK_MAX_EXCLUDE 8
+
+struct lock_event {
+	__u32 tid;
+	__u32 nframes;
+	__u64 uaddr;		/* futex word */
+	__u64 ts_start;
+	__u64 ts_end;
+	__s64 ret;		/* futex return: 0, -ETIMEDOUT, -EAGAIN... */
+	struct py_rawframe frames[PY_MAX_FRAMES];
+};
+
+#endif

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * Python stack of the current thread, read from BPF with the offsets in
+ * struct py_walk_cfg (filled from include/pp_pylayout.h).
+ *
+ * The thread state is found by walking interp->threads and matching
+ * tstate->thread_id, which is the thread's pthread_t; on x86-64 glibc
+ * pthread_self() is the TCB address, i.e. the fs base the kernel keeps
+ * in task->thread.fsbase. That works for every version (3.9/3.10 have no
+ * native_thread_id) and for threads that do not hold the GIL, which is
+ * exactly when a thread waits on a lock. A tid -> tstate cache saves the
+ * walk; each use re-checks thread_id so a reused tstate is noticed.
+ */
+#ifndef PP_PYSTACK_BPF_H
+#define PP_PYSTACK_BPF_H
+
+#include "pystack.h"
+
+#define PY_MAX_THREADS 256
+
+const volatile struct py_walk_cfg py;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} tstates SEC(".maps");
+
+static __always_inline __u64 rd_ptr(__u64 addr)
+{
+	__u64 v = 0;
+
+	bpf_probe_read_user(&v, sizeof(v), (void *)addr);
+	return v;
+}
+
+struct tstate_find_ctx {
+	__u64 ts;
+	__u64 fsbase;
+	__u64 found;
+};
+
+static __u64 py_tstate(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 fsbase = task->thread.fsbase;
+	__u64 *cached, ts;
+	int i;
+
+	cached = bpf_map_lookup_elem(&tstates, &tid);
+	if (cached && *cached &&
+	    rd_ptr(*cached + py.tstate_thread_id) == fsbase)
+		return *cached;
+
+	ts = rd_ptr(py.runtime + py.interp_head);
+	if (!ts)
+		return 0;
+	ts = rd_ptr(ts + py.tstate_head);
+	for (i = 0; i < PY_MAX_THREADS && ts; i++) {
+		if (rd_ptr(ts + py.tstate_thread_id) == fsbase) {
+			bpf_map_update_elem(&tstates, &tid, &ts, BPF_ANY);
+			return ts;
+		}
+		ts = rd_ptr(ts + py.tstate_next);
+	}
+	return 0;
+}
+
+/* Fill out[PY_MAX_FRAMES] innermost first; returns the frame count. */
+static __u32 py_stack(struct py_rawframe *out)
+{
+	__u64 ts = py_tstate(), f, code;
+	__u32 n = 0;
+	int i;
+
+	if (!ts)
+		return 0;
+	f = rd_ptr(ts + py.tstate_frame);
+	if (f && py.cframe_frame != PY_OFF_NONE)
+		f = rd_ptr(f + py.cframe_frame);
+	for (i = 0; i < PY_MAX_FRAMES + 8 && f; i++) {
+		__u64 cur = f;
+
+		f = rd_ptr(cur + py.frame_back);
+		if (py.frame_owner != PY_OFF_NONE) {
+			__u8 owner = 0;
+
+			bpf_probe_read_user(&owner, 1,
+					    (void *)(cur + py.frame_owner));
+			if (owner == py.owner_cstack)
+				continue;
+		}
+		code = rd_ptr(cur + py.frame_code);
+		if (py.code_tagged)
+			code &= ~(__u64)3;
+		if (!code)
+			continue;
+		if (n >= PY_MAX_FRAMES)
+			break;
+		out[n].code = code;
+		if (py.instr_is_int) {
+			__s32 lasti = -1;
+
+			bpf_probe_read_user(&lasti, sizeof(lasti),
+					    (void *)(cur + py.frame_instr));
+			out[n].instr = (__u64)(__s64)lasti;
+		} else {
+			out[n].instr = rd_ptr(cur + py.frame_instr);
+		}
+		n++;
+	}
+	return n;
+}
+
+#endif
