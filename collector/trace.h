@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pyprof trace files: what `pyprof record -o FILE` writes and
+ * `pyprof report/view FILE` read. A fixed file header, then chunks of
+ * zstd-compressed whole records (include/pp_wire.h). The layout is
+ * described in docs/trace-format.md; the structs below are it.
+ *
+ * A writer or reader is used by one thread at a time.
+ */
+#ifndef PP_TRACE_H
+#define PP_TRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pp_wire.h"
+
+#define PP_TRACE_MAGIC		"PYPROFTR"	/* 8 bytes, no NUL */
+#define PP_TRACE_VERSION	1
+#define PP_CHUNK_MAGIC		"PPCK"		/* 4 bytes, no NUL */
+/* Raw bytes the writer gathers before it compresses a chunk. */
+#define PP_TRACE_CHUNK_RAW	(1u << 20)
+/* No chunk, compressed or raw, may be larger: bounds reader memory. */
+#define PP_TRACE_CHUNK_MAX	(64u << 20)
+
+/* All fields little-endian. */
+struct pp_trace_file_hdr {
+	char magic[8];		/* PP_TRACE_MAGIC */
+	uint32_t version;	/* PP_TRACE_VERSION */
+	uint32_t hdr_len;	/* bytes from file start to the first chunk */
+	uint32_t abi;		/* PP_ABI_VERSION of the records */
+	uint32_t flags;		/* 0; readers of version 1 ignore it */
+	uint64_t reserved;	/* 0 */
+};
+_Static_assert(sizeof(struct pp_trace_file_hdr) == 32, "pp_trace_file_hdr");
+
+struct pp_trace_chunk_hdr {
+	char magic[4];		/* PP_CHUNK_MAGIC */
+	uint32_t comp_len;	/* zstd frame bytes that follow */
+	uint32_t raw_len;	/* bytes of records once decompressed */
+	uint32_t nrec;		/* records in raw_len */
+	uint64_t ts_first;	/* first/last TICK/META/EXIT ts, 0 if none */
+	uint64_t ts_last;
+	uint32_t data_crc;	/* CRC-32 (zlib) of the comp_len bytes */
+	uint32_t hdr_crc;	/* CRC-32 of the 36 bytes before this field */
+};
+_Static_assert(sizeof(struct pp_trace_chunk_hdr) == 40, "pp_trace_chunk_hdr");
+
+/* Writer. Every int-returning call gives 0 or -errno; after a failed
+ * write the error sticks and every later call returns it. */
+struct pp_trace_writer;
+
+/* Creates (O_TRUNC, 0644) and writes the file header. NULL + err. */
+struct pp_trace_writer *pp_trace_create(const char *path, char *err,
+					size_t errlen);
+/* Copies rec->len bytes; compresses and writes a chunk when the buffer
+ * is full. -EINVAL for a record the reader would reject. */
+int pp_trace_append(struct pp_trace_writer *w, const struct pp_hdr *rec);
+/* Writes the gathered records as one chunk now; nothing if none. */
+int pp_trace_flush(struct pp_trace_writer *w);
+/* Flushes, closes and frees (also on error). NULL is a no-op. */
+int pp_trace_close(struct pp_trace_writer *w);
+/* File bytes written so far (header + chunks). */
+uint64_t pp_trace_bytes_written(const struct pp_trace_writer *w);
+
+/* Reader. */
+struct pp_trace_reader;
+
+/* NULL + one message in err if the file cannot be read as a trace. */
+struct pp_trace_reader *pp_trace_open(const char *path, char *err,
+				      size_t errlen);
+/*
+ * 1: *rec is the next record, valid until the next call on r.
+ * 0: end of the trace; pp_trace_truncated() tells whether the file
+ *    ended inside a chunk. A later call retries from the first
+ *    incomplete chunk, so a reader can follow a trace being written.
+ * -1: corrupt; the message is in pp_trace_error() and every later
+ *    call returns -1 until a rewind or seek.
+ */
+int pp_trace_next(struct pp_trace_reader *r, const struct pp_hdr **rec);
+const char *pp_trace_error(const struct pp_trace_reader *r);
+int pp_trace_truncated(const struct pp_trace_reader *r);
+/* Restarts from the first chunk. 0 */
+int pp_trace_rewind(struct pp_trace_reader *r);
+void pp_trace_close_reader(struct pp_trace_reader *r);
+
+/* Chunk index, for seeking in the replay viewer. */
+struct pp_trace_chunk_info {
+	uint64_t offset;	/* of the chunk header in the file */
+	uint64_t ts_first;	/* as in the chunk header: 0 = unknown */
+	uint64_t ts_last;
+	uint32_t nrec;
+	uint32_t raw_len;
+};
+
+/*
+ * Reads every complete chunk header (not the payloads) and gives the
+ * table, valid until the next pp_trace_index() or close. Calling it
+ * again picks up chunks appended since. 0, or -1 with the error set.
+ */
+int pp_trace_index(struct pp_trace_reader *r,
+		   const struct pp_trace_chunk_info **chunks, size_t *n);
+/* Continue reading at chunk i of the index. 0, or -1 if out of range. */
+int pp_trace_seek_chunk(struct pp_trace_reader *r, size_t i);
+
+#endif
