@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT
+#include <stdlib.h>
+#include <string.h>
+
+#include "hashmap.h"
+
+static inline size_t slot_of(const struct pp_map *m, uint64_t key)
+{
+	key ^= key >> 33;
+	key *= 0xff51afd7ed558ccdull;
+	key ^= key >> 29;
+	return key & m->mask;
+}
+
+static int alloc_slots(struct pp_map *m, size_t n)
+{
+	m->keys = calloc(n, sizeof(*m->keys));
+	m->vals = malloc(n * m->val_size);
+	if (!m->keys || !m->vals) {
+		free(m->keys);
+		free(m->vals);
+		return -1;
+	}
+	m->mask = n - 1;
+	return 0;
+}
+
+int pp_map_init(struct pp_map *m, size_t val_size)
+{
+	memset(m, 0, sizeof(*m));
+	m->val_size = val_size;
+	return alloc_slots(m, 1024);
+}
+
+void pp_map_free(struct pp_map *m)
+{
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof(*m));
+}
+
+void *pp_map_get(const struct pp_map *m, uint64_t key)
+{
+	size_t i = slot_of(m, key);
+
+	for (;; i = (i + 1) & m->mask) {
+		if (m->keys[i] == key)
+			return m->vals + i * m->val_size;
+		if (!m->keys[i])
+			return NULL;
+	}
+}
+
+static int grow(struct pp_map *m)
+{
+	struct pp_map old = *m;
+	size_t i;
+
+	if (alloc_slots(m, (old.mask + 1) * 2) < 0) {
+		*m = old;
+		return -1;
+	}
+	for (i = 0; i <= old.mask; i++) {
+		size_t j;
+
+		if (!old.keys[i])
+			continue;
+		for (j = slot_of(m, old.keys[i]); m->keys[j];
+		     j = (j + 1) & m->mask)
+			;
+		m->keys[j] = old.keys[i];
+		memcpy(m->vals + j * m->val_size, old.vals + i * m->val_size,
+		       m->val_size);
+	}
+	free(old.keys);
+	free(old.vals);
+	return 0;
+}
+
+void *pp_map_put(struct pp_map *m, uint64_t key, int *fresh)
+{
+	size_t i;
+
+	if ((m->count + 1) * 2 > m->mask + 1 && grow(m) < 0)
+		return NULL;
+	for (i = slot_of(m, key);; i = (i + 1) & m->mask) {
+		if (m->keys[i] == key) {
+			*fresh = 0;
+			return m->vals + i * m->val_size;
+		}
+		if (!m->keys[i])
+			break;
+	}
+	m->keys[i] = key;
+	memset(m->vals + i * m->val_size, 0, m->val_size);
+	m->count++;
+	*fresh = 1;
+	return m->vals + i * m->val_size;
+}
+
+int pp_map_del(struct pp_map *m, uint64_t key, void *out)
+{
+	size_t i = slot_of(m, key), j;
+
+	for (;; i = (i + 1) & m->mask) {
+		if (!m->keys[i])
+			return 0;
+		if (m->keys[i] == key)
+			break;
+	}
+	if (out)
+		memcpy(out, m->vals + i * m->val_size, m->val_size);
+	/* shift later members of the cluster back into the hole */
+	for (j = (i + 1) & m->mask; m->keys[j]; j = (j + 1) & m->mask) {
+		size_t home = slot_of(m, m->keys[j]);
+
+		if (((j - home) & m->mask) >= ((j - i) & m->mask)) {
+			m->keys[i] = m->keys[j];
+			memcpy(m->vals + i * m->val_size,
+			       m->vals + j * m->val_size, m->val_size);
+			i = j;
+		}
+	}
+	m->keys[i] = 0;
+	m->count--;
+	return 1;
+}

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* Open-addressing map from nonzero u64 keys to fixed-size values, with
+ * backward-shift deletion (no tombstones: the live table churns). */
+#ifndef PP_HASHMAP_H
+#define PP_HASHMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct pp_map {
+	uint64_t *keys;
+	uint8_t *vals;
+	size_t val_size;
+	size_t mask;
+	size_t count;
+};
+
+int pp_map_init(struct pp_map *m, size_t val_size);
+void pp_map_free(struct pp_map *m);
+/* value of key, or NULL */
+void *pp_map_get(const struct pp_map *m, uint64_t key);
+/* value slot of key, created zeroed if absent (*fresh = 1) */
+void *pp_map_put(struct pp_map *m, uint64_t key, int *fresh);
+/* remove key, copying its value to out (if not NULL); 1 if it was there */
+int pp_map_del(struct pp_map *m, uint64_t key, void *out);
+
+#define pp_map_for_each(m, i) \
+	for ((i) = 0; (i) <= (m)->mask; (i)++) if ((m)->keys[i])
+#define pp_map_val(m, i) ((void *)((m)->vals + (i) * (m)->val_size))
+
+#endif

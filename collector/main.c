@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: MIT
+/* pyprof: command line. Parses, then hands over to a session or a report. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model.h"
+#include "report.h"
+#include "session.h"
+#include "trace.h"
+
+#define DEFAULT_RING (16u << 20)
+
+static const char usage[] =
+"usage: pyprof [OPTIONS] -- COMMAND [ARGS...]    run COMMAND, live view\n"
+"       pyprof [OPTIONS] --pid PID                attach to a running Python\n"
+"       pyprof record -o FILE [OPTIONS] (-- COMMAND [ARGS...] | --pid PID)\n"
+"       pyprof view FILE                          view a recorded trace\n"
+"       pyprof report FILE [--format text|json] [-o OUT]\n"
+"\n"
+"options:\n"
+"  -o, --output FILE     trace file to write (record) or report to write\n"
+"      --sample BYTES    record one allocation every BYTES bytes on average\n"
+"                        (unbiased estimates); 0 records every allocation\n"
+"      --native          also record native (C) frames\n"
+"      --duration SEC    stop recording after SEC seconds\n"
+"  -b, --batch           no curses: print text frames (with -n, -d)\n"
+"  -n N                  stop after N frames (batch)\n"
+"  -d SEC                seconds between frames (batch)\n"
+"      --format FMT      report format: text (default) or json\n"
+"      --ring-size BYTES event ring size (default 16 MiB)\n"
+"  -h, --help            this help\n"
+"      --version         print the version\n";
+
+struct opts {
+	const char *output;
+	const char *format;
+	uint64_t sample;
+	uint64_t ring;
+	int native;
+	double duration;
+	int batch, frames;
+	double delay;
+	int pid;
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "pyprof: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'pyprof --help'.\n");
+	return 2;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || *end || *s == '-')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* The shim sits next to the binary, or in ../lib/pyprof when installed. */
+static int find_shim(char *buf, size_t len)
+{
+	char self[PATH_MAX - 64], *slash;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	const char *env = getenv("PYPROF_SHIM");
+
+	if (env) {
+		snprintf(buf, len, "%s", env);
+		return access(buf, R_OK);
+	}
+	if (n < 0)
+		return -1;
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	*slash = 0;
+	snprintf(buf, len, "%s/libpyprof.so", self);
+	if (access(buf, R_OK) == 0)
+		return 0;
+	snprintf(buf, len, "%s/../lib/pyprof/libpyprof.so", self);
+	return access(buf, R_OK);
+}
+
+static int do_report(const char *path, const struct opts *o)
+{
+	struct pp_trace_reader *r;
+	const struct pp_hdr *rec;
+	struct pp_model m;
+	char err[512];
+	FILE *out = stdout;
+	int rc, json;
+
+	if (!o->format || !strcmp(o->format, "text"))
+		json = 0;
+	else if (!strcmp(o->format, "json"))
+		json = 1;
+	else
+		return usage_error("unknown report format '%s' (text, json)",
+				   o->format);
+	r = pp_trace_open(path, err, sizeof(err));
+	if (!r) {
+		fprintf(stderr, "pyprof: %s: %s\n", path, err);
+		return 1;
+	}
+	pp_model_init(&m);
+	while ((rc = pp_trace_next(r, &rec)) > 0)
+		pp_model_feed(&m, rec);
+	if (rc < 0) {
+		fprintf(stderr, "pyprof: %s: %s\n", path, pp_trace_error(r));
+		pp_trace_close_reader(r);
+		pp_model_free(&m);
+		return 1;
+	}
+	if (pp_trace_truncated(r))
+		fprintf(stderr, "pyprof: %s: the trace ends early (the "
+			"recording was cut off); reporting what it holds\n",
+			path);
+	pp_trace_close_reader(r);
+	pp_model_finish(&m);
+	if (o->output && !(out = fopen(o->output, "w"))) {
+		fprintf(stderr, "pyprof: cannot write %s: %s\n", o->output,
+			strerror(errno));
+		pp_model_free(&m);
+		return 1;
+	}
+	if (json)
+		pp_report_json(&m, out);
+	else
+		pp_report_text(&m, out);
+	if (out != stdout && fclose(out) != 0) {
+		fprintf(stderr, "pyprof: writing %s: %s\n", o->output,
+			strerror(errno));
+		rc = 1;
+	}
+	pp_model_free(&m);
+	return rc < 0 ? 1 : 0;
+}
+
+static int do_run(char **cmd, const struct opts *o, int record)
+{
+	struct pp_session_opts so = {
+		.cmd = cmd,
+		.sample_bytes = o->sample,
+		.native = o->native,
+		.duration = o->duration,
+		.ring_bytes = o->ring ? o->ring : DEFAULT_RING,
+	};
+	char shim[PATH_MAX];
+	struct pp_model m;
+	int rc;
+
+	if (find_shim(shim, sizeof(shim)) < 0) {
+		fprintf(stderr, "pyprof: cannot find libpyprof.so next to "
+			"pyprof or in ../lib/pyprof (set PYPROF_SHIM)\n");
+		return 1;
+	}
+	so.shim_path = shim;
+	if (record) {
+		so.trace_path = o->output;
+		return pp_session_run(&so, NULL);
+	}
+	/* live: the model is fed as events arrive */
+	pp_model_init(&m);
+	rc = pp_session_run(&so, &m);
+	pp_model_finish(&m);
+	if (m.py_supported == 1)
+		pp_report_text(&m, stderr);
+	pp_model_free(&m);
+	return rc;
+}
+
+enum { OPT_SAMPLE = 256, OPT_NATIVE, OPT_DURATION, OPT_FORMAT, OPT_PID,
+       OPT_RING, OPT_VERSION };
+
+static const struct option longopts[] = {
+	{ "output", required_argument, NULL, 'o' },
+	{ "sample", required_argument, NULL, OPT_SAMPLE },
+	{ "native", no_argument, NULL, OPT_NATIVE },
+	{ "duration", required_argument, NULL, OPT_DURATION },
+	{ "format", required_argument, NULL, OPT_FORMAT },
+	{ "pid", required_argument, NULL, OPT_PID },
+	{ "ring-size", required_argument, NULL, OPT_RING },
+	{ "batch", no_argument, NULL, 'b' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ 0 }
+};
+
+int main(int argc, char **argv)
+{
+	const char *sub = NULL, *file = NULL;
+	struct opts o = { 0 };
+	char *end;
+	int c;
+
+	if (argc > 1 && (!strcmp(argv[1], "record") ||
+			 !strcmp(argv[1], "report") ||
+			 !strcmp(argv[1], "view"))) {
+		sub = argv[1];
+		argv++;
+		argc--;
+	}
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+o:bn:d:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o.output = optarg;
+			break;
+		case OPT_SAMPLE:
+			if (parse_u64(optarg, &o.sample) < 0)
+				return usage_error("--sample needs a byte count, "
+						   "not '%s'", optarg);
+			break;
+		case OPT_NATIVE:
+			o.native = 1;
+			break;
+		case OPT_DURATION:
+			o.duration = strtod(optarg, &end);
+			if (*end || o.duration <= 0)
+				return usage_error("--duration needs seconds, "
+						   "not '%s'", optarg);
+			break;
+		case OPT_FORMAT:
+			o.format = optarg;
+			break;
+		case OPT_PID:
+			o.pid = strtol(optarg, &end, 10);
+			if (*end || o.pid <= 0)
+				return usage_error("--pid needs a process id, "
+						   "not '%s'", optarg);
+			break;
+		case OPT_RING:
+			if (parse_u64(optarg, &o.ring) < 0 || o.ring < 65536 ||
+			    (o.ring & (o.ring - 1)))
+				return usage_error("--ring-size must be a power "
+						   "of two >= 65536, not '%s'",
+						   optarg);
+			break;
+		case 'b':
+			o.batch = 1;
+			break;
+		case 'n':
+			o.frames = strtol(optarg, &end, 10);
+			if (*end || o.frames <= 0)
+				return usage_error("-n needs a count, not '%s'",
+						   optarg);
+			break;
+		case 'd':
+			o.delay = strtod(optarg, &end);
+			if (*end || o.delay <= 0)
+				return usage_error("-d needs seconds, not '%s'",
+						   optarg);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("pyprof %s\n", PP_VERSION);
+			return 0;
+		default:
+			return usage_error("unknown or incomplete option '%s'",
+					   argv[optind - 1]);
+		}
+	}
+	argv += optind;
+	argc -= optind;
+
+	if (sub && (!strcmp(sub, "report") || !strcmp(sub, "view"))) {
+		if (argc != 1)
+			return usage_error("%s needs exactly one trace file",
+					   sub);
+		file = argv[0];
+		if (!strcmp(sub, "report"))
+			return do_report(file, &o);
+		return do_report(file, &o);
+	}
+	if (o.pid)
+		return fprintf(stderr, "pyprof: attaching to a running process "
+			       "(--pid) is not available in this version\n"), 1;
+	if (argc < 1)
+		return usage_error("%s", "no command to run (pyprof [OPTIONS] "
+				   "-- COMMAND [ARGS...])");
+	if (sub && !o.output)
+		return usage_error("%s", "record needs -o FILE");
+	return do_run(argv, &o, sub != NULL);
+}

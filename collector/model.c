@@ -1,0 +1,694 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Building the model from records. The hot part is ALLOC/FREE: one
+ * table operation and a few additions each, since the collector must
+ * keep up with the target on the other core.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#if __has_include("stalls.h")
+#include "stalls.h"
+#else	/* TEMP until collector/stalls.c lands */
+struct pp_stalls { int unused; };
+static inline struct pp_stalls *pp_stalls_new(void) { return NULL; }
+static inline void pp_stalls_free(struct pp_stalls *s) { }
+static inline void pp_stalls_add(struct pp_stalls *s, const void *r) { }
+static inline void pp_stalls_json(const struct pp_stalls *s, FILE *o, void *cb, void *ctx) { fputs("  \"gc\": {\"generations\": []}, \"gil\": {\"wait_fraction\": 0, \"threads\": []}, \"locks\": []", o); }
+static inline void pp_stalls_text(const struct pp_stalls *s, FILE *o, void *cb, void *ctx) { }
+#endif
+
+#define WINDOW0_NS 50000000ull	/* first window width: 50 ms */
+
+struct pp_block {
+	uint64_t size;
+	uint32_t stack;
+	uint8_t domain;
+};
+
+struct pp_mapping {
+	uint64_t len;
+	uint32_t stack;
+	uint8_t arena;
+};
+
+static void *grow_array(void *p, size_t *cap, size_t need, size_t elem)
+{
+	size_t n = *cap ? *cap : 16;
+
+	if (need <= *cap)
+		return p;
+	while (n < need)
+		n *= 2;
+	p = realloc(p, n * elem);
+	if (!p)
+		abort();
+	memset((char *)p + *cap * elem, 0, (n - *cap) * elem);
+	*cap = n;
+	return p;
+}
+
+void pp_model_init(struct pp_model *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->py_supported = -1;
+	m->window_ns = WINDOW0_NS;
+	pp_map_init(&m->live, sizeof(struct pp_block));
+	pp_map_init(&m->maps, sizeof(struct pp_mapping));
+	pp_map_init(&m->site_index, sizeof(uint32_t));
+	/* site 0: allocations with no Python frame */
+	m->sites = grow_array(NULL, &m->cap_sites, 1, sizeof(*m->sites));
+	m->nsites = 1;
+	m->stalls = pp_stalls_new();
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+	return h;
+}
+
+const struct pp_func *pp_model_func(const struct pp_model *m, uint32_t id)
+{
+	if (id & 0x80000000u) {
+		id &= 0x7fffffffu;
+		return id < m->nfuncs_hi ? &m->funcs_hi[id] : NULL;
+	}
+	return id && id < m->nfuncs && m->funcs[id].file ? &m->funcs[id] : NULL;
+}
+
+const struct pp_stack *pp_model_stack(const struct pp_model *m, uint32_t id)
+{
+	if (id & 0x80000000u) {
+		id &= 0x7fffffffu;
+		return id < m->nstacks_hi ? &m->stacks_hi[id] : NULL;
+	}
+	return id && id < m->nstacks ? &m->stacks[id] : NULL;
+}
+
+static struct pp_stack *stack_slot(struct pp_model *m, uint32_t id)
+{
+	struct pp_stack **arr = &m->stacks;
+	size_t *n = &m->nstacks, cap;
+
+	if (id & 0x80000000u) {
+		arr = &m->stacks_hi;
+		n = &m->nstacks_hi;
+		id &= 0x7fffffffu;
+	}
+	if (id >= *n) {
+		cap = *n;
+		*arr = grow_array(*arr, &cap, id + 1, sizeof(**arr));
+		*n = cap;
+	}
+	return &(*arr)[id];
+}
+
+static struct pp_func *func_slot(struct pp_model *m, uint32_t id)
+{
+	struct pp_func **arr = &m->funcs;
+	size_t *n = &m->nfuncs, cap;
+
+	if (id & 0x80000000u) {
+		arr = &m->funcs_hi;
+		n = &m->nfuncs_hi;
+		id &= 0x7fffffffu;
+	}
+	if (id >= *n) {
+		cap = *n;
+		*arr = grow_array(*arr, &cap, id + 1, sizeof(**arr));
+		*n = cap;
+	}
+	return &(*arr)[id];
+}
+
+static void def_func(struct pp_model *m, const struct pp_rec_func *r)
+{
+	struct pp_func *f;
+	char *s;
+
+	if (sizeof(*r) + r->file_len + r->name_len > r->h.len)
+		return;
+	f = func_slot(m, r->h.aux);
+	s = malloc(r->file_len + r->name_len + 2);
+	if (!s)
+		return;
+	memcpy(s, r->data, r->file_len);
+	s[r->file_len] = 0;
+	memcpy(s + r->file_len + 1, r->data + r->file_len, r->name_len);
+	s[r->file_len + 1 + r->name_len] = 0;
+	free((char *)f->file);
+	f->file = s;
+	f->name = s + r->file_len + 1;
+	f->firstlineno = r->firstlineno;
+	f->native = !!(r->h.flags & PP_FUNC_NATIVE);
+}
+
+static int cur_window(const struct pp_model *m)
+{
+	if (!m->t0 || m->t_now <= m->t0)
+		return 0;
+	return (m->t_now - m->t0) / m->window_ns;
+}
+
+static uint32_t site_for(struct pp_model *m, uint32_t func, uint32_t line)
+{
+	const struct pp_func *f = pp_model_func(m, func);
+	uint64_t key;
+	uint32_t *idx;
+	struct pp_site *s;
+	int fresh, w;
+
+	if (!f)
+		return 0;
+	key = hash_str(hash_str(0xcbf29ce484222325ull ^ line, f->file), f->name);
+	idx = pp_map_put(&m->site_index, key | 1, &fresh);
+	if (!fresh)
+		return *idx;
+	m->sites = grow_array(m->sites, &m->cap_sites, m->nsites + 1,
+			      sizeof(*m->sites));
+	*idx = m->nsites;
+	s = &m->sites[m->nsites++];
+	s->func = func;
+	s->line = line;
+	/* it had nothing before now */
+	w = m->finalized ? 0 : cur_window(m);
+	s->window = w < PP_WINDOWS ? w : PP_WINDOWS - 1;
+	return *idx;
+}
+
+static void def_stack(struct pp_model *m, const struct pp_rec_stack *r)
+{
+	struct pp_stack *st;
+	uint32_t i;
+
+	if (sizeof(*r) + r->nframes * sizeof(struct pp_frame) > r->h.len)
+		return;
+	st = stack_slot(m, r->h.aux);
+	free(st->frames);
+	st->nframes = r->nframes;
+	st->frames = malloc(r->nframes * sizeof(struct pp_frame) + 1);
+	memcpy(st->frames, r->frames, r->nframes * sizeof(struct pp_frame));
+	st->site = 0;
+	/* the site is the innermost Python frame */
+	for (i = 0; i < r->nframes; i++) {
+		const struct pp_func *f = pp_model_func(m, r->frames[i].func);
+
+		if (f && !f->native) {
+			st->site = site_for(m, r->frames[i].func,
+					    r->frames[i].line);
+			break;
+		}
+	}
+}
+
+/* Move a site's window bookkeeping up to the current window. */
+static void site_catch_up(struct pp_model *m, struct pp_site *s)
+{
+	int w = m->window;
+
+	while (s->window < w) {
+		s->window++;
+		s->floor[s->window] = s->live_bytes;
+		s->cum_alloc[s->window] = s->alloc_bytes;
+	}
+}
+
+static void site_note(struct pp_model *m, struct pp_site *s)
+{
+	if (m->finalized)
+		return;		/* the verdict is about the program's own run */
+	if (s->window != m->window)
+		site_catch_up(m, s);
+	if (s->live_bytes < s->floor[s->window])
+		s->floor[s->window] = s->live_bytes;
+	s->cum_alloc[s->window] = s->alloc_bytes;
+}
+
+/* Halve the resolution: two windows become one. */
+static void compact_windows(struct pp_model *m)
+{
+	size_t i;
+	int w;
+
+	for (i = 0; i < m->nsites; i++) {
+		struct pp_site *s = &m->sites[i];
+
+		site_catch_up(m, s);
+		for (w = 0; w < PP_WINDOWS / 2; w++) {
+			s->floor[w] = fmin(s->floor[2 * w], s->floor[2 * w + 1]);
+			s->cum_alloc[w] = s->cum_alloc[2 * w + 1];
+		}
+		s->window = PP_WINDOWS / 2 - 1;
+	}
+	m->window = PP_WINDOWS / 2 - 1;
+	m->window_ns *= 2;
+}
+
+static void advance_time(struct pp_model *m, uint64_t ts)
+{
+	int w;
+
+	if (!m->t0)
+		m->t0 = ts;
+	if (ts > m->t_now)
+		m->t_now = ts;
+	if (m->finalized)
+		return;
+	while ((w = cur_window(m)) >= PP_WINDOWS)
+		compact_windows(m);
+	m->window = w;
+}
+
+/* Sampling: the estimate a recorded block of n bytes stands for. */
+static inline double weight(const struct pp_model *m, uint64_t n)
+{
+	double p;
+
+	if (!m->sample_bytes)
+		return 1.0;
+	p = -expm1(-(double)n / (double)m->sample_bytes);
+	return p > 0 ? 1.0 / p : 1.0;
+}
+
+static struct pp_site *site_of_stack(struct pp_model *m, uint32_t stack)
+{
+	const struct pp_stack *st = pp_model_stack(m, stack);
+
+	return &m->sites[st ? st->site : 0];
+}
+
+static void block_gone(struct pp_model *m, const struct pp_block *b)
+{
+	double w = weight(m, b->size), bytes = w * b->size;
+	struct pp_site *s = site_of_stack(m, b->stack);
+	struct pp_stack *st = (struct pp_stack *)pp_model_stack(m, b->stack);
+
+	m->live_bytes -= bytes;
+	m->live_count -= w;
+	m->free_count += w;
+	s->live_bytes -= bytes;
+	s->live_count -= w;
+	if (st)
+		st->live_bytes -= bytes;
+	site_note(m, s);
+}
+
+static void block_new(struct pp_model *m, uint64_t addr, uint64_t size,
+		      uint32_t stack, uint8_t domain)
+{
+	struct pp_block *b, old;
+	struct pp_site *s;
+	struct pp_stack *st;
+	double w, bytes;
+	int fresh;
+
+	b = pp_map_put(&m->live, addr, &fresh);
+	if (!b)
+		return;
+	if (!fresh) {
+		/* its free was not seen (dropped): the old block is gone */
+		old = *b;
+		block_gone(m, &old);
+	}
+	b->size = size;
+	b->stack = stack;
+	b->domain = domain;
+	w = weight(m, size);
+	bytes = w * size;
+	m->live_bytes += bytes;
+	m->live_count += w;
+	m->alloc_count += w;
+	m->alloc_bytes += bytes;
+	if (m->live_bytes > m->peak_bytes)
+		m->peak_bytes = m->live_bytes;
+	s = site_of_stack(m, stack);
+	s->live_bytes += bytes;
+	s->live_count += w;
+	s->alloc_bytes += bytes;
+	s->alloc_count += w;
+	st = (struct pp_stack *)pp_model_stack(m, stack);
+	if (st)
+		st->live_bytes += bytes;
+	site_note(m, s);
+}
+
+static void block_free(struct pp_model *m, uint64_t addr)
+{
+	struct pp_block b;
+
+	if (!pp_map_del(&m->live, addr, &b)) {
+		m->unknown_frees++;	/* made before the hooks: not ours */
+		return;
+	}
+	block_gone(m, &b);
+}
+
+static void map_new(struct pp_model *m, const struct pp_rec_alloc *r)
+{
+	struct pp_mapping *mp;
+	int fresh;
+
+	if (r->h.flags == PP_DOM_ARENA) {
+		mp = pp_map_put(&m->maps, r->addr, &fresh);
+		if (!mp)
+			return;
+		mp->len = r->size;
+		mp->arena = 1;
+		m->arena_bytes += r->size;
+		return;
+	}
+	/* a program's own mapping is a block like any other */
+	mp = pp_map_put(&m->maps, r->addr, &fresh);
+	if (mp) {
+		mp->len = r->size;
+		mp->arena = 0;
+	}
+	block_new(m, r->addr, r->size, r->h.aux, PP_DOM_MMAP);
+}
+
+static void map_gone(struct pp_model *m, const struct pp_rec_alloc *r)
+{
+	struct pp_mapping mp;
+
+	if (!pp_map_del(&m->maps, r->addr, &mp))
+		return;		/* not an anonymous mapping we saw */
+	if (mp.arena) {
+		m->arena_bytes -= mp.len;
+	} else {
+		block_free(m, r->addr);
+	}
+	if (r->size < mp.len) {
+		/* partial unmap from the start: the rest stays mapped */
+		int fresh;
+		struct pp_mapping *rest;
+
+		rest = pp_map_put(&m->maps, r->addr + r->size, &fresh);
+		if (rest) {
+			rest->len = mp.len - r->size;
+			rest->arena = mp.arena;
+		}
+		if (mp.arena)
+			m->arena_bytes += rest ? rest->len : 0;
+		else
+			block_new(m, r->addr + r->size, mp.len - r->size,
+				  mp.stack, PP_DOM_MMAP);
+	}
+}
+
+static void realloc_rec(struct pp_model *m, const struct pp_rec_realloc *r)
+{
+	if (!r->addr)
+		return;		/* failed: the old block is untouched */
+	if (r->old)
+		block_free(m, r->old);
+	block_new(m, r->addr, r->size, r->h.aux, r->h.flags);
+}
+
+static void snapshot_end(struct pp_model *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nsites; i++) {
+		site_catch_up(m, &m->sites[i]);
+		m->sites[i].end_live_bytes = m->sites[i].live_bytes;
+		m->sites[i].end_live_count = m->sites[i].live_count;
+	}
+	m->end_live_bytes = m->live_bytes;
+	m->end_live_count = m->live_count;
+	m->t_end_run = m->t_now;
+}
+
+static void tick(struct pp_model *m, const struct pp_rec_tick *r)
+{
+	struct pp_point *p;
+
+	advance_time(m, r->ts);
+	m->rss_bytes = r->rss_bytes;
+	if (r->rss_bytes > m->rss_peak_bytes)
+		m->rss_peak_bytes = r->rss_bytes;
+	if (r->dropped > m->dropped)
+		m->dropped = r->dropped;
+	m->timeline = grow_array(m->timeline, &m->cap_timeline,
+				 m->ntimeline + 1, sizeof(*m->timeline));
+	p = &m->timeline[m->ntimeline++];
+	p->t = pp_model_secs(m, r->ts);
+	p->live_bytes = m->live_bytes;
+	p->rss_bytes = r->rss_bytes;
+}
+
+static void meta(struct pp_model *m, const struct pp_rec_meta *r)
+{
+	size_t n = r->h.len - sizeof(*r);
+	const char *argv = memmem(r->data, n, "argv\t", 5);
+
+	m->pid = r->h.aux;
+	m->sample_bytes = r->sample_bytes;
+	advance_time(m, r->ts);
+	if (argv) {
+		const char *end = memchr(argv, '\n', r->data + n - argv);
+		size_t len = (end ? end : r->data + n) - (argv + 5);
+
+		free(m->argv);
+		m->argv = strndup(argv + 5, len);
+	}
+}
+
+static void proc(struct pp_model *m, const struct pp_rec_proc *r)
+{
+	size_t n = r->pyver_len < sizeof(m->pyver) ? r->pyver_len :
+						     sizeof(m->pyver) - 1;
+
+	if (sizeof(*r) + r->pyver_len > r->h.len)
+		return;
+	m->pid = r->h.aux;
+	memcpy(m->pyver, r->data, n);
+	m->pyver[n] = 0;
+	m->py_supported = r->flags & 1;
+}
+
+void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
+{
+	if (rec->type < PP_REC_TICK)
+		m->events++;
+	switch (rec->type) {
+	case PP_REC_ALLOC:
+		{
+			const struct pp_rec_alloc *r = (const void *)rec;
+
+			block_new(m, r->addr, r->size, rec->aux, rec->flags);
+		}
+		break;
+	case PP_REC_FREE:
+		block_free(m, ((const struct pp_rec_free *)rec)->addr);
+		break;
+	case PP_REC_REALLOC:
+		realloc_rec(m, (const void *)rec);
+		break;
+	case PP_REC_MMAP:
+		map_new(m, (const void *)rec);
+		break;
+	case PP_REC_MUNMAP:
+		map_gone(m, (const void *)rec);
+		break;
+	case PP_REC_FUNC:
+		def_func(m, (const void *)rec);
+		break;
+	case PP_REC_STACK:
+		def_stack(m, (const void *)rec);
+		break;
+	case PP_REC_PROC:
+		proc(m, (const void *)rec);
+		break;
+	case PP_REC_MARK:
+		{
+			const struct pp_rec_mark *r = (const void *)rec;
+
+			advance_time(m, r->ts);
+			if (rec->aux == PP_MARK_FINALIZE && !m->finalized) {
+				snapshot_end(m);
+				m->finalized = 1;
+			}
+		}
+		break;
+	case PP_REC_LOST:
+		m->dropped += ((const struct pp_rec_lost *)rec)->count;
+		break;
+	case PP_REC_TICK:
+		tick(m, (const void *)rec);
+		break;
+	case PP_REC_META:
+		meta(m, (const void *)rec);
+		break;
+	case PP_REC_EXIT:
+		{
+			const struct pp_rec_exit *r = (const void *)rec;
+
+			advance_time(m, r->ts);
+			m->exited = 1;
+			if (rec->flags)
+				m->killed_by = r->status;
+			else
+				m->exit_status = r->status;
+		}
+		break;
+	case PP_REC_GC:
+	case PP_REC_GIL:
+	case PP_REC_LOCK:
+		pp_stalls_add(m->stalls, rec);
+		break;
+	default:
+		break;
+	}
+}
+
+double pp_model_secs(const struct pp_model *m, uint64_t ns)
+{
+	return ns > m->t0 ? (ns - m->t0) / 1e9 : 0.0;
+}
+
+/*
+ * The leak rule (README, "What counts as a leak"): over the run after
+ * a warm-up quarter, the site's lowest live bytes per window must rise
+ * in most steps and fall in almost none, and what it kept must be a
+ * real share of what it allocated meanwhile.
+ */
+static void judge(struct pp_model *m, struct pp_site *s, int nwin)
+{
+	int first = nwin / 4, last = nwin - 1, i, steps, rises = 0, falls = 0;
+	double grown, allocated, span;
+
+	s->leak = 0;
+	s->growth_bytes_per_s = 0;
+	s->retention = 0;
+	steps = last - first;
+	if (steps < 6)
+		return;		/* too short a run to tell */
+	for (i = first; i < last; i++) {
+		if (s->floor[i + 1] > s->floor[i])
+			rises++;
+		else if (s->floor[i + 1] < s->floor[i])
+			falls++;
+	}
+	grown = s->floor[last] - s->floor[first];
+	allocated = s->cum_alloc[last] - s->cum_alloc[first];
+	span = steps * (m->window_ns / 1e9);
+	if (grown <= 0 || allocated <= 0)
+		return;
+	s->growth_bytes_per_s = grown / span;
+	s->retention = grown / allocated;
+	s->leak = rises * 10 >= steps * 6 && falls * 10 <= steps &&
+		  s->retention >= 0.05;
+}
+
+void pp_model_finish(struct pp_model *m)
+{
+	size_t i;
+	int nwin;
+
+	if (!m->finalized) {
+		snapshot_end(m);
+		m->finalized = 1;
+	}
+	/* windows up to the end of the run (the last may be partial) */
+	nwin = m->t_end_run > m->t0 ?
+		(int)((m->t_end_run - m->t0) / m->window_ns) : 0;
+	if (nwin > PP_WINDOWS)
+		nwin = PP_WINDOWS;
+	for (i = 1; i < m->nsites; i++) {
+		struct pp_site *s = &m->sites[i];
+
+		judge(m, s, nwin);
+	}
+	/* a site's shown stack: its heaviest */
+	for (i = 1; i < m->nstacks; i++) {
+		struct pp_stack *st = &m->stacks[i];
+		struct pp_site *s = &m->sites[st->site];
+		const struct pp_stack *top = pp_model_stack(m, s->top_stack);
+
+		if (st->frames && (!top || st->live_bytes > top->live_bytes))
+			s->top_stack = i;
+	}
+}
+
+static const struct pp_model *sort_model;
+
+static int by_live(const void *a, const void *b)
+{
+	const struct pp_site *x = &sort_model->sites[*(const uint32_t *)a];
+	const struct pp_site *y = &sort_model->sites[*(const uint32_t *)b];
+
+	if (x->end_live_bytes != y->end_live_bytes)
+		return x->end_live_bytes < y->end_live_bytes ? 1 : -1;
+	return x->alloc_bytes < y->alloc_bytes ? 1 :
+	       x->alloc_bytes > y->alloc_bytes ? -1 : 0;
+}
+
+static int by_growth(const void *a, const void *b)
+{
+	const struct pp_site *x = &sort_model->sites[*(const uint32_t *)a];
+	const struct pp_site *y = &sort_model->sites[*(const uint32_t *)b];
+
+	if (x->growth_bytes_per_s != y->growth_bytes_per_s)
+		return x->growth_bytes_per_s < y->growth_bytes_per_s ? 1 : -1;
+	return 0;
+}
+
+static size_t collect(const struct pp_model *m, uint32_t **out, int leaks,
+		      int (*cmp)(const void *, const void *))
+{
+	size_t i, n = 0;
+
+	*out = malloc((m->nsites + 1) * sizeof(**out));
+	if (!*out)
+		return 0;
+	for (i = 0; i < m->nsites; i++) {
+		const struct pp_site *s = &m->sites[i];
+
+		if (leaks ? s->leak : s->alloc_count > 0)
+			(*out)[n++] = i;
+	}
+	sort_model = m;
+	qsort(*out, n, sizeof(**out), cmp);
+	return n;
+}
+
+size_t pp_model_sorted_sites(const struct pp_model *m, uint32_t **out)
+{
+	return collect(m, out, 0, by_live);
+}
+
+size_t pp_model_leaks(const struct pp_model *m, uint32_t **out)
+{
+	return collect(m, out, 1, by_growth);
+}
+
+void pp_model_free(struct pp_model *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nfuncs; i++)
+		free((char *)m->funcs[i].file);
+	for (i = 0; i < m->nfuncs_hi; i++)
+		free((char *)m->funcs_hi[i].file);
+	for (i = 0; i < m->nstacks; i++)
+		free(m->stacks[i].frames);
+	for (i = 0; i < m->nstacks_hi; i++)
+		free(m->stacks_hi[i].frames);
+	free(m->funcs);
+	free(m->funcs_hi);
+	free(m->stacks);
+	free(m->stacks_hi);
+	free(m->sites);
+	free(m->timeline);
+	free(m->argv);
+	pp_map_free(&m->live);
+	pp_map_free(&m->maps);
+	pp_map_free(&m->site_index);
+	pp_stalls_free(m->stalls);
+	memset(m, 0, sizeof(*m));
+}

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The model: what pyprof knows about the target, built by feeding it
+ * records in stream order (live from the rings, or from a trace file).
+ * The report and the viewer only read it. It knows nothing of output.
+ */
+#ifndef PP_MODEL_H
+#define PP_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hashmap.h"
+#include "pp_wire.h"
+
+/* leak judgement resolution: windows across the run (see README) */
+#define PP_WINDOWS 32
+
+struct pp_stalls;
+
+struct pp_func {
+	const char *file;
+	const char *name;
+	uint32_t firstlineno;
+	uint8_t native;
+};
+
+struct pp_stack {
+	uint32_t nframes;
+	struct pp_frame *frames;	/* innermost first */
+	uint32_t site;			/* index into model.sites */
+	double live_bytes;		/* to pick a site's heaviest stack */
+};
+
+/*
+ * A site: the innermost Python frame of the allocations charged to it.
+ * Byte and count figures are doubles because with --sample they are
+ * estimates; without sampling they are exact integers.
+ */
+struct pp_site {
+	uint32_t func;			/* pp_func id (0: no Python frame) */
+	uint32_t line;
+	uint32_t top_stack;		/* heaviest stack id at the end */
+	double live_bytes, live_count;
+	double alloc_bytes, alloc_count;
+	double end_live_bytes, end_live_count;	/* at the end of the run */
+	/* leak judgement: per window, the lowest live bytes seen and the
+	 * bytes allocated so far at the window's end */
+	double floor[PP_WINDOWS];
+	double cum_alloc[PP_WINDOWS];
+	int window;			/* last window written */
+	/* verdict (pp_model_finish) */
+	int leak;
+	double growth_bytes_per_s;
+	double retention;		/* growth / bytes allocated, steady part */
+};
+
+struct pp_point {
+	double t;			/* seconds since start */
+	double live_bytes;
+	double rss_bytes;
+};
+
+struct pp_model {
+	/* target */
+	int pid;
+	char *argv;			/* "\t"-separated, from META */
+	char pyver[32];
+	int py_supported;		/* -1 unknown, 0 no, 1 yes */
+	int exited, exit_status, killed_by;
+	uint64_t sample_bytes;
+
+	/* time (CLOCK_MONOTONIC ns) */
+	uint64_t t0, t_now, t_end_run;	/* t_end_run: atexit mark, or 0 */
+	int finalized;			/* the atexit mark was seen */
+
+	/* definitions, indexed by id (BPF ids >= 2^31 in the *_hi arrays) */
+	struct pp_func *funcs, *funcs_hi;
+	size_t nfuncs, nfuncs_hi;
+	struct pp_stack *stacks, *stacks_hi;
+	size_t nstacks, nstacks_hi;
+
+	/* sites */
+	struct pp_site *sites;
+	size_t nsites, cap_sites;
+	struct pp_map site_index;	/* hash of (file, name, line) -> site */
+
+	/* the heap */
+	struct pp_map live;		/* addr -> struct pp_block */
+	struct pp_map maps;		/* anonymous mappings, by start */
+	double live_bytes, live_count, peak_bytes;
+	double alloc_count, free_count, alloc_bytes;
+	double arena_bytes;		/* allocators' own reserve (overhead) */
+	double end_live_bytes, end_live_count;
+	double rss_bytes, rss_peak_bytes;
+
+	/* timeline: every tick, kept in memory */
+	struct pp_point *timeline;
+	size_t ntimeline, cap_timeline;
+
+	/* leak windows */
+	uint64_t window_ns;
+	int window;
+
+	/* records */
+	uint64_t events;		/* producer records seen */
+	uint64_t dropped;
+	uint64_t unknown_frees;		/* frees of blocks made before hooks */
+
+	struct pp_stalls *stalls;	/* GC, GIL, locks */
+};
+
+void pp_model_init(struct pp_model *m);
+void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec);
+/* the end of the data: fill the end-of-run figures and the verdicts */
+void pp_model_finish(struct pp_model *m);
+void pp_model_free(struct pp_model *m);
+
+const struct pp_func *pp_model_func(const struct pp_model *m, uint32_t id);
+const struct pp_stack *pp_model_stack(const struct pp_model *m, uint32_t id);
+/* seconds since the start of the recording */
+double pp_model_secs(const struct pp_model *m, uint64_t ns);
+/* site indexes, sorted: by end live bytes (sites) or suspicion (leaks);
+ * returns the count, *out malloc'd */
+size_t pp_model_sorted_sites(const struct pp_model *m, uint32_t **out);
+size_t pp_model_leaks(const struct pp_model *m, uint32_t **out);
+
+#endif

@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: MIT
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+#if __has_include("stalls.h")
+#include "stalls.h"
+#else	/* TEMP until collector/stalls.c lands */
+struct pp_stalls { int unused; };
+static inline struct pp_stalls *pp_stalls_new(void) { return NULL; }
+static inline void pp_stalls_free(struct pp_stalls *s) { }
+static inline void pp_stalls_add(struct pp_stalls *s, const void *r) { }
+static inline void pp_stalls_json(const struct pp_stalls *s, FILE *o, void *cb, void *ctx) { fputs("  \"gc\": {\"generations\": []}, \"gil\": {\"wait_fraction\": 0, \"threads\": []}, \"locks\": []", o); }
+static inline void pp_stalls_text(const struct pp_stalls *s, FILE *o, void *cb, void *ctx) { }
+#endif
+
+#define MAX_SITES 2000		/* JSON sites, largest first */
+#define MAX_TIMELINE 1000	/* points, evenly thinned */
+#define TEXT_SITES 20
+
+void pp_json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; s && *s; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", out);
+		else if (c == '\t')
+			fputs("\\t", out);
+		else if (c < 0x20)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
+const char *pp_fmt_bytes(double b, char *buf, size_t len)
+{
+	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+	double a = fabs(b);
+
+	while (a >= 1024 && u < 4) {
+		a /= 1024;
+		b /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%.0f %s", b, unit[u]);
+	else
+		snprintf(buf, len, "%.1f %s", b, unit[u]);
+	return buf;
+}
+
+static void frame_json(FILE *out, const struct pp_model *m,
+		       const struct pp_frame *fr)
+{
+	const struct pp_func *f = pp_model_func(m, fr->func);
+
+	fputs("{\"file\": ", out);
+	pp_json_str(out, f ? f->file : "?");
+	fprintf(out, ", \"line\": %u, \"function\": ", fr->line);
+	pp_json_str(out, f ? f->name : "?");
+	if (f && f->native)
+		fputs(", \"native\": true", out);
+	fputc('}', out);
+}
+
+static void site_json(FILE *out, const struct pp_model *m, uint32_t idx)
+{
+	const struct pp_site *s = &m->sites[idx];
+	const struct pp_func *f = pp_model_func(m, s->func);
+	const struct pp_stack *st = pp_model_stack(m, s->top_stack);
+	uint32_t i;
+
+	fputs("{\"file\": ", out);
+	pp_json_str(out, f ? f->file : "<native>");
+	fprintf(out, ", \"line\": %u, \"function\": ", s->line);
+	pp_json_str(out, f ? f->name : "<no Python frame>");
+	fprintf(out, ", \"live_bytes\": %.0f, \"live_count\": %.0f, "
+		"\"alloc_bytes\": %.0f, \"alloc_count\": %.0f, "
+		"\"growth_bytes_per_s\": %.1f, \"leak\": %s, "
+		"\"retention\": %.3f, \"stack\": [",
+		s->end_live_bytes, s->end_live_count, s->alloc_bytes,
+		s->alloc_count, s->growth_bytes_per_s,
+		s->leak ? "true" : "false", s->retention);
+	for (i = 0; st && i < st->nframes; i++) {
+		if (i)
+			fputs(", ", out);
+		frame_json(out, m, &st->frames[i]);
+	}
+	fputs("]}", out);
+}
+
+static void argv_json(FILE *out, const char *argv)
+{
+	const char *p = argv, *tab;
+	int first = 1;
+
+	fputc('[', out);
+	while (p && *p) {
+		char *arg;
+
+		tab = strchr(p, '\t');
+		arg = strndup(p, tab ? (size_t)(tab - p) : strlen(p));
+		if (!first)
+			fputs(", ", out);
+		pp_json_str(out, arg);
+		free(arg);
+		first = 0;
+		p = tab ? tab + 1 : NULL;
+	}
+	fputc(']', out);
+}
+
+static double duration(const struct pp_model *m)
+{
+	return pp_model_secs(m, m->t_now);
+}
+
+static void heap_json(FILE *out, const struct pp_model *m)
+{
+	size_t i, step = m->ntimeline / MAX_TIMELINE + 1;
+
+	fprintf(out, "  \"heap\": {\"live_bytes\": %.0f, \"live_count\": %.0f, "
+		"\"peak_bytes\": %.0f, \"alloc_count\": %.0f, "
+		"\"free_count\": %.0f, \"alloc_bytes\": %.0f, "
+		"\"allocator_reserve_bytes\": %.0f, \"rss_peak_bytes\": %.0f, "
+		"\"after_finalize_live_bytes\": %.0f,\n    \"timeline\": [",
+		m->end_live_bytes, m->end_live_count, m->peak_bytes,
+		m->alloc_count, m->free_count, m->alloc_bytes, m->arena_bytes,
+		m->rss_peak_bytes, m->live_bytes);
+	for (i = 0; i < m->ntimeline; i += step)
+		fprintf(out, "%s{\"t\": %.3f, \"live_bytes\": %.0f, "
+			"\"rss_bytes\": %.0f}", i ? ", " : "",
+			m->timeline[i].t, m->timeline[i].live_bytes,
+			m->timeline[i].rss_bytes);
+	fputs("]},\n", out);
+}
+
+static void sites_json(FILE *out, const struct pp_model *m, const char *key,
+		       const uint32_t *idx, size_t n)
+{
+	size_t i;
+
+	fprintf(out, "  \"%s\": [", key);
+	for (i = 0; i < n && i < MAX_SITES; i++) {
+		fputs(i ? ",\n    " : "\n    ", out);
+		site_json(out, m, idx[i]);
+	}
+	fputs("],\n", out);
+}
+
+static const char *stack_site(const struct pp_model *m, uint32_t stack,
+			      uint32_t *line, const char **func)
+{
+	const struct pp_stack *st = pp_model_stack(m, stack);
+	uint32_t i;
+
+	for (i = 0; st && i < st->nframes; i++) {
+		const struct pp_func *f = pp_model_func(m, st->frames[i].func);
+
+		if (f && !f->native) {
+			*line = st->frames[i].line;
+			*func = f->name;
+			return f->file;
+		}
+	}
+	return NULL;
+}
+
+static const char *resolve_cb(void *ctx, uint32_t stack, uint32_t *line,
+			      const char **func)
+{
+	return stack_site(ctx, stack, line, func);
+}
+
+void pp_report_json(const struct pp_model *m, FILE *out)
+{
+	uint32_t *idx;
+	size_t n;
+
+	fprintf(out, "{\n  \"pyprof\": {\"version\": \"%s\", \"format\": %d},\n",
+		PP_VERSION, PP_REPORT_FORMAT);
+	fprintf(out, "  \"target\": {\"pid\": %d, \"argv\": ", m->pid);
+	argv_json(out, m->argv);
+	fputs(", \"python\": ", out);
+	pp_json_str(out, m->pyver);
+	if (m->exited)
+		fprintf(out, ", \"exit_status\": %d", m->exit_status);
+	if (m->killed_by)
+		fprintf(out, ", \"signal\": %d", m->killed_by);
+	fputs("},\n", out);
+	fprintf(out, "  \"duration_s\": %.3f,\n", duration(m));
+	fprintf(out, "  \"sample_bytes\": %llu,\n",
+		(unsigned long long)m->sample_bytes);
+	fprintf(out, "  \"events\": {\"total\": %llu, \"dropped\": %llu},\n",
+		(unsigned long long)m->events, (unsigned long long)m->dropped);
+	heap_json(out, m);
+	n = pp_model_sorted_sites(m, &idx);
+	sites_json(out, m, "sites", idx, n);
+	free(idx);
+	n = pp_model_leaks(m, &idx);
+	sites_json(out, m, "leaks", idx, n);
+	free(idx);
+	pp_stalls_json(m->stalls, out, resolve_cb, (void *)m);
+	fputs("\n}\n", out);
+}
+
+static void site_text(FILE *out, const struct pp_model *m, uint32_t idx,
+		      int growth)
+{
+	const struct pp_site *s = &m->sites[idx];
+	const struct pp_func *f = pp_model_func(m, s->func);
+	char live[32], alloc[32], rate[32];
+
+	pp_fmt_bytes(s->end_live_bytes, live, sizeof(live));
+	pp_fmt_bytes(s->alloc_bytes, alloc, sizeof(alloc));
+	if (growth) {
+		pp_fmt_bytes(s->growth_bytes_per_s, rate, sizeof(rate));
+		fprintf(out, "  %10s %9s/s %9.0f  %s:%u %s\n", live, rate,
+			s->end_live_count, f ? f->file : "<native>", s->line,
+			f ? f->name : "");
+	} else {
+		fprintf(out, "  %10s %10s %9.0f %s %s:%u %s\n", live, alloc,
+			s->alloc_count, s->leak ? "LEAK" : "    ",
+			f ? f->file : "<native>", s->line, f ? f->name : "");
+	}
+}
+
+void pp_report_text(const struct pp_model *m, FILE *out)
+{
+	char a[32], b[32], c[32];
+	uint32_t *idx;
+	size_t n, i;
+
+	fprintf(out, "pyprof %s: pid %d, Python %s, %.1f s",
+		PP_VERSION, m->pid, m->pyver[0] ? m->pyver : "?", duration(m));
+	if (m->sample_bytes)
+		fprintf(out, ", sampling every %llu bytes",
+			(unsigned long long)m->sample_bytes);
+	fputc('\n', out);
+	fprintf(out, "heap: %s live at end of run, %s peak, RSS peak %s\n",
+		pp_fmt_bytes(m->end_live_bytes, a, sizeof(a)),
+		pp_fmt_bytes(m->peak_bytes, b, sizeof(b)),
+		pp_fmt_bytes(m->rss_peak_bytes, c, sizeof(c)));
+	fprintf(out, "      %.0f allocations, %.0f frees; events %llu, "
+		"dropped %llu\n\n", m->alloc_count, m->free_count,
+		(unsigned long long)m->events, (unsigned long long)m->dropped);
+
+	n = pp_model_leaks(m, &idx);
+	fprintf(out, "Leaks (%zu): live bytes growing through the run\n", n);
+	if (n)
+		fprintf(out, "  %10s %11s %9s  %s\n", "LIVE", "GROWTH", "COUNT",
+			"SITE");
+	for (i = 0; i < n && i < TEXT_SITES; i++)
+		site_text(out, m, idx[i], 1);
+	free(idx);
+
+	n = pp_model_sorted_sites(m, &idx);
+	fprintf(out, "\nTop sites by live bytes (%zu sites)\n", n);
+	fprintf(out, "  %10s %10s %9s %4s %s\n", "LIVE", "ALLOCATED", "ALLOCS",
+		"", "SITE");
+	for (i = 0; i < n && i < TEXT_SITES; i++)
+		site_text(out, m, idx[i], 0);
+	free(idx);
+	fputc('\n', out);
+	pp_stalls_text(m->stalls, out, resolve_cb, (void *)m);
+}

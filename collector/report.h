@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/* Reports over a finished model: JSON (the contract in cli.md) and text. */
+#ifndef PP_REPORT_H
+#define PP_REPORT_H
+
+#include <stdio.h>
+
+#include "model.h"
+
+#define PP_VERSION "0.1.0"
+#define PP_REPORT_FORMAT 1
+
+void pp_report_json(const struct pp_model *m, FILE *out);
+void pp_report_text(const struct pp_model *m, FILE *out);
+/* "12.3 MiB" into buf */
+const char *pp_fmt_bytes(double bytes, char *buf, size_t len);
+/* JSON string literal of s */
+void pp_json_str(FILE *out, const char *s);
+
+#endif

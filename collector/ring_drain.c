@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: MIT
+/* The consumer side of the ring: create it, drain it in order. */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pp_ring.h"
+
+int pp_ring_create(struct pp_ring *r, uint64_t data_size, uint32_t mode)
+{
+	struct pp_ring_hdr *h;
+	struct timespec ts;
+	int fd, err;
+
+	/* not close-on-exec: the target inherits it; the shim closes it */
+	fd = memfd_create("pyprof-ring", 0);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, PP_RING_HDR_SIZE + data_size) < 0)
+		goto fail;
+	h = mmap(NULL, PP_RING_HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 fd, 0);
+	if (h == MAP_FAILED)
+		goto fail;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	h->abi = PP_ABI_VERSION;
+	h->hdr_size = PP_RING_HDR_SIZE;
+	h->data_size = data_size;
+	h->mode = mode;
+	h->collector_pid = getpid();
+	h->collector_alive = 1;
+	h->max_frames = PP_MAX_FRAMES;
+	h->start_ns = ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	__atomic_store_n(&h->magic, PP_RING_MAGIC, __ATOMIC_RELEASE);
+	munmap(h, PP_RING_HDR_SIZE);
+	err = pp_ring_map(r, fd);
+	if (err < 0) {
+		close(fd);
+		return err;
+	}
+	return fd;
+fail:
+	err = -errno;
+	close(fd);
+	return err;
+}
+
+size_t pp_ring_drain(struct pp_ring *r, size_t max, pp_ring_fn fn, void *ctx)
+{
+	struct pp_ring_hdr *h = r->hdr;
+	uint64_t cons = h->cons_pos, start = cons;
+	uint64_t prod = __atomic_load_n(&h->prod_pos, __ATOMIC_ACQUIRE);
+
+	while (cons < prod && cons - start < max) {
+		struct pp_hdr *rec = (struct pp_hdr *)(r->data + (cons & r->mask));
+		uint64_t v = __atomic_load_n((uint64_t *)rec, __ATOMIC_ACQUIRE);
+		struct pp_hdr hd;
+
+		if (!v)
+			break;	/* reserved, not yet committed */
+		memcpy(&hd, &v, sizeof(hd));
+		fn(rec, ctx);
+		/* zero it so the next lap sees "uncommitted" here */
+		memset(rec, 0, hd.len);
+		cons += hd.len;
+	}
+	if (cons != start)
+		__atomic_store_n(&h->cons_pos, cons, __ATOMIC_RELEASE);
+	return cons - start;
+}

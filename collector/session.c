@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Wrap mode: the target is our child, started with the shim preloaded
+ * and the ring's memfd inherited. The loop drains the ring, stamps
+ * time and RSS into the stream every 100 ms (the producers send no
+ * timestamps on the hot path), flushes the trace every second, and
+ * ends when the command does.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pp_ring.h"
+#include "session.h"
+#include "trace.h"
+
+#define TICK_NS 100000000ull
+#define FLUSH_NS 1000000000ull
+#define DRAIN_MAX (4u << 20)
+
+struct sess {
+	const struct pp_session_opts *o;
+	struct pp_ring ring;
+	struct pp_trace_writer *tw;
+	struct pp_model *m;
+	pid_t child;
+	int write_err;
+	int saw_proc, py_ok;
+	char pyver[32];
+};
+
+static volatile sig_atomic_t forward_sig;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void on_signal(int sig)
+{
+	forward_sig = sig;
+}
+
+static void emit(struct sess *s, const struct pp_hdr *rec)
+{
+	if (rec->type == PP_REC_PROC && !s->saw_proc) {
+		const struct pp_rec_proc *p = (const void *)rec;
+		size_t n = p->pyver_len < sizeof(s->pyver) - 1 ?
+				   p->pyver_len : sizeof(s->pyver) - 1;
+
+		s->saw_proc = 1;
+		s->py_ok = p->flags & 1;
+		memcpy(s->pyver, p->data, n);
+	}
+	if (s->tw && !s->write_err && pp_trace_append(s->tw, rec) < 0)
+		s->write_err = 1;
+	if (s->m)
+		pp_model_feed(s->m, rec);
+}
+
+static void drained(const struct pp_hdr *rec, void *ctx)
+{
+	emit(ctx, rec);
+}
+
+/* RssAnon + RssFile: the ring's shared pages are ours, not the target's. */
+static uint64_t read_rss(pid_t pid)
+{
+	char path[64], line[256];
+	uint64_t kb, total = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "RssAnon: %lu", &kb) == 1 ||
+		    sscanf(line, "RssFile: %lu", &kb) == 1)
+			total += kb * 1024;
+	}
+	fclose(f);
+	return total;
+}
+
+static void emit_tick(struct sess *s, uint64_t ts)
+{
+	struct pp_ring_hdr *h = s->ring.hdr;
+	pid_t pid = h->owner_pid ? h->owner_pid : s->child;
+	struct pp_rec_tick t = {
+		.h = { .len = sizeof(t), .type = PP_REC_TICK },
+		.ts = ts,
+		.rss_bytes = read_rss(pid),
+		.dropped = __atomic_load_n(&h->dropped, __ATOMIC_RELAXED),
+	};
+
+	emit(s, &t.h);
+}
+
+static void emit_meta(struct sess *s, uint64_t ts)
+{
+	char buf[8192];
+	size_t n = 0, len;
+	char **a;
+	struct pp_rec_meta *r = (void *)buf;
+	struct timespec rt;
+
+	n += snprintf(r->data + n, 4096, "argv\t");
+	for (a = s->o->cmd; *a && n < 4000; a++)
+		n += snprintf(r->data + n, 4096 - n, "%s%s", a == s->o->cmd ?
+			      "" : "\t", *a);
+	n += snprintf(r->data + n, 4096 - n, "\nversion\t1\n");
+	len = PP_REC_ALIGN(sizeof(*r) + n);
+	memset(r->data + n, 0, len - sizeof(*r) - n);
+	clock_gettime(CLOCK_REALTIME, &rt);
+	r->h = (struct pp_hdr){ .len = len, .type = PP_REC_META,
+				.aux = s->child };
+	r->ts = ts;
+	r->realtime_ns = rt.tv_sec * 1000000000ull + rt.tv_nsec;
+	r->sample_bytes = s->o->sample_bytes;
+	emit(s, &r->h);
+}
+
+static void emit_exit(struct sess *s, int status)
+{
+	struct pp_rec_exit e = {
+		.h = { .len = sizeof(e), .type = PP_REC_EXIT, .aux = s->child },
+		.ts = now_ns(),
+	};
+
+	if (WIFSIGNALED(status)) {
+		e.h.flags = 1;
+		e.status = WTERMSIG(status);
+	} else {
+		e.status = WEXITSTATUS(status);
+	}
+	emit(s, &e.h);
+}
+
+/* LD_PRELOAD gets the shim in front; the ring fd travels by number. */
+static void exec_child(const struct pp_session_opts *o, int fd)
+{
+	const char *pre = getenv("LD_PRELOAD");
+	char num[16], *val;
+
+	if (pre && *pre) {
+		if (asprintf(&val, "%s:%s", o->shim_path, pre) < 0)
+			_exit(127);
+	} else {
+		val = (char *)o->shim_path;
+	}
+	setenv("LD_PRELOAD", val, 1);
+	snprintf(num, sizeof(num), "%d", fd);
+	setenv("PYPROF_RING_FD", num, 1);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
+	execvp(o->cmd[0], o->cmd);
+	fprintf(stderr, "pyprof: cannot run %s: %s\n", o->cmd[0],
+		strerror(errno));
+	_exit(errno == ENOENT ? 127 : 126);
+}
+
+static void drain_all(struct sess *s)
+{
+	while (pp_ring_drain(&s->ring, DRAIN_MAX, drained, s))
+		;
+}
+
+int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
+{
+	struct sess s = { .o = o, .m = m };
+	struct sigaction sa = { .sa_handler = on_signal };
+	uint64_t start, last_tick, last_flush, t;
+	int fd, status = 0, rc, running = 1, recording = 1;
+	char err[256];
+
+	fd = pp_ring_create(&s.ring, o->ring_bytes, PP_RING_BLOCK);
+	if (fd < 0) {
+		fprintf(stderr, "pyprof: cannot create the event ring: %s\n",
+			strerror(-fd));
+		return 1;
+	}
+	s.ring.hdr->sample_bytes = o->sample_bytes;
+	s.ring.hdr->opts = o->native ? PP_OPT_NATIVE : 0;
+	if (o->trace_path) {
+		s.tw = pp_trace_create(o->trace_path, err, sizeof(err));
+		if (!s.tw) {
+			fprintf(stderr, "pyprof: %s\n", err);
+			return 1;
+		}
+	}
+	signal(SIGINT, SIG_IGN);	/* the terminal's ^C is for the target */
+	signal(SIGQUIT, SIG_IGN);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
+	start = now_ns();
+	s.child = fork();
+	if (s.child < 0) {
+		fprintf(stderr, "pyprof: fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (s.child == 0)
+		exec_child(o, fd);
+	close(fd);
+	emit_meta(&s, start);
+	last_tick = last_flush = start;
+
+	while (running) {
+		size_t got = recording ?
+			pp_ring_drain(&s.ring, DRAIN_MAX, drained, &s) : 0;
+
+		t = now_ns();
+		if (recording && t - last_tick >= TICK_NS) {
+			emit_tick(&s, t);
+			last_tick = t;
+		}
+		if (s.tw && t - last_flush >= FLUSH_NS) {
+			if (pp_trace_flush(s.tw) < 0)
+				s.write_err = 1;
+			last_flush = t;
+		}
+		if (forward_sig) {
+			kill(s.child, forward_sig);
+			forward_sig = 0;
+		}
+		if (o->poll)
+			o->poll(o->poll_ctx, m);
+		if (recording && o->duration > 0 &&
+		    t - start >= o->duration * 1e9) {
+			/* stop recording; the target runs on */
+			drain_all(&s);
+			emit_tick(&s, now_ns());
+			__atomic_store_n(&s.ring.hdr->collector_alive, 0,
+					 __ATOMIC_RELEASE);
+			recording = 0;
+		}
+		rc = waitpid(s.child, &status, WNOHANG);
+		if (rc == s.child) {
+			running = 0;
+			break;
+		}
+		if (!got) {
+			struct timespec nap = { 0, 1000000 };
+
+			nanosleep(&nap, NULL);
+		}
+	}
+	if (recording) {
+		drain_all(&s);
+		emit_tick(&s, now_ns());
+	}
+	emit_exit(&s, status);
+	__atomic_store_n(&s.ring.hdr->collector_alive, 0, __ATOMIC_RELEASE);
+	if (s.tw && pp_trace_close(s.tw) < 0)
+		s.write_err = 1;
+	pp_ring_unmap(&s.ring);
+
+	if (s.write_err) {
+		fprintf(stderr, "pyprof: writing %s failed: the trace is "
+			"incomplete\n", o->trace_path);
+		return 1;
+	}
+	if (!s.saw_proc) {
+		fprintf(stderr, "pyprof: %s did not run a CPython interpreter: "
+			"nothing was recorded\n", o->cmd[0]);
+		return WIFEXITED(status) && WEXITSTATUS(status) ?
+			       WEXITSTATUS(status) : 1;
+	}
+	if (!s.py_ok) {
+		fprintf(stderr, "pyprof: Python %s is not supported "
+			"(pyprof reads CPython 3.9 to 3.13)\n", s.pyver);
+		return 1;
+	}
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}

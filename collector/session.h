@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/* A profiling session: start the target with the shim, drain its ring
+ * into a trace file and/or the model until it ends. */
+#ifndef PP_SESSION_H
+#define PP_SESSION_H
+
+#include <stdint.h>
+
+#include "model.h"
+
+struct pp_session_opts {
+	char **cmd;			/* the command to run */
+	const char *trace_path;		/* record here, or NULL */
+	uint64_t sample_bytes;
+	int native;
+	double duration;		/* seconds, 0 = until the end */
+	uint64_t ring_bytes;
+	const char *shim_path;
+	/* live consumers (the viewer): called every loop; non-zero stops */
+	int (*poll)(void *ctx, struct pp_model *m);
+	void *poll_ctx;
+};
+
+/*
+ * Run it. The model (may be NULL) is fed live. Returns the exit status
+ * pyprof should exit with: the command's, or 1 after printing why.
+ */
+int pp_session_run(const struct pp_session_opts *o, struct pp_model *m);
+
+#endif

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Python's own allocators. pymalloc serves most objects without ever
+ * calling malloc, so the shim chains PyMem_SetAllocator wrappers in
+ * front of the RAW, MEM and OBJ domains (as tracemalloc does). They are
+ * installed from a pending call, which the interpreter runs on its
+ * main thread with the GIL held, queued as soon as a libc hook sees the
+ * interpreter initialized: before site runs, so before any user code.
+ */
+#include <dlfcn.h>
+#include <string.h>
+
+#include "shim.h"
+
+/* PyMemAllocatorEx (Include/cpython/pymem.h), the same in 3.9-3.14 */
+struct pymem_allocator {
+	void *ctx;
+	void *(*malloc)(void *ctx, size_t size);
+	void *(*calloc)(void *ctx, size_t nelem, size_t elsize);
+	void *(*realloc)(void *ctx, void *ptr, size_t new_size);
+	void (*free)(void *ctx, void *ptr);
+};
+
+/* PyMemAllocatorDomain order: RAW, MEM, OBJ */
+static struct domain {
+	struct pymem_allocator orig;
+	uint8_t pp_domain;
+} domains[3] = {
+	{ .pp_domain = PP_DOM_PYRAW },
+	{ .pp_domain = PP_DOM_PYMEM },
+	{ .pp_domain = PP_DOM_PYOBJ },
+};
+
+static void *hook_malloc(void *ctx, size_t n)
+{
+	struct domain *d = ctx;
+	void *p;
+
+	if (pp_in_hook || !pp_shim.active)
+		return d->orig.malloc(d->orig.ctx, n);
+	pp_in_hook++;
+	p = d->orig.malloc(d->orig.ctx, n);
+	if (p)
+		pp_record_alloc(d->pp_domain, p, n);
+	pp_in_hook--;
+	return p;
+}
+
+static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+	struct domain *d = ctx;
+	void *p;
+
+	if (pp_in_hook || !pp_shim.active)
+		return d->orig.calloc(d->orig.ctx, nelem, elsize);
+	pp_in_hook++;
+	p = d->orig.calloc(d->orig.ctx, nelem, elsize);
+	if (p)
+		pp_record_alloc(d->pp_domain, p, nelem * elsize);
+	pp_in_hook--;
+	return p;
+}
+
+static void *hook_realloc(void *ctx, void *old, size_t n)
+{
+	struct domain *d = ctx;
+	struct pp_realloc_tx tx;
+	void *p;
+
+	if (pp_in_hook || !pp_shim.active)
+		return d->orig.realloc(d->orig.ctx, old, n);
+	pp_in_hook++;
+	pp_record_realloc_begin(&tx, d->pp_domain, old, n);
+	p = d->orig.realloc(d->orig.ctx, old, n);
+	pp_record_realloc_end(&tx, p);
+	pp_in_hook--;
+	return p;
+}
+
+static void hook_free(void *ctx, void *p)
+{
+	struct domain *d = ctx;
+
+	if (!p || pp_in_hook || !pp_shim.active) {
+		d->orig.free(d->orig.ctx, p);
+		return;
+	}
+	pp_in_hook++;
+	pp_record_free(d->pp_domain, p);
+	d->orig.free(d->orig.ctx, p);
+	pp_in_hook--;
+}
+
+/* PyMethodDef (Include/methodobject.h) */
+struct py_method_def {
+	const char *name;
+	void *(*meth)(void *self, void *arg);
+	int flags;
+	const char *doc;
+};
+#define PY_METH_NOARGS 0x0004
+
+static void *(*py_none)(void);
+
+/* atexit: the program's own run is over; finalization follows. */
+static void *at_exit(void *self, void *arg)
+{
+	if (pp_shim.active) {
+		pp_shim.py_state = PP_PY_FINALIZING;
+		pp_emit_mark(PP_MARK_FINALIZE);
+	}
+	return py_none();
+}
+
+static struct py_method_def atexit_def = {
+	"_pyprof_atexit", at_exit, PY_METH_NOARGS, NULL
+};
+
+static void *none_ref(void)
+{
+	static void (*incref)(void *);
+	static void *none;
+
+	if (!none) {
+		incref = dlsym(RTLD_DEFAULT, "Py_IncRef");
+		none = dlsym(RTLD_DEFAULT, "_Py_NoneStruct");
+	}
+	incref(none);
+	return none;
+}
+
+static void register_atexit(void)
+{
+	struct pp_pyapi *py = &pp_shim.py;
+	void *mod, *fn, *res = NULL;
+
+	py_none = none_ref;
+	mod = py->import_module("atexit");
+	if (!mod) {
+		py->err_clear();
+		return;
+	}
+	fn = py->cfunction_new(&atexit_def, NULL, NULL);
+	if (fn) {
+		res = py->call_method(mod, "register", "O", fn);
+		if (res)
+			py->decref(res);
+		py->decref(fn);
+	}
+	if (!fn || !res)
+		py->err_clear();
+	py->decref(mod);
+}
+
+static int install(void *arg)
+{
+	static struct pymem_allocator hook = {
+		.malloc = hook_malloc, .calloc = hook_calloc,
+		.realloc = hook_realloc, .free = hook_free,
+	};
+	struct pymem_allocator a;
+	int i;
+
+	if (!pp_shim.active)
+		return 0;
+	pp_in_hook++;		/* what we allocate here is not the program's */
+	for (i = 0; i < 3; i++) {
+		pp_shim.py.get_allocator(i, &domains[i].orig);
+		a = hook;
+		a.ctx = &domains[i];
+		pp_shim.py.set_allocator(i, &a);
+	}
+	register_atexit();
+	pp_in_hook--;
+	pp_shim.py_state = PP_PY_HOOKED;
+	pp_emit_mark(PP_MARK_PY_READY);
+	return 0;
+}
+
+void pp_py_maybe_install(void)
+{
+	int expected = PP_PY_WAIT;
+
+	if (!pp_shim.active || !pp_shim.py.is_initialized())
+		return;
+	if (!__atomic_compare_exchange_n(&pp_shim.py_state, &expected,
+					 PP_PY_SCHEDULED, 0, __ATOMIC_ACQ_REL,
+					 __ATOMIC_RELAXED))
+		return;
+	if (pp_shim.py.add_pending_call(install, NULL) < 0)
+		pp_shim.py_state = PP_PY_WAIT;
+}
+
+/* Is this process a CPython interpreter we can read? */
+void pp_py_detect(void)
+{
+	struct pp_pyapi *py = &pp_shim.py;
+	const char *why;
+
+#define SYM(field, name) py->field = dlsym(RTLD_DEFAULT, name)
+	SYM(is_initialized, "Py_IsInitialized");
+	SYM(this_tstate, "PyGILState_GetThisThreadState");
+	SYM(add_pending_call, "Py_AddPendingCall");
+	SYM(get_allocator, "PyMem_GetAllocator");
+	SYM(set_allocator, "PyMem_SetAllocator");
+	SYM(get_version, "Py_GetVersion");
+	SYM(cfunction_new, "PyCFunction_NewEx");
+	SYM(import_module, "PyImport_ImportModule");
+	SYM(call_method, "PyObject_CallMethod");
+	SYM(decref, "Py_DecRef");
+	SYM(err_clear, "PyErr_Clear");
+	SYM(code_type, "PyCode_Type");
+	SYM(runtime, "_PyRuntime");
+#undef SYM
+	if (!py->is_initialized || !py->get_version)
+		return;
+	pp_shim.py_state = PP_PY_WAIT;
+	if (!py->this_tstate || !py->add_pending_call || !py->get_allocator ||
+	    !py->set_allocator || !py->code_type || !py->runtime ||
+	    !py->cfunction_new || !py->import_module || !py->call_method ||
+	    !py->decref || !py->err_clear)
+		return;
+	if (pp_pylayout_init(&pp_shim.layout, py->get_version(), py->runtime,
+			     &why) == 0)
+		pp_shim.have_layout = 1;
+}

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The hot path: turn one allocation event into one ring record.
+ * No allocation, no locks; the stack is interned (stacks.c) and only
+ * its id travels with the event.
+ */
+#include <string.h>
+
+#include "shim.h"
+
+void pp_record_alloc(uint8_t domain, const void *p, size_t n)
+{
+	struct pp_rec_alloc *r;
+	uint32_t stack = 0;
+	uint8_t type = PP_REC_ALLOC;
+
+	if (domain == PP_DOM_ARENA) {
+		type = PP_REC_MMAP;	/* no stack: nobody's line */
+	} else {
+		if (pp_shim.sample_bytes) {
+			if (likely(!pp_sample_take(n)))
+				return;
+			pp_sample_insert(p);
+		}
+		if (domain == PP_DOM_MMAP)
+			type = PP_REC_MMAP;
+		stack = pp_stack_current();
+	}
+	r = pp_emit_reserve(sizeof(*r));
+	if (!r)
+		return;
+	r->addr = (uintptr_t)p;
+	r->size = n;
+	pp_ring_commit(r, type, domain, stack, sizeof(*r));
+}
+
+static void emit_free(uint8_t domain, const void *p)
+{
+	struct pp_rec_free *r;
+
+	r = pp_emit_reserve(sizeof(*r));
+	if (!r)
+		return;
+	r->addr = (uintptr_t)p;
+	pp_ring_commit(r, PP_REC_FREE, domain, 0, sizeof(*r));
+}
+
+void pp_record_free(uint8_t domain, const void *p)
+{
+	if (pp_shim.sample_bytes && likely(!pp_sample_remove(p)))
+		return;
+	emit_free(domain, p);
+}
+
+/*
+ * realloc: the record is reserved before the call and committed after,
+ * so whoever gets the old address next is ordered after this event.
+ * The header stays zero (uncommitted) until the end.
+ */
+void pp_record_realloc_begin(struct pp_realloc_tx *tx, uint8_t domain,
+			     const void *old, size_t n)
+{
+	tx->r = NULL;
+	tx->domain = domain;
+	if (pp_shim.sample_bytes) {
+		int was = old && pp_sample_remove(old);
+
+		if (!pp_sample_take(n)) {
+			if (was)
+				emit_free(domain, old);
+			return;
+		}
+		if (!was)
+			old = NULL;
+	}
+	tx->stack = pp_stack_current();
+	tx->r = pp_emit_reserve(sizeof(*tx->r));
+	if (!tx->r)
+		return;
+	tx->r->old = (uintptr_t)old;
+	tx->r->size = n;
+}
+
+/* p = NULL: the call failed, the old block stays live. */
+void pp_record_realloc_end(struct pp_realloc_tx *tx, const void *p)
+{
+	if (!tx->r)
+		return;
+	tx->r->addr = (uintptr_t)p;
+	if (p && pp_shim.sample_bytes)
+		pp_sample_insert(p);
+	pp_ring_commit(tx->r, PP_REC_REALLOC, tx->domain, tx->stack,
+		       sizeof(*tx->r));
+}
+
+void pp_record_munmap(const void *p, size_t n)
+{
+	struct pp_rec_alloc *r;
+
+	r = pp_emit_reserve(sizeof(*r));
+	if (!r)
+		return;
+	r->addr = (uintptr_t)p;
+	r->size = n;
+	pp_ring_commit(r, PP_REC_MUNMAP, PP_DOM_MMAP, 0, sizeof(*r));
+}

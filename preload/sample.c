@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+/*
+ * --sample BYTES: byte-based sampling. Each thread counts down an
+ * exponentially distributed number of bytes (mean BYTES); the
+ * allocation that crosses zero is recorded and a new gap drawn. Since
+ * the exponential is memoryless, a block of n bytes is recorded with
+ * probability 1 - exp(-n/BYTES) whatever came before it, which is
+ * what makes the collector's estimate n / (1 - exp(-n/BYTES)) unbiased.
+ *
+ * Frees are recorded only for recorded blocks: a set of their
+ * addresses, fronted by a small counting filter that stays in cache so
+ * the common free (not sampled) costs one byte load.
+ */
+#include <math.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#define FILTER_BITS 16
+#define SET_BITS 20
+
+static __thread int64_t bytes_left;
+static __thread uint64_t rng;
+static uint8_t filter[1u << FILTER_BITS];
+static uintptr_t *set;			/* open addressing; 1 = tombstone */
+static int set_lock;
+
+static inline uint64_t hash_ptr(const void *p)
+{
+	uint64_t h = (uintptr_t)p >> 4;
+
+	h *= 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
+}
+
+static int64_t next_gap(void)
+{
+	double u;
+
+	if (!rng)
+		rng = (pp_now_ns() ^ ((uint64_t)gettid() << 32)) | 1;
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	u = ((rng >> 11) + 0.5) / 9007199254740992.0;	/* (0, 1) */
+	return (int64_t)(-log(u) * (double)pp_shim.sample_bytes) + 1;
+}
+
+int pp_sample_take(size_t n)
+{
+	if (unlikely(!rng))
+		bytes_left = next_gap();
+	bytes_left -= (int64_t)n;
+	if (likely(bytes_left > 0))
+		return 0;
+	bytes_left = next_gap();
+	return 1;
+}
+
+static void lock(void)
+{
+	while (__atomic_exchange_n(&set_lock, 1, __ATOMIC_ACQUIRE))
+		__builtin_ia32_pause();
+}
+
+static void unlock(void)
+{
+	__atomic_store_n(&set_lock, 0, __ATOMIC_RELEASE);
+}
+
+void pp_sample_insert(const void *p)
+{
+	uint64_t h = hash_ptr(p), mask = (1u << SET_BITS) - 1, i;
+	uint8_t *f = &filter[h >> (64 - FILTER_BITS)];
+
+	lock();
+	for (i = h; ; i++) {
+		uintptr_t *s = &set[i & mask];
+
+		if (*s <= 1) {
+			*s = (uintptr_t)p;
+			break;
+		}
+		if (i - h > mask)
+			goto out;	/* full: the block goes untracked */
+	}
+	if (*f < 255)
+		__atomic_fetch_add(f, 1, __ATOMIC_RELAXED);
+out:
+	unlock();
+}
+
+/* 1 if p was a recorded block (now forgotten). */
+int pp_sample_remove(const void *p)
+{
+	uint64_t h = hash_ptr(p), mask = (1u << SET_BITS) - 1, i;
+	uint8_t *f = &filter[h >> (64 - FILTER_BITS)];
+	int found = 0;
+
+	if (likely(!__atomic_load_n(f, __ATOMIC_RELAXED)))
+		return 0;
+	lock();
+	for (i = h; i - h <= mask; i++) {
+		uintptr_t *s = &set[i & mask];
+
+		if (!*s)
+			break;
+		if (*s == (uintptr_t)p) {
+			*s = 1;
+			found = 1;
+			if (*f < 255)
+				(*f)--;
+			break;
+		}
+	}
+	unlock();
+	return found;
+}
+
+int pp_sample_init(void)
+{
+	if (!pp_shim.sample_bytes)
+		return 0;
+	set = mmap(NULL, sizeof(uintptr_t) << SET_BITS, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return set == MAP_FAILED ? -1 : 0;
+}

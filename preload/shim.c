@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The shim's life: find the ring pyprof passed down, claim it if this
+ * process is the Python program being profiled, and hand the
+ * environment back untouched-looking so the program's own children
+ * run unprofiled. A process that is not Python (a shell, env) neither
+ * claims nor cleans, so the shim reaches the Python it starts.
+ */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#define PP_ENV_RING "PYPROF_RING_FD"
+
+struct pp_shim pp_shim;
+__thread int pp_in_hook;
+
+void *pp_emit_reserve(uint32_t len)
+{
+	return pp_ring_reserve(&pp_shim.ring, len);
+}
+
+void pp_emit_mark(uint32_t mark)
+{
+	struct pp_rec_mark *r = pp_emit_reserve(sizeof(*r));
+
+	if (!r)
+		return;
+	r->ts = pp_now_ns();
+	pp_ring_commit(r, PP_REC_MARK, 0, mark, sizeof(*r));
+}
+
+static void emit_proc(void)
+{
+	const char *ver = pp_shim.py.get_version ? pp_shim.py.get_version() : "";
+	size_t vlen = strcspn(ver, " ");
+	uint32_t len = PP_REC_ALIGN(sizeof(struct pp_rec_proc) + vlen);
+	struct pp_rec_proc *r = pp_emit_reserve(len);
+
+	if (!r)
+		return;
+	r->ppid = getppid();
+	r->pyver_len = vlen;
+	r->flags = pp_shim.have_layout;
+	r->ts = pp_now_ns();
+	memcpy(r->data, ver, vlen);
+	memset(r->data + vlen, 0, len - sizeof(*r) - vlen);
+	pp_ring_commit(r, PP_REC_PROC, 0, getpid(), len);
+}
+
+/* Stop recording in this process (a forked child; a lost collector). */
+void pp_shim_disable(void)
+{
+	pp_shim.active = 0;
+	if (pp_shim.py_state == PP_PY_WAIT)
+		pp_shim.py_state = PP_PY_NONE;
+}
+
+static void atfork_child(void)
+{
+	/* the ring belongs to the parent: the child runs untraced */
+	pp_shim_disable();
+}
+
+/* Remove our entry from LD_PRELOAD, and our own variable. */
+static void clean_env(void)
+{
+	const char *pre = getenv("LD_PRELOAD");
+	char in[4096], out[4096] = "", *tok, *save;
+
+	unsetenv(PP_ENV_RING);
+	if (!pre || strlen(pre) >= sizeof(in))
+		return;
+	strcpy(in, pre);
+	for (tok = strtok_r(in, " :", &save); tok;
+	     tok = strtok_r(NULL, " :", &save)) {
+		if (strstr(tok, "libpyprof"))
+			continue;
+		if (out[0])
+			strcat(out, ":");
+		strcat(out, tok);
+	}
+	if (out[0])
+		setenv("LD_PRELOAD", out, 1);
+	else
+		unsetenv("LD_PRELOAD");
+}
+
+static int claim_ring(int fd)
+{
+	struct pp_ring_hdr *h;
+	int expected = 0;
+
+	if (pp_ring_map(&pp_shim.ring, fd) < 0)
+		return -1;
+	h = pp_shim.ring.hdr;
+	if (!__atomic_compare_exchange_n(&h->owner_pid, &expected, getpid(),
+					 0, __ATOMIC_ACQ_REL,
+					 __ATOMIC_RELAXED)) {
+		pp_ring_unmap(&pp_shim.ring);
+		return -1;
+	}
+	pp_shim.sample_bytes = h->sample_bytes;
+	pp_shim.native = !!(h->opts & PP_OPT_NATIVE);
+	return 0;
+}
+
+__attribute__((constructor)) static void pp_shim_init(void)
+{
+	const char *env = getenv(PP_ENV_RING);
+	int fd;
+
+	if (!env)
+		return;
+	pp_py_detect();
+	if (pp_shim.py_state == PP_PY_NONE)
+		return;		/* not Python: pass the shim on to children */
+	fd = atoi(env);
+	clean_env();
+	if (fd <= 2 || claim_ring(fd) < 0) {
+		pp_shim.py_state = PP_PY_NONE;
+		return;		/* another process is being profiled */
+	}
+	close(fd);
+	pp_shim.pid = getpid();
+	emit_proc();		/* says which Python, or that it is unsupported */
+	if (!pp_shim.have_layout || pp_stacks_init() < 0 ||
+	    pp_sample_init() < 0) {
+		pp_shim.py_state = PP_PY_NONE;
+		pp_emit_mark(PP_MARK_DETACH);
+		return;
+	}
+	pthread_atfork(NULL, NULL, atfork_child);
+	__atomic_store_n(&pp_shim.active, 1, __ATOMIC_RELEASE);
+}
+
+__attribute__((destructor)) static void pp_shim_fini(void)
+{
+	if (pp_shim.active && getpid() == pp_shim.pid)
+		pp_emit_mark(PP_MARK_DETACH);
+}

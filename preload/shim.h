@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal interfaces of the preload shim (all hidden). */
+#ifndef PP_SHIM_H
+#define PP_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "pp_pylayout.h"
+#include "pp_ring.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+enum pp_py_state {
+	PP_PY_NONE = 0,		/* not a Python process, or not recording */
+	PP_PY_WAIT,		/* Python, not initialized yet */
+	PP_PY_SCHEDULED,	/* install pending call queued */
+	PP_PY_HOOKED,		/* PyMem hooks installed */
+	PP_PY_FINALIZING,	/* atexit ran: thread states may go away */
+};
+
+/* the Python C API the shim calls, found with dlsym(RTLD_DEFAULT) */
+struct pp_pyapi {
+	int (*is_initialized)(void);
+	void *(*this_tstate)(void);	/* PyGILState_GetThisThreadState */
+	int (*add_pending_call)(int (*fn)(void *), void *arg);
+	void (*get_allocator)(int domain, void *alloc);
+	void (*set_allocator)(int domain, void *alloc);
+	const char *(*get_version)(void);
+	void *(*cfunction_new)(void *def, void *self, void *module);
+	void *(*import_module)(const char *name);
+	void *(*call_method)(void *obj, const char *name, const char *fmt, ...);
+	void (*decref)(void *obj);	/* Py_DecRef */
+	void (*err_clear)(void);
+	const void *code_type;		/* &PyCode_Type */
+	const void *runtime;		/* &_PyRuntime */
+};
+
+struct pp_shim {
+	struct pp_ring ring;
+	int active;			/* ring claimed: recording */
+	int native;			/* --native */
+	uint64_t sample_bytes;		/* 0 = record everything */
+	volatile int py_state;		/* enum pp_py_state */
+	int have_layout;
+	struct pp_pylayout layout;
+	struct pp_pyapi py;
+	pid_t pid;
+};
+
+extern struct pp_shim pp_shim;
+/* nesting depth of our hooks in this thread: inner hooks pass through */
+extern __thread int pp_in_hook;
+
+static inline uint64_t pp_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* shim.c */
+void *pp_emit_reserve(uint32_t len);
+void pp_emit_mark(uint32_t mark);
+void pp_shim_disable(void);
+
+/* record.c: the hot path, called by the interposers with pp_in_hook set */
+void pp_record_alloc(uint8_t domain, const void *p, size_t n);
+void pp_record_free(uint8_t domain, const void *p);
+struct pp_realloc_tx {
+	struct pp_rec_realloc *r;
+	uint32_t stack;
+	uint8_t domain;
+};
+void pp_record_realloc_begin(struct pp_realloc_tx *tx, uint8_t domain,
+			     const void *old, size_t n);
+void pp_record_realloc_end(struct pp_realloc_tx *tx, const void *p);
+void pp_record_munmap(const void *p, size_t n);
+
+/* stacks.c */
+int pp_stacks_init(void);
+uint32_t pp_stack_current(void);
+
+/* sample.c */
+int pp_sample_init(void);
+int pp_sample_take(size_t n);
+void pp_sample_insert(const void *p);
+int pp_sample_remove(const void *p);
+
+/* pyhooks.c */
+void pp_py_detect(void);
+void pp_py_maybe_install(void);
+
+#endif

@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Stacks: read the current thread's Python frames (and native ones
+ * with --native), hash them, and look the hash up in an insert-only
+ * table. A new stack is resolved to functions and lines once and
+ * defined in the stream (FUNC records for new functions, then one STACK
+ * record) before the id is first used, so the hot path of a known
+ * stack is a walk, a hash and one table probe.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "shim.h"
+
+#define PP_MAX_NATIVE 32
+#define PP_STR_MAX 1024
+#define PROBE_MAX 64
+
+enum { SLOT_EMPTY = 0, SLOT_CLAIMED = 1, SLOT_READY = 2 };
+
+struct slot {
+	uint64_t key;
+	uint32_t id;
+	uint32_t state;
+};
+
+struct table {
+	struct slot *slots;
+	uint64_t mask;
+	uint32_t next_id;
+};
+
+static struct table stacks = { .next_id = 1 };
+static struct table funcs = { .next_id = 1 };
+static uintptr_t self_lo, self_hi;	/* our own text: frames to skip */
+
+static int table_init(struct table *t, unsigned bits)
+{
+	size_t len = sizeof(struct slot) << bits;
+
+	t->slots = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (t->slots == MAP_FAILED)
+		return -1;
+	t->mask = (1ull << bits) - 1;
+	return 0;
+}
+
+static inline uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	h *= 0xff51afd7ed558ccdull;
+	return h ^ (h >> 32);
+}
+
+/*
+ * Find key; 0 = new slot claimed by the caller (who must publish it),
+ * >0 = id, and *slot_out set either way; NULL slot = table full.
+ */
+static uint32_t table_find(struct table *t, uint64_t key, struct slot **out)
+{
+	uint64_t i = key, n;
+
+	key |= 1;		/* 0 marks an empty slot */
+	for (n = 0; n < PROBE_MAX; n++, i++) {
+		struct slot *s = &t->slots[i & t->mask];
+		uint64_t k = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
+
+		if (!k) {
+			uint64_t zero = 0;
+
+			if (__atomic_compare_exchange_n(&s->key, &zero, key, 0,
+							__ATOMIC_ACQ_REL,
+							__ATOMIC_ACQUIRE)) {
+				*out = s;
+				return 0;
+			}
+			k = zero;
+		}
+		if (k != key)
+			continue;
+		/* someone is defining it: definitions are short */
+		while (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) !=
+		       SLOT_READY)
+			__builtin_ia32_pause();
+		*out = s;
+		return s->id;
+	}
+	*out = NULL;
+	return 0;
+}
+
+static void table_publish(struct slot *s, uint32_t id)
+{
+	s->id = id;
+	__atomic_store_n(&s->state, SLOT_READY, __ATOMIC_RELEASE);
+}
+
+static uint32_t new_id(struct table *t)
+{
+	return __atomic_fetch_add(&t->next_id, 1, __ATOMIC_RELAXED);
+}
+
+static int emit_func(uint32_t id, int native, uint32_t firstlineno,
+		     const char *file, size_t flen, const char *name,
+		     size_t nlen)
+{
+	uint32_t len = PP_REC_ALIGN(sizeof(struct pp_rec_func) + flen + nlen);
+	struct pp_rec_func *r = pp_emit_reserve(len);
+
+	if (!r)
+		return -1;
+	r->firstlineno = firstlineno;
+	r->file_len = flen;
+	r->name_len = nlen;
+	memcpy(r->data, file, flen);
+	memcpy(r->data + flen, name, nlen);
+	memset(r->data + flen + nlen, 0, len - sizeof(*r) - flen - nlen);
+	pp_ring_commit(r, PP_REC_FUNC, native ? PP_FUNC_NATIVE : 0, id, len);
+	return 0;
+}
+
+#define FIELD(p, off, type) (*(type *)((const char *)(p) + (off)))
+
+static uint32_t py_func(const void *code)
+{
+	const struct pp_pylayout *L = &pp_shim.layout;
+	const void *file = FIELD(code, L->code_filename, void *);
+	const void *name = FIELD(code, L->code_name, void *);
+	int first = FIELD(code, L->code_firstlineno, int);
+	char fbuf[PP_STR_MAX], nbuf[256];
+	struct slot *s;
+	uint64_t key;
+	uint32_t id;
+	size_t fl, nl;
+
+	key = mix(mix(mix(mix(0x70790000, (uintptr_t)code),
+			  (uintptr_t)file), (uintptr_t)name), first);
+	id = table_find(&funcs, key, &s);
+	if (id || !s)
+		return id;
+	id = new_id(&funcs);
+	fl = pp_py_str(L, file, fbuf, sizeof(fbuf));
+	nl = pp_py_str(L, name, nbuf, sizeof(nbuf));
+	if (emit_func(id, 0, first, fbuf, fl, nbuf, nl) < 0)
+		id = 0;
+	table_publish(s, id);
+	return id;
+}
+
+static uint32_t native_func(uintptr_t ip, int *is_eval)
+{
+	char nbuf[256];
+	const char *file = "?", *name;
+	uintptr_t sym = ip;
+	struct slot *s;
+	uint32_t id;
+	Dl_info info;
+
+	*is_eval = 0;
+	if (dladdr((void *)(ip - 1), &info)) {
+		file = info.dli_fname ? info.dli_fname : "?";
+		if (info.dli_saddr) {
+			sym = (uintptr_t)info.dli_saddr;
+			name = info.dli_sname;
+		} else {
+			snprintf(nbuf, sizeof(nbuf), "+0x%lx",
+				 (unsigned long)(ip - (uintptr_t)info.dli_fbase));
+			name = nbuf;
+		}
+	} else {
+		snprintf(nbuf, sizeof(nbuf), "0x%lx", (unsigned long)ip);
+		name = nbuf;
+	}
+	*is_eval = name && strstr(name, "EvalFrame") != NULL;
+	id = table_find(&funcs, mix(0x6e6100, sym), &s);
+	if (id || !s)
+		return id;
+	id = new_id(&funcs);
+	if (emit_func(id, 1, 0, file, strlen(file), name, strlen(name)) < 0)
+		id = 0;
+	table_publish(s, id);
+	return id;
+}
+
+static uint32_t define(uint32_t id, const struct pp_rawframe *raw, int n,
+		       void *const *ips, int nn)
+{
+	uint32_t len;
+	struct pp_rec_stack *r;
+	struct pp_frame frames[PP_MAX_FRAMES];
+	int i, k = 0, eval;
+
+	for (i = 0; i < nn && k < PP_MAX_FRAMES; i++) {
+		frames[k].func = native_func((uintptr_t)ips[i], &eval);
+		frames[k++].line = 0;
+		if (eval)
+			break;	/* the Python frames take over from here */
+	}
+	for (i = 0; i < n && k < PP_MAX_FRAMES; i++) {
+		frames[k].func = py_func(raw[i].code);
+		frames[k++].line = pp_code_line(&pp_shim.layout, raw[i].code,
+						raw[i].offset);
+	}
+	len = sizeof(*r) + k * sizeof(frames[0]);
+	r = pp_emit_reserve(len);
+	if (!r)
+		return 0;
+	r->nframes = k;
+	r->tid = 0;
+	memcpy(r->frames, frames, k * sizeof(frames[0]));
+	pp_ring_commit(r, PP_REC_STACK, 0, id, len);
+	return id;
+}
+
+uint32_t pp_stack_current(void)
+{
+	const struct pp_pylayout *L = &pp_shim.layout;
+	struct pp_rawframe raw[PP_MAX_FRAMES];
+	void *ips[PP_MAX_NATIVE];
+	void *ts;
+	int n = 0, nn = 0, i, skip = 0;
+	uint64_t h = 0x737461636bull;
+	struct slot *s;
+	uint32_t id;
+
+	if (pp_shim.py_state == PP_PY_FINALIZING && !pp_shim.py.is_initialized())
+		ts = NULL;	/* the thread states are being torn down */
+	else
+		ts = pp_shim.py.this_tstate();
+	if (ts)
+		n = pp_py_walk(L, ts, pp_shim.py.code_type, raw, PP_MAX_FRAMES);
+	if (pp_shim.native) {
+		nn = unw_backtrace(ips, PP_MAX_NATIVE);
+		while (skip < nn && (uintptr_t)ips[skip] >= self_lo &&
+		       (uintptr_t)ips[skip] < self_hi)
+			skip++;
+	}
+	if (!n && nn == skip)
+		return 0;
+	for (i = 0; i < n; i++) {
+		h = mix(h, (uintptr_t)raw[i].code);
+		h = mix(h, (uint32_t)raw[i].offset |
+			   (uint64_t)FIELD(raw[i].code, L->code_firstlineno,
+					   uint32_t) << 32);
+	}
+	for (i = skip; i < nn; i++)
+		h = mix(h, (uintptr_t)ips[i]);
+	id = table_find(&stacks, h, &s);
+	if (id || !s)
+		return id;
+	id = define(new_id(&stacks), raw, n, ips + skip, nn - skip);
+	table_publish(s, id);
+	return id;
+}
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *data)
+{
+	uintptr_t me = (uintptr_t)data;
+	int i;
+
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) &&
+		    me >= lo && me < lo + ph->p_memsz) {
+			self_lo = lo;
+			self_hi = lo + ph->p_memsz;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int pp_stacks_init(void)
+{
+	if (table_init(&stacks, 20) < 0 || table_init(&funcs, 18) < 0)
+		return -1;
+	dl_iterate_phdr(find_self, (void *)(uintptr_t)pp_stacks_init);
+	return 0;
+}
