@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: MIT
+/* The ring: order, wrap-around, many producers, full ring in both modes. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pp_ring.h"
+#include "pp_test.h"
+
+#define PRODUCERS 4
+#define PER_PRODUCER 200000
+
+struct seen {
+	uint64_t next[PRODUCERS + 1];	/* next sequence expected per producer */
+	uint64_t count, bad;
+};
+
+static void check_rec(const struct pp_hdr *rec, void *ctx)
+{
+	struct seen *s = ctx;
+	const struct pp_rec_realloc *r = (const void *)rec;
+	uint32_t p = rec->aux;
+
+	/* body: old = producer, addr = sequence, size = ~sequence */
+	if (rec->type != PP_REC_REALLOC || p > PRODUCERS ||
+	    r->old != p || r->addr != s->next[p] || r->size != ~r->addr) {
+		s->bad++;
+		return;
+	}
+	s->next[p]++;
+	s->count++;
+}
+
+static void produce(struct pp_ring *r, uint32_t id, uint64_t n)
+{
+	uint64_t i;
+
+	for (i = 0; i < n; i++) {
+		/* vary the length so records straddle the end of the area */
+		uint32_t len = (i % 3) ? sizeof(struct pp_rec_realloc) : 48;
+		struct pp_rec_realloc *rec = pp_ring_reserve(r, len);
+
+		if (!rec)
+			continue;
+		rec->old = id;
+		rec->addr = i;
+		rec->size = ~i;
+		pp_ring_commit(rec, PP_REC_REALLOC, 0, id, len);
+	}
+}
+
+struct thr {
+	struct pp_ring *r;
+	uint32_t id;
+};
+
+static void *producer(void *arg)
+{
+	struct thr *t = arg;
+
+	produce(t->r, t->id, PER_PRODUCER);
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct pp_ring r;
+	pthread_t th[PRODUCERS];
+	struct thr args[PRODUCERS];
+	struct seen s = { 0 };
+	int fd, i, live = PRODUCERS;
+
+	fd = pp_ring_create(&r, 1 << 16, PP_RING_BLOCK);	/* small: many laps */
+	CHECK(fd >= 0, "ring create", "fd %d", fd);
+	for (i = 0; i < PRODUCERS; i++) {
+		args[i] = (struct thr){ &r, i + 1 };
+		pthread_create(&th[i], NULL, producer, &args[i]);
+	}
+	while (s.count < (uint64_t)PRODUCERS * PER_PRODUCER && live) {
+		if (!pp_ring_drain(&r, 1 << 20, check_rec, &s))
+			usleep(100);
+		if (s.bad)
+			break;
+	}
+	for (i = 0; i < PRODUCERS; i++)
+		pthread_join(th[i], NULL);
+	while (pp_ring_drain(&r, 1 << 20, check_rec, &s))
+		;
+	CHECK(s.bad == 0, "ring threads: every record intact and in order",
+	      "%lu bad records", (unsigned long)s.bad);
+	CHECK(s.count == (uint64_t)PRODUCERS * PER_PRODUCER,
+	      "ring threads: nothing lost across laps", "got %lu of %lu",
+	      (unsigned long)s.count, (unsigned long)PRODUCERS * PER_PRODUCER);
+	CHECK(r.hdr->dropped == 0, "ring threads: no drops when blocking",
+	      "%lu dropped", (unsigned long)r.hdr->dropped);
+	CHECK(r.hdr->waits > 0, "ring threads: producers waited on a full ring",
+	      "no waits: the test did not fill the ring");
+	pp_ring_unmap(&r);
+	close(fd);
+}
+
+/* Producers in other processes map the same memfd (as the shim does). */
+static void test_processes(void)
+{
+	struct pp_ring r;
+	struct seen s = { 0 };
+	pid_t pids[2];
+	int fd, i, status, ok = 1;
+
+	fd = pp_ring_create(&r, 1 << 16, PP_RING_BLOCK);
+	for (i = 0; i < 2; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			struct pp_ring c;
+
+			if (pp_ring_map(&c, fd) < 0)
+				_exit(2);
+			produce(&c, i + 1, PER_PRODUCER);
+			_exit(0);
+		}
+	}
+	while (s.count < 2ull * PER_PRODUCER && !s.bad)
+		if (!pp_ring_drain(&r, 1 << 20, check_rec, &s))
+			usleep(100);
+	for (i = 0; i < 2; i++) {
+		waitpid(pids[i], &status, 0);
+		ok &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	}
+	CHECK(ok, "ring processes: producers mapped the memfd", "child failed");
+	CHECK(s.bad == 0 && s.count == 2ull * PER_PRODUCER,
+	      "ring processes: all records, in order per producer",
+	      "count %lu bad %lu", (unsigned long)s.count,
+	      (unsigned long)s.bad);
+	pp_ring_unmap(&r);
+	close(fd);
+}
+
+static void test_full(void)
+{
+	struct pp_ring r;
+	struct seen s = { 0 };
+	uint64_t cap = 1 << 12, n = cap / sizeof(struct pp_rec_realloc) * 3;
+	int fd;
+
+	/* drop mode: a full ring drops and counts, never blocks */
+	fd = pp_ring_create(&r, cap, PP_RING_DROP);
+	produce(&r, 1, n);
+	while (pp_ring_drain(&r, 1 << 20, check_rec, &s))
+		;
+	CHECK(s.count + r.hdr->dropped == n && r.hdr->dropped > 0,
+	      "ring full (drop mode): every record delivered or counted",
+	      "delivered %lu dropped %lu of %lu", (unsigned long)s.count,
+	      (unsigned long)r.hdr->dropped, (unsigned long)n);
+	pp_ring_unmap(&r);
+	close(fd);
+
+	/* block mode with the collector gone: drop instead of hanging */
+	fd = pp_ring_create(&r, cap, PP_RING_BLOCK);
+	r.hdr->collector_alive = 0;
+	produce(&r, 1, n);
+	CHECK(r.hdr->dropped > 0 && r.hdr->dropped < n,
+	      "ring full (collector gone): producer drops, does not hang",
+	      "dropped %lu", (unsigned long)r.hdr->dropped);
+	pp_ring_unmap(&r);
+	close(fd);
+}
+
+static void test_bad_header(void)
+{
+	struct pp_ring r;
+	int fd = memfd_create("bad", 0);
+
+	ftruncate(fd, 1 << 16);
+	CHECK(pp_ring_map(&r, fd) < 0, "ring map refuses a ring without magic",
+	      "mapped garbage");
+	close(fd);
+}
+
+int main(void)
+{
+	test_threads();
+	test_processes();
+	test_full();
+	test_bad_header();
+	TEST_EXIT();
+}
