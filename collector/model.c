@@ -585,25 +585,34 @@ static void judge(struct pp_model *m, struct pp_site *s, int nwin)
 		  s->retention >= 0.05;
 }
 
-void pp_model_finish(struct pp_model *m)
+void pp_model_judge(struct pp_model *m)
 {
+	uint64_t end = m->t_end_run ? m->t_end_run : m->t_now;
 	size_t i;
 	int nwin;
 
-	if (!m->finalized) {
-		snapshot_end(m);
-		m->finalized = 1;
-	}
 	/* windows up to the end of the run (the last may be partial) */
-	nwin = m->t_end_run > m->t0 ?
-		(int)((m->t_end_run - m->t0) / m->window_ns) : 0;
+	nwin = end > m->t0 ? (int)((end - m->t0) / m->window_ns) : 0;
 	if (nwin > PP_WINDOWS)
 		nwin = PP_WINDOWS;
 	for (i = 1; i < m->nsites; i++) {
 		struct pp_site *s = &m->sites[i];
 
+		if (!m->t_end_run)
+			site_catch_up(m, s);
 		judge(m, s, nwin);
 	}
+}
+
+void pp_model_finish(struct pp_model *m)
+{
+	size_t i;
+
+	if (!m->finalized) {
+		snapshot_end(m);
+		m->finalized = 1;
+	}
+	pp_model_judge(m);
 	/* a site's shown stack: its heaviest */
 	for (i = 1; i < m->nstacks; i++) {
 		struct pp_stack *st = &m->stacks[i];

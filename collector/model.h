@@ -114,6 +114,8 @@ void pp_model_init(struct pp_model *m);
 void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec);
 /* the end of the data: fill the end-of-run figures and the verdicts */
 void pp_model_finish(struct pp_model *m);
+/* leak verdicts as of now, for a live view (finish does it at the end) */
+void pp_model_judge(struct pp_model *m);
 void pp_model_free(struct pp_model *m);
 
 const struct pp_func *pp_model_func(const struct pp_model *m, uint32_t id);
