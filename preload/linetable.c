@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Byte offset -> line number for the three line-table formats CPython
+ * has used since 3.9. Each decoder is a single forward scan that gives
+ * what PyCode_Addr2Line() gives for offsets >= 0 (the unit test checks
+ * that against every installed interpreter). Formats are described in
+ * CPython's Objects/lnotab_notes.txt (3.9, 3.10) and
+ * Objects/locations.md (3.11+); the decoding rules follow
+ * Objects/codeobject.c of each version.
+ *
+ * Pure functions over (table, len): no libc, safe on any input.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pp_pylayout.h"
+
+/*
+ * 3.9 co_lnotab: (addr_incr u8, line_incr s8) pairs. PyCode_Addr2Line
+ * (3.9 Objects/codeobject.c) applies a pair's line increment only when
+ * the address after its increment is still <= the queried one, so
+ * every offset has a line.
+ */
+static int lnotab_addr2line(const uint8_t *tab, size_t len, int line, int off)
+{
+	size_t i;
+	int addr = 0;
+
+	for (i = 0; i + 1 < len; i += 2) {
+		addr += tab[i];
+		if (addr > off)
+			break;
+		line += (int8_t)tab[i + 1];
+	}
+	return line;
+}
+
+/*
+ * 3.10 co_linetable: (start_delta u8, line_delta s8) pairs, each a
+ * range of bytes; line delta -128 means "no line" and does not move the
+ * running line (3.10 Objects/codeobject.c: advance()). Empty ranges only
+ * carry their delta forward.
+ */
+static int linetable310_addr2line(const uint8_t *tab, size_t len, int line,
+				  int off)
+{
+	size_t i;
+	int start = 0, end;
+	int8_t ld;
+
+	for (i = 0; i + 1 < len; i += 2) {
+		end = start + tab[i];
+		ld = (int8_t)tab[i + 1];
+		if (ld != -128)
+			line += ld;
+		if (off < end)
+			return ld == -128 ? -1 : line;
+		start = end;
+	}
+	return -1;
+}
+
+/* 3.11+ varints: 6-bit groups, least significant first, bit 6 = more. */
+static unsigned int lt_varint(const uint8_t *tab, size_t len, size_t *i)
+{
+	unsigned int val = 0, shift = 0;
+	uint8_t b;
+
+	while (*i < len) {
+		b = tab[(*i)++];
+		if (shift < 32)
+			val |= (unsigned int)(b & 63) << shift;
+		shift += 6;
+		if (!(b & 64))
+			break;
+	}
+	return val;
+}
+
+static int lt_svarint(const uint8_t *tab, size_t len, size_t *i)
+{
+	unsigned int u = lt_varint(tab, len, i);
+
+	return (u & 1) ? -(int)(u >> 1) : (int)(u >> 1);
+}
+
+/* location codes, Objects/locations.md */
+enum {
+	LOC_ONE_LINE0 = 10,	/* 10..12: line delta 0..2, two column bytes */
+	LOC_NO_COLUMNS = 13,	/* signed varint line delta */
+	LOC_LONG = 14,		/* signed varint line delta, then 3 varints */
+	LOC_NONE = 15,		/* no location; running line unchanged */
+};
+
+/*
+ * 3.11+ location table: entries start with a byte that has bit 7 set,
+ * bits 3-6 the code and bits 0-2 the length in code units minus one.
+ * Only the line delta matters here; the rest of an entry is skipped by
+ * looking for the next start byte (as advance() does in 3.11+
+ * Objects/codeobject.c).
+ */
+static int locations_addr2line(const uint8_t *tab, size_t len, int line,
+			       int off)
+{
+	size_t i = 0, j;
+	int start = 0, code, delta;
+
+	while (i < len) {
+		if (!(tab[i] & 0x80)) {		/* corrupt: resync */
+			i++;
+			continue;
+		}
+		code = (tab[i] >> 3) & 15;
+		start += ((tab[i] & 7) + 1) * 2;
+		j = i + 1;
+		if (code == LOC_NO_COLUMNS || code == LOC_LONG)
+			delta = lt_svarint(tab, len, &j);
+		else if (code >= LOC_ONE_LINE0 && code < LOC_NO_COLUMNS)
+			delta = code - LOC_ONE_LINE0;
+		else
+			delta = 0;
+		line += delta;
+		if (off < start)
+			return code == LOC_NONE ? -1 : line;
+		for (i++; i < len && !(tab[i] & 0x80); i++)
+			;
+	}
+	return -1;
+}
+
+int pp_lt_addr2line(uint32_t kind, const uint8_t *tab, size_t len,
+		    int firstlineno, int off)
+{
+	if (off < 0 || (!tab && len))
+		return -1;
+	switch (kind) {
+	case PP_LT_LNOTAB:
+		return lnotab_addr2line(tab, len, firstlineno, off);
+	case PP_LT_LINETABLE310:
+		return linetable310_addr2line(tab, len, firstlineno, off);
+	case PP_LT_LOCATIONS:
+		return locations_addr2line(tab, len, firstlineno, off);
+	}
+	return -1;
+}
+
+int pp_code_line(const struct pp_pylayout *l, const void *code, int off)
+{
+	const char *co = code, *tab;
+	int first, line;
+	intptr_t size;
+
+	if (!l || !co)
+		return 0;
+	first = *(const int *)(co + l->code_firstlineno);
+	tab = *(const char *const *)(co + l->code_linetable);
+	if (off < 0 || !tab)
+		return first;
+	size = *(const intptr_t *)(tab + l->bytes_size);
+	if (size <= 0 || size > (1 << 26))
+		return first;
+	line = pp_lt_addr2line(l->lt_kind, (const uint8_t *)tab + l->bytes_data,
+			       (size_t)size, first, off);
+	return line < 0 ? first : line;
+}
