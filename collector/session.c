@@ -33,6 +33,7 @@ struct sess {
 	int write_err;
 	int saw_proc, py_ok;
 	char pyver[32];
+	uint64_t rss;		/* last reading: a dead target reads as 0 */
 };
 
 static volatile sig_atomic_t forward_sig;
@@ -96,12 +97,16 @@ static void emit_tick(struct sess *s, uint64_t ts)
 {
 	struct pp_ring_hdr *h = s->ring.hdr;
 	pid_t pid = h->owner_pid ? h->owner_pid : s->child;
+	uint64_t rss = read_rss(pid);
 	struct pp_rec_tick t = {
 		.h = { .len = sizeof(t), .type = PP_REC_TICK },
 		.ts = ts,
-		.rss_bytes = read_rss(pid),
 		.dropped = __atomic_load_n(&h->dropped, __ATOMIC_RELAXED),
 	};
+
+	if (rss)
+		s->rss = rss;
+	t.rss_bytes = s->rss;
 
 	emit(s, &t.h);
 }
