@@ -137,6 +137,16 @@ static int read_maps(int pid, struct mapping **out, int *n)
 	return 0;
 }
 
+static void elf_close(struct elf_file *ef)
+{
+	if (ef->e)
+		elf_end(ef->e);
+	if (ef->fd >= 0)
+		close(ef->fd);
+	ef->e = NULL;
+	ef->fd = -1;
+}
+
 static int elf_open(struct elf_file *ef, const char *path)
 {
 	ef->e = NULL;
@@ -145,21 +155,12 @@ static int elf_open(struct elf_file *ef, const char *path)
 		return -1;
 	ef->e = elf_begin(ef->fd, ELF_C_READ_MMAP, NULL);
 	if (!ef->e || elf_kind(ef->e) != ELF_K_ELF) {
-		if (ef->e)
-			elf_end(ef->e);
-		close(ef->fd);
+		elf_close(ef);
 		return -1;
 	}
 	return 0;
 }
 
-static void elf_close(struct elf_file *ef)
-{
-	if (ef->e)
-		elf_end(ef->e);
-	if (ef->fd >= 0)
-		close(ef->fd);
-}
 
 static Elf_Scn *find_section(Elf *e, const char *name, GElf_Shdr *sh)
 {
@@ -298,7 +299,7 @@ static int has_usdt(Elf *e, const char *prov, const char *name)
 	return 0;
 }
 
-/* PY_VERSION ("3.10.13") as its own string in .rodata: 3.9/3.10 have no
+/* PY_VERSION ("3.10.13") as a string in .rodata: 3.9/3.10 have no
  * Py_Version. Returns the micro version or -1. */
 static int rodata_micro(Elf *e, int major, int minor)
 {
@@ -317,7 +318,10 @@ static int rodata_micro(Elf *e, int major, int minor)
 		size_t j = i + pl;
 		int micro = 0;
 
-		if (b[i - 1] || memcmp(b + i, pre, pl))
+		/* the linker may merge it into the tail of a longer
+		 * string ("/root/.pyenv/versions/3.10.13") */
+		if ((b[i - 1] >= '0' && b[i - 1] <= '9') || b[i - 1] == '.' ||
+		    memcmp(b + i, pre, pl))
 			continue;
 		while (j < d->d_size && b[j] >= '0' && b[j] <= '9')
 			micro = micro * 10 + b[j++] - '0';

@@ -16,6 +16,7 @@
 #include "gc.h"
 
 const volatile __u32 targ_tgid;
+__u64 lost;	/* events the ring had no room for */
 const volatile __u64 runtime_addr;	/* &_PyRuntime */
 const volatile __u32 interp_head_off;	/* _PyRuntime.interpreters.head */
 const volatile __u32 gc_stats_off;	/* interp->gc.generation_stats */
@@ -84,8 +85,10 @@ static int end(__s64 total)
 	if (!p)
 		return 0;
 	e = bpf_ringbuf_reserve(&gc_events, sizeof(*e), 0);
-	if (!e)
+	if (!e) {
+		__sync_fetch_and_add(&lost, 1);
 		goto out;
+	}
 	e->tid = tid;
 	e->generation = p->generation;
 	e->ts_start = p->ts_start;

@@ -7,7 +7,8 @@
  *    per acquisition, drop_gil signals cond once per release, and a
  *    waiter sits in pthread_cond_timedwait(&gil->cond) (Python/
  *    ceval_gil.c);
- *  - futex tracepoints on the GIL's futex words: blocked time only.
+ *  - futex syscalls (BTF raw tracepoints sys_enter/sys_exit, no tracefs
+ *    needed) on the GIL's futex words: blocked time only.
  * Thread creation/exit of the target bound each thread's lifetime.
  */
 #include "vmlinux.h"
@@ -16,6 +17,7 @@
 #include "gil.h"
 
 const volatile __u32 targ_tgid;
+__u64 lost;	/* events the ring had no room for */
 const volatile __u64 gil_addr;
 
 struct gil_thread {
@@ -58,8 +60,10 @@ static void emit(__u32 kind, __u32 tid, __u64 ws, __u64 acq, __u64 rel)
 	struct gil_event *e;
 
 	e = bpf_ringbuf_reserve(&gil_events, sizeof(*e), 0);
-	if (!e)
+	if (!e) {
+		__sync_fetch_and_add(&lost, 1);
 		return;
+	}
 	e->kind = kind;
 	e->tid = tid;
 	e->wait_start = ws;
@@ -162,14 +166,20 @@ static int gil_word(__u64 a)
 	       a == gil_addr + GIL_OFF_MUTEX;
 }
 
-SEC("tracepoint/syscalls/sys_enter_futex")
-int gil_futex_enter(struct trace_event_raw_sys_enter *ctx)
+#define NR_futex 202	/* x86-64 */
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(gil_futex_enter, struct pt_regs *regs, long nr)
 {
 	struct gil_thread *t;
-	__u64 uaddr = ctx->args[0];
-	int op = ctx->args[1] & 127;
+	__u64 uaddr;
+	int op;
 
-	if (!ours() || !gil_word(uaddr))
+	if (nr != NR_futex || !ours())
+		return 0;
+	uaddr = regs->di;
+	op = regs->si & 127;
+	if (!gil_word(uaddr))
 		return 0;
 	/* FUTEX_WAIT, FUTEX_WAIT_BITSET */
 	if (op != 0 && op != 9)
@@ -182,8 +192,8 @@ int gil_futex_enter(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_futex")
-int gil_futex_exit(struct trace_event_raw_sys_exit *ctx)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(gil_futex_exit, struct pt_regs *regs, long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct gil_thread *t;
@@ -210,8 +220,8 @@ int BPF_PROG(gil_thread_new, struct task_struct *parent,
 	return 0;
 }
 
-SEC("tracepoint/sched/sched_process_exit")
-int gil_thread_exit(struct trace_event_raw_sched_process_template *ctx)
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(gil_thread_exit, struct task_struct *p)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /* mmap/munmap/brk of one process as the kernel sees them (syscall
- * tracepoints, filtered by tgid): successful calls only. */
+ * entry/exit, filtered by tgid): successful calls only. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "kmem.h"
 
 const volatile __u32 targ_tgid;
+__u64 lost;	/* events the ring had no room for */
 
 struct kmem_args {
 	__u64 addr;
@@ -71,8 +72,10 @@ static int done(__u32 op, long ret)
 			goto out;
 	}
 	e = bpf_ringbuf_reserve(&kmem_events, sizeof(*e), 0);
-	if (!e)
+	if (!e) {
+		__sync_fetch_and_add(&lost, 1);
 		goto out;
+	}
 	e->op = op;
 	e->tid = tid;
 	e->ts = bpf_ktime_get_ns();
@@ -95,40 +98,35 @@ out:
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_mmap")
-int kmem_mmap_enter(struct trace_event_raw_sys_enter *ctx)
+/* x86-64 syscall numbers; BTF raw tracepoints need no tracefs */
+#define NR_mmap 9
+#define NR_munmap 11
+#define NR_brk 12
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(kmem_enter, struct pt_regs *regs, long nr)
 {
-	return save(ctx->args[0], ctx->args[1], ctx->args[3]);
+	if (nr == NR_mmap)
+		return save(regs->di, regs->si, regs->r10);
+	if (nr == NR_munmap)
+		return save(regs->di, regs->si, 0);
+	if (nr == NR_brk)
+		return save(regs->di, 0, 0);
+	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_mmap")
-int kmem_mmap_exit(struct trace_event_raw_sys_exit *ctx)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(kmem_exit, struct pt_regs *regs, long ret)
 {
-	return done(KMEM_MMAP, ctx->ret);
-}
+	long nr = regs->orig_ax;
 
-SEC("tracepoint/syscalls/sys_enter_munmap")
-int kmem_munmap_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return save(ctx->args[0], ctx->args[1], 0);
-}
-
-SEC("tracepoint/syscalls/sys_exit_munmap")
-int kmem_munmap_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	return done(KMEM_MUNMAP, ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_brk")
-int kmem_brk_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return save(ctx->args[0], 0, 0);
-}
-
-SEC("tracepoint/syscalls/sys_exit_brk")
-int kmem_brk_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	return done(KMEM_BRK, ctx->ret);
+	if (nr == NR_mmap)
+		return done(KMEM_MMAP, ret);
+	if (nr == NR_munmap)
+		return done(KMEM_MUNMAP, ret);
+	if (nr == NR_brk)
+		return done(KMEM_BRK, ret);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -15,8 +15,11 @@
 #include "pystack.bpf.h"
 
 const volatile __u32 targ_tgid;
+__u64 lost;	/* events the ring had no room for */
 const volatile __u64 exclude[LOCK_MAX_EXCLUDE];	/* GIL futex words */
 const volatile __u64 min_wait_ns;
+
+#define NR_futex 202	/* x86-64 */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -37,16 +40,18 @@ struct {
 	__uint(max_entries, 1 << 20);
 } lock_events SEC(".maps");
 
-SEC("tracepoint/syscalls/sys_enter_futex")
-int lock_futex_enter(struct trace_event_raw_sys_enter *ctx)
+SEC("tp_btf/sys_enter")
+int BPF_PROG(lock_futex_enter, struct pt_regs *regs, long nr)
 {
-	__u64 id = bpf_get_current_pid_tgid(), uaddr = ctx->args[0];
-	int op = ctx->args[1] & 127, i;
+	__u64 id = bpf_get_current_pid_tgid(), uaddr;
 	__u32 tid = (__u32)id, zero = 0;
 	struct lock_event *e;
+	int op, i;
 
-	if ((id >> 32) != targ_tgid)
+	if ((id >> 32) != targ_tgid || nr != NR_futex)
 		return 0;
+	uaddr = regs->di;
+	op = regs->si & 127;
 	/* FUTEX_WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2 */
 	if (op != 0 && op != 6 && op != 9 && op != 11 && op != 13)
 		return 0;
@@ -66,8 +71,8 @@ int lock_futex_enter(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_futex")
-int lock_futex_exit(struct trace_event_raw_sys_exit *ctx)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(lock_futex_exit, struct pt_regs *regs, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
 	__u32 tid = (__u32)id;
@@ -79,10 +84,11 @@ int lock_futex_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!e)
 		return 0;
 	/* -EAGAIN: the word changed before we slept, no wait happened */
-	if (ctx->ret != -11 && now - e->ts_start >= min_wait_ns) {
+	if (ret != -11 && now - e->ts_start >= min_wait_ns) {
 		e->ts_end = now;
-		e->ret = ctx->ret;
-		bpf_ringbuf_output(&lock_events, e, sizeof(*e), 0);
+		e->ret = ret;
+		if (bpf_ringbuf_output(&lock_events, e, sizeof(*e), 0))
+			__sync_fetch_and_add(&lost, 1);
 	}
 	bpf_map_delete_elem(&waiting, &tid);
 	return 0;

@@ -35,83 +35,101 @@ static __always_inline __u64 rd_ptr(__u64 addr)
 	return v;
 }
 
-struct tstate_find_ctx {
+/* bpf_loop callbacks keep the verifier's work per iteration, not per
+ * path through every unrolled iteration */
+struct tstate_find {
 	__u64 ts;
 	__u64 fsbase;
-	__u64 found;
 };
+
+static long tstate_step(__u32 i, void *arg)
+{
+	struct tstate_find *c = arg;
+
+	if (!c->ts)
+		return 1;
+	if (rd_ptr(c->ts + py.tstate_thread_id) == c->fsbase)
+		return 1;
+	c->ts = rd_ptr(c->ts + py.tstate_next);
+	return 0;
+}
 
 static __u64 py_tstate(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__u64 fsbase = task->thread.fsbase;
-	__u64 *cached, ts;
-	int i;
+	struct tstate_find c;
+	__u64 *cached, interp;
 
+	c.fsbase = task->thread.fsbase;
 	cached = bpf_map_lookup_elem(&tstates, &tid);
 	if (cached && *cached &&
-	    rd_ptr(*cached + py.tstate_thread_id) == fsbase)
+	    rd_ptr(*cached + py.tstate_thread_id) == c.fsbase)
 		return *cached;
-
-	ts = rd_ptr(py.runtime + py.interp_head);
-	if (!ts)
+	interp = rd_ptr(py.runtime + py.interp_head);
+	if (!interp)
 		return 0;
-	ts = rd_ptr(ts + py.tstate_head);
-	for (i = 0; i < PY_MAX_THREADS && ts; i++) {
-		if (rd_ptr(ts + py.tstate_thread_id) == fsbase) {
-			bpf_map_update_elem(&tstates, &tid, &ts, BPF_ANY);
-			return ts;
-		}
-		ts = rd_ptr(ts + py.tstate_next);
+	c.ts = rd_ptr(interp + py.tstate_head);
+	bpf_loop(PY_MAX_THREADS, tstate_step, &c, 0);
+	if (c.ts)
+		bpf_map_update_elem(&tstates, &tid, &c.ts, BPF_ANY);
+	return c.ts;
+}
+
+struct stack_walk {
+	__u64 f;
+	__u32 n;
+	struct py_rawframe *out;
+};
+
+static long frame_step(__u32 i, void *arg)
+{
+	struct stack_walk *w = arg;
+	__u64 cur = w->f, code;
+	__u32 n = w->n;
+
+	if (!cur || n >= PY_MAX_FRAMES)
+		return 1;
+	w->f = rd_ptr(cur + py.frame_back);
+	if (py.frame_owner != PY_OFF_NONE) {
+		__u8 owner = 0;
+
+		bpf_probe_read_user(&owner, 1, (void *)(cur + py.frame_owner));
+		if (owner == py.owner_cstack)
+			return 0;
 	}
+	code = rd_ptr(cur + py.frame_code);
+	if (py.code_tagged)
+		code &= ~(__u64)3;
+	if (!code)
+		return 0;
+	w->out[n].code = code;
+	if (py.instr_is_int) {
+		__s32 lasti = -1;
+
+		bpf_probe_read_user(&lasti, sizeof(lasti),
+				    (void *)(cur + py.frame_instr));
+		w->out[n].instr = (__u64)(__s64)lasti;
+	} else {
+		w->out[n].instr = rd_ptr(cur + py.frame_instr);
+	}
+	w->n = n + 1;
 	return 0;
 }
 
 /* Fill out[PY_MAX_FRAMES] innermost first; returns the frame count. */
 static __u32 py_stack(struct py_rawframe *out)
 {
-	__u64 ts = py_tstate(), f, code;
-	__u32 n = 0;
-	int i;
+	struct stack_walk w = { .out = out };
+	__u64 ts = py_tstate();
 
 	if (!ts)
 		return 0;
-	f = rd_ptr(ts + py.tstate_frame);
-	if (f && py.cframe_frame != PY_OFF_NONE)
-		f = rd_ptr(f + py.cframe_frame);
-	for (i = 0; i < PY_MAX_FRAMES + 8 && f; i++) {
-		__u64 cur = f;
-
-		f = rd_ptr(cur + py.frame_back);
-		if (py.frame_owner != PY_OFF_NONE) {
-			__u8 owner = 0;
-
-			bpf_probe_read_user(&owner, 1,
-					    (void *)(cur + py.frame_owner));
-			if (owner == py.owner_cstack)
-				continue;
-		}
-		code = rd_ptr(cur + py.frame_code);
-		if (py.code_tagged)
-			code &= ~(__u64)3;
-		if (!code)
-			continue;
-		if (n >= PY_MAX_FRAMES)
-			break;
-		out[n].code = code;
-		if (py.instr_is_int) {
-			__s32 lasti = -1;
-
-			bpf_probe_read_user(&lasti, sizeof(lasti),
-					    (void *)(cur + py.frame_instr));
-			out[n].instr = (__u64)(__s64)lasti;
-		} else {
-			out[n].instr = rd_ptr(cur + py.frame_instr);
-		}
-		n++;
-	}
-	return n;
+	w.f = rd_ptr(ts + py.tstate_frame);
+	if (w.f && py.cframe_frame != PY_OFF_NONE)
+		w.f = rd_ptr(w.f + py.cframe_frame);
+	bpf_loop(PY_MAX_FRAMES * 2, frame_step, &w, 0);
+	return w.n;
 }
 
 #endif

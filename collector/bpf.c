@@ -1,0 +1,946 @@
+// SPDX-License-Identifier: MIT
+/*
+ * User side of the eBPF probes (see bpf.h): open the skeletons, set the
+ * target's addresses in rodata, load, attach; turn ring events into pp
+ * wire records, resolving Python stacks to file/line/function with
+ * process_vm_readv and the line-table decoder.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/types.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpf.h"
+#include "pyproc.h"
+#include "../ebpf/gil.h"
+#include "../ebpf/gc.h"
+#include "../ebpf/locks.h"
+#include "../ebpf/kmem.h"
+#include "ebpf/gil.skel.h"
+#include "ebpf/gc.skel.h"
+#include "ebpf/locks.skel.h"
+#include "ebpf/kmem.skel.h"
+
+/* u64 -> u32 open-addressing map (key 0 is empty) */
+struct idmap {
+	uint64_t *keys;
+	uint32_t *vals;
+	size_t mask, count;
+};
+
+struct code_info {
+	uint64_t addr;
+	uint8_t hdr[256];	/* the code object's head as last read */
+	uint32_t hdr_len;
+	uint32_t func;
+	int firstlineno;
+	uint8_t *lt;
+	size_t lt_len;
+};
+
+struct pp_bpf {
+	struct pp_pyproc proc;
+	unsigned active;
+	pp_emit_fn emit;
+	void *ctx;
+	uint64_t t_attach;
+	struct gil_bpf *gil;
+	struct gc_bpf *gc;
+	struct locks_bpf *locks;
+	struct kmem_bpf *kmem;
+	struct ring_buffer *rb;
+	char sources[1024];
+
+	uint32_t next_func, next_stack;
+	struct idmap funcs;		/* hash(file, name, firstlineno) -> id */
+	struct idmap stacks;		/* hash(frames) -> id */
+	struct idmap codes;		/* code address -> index in code[] */
+	struct code_info *code;
+	size_t ncode, capcode;
+	int handled;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n--)
+		h = (h ^ *b++) * 0x100000001b3ull;
+	return h;
+}
+
+static uint32_t *idmap_slot(struct idmap *m, uint64_t key, int create)
+{
+	size_t i;
+
+	if (!key)
+		key = 1;
+	if (create && (m->count + 1) * 2 > m->mask) {
+		struct idmap n = { 0 };
+		size_t cap = m->mask ? (m->mask + 1) * 2 : 256, j;
+
+		n.keys = calloc(cap, sizeof(*n.keys));
+		n.vals = calloc(cap, sizeof(*n.vals));
+		if (!n.keys || !n.vals) {
+			free(n.keys);
+			free(n.vals);
+			return NULL;
+		}
+		n.mask = cap - 1;
+		for (j = 0; m->keys && j <= m->mask; j++) {
+			if (!m->keys[j])
+				continue;
+			i = (m->keys[j] * 0x9e3779b97f4a7c15ull) >> 20 & n.mask;
+			while (n.keys[i])
+				i = (i + 1) & n.mask;
+			n.keys[i] = m->keys[j];
+			n.vals[i] = m->vals[j];
+		}
+		n.count = m->count;
+		free(m->keys);
+		free(m->vals);
+		*m = n;
+	}
+	if (!m->keys)
+		return NULL;
+	i = (key * 0x9e3779b97f4a7c15ull) >> 20 & m->mask;
+	while (m->keys[i]) {
+		if (m->keys[i] == key)
+			return &m->vals[i];
+		i = (i + 1) & m->mask;
+	}
+	if (!create)
+		return NULL;
+	m->keys[i] = key;
+	m->vals[i] = 0;
+	m->count++;
+	return &m->vals[i];
+}
+
+/* ---- records ---- */
+
+static void emit_thread(struct pp_bpf *b, uint32_t tid, uint64_t ts,
+			int flags)
+{
+	union {
+		struct pp_rec_thread r;
+		char buf[sizeof(struct pp_rec_thread) + 64];
+	} u;
+	char fn[64], name[40] = "";
+	size_t n;
+	FILE *f;
+
+	if (tid == (uint32_t)b->proc.pid) {
+		strcpy(name, "MainThread");
+	} else if (!(flags & PP_THREAD_EXIT)) {
+		snprintf(fn, sizeof(fn), "/proc/%d/task/%u/comm", b->proc.pid,
+			 tid);
+		f = fopen(fn, "re");
+		if (f) {
+			if (!fgets(name, sizeof(name), f))
+				name[0] = 0;
+			fclose(f);
+		}
+		name[strcspn(name, "\n")] = 0;
+	}
+	n = strlen(name);
+	memset(&u, 0, sizeof(u));
+	u.r.h.len = PP_REC_ALIGN(sizeof(u.r) + n);
+	u.r.h.type = PP_REC_THREAD;
+	u.r.h.flags = flags;
+	u.r.h.aux = tid;
+	u.r.ts = ts;
+	memcpy(u.r.name, name, n);
+	b->emit(&u.r.h, b->ctx);
+}
+
+static void emit_gil(struct pp_bpf *b, uint32_t tid, int state,
+		     uint64_t start, uint64_t end)
+{
+	struct pp_rec_gil r = { 0 };
+
+	if (end < start)
+		return;
+	r.h.len = sizeof(r);
+	r.h.type = PP_REC_GIL;
+	r.h.flags = state;
+	r.h.aux = tid;
+	r.ts_start = start;
+	r.ts_end = end;
+	b->emit(&r.h, b->ctx);
+}
+
+static void gil_cycle(struct pp_bpf *b, uint32_t tid, uint64_t ws,
+		      uint64_t acq, uint64_t rel)
+{
+	if (acq && ws && ws <= acq)
+		emit_gil(b, tid, PP_GIL_WAIT, ws, acq);
+	emit_gil(b, tid, PP_GIL_HOLD, acq ? acq : b->t_attach, rel);
+}
+
+static int on_gil(void *ctx, void *data, size_t len)
+{
+	struct pp_bpf *b = ctx;
+	const struct gil_event *e = data;
+
+	b->handled++;
+	switch (e->kind) {
+	case GIL_EV_CYCLE:
+		gil_cycle(b, e->tid, e->wait_start, e->acquired, e->released);
+		break;
+	case GIL_EV_WAIT:
+		emit_gil(b, e->tid, PP_GIL_WAIT, e->wait_start, e->released);
+		break;
+	case GIL_EV_THREAD_NEW:
+		emit_thread(b, e->tid, e->released, 0);
+		break;
+	case GIL_EV_THREAD_EXIT:
+		emit_thread(b, e->tid, e->released, PP_THREAD_EXIT);
+		break;
+	}
+	return 0;
+}
+
+static int on_gc(void *ctx, void *data, size_t len)
+{
+	struct pp_bpf *b = ctx;
+	const struct gc_event *e = data;
+	struct pp_rec_gc r = { 0 };
+
+	b->handled++;
+	r.h.len = sizeof(r);
+	r.h.type = PP_REC_GC;
+	r.h.flags = e->generation >= 0 && e->generation < 3 ?
+			    e->generation : PP_GC_GEN_UNKNOWN;
+	r.h.aux = e->tid;
+	r.ts_start = e->ts_start;
+	r.ts_end = e->ts_end;
+	r.collected = e->collected > 0 ? e->collected : 0;
+	r.uncollectable = e->uncollectable > 0 ? e->uncollectable : 0;
+	b->emit(&r.h, b->ctx);
+	return 0;
+}
+
+static int on_kmem(void *ctx, void *data, size_t len)
+{
+	struct pp_bpf *b = ctx;
+	const struct kmem_event *e = data;
+	struct pp_rec_kmem r = { 0 };
+
+	b->handled++;
+	r.h.len = sizeof(r);
+	r.h.type = PP_REC_KMEM;
+	r.h.flags = e->op;
+	r.h.aux = e->tid;
+	r.ts = e->ts;
+	r.addr = e->addr;
+	r.size = e->size;
+	b->emit(&r.h, b->ctx);
+	return 0;
+}
+
+/* ---- Python stacks ---- */
+
+/* A str of the target as UTF-8 (PyASCIIObject/PyCompactUnicodeObject,
+ * Include/cpython/unicodeobject.h: state bits kind:3 at 2, compact at 5,
+ * ascii at 6). */
+static size_t read_str(struct pp_bpf *b, uint64_t addr, char *out,
+		       size_t cap)
+{
+	const struct pp_pylayout *l = &b->proc.layout;
+	uint8_t raw[1024];
+	uint64_t len = 0;
+	uint32_t state = 0, kind;
+	size_t i, n = 0, dat;
+
+	if (!addr || pp_pyproc_read(&b->proc, addr + l->str_length, &len, 8) ||
+	    pp_pyproc_read(&b->proc, addr + l->str_state, &state, 4))
+		return 0;
+	kind = state >> 2 & 7;
+	if (!(state >> 5 & 1) || !kind || kind == 3 || kind > 4)
+		return 0;
+	dat = (state >> 6 & 1) ? l->str_ascii_data : l->str_compact_data;
+	if (len > sizeof(raw) / kind)
+		len = sizeof(raw) / kind;
+	if (pp_pyproc_read(&b->proc, addr + dat, raw, len * kind))
+		return 0;
+	for (i = 0; i < len; i++) {
+		uint32_t c = kind == 1 ? raw[i] :
+			     kind == 2 ? ((uint16_t *)raw)[i] :
+					 ((uint32_t *)raw)[i];
+
+		if (c < 0x80) {
+			if (n + 1 > cap)
+				break;
+			out[n++] = c;
+		} else if (c < 0x800) {
+			if (n + 2 > cap)
+				break;
+			out[n++] = 0xc0 | c >> 6;
+			out[n++] = 0x80 | (c & 0x3f);
+		} else if (c < 0x10000) {
+			if (n + 3 > cap)
+				break;
+			out[n++] = 0xe0 | c >> 12;
+			out[n++] = 0x80 | (c >> 6 & 0x3f);
+			out[n++] = 0x80 | (c & 0x3f);
+		} else {
+			if (n + 4 > cap)
+				break;
+			out[n++] = 0xf0 | c >> 18;
+			out[n++] = 0x80 | (c >> 12 & 0x3f);
+			out[n++] = 0x80 | (c >> 6 & 0x3f);
+			out[n++] = 0x80 | (c & 0x3f);
+		}
+	}
+	return n;
+}
+
+static uint64_t hdr_ptr(const struct code_info *c, uint32_t off)
+{
+	uint64_t v = 0;
+
+	if (off != PP_OFF_NONE && off + 8 <= c->hdr_len)
+		memcpy(&v, c->hdr + off, 8);
+	return v;
+}
+
+static int hdr_int(const struct code_info *c, uint32_t off)
+{
+	int v = 0;
+
+	if (off != PP_OFF_NONE && off + 4 <= c->hdr_len)
+		memcpy(&v, c->hdr + off, 4);
+	return v;
+}
+
+static uint32_t define_func(struct pp_bpf *b, struct code_info *c)
+{
+	const struct pp_pylayout *l = &b->proc.layout;
+	union {
+		struct pp_rec_func r;
+		char buf[sizeof(struct pp_rec_func) + 1024 + 8];
+	} u;
+	char file[512], name[256];
+	size_t fl, nl;
+	uint64_t h;
+	uint32_t *slot;
+
+	fl = read_str(b, hdr_ptr(c, l->code_filename), file, sizeof(file));
+	nl = 0;
+	if (l->code_qualname != PP_OFF_NONE)
+		nl = read_str(b, hdr_ptr(c, l->code_qualname), name,
+			      sizeof(name));
+	if (!nl)
+		nl = read_str(b, hdr_ptr(c, l->code_name), name, sizeof(name));
+	if (!fl) {
+		strcpy(file, "<unknown>");
+		fl = strlen(file);
+	}
+	if (!nl) {
+		strcpy(name, "<unknown>");
+		nl = strlen(name);
+	}
+	h = fnv(0xcbf29ce484222325ull, file, fl);
+	h = fnv(h, "\0", 1);
+	h = fnv(h, name, nl);
+	h = fnv(h, &c->firstlineno, sizeof(c->firstlineno));
+	slot = idmap_slot(&b->funcs, h, 1);
+	if (!slot)
+		return 0;
+	if (*slot)
+		return *slot;
+	*slot = PP_BPF_ID_BASE + b->next_func++;
+	memset(&u, 0, sizeof(u));
+	u.r.h.len = PP_REC_ALIGN(sizeof(u.r) + fl + nl);
+	u.r.h.type = PP_REC_FUNC;
+	u.r.h.aux = *slot;
+	u.r.firstlineno = c->firstlineno;
+	u.r.file_len = fl;
+	u.r.name_len = nl;
+	memcpy(u.r.data, file, fl);
+	memcpy(u.r.data + fl, name, nl);
+	b->emit(&u.r.h, b->ctx);
+	return *slot;
+}
+
+/*
+ * The code object at addr, read and cached; the cached copy is used
+ * only while the object's head reads the same (a freed code object's
+ * address may be reused by another).
+ */
+static struct code_info *code_get(struct pp_bpf *b, uint64_t addr)
+{
+	const struct pp_pylayout *l = &b->proc.layout;
+	uint8_t hdr[256];
+	uint32_t want = 0, *slot, offs[] = { l->code_filename, l->code_name,
+					      l->code_qualname,
+					      l->code_firstlineno,
+					      l->code_linetable };
+	struct code_info *c;
+	uint64_t lt, size = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++)
+		if (offs[i] != PP_OFF_NONE && offs[i] + 8 > want)
+			want = offs[i] + 8;
+	if (want > sizeof(hdr) || pp_pyproc_read(&b->proc, addr, hdr, want))
+		return NULL;
+	slot = idmap_slot(&b->codes, addr, 0);
+	if (slot) {
+		c = &b->code[*slot];
+		if (!memcmp(c->hdr, hdr, want))
+			return c;
+	} else {
+		if (b->ncode == b->capcode) {
+			size_t cap = b->capcode ? b->capcode * 2 : 256;
+			struct code_info *n = realloc(b->code, cap * sizeof(*n));
+
+			if (!n)
+				return NULL;
+			b->code = n;
+			b->capcode = cap;
+		}
+		slot = idmap_slot(&b->codes, addr, 1);
+		if (!slot)
+			return NULL;
+		*slot = b->ncode++;
+		c = &b->code[*slot];
+		memset(c, 0, sizeof(*c));
+	}
+	free(c->lt);
+	c->lt = NULL;
+	c->lt_len = 0;
+	c->addr = addr;
+	memcpy(c->hdr, hdr, want);
+	c->hdr_len = want;
+	c->firstlineno = hdr_int(c, l->code_firstlineno);
+	lt = hdr_ptr(c, l->code_linetable);
+	if (lt && !pp_pyproc_read(&b->proc, lt + l->bytes_size, &size, 8) &&
+	    size > 0 && size < (1u << 24)) {
+		c->lt = malloc(size);
+		if (c->lt && !pp_pyproc_read(&b->proc, lt + l->bytes_data,
+					     c->lt, size))
+			c->lt_len = size;
+	}
+	c->func = define_func(b, c);
+	return c;
+}
+
+static int frame_line(struct pp_bpf *b, struct code_info *c, uint64_t instr)
+{
+	const struct pp_pylayout *l = &b->proc.layout;
+	int64_t off;
+	int line;
+
+	switch (l->instr_kind) {
+	case PP_INSTR_LASTI_BYTES:
+		off = (int32_t)instr;
+		break;
+	case PP_INSTR_LASTI_UNITS:
+		off = (int64_t)(int32_t)instr * 2;
+		break;
+	default:
+		off = (int64_t)(instr - (c->addr + l->code_start));
+		break;
+	}
+	if (off < 0 || off > (1 << 26) || !c->lt)
+		return c->firstlineno;
+	line = pp_lt_addr2line(l->lt_kind, c->lt, c->lt_len, c->firstlineno,
+			       (int)off);
+	return line < 0 ? c->firstlineno : line;
+}
+
+/* Stack id of the raw frames (defining FUNC/STACK records), 0 if none. */
+static uint32_t stack_id(struct pp_bpf *b, const struct py_rawframe *raw,
+			 uint32_t n, uint32_t tid)
+{
+	union {
+		struct pp_rec_stack r;
+		char buf[sizeof(struct pp_rec_stack) +
+			 PY_MAX_FRAMES * sizeof(struct pp_frame)];
+	} u;
+	uint32_t i, k = 0, *slot;
+	uint64_t h;
+
+	if (n > PY_MAX_FRAMES)
+		n = PY_MAX_FRAMES;
+	for (i = 0; i < n; i++) {
+		struct code_info *c = code_get(b, raw[i].code);
+
+		if (!c || !c->func)
+			continue;
+		u.r.frames[k].func = c->func;
+		u.r.frames[k].line = frame_line(b, c, raw[i].instr);
+		k++;
+	}
+	if (!k)
+		return 0;
+	h = fnv(0xcbf29ce484222325ull, u.r.frames, k * sizeof(u.r.frames[0]));
+	slot = idmap_slot(&b->stacks, h, 1);
+	if (!slot)
+		return 0;
+	if (*slot)
+		return *slot;
+	*slot = PP_BPF_ID_BASE + b->next_stack++;
+	u.r.h.len = sizeof(u.r) + k * sizeof(u.r.frames[0]);
+	u.r.h.type = PP_REC_STACK;
+	u.r.h.flags = 0;
+	u.r.h.aux = *slot;
+	u.r.nframes = k;
+	u.r.tid = tid;
+	b->emit(&u.r.h, b->ctx);
+	return *slot;
+}
+
+static int on_lock(void *ctx, void *data, size_t len)
+{
+	struct pp_bpf *b = ctx;
+	const struct lock_event *e = data;
+	struct pp_rec_lock r = { 0 };
+	uint32_t sid;
+
+	b->handled++;
+	sid = stack_id(b, e->frames, e->nframes, e->tid);
+	r.h.len = sizeof(r);
+	r.h.type = PP_REC_LOCK;
+	r.h.flags = sid ? PP_LOCK_PY : PP_LOCK_FUTEX;
+	r.h.aux = sid;
+	r.lock_addr = e->uaddr;
+	r.ts_start = e->ts_start;
+	r.ts_end = e->ts_end;
+	r.tid = e->tid;
+	b->emit(&r.h, b->ctx);
+	return 0;
+}
+
+/* ---- attach ---- */
+
+static void add_source(struct pp_bpf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void add_source(struct pp_bpf *b, const char *fmt, ...)
+{
+	size_t n = strlen(b->sources);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(b->sources + n, sizeof(b->sources) - n, fmt, ap);
+	va_end(ap);
+	n = strlen(b->sources);
+	if (n + 1 < sizeof(b->sources)) {
+		b->sources[n] = '\n';
+		b->sources[n + 1] = 0;
+	}
+}
+
+static const char *base(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s ? s + 1 : p;
+}
+
+static int add_ring(struct pp_bpf *b, struct bpf_map *map,
+		    ring_buffer_sample_fn fn)
+{
+	if (!b->rb) {
+		b->rb = ring_buffer__new(bpf_map__fd(map), fn, b, NULL);
+		return b->rb ? 0 : -errno;
+	}
+	return ring_buffer__add(b->rb, bpf_map__fd(map), fn, b);
+}
+
+/* libbpf returns NULL and sets errno */
+#define LINK(skel, prog, expr)                                         \
+	({                                                             \
+		(skel)->links.prog = (expr);                           \
+		(skel)->links.prog ? 0 : -errno;                       \
+	})
+
+static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
+		      size_t wl)
+{
+	const struct pp_pyproc *p = &b->proc;
+	struct gil_bpf *s;
+	int pid = p->pid, err;
+
+	s = gil_bpf__open();
+	if (!s)
+		return -errno;
+	b->gil = s;
+	s->rodata->targ_tgid = pid;
+	s->rodata->gil_addr = p->gil;
+	err = gil_bpf__load(s);
+	if (err)
+		return err;
+	err = LINK(s, gil_thread_new,
+		   bpf_program__attach(s->progs.gil_thread_new)) ?:
+	      LINK(s, gil_thread_exit,
+		   bpf_program__attach(s->progs.gil_thread_exit));
+	if (err)
+		return err;
+	if ((mode & PP_BPF_GIL_FUTEX)) {
+		err = LINK(s, gil_futex_enter,
+			   bpf_program__attach(s->progs.gil_futex_enter)) ?:
+		      LINK(s, gil_futex_exit,
+			   bpf_program__attach(s->progs.gil_futex_exit));
+		if (!err)
+			add_source(b, "gil: futex tracepoints on the GIL's "
+				      "words (waits only)");
+	} else if (p->off_take_gil && p->off_drop_gil &&
+		   !(mode & PP_BPF_GIL_COND)) {
+		err = LINK(s, take_gil_enter,
+			   bpf_program__attach_uprobe(s->progs.take_gil_enter,
+						      false, pid, p->pyelf,
+						      p->off_take_gil)) ?:
+		      LINK(s, take_gil_exit,
+			   bpf_program__attach_uprobe(s->progs.take_gil_exit,
+						      true, pid, p->pyelf,
+						      p->off_take_gil)) ?:
+		      LINK(s, drop_gil_enter,
+			   bpf_program__attach_uprobe(s->progs.drop_gil_enter,
+						      false, pid, p->pyelf,
+						      p->off_drop_gil));
+		if (!err)
+			add_source(b, "gil: uprobes take_gil/drop_gil (%s)",
+				   base(p->pyelf));
+	} else if (p->off_cond_signal && p->off_cond_timedwait) {
+		err = LINK(s, cond_signal,
+			   bpf_program__attach_uprobe(s->progs.cond_signal,
+						      false, pid, p->libc,
+						      p->off_cond_signal)) ?:
+		      LINK(s, cond_timedwait,
+			   bpf_program__attach_uprobe(s->progs.cond_timedwait,
+						      false, pid, p->libc,
+						      p->off_cond_timedwait));
+		if (!err)
+			add_source(b, "gil: uprobes pthread_cond_signal/"
+				      "timedwait on the GIL's condvars (%s)",
+				   base(p->libc));
+	} else {
+		snprintf(why, wl, "no take_gil symbol and no glibc "
+				  "pthread_cond_* in pid %d", pid);
+		return -ENOENT;
+	}
+	if (!err)
+		err = add_ring(b, s->maps.gil_events, on_gil);
+	return err;
+}
+
+static int attach_gc(struct pp_bpf *b, unsigned mode, char *why, size_t wl)
+{
+	const struct pp_pyproc *p = &b->proc;
+	struct gc_bpf *s;
+	int pid = p->pid, err;
+
+	s = gc_bpf__open();
+	if (!s)
+		return -errno;
+	b->gc = s;
+	s->rodata->targ_tgid = pid;
+	s->rodata->runtime_addr = p->runtime;
+	s->rodata->interp_head_off = p->layout.runtime_interp_head;
+	s->rodata->gc_stats_off = p->gc_stats - p->interp;
+	s->rodata->collector_has_ptrs = p->gc_has_ptrs;
+	err = gc_bpf__load(s);
+	if (err)
+		return err;
+	if (p->usdt_gc && !(mode & PP_BPF_GC_UPROBE)) {
+		err = LINK(s, gc_start,
+			   bpf_program__attach_usdt(s->progs.gc_start, pid,
+						    p->pyelf, "python",
+						    "gc__start", NULL)) ?:
+		      LINK(s, gc_done,
+			   bpf_program__attach_usdt(s->progs.gc_done, pid,
+						    p->pyelf, "python",
+						    "gc__done", NULL));
+		if (!err)
+			add_source(b, "gc: USDT python:gc__start/gc__done (%s)",
+				   base(p->pyelf));
+	} else if (p->off_gc) {
+		err = LINK(s, gc_enter,
+			   bpf_program__attach_uprobe(s->progs.gc_enter, false,
+						      pid, p->pyelf,
+						      p->off_gc)) ?:
+		      LINK(s, gc_exit,
+			   bpf_program__attach_uprobe(s->progs.gc_exit, true,
+						      pid, p->pyelf,
+						      p->off_gc));
+		if (!err)
+			add_source(b, "gc: uprobe+uretprobe %s (%s)", p->gc_fn,
+				   base(p->pyelf));
+	} else {
+		snprintf(why, wl, "no USDT gc probes and no %s symbol in %.100s",
+			 p->gc_fn, base(p->pyelf));
+		return -ENOENT;
+	}
+	if (!err)
+		err = add_ring(b, s->maps.gc_events, on_gc);
+	return err;
+}
+
+static int attach_locks(struct pp_bpf *b, char *why, size_t wl)
+{
+	const struct pp_pyproc *p = &b->proc;
+	const struct pp_pylayout *l = &p->layout;
+	struct py_walk_cfg *c;
+	struct locks_bpf *s;
+	uint64_t words[LOCK_MAX_EXCLUDE];
+	int i, n, err;
+
+	s = locks_bpf__open();
+	if (!s)
+		return -errno;
+	b->locks = s;
+	s->rodata->targ_tgid = p->pid;
+	n = pp_pyproc_gil_words(p, words, LOCK_MAX_EXCLUDE);
+	for (i = 0; i < n; i++)
+		s->rodata->exclude[i] = words[i];
+	c = (struct py_walk_cfg *)&s->rodata->py;
+	c->runtime = p->runtime;
+	c->interp_head = l->runtime_interp_head;
+	c->tstate_head = l->interp_tstate_head;
+	c->tstate_next = l->tstate_next;
+	c->tstate_thread_id = l->tstate_thread_id;
+	c->tstate_frame = l->tstate_frame;
+	c->cframe_frame = l->cframe_frame;
+	c->frame_code = l->frame_code;
+	c->frame_back = l->frame_back;
+	c->frame_instr = l->frame_instr;
+	c->instr_is_int = l->instr_kind == PP_INSTR_LASTI_BYTES ||
+			  l->instr_kind == PP_INSTR_LASTI_UNITS;
+	c->frame_owner = l->frame_owner;
+	c->owner_cstack = l->owner_cstack;
+	c->code_tagged = l->code_tagged;
+	err = locks_bpf__load(s) ?: locks_bpf__attach(s);
+	if (err)
+		return err;
+	add_source(b, "locks: futex tracepoints outside the GIL, Python stack "
+		      "read in BPF");
+	return add_ring(b, s->maps.lock_events, on_lock);
+}
+
+static int attach_kmem(struct pp_bpf *b)
+{
+	struct kmem_bpf *s;
+	int err;
+
+	s = kmem_bpf__open();
+	if (!s)
+		return -errno;
+	b->kmem = s;
+	s->rodata->targ_tgid = b->proc.pid;
+	err = kmem_bpf__load(s) ?: kmem_bpf__attach(s);
+	if (err)
+		return err;
+	add_source(b, "kmem: syscall tracepoints mmap/munmap/brk");
+	return add_ring(b, s->maps.kmem_events, on_kmem);
+}
+
+static void emit_threads(struct pp_bpf *b)
+{
+	char fn[64];
+	struct dirent *d;
+	DIR *dir;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/task", b->proc.pid);
+	dir = opendir(fn);
+	if (!dir)
+		return;
+	while ((d = readdir(dir)))
+		if (d->d_name[0] != '.')
+			emit_thread(b, atoi(d->d_name), b->t_attach, 0);
+	closedir(dir);
+}
+
+static int silent(enum libbpf_print_level level, const char *fmt,
+		  va_list ap)
+{
+	return level == LIBBPF_WARN && getenv("PP_BPF_DEBUG") ?
+		       vfprintf(stderr, fmt, ap) : 0;
+}
+
+int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
+		  pp_emit_fn emit, void *ctx, char *err, size_t errlen)
+{
+	struct {
+		unsigned bit;
+		const char *name;
+	} parts[] = { { PP_BPF_GIL, "gil" }, { PP_BPF_GC, "gc" },
+		      { PP_BPF_LOCKS, "locks" }, { PP_BPF_KMEM, "kmem" } };
+	struct pp_bpf *b;
+	char why[256];
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	b = calloc(1, sizeof(*b));
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (pp_pyproc_open(&b->proc, pid, err, errlen)) {
+		free(b);
+		return -1;
+	}
+	libbpf_set_print(silent);
+	b->emit = emit;
+	b->ctx = ctx;
+	b->t_attach = now_ns();
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		if (!(mode & parts[i].bit))
+			continue;
+		why[0] = 0;
+		rc = parts[i].bit == PP_BPF_GIL ? attach_gil(b, mode, why,
+							     sizeof(why)) :
+		     parts[i].bit == PP_BPF_GC ? attach_gc(b, mode, why,
+							   sizeof(why)) :
+		     parts[i].bit == PP_BPF_LOCKS ?
+						 attach_locks(b, why, sizeof(why)) :
+						 attach_kmem(b);
+		if (rc == -EPERM || rc == -EACCES) {
+			snprintf(err, errlen, "attaching needs root or "
+					      "CAP_BPF+CAP_PERFMON");
+			goto fail;
+		}
+		if (rc) {
+			add_source(b, "%s: unavailable (%s)", parts[i].name,
+				   why[0] ? why : strerror(-rc));
+			continue;
+		}
+		b->active |= parts[i].bit;
+	}
+	if (!b->active) {
+		snprintf(err, errlen, "pid %d (Python %s): no probe could be "
+				      "attached: %s", pid, b->proc.version,
+			 b->sources);
+		err[strcspn(err, "\n")] = 0;
+		goto fail;
+	}
+	if (b->active & PP_BPF_GIL)
+		emit_threads(b);
+	*out = b;
+	return 0;
+fail:
+	pp_bpf_detach(b);
+	return -1;
+}
+
+int pp_bpf_poll(struct pp_bpf *b, int timeout_ms)
+{
+	int rc;
+
+	b->handled = 0;
+	rc = ring_buffer__poll(b->rb, timeout_ms);
+	if (rc < 0 && rc != -EINTR)
+		return rc;
+	return b->handled;
+}
+
+/* Intervals still open at detach: a thread holding or waiting. */
+static void close_gil(struct pp_bpf *b)
+{
+	struct gil_thread_val {
+		__u64 wait_start, acquired, futex_start, futex_uaddr;
+	} v;
+	uint64_t now = now_ns();
+	__u32 key, next, *prev = NULL;
+	int fd = bpf_map__fd(b->gil->maps.threads);
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		if (v.acquired)
+			gil_cycle(b, key, v.wait_start, v.acquired, now);
+		else if (v.wait_start)
+			emit_gil(b, key, PP_GIL_WAIT, v.wait_start, now);
+		else if (v.futex_start)
+			emit_gil(b, key, PP_GIL_WAIT, v.futex_start, now);
+	}
+}
+
+void pp_bpf_detach(struct pp_bpf *b)
+{
+	size_t i;
+
+	if (!b)
+		return;
+	/* stop the probes first, then drain what they queued */
+	if (b->gil)
+		gil_bpf__detach(b->gil);
+	if (b->gc)
+		gc_bpf__detach(b->gc);
+	if (b->locks)
+		locks_bpf__detach(b->locks);
+	if (b->kmem)
+		kmem_bpf__detach(b->kmem);
+	if (b->rb) {
+		while (ring_buffer__consume(b->rb) > 0)
+			;
+		ring_buffer__free(b->rb);
+	}
+	if (b->gil && (b->active & PP_BPF_GIL))
+		close_gil(b);
+	gil_bpf__destroy(b->gil);
+	gc_bpf__destroy(b->gc);
+	locks_bpf__destroy(b->locks);
+	kmem_bpf__destroy(b->kmem);
+	for (i = 0; i < b->ncode; i++)
+		free(b->code[i].lt);
+	free(b->code);
+	free(b->funcs.keys);
+	free(b->funcs.vals);
+	free(b->stacks.keys);
+	free(b->stacks.vals);
+	free(b->codes.keys);
+	free(b->codes.vals);
+	free(b);
+}
+
+const char *pp_bpf_sources(const struct pp_bpf *b)
+{
+	return b->sources;
+}
+
+unsigned pp_bpf_active(const struct pp_bpf *b)
+{
+	return b->active;
+}
+
+uint64_t pp_bpf_lost(const struct pp_bpf *b)
+{
+	uint64_t n = 0;
+
+	if (b->gil)
+		n += b->gil->bss->lost;
+	if (b->gc)
+		n += b->gc->bss->lost;
+	if (b->locks)
+		n += b->locks->bss->lost;
+	if (b->kmem)
+		n += b->kmem->bss->lost;
+	return n;
+}
+
+const struct pp_pyproc *pp_bpf_proc(const struct pp_bpf *b)
+{
+	return &b->proc;
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * eBPF probes on a running CPython process: GIL waits/holds, cycle-GC
+ * pauses, contended lock waits with their Python stack, mmap/munmap/brk.
+ * Kernel events come out as pp wire records (include/pp_wire.h).
+ *
+ *	pp_bpf_attach(&b, pid, PP_BPF_STALLS, emit, ctx, err, sizeof(err));
+ *	while (running)
+ *		pp_bpf_poll(b, 100);
+ *	pp_bpf_detach(b);
+ *
+ * Records go to emit() from inside pp_bpf_attach (the target's threads
+ * at attach), pp_bpf_poll and pp_bpf_detach (intervals still open),
+ * always on the calling thread. Ids of STACK and FUNC records are
+ * >= PP_BPF_ID_BASE, each defined once before the first record using
+ * it. Timestamps are CLOCK_MONOTONIC ns.
+ */
+#ifndef PP_BPF_H
+#define PP_BPF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pp_wire.h"
+
+/* what to observe */
+#define PP_BPF_GIL	 0x01	/* take_gil/drop_gil uprobes, else libc condvars */
+#define PP_BPF_GC	 0x02	/* USDT gc__start/done, else collector uprobes */
+#define PP_BPF_LOCKS	 0x04	/* blocked futex waits outside the GIL */
+#define PP_BPF_KMEM	 0x08	/* mmap/munmap/brk syscalls */
+#define PP_BPF_STALLS	 (PP_BPF_GIL | PP_BPF_GC | PP_BPF_LOCKS)
+/* how */
+#define PP_BPF_GIL_COND	 0x10	/* libc pthread_cond_* even if take_gil exists */
+#define PP_BPF_GIL_FUTEX 0x20	/* futex tracepoints only: waits, no holds */
+#define PP_BPF_GC_UPROBE 0x40	/* collector uprobes even if USDT exists */
+
+#define PP_BPF_ID_BASE 0x80000000u
+
+/* PP_REC_THREAD h.flags from this side: the thread exited at ts (else it
+ * was seen alive, or created, at ts). */
+#define PP_THREAD_EXIT 0x1
+
+/* PP_REC_GC h.flags: the generation; this when it is not known */
+#define PP_GC_GEN_UNKNOWN 0x7f
+
+struct pp_bpf;
+struct pp_pyproc;
+
+typedef void (*pp_emit_fn)(const struct pp_hdr *rec, void *ctx);
+
+/* 0, or -1 with one line in err (no such pid, not Python, unsupported
+ * version, no privilege, nothing could be attached). */
+int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
+		  pp_emit_fn emit, void *ctx, char *err, size_t errlen);
+/* Deliver what the kernel has; waits up to timeout_ms for the first
+ * event. Returns events handled or -errno. */
+int pp_bpf_poll(struct pp_bpf *b, int timeout_ms);
+/* Drain, close open intervals at now, remove every probe. */
+void pp_bpf_detach(struct pp_bpf *b);
+
+/* One line per concern: which probe source produced its numbers. */
+const char *pp_bpf_sources(const struct pp_bpf *b);
+/* PP_BPF_* bits actually attached. */
+unsigned pp_bpf_active(const struct pp_bpf *b);
+/* Events the kernel could not queue (ring full). */
+uint64_t pp_bpf_lost(const struct pp_bpf *b);
+const struct pp_pyproc *pp_bpf_proc(const struct pp_bpf *b);
+
+#endif
