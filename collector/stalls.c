@@ -1,0 +1,782 @@
+// SPDX-License-Identifier: MIT
+/* GC pauses, GIL waits and lock contention, summed up (see stalls.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "stalls.h"
+
+enum { SRC_BPF, SRC_SHIM, NSRC };
+
+struct gen_acc {
+	uint64_t *pause;		/* ns, one per collection */
+	size_t n, cap;
+	uint64_t collected, uncollectable;
+};
+
+struct thread_acc {
+	uint32_t tid;
+	int seen_gil[NSRC];
+	uint64_t held[NSRC], wait[NSRC], acq[NSRC];
+	uint64_t first, created, exited;
+	char *name;
+};
+
+struct lock_acc {
+	uint32_t stack, flags;
+	uint64_t wait, max, count;
+};
+
+struct func_def {
+	char *file, *name;
+};
+
+struct stack_def {
+	uint32_t n;
+	struct pp_frame *f;
+};
+
+/* u64 key -> index, open addressing; key 0 is stored as ~0 */
+struct index {
+	uint64_t *keys;
+	uint32_t *vals;
+	size_t mask, count;
+};
+
+struct pp_stalls {
+	struct gen_acc gc[NSRC][3];
+	int have_gc[NSRC], have_gil[NSRC], have_lock[NSRC];
+	struct thread_acc *thr;
+	size_t nthr, capthr;
+	struct index thr_ix;
+	struct lock_acc *locks[NSRC];
+	size_t nlocks[NSRC], caplocks[NSRC];
+	struct index lock_ix[NSRC];
+	struct func_def *funcs;
+	size_t nfuncs, capfuncs;
+	struct index func_ix;
+	struct stack_def *stacks;
+	size_t nstacks, capstacks;
+	struct index stack_ix;
+	uint64_t t_min, t_max, span_start, span_end;
+};
+
+static int grow(void **v, size_t *cap, size_t n, size_t sz)
+{
+	void *p;
+	size_t c;
+
+	if (n < *cap)
+		return 0;
+	c = *cap ? *cap * 2 : 16;
+	p = realloc(*v, c * sz);
+	if (!p)
+		return -1;
+	*v = p;
+	*cap = c;
+	return 0;
+}
+
+static uint32_t *ix_slot(struct index *m, uint64_t key, int create)
+{
+	size_t i;
+
+	key = key ? key : ~0ull;
+	if (create && (m->count + 1) * 2 > m->mask) {
+		struct index n = { 0 };
+		size_t cap = m->mask ? (m->mask + 1) * 2 : 64, j;
+
+		n.keys = calloc(cap, sizeof(*n.keys));
+		n.vals = calloc(cap, sizeof(*n.vals));
+		if (!n.keys || !n.vals) {
+			free(n.keys);
+			free(n.vals);
+			return NULL;
+		}
+		n.mask = cap - 1;
+		for (j = 0; m->keys && j <= m->mask; j++) {
+			if (!m->keys[j])
+				continue;
+			i = (m->keys[j] * 0x9e3779b97f4a7c15ull) >> 17 & n.mask;
+			while (n.keys[i])
+				i = (i + 1) & n.mask;
+			n.keys[i] = m->keys[j];
+			n.vals[i] = m->vals[j];
+		}
+		n.count = m->count;
+		free(m->keys);
+		free(m->vals);
+		*m = n;
+	}
+	if (!m->keys)
+		return NULL;
+	i = (key * 0x9e3779b97f4a7c15ull) >> 17 & m->mask;
+	while (m->keys[i]) {
+		if (m->keys[i] == key)
+			return &m->vals[i];
+		i = (i + 1) & m->mask;
+	}
+	if (!create)
+		return NULL;
+	m->keys[i] = key;
+	m->vals[i] = UINT32_MAX;
+	m->count++;
+	return &m->vals[i];
+}
+
+static void ix_free(struct index *m)
+{
+	free(m->keys);
+	free(m->vals);
+}
+
+struct pp_stalls *pp_stalls_init(void)
+{
+	return calloc(1, sizeof(struct pp_stalls));
+}
+
+void pp_stalls_free(struct pp_stalls *s)
+{
+	size_t i;
+	int k, g;
+
+	if (!s)
+		return;
+	for (k = 0; k < NSRC; k++) {
+		for (g = 0; g < 3; g++)
+			free(s->gc[k][g].pause);
+		free(s->locks[k]);
+		ix_free(&s->lock_ix[k]);
+	}
+	for (i = 0; i < s->nthr; i++)
+		free(s->thr[i].name);
+	free(s->thr);
+	ix_free(&s->thr_ix);
+	for (i = 0; i < s->nfuncs; i++) {
+		free(s->funcs[i].file);
+		free(s->funcs[i].name);
+	}
+	free(s->funcs);
+	ix_free(&s->func_ix);
+	for (i = 0; i < s->nstacks; i++)
+		free(s->stacks[i].f);
+	free(s->stacks);
+	ix_free(&s->stack_ix);
+	free(s);
+}
+
+void pp_stalls_span(struct pp_stalls *s, uint64_t start, uint64_t end)
+{
+	s->span_start = start;
+	s->span_end = end;
+}
+
+static void saw(struct pp_stalls *s, uint64_t t)
+{
+	if (!t)
+		return;
+	if (!s->t_min || t < s->t_min)
+		s->t_min = t;
+	if (t > s->t_max)
+		s->t_max = t;
+}
+
+static struct thread_acc *thread(struct pp_stalls *s, uint32_t tid)
+{
+	uint32_t *slot = ix_slot(&s->thr_ix, tid, 1);
+	struct thread_acc *t;
+
+	if (!slot)
+		return NULL;
+	if (*slot != UINT32_MAX)
+		return &s->thr[*slot];
+	if (grow((void **)&s->thr, &s->capthr, s->nthr, sizeof(*s->thr)))
+		return NULL;
+	*slot = s->nthr;
+	t = &s->thr[s->nthr++];
+	memset(t, 0, sizeof(*t));
+	t->tid = tid;
+	return t;
+}
+
+static void add_gc(struct pp_stalls *s, const struct pp_rec_gc *r)
+{
+	int src = r->h.flags & PP_SRC_SHIM ? SRC_SHIM : SRC_BPF;
+	int gen = r->h.flags & 0x7f;
+	struct gen_acc *g;
+
+	saw(s, r->ts_start);
+	saw(s, r->ts_end);
+	s->have_gc[src] = 1;
+	if (gen > 2 || r->ts_end < r->ts_start)
+		return;
+	g = &s->gc[src][gen];
+	if (grow((void **)&g->pause, &g->cap, g->n, sizeof(*g->pause)))
+		return;
+	g->pause[g->n++] = r->ts_end - r->ts_start;
+	g->collected += r->collected;
+	g->uncollectable += r->uncollectable;
+}
+
+static void add_gil(struct pp_stalls *s, const struct pp_rec_gil *r)
+{
+	int src = r->h.flags & PP_SRC_SHIM ? SRC_SHIM : SRC_BPF;
+	struct thread_acc *t = thread(s, r->h.aux);
+	uint64_t d;
+
+	saw(s, r->ts_start);
+	saw(s, r->ts_end);
+	s->have_gil[src] = 1;
+	if (!t || r->ts_end < r->ts_start)
+		return;
+	d = r->ts_end - r->ts_start;
+	t->seen_gil[src] = 1;
+	if (!t->first || r->ts_start < t->first)
+		t->first = r->ts_start;
+	if ((r->h.flags & 0x7f) == PP_GIL_WAIT) {
+		t->wait[src] += d;
+	} else {
+		t->held[src] += d;
+		t->acq[src]++;
+	}
+}
+
+static void add_lock(struct pp_stalls *s, const struct pp_rec_lock *r)
+{
+	int src = r->h.flags & PP_SRC_SHIM ? SRC_SHIM : SRC_BPF;
+	uint32_t kind = r->h.flags & 0x7f, *slot;
+	struct lock_acc *l;
+	uint64_t d;
+
+	saw(s, r->ts_start);
+	saw(s, r->ts_end);
+	s->have_lock[src] = 1;
+	if (r->ts_end < r->ts_start)
+		return;
+	d = r->ts_end - r->ts_start;
+	slot = ix_slot(&s->lock_ix[src], (uint64_t)kind << 32 | r->h.aux, 1);
+	if (!slot)
+		return;
+	if (*slot == UINT32_MAX) {
+		if (grow((void **)&s->locks[src], &s->caplocks[src],
+			 s->nlocks[src], sizeof(struct lock_acc)))
+			return;
+		*slot = s->nlocks[src]++;
+		l = &s->locks[src][*slot];
+		memset(l, 0, sizeof(*l));
+		l->stack = r->h.aux;
+		l->flags = kind;
+	}
+	l = &s->locks[src][*slot];
+	l->wait += d;
+	l->count++;
+	if (d > l->max)
+		l->max = d;
+}
+
+static void add_thread(struct pp_stalls *s, const struct pp_rec_thread *r)
+{
+	struct thread_acc *t = thread(s, r->h.aux);
+	size_t n = r->h.len - sizeof(*r), l;
+
+	saw(s, r->ts);
+	if (!t)
+		return;
+	if (r->h.flags & 0x1) {		/* PP_THREAD_EXIT (collector/bpf.h) */
+		t->exited = r->ts;
+		return;
+	}
+	if (!t->created || r->ts < t->created)
+		t->created = r->ts;
+	l = strnlen(r->name, n);
+	if (l) {
+		free(t->name);
+		t->name = strndup(r->name, l);
+	}
+}
+
+static void add_func(struct pp_stalls *s, const struct pp_rec_func *r)
+{
+	uint32_t *slot = ix_slot(&s->func_ix, r->h.aux, 1);
+	struct func_def *f;
+
+	if (!slot || *slot != UINT32_MAX ||
+	    sizeof(*r) + r->file_len + r->name_len > r->h.len ||
+	    grow((void **)&s->funcs, &s->capfuncs, s->nfuncs, sizeof(*f)))
+		return;
+	*slot = s->nfuncs;
+	f = &s->funcs[s->nfuncs++];
+	f->file = strndup(r->data, r->file_len);
+	f->name = strndup(r->data + r->file_len, r->name_len);
+}
+
+static void add_stack(struct pp_stalls *s, const struct pp_rec_stack *r)
+{
+	uint32_t *slot = ix_slot(&s->stack_ix, r->h.aux, 1);
+	struct stack_def *d;
+
+	if (!slot || *slot != UINT32_MAX ||
+	    sizeof(*r) + r->nframes * sizeof(struct pp_frame) > r->h.len ||
+	    grow((void **)&s->stacks, &s->capstacks, s->nstacks, sizeof(*d)))
+		return;
+	*slot = s->nstacks;
+	d = &s->stacks[s->nstacks++];
+	d->n = r->nframes;
+	d->f = malloc(r->nframes * sizeof(struct pp_frame) + 1);
+	if (d->f)
+		memcpy(d->f, r->frames, r->nframes * sizeof(struct pp_frame));
+	else
+		d->n = 0;
+}
+
+void pp_stalls_add(struct pp_stalls *s, const struct pp_hdr *rec)
+{
+	switch (rec->type) {
+	case PP_REC_GC:
+		add_gc(s, (const struct pp_rec_gc *)rec);
+		break;
+	case PP_REC_GIL:
+		add_gil(s, (const struct pp_rec_gil *)rec);
+		break;
+	case PP_REC_LOCK:
+		add_lock(s, (const struct pp_rec_lock *)rec);
+		break;
+	case PP_REC_THREAD:
+		add_thread(s, (const struct pp_rec_thread *)rec);
+		break;
+	case PP_REC_FUNC:
+		add_func(s, (const struct pp_rec_func *)rec);
+		break;
+	case PP_REC_STACK:
+		add_stack(s, (const struct pp_rec_stack *)rec);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- summaries ---- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* nearest-rank percentile of sorted v[n] */
+static uint64_t pct(const uint64_t *v, size_t n, double p)
+{
+	size_t k = (size_t)(p * n + 0.999999);
+
+	if (!n)
+		return 0;
+	if (k < 1)
+		k = 1;
+	return v[k > n ? n - 1 : k - 1];
+}
+
+int pp_stalls_gc(const struct pp_stalls *s, int gen,
+		 struct pp_gc_summary *out)
+{
+	int src = s->have_gc[SRC_BPF] ? SRC_BPF : SRC_SHIM;
+	const struct gen_acc *g;
+	uint64_t *v, tot = 0;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	out->generation = gen;
+	if (gen < 0 || gen > 2 || !s->have_gc[src])
+		return -1;
+	g = &s->gc[src][gen];
+	out->collections = g->n;
+	out->collected = g->collected;
+	out->uncollectable = g->uncollectable;
+	if (!g->n)
+		return 0;
+	v = malloc(g->n * sizeof(*v));
+	if (!v)
+		return 0;
+	memcpy(v, g->pause, g->n * sizeof(*v));
+	qsort(v, g->n, sizeof(*v), cmp_u64);
+	for (i = 0; i < g->n; i++)
+		tot += v[i];
+	out->pause_total_ms = tot / 1e6;
+	out->pause_p50_ms = pct(v, g->n, 0.50) / 1e6;
+	out->pause_p99_ms = pct(v, g->n, 0.99) / 1e6;
+	out->pause_max_ms = v[g->n - 1] / 1e6;
+	free(v);
+	return 0;
+}
+
+static int gil_src(const struct pp_stalls *s)
+{
+	return s->have_gil[SRC_BPF] ? SRC_BPF : SRC_SHIM;
+}
+
+static void thread_summary(const struct pp_stalls *s,
+			   const struct thread_acc *t, int src,
+			   struct pp_gil_thread *o)
+{
+	uint64_t lo = s->span_start ? s->span_start : s->t_min;
+	uint64_t hi = s->span_end ? s->span_end : s->t_max;
+	uint64_t a = t->created ? t->created : t->first, b;
+
+	if (a < lo)
+		a = lo;
+	b = t->exited && t->exited < hi ? t->exited : hi;
+	o->tid = t->tid;
+	o->name = t->name ? t->name : "";
+	o->held_s = t->held[src] / 1e9;
+	o->wait_s = t->wait[src] / 1e9;
+	o->acquisitions = t->acq[src];
+	o->lifetime_s = b > a ? (b - a) / 1e9 : 0;
+	o->wait_fraction = o->lifetime_s > 0 ? o->wait_s / o->lifetime_s : 0;
+	if (o->wait_fraction > 1)
+		o->wait_fraction = 1;
+}
+
+static int cmp_thread(const void *a, const void *b)
+{
+	const struct pp_gil_thread *x = a, *y = b;
+
+	return x->tid < y->tid ? -1 : x->tid > y->tid;
+}
+
+int pp_stalls_gil_threads(const struct pp_stalls *s,
+			  struct pp_gil_thread *out, int max)
+{
+	int src = gil_src(s), n = 0;
+	size_t i;
+
+	for (i = 0; i < s->nthr; i++) {
+		if (!s->thr[i].seen_gil[src])
+			continue;
+		if (n < max)
+			thread_summary(s, &s->thr[i], src, &out[n]);
+		n++;
+	}
+	qsort(out, n < max ? n : max, sizeof(*out), cmp_thread);
+	return n;
+}
+
+double pp_stalls_gil_wait_fraction(const struct pp_stalls *s)
+{
+	double wait = 0, life = 0;
+	struct pp_gil_thread t;
+	int src = gil_src(s);
+	size_t i;
+
+	for (i = 0; i < s->nthr; i++) {
+		if (!s->thr[i].seen_gil[src])
+			continue;
+		thread_summary(s, &s->thr[i], src, &t);
+		wait += t.wait_s;
+		life += t.lifetime_s;
+	}
+	return life > 0 ? wait / life : 0;
+}
+
+/* the FUNC/STACK records given to pp_stalls_add */
+static int own_frame(void *ctx, uint32_t stack, int i, struct pp_loc *o)
+{
+	const struct pp_stalls *s = ctx;
+	uint32_t *slot = ix_slot((struct index *)&s->stack_ix, stack, 0);
+	const struct stack_def *d;
+	const struct func_def *f;
+
+	if (!slot || *slot == UINT32_MAX)
+		return -1;
+	d = &s->stacks[*slot];
+	if (i < 0 || (uint32_t)i >= d->n)
+		return -1;
+	slot = ix_slot((struct index *)&s->func_ix, d->f[i].func, 0);
+	if (!slot || *slot == UINT32_MAX)
+		return -1;
+	f = &s->funcs[*slot];
+	o->file = f->file;
+	o->function = f->name;
+	o->line = d->f[i].line;
+	return 0;
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+	size_t a = strlen(s), b = strlen(suf);
+
+	return a >= b && !strcmp(s + a - b, suf);
+}
+
+static const char *leaf(const char *qualname)
+{
+	const char *d = strrchr(qualname, '.');
+
+	return d ? d + 1 : qualname;
+}
+
+/*
+ * Kind and site of a wait. Inside threading.py the innermost function
+ * says what was waited for: Condition.wait (Event, Semaphore, Queue...)
+ * waits for a notification, join/_wait_for_tstate_lock for a thread's
+ * end; anything else there (Condition.__enter__...) is contention on a
+ * lock. The site is the first frame outside threading.py.
+ */
+static void classify(pp_frame_fn fn, void *ctx, const struct lock_acc *l,
+		     struct pp_lock_summary *o)
+{
+	struct pp_loc f;
+	int i;
+
+	o->contention = 1;
+	o->kind = l->flags == PP_LOCK_PTHREAD ? "pthread_mutex" :
+		  l->flags == PP_LOCK_FUTEX   ? "futex" :
+						"threading.Lock";
+	o->site.file = "";
+	o->site.function = l->stack ? "<unknown>" : "<native>";
+	o->site.line = 0;
+	if (!l->stack || fn(ctx, l->stack, 0, &f))
+		return;
+	if (ends_with(f.file, "/threading.py")) {
+		const char *fun = leaf(f.function);
+
+		if (!strcmp(fun, "wait")) {
+			o->kind = "threading.Condition";
+			o->contention = 0;
+		} else if (!strcmp(fun, "join") ||
+			   !strcmp(fun, "_wait_for_tstate_lock")) {
+			o->kind = "thread.join";
+			o->contention = 0;
+		}
+	}
+	o->site = f;
+	for (i = 0; !fn(ctx, l->stack, i, &f); i++) {
+		if (!ends_with(f.file, "/threading.py")) {
+			o->site = f;
+			break;
+		}
+	}
+}
+
+static int cmp_lock(const void *a, const void *b)
+{
+	const struct pp_lock_summary *x = a, *y = b;
+
+	if (x->contention != y->contention)
+		return y->contention - x->contention;
+	return x->wait_s < y->wait_s ? 1 : x->wait_s > y->wait_s ? -1 : 0;
+}
+
+static int same_site(const struct pp_lock_summary *a,
+		     const struct pp_lock_summary *b)
+{
+	return a->kind == b->kind && a->site.line == b->site.line &&
+	       !strcmp(a->site.file, b->site.file) &&
+	       !strcmp(a->site.function, b->site.function);
+}
+
+int pp_stalls_locks(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
+		    struct pp_lock_summary *out, int max)
+{
+	int src = s->have_lock[SRC_BPF] ? SRC_BPF : SRC_SHIM;
+	struct pp_lock_summary *all, one;
+	size_t i, j, n = 0;
+
+	if (!fn) {
+		fn = own_frame;
+		ctx = (void *)s;
+	}
+	all = calloc(s->nlocks[src] + 1, sizeof(*all));
+	if (!all)
+		return 0;
+	for (i = 0; i < s->nlocks[src]; i++) {
+		const struct lock_acc *l = &s->locks[src][i];
+
+		classify(fn, ctx, l, &one);
+		one.wait_s = l->wait / 1e9;
+		one.max_wait_s = l->max / 1e9;
+		one.contentions = l->count;
+		one.stack = l->stack;
+		for (j = 0; j < n && !same_site(&all[j], &one); j++)
+			;
+		if (j == n) {
+			all[n++] = one;
+			continue;
+		}
+		all[j].wait_s += one.wait_s;
+		all[j].contentions += one.contentions;
+		if (one.max_wait_s > all[j].max_wait_s)
+			all[j].max_wait_s = one.max_wait_s;
+	}
+	qsort(all, n, sizeof(*all), cmp_lock);
+	memcpy(out, all, (n < (size_t)max ? n : (size_t)max) * sizeof(*all));
+	free(all);
+	return n;
+}
+
+/* ---- output ---- */
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; s && *s; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static int gil_threads_alloc(const struct pp_stalls *s,
+			     struct pp_gil_thread **out)
+{
+	int n = pp_stalls_gil_threads(s, NULL, 0);
+
+	*out = calloc(n + 1, sizeof(**out));
+	return *out ? pp_stalls_gil_threads(s, *out, n) : 0;
+}
+
+static int locks_alloc(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
+		       struct pp_lock_summary **out)
+{
+	int n = pp_stalls_locks(s, fn, ctx, NULL, 0);
+
+	*out = calloc(n + 1, sizeof(**out));
+	return *out ? pp_stalls_locks(s, fn, ctx, *out, n) : 0;
+}
+
+static void json_lock(FILE *f, const struct pp_lock_summary *l)
+{
+	fprintf(f, "{\"kind\": ");
+	json_str(f, l->kind);
+	fprintf(f, ", \"wait_s\": %.6f, \"max_wait_s\": %.6f, "
+		   "\"contentions\": %llu, \"site\": {\"file\": ",
+		l->wait_s, l->max_wait_s, (unsigned long long)l->contentions);
+	json_str(f, l->site.file);
+	fprintf(f, ", \"line\": %d, \"function\": ", l->site.line);
+	json_str(f, l->site.function);
+	fprintf(f, "}}");
+}
+
+void pp_stalls_json(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
+		    void *ctx)
+{
+	struct pp_gil_thread *th;
+	struct pp_lock_summary *lk;
+	struct pp_gc_summary g;
+	int i, n, first;
+
+	fprintf(f, "\"gc\": {\"source\": \"%s\", \"generations\": [",
+		s->have_gc[SRC_BPF] ? "ebpf" : s->have_gc[SRC_SHIM] ? "shim" :
+								     "none");
+	for (i = 0; i < 3; i++) {
+		pp_stalls_gc(s, i, &g);
+		fprintf(f, "%s{\"generation\": %d, \"collections\": %llu, "
+			   "\"pause_total_ms\": %.3f, \"pause_p50_ms\": %.3f, "
+			   "\"pause_p99_ms\": %.3f, \"pause_max_ms\": %.3f, "
+			   "\"collected\": %llu, \"uncollectable\": %llu}",
+			i ? ", " : "", i, (unsigned long long)g.collections,
+			g.pause_total_ms, g.pause_p50_ms, g.pause_p99_ms,
+			g.pause_max_ms, (unsigned long long)g.collected,
+			(unsigned long long)g.uncollectable);
+	}
+	fprintf(f, "]},\n");
+
+	n = gil_threads_alloc(s, &th);
+	fprintf(f, "\"gil\": {\"source\": \"%s\", \"wait_fraction\": %.4f, "
+		   "\"threads\": [",
+		s->have_gil[SRC_BPF] ? "ebpf" : s->have_gil[SRC_SHIM] ? "shim" :
+								       "none",
+		pp_stalls_gil_wait_fraction(s));
+	for (i = 0; i < n; i++) {
+		fprintf(f, "%s{\"tid\": %u, \"name\": ", i ? ", " : "",
+			th[i].tid);
+		json_str(f, th[i].name);
+		fprintf(f, ", \"held_s\": %.6f, \"wait_s\": %.6f, "
+			   "\"lifetime_s\": %.6f, \"wait_fraction\": %.4f, "
+			   "\"acquisitions\": %llu}",
+			th[i].held_s, th[i].wait_s, th[i].lifetime_s,
+			th[i].wait_fraction,
+			(unsigned long long)th[i].acquisitions);
+	}
+	fprintf(f, "]},\n");
+	free(th);
+
+	n = locks_alloc(s, fn, ctx, &lk);
+	fprintf(f, "\"locks\": [");
+	for (i = 0, first = 1; i < n; i++) {
+		if (!lk[i].contention)
+			continue;
+		fprintf(f, "%s", first ? "" : ", ");
+		json_lock(f, &lk[i]);
+		first = 0;
+	}
+	fprintf(f, "],\n\"waits\": [");
+	for (i = 0, first = 1; i < n; i++) {
+		if (lk[i].contention)
+			continue;
+		fprintf(f, "%s", first ? "" : ", ");
+		json_lock(f, &lk[i]);
+		first = 0;
+	}
+	fprintf(f, "]");
+	free(lk);
+}
+
+static const char *tail(const char *path, size_t max)
+{
+	size_t n = strlen(path);
+
+	return n > max ? path + n - max : path;
+}
+
+void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
+		    void *ctx)
+{
+	struct pp_gil_thread *th;
+	struct pp_lock_summary *lk;
+	struct pp_gc_summary g;
+	int i, n, shown;
+
+	fprintf(f, "GC pauses\n  gen  colls   total ms  p50 ms  p99 ms  "
+		   "max ms   collected  uncollect\n");
+	for (i = 0; i < 3; i++) {
+		pp_stalls_gc(s, i, &g);
+		fprintf(f, "  %3d %6llu %10.2f %7.2f %7.2f %7.2f %11llu %10llu\n",
+			i, (unsigned long long)g.collections, g.pause_total_ms,
+			g.pause_p50_ms, g.pause_p99_ms, g.pause_max_ms,
+			(unsigned long long)g.collected,
+			(unsigned long long)g.uncollectable);
+	}
+
+	n = gil_threads_alloc(s, &th);
+	fprintf(f, "\nGIL: waiting %.1f%% of thread time\n"
+		   "      TID  NAME                 HELD s    WAIT s  WAIT %%"
+		   "    ACQUIRED\n",
+		100 * pp_stalls_gil_wait_fraction(s));
+	for (i = 0; i < n; i++)
+		fprintf(f, "  %7u  %-18.18s %9.3f %9.3f %6.1f%% %11llu\n",
+			th[i].tid, th[i].name, th[i].held_s, th[i].wait_s,
+			100 * th[i].wait_fraction,
+			(unsigned long long)th[i].acquisitions);
+	free(th);
+
+	n = locks_alloc(s, fn, ctx, &lk);
+	fprintf(f, "\nContended locks\n    WAIT s   COUNT  KIND            "
+		   "SITE\n");
+	for (i = 0, shown = 0; i < n && shown < 10; i++) {
+		if (!lk[i].contention)
+			continue;
+		fprintf(f, "  %8.3f %7llu  %-15.15s %s:%d %s\n", lk[i].wait_s,
+			(unsigned long long)lk[i].contentions, lk[i].kind,
+			tail(lk[i].site.file, 24), lk[i].site.line,
+			lk[i].site.function);
+		shown++;
+	}
+	if (!shown)
+		fprintf(f, "  (none)\n");
+	free(lk);
+}

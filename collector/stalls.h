@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stalls: what the GC, GIL and lock records (PP_REC_GC/GIL/LOCK, from
+ * the eBPF probes or the shim's in-process fallback) add up to, as the
+ * report shows it. Feed every record of a recording to pp_stalls_add
+ * (others are ignored, except THREAD, FUNC and STACK which it keeps to
+ * name threads and resolve stack ids itself).
+ *
+ * When both sources report the same concern (a GC record with and one
+ * without PP_SRC_SHIM), the eBPF one wins and the shim's is not counted.
+ */
+#ifndef PP_STALLS_H
+#define PP_STALLS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "pp_wire.h"
+
+struct pp_stalls;
+
+struct pp_loc {
+	const char *file;
+	int line;
+	const char *function;
+};
+
+/*
+ * Frame i (0 = innermost) of stack id: 0, or -1 past the last frame or
+ * for an unknown id. Strings must live until the report is written.
+ * Pass NULL to use the FUNC/STACK records given to pp_stalls_add.
+ */
+typedef int (*pp_frame_fn)(void *ctx, uint32_t stack, int i,
+			   struct pp_loc *out);
+
+struct pp_gc_summary {
+	int generation;
+	uint64_t collections;
+	double pause_total_ms, pause_p50_ms, pause_p99_ms, pause_max_ms;
+	uint64_t collected, uncollectable;
+};
+
+struct pp_gil_thread {
+	uint32_t tid;
+	const char *name;
+	double held_s, wait_s, lifetime_s;
+	double wait_fraction;		/* wait_s / lifetime_s */
+	uint64_t acquisitions;
+};
+
+struct pp_lock_summary {
+	const char *kind;	/* "threading.Lock", "pthread_mutex", "futex",
+				 * "threading.Condition", "thread.join" */
+	int contention;		/* 1: a lock held by another thread; 0: a
+				 * wait for a notification or a thread's end */
+	double wait_s, max_wait_s;
+	uint64_t contentions;
+	uint32_t stack;		/* one stack id of the site */
+	struct pp_loc site;	/* first frame outside threading.py */
+};
+
+struct pp_stalls *pp_stalls_init(void);
+void pp_stalls_free(struct pp_stalls *s);
+void pp_stalls_add(struct pp_stalls *s, const struct pp_hdr *rec);
+/* The recording's span (CLOCK_MONOTONIC ns); default: first and last
+ * timestamp seen. Bounds each thread's lifetime. */
+void pp_stalls_span(struct pp_stalls *s, uint64_t start, uint64_t end);
+
+/* Generation gen (0-2): 0, or -1 if no collection was seen at all. */
+int pp_stalls_gc(const struct pp_stalls *s, int gen,
+		 struct pp_gc_summary *out);
+/* Threads that touched the GIL, by tid; returns how many (may exceed
+ * max: call again with a bigger out). */
+int pp_stalls_gil_threads(const struct pp_stalls *s,
+			  struct pp_gil_thread *out, int max);
+/* All waits / all lifetimes of the threads that touched the GIL. */
+double pp_stalls_gil_wait_fraction(const struct pp_stalls *s);
+/* Waits grouped by (kind, site), contention first, then by wait_s
+ * descending; returns how many (may exceed max). */
+int pp_stalls_locks(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
+		    struct pp_lock_summary *out, int max);
+
+/* The `"gc": {...}, "gil": {...}, "locks": [...]` members of the JSON
+ * report (docs: shared cli.md), no braces around them and no trailing
+ * comma; "locks" holds contention only, other waits go to "waits". */
+void pp_stalls_json(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
+		    void *ctx);
+/* The text report's GC, GIL and lock sections, 80 columns. */
+void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
+		    void *ctx);
+
+#endif
