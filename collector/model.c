@@ -10,16 +10,7 @@
 #include <string.h>
 
 #include "model.h"
-#if __has_include("stalls.h")
 #include "stalls.h"
-#else	/* TEMP until collector/stalls.c lands */
-struct pp_stalls { int unused; };
-static inline struct pp_stalls *pp_stalls_new(void) { return NULL; }
-static inline void pp_stalls_free(struct pp_stalls *s) { }
-static inline void pp_stalls_add(struct pp_stalls *s, const void *r) { }
-static inline void pp_stalls_json(const struct pp_stalls *s, FILE *o, void *cb, void *ctx) { fputs("  \"gc\": {\"generations\": []}, \"gil\": {\"wait_fraction\": 0, \"threads\": []}, \"locks\": []", o); }
-static inline void pp_stalls_text(const struct pp_stalls *s, FILE *o, void *cb, void *ctx) { }
-#endif
 
 #define WINDOW0_NS 50000000ull	/* first window width: 50 ms */
 
@@ -62,7 +53,7 @@ void pp_model_init(struct pp_model *m)
 	/* site 0: allocations with no Python frame */
 	m->sites = grow_array(NULL, &m->cap_sites, 1, sizeof(*m->sites));
 	m->nsites = 1;
-	m->stalls = pp_stalls_new();
+	m->stalls = pp_stalls_init();
 }
 
 static uint64_t hash_str(uint64_t h, const char *s)
@@ -539,6 +530,7 @@ void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 	case PP_REC_GC:
 	case PP_REC_GIL:
 	case PP_REC_LOCK:
+	case PP_REC_THREAD:
 		pp_stalls_add(m->stalls, rec);
 		break;
 	default:

@@ -4,16 +4,7 @@
 #include <string.h>
 
 #include "report.h"
-#if __has_include("stalls.h")
 #include "stalls.h"
-#else	/* TEMP until collector/stalls.c lands */
-struct pp_stalls { int unused; };
-static inline struct pp_stalls *pp_stalls_new(void) { return NULL; }
-static inline void pp_stalls_free(struct pp_stalls *s) { }
-static inline void pp_stalls_add(struct pp_stalls *s, const void *r) { }
-static inline void pp_stalls_json(const struct pp_stalls *s, FILE *o, void *cb, void *ctx) { fputs("  \"gc\": {\"generations\": []}, \"gil\": {\"wait_fraction\": 0, \"threads\": []}, \"locks\": []", o); }
-static inline void pp_stalls_text(const struct pp_stalls *s, FILE *o, void *cb, void *ctx) { }
-#endif
 
 #define MAX_SITES 2000		/* JSON sites, largest first */
 #define MAX_TIMELINE 1000	/* points, evenly thinned */
@@ -156,28 +147,20 @@ static void sites_json(FILE *out, const struct pp_model *m, const char *key,
 	fputs("],\n", out);
 }
 
-static const char *stack_site(const struct pp_model *m, uint32_t stack,
-			      uint32_t *line, const char **func)
+/* pp_frame_fn for the stalls: frame i of a stack, from the model */
+static int frame_of(void *ctx, uint32_t stack, int i, struct pp_loc *out)
 {
+	const struct pp_model *m = ctx;
 	const struct pp_stack *st = pp_model_stack(m, stack);
-	uint32_t i;
+	const struct pp_func *f;
 
-	for (i = 0; st && i < st->nframes; i++) {
-		const struct pp_func *f = pp_model_func(m, st->frames[i].func);
-
-		if (f && !f->native) {
-			*line = st->frames[i].line;
-			*func = f->name;
-			return f->file;
-		}
-	}
-	return NULL;
-}
-
-static const char *resolve_cb(void *ctx, uint32_t stack, uint32_t *line,
-			      const char **func)
-{
-	return stack_site(ctx, stack, line, func);
+	if (!st || i < 0 || (uint32_t)i >= st->nframes)
+		return -1;
+	f = pp_model_func(m, st->frames[i].func);
+	out->file = f ? f->file : "?";
+	out->function = f ? f->name : "?";
+	out->line = st->frames[i].line;
+	return 0;
 }
 
 void pp_report_json(const struct pp_model *m, FILE *out)
@@ -208,7 +191,7 @@ void pp_report_json(const struct pp_model *m, FILE *out)
 	n = pp_model_leaks(m, &idx);
 	sites_json(out, m, "leaks", idx, n);
 	free(idx);
-	pp_stalls_json(m->stalls, out, resolve_cb, (void *)m);
+	pp_stalls_json(m->stalls, out, frame_of, (void *)m);
 	fputs("\n}\n", out);
 }
 
@@ -270,5 +253,5 @@ void pp_report_text(const struct pp_model *m, FILE *out)
 		site_text(out, m, idx[i], 0);
 	free(idx);
 	fputc('\n', out);
-	pp_stalls_text(m->stalls, out, resolve_cb, (void *)m);
+	pp_stalls_text(m->stalls, out, frame_of, (void *)m);
 }

@@ -62,11 +62,12 @@ size_t pp_ring_drain(struct pp_ring *r, size_t max, pp_ring_fn fn, void *ctx)
 			break;	/* reserved, not yet committed */
 		memcpy(&hd, &v, sizeof(hd));
 		fn(rec, ctx);
-		/* zero it so the next lap sees "uncommitted" here */
-		memset(rec, 0, hd.len);
 		cons += hd.len;
 	}
-	if (cons != start)
+	if (cons != start) {
+		/* zeroed, so the next lap reads "uncommitted" until written */
+		memset(r->data + (start & r->mask), 0, cons - start);
 		__atomic_store_n(&h->cons_pos, cons, __ATOMIC_RELEASE);
+	}
 	return cons - start;
 }

@@ -58,6 +58,7 @@ struct pp_ring {
 	uint8_t *data;			/* data_size bytes, mapped twice */
 	uint64_t mask;
 	size_t map_len;
+	uint64_t cons_cache;		/* producer's copy of hdr->cons_pos */
 };
 
 /* Both sides. */

@@ -8,7 +8,7 @@
 
 #include "shim.h"
 
-void pp_record_alloc(uint8_t domain, const void *p, size_t n)
+void pp_emit_alloc(uint8_t domain, const void *p, size_t n)
 {
 	struct pp_rec_alloc *r;
 	uint32_t stack = 0;
@@ -17,11 +17,6 @@ void pp_record_alloc(uint8_t domain, const void *p, size_t n)
 	if (domain == PP_DOM_ARENA) {
 		type = PP_REC_MMAP;	/* no stack: nobody's line */
 	} else {
-		if (pp_shim.sample_bytes) {
-			if (likely(!pp_sample_take(n)))
-				return;
-			pp_sample_insert(p);
-		}
 		if (domain == PP_DOM_MMAP)
 			type = PP_REC_MMAP;
 		stack = pp_stack_current();
@@ -34,7 +29,7 @@ void pp_record_alloc(uint8_t domain, const void *p, size_t n)
 	pp_ring_commit(r, type, domain, stack, sizeof(*r));
 }
 
-static void emit_free(uint8_t domain, const void *p)
+void pp_emit_free(uint8_t domain, const void *p)
 {
 	struct pp_rec_free *r;
 
@@ -43,13 +38,6 @@ static void emit_free(uint8_t domain, const void *p)
 		return;
 	r->addr = (uintptr_t)p;
 	pp_ring_commit(r, PP_REC_FREE, domain, 0, sizeof(*r));
-}
-
-void pp_record_free(uint8_t domain, const void *p)
-{
-	if (pp_shim.sample_bytes && likely(!pp_sample_remove(p)))
-		return;
-	emit_free(domain, p);
 }
 
 /*
@@ -67,7 +55,7 @@ void pp_record_realloc_begin(struct pp_realloc_tx *tx, uint8_t domain,
 
 		if (!pp_sample_take(n)) {
 			if (was)
-				emit_free(domain, old);
+				pp_emit_free(domain, old);
 			return;
 		}
 		if (!was)

@@ -107,7 +107,17 @@ void *pp_ring_reserve(struct pp_ring *r, uint32_t len)
 
 	pos = __atomic_load_n(&h->prod_pos, __ATOMIC_RELAXED);
 	for (;;) {
-		cons = __atomic_load_n(&h->cons_pos, __ATOMIC_ACQUIRE);
+		/*
+		 * The consumer's position is re-read only when the copy we
+		 * have says the ring is full: reading it on every record
+		 * would pull its cache line from the other core each time.
+		 * A stale copy is only ever behind, so it is safe.
+		 */
+		cons = r->cons_cache;
+		if (pos + len - cons > r->mask + 1) {
+			cons = __atomic_load_n(&h->cons_pos, __ATOMIC_ACQUIRE);
+			r->cons_cache = cons;
+		}
 		if (pos + len - cons > r->mask + 1) {
 			/* the stall clock restarts whenever the collector moves */
 			if (cons != last_cons) {

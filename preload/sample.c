@@ -17,22 +17,13 @@
 
 #include "shim.h"
 
-#define FILTER_BITS 16
 #define SET_BITS 20
 
-static __thread int64_t bytes_left;
+__thread int64_t pp_sample_left;
 static __thread uint64_t rng;
-static uint8_t filter[1u << FILTER_BITS];
+uint8_t pp_sample_filter[1u << PP_FILTER_BITS];
 static uintptr_t *set;			/* open addressing; 1 = tombstone */
 static int set_lock;
-
-static inline uint64_t hash_ptr(const void *p)
-{
-	uint64_t h = (uintptr_t)p >> 4;
-
-	h *= 0x9e3779b97f4a7c15ull;
-	return h ^ (h >> 29);
-}
 
 static int64_t next_gap(void)
 {
@@ -47,14 +38,16 @@ static int64_t next_gap(void)
 	return (int64_t)(-log(u) * (double)pp_shim.sample_bytes) + 1;
 }
 
-int pp_sample_take(size_t n)
+/* The countdown (already lowered by n) crossed zero: take this one? */
+int pp_sample_crossed(size_t n)
 {
-	if (unlikely(!rng))
-		bytes_left = next_gap();
-	bytes_left -= (int64_t)n;
-	if (likely(bytes_left > 0))
-		return 0;
-	bytes_left = next_gap();
+	if (unlikely(!rng)) {
+		/* the thread's first gap starts now */
+		pp_sample_left = next_gap() - (int64_t)n;
+		if (pp_sample_left > 0)
+			return 0;
+	}
+	pp_sample_left = next_gap();
 	return 1;
 }
 
@@ -71,8 +64,8 @@ static void unlock(void)
 
 void pp_sample_insert(const void *p)
 {
-	uint64_t h = hash_ptr(p), mask = (1u << SET_BITS) - 1, i;
-	uint8_t *f = &filter[h >> (64 - FILTER_BITS)];
+	uint64_t h = pp_sample_hash(p), mask = (1u << SET_BITS) - 1, i;
+	uint8_t *f = &pp_sample_filter[h >> (64 - PP_FILTER_BITS)];
 
 	lock();
 	for (i = h; ; i++) {
@@ -94,8 +87,8 @@ out:
 /* 1 if p was a recorded block (now forgotten). */
 int pp_sample_remove(const void *p)
 {
-	uint64_t h = hash_ptr(p), mask = (1u << SET_BITS) - 1, i;
-	uint8_t *f = &filter[h >> (64 - FILTER_BITS)];
+	uint64_t h = pp_sample_hash(p), mask = (1u << SET_BITS) - 1, i;
+	uint8_t *f = &pp_sample_filter[h >> (64 - PP_FILTER_BITS)];
 	int found = 0;
 
 	if (likely(!__atomic_load_n(f, __ATOMIC_RELAXED)))

@@ -68,9 +68,41 @@ void *pp_emit_reserve(uint32_t len);
 void pp_emit_mark(uint32_t mark);
 void pp_shim_disable(void);
 
+/* sample.c */
+#define PP_FILTER_BITS 16
+extern __thread int64_t pp_sample_left;
+extern uint8_t pp_sample_filter[1u << PP_FILTER_BITS];
+int pp_sample_init(void);
+int pp_sample_crossed(size_t n);
+void pp_sample_insert(const void *p);
+int pp_sample_remove(const void *p);
+
+static inline uint64_t pp_sample_hash(const void *p)
+{
+	uint64_t h = (uintptr_t)p >> 4;
+
+	h *= 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
+}
+
+/* Sampling: 1 if this block is to be recorded (inline: most are not). */
+static inline int pp_sample_take(size_t n)
+{
+	pp_sample_left -= (int64_t)n;
+	if (likely(pp_sample_left > 0))
+		return 0;
+	return pp_sample_crossed(n);
+}
+
+/* 0 if p is certainly not a recorded block: one byte load, in cache. */
+static inline int pp_sample_maybe(const void *p)
+{
+	return pp_sample_filter[pp_sample_hash(p) >> (64 - PP_FILTER_BITS)];
+}
+
 /* record.c: the hot path, called by the interposers with pp_in_hook set */
-void pp_record_alloc(uint8_t domain, const void *p, size_t n);
-void pp_record_free(uint8_t domain, const void *p);
+void pp_emit_alloc(uint8_t domain, const void *p, size_t n);
+void pp_emit_free(uint8_t domain, const void *p);
 struct pp_realloc_tx {
 	struct pp_rec_realloc *r;
 	uint32_t stack;
@@ -81,15 +113,27 @@ void pp_record_realloc_begin(struct pp_realloc_tx *tx, uint8_t domain,
 void pp_record_realloc_end(struct pp_realloc_tx *tx, const void *p);
 void pp_record_munmap(const void *p, size_t n);
 
+static inline void pp_record_alloc(uint8_t domain, const void *p, size_t n)
+{
+	if (pp_shim.sample_bytes && domain != PP_DOM_ARENA) {
+		if (likely(!pp_sample_take(n)))
+			return;
+		pp_sample_insert(p);
+	}
+	pp_emit_alloc(domain, p, n);
+}
+
+static inline void pp_record_free(uint8_t domain, const void *p)
+{
+	if (pp_shim.sample_bytes &&
+	    (likely(!pp_sample_maybe(p)) || !pp_sample_remove(p)))
+		return;
+	pp_emit_free(domain, p);
+}
+
 /* stacks.c */
 int pp_stacks_init(void);
 uint32_t pp_stack_current(void);
-
-/* sample.c */
-int pp_sample_init(void);
-int pp_sample_take(size_t n);
-void pp_sample_insert(const void *p);
-int pp_sample_remove(const void *p);
 
 /* pyhooks.c */
 void pp_py_detect(void);

@@ -7,7 +7,7 @@
  * record) before the id is first used, so the hot path of a known
  * stack is a walk, a hash and one table probe.
  */
-#define _GNU_SOURCE
+
 #include <dlfcn.h>
 #include <link.h>
 #include <stdio.h>
@@ -53,11 +53,17 @@ static int table_init(struct table *t, unsigned bits)
 	return 0;
 }
 
+/* one multiply per word on the hot path; fold() finishes the hash */
 static inline uint64_t mix(uint64_t h, uint64_t v)
 {
-	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	return (h ^ v) * 0x9e3779b97f4a7c15ull;
+}
+
+static inline uint64_t fold(uint64_t h)
+{
+	h ^= h >> 31;
 	h *= 0xff51afd7ed558ccdull;
-	return h ^ (h >> 32);
+	return h ^ (h >> 29);
 }
 
 /*
@@ -141,8 +147,8 @@ static uint32_t py_func(const void *code)
 	uint32_t id;
 	size_t fl, nl;
 
-	key = mix(mix(mix(mix(0x70790000, (uintptr_t)code),
-			  (uintptr_t)file), (uintptr_t)name), first);
+	key = fold(mix(mix(mix(mix(0x70790000, (uintptr_t)code),
+			       (uintptr_t)file), (uintptr_t)name), first));
 	id = table_find(&funcs, key, &s);
 	if (id || !s)
 		return id;
@@ -180,7 +186,7 @@ static uint32_t native_func(uintptr_t ip, int *is_eval)
 		name = nbuf;
 	}
 	*is_eval = name && strstr(name, "EvalFrame") != NULL;
-	id = table_find(&funcs, mix(0x6e6100, sym), &s);
+	id = table_find(&funcs, fold(mix(0x6e6100, sym)), &s);
 	if (id || !s)
 		return id;
 	id = new_id(&funcs);
@@ -253,7 +259,7 @@ uint32_t pp_stack_current(void)
 	}
 	for (i = skip; i < nn; i++)
 		h = mix(h, (uintptr_t)ips[i]);
-	id = table_find(&stacks, h, &s);
+	id = table_find(&stacks, fold(h), &s);
 	if (id || !s)
 		return id;
 	id = define(new_id(&stacks), raw, n, ips + skip, nn - skip);
