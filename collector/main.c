@@ -199,7 +199,7 @@ static const struct option longopts[] = {
 
 int main(int argc, char **argv)
 {
-	const char *sub = NULL, *file = NULL;
+	const char *sub = NULL, *file = NULL, *optstring;
 	struct opts o = { 0 };
 	char *end;
 	int c;
@@ -212,7 +212,9 @@ int main(int argc, char **argv)
 		argc--;
 	}
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+o:bn:d:h", longopts, NULL)) != -1) {
+	/* report/view take options after the file; a command stops them */
+	optstring = sub && strcmp(sub, "record") ? "o:bn:d:h" : "+o:bn:d:h";
+	while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			o.output = optarg;
