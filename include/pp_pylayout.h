@@ -7,7 +7,9 @@
  * 3.9-3.12: fixed tables (preload/pylayout.c), computed against each
  * version's Include/internal headers. 3.13+: read from the target's
  * _Py_DebugOffsets at the start of _PyRuntime (Include/internal/
- * pycore_runtime.h), checked against its cookie and version.
+ * pycore_runtime.h; 3.14 pycore_debug_offsets.h), checked against its
+ * cookie and version. GIL builds on x86-64 only: free-threaded builds
+ * are refused.
  */
 #ifndef PP_PYLAYOUT_H
 #define PP_PYLAYOUT_H
@@ -52,8 +54,11 @@ struct pp_pylayout {
 	uint32_t frame_instr;
 	uint32_t instr_kind;		/* enum pp_instr_kind */
 	uint32_t frame_owner;		/* char owner, PP_OFF_NONE before 3.12 */
-	uint32_t owner_cstack;		/* owner value of C-stack frames to skip */
-	uint32_t code_tagged;		/* 3.14: f_executable is a tagged _PyStackRef */
+	uint32_t owner_cstack;		/* skip frames whose owner is >= this: 3.12/3.13
+					 * FRAME_OWNED_BY_CSTACK (3); 3.14 also
+					 * FRAME_OWNED_BY_INTERPRETER (3, CSTACK 4) */
+	uint32_t code_tagged;		/* 3.14: f_executable is a tagged _PyStackRef
+					 * (clear the low 2 bits) */
 
 	/* code object */
 	uint32_t code_filename;

@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pp_py_walk, pp_code_line and pp_py_str inside real interpreters: for
+ * each pyenv CPython, a child process dlopen()s its libpython, runs a
+ * script whose calls end in a C function, and that function walks its
+ * own thread's frames. Each stack must be the known file:line:function
+ * chain and agree frame by frame with the C API (PyFrame_GetCode,
+ * PyFrame_GetLineNumber). The thread list fields used from outside the
+ * process (interpreters.head, threads.head, next, thread ids) are
+ * checked against a second Python thread.
+ */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pp_pylayout.h"
+#include "pp_test.h"
+
+typedef void PyObject;
+
+/* Include/methodobject.h: unchanged 3.9-3.13 */
+struct py_method_def {
+	const char *ml_name;
+	PyObject *(*ml_meth)(PyObject *, PyObject *);
+	int ml_flags;
+	const char *ml_doc;
+};
+#define METH_O 0x0008
+
+static struct {
+	void (*initialize_ex)(int);
+	int (*run)(const char *);
+	void *(*this_tstate)(void);
+	const char *(*version)(void);
+	PyObject *(*cfunction_new)(struct py_method_def *, PyObject *,
+				   PyObject *);
+	PyObject *(*add_module)(const char *);
+	int (*set_attr)(PyObject *, const char *, PyObject *);
+	PyObject *(*build_value)(const char *, ...);
+	PyObject *(*get_frame)(void);
+	PyObject *(*frame_back)(PyObject *);
+	int (*frame_line)(PyObject *);
+	PyObject *(*frame_code)(PyObject *);
+	void (*decref)(PyObject *);
+	void *runtime;
+	void *code_type;
+} py;
+
+static struct pp_pylayout layout;
+static const char *label;
+
+/* Python source run by each interpreter; line numbers matter. */
+static const char script[] =
+	"class S(str): pass\n"					/* 1 */
+	"def inner(x):\n"					/* 2 */
+	"    return probe(x)\n"					/* 3 */
+	"def middle(x):\n"					/* 4 */
+	"    y = 1\n"						/* 5 */
+	"    return inner(x)\n"					/* 6 */
+	"def outer(x):\n"					/* 7 */
+	"    return [middle(x) for _ in (1,)][0]\n"		/* 8 */
+	"def gen(x):\n"						/* 9 */
+	"    yield probe(x)\n"					/* 10 */
+	"outer('hello')\n"					/* 11 */
+	"outer('caf\\xe9')\n"					/* 12 */
+	"next(gen('\\u65e5\\u672c\\u8a9e'))\n"			/* 13 */
+	"outer('a\\U0001F600b')\n"				/* 14 */
+	"outer(S('sub'))\n"					/* 15 */
+	"class K:\n"						/* 16 */
+	"    def meth(self, x):\n"				/* 17 */
+	"        return probe(x)\n"				/* 18 */
+	"K().meth('m\\xe9th')\n";				/* 19 */
+
+#define NCALLS 6
+#define MAXF 16
+
+static struct call {
+	int n;
+	char frames[MAXF][96];
+	char arg[64];
+	char qualname[64];
+	int capped;		/* frames walked with max = 2 */
+	const void *capped_code[2];
+	int api_mismatch;
+	char api_why[160];
+} calls[NCALLS];
+static int ncalls;
+
+/* probe(x): walk our own stack and remember what it says */
+static PyObject *probe(PyObject *self, PyObject *arg)
+{
+	struct pp_rawframe raw[MAXF];
+	struct call *c = &calls[ncalls < NCALLS ? ncalls++ : NCALLS - 1];
+	char file[40], name[40];
+	PyObject *f, *code, *back;
+	int i, line;
+
+	c->n = pp_py_walk(&layout, py.this_tstate(), py.code_type, raw, MAXF);
+	c->capped = pp_py_walk(&layout, py.this_tstate(), py.code_type, raw, 2);
+	c->capped_code[0] = raw[0].code;
+	c->capped_code[1] = raw[1].code;
+	c->n = pp_py_walk(&layout, py.this_tstate(), py.code_type, raw, MAXF);
+	if (c->n < 2 || c->capped_code[0] != raw[0].code ||
+	    c->capped_code[1] != raw[1].code)
+		c->capped = -1;
+	for (i = 0; i < c->n; i++) {
+		pp_py_str(&layout, *(void **)((char *)raw[i].code +
+					      layout.code_filename),
+			  file, sizeof(file));
+		pp_py_str(&layout, *(void **)((char *)raw[i].code +
+					      layout.code_name),
+			  name, sizeof(name));
+		line = pp_code_line(&layout, raw[i].code, raw[i].offset);
+		snprintf(c->frames[i], sizeof(c->frames[i]), "%s:%d:%s", file,
+			 line, name);
+	}
+	if (c->n && layout.code_qualname != PP_OFF_NONE)
+		pp_py_str(&layout, *(void **)((char *)raw[0].code +
+					      layout.code_qualname),
+			  c->qualname, sizeof(c->qualname));
+	pp_py_str(&layout, arg, c->arg, sizeof(c->arg));
+
+	/* the interpreter's own view, frame by frame */
+	f = py.get_frame();
+	for (i = 0; f && i < c->n; i++) {
+		code = py.frame_code(f);
+		line = py.frame_line(f);
+		if (code != raw[i].code ||
+		    line != pp_code_line(&layout, raw[i].code, raw[i].offset)) {
+			c->api_mismatch++;
+			snprintf(c->api_why, sizeof(c->api_why),
+				 "frame %d: API line %d, walk %s", i, line,
+				 c->frames[i]);
+		}
+		py.decref(code);
+		back = py.frame_back(f);	/* new reference */
+		if (i)
+			py.decref(f);
+		f = back;
+	}
+	if (f && i)
+		py.decref(f);
+	if (i != c->n || f) {
+		c->api_mismatch++;
+		snprintf(c->api_why, sizeof(c->api_why),
+			 "API has %s frames than the walk (%d)",
+			 f ? "more" : "fewer", c->n);
+	}
+	return py.build_value("");
+}
+
+static int check_stack(int k, const char *arg, ...)
+{
+	struct call *c = &calls[k];
+	char name[96], want[MAXF][96], got[2048], exp[2048];
+	int n = 0, ok, i;
+	const char *s;
+	va_list ap;
+
+	va_start(ap, arg);
+	while ((s = va_arg(ap, const char *)) && n < MAXF)
+		snprintf(want[n++], sizeof(want[0]), "%s", s);
+	va_end(ap);
+
+	got[0] = exp[0] = '\0';
+	ok = c->n == n;
+	for (i = 0; i < c->n || i < n; i++) {
+		if (i < c->n)
+			snprintf(got + strlen(got), sizeof(got) - strlen(got),
+				 " %s", c->frames[i]);
+		if (i < n)
+			snprintf(exp + strlen(exp), sizeof(exp) - strlen(exp),
+				 " %s", want[i]);
+		if (i < c->n && i < n && strcmp(c->frames[i], want[i]))
+			ok = 0;
+	}
+	snprintf(name, sizeof(name), "pywalk/%s/stack%d", label, k);
+	CHECK(ok, name, "got%s, want%s", got, exp);
+	if (k == 0)
+		printf("# %s:%s\n", label, got);
+	snprintf(name, sizeof(name), "pywalk/%s/api%d", label, k);
+	CHECK(!c->api_mismatch, name, "%s", c->api_why);
+	snprintf(name, sizeof(name), "pywalk/%s/str%d", label, k);
+	CHECK(!strcmp(c->arg, arg), name, "got \"%s\", want \"%s\"", c->arg,
+	      arg);
+	return ok;
+}
+
+/* The thread list as a reader outside the process walks it. */
+static void check_threads(void)
+{
+	char name[96];
+	const char *interp, *ts;
+	int n = 0, mine = 0, native = 0;
+
+	interp = *(const char **)((const char *)py.runtime +
+				  layout.runtime_interp_head);
+	ts = interp ? *(const char **)(interp + layout.interp_tstate_head) :
+		      NULL;
+	for (; ts && n < 64; n++) {
+		if (ts == py.this_tstate() &&
+		    *(const unsigned long *)(ts + layout.tstate_thread_id) ==
+			    (unsigned long)pthread_self())
+			mine++;
+		if (layout.tstate_native_id == PP_OFF_NONE ||
+		    *(const unsigned long *)(ts + layout.tstate_native_id) ==
+			    (unsigned long)gettid())
+			native++;
+		ts = *(const char **)(ts + layout.tstate_next);
+	}
+	snprintf(name, sizeof(name), "pywalk/%s/threads", label);
+	CHECK(n == 2 && mine == 1 && native >= 1, name,
+	      "%d thread states, %d ours, %d with our native id", n, mine,
+	      native);
+}
+
+#define SYM(field, sym)							\
+	do {								\
+		*(void **)&py.field = dlsym(h, sym);			\
+		if (!py.field) {					\
+			CHECK(0, name, "no symbol %s", sym);		\
+			return;						\
+		}							\
+	} while (0)
+
+static void run_child(const char *home, const char *path)
+{
+	static struct py_method_def def = { "probe", probe, METH_O, NULL };
+	struct pp_rawframe raw[4];
+	const char *why = NULL;
+	char name[96];
+	int rc, n, py12;
+	void *h;
+
+	snprintf(name, sizeof(name), "pywalk/%s/load", label);
+	setenv("PYTHONHOME", home, 1);
+	unsetenv("PYTHONPATH");
+	h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+	if (!h) {
+		CHECK(0, name, "dlopen: %s", dlerror());
+		return;
+	}
+	SYM(initialize_ex, "Py_InitializeEx");
+	SYM(run, "PyRun_SimpleString");
+	SYM(this_tstate, "PyGILState_GetThisThreadState");
+	SYM(version, "Py_GetVersion");
+	SYM(cfunction_new, "PyCFunction_NewEx");
+	SYM(add_module, "PyImport_AddModule");
+	SYM(set_attr, "PyObject_SetAttrString");
+	SYM(build_value, "Py_BuildValue");
+	SYM(get_frame, "PyEval_GetFrame");
+	SYM(frame_back, "PyFrame_GetBack");
+	SYM(frame_line, "PyFrame_GetLineNumber");
+	SYM(frame_code, "PyFrame_GetCode");
+	SYM(decref, "Py_DecRef");
+	SYM(runtime, "_PyRuntime");
+	SYM(code_type, "PyCode_Type");
+	CHECK(1, name, "%s", path);
+
+	py.initialize_ex(0);
+	snprintf(name, sizeof(name), "pywalk/%s/layout", label);
+	rc = pp_pylayout_init(&layout, py.version(), py.runtime, &why);
+	CHECK(rc == 0, name, "%s: %s", py.version(), why);
+	if (rc)
+		return;
+
+	/* no Python code running: no frames */
+	snprintf(name, sizeof(name), "pywalk/%s/idle", label);
+	n = pp_py_walk(&layout, py.this_tstate(), py.code_type, raw, 4);
+	CHECK(n == 0 && pp_py_walk(&layout, NULL, NULL, raw, 4) == 0 &&
+	      pp_py_walk(NULL, py.this_tstate(), NULL, raw, 4) == 0, name,
+	      "%d frames outside Python", n);
+
+	py.set_attr(py.add_module("__main__"), "probe",
+		    py.cfunction_new(&def, NULL, NULL));
+	snprintf(name, sizeof(name), "pywalk/%s/run", label);
+	rc = py.run(script);
+	CHECK(rc == 0 && ncalls == NCALLS, name, "rc %d, %d probe calls", rc,
+	      ncalls);
+
+	py12 = layout.minor >= 12;	/* PEP 709 inlines comprehensions */
+#define OUTER(line)							\
+	"<string>:3:inner", "<string>:6:middle",			\
+		py12 ? "<string>:8:outer" : "<string>:8:<listcomp>",	\
+		py12 ? "<string>:" #line ":<module>" : "<string>:8:outer", \
+		py12 ? NULL : "<string>:" #line ":<module>", NULL
+	check_stack(0, "hello", OUTER(11));
+	check_stack(1, "caf\xc3\xa9", OUTER(12));
+	check_stack(2, "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
+		    "<string>:10:gen", "<string>:13:<module>", NULL);
+	check_stack(3, "a\xf0\x9f\x98\x80" "b", OUTER(14));
+	/* a str subclass is a legacy (non-compact) string */
+	check_stack(4, "?", OUTER(15));
+	check_stack(5, "m\xc3\xa9th", "<string>:18:meth",
+		    "<string>:19:<module>", NULL);
+	if (layout.code_qualname != PP_OFF_NONE) {
+		snprintf(name, sizeof(name), "pywalk/%s/qualname", label);
+		CHECK(!strcmp(calls[5].qualname, "K.meth"), name, "got %s",
+		      calls[5].qualname);
+	}
+
+	/* the depth cap keeps the innermost frames */
+	snprintf(name, sizeof(name), "pywalk/%s/cap", label);
+	CHECK(calls[0].capped == 2 && calls[0].n >= 4, name,
+	      "max 2 gave %d frames", calls[0].capped);
+
+	rc = py.run("import threading\n"
+		    "ev = threading.Event()\n"
+		    "t = threading.Thread(target=ev.wait)\n"
+		    "t.start()\n");
+	check_threads();
+	py.run("ev.set()\nt.join()\n");
+}
+
+/* truncating conversion, checked without Python: a fake compact str */
+static void check_str_truncation(void)
+{
+	struct pp_pylayout l;
+	const char *why;
+	union {
+		uint64_t align;
+		char b[256];
+	} s;
+	char out[5];
+	size_t n;
+	int ok;
+
+	pp_pylayout_init(&l, "3.12.1", NULL, &why);
+	memset(&s, 0, sizeof(s));
+	*(intptr_t *)(s.b + l.str_length) = 3;
+	/* kind 2 (UCS2), compact, not ascii */
+	*(uint32_t *)(s.b + l.str_state) = 2 << 2 | 1 << 5;
+	memcpy(s.b + l.str_compact_data, "\xe5\x65\x2c\x67\x9e\x8a", 6);
+	n = pp_py_str(&l, s.b, out, sizeof(out));
+	ok = n == 3 && !strcmp(out, "\xe6\x97\xa5");
+	n = pp_py_str(&l, s.b, out, 1);
+	ok &= n == 0 && !out[0];
+	/* lone surrogate and kind 4 beyond the BMP */
+	*(uint32_t *)(s.b + l.str_state) = 4 << 2 | 1 << 5;
+	*(intptr_t *)(s.b + l.str_length) = 1;
+	memcpy(s.b + l.str_compact_data, "\x00\xd8\x00\x00", 4);
+	n = pp_py_str(&l, s.b, out, sizeof(out));
+	ok &= n == 1 && !strcmp(out, "?");
+	CHECK(ok, "pystr/truncation", "got %zu \"%s\"", n, out);
+}
+
+static const struct {
+	const char *label, *home, *lib;
+} versions[] = {
+#define PYENV(v, m) { v, "/root/.pyenv/versions/" v,			\
+		      "/root/.pyenv/versions/" v "/lib/libpython" m ".so" }
+	PYENV("3.9.18", "3.9"),
+	PYENV("3.10.13", "3.10"),
+	PYENV("3.11.7", "3.11"),
+	PYENV("3.12.1", "3.12"),
+	PYENV("3.13.0", "3.13"),
+};
+
+/* test_pywalk [LABEL PYTHONHOME LIBPYTHON]: one other interpreter, e.g.
+ * a distribution's 3.14 inside a chroot */
+int main(int argc, char **argv)
+{
+	char name[96];
+	size_t i;
+	pid_t pid;
+	int st;
+
+	if (argc == 4) {
+		label = argv[1];
+		run_child(argv[2], argv[3]);
+		TEST_EXIT();
+	}
+	check_str_truncation();
+	printf("# /usr/bin/python3.11 is a static executable and cannot be "
+	       "dlopen()ed: its walk is covered by the end-to-end tests\n");
+	for (i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		fflush(stdout);
+		pid = fork();
+		if (pid == 0) {
+			label = versions[i].label;
+			run_child(versions[i].home, versions[i].lib);
+			fflush(stdout);
+			_exit(pp_test_failed ? 1 : 0);
+		}
+		snprintf(name, sizeof(name), "pywalk/%s/child", versions[i].label);
+		st = -1;
+		if (pid > 0)
+			waitpid(pid, &st, 0);
+		/* a crash or a failed check both end here */
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, name,
+		      "child status 0x%x", st);
+	}
+	TEST_EXIT();
+}
