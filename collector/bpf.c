@@ -617,6 +617,11 @@ static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 			   bpf_program__attach_uprobe(s->progs.drop_gil_enter,
 						      false, pid, p->pyelf,
 						      p->off_drop_gil));
+		if (!err && p->off_cond_wait)
+			err = LINK(s, cond_wait,
+				   bpf_program__attach_uprobe(
+					   s->progs.cond_wait, false, pid,
+					   p->libc, p->off_cond_wait));
 		if (!err)
 			add_source(b, "gil: uprobes take_gil/drop_gil (%s)",
 				   base(p->pyelf));
@@ -628,10 +633,14 @@ static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 		      LINK(s, cond_timedwait,
 			   bpf_program__attach_uprobe(s->progs.cond_timedwait,
 						      false, pid, p->libc,
-						      p->off_cond_timedwait));
+						      p->off_cond_timedwait)) ?:
+		      LINK(s, cond_wait,
+			   bpf_program__attach_uprobe(s->progs.cond_wait,
+						      false, pid, p->libc,
+						      p->off_cond_wait));
 		if (!err)
 			add_source(b, "gil: uprobes pthread_cond_signal/"
-				      "timedwait on the GIL's condvars (%s)",
+				      "timedwait/wait on the GIL's condvars (%s)",
 				   base(p->libc));
 	} else {
 		snprintf(why, wl, "no take_gil symbol and no glibc "

@@ -361,13 +361,14 @@ static int is_libpthread(const char *path)
 static int find_cond_syms(struct pp_pyproc *p, struct mapping *maps, int n)
 {
 	const char *names[] = { "pthread_cond_signal",
-				"pthread_cond_timedwait" };
+				"pthread_cond_timedwait",
+				"pthread_cond_wait" };
 	int pass, i;
 
 	/* glibc < 2.34 keeps them in libpthread, later in libc */
 	for (pass = 0; pass < 2; pass++) {
 		for (i = 0; i < n; i++) {
-			uint64_t v[2] = { 0, 0 };
+			uint64_t v[3] = { 0, 0, 0 };
 			struct elf_file ef;
 
 			if (pass == 0 ? !is_libpthread(maps[i].path) :
@@ -376,10 +377,11 @@ static int find_cond_syms(struct pp_pyproc *p, struct mapping *maps, int n)
 			if (resolve_path(p->pid, &maps[i]) ||
 			    elf_open(&ef, maps[i].path))
 				continue;
-			elf_syms(ef.e, names, v, 2, 1);
-			if (v[0] && v[1]) {
+			elf_syms(ef.e, names, v, 3, 1);
+			if (v[0] && v[1] && v[2]) {
 				p->off_cond_signal = vaddr_to_off(ef.e, v[0]);
 				p->off_cond_timedwait = vaddr_to_off(ef.e, v[1]);
+				p->off_cond_wait = vaddr_to_off(ef.e, v[2]);
 				snprintf(p->libc, sizeof(p->libc), "%s",
 					 maps[i].path);
 			}

@@ -39,7 +39,7 @@ struct pp_pyproc {
 
 	/* glibc's default-version pthread_cond_* in the libc it maps */
 	char libc[PATH_MAX];
-	uint64_t off_cond_signal, off_cond_timedwait;
+	uint64_t off_cond_signal, off_cond_timedwait, off_cond_wait;
 
 	struct pp_pylayout layout;
 };

@@ -107,6 +107,8 @@ int BPF_KPROBE(take_gil_enter)
 		return 0;
 	/* a free GIL is taken at once: do not count our own probe
 	 * overhead as waiting */
+	if (t->wait_start)	/* since a forced switch, see cond_wait */
+		return 0;
 	bpf_probe_read_user(&locked, sizeof(locked),
 			    (void *)(gil_addr + GIL_OFF_LOCKED));
 	t->wait_start = locked ? bpf_ktime_get_ns() : 0;
@@ -150,6 +152,24 @@ int BPF_KPROBE(cond_timedwait, void *cond)
 	struct gil_thread *t;
 
 	if (!ours() || (__u64)cond != gil_addr + GIL_OFF_COND)
+		return 0;
+	t = thread_get((__u32)bpf_get_current_pid_tgid());
+	if (t && !t->wait_start)
+		t->wait_start = bpf_ktime_get_ns();
+	return 0;
+}
+
+/*
+ * A thread made to drop the GIL (drop request) waits in drop_gil on
+ * switch_cond until another thread has taken it, then goes straight to
+ * take_gil: from the thread's view it waits for the GIL from here on.
+ */
+SEC("uprobe")
+int BPF_KPROBE(cond_wait, void *cond)
+{
+	struct gil_thread *t;
+
+	if (!ours() || (__u64)cond != gil_addr + GIL_OFF_SWITCH_COND)
 		return 0;
 	t = thread_get((__u32)bpf_get_current_pid_tgid());
 	if (t && !t->wait_start)

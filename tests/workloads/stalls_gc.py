@@ -1,0 +1,55 @@
+# Cycle-GC ground truth for tests/unit/test_bpf_stalls.c: every
+# collection between "go" and the results, timed by gc.callbacks, with
+# the time the thread sat runnable but preempted in between (schedstat)
+# so a loaded machine does not blur the truth.
+# Protocol: prints "ready", reads a line, runs, prints
+# "gc GEN DURATION_NS RUN_DELAY_NS COLLECTED UNCOLLECTABLE" per
+# collection, "done", then waits for a line before exiting.
+import gc
+import os
+import sys
+import time
+
+log = []
+fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+
+
+def delay():
+    return int(os.pread(fd, 100, 0).split()[1])
+
+
+def cb(phase, info):
+    if phase == "start":
+        cb.d = delay()
+        cb.t = time.perf_counter_ns()
+    else:
+        t = time.perf_counter_ns()
+        log.append((info["generation"], t - cb.t, delay() - cb.d,
+                    info["collected"], info["uncollectable"]))
+
+
+class Node:
+    def __init__(self, other=None):
+        self.other = other
+
+
+gc.disable()
+keep = [[i] for i in range(300000)]        # full collections have work
+print("ready", flush=True)
+sys.stdin.readline()
+gc.callbacks.append(cb)
+gc.enable()
+for i in range(120000):
+    a = Node()
+    a.other = Node(a)                      # cyclic garbage
+    if i % 7 == 0:
+        keep.append([a])                   # survivors climb generations
+    if i % 40000 == 39999:
+        gc.collect()
+gc.collect(1)
+gc.disable()
+gc.callbacks.remove(cb)
+for g, d, r, c, u in log:
+    print("gc", g, d, r, c, u)
+print("done", flush=True)
+sys.stdin.readline()
