@@ -381,10 +381,17 @@ static void check_garbage(void)
 	CHECK(ok, "linetable/garbage", "unexpected answers on empty tables");
 }
 
-int main(void)
+/* test_linetable [LABEL PYTHON MINOR]: one other interpreter only */
+int main(int argc, char **argv)
 {
 	size_t i;
 
+	if (argc == 4) {
+		struct interp in = { argv[1], argv[2], atoi(argv[3]) };
+
+		run_interp(&in);
+		TEST_EXIT();
+	}
 	check_init_errors();
 	check_code_line("3.9.18");
 	check_code_line("3.10.13");
