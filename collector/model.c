@@ -11,6 +11,7 @@
 
 #include "model.h"
 #include "stalls.h"
+#include "symbols.h"
 
 #define WINDOW0_NS 50000000ull	/* first window width: 50 ms */
 
@@ -137,6 +138,22 @@ static void def_func(struct pp_model *m, const struct pp_rec_func *r)
 	f->name = s + r->file_len + 1;
 	f->firstlineno = r->firstlineno;
 	f->native = !!(r->h.flags & PP_FUNC_NATIVE);
+	if (f->native && !strncmp(f->name, "+0x", 3)) {
+		/* a static function: the full symbol table may name it */
+		const char *sym = pp_symbols_lookup(f->file,
+						    strtoull(f->name + 1, NULL, 16));
+
+		if (sym) {
+			char *both = malloc(r->file_len + strlen(sym) + 2);
+
+			if (both) {
+				sprintf(both, "%s%c%s", f->file, 0, sym);
+				free(s);
+				f->file = both;
+				f->name = both + r->file_len + 1;
+			}
+		}
+	}
 }
 
 static int cur_window(const struct pp_model *m)
@@ -462,6 +479,34 @@ static void proc(struct pp_model *m, const struct pp_rec_proc *r)
 	m->py_supported = r->flags & 1;
 }
 
+/* one source of pauses, as the stalls count them: eBPF over the shim */
+static void gc_note(struct pp_model *m, const struct pp_rec_gc *r)
+{
+	struct pp_gc_pause *p;
+
+	if (!(r->h.flags & PP_SRC_SHIM))
+		m->gc_recent_bpf = 1;
+	else if (m->gc_recent_bpf)
+		return;
+	p = &m->gc_recent[m->gc_recent_n++ % PP_GC_RECENT];
+	p->ts_end = r->ts_end;
+	p->ms = r->ts_end > r->ts_start ? (r->ts_end - r->ts_start) / 1e6 : 0;
+	p->gen = r->h.flags & ~PP_SRC_SHIM;
+}
+
+size_t pp_model_gc_recent(const struct pp_model *m, struct pp_gc_pause *out,
+			  size_t max)
+{
+	uint64_t n = m->gc_recent_n < PP_GC_RECENT ? m->gc_recent_n :
+						    PP_GC_RECENT, i;
+
+	if (n > max)
+		n = max;
+	for (i = 0; i < n; i++)
+		out[i] = m->gc_recent[(m->gc_recent_n - n + i) % PP_GC_RECENT];
+	return n;
+}
+
 void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 {
 	if (rec->type < PP_REC_TICK)
@@ -528,6 +573,9 @@ void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 		}
 		break;
 	case PP_REC_GC:
+		gc_note(m, (const void *)rec);
+		pp_stalls_add(m->stalls, rec);
+		break;
 	case PP_REC_GIL:
 	case PP_REC_LOCK:
 	case PP_REC_THREAD:

@@ -6,7 +6,6 @@
 #include "report.h"
 #include "stalls.h"
 
-#define MAX_SITES 2000		/* JSON sites, largest first */
 #define MAX_TIMELINE 1000	/* points, evenly thinned */
 #define TEXT_SITES 20
 
@@ -140,7 +139,7 @@ static void sites_json(FILE *out, const struct pp_model *m, const char *key,
 	size_t i;
 
 	fprintf(out, "  \"%s\": [", key);
-	for (i = 0; i < n && i < MAX_SITES; i++) {
+	for (i = 0; i < n; i++) {
 		fputs(i ? ",\n    " : "\n    ", out);
 		site_json(out, m, idx[i]);
 	}

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: MIT
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "symbols.h"
+
+struct sym {
+	uint64_t addr, size;
+	char *name;
+};
+
+struct elf_syms {
+	char *path;
+	uint64_t base;		/* vaddr of the first loaded page */
+	struct sym *syms;
+	size_t n;
+	struct elf_syms *next;
+};
+
+static struct elf_syms *cache;
+
+static int by_addr(const void *a, const void *b)
+{
+	const struct sym *x = a, *y = b;
+
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static void read_table(struct elf_syms *es, Elf *elf, Elf_Scn *scn,
+		       GElf_Shdr *sh)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	size_t i, count = sh->sh_entsize ? sh->sh_size / sh->sh_entsize : 0;
+	GElf_Sym s;
+
+	es->syms = calloc(count + 1, sizeof(*es->syms));
+	if (!data || !es->syms)
+		return;
+	for (i = 0; i < count; i++) {
+		const char *name;
+
+		if (!gelf_getsym(data, i, &s) || GELF_ST_TYPE(s.st_info) !=
+		    STT_FUNC || !s.st_value)
+			continue;
+		name = elf_strptr(elf, sh->sh_link, s.st_name);
+		if (!name || !*name)
+			continue;
+		es->syms[es->n].addr = s.st_value;
+		es->syms[es->n].size = s.st_size;
+		es->syms[es->n++].name = strdup(name);
+	}
+	qsort(es->syms, es->n, sizeof(*es->syms), by_addr);
+}
+
+static struct elf_syms *load(const char *path)
+{
+	struct elf_syms *es = calloc(1, sizeof(*es));
+	Elf_Scn *scn = NULL, *dyn = NULL, *full = NULL;
+	GElf_Shdr sh, dyn_sh, full_sh;
+	GElf_Phdr ph;
+	size_t i, nph;
+	Elf *elf;
+	int fd;
+
+	if (!es)
+		return NULL;
+	es->path = strdup(path);
+	es->base = UINT64_MAX;
+	es->next = cache;
+	cache = es;
+	elf_version(EV_CURRENT);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return es;
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (elf && elf_getphdrnum(elf, &nph) == 0) {
+		for (i = 0; i < nph; i++)
+			if (gelf_getphdr(elf, i, &ph) && ph.p_type == PT_LOAD &&
+			    ph.p_vaddr < es->base)
+				es->base = ph.p_vaddr & ~0xfffull;
+		while ((scn = elf_nextscn(elf, scn))) {
+			if (!gelf_getshdr(scn, &sh))
+				continue;
+			if (sh.sh_type == SHT_SYMTAB) {
+				full = scn;
+				full_sh = sh;
+			} else if (sh.sh_type == SHT_DYNSYM) {
+				dyn = scn;
+				dyn_sh = sh;
+			}
+		}
+		if (full)
+			read_table(es, elf, full, &full_sh);
+		else if (dyn)
+			read_table(es, elf, dyn, &dyn_sh);
+	}
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	return es;
+}
+
+const char *pp_symbols_lookup(const char *path, uint64_t off)
+{
+	struct elf_syms *es;
+	uint64_t addr;
+	size_t lo = 0, hi;
+
+	for (es = cache; es; es = es->next)
+		if (!strcmp(es->path, path))
+			break;
+	if (!es)
+		es = load(path);
+	if (!es || !es->n || es->base == UINT64_MAX)
+		return NULL;
+	addr = es->base + off;
+	hi = es->n;
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+
+		if (es->syms[mid].addr <= addr)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if (es->syms[lo].addr <= addr &&
+	    addr < es->syms[lo].addr + (es->syms[lo].size ? es->syms[lo].size : 1))
+		return es->syms[lo].name;
+	return NULL;
+}
+
+void pp_symbols_free(void)
+{
+	while (cache) {
+		struct elf_syms *es = cache;
+		size_t i;
+
+		cache = es->next;
+		for (i = 0; i < es->n; i++)
+			free(es->syms[i].name);
+		free(es->syms);
+		free(es->path);
+		free(es);
+	}
+}
