@@ -12,6 +12,7 @@
 #include "report.h"
 #include "session.h"
 #include "trace.h"
+#include "../viewer/viewer.h"
 
 #define DEFAULT_RING (16u << 20)
 
@@ -156,9 +157,8 @@ static int do_run(char **cmd, const struct opts *o, int record)
 		.duration = o->duration,
 		.ring_bytes = o->ring ? o->ring : DEFAULT_RING,
 	};
+	struct pp_view_opts vo = { o->batch, o->frames, o->delay };
 	char shim[PATH_MAX];
-	struct pp_model m;
-	int rc;
 
 	if (find_shim(shim, sizeof(shim)) < 0) {
 		fprintf(stderr, "pyprof: cannot find libpyprof.so next to "
@@ -170,14 +170,8 @@ static int do_run(char **cmd, const struct opts *o, int record)
 		so.trace_path = o->output;
 		return pp_session_run(&so, NULL);
 	}
-	/* live: the model is fed as events arrive */
-	pp_model_init(&m);
-	rc = pp_session_run(&so, &m);
-	pp_model_finish(&m);
-	if (m.py_supported == 1)
-		pp_report_text(&m, stderr);
-	pp_model_free(&m);
-	return rc;
+	/* live: the viewer feeds a model as events arrive */
+	return pp_view_live(&so, &vo);
 }
 
 enum { OPT_SAMPLE = 256, OPT_NATIVE, OPT_DURATION, OPT_FORMAT, OPT_PID,
@@ -285,7 +279,8 @@ int main(int argc, char **argv)
 		file = argv[0];
 		if (!strcmp(sub, "report"))
 			return do_report(file, &o);
-		return do_report(file, &o);
+		return pp_view_replay(file, &(struct pp_view_opts){
+			o.batch, o.frames, o.delay });
 	}
 	if (o.pid)
 		return fprintf(stderr, "pyprof: attaching to a running process "

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: MIT
+/* The viewer's state: set up and torn down, and the clock it runs on. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vw.h"
+
+double pp_vw_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void pp_vw_init(struct pp_vw *v, struct pp_model *m)
+{
+	memset(v, 0, sizeof(*v));
+	v->m = m;
+	v->view = VIEW_SITES;
+	v->sort[VIEW_SITES] = SORT_LIVE;
+	v->sort[VIEW_LEAKS] = SORT_GROWTH;
+	v->r_speed = 1;
+	v->cwd = getcwd(NULL, 0);
+}
+
+void pp_vw_fini(struct pp_vw *v)
+{
+	pp_snap_free(&v->snap);
+	pp_rates_free(&v->rates);
+	free((char *)v->cwd);
+	v->cwd = NULL;
+}

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Reading GC, GIL and lock figures for the views: from the model's
+ * stalls (collector/stalls.h) and its ring of recent GC pauses.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stalls_view.h"
+#include "../collector/stalls.h"
+
+void pp_vw_stalls_free(struct pp_vw_stalls *s)
+{
+	free(s->threads);
+	free(s->locks);
+	s->threads = NULL;
+	s->locks = NULL;
+	s->nthreads = s->nlocks = 0;
+}
+
+/* pp_frame_fn: frame i of a stack, from the model */
+static int frame_of(void *ctx, uint32_t stack, int i, struct pp_loc *out)
+{
+	const struct pp_model *m = ctx;
+	const struct pp_stack *st = pp_model_stack(m, stack);
+	const struct pp_func *f;
+
+	if (!st || i < 0 || (uint32_t)i >= st->nframes)
+		return -1;
+	f = pp_model_func(m, st->frames[i].func);
+	out->file = f ? f->file : "?";
+	out->function = f ? f->name : "?";
+	out->line = st->frames[i].line;
+	return 0;
+}
+
+static void gc(const struct pp_model *m, struct pp_vw_stalls *s)
+{
+	struct pp_gc_pause p[PP_VW_RECENT];
+	struct pp_gc_summary g;
+	size_t n, i;
+	int gen;
+
+	for (gen = 0; gen < PP_VW_GENS; gen++) {
+		struct pp_vw_gen *o = &s->gen[gen];
+
+		if (pp_stalls_gc(m->stalls, gen, &g) < 0)
+			continue;
+		s->have_gc = 1;
+		o->count = g.collections;
+		o->total_ms = g.pause_total_ms;
+		o->p50_ms = g.pause_p50_ms;
+		o->p99_ms = g.pause_p99_ms;
+		o->max_ms = g.pause_max_ms;
+		o->collected = g.collected;
+		o->uncollectable = g.uncollectable;
+		s->gc_count += g.collections;
+		s->gc_total_ms += g.pause_total_ms;
+		if (g.pause_max_ms > s->gc_max_ms)
+			s->gc_max_ms = g.pause_max_ms;
+	}
+	n = pp_model_gc_recent(m, p, PP_VW_RECENT);
+	for (i = 0; i < n; i++) {
+		s->recent_ms[i] = p[i].ms;
+		s->recent_gen[i] = p[i].gen;
+	}
+	s->nrecent = n;
+	if (n)
+		s->gc_last_ms = p[n - 1].ms;
+}
+
+static void gil(const struct pp_model *m, struct pp_vw_stalls *s)
+{
+	struct pp_gil_thread *t = NULL;
+	int n, max = 16, i;
+
+	for (;;) {
+		free(t);
+		t = calloc(max, sizeof(*t));
+		if (!t)
+			return;
+		n = pp_stalls_gil_threads(m->stalls, t, max);
+		if (n <= max)
+			break;
+		max = n;
+	}
+	if (n > 0)
+		s->threads = calloc(n, sizeof(*s->threads));
+	for (i = 0; s->threads && i < n; i++) {
+		struct pp_vw_thread *o = &s->threads[i];
+
+		o->tid = t[i].tid;
+		snprintf(o->name, sizeof(o->name), "%s",
+			 t[i].name ? t[i].name : "");
+		o->life_s = t[i].lifetime_s;
+		o->held_s = t[i].held_s;
+		o->wait_s = t[i].wait_s;
+		o->acquisitions = t[i].acquisitions;
+	}
+	s->nthreads = s->threads ? n : 0;
+	s->have_gil = n > 0;
+	s->gil_wait = pp_stalls_gil_wait_fraction(m->stalls);
+	free(t);
+}
+
+static void locks(const struct pp_model *m, struct pp_vw_stalls *s)
+{
+	struct pp_lock_summary *l = NULL;
+	int n, max = 32, i;
+
+	for (;;) {
+		free(l);
+		l = calloc(max, sizeof(*l));
+		if (!l)
+			return;
+		n = pp_stalls_locks(m->stalls, frame_of, (void *)m, l, max);
+		if (n <= max)
+			break;
+		max = n;
+	}
+	if (n > 0)
+		s->locks = calloc(n, sizeof(*s->locks));
+	for (i = 0; s->locks && i < n; i++) {
+		struct pp_vw_lock *o = &s->locks[i];
+		const char *base = l[i].site.file ?
+			strrchr(l[i].site.file, '/') : NULL;
+
+		snprintf(o->kind, sizeof(o->kind), "%s%s", l[i].kind ?
+			 l[i].kind : "?", l[i].contention ? "" : " (wait)");
+		o->contention = l[i].contention;
+		o->stack = l[i].stack;
+		o->wait_s = l[i].wait_s;
+		o->max_ms = l[i].max_wait_s * 1e3;
+		o->contentions = l[i].contentions;
+		if (l[i].site.file)
+			snprintf(o->site, sizeof(o->site), "%s:%d %s",
+				 base ? base + 1 : l[i].site.file,
+				 l[i].site.line, l[i].site.function ?
+				 l[i].site.function : "");
+	}
+	s->nlocks = s->locks ? n : 0;
+	s->have_locks = s->nlocks > 0;
+	free(l);
+}
+
+void pp_vw_stalls_get(const struct pp_model *m, struct pp_vw_stalls *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (!m->stalls) {
+		snprintf(s->why, sizeof(s->why), "no data");
+		return;
+	}
+	gc(m, s);
+	gil(m, s);
+	locks(m, s);
+	if (!s->have_gc && !s->have_gil && !s->have_locks)
+		snprintf(s->why, sizeof(s->why), "no data: no GC, GIL or "
+			 "lock records in this %s", m->exited ? "run" :
+			 "run yet");
+}
