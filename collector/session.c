@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bpf.h"
 #include "pp_ring.h"
 #include "session.h"
 #include "trace.h"
@@ -31,7 +32,8 @@ struct sess {
 	struct pp_model *m;
 	pid_t child;
 	int write_err;
-	int saw_proc, py_ok;
+	int saw_proc, py_ok, py_pid, py_ready;
+	struct pp_bpf *bpf;
 	char pyver[32];
 	uint64_t rss;		/* last reading: a dead target reads as 0 */
 };
@@ -60,8 +62,11 @@ static void emit(struct sess *s, const struct pp_hdr *rec)
 
 		s->saw_proc = 1;
 		s->py_ok = p->flags & 1;
+		s->py_pid = rec->aux;
 		memcpy(s->pyver, p->data, n);
 	}
+	if (rec->type == PP_REC_MARK && rec->aux == PP_MARK_PY_READY)
+		s->py_ready = 1;
 	if (s->tw && !s->write_err && pp_trace_append(s->tw, rec) < 0)
 		s->write_err = 1;
 	if (s->m)
@@ -71,6 +76,33 @@ static void emit(struct sess *s, const struct pp_hdr *rec)
 static void drained(const struct pp_hdr *rec, void *ctx)
 {
 	emit(ctx, rec);
+}
+
+static void from_bpf(const struct pp_hdr *rec, void *ctx)
+{
+	emit(ctx, rec);
+}
+
+/*
+ * The Python process announced itself: attach the eBPF probes to it,
+ * or, when they cannot be had, tell the shim to measure stalls itself;
+ * either way release its start-up.
+ */
+static void attach_probes(struct sess *s)
+{
+	struct pp_ring_hdr *h = s->ring.hdr;
+	char err[256];
+
+	if (s->o->no_bpf || !s->py_ok ||
+	    pp_bpf_attach(&s->bpf, s->py_pid, PP_BPF_STALLS, from_bpf, s, err,
+			  sizeof(err)) < 0) {
+		if (!s->o->no_bpf && s->py_ok)
+			fprintf(stderr, "pyprof: %s; GC, GIL and lock figures "
+				"come from the in-process fallback\n", err);
+		s->bpf = NULL;
+		__atomic_or_fetch(&h->opts, PP_OPT_SHIM_STALLS, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&h->attached, 1, __ATOMIC_RELEASE);
 }
 
 /* RssAnon + RssFile: the ring's shared pages are ours, not the target's. */
@@ -195,7 +227,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 		return 1;
 	}
 	s.ring.hdr->sample_bytes = o->sample_bytes;
-	s.ring.hdr->opts = o->native ? PP_OPT_NATIVE : 0;
+	s.ring.hdr->opts = (o->native ? PP_OPT_NATIVE : 0) | PP_OPT_WAIT_ATTACH;
 	if (o->trace_path) {
 		s.tw = pp_trace_create(o->trace_path, err, sizeof(err));
 		if (!s.tw) {
@@ -224,6 +256,10 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 		size_t got = recording ?
 			pp_ring_drain(&s.ring, DRAIN_MAX, drained, &s) : 0;
 
+		if (s.py_ready && !s.ring.hdr->attached)
+			attach_probes(&s);
+		if (s.bpf && recording)
+			pp_bpf_poll(s.bpf, 0);
 		t = now_ns();
 		if (recording && t - last_tick >= TICK_NS) {
 			emit_tick(&s, t);
@@ -243,6 +279,9 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 		if (recording && o->duration > 0 &&
 		    t - start >= o->duration * 1e9) {
 			/* stop recording; the target runs on */
+			if (s.bpf)
+				pp_bpf_detach(s.bpf);
+			s.bpf = NULL;
 			drain_all(&s);
 			emit_tick(&s, now_ns());
 			__atomic_store_n(&s.ring.hdr->collector_alive, 0,
@@ -261,6 +300,8 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 		}
 	}
 	if (recording) {
+		if (s.bpf)
+			pp_bpf_detach(s.bpf);
 		drain_all(&s);
 		emit_tick(&s, now_ns());
 	}

@@ -16,6 +16,7 @@ struct pp_session_opts {
 	double duration;		/* seconds, 0 = until the end */
 	uint64_t ring_bytes;
 	const char *shim_path;
+	int no_bpf;			/* measure stalls in the shim instead */
 	/* live consumers (the viewer): called every loop; non-zero stops */
 	int (*poll)(void *ctx, struct pp_model *m);
 	void *poll_ctx;

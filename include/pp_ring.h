@@ -31,6 +31,8 @@ enum pp_ring_mode {
 
 /* settings the collector passes to the shim through the header */
 #define PP_OPT_NATIVE 0x1	/* unwind native frames */
+#define PP_OPT_WAIT_ATTACH 0x2	/* hold start-up until probes are attached */
+#define PP_OPT_SHIM_STALLS 0x4	/* no eBPF: the shim measures GC/GIL/locks */
 
 struct pp_ring_hdr {
 	uint64_t magic;
@@ -45,6 +47,7 @@ struct pp_ring_hdr {
 	uint32_t collector_alive;	/* cleared when the collector leaves */
 	uint32_t max_frames;
 	uint64_t start_ns;		/* CLOCK_MONOTONIC when created */
+	uint32_t attached;		/* collector: probes are in place (or not) */
 
 	uint64_t prod_pos __attribute__((aligned(64)));
 	uint64_t cons_pos __attribute__((aligned(64)));

@@ -174,6 +174,7 @@ static int install(void *arg)
 	pp_in_hook--;
 	pp_shim.py_state = PP_PY_HOOKED;
 	pp_emit_mark(PP_MARK_PY_READY);
+	pp_wait_for_probes();
 	return 0;
 }
 

@@ -52,6 +52,28 @@ static void emit_proc(void)
 	pp_ring_commit(r, PP_REC_PROC, 0, getpid(), len);
 }
 
+/*
+ * The collector attaches its eBPF probes once it knows our pid (from
+ * the PY_READY mark): wait for that before Python runs user code, so the GC and
+ * GIL are observed from the first collection on. Bounded: a collector
+ * that never answers costs at most a few seconds, then we run on.
+ */
+void pp_wait_for_probes(void)
+{
+	struct pp_ring_hdr *h = pp_shim.ring.hdr;
+	struct timespec nap = { 0, 1000000 };
+	int i;
+
+	if (!(h->opts & PP_OPT_WAIT_ATTACH))
+		return;
+	for (i = 0; i < 10000; i++) {
+		if (__atomic_load_n(&h->attached, __ATOMIC_ACQUIRE) ||
+		    !__atomic_load_n(&h->collector_alive, __ATOMIC_ACQUIRE))
+			return;
+		nanosleep(&nap, NULL);
+	}
+}
+
 /* Stop recording in this process (a forked child; a lost collector). */
 void pp_shim_disable(void)
 {

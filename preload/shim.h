@@ -67,6 +67,7 @@ static inline uint64_t pp_now_ns(void)
 void *pp_emit_reserve(uint32_t len);
 void pp_emit_mark(uint32_t mark);
 void pp_shim_disable(void);
+void pp_wait_for_probes(void);
 
 /* sample.c */
 #define PP_FILTER_BITS 16
