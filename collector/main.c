@@ -28,6 +28,7 @@ static const char usage[] =
 "      --sample BYTES    record one allocation every BYTES bytes on average\n"
 "                        (unbiased estimates); 0 records every allocation\n"
 "      --native          also record native (C) frames\n"
+"      --no-bpf          measure GC, GIL and locks in-process, without eBPF\n"
 "      --duration SEC    stop recording after SEC seconds\n"
 "  -b, --batch           no curses: print text frames (with -n, -d)\n"
 "  -n N                  stop after N frames (batch)\n"
@@ -42,7 +43,7 @@ struct opts {
 	const char *format;
 	uint64_t sample;
 	uint64_t ring;
-	int native;
+	int native, no_bpf;
 	double duration;
 	int batch, frames;
 	double delay;
@@ -154,6 +155,7 @@ static int do_run(char **cmd, const struct opts *o, int record)
 		.cmd = cmd,
 		.sample_bytes = o->sample,
 		.native = o->native,
+		.no_bpf = o->no_bpf,
 		.duration = o->duration,
 		.ring_bytes = o->ring ? o->ring : DEFAULT_RING,
 	};
@@ -174,13 +176,14 @@ static int do_run(char **cmd, const struct opts *o, int record)
 	return pp_view_live(&so, &vo);
 }
 
-enum { OPT_SAMPLE = 256, OPT_NATIVE, OPT_DURATION, OPT_FORMAT, OPT_PID,
+enum { OPT_SAMPLE = 256, OPT_NATIVE, OPT_NO_BPF, OPT_DURATION, OPT_FORMAT, OPT_PID,
        OPT_RING, OPT_VERSION };
 
 static const struct option longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "sample", required_argument, NULL, OPT_SAMPLE },
 	{ "native", no_argument, NULL, OPT_NATIVE },
+	{ "no-bpf", no_argument, NULL, OPT_NO_BPF },
 	{ "duration", required_argument, NULL, OPT_DURATION },
 	{ "format", required_argument, NULL, OPT_FORMAT },
 	{ "pid", required_argument, NULL, OPT_PID },
@@ -220,6 +223,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NATIVE:
 			o.native = 1;
+			break;
+		case OPT_NO_BPF:
+			o.no_bpf = 1;
 			break;
 		case OPT_DURATION:
 			o.duration = strtod(optarg, &end);
