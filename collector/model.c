@@ -652,6 +652,7 @@ void pp_model_finish(struct pp_model *m)
 		snapshot_end(m);
 		m->finalized = 1;
 	}
+	pp_stalls_span(m->stalls, m->t0, m->t_now);
 	pp_model_judge(m);
 	/* a site's shown stack: its heaviest */
 	for (i = 1; i < m->nstacks; i++) {

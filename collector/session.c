@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #define TICK_NS 100000000ull
 #define FLUSH_NS 1000000000ull
 #define DRAIN_MAX (4u << 20)
+#define DRAIN_BATCH (256u << 10)
 
 struct sess {
 	const struct pp_session_opts *o;
@@ -219,6 +221,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	uint64_t start, last_tick, last_flush, t;
 	int fd, status = 0, rc, running = 1, recording = 1;
 	char err[256];
+	struct rusage ru = { 0 };
 
 	fd = pp_ring_create(&s.ring, o->ring_bytes, PP_RING_BLOCK);
 	if (fd < 0) {
@@ -288,12 +291,17 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 					 __ATOMIC_RELEASE);
 			recording = 0;
 		}
-		rc = waitpid(s.child, &status, WNOHANG);
+		rc = wait4(s.child, &status, WNOHANG, &ru);
 		if (rc == s.child) {
 			running = 0;
 			break;
 		}
-		if (!got) {
+		if (got < DRAIN_BATCH) {
+			/*
+			 * Let the ring fill a little: reading the producers'
+			 * position in a tight loop would steal their cache
+			 * line on every record they reserve.
+			 */
 			struct timespec nap = { 0, 1000000 };
 
 			nanosleep(&nap, NULL);
@@ -306,6 +314,12 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 		emit_tick(&s, now_ns());
 	}
 	emit_exit(&s, status);
+	if (getenv("PYPROF_DEBUG"))
+		fprintf(stderr, "pyprof: ring: %lu producer waits, %lu dropped; "
+			"target cpu %.3f s\n", (unsigned long)s.ring.hdr->waits,
+			(unsigned long)s.ring.hdr->dropped,
+			ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+			(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 	__atomic_store_n(&s.ring.hdr->collector_alive, 0, __ATOMIC_RELEASE);
 	if (s.tw && pp_trace_close(s.tw) < 0)
 		s.write_err = 1;
