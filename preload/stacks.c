@@ -37,7 +37,8 @@ struct table {
 	uint32_t next_id;
 };
 
-static struct table stacks = { .next_id = 1 };
+static struct table stacks = { .next_id = 1 };	/* raw frames -> id */
+static struct table shapes;			/* resolved frames -> id */
 static struct table funcs = { .next_id = 1 };
 static uintptr_t self_lo, self_hi;	/* our own text: frames to skip */
 
@@ -196,12 +197,19 @@ static uint32_t native_func(uintptr_t ip, int *is_eval)
 	return id;
 }
 
-static uint32_t define(uint32_t id, const struct pp_rawframe *raw, int n,
+/*
+ * Resolve a new raw stack. Several raw stacks (two instructions of one
+ * line) can resolve to the same frames: those share one id, so each
+ * stack is defined once in the stream.
+ */
+static uint32_t define(const struct pp_rawframe *raw, int n,
 		       void *const *ips, int nn)
 {
-	uint32_t len;
+	uint32_t len, id;
 	struct pp_rec_stack *r;
 	struct pp_frame frames[PP_MAX_FRAMES];
+	struct slot *s;
+	uint64_t h = 0x73686170ull;
 	int i, k = 0, eval;
 
 	for (i = 0; i < nn && k < PP_MAX_FRAMES; i++) {
@@ -215,14 +223,23 @@ static uint32_t define(uint32_t id, const struct pp_rawframe *raw, int n,
 		frames[k++].line = pp_code_line(&pp_shim.layout, raw[i].code,
 						raw[i].offset);
 	}
+	for (i = 0; i < k; i++)
+		h = mix(h, (uint64_t)frames[i].func << 32 | frames[i].line);
+	id = table_find(&shapes, fold(h), &s);
+	if (id || !s)
+		return id;
+	id = new_id(&stacks);
 	len = sizeof(*r) + k * sizeof(frames[0]);
 	r = pp_emit_reserve(len);
-	if (!r)
+	if (!r) {
+		table_publish(s, 0);
 		return 0;
+	}
 	r->nframes = k;
 	r->tid = 0;
 	memcpy(r->frames, frames, k * sizeof(frames[0]));
 	pp_ring_commit(r, PP_REC_STACK, 0, id, len);
+	table_publish(s, id);
 	return id;
 }
 
@@ -262,7 +279,7 @@ uint32_t pp_stack_current(void)
 	id = table_find(&stacks, fold(h), &s);
 	if (id || !s)
 		return id;
-	id = define(new_id(&stacks), raw, n, ips + skip, nn - skip);
+	id = define(raw, n, ips + skip, nn - skip);
 	table_publish(s, id);
 	return id;
 }
@@ -288,7 +305,8 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data)
 
 int pp_stacks_init(void)
 {
-	if (table_init(&stacks, 20) < 0 || table_init(&funcs, 18) < 0)
+	if (table_init(&stacks, 20) < 0 || table_init(&shapes, 20) < 0 ||
+	    table_init(&funcs, 18) < 0)
 		return -1;
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)pp_stacks_init);
 	return 0;

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Stack interning, checked on real recordings: every FUNC and STACK is
+ * defined exactly once, before the first record that uses it, and no
+ * two definitions describe the same stack.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hashmap.h"
+#include "pp_test.h"
+#include "trace.h"
+
+static const char *pythons[][2] = {
+	{ "py3.11-debian", "/usr/bin/python3.11" },
+	{ "py3.9", "/root/.pyenv/versions/3.9.18/bin/python3" },
+	{ "py3.12", "/root/.pyenv/versions/3.12.1/bin/python3" },
+	{ "py3.13", "/root/.pyenv/versions/3.13.0/bin/python3" },
+};
+
+static int record(const char *py, const char *out, const char *extra)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "build/pyprof record %s -o %s -- %s "
+		 "tests/workloads/service.py --seconds 1 >/dev/null 2>&1",
+		 extra, out, py);
+	return system(cmd);
+}
+
+static uint64_t hash_bytes(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (n--)
+		h = (h ^ *c++) * 0x100000001b3ull;
+	return h | 1;
+}
+
+static void check_trace(const char *name, const char *path)
+{
+	struct pp_map funcs, stacks, shapes;
+	struct pp_trace_reader *r;
+	const struct pp_hdr *rec;
+	char err[256], label[128];
+	uint64_t dup_def = 0, undefined = 0, dup_shape = 0, uses = 0, n = 0;
+	int fresh, rc;
+
+	pp_map_init(&funcs, 1);
+	pp_map_init(&stacks, 1);
+	pp_map_init(&shapes, 1);
+	r = pp_trace_open(path, err, sizeof(err));
+	snprintf(label, sizeof(label), "%s: trace opens", name);
+	CHECK(r != NULL, label, "%s", err);
+	if (!r)
+		return;
+	while ((rc = pp_trace_next(r, &rec)) > 0) {
+		const struct pp_rec_stack *st = (const void *)rec;
+		uint32_t i;
+
+		switch (rec->type) {
+		case PP_REC_FUNC:
+			pp_map_put(&funcs, rec->aux | 0x100000000ull, &fresh);
+			dup_def += !fresh;
+			break;
+		case PP_REC_STACK:
+			pp_map_put(&stacks, rec->aux | 0x100000000ull, &fresh);
+			dup_def += !fresh;
+			n++;
+			for (i = 0; i < st->nframes; i++)
+				undefined += !pp_map_get(&funcs,
+					st->frames[i].func | 0x100000000ull);
+			pp_map_put(&shapes, hash_bytes(st->frames,
+				   st->nframes * sizeof(st->frames[0])), &fresh);
+			dup_shape += !fresh;
+			break;
+		case PP_REC_ALLOC:
+		case PP_REC_REALLOC:
+			if (rec->aux) {
+				uses++;
+				undefined += !pp_map_get(&stacks,
+						rec->aux | 0x100000000ull);
+			}
+			break;
+		}
+	}
+	snprintf(label, sizeof(label), "%s: trace reads to the end", name);
+	CHECK(rc == 0, label, "%s", pp_trace_error(r));
+	snprintf(label, sizeof(label), "%s: stacks interned (%lu stacks for "
+		 "%lu uses)", name, (unsigned long)n, (unsigned long)uses);
+	CHECK(n > 100 && uses > 5 * n, label, "too few uses per stack");
+	snprintf(label, sizeof(label), "%s: each FUNC/STACK defined once", name);
+	CHECK(dup_def == 0, label, "%lu redefinitions", (unsigned long)dup_def);
+	snprintf(label, sizeof(label), "%s: defined before first use", name);
+	CHECK(undefined == 0, label, "%lu uses of undefined ids",
+	      (unsigned long)undefined);
+	snprintf(label, sizeof(label), "%s: no stack defined twice under two ids",
+		 name);
+	CHECK(dup_shape == 0, label, "%lu duplicate stacks",
+	      (unsigned long)dup_shape);
+	pp_trace_close_reader(r);
+	pp_map_free(&funcs);
+	pp_map_free(&stacks);
+	pp_map_free(&shapes);
+}
+
+int main(void)
+{
+	char path[] = "/tmp/pyprof-stream-XXXXXX", label[128];
+	size_t i;
+	int fd = mkstemp(path);
+
+	close(fd);
+	for (i = 0; i < sizeof(pythons) / sizeof(pythons[0]); i++) {
+		int rc = record(pythons[i][1], path, "");
+
+		snprintf(label, sizeof(label), "%s: record service.py", pythons[i][0]);
+		CHECK(rc == 0, label, "exit %d", rc);
+		check_trace(pythons[i][0], path);
+	}
+	unlink(path);
+	TEST_EXIT();
+}
