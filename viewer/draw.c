@@ -141,7 +141,7 @@ static void draw_keys(struct pp_canvas *c, int y, const struct key_help *k)
 
 	for (; k->key; k++) {
 		x = pp_canvas_put(c, x, y, VA_KEY, k->key);
-		x = pp_canvas_put(c, x, y, VA_NORMAL, k->what);
+		x = pp_canvas_put(c, x + 1, y, VA_NORMAL, k->what) + 1;
 	}
 }
 
