@@ -175,6 +175,9 @@ static int install(void *arg)
 	pp_shim.py_state = PP_PY_HOOKED;
 	pp_emit_mark(PP_MARK_PY_READY);
 	pp_wait_for_probes();
+	pp_in_hook++;
+	pp_pystalls_install(!!(pp_shim.ring.hdr->opts & PP_OPT_SHIM_STALLS));
+	pp_in_hook--;
 	return 0;
 }
 

@@ -140,4 +140,46 @@ uint32_t pp_stack_current(void);
 void pp_py_detect(void);
 void pp_py_maybe_install(void);
 
+/*
+ * pystalls.c: Python thread names (always); with fallback set (no
+ * eBPF), GC pauses, GIL waits and lock waits measured in-process.
+ * Called once from install(), main thread, GIL held.
+ */
+void pp_pystalls_install(int fallback);
+
+/* PP_REC_THREAD h.flags (the collector's PP_THREAD_EXIT, collector/bpf.h) */
+#define PP_THREAD_EXIT 0x1	/* the thread exited at ts */
+#define PP_THREAD_PYNAME 0x2	/* name is threading.Thread.name: keep it */
+
+/* OS tid of the calling thread, cached */
+extern __thread uint32_t pp_tid_cache;
+uint32_t pp_tid_slow(void);
+static inline uint32_t pp_tid(void)
+{
+	return likely(pp_tid_cache) ? pp_tid_cache : pp_tid_slow();
+}
+
+/*
+ * stallwrap.c: libc condition variables and semaphores, passed straight
+ * through while pp_stall_hooks is NULL (one load and branch).
+ */
+struct pp_stall_hooks {
+	/* pthread_cond_signal(cond), before signalling */
+	void (*cond_signal)(const void *cond);
+	/* pthread_cond_timedwait (timed) / pthread_cond_wait, before waiting */
+	void (*cond_wait)(const void *cond, int timed);
+	/* a sem_*wait that could not take the semaphore at once returned;
+	 * t0 = when it began (errno is saved around this) */
+	void (*sem_waited)(const void *sem, uint64_t t0);
+};
+extern const struct pp_stall_hooks *pp_stall_hooks;
+
+/* gilwatch.c: GIL intervals from the GIL's own condition variables */
+int pp_gilwatch_start(uintptr_t gil);
+void pp_gilwatch_cond_signal(const void *cond);
+void pp_gilwatch_cond_wait(const void *cond, int timed);
+
+/* lockwatch.c: contended semaphore waits (threading.Lock and friends) */
+void pp_lockwatch_sem_waited(const void *sem, uint64_t t0);
+
 #endif

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: MIT
+/*
+ * GIL waits and holds, in-process, from the GIL's own condition
+ * variables (struct _gil_runtime_state, Include/internal/pycore_gil.h;
+ * take_gil/drop_gil in Python/ceval_gil.h, 3.12+ ceval_gil.c):
+ *  - take_gil waits in pthread_cond_timedwait(&gil->cond) while the GIL
+ *    is locked, and signals switch_cond once it holds it;
+ *  - drop_gil signals cond on every release and, when it was asked to
+ *    drop (a waiter timed out), waits on switch_cond until another
+ *    thread has taken the GIL: from then on the thread waits for it.
+ * The same rules as the eBPF side (ebpf/gil.bpf.c, cond mode), so the
+ * collector sums both alike. Each thread's first sighting and its exit
+ * are sent as THREAD records: they bound its lifetime.
+ */
+#include <pthread.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+/* struct _gil_runtime_state, x86-64 glibc, 3.9-3.13 */
+#define GIL_OFF_COND 32
+#define GIL_OFF_SWITCH_COND 120
+
+struct gil_thread {
+	uint64_t wait_start;	/* 0: not waiting */
+	uint64_t acquired;	/* 0: not holding (or not seen taking it) */
+	int seen;
+};
+
+static uintptr_t gil_cond, gil_switch;
+static uint64_t t_start;
+static pthread_key_t exit_key;
+static __thread struct gil_thread me;
+
+static void emit_gil(int state, uint64_t a, uint64_t b)
+{
+	struct pp_rec_gil *r;
+
+	if (b < a)
+		return;
+	r = pp_emit_reserve(sizeof(*r));
+	if (!r)
+		return;
+	r->ts_start = a;
+	r->ts_end = b;
+	pp_ring_commit(r, PP_REC_GIL, state | PP_SRC_SHIM, pp_tid(),
+		       sizeof(*r));
+}
+
+static void emit_thread(int flags, uint64_t ts, const char *name)
+{
+	size_t n = strlen(name);
+	uint32_t len = PP_REC_ALIGN(sizeof(struct pp_rec_thread) + n);
+	struct pp_rec_thread *r = pp_emit_reserve(len);
+
+	if (!r)
+		return;
+	r->ts = ts;
+	memcpy(r->name, name, n);
+	memset(r->name + n, 0, len - sizeof(*r) - n);
+	pp_ring_commit(r, PP_REC_THREAD, flags, pp_tid(), len);
+}
+
+/* The OS name for now; a Python name (pystalls.c) replaces it. */
+static void first_sight(uint64_t now)
+{
+	char comm[17] = "";
+
+	me.seen = 1;
+	prctl(PR_GET_NAME, comm);
+	emit_thread(0, now, comm);
+	pthread_setspecific(exit_key, &me);
+}
+
+static void thread_exit(void *arg)
+{
+	if (pp_shim.active)
+		emit_thread(PP_THREAD_EXIT, pp_now_ns(), "");
+}
+
+/* the cycle ends: the wait (if seen) and the hold */
+static void released(uint64_t now)
+{
+	if (me.acquired && me.wait_start && me.wait_start <= me.acquired)
+		emit_gil(PP_GIL_WAIT, me.wait_start, me.acquired);
+	emit_gil(PP_GIL_HOLD, me.acquired ? me.acquired : t_start, now);
+	me.wait_start = 0;
+	me.acquired = 0;
+}
+
+void pp_gilwatch_cond_signal(const void *cond)
+{
+	uintptr_t c = (uintptr_t)cond;
+	uint64_t now;
+
+	if ((c != gil_switch && c != gil_cond) || !pp_shim.active)
+		return;
+	now = pp_now_ns();
+	if (unlikely(!me.seen))
+		first_sight(now);
+	if (c == gil_switch)
+		me.acquired = now;
+	else
+		released(now);
+}
+
+void pp_gilwatch_cond_wait(const void *cond, int timed)
+{
+	uintptr_t c = (uintptr_t)cond;
+	uint64_t now;
+
+	if (c != (timed ? gil_cond : gil_switch) || !pp_shim.active)
+		return;
+	now = pp_now_ns();
+	if (unlikely(!me.seen))
+		first_sight(now);
+	if (!me.wait_start)
+		me.wait_start = now;
+}
+
+/*
+ * Start watching the GIL at gil. The caller holds it (install(), main
+ * thread): that hold begins now.
+ */
+int pp_gilwatch_start(uintptr_t gil)
+{
+	if (pthread_key_create(&exit_key, thread_exit))
+		return -1;
+	t_start = pp_now_ns();
+	gil_cond = gil + GIL_OFF_COND;
+	gil_switch = gil + GIL_OFF_SWITCH_COND;
+	first_sight(t_start);
+	me.acquired = t_start;
+	return 0;
+}
+
+/* At exit the calling thread (normally the main one) still holds the
+ * GIL, or waits for it: close that interval as eBPF does at detach. */
+__attribute__((destructor)) static void gilwatch_fini(void)
+{
+	uint64_t now;
+
+	if (!gil_cond || !pp_shim.active || getpid() != pp_shim.pid)
+		return;
+	now = pp_now_ns();
+	if (me.acquired)
+		released(now);
+	else if (me.wait_start)
+		emit_gil(PP_GIL_WAIT, me.wait_start, now);
+	me.wait_start = me.acquired = 0;
+}
