@@ -7,6 +7,12 @@
 
 enum { SRC_BPF, SRC_SHIM, NSRC };
 
+/* PP_REC_THREAD h.flags: 0x1 the thread exited (collector/bpf.h);
+ * 0x2 the name is Python's threading.Thread.name (preload/shim.h) */
+#ifndef PP_THREAD_PYNAME
+#define PP_THREAD_PYNAME 0x2
+#endif
+
 struct gen_acc {
 	uint64_t *pause;		/* ns, one per collection */
 	size_t n, cap;
@@ -19,6 +25,7 @@ struct thread_acc {
 	uint64_t held[NSRC], wait[NSRC], acq[NSRC];
 	uint64_t first, created, exited;
 	char *name;
+	int pyname;		/* name is threading.Thread.name */
 };
 
 struct lock_acc {
@@ -288,9 +295,12 @@ static void add_thread(struct pp_stalls *s, const struct pp_rec_thread *r)
 	if (!t->created || r->ts < t->created)
 		t->created = r->ts;
 	l = strnlen(r->name, n);
-	if (l) {
+	/* a Python name (the shim's) is never replaced by an OS name
+	 * (eBPF's comm, which may arrive later from its own ring) */
+	if (l && (r->h.flags & PP_THREAD_PYNAME || !t->pyname)) {
 		free(t->name);
 		t->name = strndup(r->name, l);
+		t->pyname = !!(r->h.flags & PP_THREAD_PYNAME);
 	}
 }
 
