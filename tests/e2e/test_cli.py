@@ -10,15 +10,18 @@ Per interpreter:
 Once:
 - `report /nonexistent`, a trace of random bytes and an empty file: exit 1
   with one line on stderr, no crash;
-- a trace cut in the middle is still readable up to its last whole chunk
-  (exit 0, JSON parses, the marked site is there), and cuts anywhere else
-  never crash (exit 0 with JSON, or exit 1 with one line);
+- a trace cut short is readable up to its last whole chunk: cut in the
+  middle it reports (exit 0, JSON) and says it was cut off; one byte short
+  it keeps the earlier chunks (the cache leak's site is there); cuts
+  anywhere else never crash (exit 0 with JSON, or exit 1 with one line);
+  a flipped byte in the middle is corruption: exit 1, one line;
 - usage errors exit 2 with a message: record without -o, without a command,
   unknown options, an unknown --format;
 - a command that does not exist: exit 1 or 127 with a line naming it.
 """
 import json
 import os
+import re
 import sys
 
 import harness as h
@@ -118,25 +121,51 @@ def truncated(interp):
         h.check(False, t + ": recorded", "no interpreter")
         return
     label, py = interp
-    r = h.record(py, "service.py", ["--seconds", "2"])
+    r = h.record(py, "service.py", ["--seconds", "3.5"])
     if not h.check(r.report is not None, "%s: recorded (%s service)" % (t, label), r.why):
         return
     GOOD_TRACE[0] = r.trace
     data = open(r.trace, "rb").read()
     f, ln, fn = h.marker_site("service.py", "LEAK-CACHE")
 
-    cut = h.tmpfile("half.pyprof")
-    with open(cut, "wb") as fo:
-        fo.write(data[: len(data) // 2])
-    rep = h.pyprof("report", cut, "--format", "json")
-    try:
-        js = json.loads(rep.stdout) if rep.rc == 0 else None
-    except ValueError:
-        js = None
+    cut = h.tmpfile("cut.pyprof")
+
+    def report_cut(at):
+        with open(cut, "wb") as fo:
+            fo.write(data[:at])
+        rep = h.pyprof("report", cut, "--format", "json", timeout=60)
+        try:
+            js = json.loads(rep.stdout) if rep.rc == 0 else None
+        except ValueError:
+            js = None
+        return rep, js
+
+    # A chunk holds up to ~1 s of events (docs/trace-format.md), so half
+    # the file may hold only start-up: ask for a readable report that says
+    # it was cut off. One byte short loses only the last chunk: the earlier
+    # seconds of requests, and so the cache leak's site, must be there.
+    said = re.compile(r"trunc|cut off|ends early", re.I)
+    rep, js = report_cut(len(data) // 2)
+    h.check(js is not None and said.search(rep.err),
+            t + " at 50%: exit 0, JSON, says it was cut off",
+            "rc %s; stderr %s" % (rep.rc, h.tail(rep.err)))
+    rep, js = report_cut(len(data) - 1)
     site = h.sites_at((js or {}).get("sites"), f, ln)
-    h.check(js is not None and site, t + " at 50%: readable up to its last chunk",
-            "rc %s; site at %s:%d %s; stderr %s" % (rep.rc, f, ln, "found" if site else "missing",
-                                                   h.tail(rep.err)))
+    h.check(js is not None and site and said.search(rep.err),
+            t + " 1 byte short: earlier chunks read (site %s:%d there)" % (
+                "service.py", ln),
+            "rc %s; site %s; duration %s of %s; stderr %s" % (
+                rep.rc, "found" if site else "missing", (js or {}).get("duration_s"),
+                r.report.get("duration_s"), h.tail(rep.err)))
+
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0xFF
+    with open(cut, "wb") as fo:
+        fo.write(flipped)
+    rep = h.pyprof("report", cut, "--format", "json", timeout=60)
+    ok, why = one_line_error(rep)
+    h.check(ok and "corrupt" in rep.err, t + ": a flipped byte mid-file: exit 1, one 'corrupt' line",
+            why)
 
     bad = []
     n = len(data)
