@@ -7,6 +7,7 @@
  * rebuild reads the trace at hundreds of MB/s). Timed records (ticks
  * every 100 ms, marks, exit) say where the stream is in time.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,11 @@ static int interactive(struct replay *p)
 		dirty |= act != 0;
 	}
 	pp_term_close();
+	if (pp_term_signalled()) {
+		/* die of it, now that the terminal is back */
+		signal(pp_term_signalled(), SIG_DFL);
+		raise(pp_term_signalled());
+	}
 	return 0;
 }
 

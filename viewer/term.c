@@ -156,6 +156,12 @@ int pp_term_open(int out_fd, int color_ok)
 	}
 	tty_fd = fd;
 	have_tio = tcgetattr(fd, &saved_tio) == 0;
+	/* the owners before curses (which puts its own exit(1) handlers
+	 * on signals left at their default) */
+	for (i = 0; i < 3; i++)
+		sigaction(quit_sigs[i], NULL, &old_quit[i]);
+	for (i = 0; i < 5; i++)
+		sigaction(fatal_sigs[i], NULL, &old_fatal[i]);
 	scr = newterm(NULL, tty_out, stdin);
 	if (!scr) {
 		fclose(tty_out);
@@ -182,11 +188,11 @@ int pp_term_open(int out_fd, int color_ok)
 	sa.sa_handler = on_quit;
 	sigemptyset(&sa.sa_mask);
 	for (i = 0; i < 3; i++)
-		sigaction(quit_sigs[i], &sa, &old_quit[i]);
+		sigaction(quit_sigs[i], &sa, NULL);
 	sa.sa_handler = on_fatal;
 	sa.sa_flags = SA_RESETHAND;
 	for (i = 0; i < 5; i++)
-		sigaction(fatal_sigs[i], &sa, &old_fatal[i]);
+		sigaction(fatal_sigs[i], &sa, NULL);
 	return 0;
 }
 
