@@ -55,7 +55,7 @@ int pp_draw_threads(struct pp_vw *v, struct pp_canvas *c, int y, int h)
 	if (r >= h)
 		goto out;
 	pp_canvas_fill(c, 0, y + r, c->w, ' ', VA_TITLE);
-	pp_canvas_printf(c, 0, y + r++, VA_TITLE, "%-16s %8s %10s %9s  %s",
+	pp_canvas_printf(c, 0, y + r++, VA_TITLE, "%-26s %7s %10s %9s  %s",
 			 "CONTENDED LOCK", "WAITS", "WAITED", "MAX", "SITE");
 	if (!g.have_locks && !g.nlocks)
 		pp_canvas_put(c, 1, y + r++, VA_WARN, g.why[0] ? g.why :
@@ -67,7 +67,7 @@ int pp_draw_threads(struct pp_vw *v, struct pp_canvas *c, int y, int h)
 		int x;
 
 		x = pp_canvas_printf(c, 0, y + r, VA_NORMAL,
-				     "%-16.16s %8s %9.3fs %7.2fms  ", l->kind,
+				     "%-26.26s %7s %9.3fs %7.2fms  ", l->kind,
 				     pp_vw_count(l->contentions, a, sizeof(a)),
 				     l->wait_s, l->max_ms);
 		pp_canvas_put(c, x, y + r, VA_NORMAL, l->site[0] ? l->site :
