@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -884,6 +885,41 @@ static void close_gil(struct pp_bpf *b)
 		else if (v.futex_start)
 			emit_gil(b, key, PP_GIL_WAIT, v.futex_start, now);
 	}
+}
+
+/*
+ * Removing a uprobe waits for the kernel (tens of ms each, serialized),
+ * about half a second for our set. Once the target is gone nothing can
+ * hit them, so a child holding copies of the probe fds takes the last
+ * reference and that wait, and pyprof exits at once. The child drops
+ * stdio first, so a pipe reading pyprof's output sees EOF on time.
+ */
+void pp_bpf_detach_target_gone(struct pp_bpf *b)
+{
+	int fds[2], fd;
+	char c;
+
+	if (b && pipe(fds) == 0) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			fd = open("/dev/null", O_RDWR);
+			dup2(fd, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fds[1]);
+			setsid();
+			/* hold the fds until pyprof has let go of its own */
+			while (read(fds[0], &c, 1) < 0 && errno == EINTR)
+				;
+			_exit(0);
+		}
+		close(fds[0]);
+		pp_bpf_detach(b);
+		close(fds[1]);
+		return;
+	}
+	pp_bpf_detach(b);
 }
 
 void pp_bpf_detach(struct pp_bpf *b)

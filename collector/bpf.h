@@ -57,6 +57,9 @@ int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 int pp_bpf_poll(struct pp_bpf *b, int timeout_ms);
 /* Drain, close open intervals at now, remove every probe. */
 void pp_bpf_detach(struct pp_bpf *b);
+/* The same when the target has exited: the kernel's slow uprobe removal
+ * is left to a short-lived child instead of delaying pyprof. */
+void pp_bpf_detach_target_gone(struct pp_bpf *b);
 
 /* One line per concern: which probe source produced its numbers. */
 const char *pp_bpf_sources(const struct pp_bpf *b);

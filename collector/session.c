@@ -309,7 +309,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	}
 	if (recording) {
 		if (s.bpf)
-			pp_bpf_detach(s.bpf);
+			pp_bpf_detach_target_gone(s.bpf);
 		drain_all(&s);
 		emit_tick(&s, now_ns());
 	}
