@@ -3,13 +3,14 @@
  * Lock contention, in-process: a semaphore wait that had to block
  * (stallwrap.c tried sem_trywait first). threading.Lock/RLock and the
  * locks under Condition, Event, Queue and join are semaphores in
- * 3.9-3.12 (PyThread_acquire_lock_timed, Python/thread_pthread.h: a
+ * 3.9-3.13 (PyThread_acquire_lock_timed, Python/thread_pthread.h: a
  * non-blocking try with the GIL held, then sem_clockwait/sem_wait with
- * it released). 3.13's PyMutex parks the thread on the thread's own
- * semaphore (Python/parking_lot.c), so lock_addr is that semaphore,
- * not the lock. The GIL is a condition variable: never seen here.
- * The stack says where: it is read after the wait, from this thread's
- * own frames, which do not change while it blocks.
+ * it released). What parks on a PyMutex or PyEvent instead (3.13's
+ * thread handles; 3.14's threading.Lock) waits on the thread's own
+ * semaphore (Python/parking_lot.c): seen too, but lock_addr is then
+ * that semaphore, not the lock. The GIL is a condition variable: never
+ * seen here. The stack says where: it is read after the wait, from
+ * this thread's own frames, which do not change while it blocks.
  */
 #include "shim.h"
 

@@ -2,10 +2,10 @@
 /*
  * libc condition variables and semaphores, interposed by LD_PRELOAD for
  * the in-process stall fallback (no eBPF). CPython's GIL is a mutex and
- * two condition variables (Python/ceval_gil.h, 3.13 ceval_gil.c), and
+ * two condition variables (Python/ceval_gil.h, 3.12+ ceval_gil.c), and
  * threading.Lock blocks in sem_clockwait/sem_wait on a semaphore
- * (Python/thread_pthread.h; 3.13 parks the thread on its own semaphore,
- * Python/parking_lot.c), all reached through the PLT.
+ * (Python/thread_pthread.h; what parks on a PyMutex waits on the
+ * thread's own semaphore, Python/parking_lot.c), all through the PLT.
  *
  * With the fallback off each wrapper costs a load and a predictable
  * branch before calling libc. dlsym(RTLD_NEXT) finds the default

@@ -8,10 +8,10 @@ the line marked CONTENDED-LOCK, and times each acquire with perf_counter):
 - its wait time is within 10% of the workload's own measurement;
 - the thread joins show as waits (thread.join), not as contention;
 - the report's stalls come from the shim (gil.source "shim").
-3.9-3.12 block on the lock's own semaphore (Python/thread_pthread.h);
-3.13's PyMutex parks on the waiting thread's semaphore (Python/
-parking_lot.c): the same checks hold, only the lock's address is not
-known there (nothing here depends on it).
+threading.Lock blocks on the lock's own semaphore in 3.9-3.13 (Python/
+thread_pthread.h; 3.13's PyMutex is used for other things, whose waits
+park on the waiting thread's semaphore, Python/parking_lot.c, and are
+seen the same way, e.g. 3.13's join).
 """
 import sys
 
