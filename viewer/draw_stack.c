@@ -46,12 +46,11 @@ int pp_draw_stack(struct pp_vw *v, struct pp_canvas *c, int y, int h)
 			 lab);
 	st = heaviest(m, v->detail_site, &n);
 	pp_canvas_printf(c, 1, y + r++, VA_NORMAL,
-			 "live %s in %s blocks, allocated %s; %s%s",
+			 "live %s in %s blocks, allocated %s; %s",
 			 pp_vw_bytes(s->live_bytes, a, sizeof(a)),
 			 pp_vw_count(s->live_count, b, sizeof(b)),
 			 pp_vw_bytes(s->alloc_bytes, d, sizeof(d)),
-			 s->leak ? "judged LEAKING" : "not judged leaking",
-			 n > 1 ? "" : "");
+			 s->leak ? "judged LEAKING" : "not judged leaking");
 	if (n > 1)
 		pp_canvas_printf(c, 1, y + r++, VA_DIM,
 				 "the heaviest of %zu stacks reaching this "
