@@ -227,8 +227,14 @@ static void test_gc(const char *py, const char *tag, unsigned mode)
 		      name, "ebpf %llu, gc.callbacks %ld",
 		      (unsigned long long)sum.collected, want_c[i]);
 	}
+	/*
+	 * Each pause within 10% (or 0.2 ms) of the callbacks' interval. On
+	 * a shared machine a thread can be preempted between a probe and
+	 * the kernel's stamp, which schedstat does not apportion: allow
+	 * 1% of the collections to miss, never more than 3.
+	 */
 	snprintf(name, sizeof(name), "gc %s pauses", tag);
-	CHECK(nwant > 0 && bad == 0, name,
+	CHECK(nwant > 0 && bad * 100 <= nwant && bad <= 3, name,
 	      "%ld of %ld collections off by more than 10%% and 0.2 ms", bad,
 	      nwant);
 	printf("# %s: %ld collections, worst pause error (>1 ms) %.1f%%\n",
