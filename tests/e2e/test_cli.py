@@ -17,7 +17,8 @@ Once:
   a flipped byte in the middle is corruption: exit 1, one line;
 - usage errors exit 2 with a message: record without -o, without a command,
   unknown options, an unknown --format;
-- a command that does not exist: exit 1 or 127 with a line naming it.
+- a command that does not exist: exit 1 or 127 with a line naming it;
+- a non-Python command (sh -c 'exit 3'): exit 3.
 """
 import json
 import os
@@ -207,6 +208,10 @@ def usage():
         r = h.pyprof(*args, timeout=30)
         h.check(r.rc == 2 and r.err.strip(), "%s: %s exits 2 with a message" % (t, what),
                 "rc %s; stderr %s; stdout %s" % (r.rc, h.tail(r.err), h.tail(r.out, 120)))
+    r = h.pyprof("record", "-o", h.tmpfile("sh.pyprof"), "--", "/bin/sh", "-c", "exit 3",
+                 timeout=60)
+    h.check(r.rc == 3, "cli: a non-Python command's exit 3 passed through",
+            "rc %s; stderr %s" % (r.rc, h.tail(r.err)))
     for cmd in ("/nonexistent/no-such-cmd", "pyprof-no-such-cmd"):
         r = h.pyprof("record", "-o", out, "--", cmd, timeout=30)
         h.check(r.rc in (1, 127) and cmd in r.err and "Traceback" not in r.err,

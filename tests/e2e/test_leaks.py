@@ -9,7 +9,9 @@ Asserts, per interpreter:
   says it keeps (one block per entry, all alive at exit);
 - `sites` is sorted by live_bytes, largest first;
 - every site's `stack` starts with the site itself, innermost first, and the
-  cache leak's stack is the workload's call chain.
+  cache leak's stack is the workload's call chain;
+- with --sample 65536, the same leaks are flagged and the same look-alikes
+  are not.
 """
 import re
 import sys
@@ -23,11 +25,34 @@ LRU_CAP = 128  # service.LRU_CAP
 CACHE_CHAIN = ["cache_response", "handle_request", "serve", "main", "<module>"]
 
 
+SAMPLE = 65536  # ~40-140 samples per leak site over a 3.5 s run
+
+
 def main():
     h.require_pyprof()
     for label, py in h.interpreters():
         one(label, py)
+        sampled(label, py)
     h.done()
+
+
+def sampled(label, py):
+    """With --sample the same verdicts: leaks flagged, look-alikes not."""
+    t = "%s service --sample %d" % (label, SAMPLE)
+    r = h.record(py, W, ["--seconds", "3.5"], ["--sample", str(SAMPLE)])
+    h.check(r.rc == 0, t + ": exits 0 under record", "rc %s; stderr: %s" % (r.rc, h.tail(r.err)))
+    leaks = (r.report or {}).get("leaks") or []
+    for kind, mk in LEAKS + NON_LEAKS:
+        f, ln, fn = h.marker_site(W, mk)
+        hits = h.sites_at(leaks, f, ln)
+        site, why = h.one_site(r.report, f, ln) if r.report else (None, "no report: %s" % r.why)
+        if (kind, mk) in LEAKS:
+            h.check(len(hits) == 1 and hits[0].get("function") == fn,
+                    "%s: %s leak flagged at %s:%d" % (t, kind, W, ln),
+                    why or "not in leaks; site %s" % h.fmt_site(site))
+        else:
+            h.check(r.report and not hits, "%s: %s not flagged (%s:%d)" % (t, kind, W, ln),
+                    why or "in leaks: %s" % h.fmt_site(site))
 
 
 def one(label, py):
