@@ -564,7 +564,7 @@ void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 		{
 			const struct pp_rec_exit *r = (const void *)rec;
 
-			advance_time(m, r->ts);
+			/* not a time: recording may have stopped long before */
 			m->exited = 1;
 			if (rec->flags)
 				m->killed_by = r->status;

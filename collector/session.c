@@ -214,6 +214,17 @@ static void drain_all(struct sess *s)
 		;
 }
 
+/* Stop profiling a target that runs on: probes off, the shim told. */
+static void stop_recording(struct sess *s)
+{
+	if (s->bpf)
+		pp_bpf_detach(s->bpf);
+	s->bpf = NULL;
+	__atomic_store_n(&s->ring.hdr->collector_alive, 0, __ATOMIC_RELEASE);
+	drain_all(s);
+	emit_tick(s, now_ns());
+}
+
 int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 {
 	struct sess s = { .o = o, .m = m };
@@ -277,19 +288,14 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 			kill(s.child, forward_sig);
 			forward_sig = 0;
 		}
-		if (o->poll)
-			o->poll(o->poll_ctx, m);
-		if (recording && o->duration > 0 &&
-		    t - start >= o->duration * 1e9) {
-			/* stop recording; the target runs on */
-			if (s.bpf)
-				pp_bpf_detach(s.bpf);
-			s.bpf = NULL;
-			drain_all(&s);
-			emit_tick(&s, now_ns());
-			__atomic_store_n(&s.ring.hdr->collector_alive, 0,
-					 __ATOMIC_RELEASE);
+		/* the viewer closed, or --duration is up: the target runs on */
+		if (recording && ((o->poll && o->poll(o->poll_ctx, m)) ||
+				  (o->duration > 0 &&
+				   t - start >= o->duration * 1e9))) {
+			stop_recording(&s);
 			recording = 0;
+		} else if (!recording && o->poll) {
+			o->poll(o->poll_ctx, m);
 		}
 		rc = wait4(s.child, &status, WNOHANG, &ru);
 		if (rc == s.child) {

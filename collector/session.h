@@ -17,7 +17,8 @@ struct pp_session_opts {
 	uint64_t ring_bytes;
 	const char *shim_path;
 	int no_bpf;			/* measure stalls in the shim instead */
-	/* live consumers (the viewer): called every loop; non-zero stops */
+	/* live consumers (the viewer): called every loop; non-zero stops
+	 * recording (the command runs on, and the session waits for it) */
 	int (*poll)(void *ctx, struct pp_model *m);
 	void *poll_ctx;
 };

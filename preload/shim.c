@@ -21,6 +21,11 @@ __thread int pp_in_hook;
 
 void *pp_emit_reserve(uint32_t len)
 {
+	/* the collector stopped recording: so do we, for good */
+	if (unlikely(!pp_shim.ring.hdr->collector_alive)) {
+		pp_shim_disable();
+		return NULL;
+	}
 	return pp_ring_reserve(&pp_shim.ring, len);
 }
 
