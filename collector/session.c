@@ -217,12 +217,14 @@ static void drain_all(struct sess *s)
 /* Stop profiling a target that runs on: probes off, the shim told. */
 static void stop_recording(struct sess *s)
 {
+	uint64_t t = now_ns();	/* removing probes takes a while */
+
 	if (s->bpf)
 		pp_bpf_detach(s->bpf);
 	s->bpf = NULL;
 	__atomic_store_n(&s->ring.hdr->collector_alive, 0, __ATOMIC_RELEASE);
 	drain_all(s);
-	emit_tick(s, now_ns());
+	emit_tick(s, t);
 }
 
 int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
