@@ -183,15 +183,17 @@ _seq = 0
 
 
 def record(python, workload, args=(), extra_pyprof_args=(), stdin=None, timeout=CMD_TIMEOUT,
-           cwd=None):
+           cwd=None, env=None):
     """pyprof record -o TMP [extra] -- python workload args; then report it
-    as JSON. workload: a name in tests/workloads ("service.py") or a path."""
+    as JSON. workload: a name in tests/workloads ("service.py") or a path.
+    env: extra environment variables for pyprof and the command."""
     global _seq
     _seq += 1
     trace = tmpfile("trace-%d.pyprof" % _seq)
     wl = workload_path(workload) if not workload.startswith("-") else workload
     rec = pyprof("record", "-o", trace, *extra_pyprof_args, "--", python, wl, *args,
-                 stdin=stdin, timeout=timeout, cwd=cwd)
+                 stdin=stdin, timeout=timeout, cwd=cwd,
+                 env=dict(os.environ, **env) if env else None)
     report, rep, why = None, None, None
     if rec.timed_out:
         why = "record timed out after %ds; stderr: %s" % (timeout, tail(rec.err))

@@ -7,6 +7,9 @@ Asserts, per interpreter:
   fork nor the child's activity corrupted the parent's accounting;
 - the child's FORK-CHILD allocations (40 x 1 MiB) are not charged to the
   parent: no site at that line, and heap live/peak bytes stay below them;
+- all of the above also when the child leaves through sys.exit(0)
+  (--child-exit=normal), finalizing and running its atexit handlers, so
+  a child's end is not taken for the parent's;
 - the subprocess the parent runs does not inherit LD_PRELOAD with
   libpyprof (pyprof does not follow children unless asked).
 """
@@ -25,13 +28,14 @@ HDR = 256
 def main():
     h.require_pyprof()
     for label, py in h.interpreters():
-        one(label, py)
+        one(label, py, [])
+        one(label, py, ["--child-exit=normal"])
     h.done()
 
 
-def one(label, py):
-    t = "%s fork" % label
-    r = h.record(py, W)
+def one(label, py, args):
+    t = "%s fork%s" % (label, "".join(" " + a for a in args))
+    r = h.record(py, W, args)
     h.check(r.rc == 0 and "child allocated 40 blocks" in r.out and "child status 0" in r.out
             and "parent holds 12 blocks" in r.out, t + ": parent and child run to the end",
             "rc %s; stdout %s; stderr %s" % (r.rc, h.tail(r.out), h.tail(r.err)))

@@ -1,7 +1,9 @@
 """Fork and subprocess behaviour.
 
 The parent allocates at FORK-PARENT-BEFORE, forks a child that allocates
-a lot at FORK-CHILD and leaves with os._exit(0), waits for it, then
+a lot at FORK-CHILD and leaves with os._exit(0) (with --child-exit=normal:
+sys.exit(0), so the child finalizes and runs atexit handlers, pyprof's
+too), waits for it, then
 allocates at FORK-PARENT-AFTER. Last it runs a Python subprocess that
 prints the LD_PRELOAD it sees; the parent relays that line as
 "forker: subprocess LD_PRELOAD=<value>" (value empty when unset).
@@ -41,12 +43,15 @@ def parent_after(count, size):
 
 
 def main():
+    normal_exit = "--child-exit=normal" in sys.argv[1:]
     parent_before(*BEFORE)
     sys.stdout.flush()
     pid = os.fork()
     if pid == 0:
         held = child_work(*CHILD)
         os.write(1, b"forker: child allocated %d blocks\n" % len(held))
+        if normal_exit:
+            sys.exit(0)
         os._exit(0)
     _, status = os.waitpid(pid, 0)
     parent_after(*AFTER)

@@ -1,0 +1,26 @@
+# Overhead benchmark: two threads bounce a byte through two pipes, so
+# every round trip releases and retakes the GIL four times (os.read and
+# os.write drop it). Prints "elapsed SECONDS" for the round trips.
+import os
+import sys
+import threading
+import time
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 50000
+a_r, a_w = os.pipe()
+b_r, b_w = os.pipe()
+
+
+def echo():
+    for _ in range(N):
+        os.write(b_w, os.read(a_r, 1))
+
+
+t = threading.Thread(target=echo, name="echo")
+t.start()
+t0 = time.perf_counter()
+for _ in range(N):
+    os.write(a_w, b"x")
+    os.read(b_r, 1)
+print("elapsed", time.perf_counter() - t0)
+t.join()
