@@ -18,12 +18,17 @@ Once:
 - usage errors exit 2 with a message: record without -o, without a command,
   unknown options, an unknown --format;
 - a command that does not exist: exit 1 or 127 with a line naming it;
-- a non-Python command (sh -c 'exit 3'): exit 3.
+- a non-Python command (sh -c 'exit 3'): exit 3;
+- SIGINT to the process group (Ctrl-C) while recording service.py: exit 130
+  and a complete trace (report exits 0 without a cut-off warning).
 """
 import json
 import os
 import re
+import signal
+import subprocess
 import sys
+import time
 
 import harness as h
 
@@ -39,6 +44,7 @@ def main():
         text_report(label, py)
     bad_input()
     truncated(pys[-1] if pys else None)
+    interrupt(pys[-1] if pys else None)
     usage()
     h.done()
 
@@ -87,6 +93,38 @@ def text_report(label, py):
     except (OSError, ValueError) as e:
         ok, why = False, "rc %s: %s; stderr %s" % (rj.rc, e, h.tail(rj.err))
     h.check(ok, t + ": report -o OUT writes JSON", why)
+
+
+def interrupt(interp):
+    """Ctrl-C goes to the whole foreground process group."""
+    t = "cli Ctrl-C"
+    if interp is None:
+        h.check(False, t + ": ran", "no interpreter")
+        return
+    label, py = interp
+    trace = h.tmpfile("sigint.pyprof")
+    p = subprocess.Popen([str(h.PYPROF), "record", "-o", trace, "--", py,
+                          h.workload_path("service.py"), "--seconds", "60"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True)
+    time.sleep(3)
+    os.killpg(p.pid, signal.SIGINT)
+    try:
+        out, err = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+    h.check(p.returncode == 128 + signal.SIGINT,
+            "%s: SIGINT to the group (%s service): exit 130" % (t, label),
+            "rc %s; stderr %s" % (p.returncode, h.tail(err.decode(errors="replace"))))
+    rep = h.pyprof("report", trace, "--format", "json")
+    try:
+        js = json.loads(rep.stdout) if rep.rc == 0 else None
+    except ValueError:
+        js = None
+    h.check(js is not None and not re.search(r"trunc|cut off|ends early", rep.err, re.I),
+            "%s: the trace is complete (report exit 0, no cut-off warning)" % t,
+            "rc %s; stderr %s" % (rep.rc, h.tail(rep.err)))
 
 
 def one_line_error(r, rc=1):
