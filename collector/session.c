@@ -186,7 +186,7 @@ static void emit_exit(struct sess *s, int status)
 }
 
 /* LD_PRELOAD gets the shim in front; the ring fd travels by number. */
-static void exec_child(const struct pp_session_opts *o, int fd)
+static void exec_child(const struct pp_session_opts *o, int fd, int errfd)
 {
 	const char *pre = getenv("LD_PRELOAD");
 	char num[16], *val;
@@ -203,9 +203,14 @@ static void exec_child(const struct pp_session_opts *o, int fd)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGQUIT, SIG_DFL);
 	execvp(o->cmd[0], o->cmd);
-	fprintf(stderr, "pyprof: cannot run %s: %s\n", o->cmd[0],
-		strerror(errno));
-	_exit(errno == ENOENT ? 127 : 126);
+	/* tell the parent why (the pipe closes on a successful exec) */
+	{
+		int e = errno;
+
+		if (write(errfd, &e, sizeof(e)) < 0)
+			_exit(127);
+		_exit(e == ENOENT ? 127 : 126);
+	}
 }
 
 static void drain_all(struct sess *s)
@@ -227,6 +232,19 @@ static void stop_recording(struct sess *s)
 	emit_tick(s, t);
 }
 
+/* Nothing worth keeping: leave no trace file and no ring behind. */
+static int fail(struct sess *s)
+{
+	if (s->tw) {
+		pp_trace_close(s->tw);
+		unlink(s->o->trace_path);
+		s->tw = NULL;
+	}
+	if (s->ring.hdr)
+		pp_ring_unmap(&s->ring);
+	return 1;
+}
+
 int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 {
 	struct sess s = { .o = o, .m = m };
@@ -235,6 +253,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	int fd, status = 0, rc, running = 1, recording = 1;
 	char err[256];
 	struct rusage ru = { 0 };
+	int errpipe[2], exec_err;
 
 	fd = pp_ring_create(&s.ring, o->ring_bytes, PP_RING_BLOCK);
 	if (fd < 0) {
@@ -257,14 +276,26 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	sigaction(SIGHUP, &sa, NULL);
 
 	start = now_ns();
-	s.child = fork();
-	if (s.child < 0) {
-		fprintf(stderr, "pyprof: fork: %s\n", strerror(errno));
-		return 1;
+	if (pipe2(errpipe, O_CLOEXEC) < 0 || (s.child = fork()) < 0) {
+		fprintf(stderr, "pyprof: cannot start %s: %s\n", o->cmd[0],
+			strerror(errno));
+		return fail(&s);
 	}
-	if (s.child == 0)
-		exec_child(o, fd);
+	if (s.child == 0) {
+		close(errpipe[0]);
+		exec_child(o, fd, errpipe[1]);
+	}
 	close(fd);
+	close(errpipe[1]);
+	if (read(errpipe[0], &exec_err, sizeof(exec_err)) == sizeof(exec_err)) {
+		fprintf(stderr, "pyprof: cannot run %s: %s\n", o->cmd[0],
+			strerror(exec_err));
+		waitpid(s.child, &status, 0);
+		close(errpipe[0]);
+		fail(&s);
+		return exec_err == ENOENT ? 127 : 126;
+	}
+	close(errpipe[0]);
 	emit_meta(&s, start);
 	last_tick = last_flush = start;
 
@@ -329,6 +360,21 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 			ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
 			(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 	__atomic_store_n(&s.ring.hdr->collector_alive, 0, __ATOMIC_RELEASE);
+	if (!s.saw_proc || !s.py_ok) {
+		/* nothing recorded: remove the empty trace */
+		rc = WIFEXITED(status) && WEXITSTATUS(status) ?
+			     WEXITSTATUS(status) : 1;
+		fail(&s);
+		if (!s.saw_proc)
+			fprintf(stderr, "pyprof: %s did not run a CPython "
+				"interpreter: nothing was recorded\n",
+				o->cmd[0]);
+		else
+			fprintf(stderr, "pyprof: Python %s is not supported "
+				"(pyprof reads CPython 3.9 to 3.14)\n",
+				s.pyver);
+		return s.saw_proc ? 1 : rc;
+	}
 	if (s.tw && pp_trace_close(s.tw) < 0)
 		s.write_err = 1;
 	pp_ring_unmap(&s.ring);
@@ -336,17 +382,6 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	if (s.write_err) {
 		fprintf(stderr, "pyprof: writing %s failed: the trace is "
 			"incomplete\n", o->trace_path);
-		return 1;
-	}
-	if (!s.saw_proc) {
-		fprintf(stderr, "pyprof: %s did not run a CPython interpreter: "
-			"nothing was recorded\n", o->cmd[0]);
-		return WIFEXITED(status) && WEXITSTATUS(status) ?
-			       WEXITSTATUS(status) : 1;
-	}
-	if (!s.py_ok) {
-		fprintf(stderr, "pyprof: Python %s is not supported "
-			"(pyprof reads CPython 3.9 to 3.13)\n", s.pyver);
 		return 1;
 	}
 	if (WIFSIGNALED(status))
