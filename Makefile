@@ -39,7 +39,9 @@ BPF_SKELS	:= $(BPF_SRCS:ebpf/%.bpf.c=$(B)/ebpf/%.skel.h)
 UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
 UNIT_BINS	:= $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 # what the CLI and the unit tests take from the shim (no interposers)
-SHIM_LIB_OBJS	:= $(filter-out $(B)/preload/interpose.o $(B)/preload/shim.o,$(SHIM_OBJS))
+# (interpose.o and stallwrap.o define libc functions: never link them elsewhere)
+SHIM_LIB_OBJS	:= $(filter-out $(B)/preload/interpose.o $(B)/preload/shim.o \
+		   $(B)/preload/stallwrap.o,$(SHIM_OBJS))
 
 .PHONY: all clean test demo setup install bench
 all: $(B)/pyprof $(B)/libpyprof.so $(UNIT_BINS)

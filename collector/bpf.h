@@ -38,10 +38,10 @@
 
 /* PP_REC_THREAD h.flags from this side: the thread exited at ts (else it
  * was seen alive, or created, at ts). */
-#define PP_THREAD_EXIT 0x1
+
 
 /* PP_REC_GC h.flags: the generation; this when it is not known */
-#define PP_GC_GEN_UNKNOWN 0x7f
+
 
 struct pp_bpf;
 struct pp_pyproc;

@@ -29,6 +29,8 @@ static const char usage[] =
 "                        (unbiased estimates); 0 records every allocation\n"
 "      --native          also record native (C) frames\n"
 "      --no-bpf          measure GC, GIL and locks in-process, without eBPF\n"
+"      --gil MODE        precise (default: every acquisition, uprobes),\n"
+"                        futex (waits only, cheapest) or off\n"
 "      --duration SEC    stop recording after SEC seconds\n"
 "  -b, --batch           no curses: print text frames (with -n, -d)\n"
 "  -n N                  stop after N frames (batch)\n"
@@ -43,7 +45,7 @@ struct opts {
 	const char *format;
 	uint64_t sample;
 	uint64_t ring;
-	int native, no_bpf;
+	int native, no_bpf, gil;
 	double duration;
 	int batch, frames;
 	double delay;
@@ -156,6 +158,7 @@ static int do_run(char **cmd, const struct opts *o, int record)
 		.sample_bytes = o->sample,
 		.native = o->native,
 		.no_bpf = o->no_bpf,
+		.gil = o->gil,
 		.duration = o->duration,
 		.ring_bytes = o->ring ? o->ring : DEFAULT_RING,
 	};
@@ -176,7 +179,7 @@ static int do_run(char **cmd, const struct opts *o, int record)
 	return pp_view_live(&so, &vo);
 }
 
-enum { OPT_SAMPLE = 256, OPT_NATIVE, OPT_NO_BPF, OPT_DURATION, OPT_FORMAT, OPT_PID,
+enum { OPT_SAMPLE = 256, OPT_NATIVE, OPT_NO_BPF, OPT_GIL, OPT_DURATION, OPT_FORMAT, OPT_PID,
        OPT_RING, OPT_VERSION };
 
 static const struct option longopts[] = {
@@ -184,6 +187,7 @@ static const struct option longopts[] = {
 	{ "sample", required_argument, NULL, OPT_SAMPLE },
 	{ "native", no_argument, NULL, OPT_NATIVE },
 	{ "no-bpf", no_argument, NULL, OPT_NO_BPF },
+	{ "gil", required_argument, NULL, OPT_GIL },
 	{ "duration", required_argument, NULL, OPT_DURATION },
 	{ "format", required_argument, NULL, OPT_FORMAT },
 	{ "pid", required_argument, NULL, OPT_PID },
@@ -226,6 +230,17 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NO_BPF:
 			o.no_bpf = 1;
+			break;
+		case OPT_GIL:
+			if (!strcmp(optarg, "precise"))
+				o.gil = PP_GIL_MODE_PRECISE;
+			else if (!strcmp(optarg, "futex"))
+				o.gil = PP_GIL_MODE_FUTEX;
+			else if (!strcmp(optarg, "off"))
+				o.gil = PP_GIL_MODE_OFF;
+			else
+				return usage_error("--gil is precise, futex or "
+						   "off, not '%s'", optarg);
 			break;
 		case OPT_DURATION:
 			o.duration = strtod(optarg, &end);

@@ -93,10 +93,15 @@ static void from_bpf(const struct pp_hdr *rec, void *ctx)
 static void attach_probes(struct sess *s)
 {
 	struct pp_ring_hdr *h = s->ring.hdr;
+	unsigned mode = PP_BPF_GC | PP_BPF_LOCKS;
 	char err[256];
 
+	if (s->o->gil == PP_GIL_MODE_PRECISE)
+		mode |= PP_BPF_GIL;
+	else if (s->o->gil == PP_GIL_MODE_FUTEX)
+		mode |= PP_BPF_GIL | PP_BPF_GIL_FUTEX;
 	if (s->o->no_bpf || !s->py_ok ||
-	    pp_bpf_attach(&s->bpf, s->py_pid, PP_BPF_STALLS, from_bpf, s, err,
+	    pp_bpf_attach(&s->bpf, s->py_pid, mode, from_bpf, s, err,
 			  sizeof(err)) < 0) {
 		if (!s->o->no_bpf && s->py_ok)
 			fprintf(stderr, "pyprof: %s; GC, GIL and lock figures "

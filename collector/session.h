@@ -8,6 +8,12 @@
 
 #include "model.h"
 
+enum pp_gil_mode {
+	PP_GIL_MODE_PRECISE = 0,	/* every acquisition and release */
+	PP_GIL_MODE_FUTEX,		/* contended waits only */
+	PP_GIL_MODE_OFF,
+};
+
 struct pp_session_opts {
 	char **cmd;			/* the command to run */
 	const char *trace_path;		/* record here, or NULL */
@@ -17,6 +23,7 @@ struct pp_session_opts {
 	uint64_t ring_bytes;
 	const char *shim_path;
 	int no_bpf;			/* measure stalls in the shim instead */
+	int gil;			/* enum pp_gil_mode */
 	/* live consumers (the viewer): called every loop; non-zero stops
 	 * recording (the command runs on, and the session waits for it) */
 	int (*poll)(void *ctx, struct pp_model *m);

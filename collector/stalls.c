@@ -10,7 +10,7 @@ enum { SRC_BPF, SRC_SHIM, NSRC };
 /* PP_REC_THREAD h.flags: 0x1 the thread exited (collector/bpf.h);
  * 0x2 the name is Python's threading.Thread.name (preload/shim.h) */
 #ifndef PP_THREAD_PYNAME
-#define PP_THREAD_PYNAME 0x2
+
 #endif
 
 struct gen_acc {

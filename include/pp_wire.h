@@ -118,6 +118,8 @@ struct pp_rec_stack {
 #define PP_MAX_FRAMES 128
 
 /* THREAD: aux = OS tid; the name (Python's Thread.name or comm). */
+#define PP_THREAD_EXIT 0x1	/* flags: the thread exited at ts */
+#define PP_THREAD_PYNAME 0x2	/* flags: threading.Thread.name, keep it */
 struct pp_rec_thread {
 	struct pp_hdr h;
 	uint64_t ts;
@@ -152,9 +154,11 @@ struct pp_rec_lost {
 	uint64_t count;
 };
 
-/* GC: one collection; flags = generation, aux = tid;
+/* GC: one collection; flags = generation (PP_GC_GEN_UNKNOWN when not
+ * known), aux = tid;
  * h.flags bit 7 set when the source is the in-process fallback. */
 #define PP_SRC_SHIM 0x80
+#define PP_GC_GEN_UNKNOWN 0x7f
 struct pp_rec_gc {
 	struct pp_hdr h;
 	uint64_t ts_start;

@@ -148,8 +148,6 @@ void pp_py_maybe_install(void);
 void pp_pystalls_install(int fallback);
 
 /* PP_REC_THREAD h.flags (the collector's PP_THREAD_EXIT, collector/bpf.h) */
-#define PP_THREAD_EXIT 0x1	/* the thread exited at ts */
-#define PP_THREAD_PYNAME 0x2	/* name is threading.Thread.name: keep it */
 
 /* OS tid of the calling thread, cached */
 extern __thread uint32_t pp_tid_cache;
