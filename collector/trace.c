@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include <zlib.h>
-#include <zstd.h>
+#include <lz4.h>
 
 #include "trace.h"
 
@@ -30,8 +30,11 @@
 #define likely(x)	__builtin_expect(!!(x), 1)
 #define unlikely(x)	__builtin_expect(!!(x), 0)
 
-/* Level 1: chunks are compressed at record rate on the collector thread. */
-#define ZLEVEL		1
+/*
+ * Chunks are compressed at record rate on the collector's core, so the
+ * writer uses LZ4: about 3.5x fewer instructions per byte than zstd -1
+ * here, for files about twice as large.
+ */
 /* Header bytes the reader accepts: room for future fields, not a DoS. */
 #define HDR_LEN_MAX	4096u
 #define HDR_CRC_SPAN	offsetof(struct pp_trace_chunk_hdr, hdr_crc)
@@ -53,7 +56,6 @@ struct pp_trace_writer {
 	char *buf;		/* PP_TRACE_CHUNK_RAW */
 	char *out;		/* chunk header + compressed payload */
 	size_t out_cap;
-	ZSTD_CCtx *cctx;
 };
 
 static int write_all(int fd, const void *p, size_t n)
@@ -83,6 +85,7 @@ struct pp_trace_writer *pp_trace_create(const char *path, char *err,
 		.version = PP_TRACE_VERSION,
 		.hdr_len = sizeof(fh),
 		.abi = PP_ABI_VERSION,
+		.flags = PP_TRACE_F_LZ4,
 	};
 	struct pp_trace_writer *w;
 	int e;
@@ -94,19 +97,11 @@ struct pp_trace_writer *pp_trace_create(const char *path, char *err,
 	}
 	w->fd = -1;
 	w->out_cap = sizeof(struct pp_trace_chunk_hdr) +
-		     ZSTD_compressBound(PP_TRACE_CHUNK_RAW);
+		     LZ4_compressBound(PP_TRACE_CHUNK_RAW);
 	w->buf = malloc(PP_TRACE_CHUNK_RAW);
 	w->out = malloc(w->out_cap);
-	w->cctx = ZSTD_createCCtx();
-	if (!w->buf || !w->out || !w->cctx) {
+	if (!w->buf || !w->out) {
 		e = ENOMEM;
-		goto fail;
-	}
-	/* Our CRC covers the payload; zstd's own checksum would be a second. */
-	if (ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel,
-						ZLEVEL)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 0))) {
-		e = EINVAL;
 		goto fail;
 	}
 
@@ -125,7 +120,6 @@ fail:
 	snprintf(err, errlen, "cannot create: %s", strerror(e));
 	if (w->fd >= 0)
 		close(w->fd);
-	ZSTD_freeCCtx(w->cctx);
 	free(w->out);
 	free(w->buf);
 	free(w);
@@ -136,14 +130,15 @@ int pp_trace_flush(struct pp_trace_writer *w)
 {
 	struct pp_trace_chunk_hdr *ch = (void *)w->out;
 	size_t n;
-	int e;
+	int e, k;
 
 	if (w->err || !w->used)
 		return w->err;
-	n = ZSTD_compress2(w->cctx, w->out + sizeof(*ch),
-			   w->out_cap - sizeof(*ch), w->buf, w->used);
-	if (ZSTD_isError(n))
+	k = LZ4_compress_default(w->buf, w->out + sizeof(*ch), w->used,
+				 w->out_cap - sizeof(*ch));
+	if (k <= 0)
 		return w->err = -EIO;	/* cannot happen with a bound-sized out */
+	n = k;
 
 	memcpy(ch->magic, PP_CHUNK_MAGIC, sizeof(ch->magic));
 	ch->comp_len = n;
@@ -204,7 +199,6 @@ int pp_trace_close(struct pp_trace_writer *w)
 	e = pp_trace_flush(w);
 	if (close(w->fd) && !e)
 		e = -errno;
-	ZSTD_freeCCtx(w->cctx);
 	free(w->out);
 	free(w->buf);
 	free(w);
@@ -230,7 +224,6 @@ struct pp_trace_reader {
 	size_t comp_cap, raw_cap;
 	size_t raw_len, pos;	/* records of the loaded chunk, next one */
 	uint32_t comp_len;
-	ZSTD_DCtx *dctx;
 	struct pp_trace_chunk_info *idx;
 	size_t nidx, idx_cap;
 	uint64_t idx_end;	/* offset after the last indexed chunk */
@@ -396,11 +389,10 @@ static int load_chunk(struct pp_trace_reader *r)
 		return corrupt(r, no, off,
 			       "payload CRC mismatch (stored %08x, computed %08x)",
 			       ch.data_crc, c);
-	d = ZSTD_decompressDCtx(r->dctx, r->raw, ch.raw_len, r->comp,
-				ch.comp_len);
-	if (ZSTD_isError(d))
-		return corrupt(r, no, off, "decompression failed: %s",
-			       ZSTD_getErrorName(d));
+	k = LZ4_decompress_safe(r->comp, r->raw, ch.comp_len, ch.raw_len);
+	if (k < 0)
+		return corrupt(r, no, off, "decompression failed: bad LZ4 data");
+	d = k;
 	if (d != ch.raw_len)
 		return corrupt(r, no, off,
 			       "decompressed to %zu bytes, header says %u",
@@ -589,8 +581,14 @@ struct pp_trace_reader *pp_trace_open(const char *path, char *err,
 		goto fail;
 	}
 
+	if (fh.flags != PP_TRACE_F_LZ4) {
+		snprintf(err, errlen, "unsupported trace flags %#x (this pyprof "
+			 "reads %#x: LZ4 chunks)", fh.flags, PP_TRACE_F_LZ4);
+		goto fail;
+	}
+
 	r = calloc(1, sizeof(*r));
-	if (!r || !(r->dctx = ZSTD_createDCtx())) {
+	if (!r) {
 		snprintf(err, errlen, "cannot open: %s", strerror(ENOMEM));
 		free(r);
 		goto fail;
@@ -608,7 +606,6 @@ void pp_trace_close_reader(struct pp_trace_reader *r)
 	if (!r)
 		return;
 	close(r->fd);
-	ZSTD_freeDCtx(r->dctx);
 	free(r->idx);
 	free(r->comp);
 	free(r->raw);

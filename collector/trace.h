@@ -2,7 +2,7 @@
 /*
  * pyprof trace files: what `pyprof record -o FILE` writes and
  * `pyprof report/view FILE` read. A fixed file header, then chunks of
- * zstd-compressed whole records (include/pp_wire.h). The layout is
+ * LZ4-compressed whole records (include/pp_wire.h). The layout is
  * described in docs/trace-format.md; the structs below are it.
  *
  * A writer or reader is used by one thread at a time.
@@ -17,6 +17,7 @@
 
 #define PP_TRACE_MAGIC		"PYPROFTR"	/* 8 bytes, no NUL */
 #define PP_TRACE_VERSION	1
+#define PP_TRACE_F_LZ4		0x1	/* chunks are LZ4 blocks (required) */
 #define PP_CHUNK_MAGIC		"PPCK"		/* 4 bytes, no NUL */
 /* Raw bytes the writer gathers before it compresses a chunk. */
 #define PP_TRACE_CHUNK_RAW	(1u << 20)
@@ -29,14 +30,14 @@ struct pp_trace_file_hdr {
 	uint32_t version;	/* PP_TRACE_VERSION */
 	uint32_t hdr_len;	/* bytes from file start to the first chunk */
 	uint32_t abi;		/* PP_ABI_VERSION of the records */
-	uint32_t flags;		/* 0; readers of version 1 ignore it */
+	uint32_t flags;		/* PP_TRACE_F_*; unknown bits: refuse */
 	uint64_t reserved;	/* 0 */
 };
 _Static_assert(sizeof(struct pp_trace_file_hdr) == 32, "pp_trace_file_hdr");
 
 struct pp_trace_chunk_hdr {
 	char magic[4];		/* PP_CHUNK_MAGIC */
-	uint32_t comp_len;	/* zstd frame bytes that follow */
+	uint32_t comp_len;	/* LZ4 block bytes that follow */
 	uint32_t raw_len;	/* bytes of records once decompressed */
 	uint32_t nrec;		/* records in raw_len */
 	uint64_t ts_first;	/* first/last TICK/META/EXIT ts, 0 if none */

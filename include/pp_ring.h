@@ -82,8 +82,27 @@ size_t pp_ring_drain(struct pp_ring *r, size_t max, pp_ring_fn fn, void *ctx);
  * Producer: reserve len bytes (multiple of 8). Returns NULL when the
  * record must be dropped (ring full and not blocking, or collector
  * gone); the drop is counted in hdr->dropped.
+ *
+ * The consumer's position is re-read (in the slow path) only when the
+ * copy we have says the ring is full: reading it on every record would
+ * pull its cache line from the other core each time. A stale copy is
+ * only ever behind, so it is safe.
  */
-void *pp_ring_reserve(struct pp_ring *r, uint32_t len);
+void *pp_ring_reserve_slow(struct pp_ring *r, uint32_t len);
+
+static inline void *pp_ring_reserve(struct pp_ring *r, uint32_t len)
+{
+	struct pp_ring_hdr *h = r->hdr;
+	uint64_t pos = __atomic_load_n(&h->prod_pos, __ATOMIC_RELAXED);
+
+	while (pos + len - r->cons_cache <= r->mask + 1) {
+		if (__atomic_compare_exchange_n(&h->prod_pos, &pos, pos + len,
+						1, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			return r->data + (pos & r->mask);
+	}
+	return pp_ring_reserve_slow(r, len);
+}
 
 /* Producer: publish a reserved record. hdr->len must equal len. */
 static inline void pp_ring_commit(void *rec, uint8_t type, uint8_t flags,

@@ -100,19 +100,13 @@ static int wait_for_space(struct pp_ring_hdr *h, uint64_t *since)
 	return 0;
 }
 
-void *pp_ring_reserve(struct pp_ring *r, uint32_t len)
+void *pp_ring_reserve_slow(struct pp_ring *r, uint32_t len)
 {
 	struct pp_ring_hdr *h = r->hdr;
 	uint64_t pos, cons, since = 0, last_cons = 0;
 
 	pos = __atomic_load_n(&h->prod_pos, __ATOMIC_RELAXED);
 	for (;;) {
-		/*
-		 * The consumer's position is re-read only when the copy we
-		 * have says the ring is full: reading it on every record
-		 * would pull its cache line from the other core each time.
-		 * A stale copy is only ever behind, so it is safe.
-		 */
 		cons = r->cons_cache;
 		if (pos + len - cons > r->mask + 1) {
 			cons = __atomic_load_n(&h->cons_pos, __ATOMIC_ACQUIRE);

@@ -19,16 +19,6 @@
 struct pp_shim pp_shim;
 __thread int pp_in_hook;
 
-void *pp_emit_reserve(uint32_t len)
-{
-	/* the collector stopped recording: so do we, for good */
-	if (unlikely(!pp_shim.ring.hdr->collector_alive)) {
-		pp_shim_disable();
-		return NULL;
-	}
-	return pp_ring_reserve(&pp_shim.ring, len);
-}
-
 void pp_emit_mark(uint32_t mark)
 {
 	struct pp_rec_mark *r = pp_emit_reserve(sizeof(*r));

@@ -64,9 +64,18 @@ static inline uint64_t pp_now_ns(void)
 }
 
 /* shim.c */
-void *pp_emit_reserve(uint32_t len);
-void pp_emit_mark(uint32_t mark);
 void pp_shim_disable(void);
+
+static inline void *pp_emit_reserve(uint32_t len)
+{
+	/* the collector stopped recording: so do we, for good */
+	if (unlikely(!pp_shim.ring.hdr->collector_alive)) {
+		pp_shim_disable();
+		return NULL;
+	}
+	return pp_ring_reserve(&pp_shim.ring, len);
+}
+void pp_emit_mark(uint32_t mark);
 void pp_wait_for_probes(void);
 
 /* sample.c */

@@ -2,7 +2,7 @@
 # Install the Debian packages pyprof needs to build and test, when missing.
 set -e
 PKGS="gcc make clang llvm libunwind-dev libbpf-dev bpftool libelf-dev \
-zlib1g-dev libncurses-dev libzstd-dev pkg-config tmux linux-perf \
+zlib1g-dev libncurses-dev liblz4-dev pkg-config tmux linux-perf \
 heaptrack debootstrap python3 binutils"
 missing=""
 for p in $PKGS; do

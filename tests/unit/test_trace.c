@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include <zlib.h>
-#include <zstd.h>
+#include <lz4.h>
 
 #include "pp_test.h"
 #include "trace.h"
@@ -334,6 +334,7 @@ static void test_open_errors(void)
 {
 	struct pp_trace_file_hdr fh = {
 		.magic = "PYPROFTR", .version = 1, .hdr_len = 32, .abi = 1,
+		.flags = PP_TRACE_F_LZ4,
 	};
 	struct pp_trace_file_hdr h;
 
@@ -364,6 +365,10 @@ static void test_open_errors(void)
 	h.hdr_len = 8;
 	write_file(path, &h, sizeof(h));
 	expect_open_error("open_bad_hdr_len", path, "corrupt trace header");
+	h = fh;
+	h.flags = 0;	/* no codec we know */
+	write_file(path, &h, sizeof(h));
+	expect_open_error("open_unknown_codec", path, "unsupported trace flags");
 }
 
 /* Cut a 3-chunk trace at every length: never an error, only the
@@ -506,15 +511,15 @@ static void write_chunk(const void *raw, uint32_t raw_len, uint32_t nrec,
 {
 	struct pp_trace_file_hdr fh = {
 		.magic = "PYPROFTR", .version = 1, .hdr_len = 32,
-		.abi = PP_ABI_VERSION,
+		.abi = PP_ABI_VERSION, .flags = PP_TRACE_F_LZ4,
 	};
-	size_t cap = ZSTD_compressBound(raw_len);
+	size_t cap = LZ4_compressBound(raw_len);
 	char *out = malloc(sizeof(fh) + sizeof(struct pp_trace_chunk_hdr) + cap);
 	struct pp_trace_chunk_hdr *ch = (void *)(out + sizeof(fh));
-	size_t n = ZSTD_compress(ch + 1, cap, raw, raw_len, 1);
+	size_t n = LZ4_compress_default(raw, (char *)(ch + 1), raw_len, cap);
 
 	memcpy(out, &fh, sizeof(fh));
-	if (comp_flip)	/* damage zstd's input behind a good CRC */
+	if (comp_flip)	/* damage the LZ4 input behind a good CRC */
 		((char *)(ch + 1))[comp_flip % n] ^= 1 << (comp_flip >> 32) % 8;
 	*ch = (struct pp_trace_chunk_hdr){
 		.magic = "PPCK", .comp_len = n, .raw_len = claim_raw,
@@ -626,7 +631,7 @@ static void test_fuzz(void)
 
 /*
  * Damage behind valid CRCs, which byte flips in a file never reach:
- * flipped bytes in the records or in the zstd frame, then a chunk with
+ * flipped bytes in the records or in the LZ4 block, then a chunk with
  * consistent lengths and CRCs. The reader must reject or return records
  * that lie within the chunk (the sanitizer build checks the bounds).
  */
