@@ -144,9 +144,12 @@ def run(cmd, stdin=None, timeout=CMD_TIMEOUT, cwd=None, env=None):
     """Run cmd in its own process group; a timeout kills the group and gives
     rc None. stdin: bytes or None (then /dev/null)."""
     global _child
-    p = subprocess.Popen([str(c) for c in cmd], stdin=subprocess.PIPE if stdin is not None
-                         else subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, cwd=cwd, env=env, start_new_session=True)
+    try:
+        p = subprocess.Popen([str(c) for c in cmd], stdin=subprocess.PIPE if stdin is not None
+                             else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, cwd=cwd, env=env, start_new_session=True)
+    except OSError as e:  # e.g. build/pyprof being relinked: a FAIL, not a crash
+        return Run(None, b"", ("[harness: cannot run %s: %s]" % (cmd[0], e)).encode())
     _child = p
     try:
         out, err = p.communicate(stdin, timeout=timeout)
