@@ -47,11 +47,12 @@ fail:
 	return err;
 }
 
-size_t pp_ring_drain(struct pp_ring *r, size_t max, pp_ring_fn fn, void *ctx)
+long pp_ring_drain(struct pp_ring *r, size_t max, pp_ring_fn fn, void *ctx)
 {
 	struct pp_ring_hdr *h = r->hdr;
 	uint64_t cons = h->cons_pos, start = cons;
 	uint64_t prod = __atomic_load_n(&h->prod_pos, __ATOMIC_ACQUIRE);
+	int bad = 0;
 
 	while (cons < prod && cons - start < max) {
 		struct pp_hdr *rec = (struct pp_hdr *)(r->data + (cons & r->mask));
@@ -61,13 +62,18 @@ size_t pp_ring_drain(struct pp_ring *r, size_t max, pp_ring_fn fn, void *ctx)
 		if (!v)
 			break;	/* reserved, not yet committed */
 		memcpy(&hd, &v, sizeof(hd));
-		fn(rec, ctx);
+		if (hd.len < sizeof(hd) || (hd.len & 7) || hd.len > prod - cons ||
+		    !hd.type || hd.type >= PP_REC_TICK) {
+			bad = 1;
+			break;
+		}
 		cons += hd.len;
 	}
 	if (cons != start) {
+		fn(r->data + (start & r->mask), cons - start, ctx);
 		/* zeroed, so the next lap reads "uncommitted" until written */
 		memset(r->data + (start & r->mask), 0, cons - start);
 		__atomic_store_n(&h->cons_pos, cons, __ATOMIC_RELEASE);
 	}
-	return cons - start;
+	return bad ? -EPROTO : (long)(cons - start);
 }

@@ -22,6 +22,7 @@
 #include "session.h"
 #include "trace.h"
 
+#define unlikely(x) __builtin_expect(!!(x), 0)
 #define TICK_NS 100000000ull
 #define FLUSH_NS 1000000000ull
 #define DRAIN_MAX (4u << 20)
@@ -38,6 +39,7 @@ struct sess {
 	struct pp_bpf *bpf;
 	char pyver[32];
 	uint64_t rss;		/* last reading: a dead target reads as 0 */
+	int ring_bad;
 };
 
 static volatile sig_atomic_t forward_sig;
@@ -55,7 +57,8 @@ static void on_signal(int sig)
 	forward_sig = sig;
 }
 
-static void emit(struct sess *s, const struct pp_hdr *rec)
+/* What the session itself needs to know from the stream. */
+static void note(struct sess *s, const struct pp_hdr *rec)
 {
 	if (rec->type == PP_REC_PROC && !s->saw_proc) {
 		const struct pp_rec_proc *p = (const void *)rec;
@@ -69,15 +72,40 @@ static void emit(struct sess *s, const struct pp_hdr *rec)
 	}
 	if (rec->type == PP_REC_MARK && rec->aux == PP_MARK_PY_READY)
 		s->py_ready = 1;
+}
+
+/* One record from pyprof itself or the eBPF side. */
+static void emit(struct sess *s, const struct pp_hdr *rec)
+{
+	note(s, rec);
 	if (s->tw && !s->write_err && pp_trace_append(s->tw, rec) < 0)
 		s->write_err = 1;
 	if (s->m)
 		pp_model_feed(s->m, rec);
 }
 
-static void drained(const struct pp_hdr *rec, void *ctx)
+/*
+ * A run of records from the ring: the trace takes them in one copy,
+ * and only what the session or the model must see is looked at one by
+ * one (the collector keeps up with the target this way).
+ */
+static void drained(const void *recs, size_t len, void *ctx)
 {
-	emit(ctx, rec);
+	struct sess *s = ctx;
+	const struct pp_hdr *rec;
+
+	if (s->m) {
+		pp_rec_for_each(rec, recs, len) {
+			note(s, rec);
+			pp_model_feed(s->m, rec);
+		}
+	} else {
+		pp_rec_for_each(rec, recs, len)
+			if (unlikely(rec->type >= PP_REC_FUNC))
+				note(s, rec);
+	}
+	if (s->tw && !s->write_err && pp_trace_append_run(s->tw, recs, len) < 0)
+		s->write_err = 1;
 }
 
 static void from_bpf(const struct pp_hdr *rec, void *ctx)
@@ -218,9 +246,25 @@ static void exec_child(const struct pp_session_opts *o, int fd, int errfd)
 	}
 }
 
+/* Drain; a ring the target scribbled over ends the recording. */
+static long drain(struct sess *s)
+{
+	long n = pp_ring_drain(&s->ring, DRAIN_MAX, drained, s);
+
+	if (n < 0 && !s->ring_bad) {
+		fprintf(stderr, "pyprof: the event ring holds a record no "
+			"producer wrote (the target overwrote it?): recording "
+			"stops here\n");
+		s->ring_bad = 1;
+		__atomic_store_n(&s->ring.hdr->collector_alive, 0,
+				 __ATOMIC_RELEASE);
+	}
+	return n;
+}
+
 static void drain_all(struct sess *s)
 {
-	while (pp_ring_drain(&s->ring, DRAIN_MAX, drained, s))
+	while (!s->ring_bad && drain(s) > 0)
 		;
 }
 
@@ -305,8 +349,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	last_tick = last_flush = start;
 
 	while (running) {
-		size_t got = recording ?
-			pp_ring_drain(&s.ring, DRAIN_MAX, drained, &s) : 0;
+		long got = recording && !s.ring_bad ? drain(&s) : 0;
 
 		if (s.py_ready && !s.ring.hdr->attached)
 			attach_probes(&s);
@@ -340,7 +383,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 			running = 0;
 			break;
 		}
-		if (got < DRAIN_BATCH) {
+		if (got < (long)DRAIN_BATCH) {
 			/*
 			 * Let the ring fill a little: reading the producers'
 			 * position in a tight loop would steal their cache

@@ -190,6 +190,39 @@ int pp_trace_append(struct pp_trace_writer *w, const struct pp_hdr *rec)
 	return 0;
 }
 
+int pp_trace_append_run(struct pp_trace_writer *w, const void *recs,
+			size_t len)
+{
+	const char *p = recs, *end = p + len;
+
+	if (unlikely(w->err))
+		return w->err;
+	while (p < end) {
+		const char *q = p;
+		uint32_t n = 0;
+		int e;
+
+		/* as many whole records as the chunk still holds */
+		while (q < end && (size_t)(q - p) + ((const struct pp_hdr *)q)->len
+		       <= PP_TRACE_CHUNK_RAW - w->used) {
+			const struct pp_hdr *rec = (const void *)q;
+
+			if (unlikely(rec->len < sizeof(*rec) || (rec->len & 7) ||
+				     !rec->type || rec->type >= PP_REC_TICK))
+				return -EINVAL;
+			q += rec->len;
+			n++;
+		}
+		memcpy(w->buf + w->used, p, q - p);
+		w->used += q - p;
+		w->nrec += n;
+		p = q;
+		if (p < end && (e = pp_trace_flush(w)))
+			return e;
+	}
+	return 0;
+}
+
 int pp_trace_close(struct pp_trace_writer *w)
 {
 	int e;

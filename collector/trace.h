@@ -57,6 +57,10 @@ struct pp_trace_writer *pp_trace_create(const char *path, char *err,
 /* Copies rec->len bytes; compresses and writes a chunk when the buffer
  * is full. -EINVAL for a record the reader would reject. */
 int pp_trace_append(struct pp_trace_writer *w, const struct pp_hdr *rec);
+/* Copies a run of producer records (no TICK/META/EXIT) in one go,
+ * splitting it only at chunk boundaries. -EINVAL for a bad record. */
+int pp_trace_append_run(struct pp_trace_writer *w, const void *recs,
+			size_t len);
 /* Writes the gathered records as one chunk now; nothing if none. */
 int pp_trace_flush(struct pp_trace_writer *w);
 /* Flushes, closes and frees (also on error). NULL is a no-op. */

@@ -72,11 +72,20 @@ void pp_ring_unmap(struct pp_ring *r);
 int pp_ring_create(struct pp_ring *r, uint64_t data_size, uint32_t mode);
 
 /*
- * Consumer: calls fn on each committed record in order, at most max
- * bytes; returns bytes consumed. fn sees the record in place.
+ * Consumer: calls fn once with the committed records in order (at most
+ * max bytes, contiguous thanks to the double mapping; walk them with
+ * pp_rec_for_each). Returns the bytes consumed, or -EPROTO when the
+ * ring holds something no producer of ours writes (the target's memory
+ * is the target's: a stray write can reach the ring); the records
+ * before it are delivered.
  */
-typedef void (*pp_ring_fn)(const struct pp_hdr *rec, void *ctx);
-size_t pp_ring_drain(struct pp_ring *r, size_t max, pp_ring_fn fn, void *ctx);
+typedef void (*pp_ring_fn)(const void *recs, size_t len, void *ctx);
+long pp_ring_drain(struct pp_ring *r, size_t max, pp_ring_fn fn, void *ctx);
+
+#define pp_rec_for_each(rec, buf, len)                                   \
+	for ((rec) = (const struct pp_hdr *)(buf);                       \
+	     (const char *)(rec) < (const char *)(buf) + (len);          \
+	     (rec) = (const struct pp_hdr *)((const char *)(rec) + (rec)->len))
 
 /*
  * Producer: reserve len bytes (multiple of 8). Returns NULL when the

@@ -16,41 +16,29 @@
 
 #define LOAD(type, base, off) (*(const type *)((const char *)(base) + (off)))
 
-/* Byte offset of the frame's current instruction into co_code, the
- * value PyCode_Addr2Line() takes; -1 when the frame has not started. */
-static int32_t frame_offset(const struct pp_pylayout *l, const void *f,
-			    uintptr_t code)
-{
-	intptr_t d;
-	int lasti;
-	uintptr_t p;
-
-	switch (l->instr_kind) {
-	case PP_INSTR_LASTI_BYTES:	/* 3.9 Objects/frameobject.c */
-		lasti = LOAD(int, f, l->frame_instr);
-		return lasti < 0 ? -1 : lasti;
-	case PP_INSTR_LASTI_UNITS:	/* 3.10: f_lasti * sizeof(_Py_CODEUNIT) */
-		lasti = LOAD(int, f, l->frame_instr);
-		return lasti < 0 || lasti > (INT32_MAX >> 1) ? -1 : lasti * 2;
-	case PP_INSTR_PREV_PTR:		/* 3.11/3.12 _PyInterpreterFrame_LASTI */
-	case PP_INSTR_PTR:		/* 3.13+ same, over instr_ptr */
-		p = LOAD(uintptr_t, f, l->frame_instr);
-		d = (intptr_t)(p - (code + l->code_start));
-		/* prev_instr points one unit before the code until the
-		 * first instruction runs: negative, i.e. unknown */
-		return !p || d < 0 || d > INT32_MAX ? -1 : (int32_t)d;
-	}
-	return -1;
-}
-
 int pp_py_walk(const struct pp_pylayout *l, const void *tstate,
 	       const void *code_type, struct pp_rawframe *out, int max)
 {
+	/*
+	 * The offsets in locals: every LOAD goes through a char pointer,
+	 * which may alias *l, so the compiler would re-read l per frame.
+	 */
+	const uint32_t back = l ? l->frame_back : 0;
+	const uint32_t fcode = l ? l->frame_code : 0;
+	const uint32_t owner = l ? l->frame_owner : 0;
+	const uint32_t cstack = l ? l->owner_cstack : 0;
+	const uint32_t obtype = l ? l->ob_type : 0;
+	const uint32_t instr = l ? l->frame_instr : 0;
+	const uint32_t start = l ? l->code_start : 0;
+	const uint32_t kind = l ? l->instr_kind : 0;
+	const uintptr_t untag = l && l->code_tagged ? ~(uintptr_t)3 : ~(uintptr_t)0;
 	const void *f;
-	uintptr_t code;
+	uintptr_t code, p;
 	int n = 0, links = 0;
+	intptr_t d;
+	int lasti;
 
-	if (!l || !tstate || !out || max <= 0 || !l->instr_kind)
+	if (!l || !tstate || !out || max <= 0 || !kind)
 		return 0;
 	f = LOAD(const void *, tstate, l->tstate_frame);
 	/* 3.11/3.12: tstate->cframe->current_frame (cpython/pystate.h) */
@@ -58,22 +46,36 @@ int pp_py_walk(const struct pp_pylayout *l, const void *tstate,
 		f = LOAD(const void *, f, l->cframe_frame);
 
 	for (; f && n < max && links < WALK_LINKS;
-	     f = LOAD(const void *, f, l->frame_back), links++) {
+	     f = LOAD(const void *, f, back), links++) {
 		/* 3.12+: the C-stack entry frame (and 3.14's interpreter
 		 * base frame) are not Python code */
-		if (l->frame_owner != PP_OFF_NONE &&
-		    LOAD(uint8_t, f, l->frame_owner) >= l->owner_cstack)
+		if (owner != PP_OFF_NONE && LOAD(uint8_t, f, owner) >= cstack)
 			continue;
-		code = LOAD(uintptr_t, f, l->frame_code);
-		if (l->code_tagged)	/* 3.14 _PyStackRef tag bits */
-			code &= ~(uintptr_t)3;
+		code = LOAD(uintptr_t, f, fcode) & untag;	/* 3.14 tags */
 		if (!code)
 			continue;
 		/* 3.13+ f_executable can be None or another callable */
-		if (code_type && LOAD(const void *, code, l->ob_type) != code_type)
+		if (code_type && LOAD(const void *, code, obtype) != code_type)
 			continue;
 		out[n].code = (const void *)code;
-		out[n].offset = frame_offset(l, f, code);
+		/* byte offset of the current instruction into co_code, the
+		 * value PyCode_Addr2Line() takes; -1 before it starts */
+		if (kind >= PP_INSTR_PREV_PTR) {
+			/* 3.11+ _PyInterpreterFrame_LASTI: prev_instr is one
+			 * unit before the code until the first one runs */
+			p = LOAD(uintptr_t, f, instr);
+			d = (intptr_t)(p - (code + start));
+			out[n].offset = !p || d < 0 || d > INT32_MAX ? -1 :
+								      (int32_t)d;
+		} else {
+			/* 3.9 f_lasti in bytes, 3.10 in code units */
+			lasti = LOAD(int, f, instr);
+			if (lasti < 0 || lasti > (INT32_MAX >> 1))
+				out[n].offset = -1;
+			else
+				out[n].offset = kind == PP_INSTR_LASTI_UNITS ?
+							lasti * 2 : lasti;
+		}
 		out[n].pad = 0;
 		n++;
 	}

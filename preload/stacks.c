@@ -252,7 +252,7 @@ uint32_t pp_stack_current(void)
 	int n = 0, nn = 0, i, skip = 0;
 	uint64_t h = 0x737461636bull;
 	struct slot *s;
-	uint32_t id;
+	uint32_t id, first_off;
 
 	if (pp_shim.py_state == PP_PY_FINALIZING && !pp_shim.py.is_initialized())
 		ts = NULL;	/* the thread states are being torn down */
@@ -268,11 +268,11 @@ uint32_t pp_stack_current(void)
 	}
 	if (!n && nn == skip)
 		return 0;
+	first_off = L->code_firstlineno;
 	for (i = 0; i < n; i++) {
 		h = mix(h, (uintptr_t)raw[i].code);
 		h = mix(h, (uint32_t)raw[i].offset |
-			   (uint64_t)FIELD(raw[i].code, L->code_firstlineno,
-					   uint32_t) << 32);
+			   (uint64_t)FIELD(raw[i].code, first_off, uint32_t) << 32);
 	}
 	for (i = skip; i < nn; i++)
 		h = mix(h, (uintptr_t)ips[i]);

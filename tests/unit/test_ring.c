@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* The ring: order, wrap-around, many producers, full ring in both modes. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +19,8 @@ struct seen {
 	uint64_t count, bad;
 };
 
-static void check_rec(const struct pp_hdr *rec, void *ctx)
+static void check_one(struct seen *s, const struct pp_hdr *rec)
 {
-	struct seen *s = ctx;
 	const struct pp_rec_realloc *r = (const void *)rec;
 	uint32_t p = rec->aux;
 
@@ -32,6 +32,14 @@ static void check_rec(const struct pp_hdr *rec, void *ctx)
 	}
 	s->next[p]++;
 	s->count++;
+}
+
+static void check_rec(const void *recs, size_t len, void *ctx)
+{
+	const struct pp_hdr *rec;
+
+	pp_rec_for_each(rec, recs, len)
+		check_one(ctx, rec);
 }
 
 static void produce(struct pp_ring *r, uint32_t id, uint64_t n)
@@ -168,6 +176,27 @@ static void test_full(void)
 	close(fd);
 }
 
+/* A stray write into the ring stops the consumer there, cleanly. */
+static void test_scribbled(void)
+{
+	struct pp_ring r;
+	struct seen s = { 0 };
+	struct pp_rec_realloc *rec;
+	long n;
+	int fd = pp_ring_create(&r, 1 << 12, PP_RING_DROP);
+
+	produce(&r, 1, 3);
+	rec = pp_ring_reserve(&r, sizeof(*rec));
+	memset(rec, 0x5a, sizeof(*rec));	/* garbage, header included */
+	produce(&r, 1, 2);
+	n = pp_ring_drain(&r, 1 << 20, check_rec, &s);
+	CHECK(n == -EPROTO && s.count == 3 && !s.bad,
+	      "ring: garbage record stops the drain after the good ones",
+	      "drain %ld, %lu records", n, (unsigned long)s.count);
+	pp_ring_unmap(&r);
+	close(fd);
+}
+
 static void test_bad_header(void)
 {
 	struct pp_ring r;
@@ -184,6 +213,7 @@ int main(void)
 	test_threads();
 	test_processes();
 	test_full();
+	test_scribbled();
 	test_bad_header();
 	TEST_EXIT();
 }
