@@ -160,7 +160,7 @@ static void test_gc(const char *py, const char *tag, unsigned mode)
 	char name[128], src[1024], *line;
 	long want_n[3] = { 0 }, got_n[3] = { 0 }, want_c[3] = { 0 };
 	long bad = 0, nwant = 0;
-	double worst = 0;
+	double worst = 0, sum_ours = 0, sum_truth = 0, sum_lo = 0;
 	int i, gi[3] = { 0 }, ok;
 	struct pp_gc_summary sum;
 	long long tr[3][2048], trd[3][2048];
@@ -207,6 +207,9 @@ static void test_gc(const char *py, const char *tag, unsigned mode)
 		gi[g]++;
 		tol = fmax(0.10 * truth, 0.2);
 		err = ours > truth ? ours - truth : ours < lo ? lo - ours : 0;
+		sum_ours += ours;
+		sum_truth += truth;
+		sum_lo += lo;
 		if (err > tol) {
 			if (bad < 5)
 				printf("# gen%d #%d: ebpf %.3f ms, callbacks %.3f ms\n",
@@ -229,14 +232,18 @@ static void test_gc(const char *py, const char *tag, unsigned mode)
 	}
 	/*
 	 * Each pause within 10% (or 0.2 ms) of the callbacks' interval. On
-	 * a shared machine a thread can be preempted between a probe and
-	 * the kernel's stamp, which schedstat does not apportion: allow
-	 * 1% of the collections to miss, never more than 3.
+	 * a shared machine a thread can be stalled between a probe and the
+	 * callback's clock read in ways schedstat does not apportion: allow
+	 * 2% of the collections to miss; their total must agree too.
 	 */
 	snprintf(name, sizeof(name), "gc %s pauses", tag);
-	CHECK(nwant > 0 && bad * 100 <= nwant && bad <= 3, name,
+	CHECK(nwant > 0 && bad * 50 <= nwant, name,
 	      "%ld of %ld collections off by more than 10%% and 0.2 ms", bad,
 	      nwant);
+	snprintf(name, sizeof(name), "gc %s total pause", tag);
+	CHECK(sum_ours <= sum_truth * 1.1 && sum_ours >= sum_lo * 0.9, name,
+	      "ebpf %.2f ms, callbacks %.2f ms (%.2f ms not preempted)",
+	      sum_ours, sum_truth, sum_lo);
 	printf("# %s: %ld collections, worst pause error (>1 ms) %.1f%%\n",
 	       tag, nwant, 100 * worst);
 	finish(&r);
