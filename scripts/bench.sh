@@ -6,10 +6,12 @@
 # profiler and its target together are reported as well: unlike wall
 # time, they do not move with the noise of a shared machine.
 # Usage: scripts/bench.sh [RUNS] [ITERATIONS]
+# heaptrack sees malloc only: pymalloc's objects (most of a Python
+# program's allocations) never reach it, so it records far fewer events.
 set -u
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
-N=${2:-1000000}
+N=${2:-10000000}
 PY=${PYTHON:-/usr/bin/python3.11}
 W=scripts/bench_alloc.py
 tmp=$(mktemp -d /tmp/pyprof-bench.XXXXXX)
@@ -43,6 +45,20 @@ for r in $(seq "$RUNS"); do
 	done
 done
 
+# pyprof's fixed cost: start-up (probes attached before Python runs
+# user code) and shutdown, on an empty program
+start_cost() {
+	local f=$tmp/st.t
+	: >"$f"
+	for r in $(seq "$RUNS"); do
+		s=$(date +%s.%N)
+		"$@" >/dev/null 2>&1
+		e=$(date +%s.%N)
+		awk -v s="$s" -v e="$e" 'BEGIN { printf "%.4f\n", e - s }' >>"$f"
+	done
+	median "$f"
+}
+
 median() { sort -g "$1" | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
 base=$(median "$tmp/plain.t")
 ibase=$(median "$tmp/plain.i")
@@ -56,4 +72,30 @@ for name in $NAMES; do
 	printf '%-12s %10.3f %7.2fx %14s\n' "$name" "$m" \
 		"$(awk -v a="$m" -v b="$base" 'BEGIN { print a / b }')" "$ir"
 done
-[ $perf_ok = 1 ] || echo "(perf stat -e instructions is not supported on this machine: no instruction ratios)"
+echo
+echo "fixed cost on an empty program (python -c pass), median s:"
+echo "  plain $(start_cost $PY -c pass)  pyprof $(start_cost ./build/pyprof record -o $tmp/e.pp -- $PY -c pass)  pyprof --no-bpf $(start_cost ./build/pyprof record --no-bpf -o $tmp/e.pp -- $PY -c pass)"
+[ $perf_ok = 1 ] && exit 0
+
+# No hardware counter here: count instructions with callgrind instead
+# (every process, children included; deterministic, ~50x slower, so on
+# a tenth of the iterations).
+echo
+echo "perf stat -e instructions is not supported on this machine;"
+echo "instructions retired by each profiler and its target together,"
+echo "counted by valgrind --tool=callgrind on $((N / 10)) iterations"
+echo "(heaptrack and tracemalloc left out: too slow under callgrind):"
+n10=$((N / 10))
+CMD[plain]="$PY $W $n10"
+CMD[pyprof]="./build/pyprof record -o $tmp/all.pp -- $PY $W $n10"
+CMD[sampled]="./build/pyprof record --sample 524288 -o $tmp/s.pp -- $PY $W $n10"
+printf '%-12s %16s %8s\n' "" "instructions" "ratio"
+for name in plain pyprof sampled; do
+	rm -f "$tmp"/cg.* "$tmp"/ht*
+	valgrind --tool=callgrind --trace-children=yes \
+		--callgrind-out-file="$tmp/cg.%p" ${CMD[$name]} >/dev/null 2>&1
+	tot=$(cat "$tmp"/cg.* 2>/dev/null | awk '/^summary:/ { s += $2 } END { print s + 0 }')
+	[ "$name" = plain ] && ibase=$tot
+	printf '%-12s %16s %7.2fx\n' "$name" "$tot" \
+		"$(awk -v a="$tot" -v b="$ibase" 'BEGIN { print b ? a / b : 0 }')"
+done
