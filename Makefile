@@ -22,7 +22,7 @@ CFLAGS	+= $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(B) -MMD -MP
 SHIM_CFLAGS := -fPIC -fvisibility=hidden -fno-omit-frame-pointer \
 	-ftls-model=initial-exec
 LIBS	:= -llz4 -lncursesw -ltinfo -lbpf -lelf -lz -lm -lpthread
-SHIM_LIBS := -ldl -lpthread -lunwind -lm
+SHIM_LIBS := -ldl -lpthread -lm
 
 ARCH	:= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 # <asm/*.h> for libbpf's usdt.bpf.h (Debian multiarch)

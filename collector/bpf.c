@@ -19,6 +19,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf.h"
+#include "hashmap.h"
 #include "pyproc.h"
 #include "../ebpf/gil.h"
 #include "../ebpf/gc.h"
@@ -28,13 +29,6 @@
 #include "ebpf/gc.skel.h"
 #include "ebpf/locks.skel.h"
 #include "ebpf/kmem.skel.h"
-
-/* u64 -> u32 open-addressing map (key 0 is empty) */
-struct idmap {
-	uint64_t *keys;
-	uint32_t *vals;
-	size_t mask, count;
-};
 
 struct code_info {
 	uint64_t addr;
@@ -60,9 +54,9 @@ struct pp_bpf {
 	char sources[1024];
 
 	uint32_t next_func, next_stack;
-	struct idmap funcs;		/* hash(file, name, firstlineno) -> id */
-	struct idmap stacks;		/* hash(frames) -> id */
-	struct idmap codes;		/* code address -> index in code[] */
+	struct pp_map funcs;		/* hash(file, name, firstlineno) -> id */
+	struct pp_map stacks;		/* hash(frames) -> id */
+	struct pp_map codes;		/* code address -> index in code[] */
 	struct code_info *code;
 	size_t ncode, capcode;
 	int handled;
@@ -85,53 +79,6 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
-static uint32_t *idmap_slot(struct idmap *m, uint64_t key, int create)
-{
-	size_t i;
-
-	if (!key)
-		key = 1;
-	if (create && (m->count + 1) * 2 > m->mask) {
-		struct idmap n = { 0 };
-		size_t cap = m->mask ? (m->mask + 1) * 2 : 256, j;
-
-		n.keys = calloc(cap, sizeof(*n.keys));
-		n.vals = calloc(cap, sizeof(*n.vals));
-		if (!n.keys || !n.vals) {
-			free(n.keys);
-			free(n.vals);
-			return NULL;
-		}
-		n.mask = cap - 1;
-		for (j = 0; m->keys && j <= m->mask; j++) {
-			if (!m->keys[j])
-				continue;
-			i = (m->keys[j] * 0x9e3779b97f4a7c15ull) >> 20 & n.mask;
-			while (n.keys[i])
-				i = (i + 1) & n.mask;
-			n.keys[i] = m->keys[j];
-			n.vals[i] = m->vals[j];
-		}
-		n.count = m->count;
-		free(m->keys);
-		free(m->vals);
-		*m = n;
-	}
-	if (!m->keys)
-		return NULL;
-	i = (key * 0x9e3779b97f4a7c15ull) >> 20 & m->mask;
-	while (m->keys[i]) {
-		if (m->keys[i] == key)
-			return &m->vals[i];
-		i = (i + 1) & m->mask;
-	}
-	if (!create)
-		return NULL;
-	m->keys[i] = key;
-	m->vals[i] = 0;
-	m->count++;
-	return &m->vals[i];
-}
 
 /* ---- records ---- */
 
@@ -361,7 +308,7 @@ static uint32_t define_func(struct pp_bpf *b, struct code_info *c)
 	h = fnv(h, "\0", 1);
 	h = fnv(h, name, nl);
 	h = fnv(h, &c->firstlineno, sizeof(c->firstlineno));
-	slot = idmap_slot(&b->funcs, h, 1);
+	slot = pp_map_u32(&b->funcs, h, 1, 0);
 	if (!slot)
 		return 0;
 	if (*slot)
@@ -402,7 +349,7 @@ static struct code_info *code_get(struct pp_bpf *b, uint64_t addr)
 			want = offs[i] + 8;
 	if (want > sizeof(hdr) || pp_pyproc_read(&b->proc, addr, hdr, want))
 		return NULL;
-	slot = idmap_slot(&b->codes, addr, 0);
+	slot = pp_map_u32(&b->codes, addr, 0, 0);
 	if (slot) {
 		c = &b->code[*slot];
 		if (!memcmp(c->hdr, hdr, want))
@@ -417,7 +364,7 @@ static struct code_info *code_get(struct pp_bpf *b, uint64_t addr)
 			b->code = n;
 			b->capcode = cap;
 		}
-		slot = idmap_slot(&b->codes, addr, 1);
+		slot = pp_map_u32(&b->codes, addr, 1, 0);
 		if (!slot)
 			return NULL;
 		*slot = b->ncode++;
@@ -493,7 +440,7 @@ static uint32_t stack_id(struct pp_bpf *b, const struct py_rawframe *raw,
 	if (!k)
 		return 0;
 	h = fnv(0xcbf29ce484222325ull, u.r.frames, k * sizeof(u.r.frames[0]));
-	slot = idmap_slot(&b->stacks, h, 1);
+	slot = pp_map_u32(&b->stacks, h, 1, 0);
 	if (!slot)
 		return 0;
 	if (*slot)
@@ -951,12 +898,9 @@ void pp_bpf_detach(struct pp_bpf *b)
 	for (i = 0; i < b->ncode; i++)
 		free(b->code[i].lt);
 	free(b->code);
-	free(b->funcs.keys);
-	free(b->funcs.vals);
-	free(b->stacks.keys);
-	free(b->stacks.vals);
-	free(b->codes.keys);
-	free(b->codes.vals);
+	pp_map_free(&b->funcs);
+	pp_map_free(&b->stacks);
+	pp_map_free(&b->codes);
 	free(b);
 }
 

@@ -98,6 +98,25 @@ void *pp_map_put(struct pp_map *m, uint64_t key, int *fresh)
 	return m->vals + i * m->val_size;
 }
 
+uint32_t *pp_map_u32(struct pp_map *m, uint64_t key, int create,
+		     uint32_t init)
+{
+	uint32_t *v;
+	int fresh;
+
+	key = key ? key : ~0ull;
+	if (!m->keys) {
+		if (!create || pp_map_init(m, sizeof(uint32_t)) < 0)
+			return NULL;
+	}
+	if (!create)
+		return pp_map_get(m, key);
+	v = pp_map_put(m, key, &fresh);
+	if (v && fresh)
+		*v = init;
+	return v;
+}
+
 int pp_map_del(struct pp_map *m, uint64_t key, void *out)
 {
 	size_t i = slot_of(m, key), j;

@@ -24,6 +24,14 @@ void *pp_map_put(struct pp_map *m, uint64_t key, int *fresh);
 /* remove key, copying its value to out (if not NULL); 1 if it was there */
 int pp_map_del(struct pp_map *m, uint64_t key, void *out);
 
+/*
+ * The common case of a u32 value: the slot of key, created holding init
+ * when absent (create), else NULL. Any key may be used (0 included), and
+ * a zeroed struct pp_map is a valid empty map.
+ */
+uint32_t *pp_map_u32(struct pp_map *m, uint64_t key, int create,
+		     uint32_t init);
+
 #define pp_map_for_each(m, i) \
 	for ((i) = 0; (i) <= (m)->mask; (i)++) if ((m)->keys[i])
 #define pp_map_val(m, i) ((void *)((m)->vals + (i) * (m)->val_size))

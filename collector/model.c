@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "model.h"
 #include "stalls.h"
 #include "symbols.h"
@@ -27,22 +28,6 @@ struct pp_mapping {
 	uint8_t arena;
 };
 
-static void *grow_array(void *p, size_t *cap, size_t need, size_t elem)
-{
-	size_t n = *cap ? *cap : 16;
-
-	if (need <= *cap)
-		return p;
-	while (n < need)
-		n *= 2;
-	p = realloc(p, n * elem);
-	if (!p)
-		abort();
-	memset((char *)p + *cap * elem, 0, (n - *cap) * elem);
-	*cap = n;
-	return p;
-}
-
 void pp_model_init(struct pp_model *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -52,7 +37,7 @@ void pp_model_init(struct pp_model *m)
 	pp_map_init(&m->maps, sizeof(struct pp_mapping));
 	pp_map_init(&m->site_index, sizeof(uint32_t));
 	/* site 0: allocations with no Python frame */
-	m->sites = grow_array(NULL, &m->cap_sites, 1, sizeof(*m->sites));
+	m->sites = pp_grow(NULL, &m->cap_sites, 1, sizeof(*m->sites));
 	m->nsites = 1;
 	m->stalls = pp_stalls_init();
 }
@@ -94,7 +79,7 @@ static struct pp_stack *stack_slot(struct pp_model *m, uint32_t id)
 	}
 	if (id >= *n) {
 		cap = *n;
-		*arr = grow_array(*arr, &cap, id + 1, sizeof(**arr));
+		*arr = pp_grow(*arr, &cap, id + 1, sizeof(**arr));
 		*n = cap;
 	}
 	return &(*arr)[id];
@@ -112,7 +97,7 @@ static struct pp_func *func_slot(struct pp_model *m, uint32_t id)
 	}
 	if (id >= *n) {
 		cap = *n;
-		*arr = grow_array(*arr, &cap, id + 1, sizeof(**arr));
+		*arr = pp_grow(*arr, &cap, id + 1, sizeof(**arr));
 		*n = cap;
 	}
 	return &(*arr)[id];
@@ -177,7 +162,7 @@ static uint32_t site_for(struct pp_model *m, uint32_t func, uint32_t line)
 	idx = pp_map_put(&m->site_index, key | 1, &fresh);
 	if (!fresh)
 		return *idx;
-	m->sites = grow_array(m->sites, &m->cap_sites, m->nsites + 1,
+	m->sites = pp_grow(m->sites, &m->cap_sites, m->nsites + 1,
 			      sizeof(*m->sites));
 	*idx = m->nsites;
 	s = &m->sites[m->nsites++];
@@ -441,7 +426,7 @@ static void tick(struct pp_model *m, const struct pp_rec_tick *r)
 		m->rss_peak_bytes = r->rss_bytes;
 	if (r->dropped > m->dropped)
 		m->dropped = r->dropped;
-	m->timeline = grow_array(m->timeline, &m->cap_timeline,
+	m->timeline = pp_grow(m->timeline, &m->cap_timeline,
 				 m->ntimeline + 1, sizeof(*m->timeline));
 	p = &m->timeline[m->ntimeline++];
 	p->t = pp_model_secs(m, r->ts);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hashmap.h"
 #include "stalls.h"
 
 enum { SRC_BPF, SRC_SHIM, NSRC };
@@ -42,28 +43,21 @@ struct stack_def {
 	struct pp_frame *f;
 };
 
-/* u64 key -> index, open addressing; key 0 is stored as ~0 */
-struct index {
-	uint64_t *keys;
-	uint32_t *vals;
-	size_t mask, count;
-};
-
 struct pp_stalls {
 	struct gen_acc gc[NSRC][3];
 	int have_gc[NSRC], have_gil[NSRC], have_lock[NSRC];
 	struct thread_acc *thr;
 	size_t nthr, capthr;
-	struct index thr_ix;
+	struct pp_map thr_ix;
 	struct lock_acc *locks[NSRC];
 	size_t nlocks[NSRC], caplocks[NSRC];
-	struct index lock_ix[NSRC];
+	struct pp_map lock_ix[NSRC];
 	struct func_def *funcs;
 	size_t nfuncs, capfuncs;
-	struct index func_ix;
+	struct pp_map func_ix;
 	struct stack_def *stacks;
 	size_t nstacks, capstacks;
-	struct index stack_ix;
+	struct pp_map stack_ix;
 	uint64_t t_min, t_max, span_start, span_end;
 };
 
@@ -83,58 +77,7 @@ static int grow(void **v, size_t *cap, size_t n, size_t sz)
 	return 0;
 }
 
-static uint32_t *ix_slot(struct index *m, uint64_t key, int create)
-{
-	size_t i;
 
-	key = key ? key : ~0ull;
-	if (create && (m->count + 1) * 2 > m->mask) {
-		struct index n = { 0 };
-		size_t cap = m->mask ? (m->mask + 1) * 2 : 64, j;
-
-		n.keys = calloc(cap, sizeof(*n.keys));
-		n.vals = calloc(cap, sizeof(*n.vals));
-		if (!n.keys || !n.vals) {
-			free(n.keys);
-			free(n.vals);
-			return NULL;
-		}
-		n.mask = cap - 1;
-		for (j = 0; m->keys && j <= m->mask; j++) {
-			if (!m->keys[j])
-				continue;
-			i = (m->keys[j] * 0x9e3779b97f4a7c15ull) >> 17 & n.mask;
-			while (n.keys[i])
-				i = (i + 1) & n.mask;
-			n.keys[i] = m->keys[j];
-			n.vals[i] = m->vals[j];
-		}
-		n.count = m->count;
-		free(m->keys);
-		free(m->vals);
-		*m = n;
-	}
-	if (!m->keys)
-		return NULL;
-	i = (key * 0x9e3779b97f4a7c15ull) >> 17 & m->mask;
-	while (m->keys[i]) {
-		if (m->keys[i] == key)
-			return &m->vals[i];
-		i = (i + 1) & m->mask;
-	}
-	if (!create)
-		return NULL;
-	m->keys[i] = key;
-	m->vals[i] = UINT32_MAX;
-	m->count++;
-	return &m->vals[i];
-}
-
-static void ix_free(struct index *m)
-{
-	free(m->keys);
-	free(m->vals);
-}
 
 struct pp_stalls *pp_stalls_init(void)
 {
@@ -152,22 +95,22 @@ void pp_stalls_free(struct pp_stalls *s)
 		for (g = 0; g < 3; g++)
 			free(s->gc[k][g].pause);
 		free(s->locks[k]);
-		ix_free(&s->lock_ix[k]);
+		pp_map_free(&s->lock_ix[k]);
 	}
 	for (i = 0; i < s->nthr; i++)
 		free(s->thr[i].name);
 	free(s->thr);
-	ix_free(&s->thr_ix);
+	pp_map_free(&s->thr_ix);
 	for (i = 0; i < s->nfuncs; i++) {
 		free(s->funcs[i].file);
 		free(s->funcs[i].name);
 	}
 	free(s->funcs);
-	ix_free(&s->func_ix);
+	pp_map_free(&s->func_ix);
 	for (i = 0; i < s->nstacks; i++)
 		free(s->stacks[i].f);
 	free(s->stacks);
-	ix_free(&s->stack_ix);
+	pp_map_free(&s->stack_ix);
 	free(s);
 }
 
@@ -189,7 +132,7 @@ static void saw(struct pp_stalls *s, uint64_t t)
 
 static struct thread_acc *thread(struct pp_stalls *s, uint32_t tid)
 {
-	uint32_t *slot = ix_slot(&s->thr_ix, tid, 1);
+	uint32_t *slot = pp_map_u32(&s->thr_ix, tid, 1, UINT32_MAX);
 	struct thread_acc *t;
 
 	if (!slot)
@@ -260,7 +203,8 @@ static void add_lock(struct pp_stalls *s, const struct pp_rec_lock *r)
 	if (r->ts_end < r->ts_start)
 		return;
 	d = r->ts_end - r->ts_start;
-	slot = ix_slot(&s->lock_ix[src], (uint64_t)kind << 32 | r->h.aux, 1);
+	slot = pp_map_u32(&s->lock_ix[src], (uint64_t)kind << 32 | r->h.aux, 1,
+			  UINT32_MAX);
 	if (!slot)
 		return;
 	if (*slot == UINT32_MAX) {
@@ -306,7 +250,7 @@ static void add_thread(struct pp_stalls *s, const struct pp_rec_thread *r)
 
 static void add_func(struct pp_stalls *s, const struct pp_rec_func *r)
 {
-	uint32_t *slot = ix_slot(&s->func_ix, r->h.aux, 1);
+	uint32_t *slot = pp_map_u32(&s->func_ix, r->h.aux, 1, UINT32_MAX);
 	struct func_def *f;
 
 	if (!slot || *slot != UINT32_MAX ||
@@ -321,7 +265,7 @@ static void add_func(struct pp_stalls *s, const struct pp_rec_func *r)
 
 static void add_stack(struct pp_stalls *s, const struct pp_rec_stack *r)
 {
-	uint32_t *slot = ix_slot(&s->stack_ix, r->h.aux, 1);
+	uint32_t *slot = pp_map_u32(&s->stack_ix, r->h.aux, 1, UINT32_MAX);
 	struct stack_def *d;
 
 	if (!slot || *slot != UINT32_MAX ||
@@ -490,7 +434,8 @@ double pp_stalls_gil_wait_fraction(const struct pp_stalls *s)
 static int own_frame(void *ctx, uint32_t stack, int i, struct pp_loc *o)
 {
 	const struct pp_stalls *s = ctx;
-	uint32_t *slot = ix_slot((struct index *)&s->stack_ix, stack, 0);
+	uint32_t *slot = pp_map_u32((struct pp_map *)&s->stack_ix, stack, 0,
+				    UINT32_MAX);
 	const struct stack_def *d;
 	const struct func_def *f;
 
@@ -499,7 +444,8 @@ static int own_frame(void *ctx, uint32_t stack, int i, struct pp_loc *o)
 	d = &s->stacks[*slot];
 	if (i < 0 || (uint32_t)i >= d->n)
 		return -1;
-	slot = ix_slot((struct index *)&s->func_ix, d->f[i].func, 0);
+	slot = pp_map_u32((struct pp_map *)&s->func_ix, d->f[i].func, 0,
+			  UINT32_MAX);
 	if (!slot || *slot == UINT32_MAX)
 		return -1;
 	f = &s->funcs[*slot];

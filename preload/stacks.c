@@ -14,9 +14,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
-
 #include "shim.h"
 
 #define PP_MAX_NATIVE 32
@@ -41,6 +38,12 @@ static struct table stacks = { .next_id = 1 };	/* raw frames -> id */
 static struct table shapes;			/* resolved frames -> id */
 static struct table funcs = { .next_id = 1 };
 static uintptr_t self_lo, self_hi;	/* our own text: frames to skip */
+/*
+ * libunwind's unw_backtrace, loaded only for --native: the shim itself
+ * needs nothing beyond libc, so it also loads inside a container or
+ * chroot that has no libunwind.
+ */
+static int (*unw_backtrace_fn)(void **ips, int max);
 
 static int table_init(struct table *t, unsigned bits)
 {
@@ -260,8 +263,8 @@ uint32_t pp_stack_current(void)
 		ts = pp_shim.py.this_tstate();
 	if (ts)
 		n = pp_py_walk(L, ts, pp_shim.py.code_type, raw, PP_MAX_FRAMES);
-	if (pp_shim.native) {
-		nn = unw_backtrace(ips, PP_MAX_NATIVE);
+	if (unw_backtrace_fn) {
+		nn = unw_backtrace_fn(ips, PP_MAX_NATIVE);
 		while (skip < nn && (uintptr_t)ips[skip] >= self_lo &&
 		       (uintptr_t)ips[skip] < self_hi)
 			skip++;
@@ -309,5 +312,12 @@ int pp_stacks_init(void)
 	    table_init(&funcs, 18) < 0)
 		return -1;
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)pp_stacks_init);
+	if (pp_shim.native) {
+		void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+
+		unw_backtrace_fn = lib ? dlsym(lib, "unw_backtrace") : NULL;
+		if (!unw_backtrace_fn)
+			pp_shim.native = 0;	/* no libunwind: Python frames only */
+	}
 	return 0;
 }

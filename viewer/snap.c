@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../collector/array.h"
 #include "vw.h"
 
 static const char *sort_names[SORT_N] = {
@@ -28,21 +29,6 @@ void pp_snap_free(struct pp_vw_snap *s)
 	free(s->all);
 	free(s->rows);
 	memset(s, 0, sizeof(*s));
-}
-
-static void *grow(void *p, size_t *cap, size_t need, size_t elem)
-{
-	size_t n = *cap ? *cap : 256;
-
-	if (need <= *cap)
-		return p;
-	while (n < need)
-		n *= 2;
-	p = realloc(p, n * elem);
-	if (!p)
-		abort();
-	*cap = n;
-	return p;
 }
 
 /* heap growth per minute over the last minute of the timeline */
@@ -92,7 +78,7 @@ void pp_vw_take(struct pp_vw *v)
 	s->exit_status = m->exit_status;
 	s->killed_by = m->killed_by;
 
-	s->all = grow(s->all, &s->cap_all, m->nsites, sizeof(*s->all));
+	s->all = pp_grow(s->all, &s->cap_all, m->nsites, sizeof(*s->all));
 	s->nall = 0;
 	s->nleaks = 0;
 	for (i = 0; i < m->nsites; i++) {
@@ -268,7 +254,7 @@ void pp_vw_select(struct pp_vw *v)
 	struct pp_vw_snap *s = &v->snap;
 	size_t i;
 
-	s->rows = grow(s->rows, &s->cap_rows, s->nall + 1, sizeof(*s->rows));
+	s->rows = pp_grow(s->rows, &s->cap_rows, s->nall + 1, sizeof(*s->rows));
 	s->nrows = 0;
 	s->nsorted = 0;
 	for (i = 0; i < s->nall; i++) {
