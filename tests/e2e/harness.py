@@ -28,6 +28,11 @@ INTERPRETERS = [
     ("py3.11", "/root/.pyenv/versions/3.11.7/bin/python3"),
     ("py3.12", "/root/.pyenv/versions/3.12.1/bin/python3"),
     ("py3.13", "/root/.pyenv/versions/3.13.0/bin/python3"),
+    # Debian's 3.13 (stripped, LTO, USDT) in a debootstrap root, run by
+    # chroot: tests/setup_chroot.sh makes it (tests/run.sh calls it)
+    ("py3.13-debian-chroot",
+     os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+         os.path.abspath(__file__)))), "tests/cache/python3.13-trixie")),
 ]
 
 CMD_TIMEOUT = int(os.environ.get("PYPROF_E2E_CMD_TIMEOUT", "180"))

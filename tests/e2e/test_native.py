@@ -23,7 +23,7 @@ import harness as h
 W = "exact.py"
 ALLOCATING = re.compile(r"bytes_repeat|_PyBytes_FromSize|PyBytes_FromStringAndSize|[Mm]alloc")
 EVAL = "_PyEval_EvalFrameDefault"
-STRIPPED = {"py3.11-debian"}
+STRIPPED = {"py3.11-debian", "py3.13-debian-chroot"}
 
 
 def main():

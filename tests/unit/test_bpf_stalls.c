@@ -72,6 +72,8 @@ static int spawn(struct run *r, const char *py, const char *script,
 		dup2(out[1], 1);
 		close(in[1]);
 		close(out[0]);
+		/* absolute: a Python in another root starts in its "/" */
+		script = realpath(script, NULL);
 		execl(py, py, script, arg, (char *)NULL);
 		_exit(127);
 	}
@@ -406,6 +408,21 @@ int main_all(void)
 		test_gil(g.gl_pathv[0], tag, PP_BPF_GIL);
 		test_lock(g.gl_pathv[0], tag);
 		globfree(&g);
+	}
+	/* Debian's 3.13 in a debootstrap root (tests/setup_chroot.sh): a
+	 * process in another root, as in a container */
+	{
+		char *py = realpath("tests/cache/python3.13-trixie", NULL);
+
+		CHECK(py != NULL, "debian-3.13-chroot",
+		      "tests/cache/python3.13-trixie missing: run "
+		      "tests/setup_chroot.sh");
+		if (py) {
+			test_gc(py, "debian-3.13-chroot", PP_BPF_GC);
+			test_gil(py, "debian-3.13-chroot", PP_BPF_GIL);
+			test_lock(py, "debian-3.13-chroot");
+			free(py);
+		}
 	}
 	/* the stripped-build GIL path on a build we can check it on */
 	test_gil("/root/.pyenv/versions/3.12.1/bin/python3", "pyenv-3.12-cond",
