@@ -40,6 +40,7 @@ struct sess {
 	char pyver[32];
 	uint64_t rss;		/* last reading: a dead target reads as 0 */
 	int ring_bad;
+	int tick_due;		/* a tick right after this drain */
 };
 
 static volatile sig_atomic_t forward_sig;
@@ -72,6 +73,9 @@ static void note(struct sess *s, const struct pp_hdr *rec)
 	}
 	if (rec->type == PP_REC_MARK && rec->aux == PP_MARK_PY_READY)
 		s->py_ready = 1;
+	/* the program's run is over: read RSS now, before finalization */
+	if (rec->type == PP_REC_MARK && rec->aux == PP_MARK_FINALIZE)
+		s->tick_due = 1;
 }
 
 /* One record from pyprof itself or the eBPF side. */
@@ -356,7 +360,8 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 		if (s.bpf && recording)
 			pp_bpf_poll(s.bpf, 0);
 		t = now_ns();
-		if (recording && t - last_tick >= TICK_NS) {
+		if (recording && (s.tick_due || t - last_tick >= TICK_NS)) {
+			s.tick_due = 0;
 			emit_tick(&s, t);
 			last_tick = t;
 		}
