@@ -191,6 +191,11 @@ static int on_kmem(void *ctx, void *data, size_t len)
 	struct pp_rec_kmem r = { 0 };
 
 	b->handled++;
+	/* heap is anonymous and private: not files, not shared memory
+	 * (the shim's own ring is a shared mapping) */
+	if (e->op == KMEM_MMAP && (!(e->flags & 0x20 /* MAP_ANONYMOUS */) ||
+				   (e->flags & 0x03) != 0x02 /* MAP_PRIVATE */))
+		return 0;
 	r.h.len = sizeof(r);
 	r.h.type = PP_REC_KMEM;
 	r.h.flags = e->op;

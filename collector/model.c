@@ -36,6 +36,7 @@ void pp_model_init(struct pp_model *m)
 	pp_map_init(&m->live, sizeof(struct pp_block));
 	pp_map_init(&m->maps, sizeof(struct pp_mapping));
 	pp_map_init(&m->site_index, sizeof(uint32_t));
+	pp_map_init(&m->kmaps, sizeof(uint64_t));
 	/* site 0: allocations with no Python frame */
 	m->sites = pp_grow(NULL, &m->cap_sites, 1, sizeof(*m->sites));
 	m->nsites = 1;
@@ -402,6 +403,47 @@ static void realloc_rec(struct pp_model *m, const struct pp_rec_realloc *r)
 	block_new(m, r->addr, r->size, r->h.aux, r->h.flags);
 }
 
+/*
+ * Address-space growth seen by the kernel. Mappings are tracked by start
+ * so an unmap of something that was never anonymous heap (a file, the
+ * ring) counts for nothing; unmapping the head of a mapping keeps the
+ * rest, as glibc does when it trims.
+ */
+static void kmem(struct pp_model *m, const struct pp_rec_kmem *r)
+{
+	uint64_t len, *v;
+	int fresh;
+
+	m->have_kernel = 1;
+	switch (r->h.flags) {
+	case PP_KMEM_MMAP:
+		v = pp_map_put(&m->kmaps, r->addr, &fresh);
+		if (!v)
+			return;
+		if (!fresh)
+			m->kernel_bytes -= *v;
+		*v = r->size;
+		m->kernel_bytes += r->size;
+		break;
+	case PP_KMEM_MUNMAP:
+		if (!pp_map_del(&m->kmaps, r->addr, &len))
+			return;
+		if (r->size < len) {
+			v = pp_map_put(&m->kmaps, r->addr + r->size, &fresh);
+			if (v)
+				*v = len - r->size;
+			len = r->size;
+		}
+		m->kernel_bytes -= len;
+		break;
+	case PP_KMEM_BRK:
+		m->kernel_bytes += (double)(int64_t)r->size;
+		break;
+	}
+	if (m->kernel_bytes > m->kernel_peak_bytes)
+		m->kernel_peak_bytes = m->kernel_bytes;
+}
+
 static void snapshot_end(struct pp_model *m)
 {
 	size_t i;
@@ -432,6 +474,7 @@ static void tick(struct pp_model *m, const struct pp_rec_tick *r)
 	p->t = pp_model_secs(m, r->ts);
 	p->live_bytes = m->live_bytes;
 	p->rss_bytes = r->rss_bytes;
+	p->kernel_bytes = m->kernel_bytes;
 }
 
 static void meta(struct pp_model *m, const struct pp_rec_meta *r)
@@ -556,6 +599,9 @@ void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 			else
 				m->exit_status = r->status;
 		}
+		break;
+	case PP_REC_KMEM:
+		kmem(m, (const void *)rec);
 		break;
 	case PP_REC_GC:
 		gc_note(m, (const void *)rec);
@@ -724,6 +770,7 @@ void pp_model_free(struct pp_model *m)
 	pp_map_free(&m->live);
 	pp_map_free(&m->maps);
 	pp_map_free(&m->site_index);
+	pp_map_free(&m->kmaps);
 	pp_stalls_free(m->stalls);
 	memset(m, 0, sizeof(*m));
 }

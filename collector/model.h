@@ -67,6 +67,7 @@ struct pp_point {
 	double t;			/* seconds since start */
 	double live_bytes;
 	double rss_bytes;
+	double kernel_bytes;
 };
 
 struct pp_model {
@@ -101,6 +102,11 @@ struct pp_model {
 	double arena_bytes;		/* allocators' own reserve (overhead) */
 	double end_live_bytes, end_live_count;
 	double rss_bytes, rss_peak_bytes;
+	/* what the kernel saw (eBPF): anonymous private mappings and brk,
+	 * hooked or not; 0 without eBPF */
+	struct pp_map kmaps;		/* start -> length */
+	double kernel_bytes, kernel_peak_bytes;
+	int have_kernel;
 
 	/* timeline: every tick, kept in memory */
 	struct pp_point *timeline;

@@ -121,15 +121,21 @@ static void heap_json(FILE *out, const struct pp_model *m)
 		"\"peak_bytes\": %.0f, \"alloc_count\": %.0f, "
 		"\"free_count\": %.0f, \"alloc_bytes\": %.0f, "
 		"\"allocator_reserve_bytes\": %.0f, \"rss_peak_bytes\": %.0f, "
-		"\"after_finalize_live_bytes\": %.0f,\n    \"timeline\": [",
+		"\"after_finalize_live_bytes\": %.0f, ",
 		m->end_live_bytes, m->end_live_count, m->peak_bytes,
 		m->alloc_count, m->free_count, m->alloc_bytes, m->arena_bytes,
 		m->rss_peak_bytes, m->live_bytes);
+	/* the kernel's view, from eBPF: heap growth whatever was hooked */
+	fprintf(out, "\"kernel\": {\"source\": \"%s\", \"mapped_bytes\": %.0f, "
+		"\"peak_mapped_bytes\": %.0f},\n    \"timeline\": [",
+		m->have_kernel ? "ebpf" : "none", m->kernel_bytes,
+		m->kernel_peak_bytes);
 	for (i = 0; i < m->ntimeline; i += step)
 		fprintf(out, "%s{\"t\": %.3f, \"live_bytes\": %.0f, "
-			"\"rss_bytes\": %.0f}", i ? ", " : "",
-			m->timeline[i].t, m->timeline[i].live_bytes,
-			m->timeline[i].rss_bytes);
+			"\"rss_bytes\": %.0f, \"kernel_bytes\": %.0f}",
+			i ? ", " : "", m->timeline[i].t,
+			m->timeline[i].live_bytes, m->timeline[i].rss_bytes,
+			m->timeline[i].kernel_bytes);
 	fputs("]},\n", out);
 }
 

@@ -125,7 +125,7 @@ static void from_bpf(const struct pp_hdr *rec, void *ctx)
 static void attach_probes(struct sess *s)
 {
 	struct pp_ring_hdr *h = s->ring.hdr;
-	unsigned mode = PP_BPF_GC | PP_BPF_LOCKS;
+	unsigned mode = PP_BPF_GC | PP_BPF_LOCKS | PP_BPF_KMEM;
 	char err[256];
 
 	if (s->o->gil == PP_GIL_MODE_PRECISE)
