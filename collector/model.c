@@ -696,6 +696,21 @@ void pp_model_finish(struct pp_model *m)
 	}
 }
 
+int pp_model_frame(void *ctx, uint32_t stack, int i, struct pp_loc *out)
+{
+	const struct pp_model *m = ctx;
+	const struct pp_stack *st = pp_model_stack(m, stack);
+	const struct pp_func *f;
+
+	if (!st || i < 0 || (uint32_t)i >= st->nframes)
+		return -1;
+	f = pp_model_func(m, st->frames[i].func);
+	out->file = f ? f->file : "?";
+	out->function = f ? f->name : "?";
+	out->line = st->frames[i].line;
+	return 0;
+}
+
 static const struct pp_model *sort_model;
 
 static int by_live(const void *a, const void *b)

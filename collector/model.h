@@ -17,6 +17,7 @@
 #define PP_WINDOWS 32
 
 struct pp_stalls;
+struct pp_loc;
 
 struct pp_func {
 	const char *file;
@@ -139,6 +140,9 @@ void pp_model_free(struct pp_model *m);
 
 const struct pp_func *pp_model_func(const struct pp_model *m, uint32_t id);
 const struct pp_stack *pp_model_stack(const struct pp_model *m, uint32_t id);
+/* Frame i (0 innermost) of a stack, as stalls.h's pp_frame_fn wants it
+ * (ctx: the model): 0, or -1 past the end or for an unknown stack. */
+int pp_model_frame(void *ctx, uint32_t stack, int i, struct pp_loc *out);
 /* seconds since the start of the recording */
 double pp_model_secs(const struct pp_model *m, uint64_t ns);
 /* site indexes, sorted: by end live bytes (sites) or suspicion (leaks);

@@ -152,22 +152,6 @@ static void sites_json(FILE *out, const struct pp_model *m, const char *key,
 	fputs("],\n", out);
 }
 
-/* pp_frame_fn for the stalls: frame i of a stack, from the model */
-static int frame_of(void *ctx, uint32_t stack, int i, struct pp_loc *out)
-{
-	const struct pp_model *m = ctx;
-	const struct pp_stack *st = pp_model_stack(m, stack);
-	const struct pp_func *f;
-
-	if (!st || i < 0 || (uint32_t)i >= st->nframes)
-		return -1;
-	f = pp_model_func(m, st->frames[i].func);
-	out->file = f ? f->file : "?";
-	out->function = f ? f->name : "?";
-	out->line = st->frames[i].line;
-	return 0;
-}
-
 void pp_report_json(const struct pp_model *m, FILE *out)
 {
 	uint32_t *idx;
@@ -196,7 +180,7 @@ void pp_report_json(const struct pp_model *m, FILE *out)
 	n = pp_model_leaks(m, &idx);
 	sites_json(out, m, "leaks", idx, n);
 	free(idx);
-	pp_stalls_json(m->stalls, out, frame_of, (void *)m);
+	pp_stalls_json(m->stalls, out, pp_model_frame, (void *)m);
 	fputs("\n}\n", out);
 }
 
@@ -258,5 +242,5 @@ void pp_report_text(const struct pp_model *m, FILE *out)
 		site_text(out, m, idx[i], 0);
 	free(idx);
 	fputc('\n', out);
-	pp_stalls_text(m->stalls, out, frame_of, (void *)m);
+	pp_stalls_text(m->stalls, out, pp_model_frame, (void *)m);
 }

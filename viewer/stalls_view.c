@@ -19,22 +19,6 @@ void pp_vw_stalls_free(struct pp_vw_stalls *s)
 	s->nthreads = s->nlocks = 0;
 }
 
-/* pp_frame_fn: frame i of a stack, from the model */
-static int frame_of(void *ctx, uint32_t stack, int i, struct pp_loc *out)
-{
-	const struct pp_model *m = ctx;
-	const struct pp_stack *st = pp_model_stack(m, stack);
-	const struct pp_func *f;
-
-	if (!st || i < 0 || (uint32_t)i >= st->nframes)
-		return -1;
-	f = pp_model_func(m, st->frames[i].func);
-	out->file = f ? f->file : "?";
-	out->function = f ? f->name : "?";
-	out->line = st->frames[i].line;
-	return 0;
-}
-
 static void gc(const struct pp_model *m, struct pp_vw_stalls *s)
 {
 	struct pp_gc_pause p[PP_VW_RECENT];
@@ -114,7 +98,7 @@ static void locks(const struct pp_model *m, struct pp_vw_stalls *s)
 		l = calloc(max, sizeof(*l));
 		if (!l)
 			return;
-		n = pp_stalls_locks(m->stalls, frame_of, (void *)m, l, max);
+		n = pp_stalls_locks(m->stalls, pp_model_frame, (void *)m, l, max);
 		if (n <= max)
 			break;
 		max = n;
