@@ -682,11 +682,19 @@ void pp_stalls_json(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
 	free(lk);
 }
 
-static const char *tail(const char *path, size_t max)
+/* The end of a long path, cut at a directory: ".../demo/app.py". */
+static const char *tail(const char *path, size_t max, const char **pre)
 {
 	size_t n = strlen(path);
+	const char *p, *slash;
 
-	return n > max ? path + n - max : path;
+	*pre = "";
+	if (n <= max)
+		return path;
+	p = path + n - max;
+	slash = strchr(p, '/');
+	*pre = ".../";
+	return slash && slash[1] ? slash + 1 : p;
 }
 
 void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
@@ -724,12 +732,22 @@ void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
 	fprintf(f, "\nContended locks\n    WAIT s   COUNT  KIND            "
 		   "SITE\n");
 	for (i = 0, shown = 0; i < n && shown < 10; i++) {
+		const char *pre, *file;
+
 		if (!lk[i].contention)
 			continue;
-		fprintf(f, "  %8.3f %7llu  %-15.15s %s:%d %s\n", lk[i].wait_s,
-			(unsigned long long)lk[i].contentions, lk[i].kind,
-			tail(lk[i].site.file, 24), lk[i].site.line,
-			lk[i].site.function);
+		file = tail(lk[i].site.file, 24, &pre);
+		if (!*file)	/* a thread with no Python frame (a C thread) */
+			fprintf(f, "  %8.3f %7llu  %-15.15s (no Python frame)\n",
+				lk[i].wait_s,
+				(unsigned long long)lk[i].contentions,
+				lk[i].kind);
+		else
+			fprintf(f, "  %8.3f %7llu  %-15.15s %s%s:%d %s\n",
+				lk[i].wait_s,
+				(unsigned long long)lk[i].contentions,
+				lk[i].kind, pre, file, lk[i].site.line,
+				lk[i].site.function);
 		shown++;
 	}
 	if (!shown)
