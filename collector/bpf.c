@@ -809,7 +809,16 @@ int pp_bpf_poll(struct pp_bpf *b, int timeout_ms)
 	int rc;
 
 	b->handled = 0;
-	rc = ring_buffer__poll(b->rb, timeout_ms);
+	/*
+	 * Without waiting, read every ring whether or not its wake-up came:
+	 * the kernel batches wake-ups, and the collector stamps time and
+	 * heap into the stream on its own clock, so what has been produced
+	 * must be in by then.
+	 */
+	if (timeout_ms == 0)
+		rc = ring_buffer__consume(b->rb);
+	else
+		rc = ring_buffer__poll(b->rb, timeout_ms);
 	if (rc < 0 && rc != -EINTR)
 		return rc;
 	return b->handled;

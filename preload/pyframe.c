@@ -16,68 +16,96 @@
 
 #define LOAD(type, base, off) (*(const type *)((const char *)(base) + (off)))
 
+/*
+ * One walker per frame shape, so the loop holds no tests of the shape:
+ * CFRAME (3.11/3.12 tstate->cframe->current_frame), INTLASTI (3.9/3.10
+ * int f_lasti; UNITS: 3.10 counts code units), OWNER (3.12+ C-stack
+ * frames to skip), TYPECHECK (3.13+ f_executable may not be code),
+ * TAGGED (3.14 _PyStackRef). The offsets stay in registers.
+ */
+#define DEFINE_WALK(name, CFRAME, INTLASTI, UNITS, OWNER, TYPECHECK, TAGGED) \
+static int name(const struct pp_pylayout *l, const void *tstate,	\
+		const void *code_type, struct pp_rawframe *out, int max) \
+{									\
+	const uint32_t back = l->frame_back, fcode = l->frame_code;	\
+	const uint32_t owner = l->frame_owner, cstack = l->owner_cstack; \
+	const uint32_t obtype = l->ob_type, instr = l->frame_instr;	\
+	const uint32_t start = l->code_start;				\
+	const void *f = LOAD(const void *, tstate, l->tstate_frame);	\
+	int n = 0, links = 0;						\
+	uintptr_t code, p;						\
+	intptr_t d;							\
+	int lasti;							\
+									\
+	if (CFRAME && f)						\
+		f = LOAD(const void *, f, l->cframe_frame);		\
+	for (; f && n < max && links < WALK_LINKS;			\
+	     f = LOAD(const void *, f, back), links++) {		\
+		if (OWNER && LOAD(uint8_t, f, owner) >= cstack)		\
+			continue;					\
+		code = LOAD(uintptr_t, f, fcode);			\
+		if (TAGGED)						\
+			code &= ~(uintptr_t)3;				\
+		if (!code || (TYPECHECK &&				\
+			      LOAD(const void *, code, obtype) != code_type)) \
+			continue;					\
+		out[n].code = (const void *)code;			\
+		out[n].pad = 0;						\
+		if (INTLASTI) {						\
+			lasti = LOAD(int, f, instr);			\
+			out[n].offset = lasti < 0 || lasti > (INT32_MAX >> 1) ? \
+				-1 : (UNITS ? lasti * 2 : lasti);	\
+		} else {						\
+			/* prev_instr is one unit before the code until \
+			 * the first instruction runs: unknown */	\
+			p = LOAD(uintptr_t, f, instr);			\
+			d = (intptr_t)(p - (code + start));		\
+			out[n].offset = !p || d < 0 || d > INT32_MAX ?	\
+				-1 : (int32_t)d;			\
+		}							\
+		n++;							\
+	}								\
+	return n;							\
+}
+
+/* 3.9 Objects/frameobject.c, 3.10 (f_lasti in code units) */
+DEFINE_WALK(walk_39, 0, 1, 0, 0, 0, 0)
+DEFINE_WALK(walk_310, 0, 1, 1, 0, 0, 0)
+/* 3.11 internal/pycore_frame.h: _PyInterpreterFrame_LASTI */
+DEFINE_WALK(walk_311, 1, 0, 0, 0, 0, 0)
+/* 3.12: C-stack entry frames (owner) */
+DEFINE_WALK(walk_312, 1, 0, 0, 1, 0, 0)
+/* 3.13: tstate->current_frame, f_executable may be None */
+DEFINE_WALK(walk_313, 0, 0, 0, 1, 1, 0)
+/* 3.14: f_executable is a tagged _PyStackRef */
+DEFINE_WALK(walk_314, 0, 0, 0, 1, 1, 1)
+
 int pp_py_walk(const struct pp_pylayout *l, const void *tstate,
 	       const void *code_type, struct pp_rawframe *out, int max)
 {
-	/*
-	 * The offsets in locals: every LOAD goes through a char pointer,
-	 * which may alias *l, so the compiler would re-read l per frame.
-	 */
-	const uint32_t back = l ? l->frame_back : 0;
-	const uint32_t fcode = l ? l->frame_code : 0;
-	const uint32_t owner = l ? l->frame_owner : 0;
-	const uint32_t cstack = l ? l->owner_cstack : 0;
-	const uint32_t obtype = l ? l->ob_type : 0;
-	const uint32_t instr = l ? l->frame_instr : 0;
-	const uint32_t start = l ? l->code_start : 0;
-	const uint32_t kind = l ? l->instr_kind : 0;
-	const uintptr_t untag = l && l->code_tagged ? ~(uintptr_t)3 : ~(uintptr_t)0;
-	const void *f;
-	uintptr_t code, p;
-	int n = 0, links = 0;
-	intptr_t d;
-	int lasti;
+	int cframe, owner;
 
-	if (!l || !tstate || !out || max <= 0 || !kind)
+	if (!l || !tstate || !out || max <= 0 || !l->instr_kind)
 		return 0;
-	f = LOAD(const void *, tstate, l->tstate_frame);
-	/* 3.11/3.12: tstate->cframe->current_frame (cpython/pystate.h) */
-	if (f && l->cframe_frame != PP_OFF_NONE)
-		f = LOAD(const void *, f, l->cframe_frame);
-
-	for (; f && n < max && links < WALK_LINKS;
-	     f = LOAD(const void *, f, back), links++) {
-		/* 3.12+: the C-stack entry frame (and 3.14's interpreter
-		 * base frame) are not Python code */
-		if (owner != PP_OFF_NONE && LOAD(uint8_t, f, owner) >= cstack)
-			continue;
-		code = LOAD(uintptr_t, f, fcode) & untag;	/* 3.14 tags */
-		if (!code)
-			continue;
-		/* 3.13+ f_executable can be None or another callable */
-		if (code_type && LOAD(const void *, code, obtype) != code_type)
-			continue;
-		out[n].code = (const void *)code;
-		/* byte offset of the current instruction into co_code, the
-		 * value PyCode_Addr2Line() takes; -1 before it starts */
-		if (kind >= PP_INSTR_PREV_PTR) {
-			/* 3.11+ _PyInterpreterFrame_LASTI: prev_instr is one
-			 * unit before the code until the first one runs */
-			p = LOAD(uintptr_t, f, instr);
-			d = (intptr_t)(p - (code + start));
-			out[n].offset = !p || d < 0 || d > INT32_MAX ? -1 :
-								      (int32_t)d;
-		} else {
-			/* 3.9 f_lasti in bytes, 3.10 in code units */
-			lasti = LOAD(int, f, instr);
-			if (lasti < 0 || lasti > (INT32_MAX >> 1))
-				out[n].offset = -1;
-			else
-				out[n].offset = kind == PP_INSTR_LASTI_UNITS ?
-							lasti * 2 : lasti;
-		}
-		out[n].pad = 0;
-		n++;
+	cframe = l->cframe_frame != PP_OFF_NONE;
+	owner = l->frame_owner != PP_OFF_NONE;
+	switch (l->instr_kind) {
+	case PP_INSTR_LASTI_BYTES:
+		return walk_39(l, tstate, code_type, out, max);
+	case PP_INSTR_LASTI_UNITS:
+		return walk_310(l, tstate, code_type, out, max);
+	case PP_INSTR_PREV_PTR:
+		if (owner)
+			return walk_312(l, tstate, code_type, out, max);
+		return walk_311(l, tstate, code_type, out, max);
+	case PP_INSTR_PTR:
+		if (cframe)
+			break;
+		if (!code_type)
+			break;
+		if (l->code_tagged)
+			return walk_314(l, tstate, code_type, out, max);
+		return walk_313(l, tstate, code_type, out, max);
 	}
-	return n;
+	return 0;
 }
