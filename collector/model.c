@@ -360,6 +360,7 @@ static void map_new(struct pp_model *m, const struct pp_rec_alloc *r)
 	mp = pp_map_put(&m->maps, r->addr, &fresh);
 	if (mp) {
 		mp->len = r->size;
+		mp->stack = r->h.aux;
 		mp->arena = 0;
 	}
 	block_new(m, r->addr, r->size, r->h.aux, PP_DOM_MMAP);

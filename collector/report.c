@@ -171,8 +171,11 @@ void pp_report_json(const struct pp_model *m, FILE *out)
 	fprintf(out, "  \"duration_s\": %.3f,\n", duration(m));
 	fprintf(out, "  \"sample_bytes\": %llu,\n",
 		(unsigned long long)m->sample_bytes);
-	fprintf(out, "  \"events\": {\"total\": %llu, \"dropped\": %llu},\n",
-		(unsigned long long)m->events, (unsigned long long)m->dropped);
+	/* untracked_frees: blocks made before the hooks, freed after */
+	fprintf(out, "  \"events\": {\"total\": %llu, \"dropped\": %llu, "
+		"\"untracked_frees\": %llu},\n",
+		(unsigned long long)m->events, (unsigned long long)m->dropped,
+		(unsigned long long)m->unknown_frees);
 	heap_json(out, m);
 	n = pp_model_sorted_sites(m, &idx);
 	sites_json(out, m, "sites", idx, n);

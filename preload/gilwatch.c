@@ -49,20 +49,6 @@ static void emit_gil(int state, uint64_t a, uint64_t b)
 		       sizeof(*r));
 }
 
-static void emit_thread(int flags, uint64_t ts, const char *name)
-{
-	size_t n = strlen(name);
-	uint32_t len = PP_REC_ALIGN(sizeof(struct pp_rec_thread) + n);
-	struct pp_rec_thread *r = pp_emit_reserve(len);
-
-	if (!r)
-		return;
-	r->ts = ts;
-	memcpy(r->name, name, n);
-	memset(r->name + n, 0, len - sizeof(*r) - n);
-	pp_ring_commit(r, PP_REC_THREAD, flags, pp_tid(), len);
-}
-
 /* The OS name for now; a Python name (pystalls.c) replaces it. */
 static void first_sight(uint64_t now)
 {
@@ -70,14 +56,14 @@ static void first_sight(uint64_t now)
 
 	me.seen = 1;
 	prctl(PR_GET_NAME, comm);
-	emit_thread(0, now, comm);
+	pp_emit_thread(pp_tid(), 0, now, comm, strlen(comm));
 	pthread_setspecific(exit_key, &me);
 }
 
 static void thread_exit(void *arg)
 {
 	if (pp_shim.active)
-		emit_thread(PP_THREAD_EXIT, pp_now_ns(), "");
+		pp_emit_thread(pp_tid(), PP_THREAD_EXIT, pp_now_ns(), "", 0);
 }
 
 /* the cycle ends: the wait (if seen) and the hold */

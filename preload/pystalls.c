@@ -100,15 +100,9 @@ static void emit_name(uint32_t tid, void *name)
 {
 	char buf[256];
 	size_t n = pp_py_str(&pp_shim.layout, name, buf, sizeof(buf));
-	uint32_t len = PP_REC_ALIGN(sizeof(struct pp_rec_thread) + n);
-	struct pp_rec_thread *r;
 
-	if (!n || !(r = pp_emit_reserve(len)))
-		return;
-	r->ts = pp_now_ns();
-	memcpy(r->name, buf, n);
-	memset(r->name + n, 0, len - sizeof(*r) - n);
-	pp_ring_commit(r, PP_REC_THREAD, PP_THREAD_PYNAME, tid, len);
+	if (n)
+		pp_emit_thread(tid, PP_THREAD_PYNAME, pp_now_ns(), buf, n);
 }
 
 /* thread.name of a threading.Thread whose OS tid is tid */

@@ -29,6 +29,20 @@ void pp_emit_mark(uint32_t mark)
 	pp_ring_commit(r, PP_REC_MARK, 0, mark, sizeof(*r));
 }
 
+void pp_emit_thread(uint32_t tid, uint8_t flags, uint64_t ts,
+		    const char *name, size_t n)
+{
+	uint32_t len = PP_REC_ALIGN(sizeof(struct pp_rec_thread) + n);
+	struct pp_rec_thread *r = pp_emit_reserve(len);
+
+	if (!r)
+		return;
+	r->ts = ts;
+	memcpy(r->name, name, n);
+	memset(r->name + n, 0, len - sizeof(*r) - n);
+	pp_ring_commit(r, PP_REC_THREAD, flags, tid, len);
+}
+
 static void emit_proc(void)
 {
 	const char *ver = pp_shim.py.get_version ? pp_shim.py.get_version() : "";

@@ -76,6 +76,9 @@ static inline void *pp_emit_reserve(uint32_t len)
 	return pp_ring_reserve(&pp_shim.ring, len);
 }
 void pp_emit_mark(uint32_t mark);
+/* a THREAD record: tid's name (n bytes), flags PP_THREAD_* */
+void pp_emit_thread(uint32_t tid, uint8_t flags, uint64_t ts,
+		    const char *name, size_t n);
 void pp_wait_for_probes(void);
 
 /* sample.c */
