@@ -236,10 +236,11 @@ static void test_gc(const char *py, const char *tag, unsigned mode)
 	 * Each pause within 10% (or 0.2 ms) of the callbacks' interval. On
 	 * a shared machine a thread can be stalled between a probe and the
 	 * callback's clock read in ways schedstat does not apportion: allow
-	 * 2% of the collections to miss; their total must agree too.
+	 * 2% of the collections (3 on a short run) to miss; their total must
+	 * agree too.
 	 */
 	snprintf(name, sizeof(name), "gc %s pauses", tag);
-	CHECK(nwant > 0 && bad * 50 <= nwant, name,
+	CHECK(nwant > 0 && (bad * 50 <= nwant || bad <= 3), name,
 	      "%ld of %ld collections off by more than 10%% and 0.2 ms", bad,
 	      nwant);
 	snprintf(name, sizeof(name), "gc %s total pause", tag);
