@@ -81,6 +81,10 @@ static void hook_free(void *ctx, void *p)
 {
 	struct domain *d = ctx;
 
+	/* before anything returns: a dead code object's address must not
+	 * keep its stacks and lines (codelines.c) */
+	if (p && d->pp_domain == PP_DOM_PYOBJ && pp_shim.active)
+		pp_code_freeing(p);
 	if (!p || pp_in_hook || !pp_shim.active) {
 		d->orig.free(d->orig.ctx, p);
 		return;
