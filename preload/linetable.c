@@ -153,18 +153,21 @@ int pp_lt_addr2line(uint32_t kind, const uint8_t *tab, size_t len,
 struct runs {
 	struct pp_lt_run *out;
 	size_t cap, n;
+	int last;		/* line of run n - 1 */
 };
 
 static void run_push(struct runs *r, uint32_t end, int line)
 {
-	if (r->n && r->n <= r->cap && r->out[r->n - 1].line == line) {
-		r->out[r->n - 1].end = end;
+	if (r->n && r->last == line) {
+		if (r->n <= r->cap)
+			r->out[r->n - 1].end = end;
 		return;
 	}
 	if (r->n < r->cap) {
 		r->out[r->n].end = end;
 		r->out[r->n].line = line;
 	}
+	r->last = line;
 	r->n++;
 }
 
