@@ -52,16 +52,19 @@ def reuse(label, py):
 
 
 def expected_lines():
-    """line -> function for every line of the module that allocates."""
+    """line -> functions that may allocate there, for the whole module."""
     out = {}
     per = len(bigmodule.BLOCK)
     for i in range(bigmodule.BLOCKS):
         first = len(bigmodule.HEADER) + 1 + i * per
-        out[first] = "<module>"                  # def: the function object
+        f = "f_%d" % i
+        # def: the function object, and (3.12+: the GC runs from the eval
+        # breaker) what happens at the function's RESUME, on its def line
+        out[first] = ("<module>", f)
         for j in range(1, per - 1):
-            out[first + j] = "f_%d" % i          # body lines
-        out[first + per - 1] = "<module>"        # R.append(...)
-    out[2] = "<module>"                          # R = []
+            out[first + j] = (f,)                # body lines
+        out[first + per - 1] = ("<module>",)     # R.append(...)
+    out[2] = ("<module>",)                       # R = []
     return out
 
 
@@ -76,7 +79,7 @@ def big(label, py):
              if os.path.basename(str(s.get("file"))) == bigmodule.NAME + ".py"]
     want = expected_lines()
     bad = [(s.get("line"), s.get("function")) for s in sites
-           if want.get(s.get("line")) != s.get("function")]
+           if s.get("function") not in want.get(s.get("line"), ())]
     why = r.why if r.report is None else "%d of %d sites wrong, e.g. %s" % (
         len(bad), len(sites), bad[:6])
     h.check(r.report is not None and len(sites) > bigmodule.BLOCKS and not bad,
