@@ -10,6 +10,7 @@ everything it waited for: wait4's rusage). Prints medians and ratios of
 medians to plain; then the fixed cost on an empty program; then, with
 --callgrind, instructions of the same runs counted by callgrind (once
 each, --no-bpf: eBPF cannot attach under valgrind).
+Start-up is measured on its own and also subtracted (net).
 Usage: bench_import.py [--runs N] [--callgrind] [--only WORKLOAD,...]
 Environment: PYTHON (target, /usr/bin/python3.11), PYPROF (build/pyprof).
 """
@@ -102,23 +103,28 @@ def main():
             for wname, wcmd in wls:
                 for mname, mcmd in ms:
                     res.setdefault((wname, mname), []).append(run(mcmd + wcmd))
+        st = {}
+        for _ in range(a.runs):
+            for mname, mcmd in ms + [("every --no-bpf", modes(tmp, False)[1][1])]:
+                st.setdefault(mname, []).append(run(mcmd + [PY, "-c", "pass"]))
+        med = {m: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v))
+               for m, v in st.items()}
         print("target %s; pyprof %s; %d alternating runs, medians; %d cores; %s" % (
             PY, PYPROF, a.runs, os.cpu_count(), time.strftime("%Y-%m-%d", time.gmtime())))
-        print("%-11s %-8s %8s %7s %8s %7s" % ("", "", "wall s", "ratio", "cpu s", "ratio"))
+        print("start-up, empty program (python -c pass), wall / cpu s: " + ", ".join(
+            "%s %.3f / %.3f" % (m, w, c) for m, (w, c) in med.items()))
+        print("net: minus the same mode's start-up")
+        print("%-11s %-8s %8s %7s %8s %7s %9s" % ("", "", "wall s", "ratio", "cpu s", "ratio",
+                                                 "net cpu"))
         for wname, _ in wls:
             bw = statistics.median(x[0] for x in res[(wname, "plain")])
             bc = statistics.median(x[1] for x in res[(wname, "plain")])
             for mname, _ in ms:
                 w = statistics.median(x[0] for x in res[(wname, mname)])
                 c = statistics.median(x[1] for x in res[(wname, mname)])
-                print("%-11s %-8s %8.3f %6.2fx %8.3f %6.2fx" % (wname, mname, w, w / bw, c, c / bc))
-        st = {}
-        for _ in range(a.runs):
-            for mname, mcmd in ms + [("every --no-bpf", modes(tmp, False)[1][1])]:
-                st.setdefault(mname, []).append(run(mcmd + [PY, "-c", "pass"]))
-        print("start-up, empty program (python -c pass), median wall / cpu s: " + ", ".join(
-            "%s %.3f / %.3f" % (m, statistics.median(x[0] for x in v),
-                                statistics.median(x[1] for x in v)) for m, v in st.items()))
+                net = (c - med[mname][1]) / max(bc - med["plain"][1], 1e-6)
+                print("%-11s %-8s %8.3f %6.2fx %8.3f %6.2fx %8.2fx" % (
+                    wname, mname, w, w / bw, c, c / bc, net))
         if not a.callgrind:
             return
         print("instructions (callgrind, pyprof and target together, --no-bpf), ratio to plain:")
