@@ -12,7 +12,8 @@ medians to plain; then the fixed cost on an empty program; then, with
 each, --no-bpf: eBPF cannot attach under valgrind).
 Start-up is measured on its own and also subtracted (net).
 Usage: bench_import.py [--runs N] [--callgrind] [--only WORKLOAD,...]
-Environment: PYTHON (target, /usr/bin/python3.11), PYPROF (build/pyprof).
+Environment: PYTHON (target, /usr/bin/python3.11), PYPROF (build/pyprof),
+PYPROF_BEFORE (another build's pyprof, measured in the same alternation).
 """
 import argparse
 import glob
@@ -54,13 +55,21 @@ def workloads(tmp):
 
 
 def modes(tmp, bpf):
+    """plain, then every/sampled for PYPROF (and for PYPROF_BEFORE, an
+    older build to compare with, in the same alternation)."""
     nb = [] if bpf else ["--no-bpf"]
-    return [
-        ("plain", []),
-        ("every", [PYPROF, "record", "--sample", "0"] + nb + ["-o", os.path.join(tmp, "a.pp"), "--"]),
-        ("sampled", [PYPROF, "record", "--sample", "524288"] + nb +
-         ["-o", os.path.join(tmp, "s.pp"), "--"]),
-    ]
+    out = [("plain", [])]
+    builds = [("", PYPROF)]
+    if os.environ.get("PYPROF_BEFORE"):
+        builds.append(("-before", os.environ["PYPROF_BEFORE"]))
+    for tag, exe in builds:
+        out += [
+            ("every" + tag, [exe, "record", "--sample", "0"] + nb +
+             ["-o", os.path.join(tmp, "a.pp"), "--"]),
+            ("sampled" + tag, [exe, "record", "--sample", "524288"] + nb +
+             ["-o", os.path.join(tmp, "s.pp"), "--"]),
+        ]
+    return out
 
 
 def run(cmd):
@@ -93,6 +102,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--callgrind", action="store_true")
     ap.add_argument("--only", default="")
+    ap.add_argument("--slow", action="store_true",
+                    help="callgrind the before build on big-100k too (hours)")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="pyprof-bench-import.")
     try:
@@ -114,7 +125,7 @@ def main():
         print("start-up, empty program (python -c pass), wall / cpu s: " + ", ".join(
             "%s %.3f / %.3f" % (m, w, c) for m, (w, c) in med.items()))
         print("net: minus the same mode's start-up")
-        print("%-11s %-8s %8s %7s %8s %7s %9s" % ("", "", "wall s", "ratio", "cpu s", "ratio",
+        print("%-11s %-14s %8s %7s %8s %7s %9s" % ("", "", "wall s", "ratio", "cpu s", "ratio",
                                                  "net cpu"))
         for wname, _ in wls:
             bw = statistics.median(x[0] for x in res[(wname, "plain")])
@@ -123,7 +134,7 @@ def main():
                 w = statistics.median(x[0] for x in res[(wname, mname)])
                 c = statistics.median(x[1] for x in res[(wname, mname)])
                 net = (c - med[mname][1]) / max(bc - med["plain"][1], 1e-6)
-                print("%-11s %-8s %8.3f %6.2fx %8.3f %6.2fx %8.2fx" % (
+                print("%-11s %-14s %8.3f %6.2fx %8.3f %6.2fx %8.2fx" % (
                     wname, mname, w, w / bw, c, c / bc, net))
         if not a.callgrind:
             return
@@ -131,9 +142,12 @@ def main():
         for wname, wcmd in wls:
             base = None
             for mname, mcmd in modes(tmp, False):
+                if mname == "every-before" and wname == "big-100k" and not a.slow:
+                    print("%-11s %-14s %16s" % (wname, mname, "(--slow)"))
+                    continue
                 n = callgrind(mcmd + wcmd, tmp)
                 base = base or n
-                print("%-11s %-8s %16d %6.2fx" % (wname, mname, n, n / base if base else 0))
+                print("%-11s %-14s %16d %6.2fx" % (wname, mname, n, n / base if base else 0))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
