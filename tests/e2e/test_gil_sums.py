@@ -1,0 +1,155 @@
+"""GIL time that adds up, on every interpreter and every GIL path.
+
+tests/workloads/gil_sums.py runs four CPU-bound threads and one I/O
+thread (1 ms sleeps), then each other way a thread gives the GIL up: a
+thread blocked on a threading.Lock and a queue, ctypes foreign calls,
+long C calls that release it (hashlib, zlib), a _thread thread that ends
+while others wait, forced switches at a short switch interval, os.fork
+from a thread, a libc pthread calling Python through a ctypes callback
+(PyGILState_Ensure/Release). Each worker measures its own lifetime, CPU
+time, run delay and sleep lateness.
+
+Paths: --gil precise (take_gil/drop_gil uprobes, or glibc's condvar
+calls on stripped builds), --gil futex (waits only), --no-bpf (the
+shim's in-process fallback). For each, with "tol" = max(2% of the
+thread's life, 5 ms):
+- the report has no GIL anomalies (per thread, intervals disjoint and
+  inside the thread's life) and no thread's held + wait exceeds its
+  lifetime + tol;
+- every worker appears (precise, fallback) with a lifetime that covers
+  what it measured itself;
+- a CPU thread's held time is its CPU time within 10% (plus the time it
+  was preempted: a holder keeps the GIL off CPU); in futex mode its
+  wait + CPU time fits in its life;
+- sleepers hold the GIL no longer than they ran; the I/O thread holds
+  it briefly and waits about as much as its sleeps came back late;
+- the C-call thread held the GIL for less than half of its CPU time;
+- held summed over all threads fits in the recording (one GIL).
+"""
+import sys
+
+import harness as h
+
+W = "gil_sums.py"
+DUR = "1.5"
+PATHS = [
+    ("precise", ("--gil", "precise"), "ebpf"),
+    ("futex", ("--gil", "futex"), "ebpf"),
+    ("no-bpf", ("--no-bpf",), "shim"),
+]
+SUMS = []  # (label, path, held sum, duration) for the closing lines
+
+
+def main():
+    h.require_pyprof()
+    for label, py in h.interpreters():
+        for path, args, source in PATHS:
+            run(label, py, path, args, source)
+    for label, path, held, dur, threads in SUMS:
+        print("# %s %s: %d threads, held %.3f s of %.3f s recorded"
+              % (label, path, threads, held, dur))
+    h.done()
+
+
+def truth_of(out):
+    """{tid: (name, kind, life, cpu, delay, late)}"""
+    truth = {}
+    for line in out.splitlines():
+        f = line.split()
+        if f[:1] == ["thread"] and len(f) == 8:
+            truth[int(f[1])] = (f[2], f[3]) + tuple(float(x) for x in f[4:])
+    return truth
+
+
+def tol(life):
+    return max(0.02 * life, 0.005)
+
+
+def run(label, py, path, args, source):
+    t = "%s gil sums %s" % (label, path)
+    r = h.record(py, W, (DUR,), extra_pyprof_args=("--sample", "524288") + args)
+    if not h.check(r.rc == 0 and r.report is not None, t + ": recorded and reported",
+                   "rc %s; %s; stderr %s" % (r.rc, r.why, h.tail(r.err))):
+        return
+    gil = r.report.get("gil") or {}
+    h.check(gil.get("source") == source, "%s: source %s" % (t, source),
+            "gil.source = %r; stderr %s" % (gil.get("source"), h.tail(r.err)))
+    truth = truth_of(r.out)
+    if not h.check(len(truth) >= 20 and "done" in r.out, t + ": workload measured itself",
+                   "stdout %s" % h.tail(r.out)):
+        return
+    threads = {th.get("tid"): th for th in gil.get("threads") or []}
+    h.check(gil.get("anomalies") == 0, t + ": no overlapping or out-of-life GIL intervals",
+            "anomalies %s: %s" % (gil.get("anomalies"), [
+                (th.get("name"), th.get("anomalies")) for th in threads.values()
+                if th.get("anomalies")]))
+
+    over = []
+    for th in threads.values():
+        life = th.get("lifetime_s", 0.0)
+        total = th.get("held_s", 0.0) + th.get("wait_s", 0.0)
+        if total > life + tol(life):
+            over.append("%s held %.3f + wait %.3f > life %.3f" % (
+                th.get("name"), th.get("held_s"), th.get("wait_s"), life))
+    h.check(not over, t + ": held + wait <= lifetime for every thread", "; ".join(over))
+
+    dur = r.report.get("duration_s") or 0.0
+    held = sum(th.get("held_s", 0.0) for th in threads.values())
+    h.check(held <= dur + 0.005, "%s: held summed over threads %.3f s <= recording %.3f s"
+            % (t, held, dur), "one GIL held for more time than passed")
+    SUMS.append((label, path, held, dur, len(threads)))
+
+    bad = {"present": [], "life": [], "cpu": [], "sleeper": [], "io": [], "cdrop": []}
+    for tid, (name, kind, life, cpu, delay, late) in sorted(truth.items(), key=lambda x: x[1]):
+        th = threads.get(tid)
+        if th is None:
+            # futex mode sees only threads that had to block
+            if path != "futex":
+                bad["present"].append(name)
+            continue
+        hs, ws, lt = th.get("held_s", 0.0), th.get("wait_s", 0.0), th.get("lifetime_s", 0.0)
+        if lt < life - 0.005 and path != "futex":
+            bad["life"].append("%s life %.3f < measured %.3f" % (name, lt, life))
+        desc = "%s held %.3f wait %.3f life %.3f (cpu %.3f delay %.3f late %.3f)" % (
+            name, hs, ws, lt, cpu, delay, late)
+        if kind == "cpu":
+            if path == "futex":
+                ok = ws + cpu <= life + tol(life)
+            else:
+                ok = 0.9 * cpu - 0.005 <= hs <= 1.1 * cpu + delay + 0.005
+            if not ok:
+                bad["cpu"].append(desc)
+        elif path != "futex" and hs > cpu + delay + 0.005:
+            bad["sleeper"].append(desc)
+        if name == "io-0":
+            if path == "futex":
+                ok = ws <= late + tol(life)
+            else:
+                ok = hs <= 0.05 * life and late - delay - tol(life) <= ws <= late + tol(life)
+            if not ok:
+                bad["io"].append(desc)
+        if kind == "cdrop" and path != "futex" and hs >= 0.5 * cpu:
+            bad["cdrop"].append(desc)
+    if path != "futex":
+        h.check(not bad["present"], t + ": every worker in gil.threads",
+                "missing %s (have %s)" % (bad["present"], sorted(
+                    th.get("name") for th in threads.values())))
+        h.check(not bad["life"], t + ": lifetimes cover what the threads measured",
+                "; ".join(bad["life"]))
+        h.check(not bad["cpu"], t + ": CPU threads held the GIL for their CPU time (10%)",
+                "; ".join(bad["cpu"]))
+        h.check(not bad["sleeper"], t + ": sleepers held it no longer than they ran",
+                "; ".join(bad["sleeper"]))
+        h.check(not bad["io"], t + ": I/O thread held it briefly, waited as late as it woke",
+                "; ".join(bad["io"]))
+        h.check(not bad["cdrop"], t + ": long C calls ran without the GIL",
+                "; ".join(bad["cdrop"]))
+    else:
+        h.check(not bad["cpu"], t + ": CPU threads' wait + CPU time fit in their life",
+                "; ".join(bad["cpu"]))
+        h.check(not bad["io"], t + ": I/O thread waited no more than it woke late",
+                "; ".join(bad["io"]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
