@@ -25,7 +25,9 @@ thread's life, 5 ms):
   it briefly and waits about as much as its sleeps came back late (less
   its run delay: woken, not yet running), plus what it waited outside
   its measured loop (starting, reporting);
-- the C-call thread held the GIL for less than half of its CPU time;
+- the C-call thread held the GIL for less than half of its life;
+- a thread that made N calls that release the GIL (sleeps, ctypes
+  calls, hashlib/zlib, waitpid) has at least N holds: none was unseen;
 - held summed over all threads fits in the recording (one GIL).
 """
 import sys
@@ -54,12 +56,13 @@ def main():
 
 
 def truth_of(out):
-    """{tid: (name, kind, life, cpu, delay, late)}"""
+    """{tid: (name, kind, life, cpu, delay, late, releases)}"""
     truth = {}
     for line in out.splitlines():
         f = line.split()
-        if f[:1] == ["thread"] and len(f) == 8:
-            truth[int(f[1])] = (f[2], f[3]) + tuple(float(x) for x in f[4:])
+        if f[:1] == ["thread"] and len(f) == 9:
+            truth[int(f[1])] = ((f[2], f[3]) + tuple(float(x) for x in f[4:8])
+                                + (int(f[8]),))
     return truth
 
 
@@ -101,8 +104,10 @@ def run(label, py, path, args, source):
             % (t, held, dur), "one GIL held for more time than passed")
     SUMS.append((label, path, held, dur, len(threads)))
 
-    bad = {"present": [], "life": [], "cpu": [], "sleeper": [], "io": [], "cdrop": []}
-    for tid, (name, kind, life, cpu, delay, late) in sorted(truth.items(), key=lambda x: x[1]):
+    bad = {"present": [], "life": [], "cpu": [], "sleeper": [], "io": [], "cdrop": [],
+           "releases": []}
+    for tid, (name, kind, life, cpu, delay, late, rel) in sorted(truth.items(),
+                                                               key=lambda x: x[1]):
         th = threads.get(tid)
         if th is None:
             # futex mode sees only threads that had to block
@@ -131,8 +136,12 @@ def run(label, py, path, args, source):
                 ok = ok and hs <= 0.05 * life and ws >= late - delay - tol(life)
             if not ok:
                 bad["io"].append(desc)
-        if kind == "cdrop" and path != "futex" and hs >= 0.5 * cpu:
+        if kind == "cdrop" and path != "futex" and hs >= 0.5 * life:
             bad["cdrop"].append(desc)
+        # each release it made ends one hold: fewer holds, a release unseen
+        if path != "futex" and th.get("acquisitions", 0) < rel:
+            bad["releases"].append("%s %s holds for %d releasing calls" % (
+                name, th.get("acquisitions"), rel))
     if path != "futex":
         h.check(not bad["present"], t + ": every worker in gil.threads",
                 "missing %s (have %s)" % (bad["present"], sorted(
@@ -147,6 +156,8 @@ def run(label, py, path, args, source):
                 "; ".join(bad["io"]))
         h.check(not bad["cdrop"], t + ": long C calls ran without the GIL",
                 "; ".join(bad["cdrop"]))
+        h.check(not bad["releases"], t + ": every releasing call (sleep, ctypes, "
+                "hashlib/zlib, waitpid) ended a hold", "; ".join(bad["releases"]))
     else:
         h.check(not bad["cpu"], t + ": CPU threads' wait + CPU time fit in their life",
                 "; ".join(bad["cpu"]))

@@ -15,7 +15,8 @@
 # a preempted GIL holder holds it without CPU time) and, for sleepers,
 # how much later than asked its sleeps returned (the GIL is retaken
 # before sleep() returns; timer slack set to 1 ns), and prints
-# "thread NATIVE_ID NAME KIND LIFE_S CPU_S DELAY_S LATE_S".
+# "thread NATIVE_ID NAME KIND LIFE_S CPU_S DELAY_S LATE_S RELEASES", the
+# last being how many calls that release the GIL it made (0: not counted).
 # Usage: gil_sums.py [SECONDS] [PHASES]  (PHASES: comma list, default all)
 import _thread
 import ctypes
@@ -47,20 +48,21 @@ def start():
     return time.perf_counter(), c, d
 
 
-def report(name, kind, t0, late=0.0):
+def report(name, kind, t0, late=0.0, releases=0):
     life = time.perf_counter() - t0[0]
     cpu = time.thread_time() - t0[1]
     d = delay() - t0[2]
     with res_lock:
-        res.append((threading.get_native_id(), name, kind, life, cpu, d, late))
+        res.append((threading.get_native_id(), name, kind, life, cpu, d, late,
+                    releases))
 
 
 def measured(name, kind):
     def wrap(fn):
         def run(*a):
             t0 = start()
-            fn(*a)
-            report(name, kind, t0)
+            n = fn(*a)
+            report(name, kind, t0, releases=n or 0)
         return run
     return wrap
 
@@ -81,12 +83,13 @@ def cpu_thread(name, dur):
 def io_loop(dur):
     ctypes.CDLL(None).prctl(29, 1, 0, 0, 0)     # PR_SET_TIMERSLACK
     t0 = start()
-    late = 0.0
+    late, n = 0.0, 0
     while time.perf_counter() - t0[0] < dur:
         a = time.perf_counter()
         time.sleep(0.001)
         late += time.perf_counter() - a - 0.001
-    report("io-0", "io", t0, late)
+        n += 1
+    report("io-0", "io", t0, late, n)
 
 
 def run_all(ts):
@@ -134,8 +137,11 @@ def phase_ctypes():
 
     def caller():
         t0 = time.perf_counter()
+        n = 0
         while time.perf_counter() - t0 < 0.4:
             usleep(1000)
+            n += 1
+        return n
 
     ts = [threading.Thread(target=measured("ctypes-0", "io")(caller),
                            name="ctypes-0"),
@@ -150,6 +156,7 @@ def phase_cdrop():
         for _ in range(3):
             hashlib.sha256(data).digest()
             zlib.compress(data[: 2 << 20], 1)
+        return 6
 
     ts = [threading.Thread(target=measured("cdrop-0", "cdrop")(crunch),
                            name="cdrop-0"),
@@ -178,8 +185,10 @@ def phase_raw():
 
 def phase_switch():
     old = sys.getswitchinterval()
-    sys.setswitchinterval(float(os.environ.get("GIL_SUMS_SWITCH", "0.0003")))
-    ts = [cpu_thread("switch-%d" % i, 0.4) for i in range(int(os.environ.get("GIL_SUMS_NSW", "6")))]
+    # many waiters timing out often: glibc's replacement signals (a
+    # timed-out waiter that consumed a wake-up passes one on) are common
+    sys.setswitchinterval(0.0003)
+    ts = [cpu_thread("switch-%d" % i, 0.4) for i in range(6)]
     run_all(ts)
     sys.setswitchinterval(old)
 
@@ -193,6 +202,7 @@ def phase_fork():
             os._exit(0)
         os.waitpid(pid, 0)
         spin(0.1)
+        return 1
 
     ts = [threading.Thread(target=measured("fork-0", "cpu")(forker),
                            name="fork-0"),
