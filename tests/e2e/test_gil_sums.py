@@ -49,9 +49,10 @@ def main():
     for label, py in h.interpreters():
         for path, args, source in PATHS:
             run(label, py, path, args, source)
-    for label, path, held, dur, threads in SUMS:
-        print("# %s %s: %d threads, held %.3f s of %.3f s recorded"
-              % (label, path, threads, held, dur))
+    for label, path, held, dur, threads, worst, cpu, io in SUMS:
+        print("# %-20s %-7s %2d threads, held %.3f s of %.3f s; max (held+wait)/life "
+              "%.3f; CPU threads: %s; io-0 held %s wait %s late %s"
+              % (label, path, threads, held, dur, worst, cpu, *io))
     h.done()
 
 
@@ -102,7 +103,17 @@ def run(label, py, path, args, source):
     held = sum(th.get("held_s", 0.0) for th in threads.values())
     h.check(held <= dur + 0.005, "%s: held summed over threads %.3f s <= recording %.3f s"
             % (t, held, dur), "one GIL held for more time than passed")
-    SUMS.append((label, path, held, dur, len(threads)))
+    worst = max([(th.get("held_s", 0.0) + th.get("wait_s", 0.0)) / th["lifetime_s"]
+                 for th in threads.values() if th.get("lifetime_s")] or [0.0])
+    cpus = [(threads[tid].get("held_s", 0.0), v[3], v[4]) for tid, v in truth.items()
+            if v[1] == "cpu" and tid in threads and v[3] > 0]
+    io = [(threads[tid], v) for tid, v in truth.items() if v[0] == "io-0" and tid in threads]
+    SUMS.append((label, path, held, dur, len(threads),
+                 worst, "min held/cpu %.2f, max held/(cpu+delay) %.2f" % (
+                     min(a / c for a, c, d in cpus), max(a / (c + d) for a, c, d in cpus))
+                 if cpus else "-",
+                 ("%.3f" % io[0][0].get("held_s"), "%.3f" % io[0][0].get("wait_s"),
+                  "%.3f" % io[0][1][5]) if io else ("-", "-", "-")))
 
     bad = {"present": [], "life": [], "cpu": [], "sleeper": [], "io": [], "cdrop": [],
            "releases": []}
