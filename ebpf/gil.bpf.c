@@ -237,9 +237,12 @@ int BPF_KPROBE(cond_wait, void *cond)
  * waits there until another has taken the GIL, then in take_gil: the
  * same wait as the precise modes count) and switch_mutex.
  */
+/* either glibc layout (common/pp_pystate.h) */
 static int cond_word(__u64 a, __u64 c)
 {
-	return a == c + COND_OFF_SIGNALS0 || a == c + COND_OFF_SIGNALS1;
+	return a == c + COND_OFF_SIGNALS0 || a == c + COND_OFF_SIGNALS1 ||
+	       a == c + COND_OFF_SIGNALS0_2_41 ||
+	       a == c + COND_OFF_SIGNALS1_2_41;
 }
 
 static int gil_word(__u64 a)

@@ -19,8 +19,13 @@ thread's life, 5 ms):
 - every worker appears (precise, fallback) with a lifetime that covers
   what it measured itself;
 - a CPU thread's held time is its CPU time within 10% (plus the time it
-  was preempted: a holder keeps the GIL off CPU); in futex mode its
-  wait + CPU time fits in its life;
+  was preempted: a holder keeps the GIL off CPU; at a 0.3 ms switch
+  interval down to 75%, the waiters' wake-ups cost CPU without the GIL)
+  and its held + wait cover 90% of its life less its run delay (it is
+  always doing one, but for the moments between a release and the next
+  wait's first probe);
+  in futex mode its wait + CPU time fits in its life and the wait is at
+  least half of the rest (not running, it is blocked on the GIL);
 - sleepers hold the GIL no longer than they ran; the I/O thread holds
   it briefly and waits about as much as its sleeps came back late (less
   its run delay: woken, not yet running), plus what it waited outside
@@ -106,7 +111,7 @@ def run(label, py, path, args, source):
     worst = max([(th.get("held_s", 0.0) + th.get("wait_s", 0.0)) / th["lifetime_s"]
                  for th in threads.values() if th.get("lifetime_s")] or [0.0])
     cpus = [(threads[tid].get("held_s", 0.0), v[3], v[4]) for tid, v in truth.items()
-            if v[1] == "cpu" and tid in threads and v[3] > 0]
+            if v[1] in ("cpu", "switch") and tid in threads and v[3] > 0]
     io = [(threads[tid], v) for tid, v in truth.items() if v[0] == "io-0" and tid in threads]
     SUMS.append((label, path, held, dur, len(threads),
                  worst, "min held/cpu %.2f, max held/(cpu+delay) %.2f" % (
@@ -130,11 +135,21 @@ def run(label, py, path, args, source):
             bad["life"].append("%s life %.3f < measured %.3f" % (name, lt, life))
         desc = "%s held %.3f wait %.3f life %.3f (cpu %.3f delay %.3f late %.3f)" % (
             name, hs, ws, lt, cpu, delay, late)
-        if kind == "cpu":
+        if kind in ("cpu", "switch"):
+            # at a 0.3 ms switch interval each waiter wakes every 0.3 ms:
+            # CPU time spent in take_gil, not holding (up to ~10% here)
+            low = 0.9 if kind == "cpu" else 0.75
             if path == "futex":
-                ok = ws + cpu <= lt + tol(lt)
+                # blocked on the GIL whenever not running: at least half
+                # of what is left of its life
+                ok = (ws + cpu <= lt + tol(lt) and
+                      ws >= 0.5 * (lt - cpu - delay) - tol(lt))
             else:
-                ok = 0.9 * cpu - 0.005 <= hs <= 1.1 * cpu + delay + 0.005
+                # always holding or waiting for the GIL, but for moments
+                # between a release and the next wait's first probe, long
+                # only when preempted there
+                ok = (low * cpu - 0.005 <= hs <= 1.1 * cpu + delay + 0.005 and
+                      hs + ws >= 0.9 * lt - delay - 0.005)
             if not ok:
                 bad["cpu"].append(desc)
         elif path != "futex" and hs > cpu + delay + 0.005:
@@ -143,7 +158,9 @@ def run(label, py, path, args, source):
             # its waits outside what it measured: starting, reporting
             outside = max(lt - life, 0.0)
             ok = ws <= late + outside + tol(life)
-            if path != "futex":
+            if path == "futex":
+                ok = ok and ws >= 0.5 * (late - delay) - tol(life)
+            else:
                 ok = ok and hs <= 0.05 * life and ws >= late - delay - tol(life)
             if not ok:
                 bad["io"].append(desc)
@@ -159,7 +176,7 @@ def run(label, py, path, args, source):
                     th.get("name") for th in threads.values())))
         h.check(not bad["life"], t + ": lifetimes cover what the threads measured",
                 "; ".join(bad["life"]))
-        h.check(not bad["cpu"], t + ": CPU threads held the GIL for their CPU time (10%)",
+        h.check(not bad["cpu"], t + ": CPU threads held the GIL for their CPU time (10%), held or waited all along",
                 "; ".join(bad["cpu"]))
         h.check(not bad["sleeper"], t + ": sleepers held it no longer than they ran",
                 "; ".join(bad["sleeper"]))
@@ -170,9 +187,9 @@ def run(label, py, path, args, source):
         h.check(not bad["releases"], t + ": every releasing call (sleep, ctypes, "
                 "hashlib/zlib, waitpid) ended a hold", "; ".join(bad["releases"]))
     else:
-        h.check(not bad["cpu"], t + ": CPU threads' wait + CPU time fit in their life",
+        h.check(not bad["cpu"], t + ": CPU threads blocked on the GIL whenever not running",
                 "; ".join(bad["cpu"]))
-        h.check(not bad["io"], t + ": I/O thread waited no more than it woke late",
+        h.check(not bad["io"], t + ": I/O thread waited about as long as it woke late",
                 "; ".join(bad["io"]))
 
 

@@ -75,8 +75,8 @@ def spin(dur):
             x += 1
 
 
-def cpu_thread(name, dur):
-    return threading.Thread(target=measured(name, "cpu")(spin), args=(dur,),
+def cpu_thread(name, dur, kind="cpu"):
+    return threading.Thread(target=measured(name, kind)(spin), args=(dur,),
                             name=name)
 
 
@@ -188,7 +188,7 @@ def phase_switch():
     # many waiters timing out often: glibc's replacement signals (a
     # timed-out waiter that consumed a wake-up passes one on) are common
     sys.setswitchinterval(0.0003)
-    ts = [cpu_thread("switch-%d" % i, 0.4) for i in range(6)]
+    ts = [cpu_thread("switch-%d" % i, 0.4, "switch") for i in range(6)]
     run_all(ts)
     sys.setswitchinterval(old)
 
