@@ -21,11 +21,11 @@ thread's life, 5 ms):
 - a CPU thread's held time is its CPU time within 10% (plus the time it
   was preempted: a holder keeps the GIL off CPU; at a 0.3 ms switch
   interval down to 75%, the waiters' wake-ups cost CPU without the GIL)
-  and its held + wait cover 90% of its life less its run delay (it is
-  always doing one, but for the moments between a release and the next
-  wait's first probe);
-  in futex mode its wait + CPU time fits in its life and the wait is at
-  least half of the rest (not running, it is blocked on the GIL);
+  and its held + wait cover 90% of what it measured less its run delay
+  (it is always doing one, but for the moments between a release and
+  the next wait's first probe); in futex mode its wait + CPU time fits
+  in its life and the wait is at least half of the rest of what it
+  measured (not running, it is blocked on the GIL);
 - sleepers hold the GIL no longer than they ran; the I/O thread holds
   it briefly and waits about as much as its sleeps came back late (less
   its run delay: woken, not yet running), plus what it waited outside
@@ -143,13 +143,14 @@ def run(label, py, path, args, source):
                 # blocked on the GIL whenever not running: at least half
                 # of what is left of its life
                 ok = (ws + cpu <= lt + tol(lt) and
-                      ws >= 0.5 * (lt - cpu - delay) - tol(lt))
+                      ws >= 0.5 * (life - cpu - delay) - tol(life))
             else:
-                # always holding or waiting for the GIL, but for moments
-                # between a release and the next wait's first probe, long
-                # only when preempted there
+                # in what it measured, always holding or waiting for the
+                # GIL, but for moments between a release and the next
+                # wait's first probe, long only when preempted there
+                # (starting and ending, threading's own locks block it)
                 ok = (low * cpu - 0.005 <= hs <= 1.1 * cpu + delay + 0.005 and
-                      hs + ws >= 0.9 * lt - delay - 0.005)
+                      hs + ws >= 0.9 * life - delay - 0.005)
             if not ok:
                 bad["cpu"].append(desc)
         elif path != "futex" and hs > cpu + delay + 0.005:
