@@ -235,9 +235,9 @@ int BPF_KPROBE(cond_wait, void *cond)
  * futex mode: blocked waits on the GIL's futex words: take_gil's mutex
  * and cond, and, after a forced drop, drop_gil's switch_cond (the thread
  * waits there until another has taken the GIL, then in take_gil: the
- * same wait as the precise modes count) and switch_mutex.
+ * same wait as the precise modes count) and switch_mutex. A condvar's
+ * words sit where either glibc layout has them (common/pp_pystate.h).
  */
-/* either glibc layout (common/pp_pystate.h) */
 static int cond_word(__u64 a, __u64 c)
 {
 	return a == c + COND_OFF_SIGNALS0 || a == c + COND_OFF_SIGNALS1 ||
