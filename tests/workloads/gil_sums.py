@@ -17,6 +17,9 @@
 # before sleep() returns; timer slack set to 1 ns), and prints
 # "thread NATIVE_ID NAME KIND LIFE_S CPU_S DELAY_S LATE_S RELEASES", the
 # last being how many calls that release the GIL it made (0: not counted).
+# KIND: cpu (runs Python all along), switch (the same at a 0.3 ms switch
+# interval), io (sleeps or blocks), cdrop (long C calls), fork (spins,
+# forks and waits for its child).
 # Usage: gil_sums.py [SECONDS] [PHASES]  (PHASES: comma list, default all)
 import _thread
 import ctypes
@@ -204,7 +207,7 @@ def phase_fork():
         spin(0.1)
         return 1
 
-    ts = [threading.Thread(target=measured("fork-0", "cpu")(forker),
+    ts = [threading.Thread(target=measured("fork-0", "fork")(forker),
                            name="fork-0"),
           cpu_thread("fork-cpu", 0.3)]
     run_all(ts)
