@@ -5,6 +5,7 @@
 
 #include "hashmap.h"
 #include "stalls.h"
+#include "utf8.h"
 
 enum { SRC_BPF, SRC_SHIM, NSRC };
 
@@ -570,22 +571,6 @@ int pp_stalls_locks(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
 
 /* ---- output ---- */
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; s && *s; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 static int gil_threads_alloc(const struct pp_stalls *s,
 			     struct pp_gil_thread **out)
 {
@@ -607,13 +592,13 @@ static int locks_alloc(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
 static void json_lock(FILE *f, const struct pp_lock_summary *l)
 {
 	fprintf(f, "{\"kind\": ");
-	json_str(f, l->kind);
+	pp_json_str(f, l->kind);
 	fprintf(f, ", \"wait_s\": %.6f, \"max_wait_s\": %.6f, "
 		   "\"contentions\": %llu, \"site\": {\"file\": ",
 		l->wait_s, l->max_wait_s, (unsigned long long)l->contentions);
-	json_str(f, l->site.file);
+	pp_json_str(f, l->site.file);
 	fprintf(f, ", \"line\": %d, \"function\": ", l->site.line);
-	json_str(f, l->site.function);
+	pp_json_str(f, l->site.function);
 	fprintf(f, "}}");
 }
 
@@ -650,7 +635,7 @@ void pp_stalls_json(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
 	for (i = 0; i < n; i++) {
 		fprintf(f, "%s{\"tid\": %u, \"name\": ", i ? ", " : "",
 			th[i].tid);
-		json_str(f, th[i].name);
+		pp_json_str(f, th[i].name);
 		fprintf(f, ", \"held_s\": %.6f, \"wait_s\": %.6f, "
 			   "\"lifetime_s\": %.6f, \"wait_fraction\": %.4f, "
 			   "\"acquisitions\": %llu}",
