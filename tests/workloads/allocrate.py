@@ -1,5 +1,7 @@
-"""Allocate in a loop; every 0.5 s append "SECONDS RATE" (allocations per
-second since the last line, wall clock) to the file in argv[1]. Runs for
+"""Allocate in a loop; every 0.5 s append "T RATE" to the file in argv[1]:
+T is time.monotonic() (CLOCK_MONOTONIC, the same clock for every process
+on the machine), RATE the allocations per second (wall clock) since the
+last line. Runs for
 argv[2] seconds. Each iteration makes a list and a dict (a few
 allocations each, through pymalloc and the PyMem hooks)."""
 import sys
@@ -20,7 +22,7 @@ while True:
     n += 2000
     now = time.monotonic()
     if now - last >= 0.5:
-        out.write("%.3f %.0f\n" % (now - t0, n / (now - last)))
+        out.write("%.3f %.0f\n" % (now, n / (now - last)))
         n = 0
         last = now
         if now >= end:

@@ -1,0 +1,142 @@
+"""A lost or stalled collector never harms the target (README: "A lost
+collector").
+
+allocrate.py allocates in a loop and writes its allocation rate every
+0.5 s. It runs under `pyprof record --ring-size 65536` (the ring fills
+in milliseconds) and, at the same time, plain: the two rates over the
+same seconds give the ratio, whatever else loads the machine. Then
+pyprof is
+- killed with SIGKILL and reaped: after it, the target's rate is >= 0.8
+  of plain (the shim stopped recording, hooks pass straight through);
+- killed and left a zombie (not reaped): the same;
+- stopped with SIGSTOP for 6 s, then continued: while it is stopped the
+  rate is >= 0.5 of plain (one bounded wait, then drops without
+  waiting); after SIGCONT pyprof ends normally (exit 0), and the report
+  gives the dropped count and a window covering the stop, in JSON
+  (events.dropped_windows, whose counts add up to events.dropped) and
+  in text.
+The ring logic is the same for every interpreter, so one runs this (the
+first present: the rates need steady seconds, not many runs).
+"""
+import json
+import os
+import signal
+import statistics
+import subprocess
+import time
+
+import harness as h
+
+RUN_S = 12.0      # the workload's run
+EVENT_AT = 3.0    # seconds after start: kill or stop
+STOP_S = 6.0
+SETTLE_S = 1.5    # the bounded wait (1 s) and the kill's own exit
+RING = "65536"
+
+
+def rates(path):
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                t, r = line.split()
+                out.append((float(t), float(r)))
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def window(rs, t0, t1):
+    return [r for t, r in rs if t0 <= t - 0.5 and t <= t1]
+
+
+def ratio(rec, plain, t0, t1):
+    a, b = window(rec, t0, t1), window(plain, t0, t1)
+    if len(a) < 3 or len(b) < 3:
+        return None, "too few samples (%d, %d) in [%.1f, %.1f]" % (len(a), len(b), t0, t1)
+    return statistics.median(a) / statistics.median(b), "medians %.0f/s vs plain %.0f/s" % (
+        statistics.median(a), statistics.median(b))
+
+
+def scenario(label, py, mode):
+    t = "%s collector %s" % (label, mode)
+    rec_f, plain_f = h.tmpfile("rec-%s.txt" % mode), h.tmpfile("plain-%s.txt" % mode)
+    trace = h.tmpfile("lost-%s.pyprof" % mode)
+    wl = h.workload_path("allocrate.py")
+    devnull = subprocess.DEVNULL
+    plain = subprocess.Popen([py, wl, plain_f, str(RUN_S)], stdout=devnull, stderr=devnull)
+    start = time.monotonic()
+    p = subprocess.Popen([str(h.PYPROF), "record", "-o", trace, "--ring-size", RING, "--",
+                          py, wl, rec_f, str(RUN_S)], stdout=devnull,
+                         stderr=subprocess.PIPE)
+    # the target's own start (eBPF attach) can take a while on a busy machine
+    while not rates(rec_f) and time.monotonic() - start < 20:
+        time.sleep(0.05)
+    time.sleep(EVENT_AT)
+    ev = time.monotonic()
+    rc = None
+    if mode in ("killed", "zombie"):
+        p.kill()
+        if mode == "killed":
+            p.wait()
+        end = ev + 5.0
+        time.sleep(end - time.monotonic())
+        lo, floor = ev + SETTLE_S, 0.8
+    else:
+        p.send_signal(signal.SIGSTOP)
+        time.sleep(STOP_S)
+        p.send_signal(signal.SIGCONT)
+        end = time.monotonic()
+        lo, floor = ev + SETTLE_S, 0.5
+    # the zombie is reaped only now
+    try:
+        _, err = p.communicate(timeout=h.CMD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate()
+    rc = p.returncode
+    plain.wait()
+    r, why = ratio(rates(rec_f), rates(plain_f), lo, end)
+    h.check(r is not None and r >= floor,
+            "%s: allocation rate %s is >= %.1f of plain" % (
+                t, "after the loss" if floor > 0.5 else "while it is stopped", floor),
+            "ratio %s (%s)" % ("%.2f" % r if r is not None else "?", why))
+    if os.environ.get("PYPROF_E2E_VERBOSE"):
+        print("# %s: ratio %s (%s)" % (t, r, why))
+    if mode != "stopped":
+        return
+    err = err.decode(errors="replace")
+    h.check(rc == 0, t + ": pyprof ends normally after SIGCONT (exit 0)",
+            "rc %s; stderr %s" % (rc, h.tail(err)))
+    rep = h.pyprof("report", trace, "--format", "json")
+    try:
+        ev_json = json.loads(rep.stdout)["events"]
+    except (ValueError, KeyError) as e:
+        h.check(False, t + ": report", "rc %s, %s; %s" % (rep.rc, e, h.tail(rep.err)))
+        return
+    wins = ev_json.get("dropped_windows", [])
+    stop_rel, cont_rel = ev - start, end - start
+    cover = [w for w in wins if w["from_s"] <= stop_rel + 0.5 and w["to_s"] >= cont_rel - 0.5]
+    h.check(ev_json["dropped"] > 0 and sum(w["dropped"] for w in wins) == ev_json["dropped"]
+            and cover,
+            t + ": the report gives the dropped count and a window covering the stop",
+            "dropped %s, windows %s; stopped %.1f-%.1f s" % (
+                ev_json["dropped"], wins, stop_rel, cont_rel))
+    txt = h.pyprof("report", trace)
+    h.check(txt.rc == 0 and "events dropped between" in txt.out,
+            t + ": the text report says when events were dropped",
+            "rc %s: %s" % (txt.rc, h.tail(txt.out)))
+
+
+def main():
+    h.require_pyprof()
+    pys = h.interpreters()
+    if pys:
+        label, py = pys[0]
+        for mode in ("killed", "zombie", "stopped"):
+            scenario(label, py, mode)
+    h.done()
+
+
+if __name__ == "__main__":
+    main()
