@@ -1,15 +1,17 @@
-"""Allocate in a loop; every 0.5 s append "T RATE" to the file in argv[1]:
-T is time.monotonic() (CLOCK_MONOTONIC, the same clock for every process
-on the machine), RATE the allocations per second (wall clock) since the
-last line. Runs for
-argv[2] seconds. Each iteration makes a list and a dict (a few
+"""Allocate in a loop; every 0.5 s append "T WALL_RATE CPU_RATE" to the
+file in argv[1]: T is time.monotonic() (CLOCK_MONOTONIC, one clock for
+every process on the machine), the rates are allocations per second
+since the last line, of wall time and of this process's CPU time (user
++ sys: what the allocations cost, whatever else the machine runs).
+Runs for argv[2] seconds. Each iteration makes a list and a dict (a few
 allocations each, through pymalloc and the PyMem hooks)."""
 import sys
 import time
 
 out = open(sys.argv[1], "w", buffering=1)
 end = time.monotonic() + float(sys.argv[2])
-t0 = last = time.monotonic()
+last = time.monotonic()
+last_cpu = time.process_time()
 n = 0
 keep = []
 while True:
@@ -22,8 +24,10 @@ while True:
     n += 2000
     now = time.monotonic()
     if now - last >= 0.5:
-        out.write("%.3f %.0f\n" % (now, n / (now - last)))
+        cpu = time.process_time()
+        out.write("%.3f %.0f %.0f\n" % (now, n / (now - last),
+                                        n / max(cpu - last_cpu, 1e-6)))
         n = 0
-        last = now
+        last, last_cpu = now, cpu
         if now >= end:
             break
