@@ -3,30 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fmt.h"
 #include "report.h"
 #include "stalls.h"
 #include "utf8.h"
 
 #define MAX_TIMELINE 1000	/* points, evenly thinned */
 #define TEXT_SITES 20
-
-const char *pp_fmt_bytes(double b, char *buf, size_t len)
-{
-	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int u = 0;
-	double a = fabs(b);
-
-	while (a >= 1024 && u < 4) {
-		a /= 1024;
-		b /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, len, "%.0f %s", b, unit[u]);
-	else
-		snprintf(buf, len, "%.1f %s", b, unit[u]);
-	return buf;
-}
 
 static void frame_json(FILE *out, const struct pp_model *m,
 		       const struct pp_frame *fr)
