@@ -287,10 +287,11 @@ static void stop_recording(struct sess *s)
 {
 	uint64_t t = now_ns();	/* removing probes takes a while */
 
+	/* the shim first: while the probes go, nobody drains its ring */
+	__atomic_store_n(&s->ring.hdr->collector_alive, 0, __ATOMIC_RELEASE);
 	if (s->bpf)
 		pp_bpf_detach(s->bpf);
 	s->bpf = NULL;
-	__atomic_store_n(&s->ring.hdr->collector_alive, 0, __ATOMIC_RELEASE);
 	drain_all(s);
 	emit_tick(s, t);
 }
