@@ -21,7 +21,7 @@
 int pp_ring_map(struct pp_ring *r, int fd)
 {
 	struct pp_ring_hdr *h;
-	uint64_t size;
+	uint64_t size, ns;
 	uint8_t *base;
 
 	h = mmap(NULL, PP_RING_HDR_SIZE, PROT_READ, MAP_SHARED, fd, 0);
@@ -52,8 +52,10 @@ int pp_ring_map(struct pp_ring *r, int fd)
 	}
 	memset(r, 0, sizeof(*r));
 	r->hdr = (struct pp_ring_hdr *)base;
-	r->same_pidns = !r->hdr->collector_pidns ||
-			r->hdr->collector_pidns == pp_ring_self_pidns();
+	/* unknown on either side (no /proc): take the pid at its word */
+	ns = pp_ring_self_pidns();
+	r->same_pidns = !r->hdr->collector_pidns || !ns ||
+			r->hdr->collector_pidns == ns;
 	r->data = base + PP_RING_HDR_SIZE;
 	r->mask = size - 1;
 	r->map_len = PP_RING_HDR_SIZE + 2 * size;
