@@ -117,23 +117,29 @@ static int same_file(const char *a, const char *b)
 struct report_out {
 	FILE *f;
 	const char *path;	/* NULL: stdout */
+	const char *dest;	/* what is renamed over: a symlink's target */
+	char real[PATH_MAX];
 	char tmp[PATH_MAX];	/* "" when written directly */
 };
 
 static int report_open(struct report_out *ro, const char *path)
 {
 	struct stat st;
-	mode_t mask;
-	int fd;
+	mode_t mode;
+	int fd, exists;
 
 	ro->f = stdout;
 	ro->path = NULL;
 	ro->tmp[0] = 0;
 	if (!path || !strcmp(path, "-"))
 		return 0;
-	ro->path = path;
-	if ((!stat(path, &st) && !S_ISREG(st.st_mode)) ||
-	    snprintf(ro->tmp, sizeof(ro->tmp), "%s.XXXXXX", path) >=
+	ro->path = ro->dest = path;
+	/* a symlink stays one: its target is what gets replaced */
+	if (!lstat(path, &st) && S_ISLNK(st.st_mode) && realpath(path, ro->real))
+		ro->dest = ro->real;
+	exists = !stat(path, &st);
+	if ((exists && !S_ISREG(st.st_mode)) ||
+	    snprintf(ro->tmp, sizeof(ro->tmp), "%s.XXXXXX", ro->dest) >=
 		    (int)sizeof(ro->tmp)) {
 		ro->tmp[0] = 0;
 		ro->f = fopen(path, "w");
@@ -147,9 +153,15 @@ static int report_open(struct report_out *ro, const char *path)
 		errno = e;
 		return -1;
 	}
-	mask = umask(0);
-	umask(mask);
-	if (fchmod(fd, 0666 & ~mask) < 0 || !(ro->f = fdopen(fd, "w"))) {
+	/* the mode a plain fopen() would give: the old file's, or umask's */
+	if (exists) {
+		mode = st.st_mode & 07777;
+	} else {
+		mode = umask(0);
+		umask(mode);
+		mode = 0666 & ~mode;
+	}
+	if (fchmod(fd, mode) < 0 || !(ro->f = fdopen(fd, "w"))) {
 		int e = errno;
 
 		close(fd);
@@ -171,7 +183,7 @@ static int report_close(struct report_out *ro)
 			e = errno;
 		}
 	}
-	if (!bad && ro->tmp[0] && rename(ro->tmp, ro->path) < 0) {
+	if (!bad && ro->tmp[0] && rename(ro->tmp, ro->dest) < 0) {
 		bad = 1;
 		e = errno;
 	}
