@@ -131,6 +131,9 @@ void *pp_ring_reserve_slow(struct pp_ring *r, uint32_t len);
 
 #define PP_RING_STALL_NS (1000000000ull)	/* one wait per episode */
 
+/* Producer: the collector is gone for good (a system call or two). */
+int pp_ring_collector_gone(const struct pp_ring *r);
+
 /*
  * Producer, before the costly part of an event (the stack walk): 1 if
  * the ring is stalled and the event is dropped (counted) without it.

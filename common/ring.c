@@ -132,7 +132,7 @@ uint64_t pp_ring_self_pidns(void)
  * is gone, a zombie, or another process. A stopped or busy collector
  * is not gone. Called at most every CHECK_*_NS.
  */
-static int collector_gone(const struct pp_ring *r)
+int pp_ring_collector_gone(const struct pp_ring *r)
 {
 	const struct pp_ring_hdr *h = r->hdr;
 	uint64_t start;
@@ -187,7 +187,7 @@ static int wait_for_space(struct pp_ring *r, uint64_t cons, int *counted)
 	if (now - __atomic_load_n(&r->checked_ns, __ATOMIC_RELAXED) >=
 	    CHECK_WAIT_NS) {
 		__atomic_store_n(&r->checked_ns, now, __ATOMIC_RELAXED);
-		if (collector_gone(r)) {
+		if (pp_ring_collector_gone(r)) {
 			set_lost(r);
 			return -1;
 		}
@@ -228,7 +228,7 @@ int pp_ring_stall_drop(struct pp_ring *r)
 	if (now - __atomic_load_n(&r->checked_ns, __ATOMIC_RELAXED) >=
 	    CHECK_STALLED_NS) {
 		__atomic_store_n(&r->checked_ns, now, __ATOMIC_RELAXED);
-		if (collector_gone(r))
+		if (pp_ring_collector_gone(r))
 			set_lost(r);
 	}
 	return 1;
