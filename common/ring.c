@@ -108,6 +108,8 @@ static int proc_stat(int pid, char *state, uint64_t *start)
 	for (field = 3, p += 2; field < 22 && *p; p++)
 		if (*p == ' ')
 			field++;
+	if (field < 22)
+		return -1;
 	*start = strtoull(p, NULL, 10);
 	return 0;
 }
@@ -135,6 +137,7 @@ uint64_t pp_ring_self_pidns(void)
 int pp_ring_collector_gone(const struct pp_ring *r)
 {
 	const struct pp_ring_hdr *h = r->hdr;
+	int saved = errno, gone = 0;	/* inside the target's malloc */
 	uint64_t start;
 	char state;
 
@@ -143,11 +146,13 @@ int pp_ring_collector_gone(const struct pp_ring *r)
 	if (!r->same_pidns)
 		return 0;
 	if (kill(h->collector_pid, 0) < 0 && errno == ESRCH)
-		return 1;
-	if (proc_stat(h->collector_pid, &state, &start) < 0)
-		return 0;	/* no /proc: the pid test above is all */
-	return state == 'Z' || state == 'X' ||
-	       (h->collector_start && start != h->collector_start);
+		gone = 1;
+	else if (proc_stat(h->collector_pid, &state, &start) == 0)
+		gone = state == 'Z' || state == 'X' ||
+		       (h->collector_start && start != h->collector_start);
+	/* no /proc: the pid test is all there is */
+	errno = saved;
+	return gone;
 }
 
 static void drop(struct pp_ring_hdr *h)
@@ -171,6 +176,7 @@ static int wait_for_space(struct pp_ring *r, uint64_t cons, int *counted)
 	struct pp_ring_hdr *h = r->hdr;
 	struct timespec nap = { 0, 50000 };
 	uint64_t now = mono_ns(), since;
+	int saved;
 
 	if (__atomic_load_n(&r->wait_cons, __ATOMIC_RELAXED) != cons ||
 	    !(since = __atomic_load_n(&r->wait_since, __ATOMIC_RELAXED))) {
@@ -199,7 +205,9 @@ static int wait_for_space(struct pp_ring *r, uint64_t cons, int *counted)
 		__atomic_store_n(&r->stalled, 1, __ATOMIC_RELEASE);
 		return -1;
 	}
-	nanosleep(&nap, NULL);
+	saved = errno;
+	nanosleep(&nap, NULL);	/* EINTR is fine: we look again */
+	errno = saved;
 	return 0;
 }
 
