@@ -146,6 +146,12 @@ static int report_open(struct report_out *ro, const char *path)
 		return ro->f ? 0 : -1;
 	}
 	fd = mkstemp(ro->tmp);
+	if (fd < 0 && errno == EACCES && exists) {
+		/* a writable file in a directory we may not write: in place */
+		ro->tmp[0] = 0;
+		ro->f = fopen(path, "w");
+		return ro->f ? 0 : -1;
+	}
 	if (fd < 0) {
 		int e = errno;
 
