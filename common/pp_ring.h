@@ -79,7 +79,7 @@ struct pp_ring {
 	int same_pidns;			/* the collector's pid means it here */
 	uint32_t stall_drops;		/* drops since the last liveness check */
 	uint64_t stall_cons;
-	uint64_t wait_cons, wait_since, checked_ns;
+	uint64_t checked_ns;		/* last "is it gone?" */
 };
 
 /* Both sides. The producer's map also learns whether it shares the

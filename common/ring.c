@@ -168,37 +168,35 @@ static void set_lost(struct pp_ring *r)
 
 /*
  * Full ring in blocking mode, the collector at cons: wait while it
- * makes progress. Returns 0 to try again, -1 to drop (now stalled or
- * lost).
+ * makes progress. The stall clock is the waiting thread's own (since,
+ * last: where it last saw the collector), restarted whenever the
+ * collector moves; the first thread whose clock runs out ends the
+ * episode's waiting for all. Returns 0 to try again, -1 to drop (now
+ * stalled or lost).
  */
-static int wait_for_space(struct pp_ring *r, uint64_t cons, int *counted)
+static int wait_for_space(struct pp_ring *r, uint64_t cons, uint64_t *since,
+			  uint64_t *last)
 {
 	struct pp_ring_hdr *h = r->hdr;
 	struct timespec nap = { 0, 50000 };
-	uint64_t now = mono_ns(), since;
+	uint64_t now = mono_ns();
 	int saved;
 
-	if (__atomic_load_n(&r->wait_cons, __ATOMIC_RELAXED) != cons ||
-	    !(since = __atomic_load_n(&r->wait_since, __ATOMIC_RELAXED))) {
-		/* the stall clock restarts whenever the collector moves */
-		__atomic_store_n(&r->wait_cons, cons, __ATOMIC_RELAXED);
-		__atomic_store_n(&r->wait_since, now, __ATOMIC_RELAXED);
-		__atomic_store_n(&r->checked_ns, now, __ATOMIC_RELAXED);
-		since = now;
-	}
-	if (!*counted) {
-		*counted = 1;
-		__atomic_fetch_add(&h->waits, 1, __ATOMIC_RELAXED);
+	if (!*since || cons != *last) {
+		if (!*since)
+			__atomic_fetch_add(&h->waits, 1, __ATOMIC_RELAXED);
+		*since = now;
+		*last = cons;
 	}
 	if (now - __atomic_load_n(&r->checked_ns, __ATOMIC_RELAXED) >=
-	    CHECK_WAIT_NS) {
+	    CHECK_WAIT_NS && now - *since >= CHECK_WAIT_NS) {
 		__atomic_store_n(&r->checked_ns, now, __ATOMIC_RELAXED);
 		if (pp_ring_collector_gone(r)) {
 			set_lost(r);
 			return -1;
 		}
 	}
-	if (now - since > PP_RING_STALL_NS) {
+	if (now - *since > PP_RING_STALL_NS) {
 		/* this episode's wait is spent: drop until it moves */
 		__atomic_store_n(&r->stall_cons, cons, __ATOMIC_RELAXED);
 		__atomic_store_n(&r->stall_drops, 0, __ATOMIC_RELAXED);
@@ -225,7 +223,6 @@ int pp_ring_stall_drop(struct pp_ring *r)
 	    __atomic_load_n(&r->stall_cons, __ATOMIC_RELAXED)) {
 		/* it drained: recording resumes, a new episode may begin */
 		__atomic_store_n(&r->stalled, 0, __ATOMIC_RELEASE);
-		__atomic_store_n(&r->wait_since, 0, __ATOMIC_RELAXED);
 		return 0;
 	}
 	drop(h);
@@ -245,8 +242,7 @@ int pp_ring_stall_drop(struct pp_ring *r)
 void *pp_ring_reserve_slow(struct pp_ring *r, uint32_t len)
 {
 	struct pp_ring_hdr *h = r->hdr;
-	uint64_t pos, cons;
-	int counted = 0;
+	uint64_t pos, cons, since = 0, last = 0;
 
 	pos = __atomic_load_n(&h->prod_pos, __ATOMIC_RELAXED);
 	for (;;) {
@@ -262,7 +258,7 @@ void *pp_ring_reserve_slow(struct pp_ring *r, uint32_t len)
 			}
 			if (pp_ring_dropping(r))
 				return NULL;	/* counted */
-			if (wait_for_space(r, cons, &counted) < 0) {
+			if (wait_for_space(r, cons, &since, &last) < 0) {
 				drop(h);
 				return NULL;
 			}

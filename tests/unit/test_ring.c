@@ -248,6 +248,44 @@ static void test_stalled(void)
 	close(fd);
 }
 
+struct slow {
+	struct pp_ring *r;
+	uint64_t n;
+};
+
+static void *slow_producer(void *arg)
+{
+	struct slow *sl = arg;
+
+	produce(sl->r, 1, sl->n);
+	return NULL;
+}
+
+/* A slow collector (a drain every 0.3 s) is waited for: nothing lost. */
+static void test_slow(void)
+{
+	struct pp_ring r;
+	struct seen s = { 0 };
+	struct slow sl = { &r, 4 * (1 << 12) / sizeof(struct pp_rec_realloc) };
+	pthread_t th;
+	int fd = pp_ring_create(&r, 1 << 12, PP_RING_BLOCK);
+
+	pthread_create(&th, NULL, slow_producer, &sl);
+	while (s.count < sl.n && !s.bad) {
+		usleep(300000);
+		while (pp_ring_drain(&r, 1 << 20, check_rec, &s) > 0)
+			;
+	}
+	pthread_join(th, NULL);
+	CHECK(s.count == sl.n && !s.bad && !r.hdr->dropped && !r.stalled,
+	      "ring slow collector: waited for, nothing dropped",
+	      "%lu of %lu, %lu dropped, bad %lu", (unsigned long)s.count,
+	      (unsigned long)sl.n, (unsigned long)r.hdr->dropped,
+	      (unsigned long)s.bad);
+	pp_ring_unmap(&r);
+	close(fd);
+}
+
 /*
  * A collector that is gone for good (exited and reaped, a zombie, or
  * its pid reused): found at once on a full ring, no bounded wait, and
@@ -326,6 +364,7 @@ int main(void)
 	test_processes();
 	test_full();
 	test_stalled();
+	test_slow();
 	test_lost();
 	test_scribbled();
 	test_bad_header();
