@@ -20,7 +20,8 @@ Per interpreter:
 - a script whose path and argument are not UTF-8: the JSON report is
   valid UTF-8 and strict JSON; argv and the site's file hold U+FFFD where
   the bytes were invalid (Python's decode(errors="replace")), the text
-  report is valid UTF-8 too.
+  report is valid UTF-8 too, its thread column cut (18 bytes) inside a
+  thread name's character included.
 """
 import hashlib
 import json
@@ -155,12 +156,17 @@ def small_items(py, trace):
             "rc %s; %s" % (r.rc, h.tail(r.err)))
 
 
-SCRIPT = b"""import sys
+# a thread whose name's 18th byte falls inside a character (the text
+# report's thread column is 18 bytes wide)
+SCRIPT = """import sys, threading, time
 keep = []
 for i in range(2000):
     keep.append(bytearray(1000))  # site
+t = threading.Thread(target=time.sleep, args=(0.2,), name="a" + "\u00e9" * 12)
+t.start()
+t.join()
 print(len(sys.argv))
-"""
+""".encode()
 
 
 def non_utf8(label, py):
