@@ -464,6 +464,8 @@ static void tick(struct pp_model *m, const struct pp_rec_tick *r)
 	struct pp_point *p;
 
 	advance_time(m, r->ts);
+	if (r->h.flags & PP_TICK_CLOCK)
+		return;		/* a time stamp only */
 	m->rss_bytes = r->rss_bytes;
 	if (r->rss_bytes > m->rss_peak_bytes)
 		m->rss_peak_bytes = r->rss_bytes;

@@ -24,6 +24,7 @@
 
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define TICK_NS 100000000ull
+#define CLOCK_NS 10000000ull	/* time stamps while records flow */
 #define FLUSH_NS 1000000000ull
 #define DRAIN_MAX (4u << 20)
 #define DRAIN_BATCH (256u << 10)
@@ -164,6 +165,21 @@ static uint64_t read_rss(pid_t pid)
 	return total;
 }
 
+/* A time stamp for what was drained (the leak windows need it). */
+static void emit_clock(struct sess *s, uint64_t ts)
+{
+	struct pp_rec_tick t = {
+		.h = { .len = sizeof(t), .type = PP_REC_TICK,
+		       .flags = PP_TICK_CLOCK },
+		.ts = ts,
+		.rss_bytes = s->rss,
+		.dropped = __atomic_load_n(&s->ring.hdr->dropped,
+					   __ATOMIC_RELAXED),
+	};
+
+	emit(s, &t.h);
+}
+
 static void emit_tick(struct sess *s, uint64_t ts)
 {
 	struct pp_ring_hdr *h = s->ring.hdr;
@@ -302,7 +318,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 {
 	struct sess s = { .o = o, .m = m };
 	struct sigaction sa = { .sa_handler = on_signal };
-	uint64_t start, last_tick, last_flush, t;
+	uint64_t start, last_tick, last_flush, last_clock, t;
 	int fd, status = 0, rc, running = 1, recording = 1;
 	char err[256];
 	struct rusage ru = { 0 };
@@ -350,7 +366,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	}
 	close(errpipe[0]);
 	emit_meta(&s, start);
-	last_tick = last_flush = start;
+	last_tick = last_flush = last_clock = start;
 
 	while (running) {
 		long got = recording && !s.ring_bad ? drain(&s) : 0;
@@ -363,7 +379,10 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 		if (recording && (s.tick_due || t - last_tick >= TICK_NS)) {
 			s.tick_due = 0;
 			emit_tick(&s, t);
-			last_tick = t;
+			last_tick = last_clock = t;
+		} else if (recording && got > 0 && t - last_clock >= CLOCK_NS) {
+			emit_clock(&s, t);
+			last_clock = t;
 		}
 		if (s.tw && t - last_flush >= FLUSH_NS) {
 			if (pp_trace_flush(s.tw) < 0)

@@ -203,7 +203,11 @@ struct pp_rec_kmem {
 	uint64_t size;
 };
 
-/* TICK (collector): time and process-wide samples. */
+/* TICK (collector): time and process-wide samples, every 100 ms.
+ * flags PP_TICK_CLOCK: a time stamp only (after a ring drain, every
+ * 10 ms while records flow), so the records before it are placed in
+ * time finer than 100 ms; rss_bytes and dropped repeat the last sample. */
+#define PP_TICK_CLOCK 0x1
 struct pp_rec_tick {
 	struct pp_hdr h;
 	uint64_t ts;		/* CLOCK_MONOTONIC ns */
