@@ -14,7 +14,6 @@
 #include "stalls.h"
 #include "symbols.h"
 
-#define WINDOW0_NS 50000000ull	/* first window width: 50 ms */
 
 struct pp_block {
 	uint64_t size;
@@ -32,7 +31,7 @@ void pp_model_init(struct pp_model *m)
 {
 	memset(m, 0, sizeof(*m));
 	m->py_supported = -1;
-	m->window_ns = WINDOW0_NS;
+	m->window_ns = PP_WINDOW0_NS;
 	pp_map_init(&m->live, sizeof(struct pp_block));
 	pp_map_init(&m->maps, sizeof(struct pp_mapping));
 	pp_map_init(&m->site_index, sizeof(uint32_t));
@@ -239,6 +238,12 @@ static void compact_windows(struct pp_model *m)
 		}
 		s->window = PP_WINDOWS / 2 - 1;
 	}
+	for (w = 0; w < PP_WINDOWS / 2; w++)
+		if (m->stamped & (3ull << (2 * w)))
+			m->stamped |= 1ull << w;
+		else
+			m->stamped &= ~(1ull << w);
+	m->stamped &= (1ull << (PP_WINDOWS / 2)) - 1;
 	m->window = PP_WINDOWS / 2 - 1;
 	m->window_ns *= 2;
 }
@@ -256,6 +261,7 @@ static void advance_time(struct pp_model *m, uint64_t ts)
 	while ((w = cur_window(m)) >= PP_WINDOWS)
 		compact_windows(m);
 	m->window = w;
+	m->stamped |= 1ull << w;
 }
 
 /* Sampling: the estimate a recorded block of n bytes stands for. */
@@ -629,28 +635,36 @@ double pp_model_secs(const struct pp_model *m, uint64_t ns)
  * The leak rule (README, "What counts as a leak"): over the run after
  * a warm-up quarter, the site's lowest live bytes per window must rise
  * in most steps and fall in almost none, and what it kept must be a
- * real share of what it allocated meanwhile.
+ * real share of what it allocated meanwhile. Windows no time stamp fell
+ * in are skipped: their floor is only a copy of the next one's start.
  */
 static void judge(struct pp_model *m, struct pp_site *s, int nwin)
 {
-	int first = nwin / 4, last = nwin - 1, i, steps, rises = 0, falls = 0;
+	int first = -1, prev = -1, i, steps = 0, rises = 0, falls = 0;
 	double grown, allocated, span;
 
 	s->leak = 0;
 	s->growth_bytes_per_s = 0;
 	s->retention = 0;
-	steps = last - first;
-	if (steps < 6)
-		return;		/* too short a run to tell */
-	for (i = first; i < last; i++) {
-		if (s->floor[i + 1] > s->floor[i])
+	for (i = nwin / 4; i < nwin; i++) {
+		if (!(m->stamped & (1ull << i)))
+			continue;
+		if (first < 0) {
+			first = prev = i;
+			continue;
+		}
+		steps++;
+		if (s->floor[i] > s->floor[prev])
 			rises++;
-		else if (s->floor[i + 1] < s->floor[i])
+		else if (s->floor[i] < s->floor[prev])
 			falls++;
+		prev = i;
 	}
-	grown = s->floor[last] - s->floor[first];
-	allocated = s->cum_alloc[last] - s->cum_alloc[first];
-	span = steps * (m->window_ns / 1e9);
+	if (steps < PP_MIN_STEPS)
+		return;		/* too short a run to tell */
+	grown = s->floor[prev] - s->floor[first];
+	allocated = s->cum_alloc[prev] - s->cum_alloc[first];
+	span = (prev - first) * (m->window_ns / 1e9);
 	if (grown <= 0 || allocated <= 0)
 		return;
 	s->growth_bytes_per_s = grown / span;

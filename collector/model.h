@@ -15,6 +15,8 @@
 
 /* leak judgement resolution: windows across the run (see README) */
 #define PP_WINDOWS 32
+#define PP_WINDOW0_NS 50000000ull	/* first window width: 50 ms */
+#define PP_MIN_STEPS 6			/* steps judged, at least */
 
 struct pp_stalls;
 struct pp_loc;
@@ -113,9 +115,11 @@ struct pp_model {
 	struct pp_point *timeline;
 	size_t ntimeline, cap_timeline;
 
-	/* leak windows */
+	/* leak windows; bit w of stamped: a time stamp fell in window w
+	 * (one that none fell in holds no evidence of its own) */
 	uint64_t window_ns;
 	int window;
+	uint64_t stamped;
 
 	/* records */
 	uint64_t events;		/* producer records seen */
