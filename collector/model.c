@@ -141,11 +141,19 @@ static void def_func(struct pp_model *m, const struct pp_rec_func *r)
 	}
 }
 
+/* the leak windows' origin: the program's own start, when known */
+static uint64_t win_origin(const struct pp_model *m)
+{
+	return m->t_run ? m->t_run : m->t0;
+}
+
 static int cur_window(const struct pp_model *m)
 {
-	if (!m->t0 || m->t_now <= m->t0)
+	uint64_t o = win_origin(m);
+
+	if (!o || m->t_now <= o)
 		return 0;
-	return (m->t_now - m->t0) / m->window_ns;
+	return (m->t_now - o) / m->window_ns;
 }
 
 static uint32_t site_for(struct pp_model *m, uint32_t func, uint32_t line)
@@ -171,6 +179,7 @@ static uint32_t site_for(struct pp_model *m, uint32_t func, uint32_t line)
 	/* it had nothing before now */
 	w = m->finalized ? 0 : cur_window(m);
 	s->window = w < PP_WINDOWS ? w : PP_WINDOWS - 1;
+	s->born = s->window;
 	return *idx;
 }
 
@@ -237,6 +246,7 @@ static void compact_windows(struct pp_model *m)
 			s->cum_alloc[w] = s->cum_alloc[2 * w + 1];
 		}
 		s->window = PP_WINDOWS / 2 - 1;
+		s->born /= 2;
 	}
 	for (w = 0; w < PP_WINDOWS / 2; w++)
 		if (m->stamped & (3ull << (2 * w)))
@@ -451,6 +461,30 @@ static void kmem(struct pp_model *m, const struct pp_rec_kmem *r)
 		m->kernel_peak_bytes = m->kernel_bytes;
 }
 
+/*
+ * The program is let run its own code: what came before (interpreter
+ * start-up, pyprof attaching its probes) is not the program's run, so
+ * the leak windows start again from here.
+ */
+static void run_starts(struct pp_model *m, uint64_t ts)
+{
+	size_t i;
+
+	m->t_run = ts;
+	m->window_ns = PP_WINDOW0_NS;
+	m->window = cur_window(m);
+	m->stamped = 1ull << m->window;
+	for (i = 0; i < m->nsites; i++) {
+		struct pp_site *s = &m->sites[i];
+
+		memset(s->floor, 0, sizeof(s->floor));
+		memset(s->cum_alloc, 0, sizeof(s->cum_alloc));
+		s->window = s->born = m->window;
+		s->floor[s->window] = s->live_bytes;
+		s->cum_alloc[s->window] = s->alloc_bytes;
+	}
+}
+
 static void snapshot_end(struct pp_model *m)
 {
 	size_t i;
@@ -582,6 +616,9 @@ void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 			const struct pp_rec_mark *r = (const void *)rec;
 
 			advance_time(m, r->ts);
+			if (rec->aux == PP_MARK_RUN && !m->t_run &&
+			    !m->finalized)
+				run_starts(m, r->ts);
 			if (rec->aux == PP_MARK_FINALIZE && !m->finalized) {
 				snapshot_end(m);
 				m->finalized = 1;
@@ -632,8 +669,8 @@ double pp_model_secs(const struct pp_model *m, uint64_t ns)
 }
 
 /*
- * The leak rule (README, "What counts as a leak"): over the run after
- * a warm-up quarter, the site's lowest live bytes per window must rise
+ * The leak rule (README, "What counts as a leak"): over the site's life
+ * after a warm-up quarter, its lowest live bytes per window must rise
  * in most steps and fall in almost none, and what it kept must be a
  * real share of what it allocated meanwhile. Windows no time stamp fell
  * in are skipped: their floor is only a copy of the next one's start.
@@ -646,7 +683,8 @@ static void judge(struct pp_model *m, struct pp_site *s, int nwin)
 	s->leak = 0;
 	s->growth_bytes_per_s = 0;
 	s->retention = 0;
-	for (i = nwin / 4; i < nwin; i++) {
+	/* the warm-up: a quarter of the site's life in the run */
+	for (i = s->born + (nwin - s->born) / 4; i < nwin; i++) {
 		if (!(m->stamped & (1ull << i)))
 			continue;
 		if (first < 0) {
@@ -665,7 +703,7 @@ static void judge(struct pp_model *m, struct pp_site *s, int nwin)
 	grown = s->floor[prev] - s->floor[first];
 	allocated = s->cum_alloc[prev] - s->cum_alloc[first];
 	span = (prev - first) * (m->window_ns / 1e9);
-	if (grown <= 0 || allocated <= 0)
+	if (grown <= 0 || allocated <= 0 || span <= 0)
 		return;
 	s->growth_bytes_per_s = grown / span;
 	s->retention = grown / allocated;
@@ -680,7 +718,8 @@ void pp_model_judge(struct pp_model *m)
 	int nwin;
 
 	/* windows up to the end of the run (the last may be partial) */
-	nwin = end > m->t0 ? (int)((end - m->t0) / m->window_ns) : 0;
+	nwin = end > win_origin(m) ?
+	       (int)((end - win_origin(m)) / m->window_ns) : 0;
 	if (nwin > PP_WINDOWS)
 		nwin = PP_WINDOWS;
 	for (i = 1; i < m->nsites; i++) {

@@ -14,7 +14,7 @@
 #include "pp_wire.h"
 
 /* leak judgement resolution: windows across the run (see README) */
-#define PP_WINDOWS 32
+#define PP_WINDOWS 64
 #define PP_WINDOW0_NS 50000000ull	/* first window width: 50 ms */
 #define PP_MIN_STEPS 6			/* steps judged, at least */
 
@@ -52,6 +52,7 @@ struct pp_site {
 	double floor[PP_WINDOWS];
 	double cum_alloc[PP_WINDOWS];
 	int window;			/* last window written */
+	int born;			/* window of its first allocation */
 	/* verdict (pp_model_finish) */
 	int leak;
 	double growth_bytes_per_s;
@@ -84,6 +85,7 @@ struct pp_model {
 
 	/* time (CLOCK_MONOTONIC ns) */
 	uint64_t t0, t_now, t_end_run;	/* t_end_run: atexit mark, or 0 */
+	uint64_t t_run;			/* PP_MARK_RUN, or 0 */
 	int finalized;			/* the atexit mark was seen */
 
 	/* definitions, indexed by id (BPF ids >= 2^31 in the *_hi arrays) */
@@ -115,7 +117,7 @@ struct pp_model {
 	struct pp_point *timeline;
 	size_t ntimeline, cap_timeline;
 
-	/* leak windows; bit w of stamped: a time stamp fell in window w
+	/* leak windows, from t_run (the program let run) or t0; bit w of stamped: a time stamp fell in window w
 	 * (one that none fell in holds no evidence of its own) */
 	uint64_t window_ns;
 	int window;

@@ -143,6 +143,15 @@ static void attach_probes(struct sess *s)
 		__atomic_or_fetch(&h->opts, PP_OPT_SHIM_STALLS, __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&h->attached, 1, __ATOMIC_RELEASE);
+	{
+		struct pp_rec_mark mk = {
+			.h = { .len = sizeof(mk), .type = PP_REC_MARK,
+			       .aux = PP_MARK_RUN },
+			.ts = now_ns(),
+		};
+
+		emit(s, &mk.h);
+	}
 }
 
 /* RssAnon + RssFile: the ring's shared pages are ours, not the target's. */

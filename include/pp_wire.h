@@ -142,6 +142,9 @@ enum pp_mark {
 	PP_MARK_PY_READY = 1,	/* Python allocator hooks installed */
 	PP_MARK_FINALIZE = 2,	/* interpreter begins to finalize (atexit) */
 	PP_MARK_DETACH = 3,	/* producer stops recording */
+	PP_MARK_RUN = 4,	/* collector: the program is let run its own
+				 * code (probes attached; the leak windows
+				 * start here) */
 };
 struct pp_rec_mark {
 	struct pp_hdr h;

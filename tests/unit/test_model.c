@@ -46,7 +46,9 @@ struct sim {
 	struct fifo live[K_NKINDS];
 	int clock;		/* 10 ms stamps (else 100 ms ticks only) */
 	int run_ms, startup_ms;
+	int attach_ms;		/* the collector's RUN mark (0: none) */
 	unsigned kinds;		/* bit k: site k is active */
+	unsigned defined;	/* bit k: site k's stack is defined */
 };
 
 static void feed(struct sim *s, const void *rec)
@@ -91,6 +93,11 @@ static void alloc(struct sim *s, int k, uint64_t size, int keep)
 	};
 	struct fifo *q = &s->live[k];
 
+	/* defined before first use, as the shim does */
+	if (!(s->defined & 1u << k)) {
+		def_site(s, k, kind_name[k]);
+		s->defined |= 1u << k;
+	}
 	feed(s, &r);
 	if (keep && q->n < MAXLIVE)
 		q->a[(q->head + q->n++) % MAXLIVE] = r.addr;
@@ -136,6 +143,7 @@ static void stamp(struct sim *s, uint64_t ts, int full)
 static void request(struct sim *s, int req, int ms)
 {
 	unsigned k = s->kinds;
+	int half = (s->startup_ms + s->run_ms) / 2;	/* of the requests */
 
 	if (k & 1u << K_GROW)
 		alloc(s, K_GROW, 2048, 1);
@@ -158,7 +166,7 @@ static void request(struct sim *s, int req, int ms)
 		if (req == 0)
 			for (int i = 0; i < 1000; i++)
 				alloc(s, K_STEPDOWN, 4096, 1);
-		if (ms == s->run_ms / 2)
+		if (ms == half)
 			release(s, K_STEPDOWN, 500);
 	}
 	if (k & 1u << K_SAWTOOTH) {
@@ -166,11 +174,11 @@ static void request(struct sim *s, int req, int ms)
 		if (req % 250 == 249)
 			release(s, K_SAWTOOTH, MAXLIVE);
 	}
-	if ((k & 1u << K_HALFWAY) && ms < s->run_ms / 2)
+	if ((k & 1u << K_HALFWAY) && ms < half)
 		alloc(s, K_HALFWAY, 2048, 1);
 	if (k & 1u << K_ONE_CLEAR) {
 		alloc(s, K_ONE_CLEAR, 1024, 1);
-		if (ms == s->run_ms * 3 / 5)
+		if (ms == s->startup_ms + (s->run_ms - s->startup_ms) * 3 / 5)
 			release(s, K_ONE_CLEAR, MAXLIVE);
 	}
 }
@@ -182,8 +190,6 @@ static void sim_start(struct sim *s, int run_ms, int startup_ms, int clock,
 		.h = { .len = sizeof(meta), .type = PP_REC_META, .aux = 42 },
 		.ts = BASE_NS,
 	};
-	int k;
-
 	memset(s, 0, sizeof(*s));
 	pp_model_init(&s->m);
 	s->run_ms = run_ms;
@@ -191,9 +197,6 @@ static void sim_start(struct sim *s, int run_ms, int startup_ms, int clock,
 	s->clock = clock;
 	s->kinds = kinds;
 	feed(s, &meta);
-	for (k = 1; k < K_NKINDS; k++)
-		if (kinds & 1u << k)
-			def_site(s, k, kind_name[k]);
 }
 
 /* run up to ms (exclusive); stamps after each 10 ms, as the collector */
@@ -202,6 +205,15 @@ static void sim_run(struct sim *s, int from_ms, int to_ms)
 	int ms;
 
 	for (ms = from_ms; ms < to_ms; ms++) {
+		if (s->attach_ms && ms == s->attach_ms) {
+			struct pp_rec_mark mk = {
+				.h = { .len = sizeof(mk), .type = PP_REC_MARK,
+				       .aux = PP_MARK_RUN },
+				.ts = BASE_NS + ms * MS,
+			};
+
+			feed(s, &mk);
+		}
 		if (ms >= s->startup_ms)
 			request(s, ms - s->startup_ms, ms);
 		if ((ms + 1) % 100 == 0)
@@ -230,13 +242,15 @@ static const struct pp_site *site(const struct sim *s, int k)
 	return st ? &s->m.sites[st->site] : &s->m.sites[0];
 }
 
-static void verdicts(const char *run, int run_ms, int clock, unsigned kinds)
+static void verdicts(const char *run, int run_ms, int attach_ms,
+		     int startup_ms, int clock, unsigned kinds)
 {
 	struct sim *s = malloc(sizeof(*s));
 	char name[200];
 	int k;
 
-	sim_start(s, run_ms, 200, clock, kinds);
+	sim_start(s, run_ms, startup_ms, clock, kinds);
+	s->attach_ms = attach_ms;
 	sim_run(s, 0, run_ms);
 	sim_finish(s);
 	for (k = 1; k < K_NKINDS; k++) {
@@ -264,12 +278,13 @@ static void verdicts(const char *run, int run_ms, int clock, unsigned kinds)
 }
 
 /* a steady leak on a run of run_ms: is it judged a leak? */
-static int short_run(int run_ms, int startup_ms)
+static int short_run(int run_ms, int attach_ms, int startup_ms)
 {
 	struct sim *s = malloc(sizeof(*s));
 	int leak;
 
 	sim_start(s, run_ms, startup_ms, 1, 1u << K_GROW | 1u << K_CHURN);
+	s->attach_ms = attach_ms;
 	sim_run(s, 0, run_ms);
 	sim_finish(s);
 	leak = site(s, K_GROW)->leak && !site(s, K_CHURN)->leak;
@@ -289,6 +304,7 @@ static void live_vs_finished(void)
 	unsigned kinds = 1u << K_GROW | 1u << K_CACHE | 1u << K_CHURN;
 
 	sim_start(s, 3000, 150, 1, kinds);
+	s->attach_ms = 100;
 	for (ms = 10; ms <= 3000; ms += 10) {
 		sim_run(s, ms - 10, ms);
 		pp_model_judge(&s->m);
@@ -296,6 +312,7 @@ static void live_vs_finished(void)
 			first_live = ms;
 
 		sim_start(f, ms, 150, 1, kinds);
+		f->attach_ms = 100;
 		f->run_ms = 3000;	/* the same program, stopped at ms */
 		sim_run(f, 0, ms);
 		f->run_ms = ms;
@@ -326,29 +343,48 @@ int main(void)
 {
 	int ms, shortest = -1;
 
-	verdicts("1.2 s run", 1200, 1, ~0u);
-	verdicts("0.8 s run", 800, 1, ~0u);
-	verdicts("3 s run", 3000, 1, ~0u);
-	verdicts("12 s run", 12000, 1, ~0u);
+	/* attached at 100 ms, the program's requests from 200 ms */
+	verdicts("1.2 s run", 1200, 100, 200, 1, ~0u);
 	/*
-	 * Traces with 100 ms ticks only (before the 10 ms stamps): half the
-	 * 50 ms windows see no time and are skipped. One clear is allowed
-	 * only from 10 steps on, which 1.2 s of such ticks do not have.
+	 * 0.6 s of requests: under 10 judged steps, so one clear is one
+	 * fall too many and "growth with one clear" is no leak; a sawtooth
+	 * cleared every 250 ms clears only once in 0.45 s.
 	 */
-	verdicts("1.2 s run, 100 ms ticks only", 1200, 0,
+	verdicts("0.8 s run", 800, 100, 200, 1, ~0u & ~(1u << K_ONE_CLEAR));
+	verdicts("0.8 s run, 350 ms start-up", 800, 100, 350, 1,
+		 ~0u & ~(1u << K_SAWTOOTH | 1u << K_ONE_CLEAR));
+	/* probes that took 0.9 s to attach: the windows start after them */
+	verdicts("1.6 s run, attached at 0.9 s", 1600, 900, 950, 1,
+		 ~0u & ~(1u << K_ONE_CLEAR));
+	verdicts("3 s run", 3000, 100, 200, 1, ~0u);
+	verdicts("12 s run", 12000, 100, 200, 1, ~0u);
+	/*
+	 * Traces with neither the RUN mark nor time stamps between the
+	 * 100 ms ticks (before both existed): half the 50 ms windows see no
+	 * time and are skipped. One clear is allowed only from 10 steps on,
+	 * which 1.2 s of such ticks do not have.
+	 */
+	verdicts("1.2 s run, 100 ms ticks only", 1200, 0, 200, 0,
 		 ~0u & ~(1u << K_ONE_CLEAR));
 
-	/* the shortest judged run: 9 windows of 50 ms */
-	for (ms = 300; ms <= 1000 && shortest < 0; ms += 10)
-		if (short_run(ms, 150))
-			shortest = ms;
-	printf("shortest judged run: %d ms (150 ms start-up)\n", shortest);
+	/*
+	 * The shortest judged growth: 9 windows of 50 ms of the site's
+	 * life (its first allocation 50 ms after the RUN mark, on a window
+	 * boundary).
+	 */
+	for (ms = 350; ms <= 1500 && shortest < 0; ms += 10)
+		if (short_run(ms, 300, 350))
+			shortest = ms - 350;
+	printf("shortest judged growth: %d ms\n", shortest);
 	CHECK(shortest == 9 * (int)(PP_WINDOW0_NS / MS),
-	      "shortest judged run is 9 windows (450 ms)", "%d ms", shortest);
-	CHECK(!short_run(440, 150), "a 440 ms run is too short to judge",
-	      "flagged");
-	CHECK(short_run(700, 200), "0.5 s of growth after a 200 ms start-up "
-	      "is judged a leak", "not flagged");
+	      "shortest judged growth is 9 windows (450 ms)", "%d ms", shortest);
+	CHECK(!short_run(350 + 440, 300, 350),
+	      "440 ms of growth are too short to judge", "flagged");
+	CHECK(short_run(150 + 450, 0, 150), "without a RUN mark, 450 ms of "
+	      "growth are judged", "not flagged");
+	/* a long start-up (imports) of the program itself */
+	CHECK(short_run(100 + 1200 + 500, 100, 1300), "0.5 s of growth after "
+	      "a 1.2 s start-up is judged a leak", "not flagged");
 
 	live_vs_finished();
 	TEST_EXIT();

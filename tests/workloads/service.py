@@ -13,7 +13,7 @@ Each request exercises:
 
 The end-to-end tests find the planted lines by their marker comments, so
 keep exactly one allocation on each marked line and no marker elsewhere.
-Usage: service.py [--seconds S] [--rate REQ_PER_S]
+Usage: service.py [--seconds S] [--rate REQ_PER_S] [--lru-cap N]
 """
 import argparse
 import collections
@@ -125,7 +125,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=3.5)
     ap.add_argument("--rate", type=float, default=1000.0)
+    ap.add_argument("--lru-cap", type=int, default=LRU_CAP)
     args = ap.parse_args()
+    globals()["LRU_CAP"] = args.lru_cap
     n = serve(args.seconds, args.rate)
     print(
         "service: %d requests, cache=%d callbacks=%d sessions=%d lru=%d"
