@@ -499,6 +499,33 @@ static void snapshot_end(struct pp_model *m)
 	m->t_end_run = m->t_now;
 }
 
+static const char *const lost_names[PP_LOST_NSRC] = {
+	[PP_LOST_SHIM_RING] = "shim_ring",
+	[PP_LOST_BPF_GIL] = "bpf_gil",
+	[PP_LOST_BPF_GC] = "bpf_gc",
+	[PP_LOST_BPF_LOCKS] = "bpf_locks",
+	[PP_LOST_BPF_KMEM] = "bpf_kmem",
+	[PP_LOST_TRACE_WRITE] = "trace_write",
+};
+
+const char *pp_lost_src_name(int src)
+{
+	return src >= 0 && src < PP_LOST_NSRC ? lost_names[src] : NULL;
+}
+
+/* A source's total so far (ticks and LOST records both carry totals). */
+static void lost(struct pp_model *m, unsigned src, uint64_t total)
+{
+	int i;
+
+	if (src >= PP_LOST_NSRC || total <= m->dropped_by[src])
+		return;
+	m->dropped_by[src] = total;
+	m->dropped = 0;
+	for (i = 0; i < PP_LOST_NSRC; i++)
+		m->dropped += m->dropped_by[i];
+}
+
 static void tick(struct pp_model *m, const struct pp_rec_tick *r)
 {
 	struct pp_point *p;
@@ -509,8 +536,7 @@ static void tick(struct pp_model *m, const struct pp_rec_tick *r)
 	m->rss_bytes = r->rss_bytes;
 	if (r->rss_bytes > m->rss_peak_bytes)
 		m->rss_peak_bytes = r->rss_bytes;
-	if (r->dropped > m->dropped)
-		m->dropped = r->dropped;
+	lost(m, PP_LOST_SHIM_RING, r->dropped);
 	m->timeline = pp_grow(m->timeline, &m->cap_timeline,
 				 m->ntimeline + 1, sizeof(*m->timeline));
 	p = &m->timeline[m->ntimeline++];
@@ -626,7 +652,7 @@ void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 		}
 		break;
 	case PP_REC_LOST:
-		m->dropped += ((const struct pp_rec_lost *)rec)->count;
+		lost(m, rec->flags, ((const struct pp_rec_lost *)rec)->count);
 		break;
 	case PP_REC_TICK:
 		tick(m, (const void *)rec);

@@ -125,7 +125,8 @@ struct pp_model {
 
 	/* records */
 	uint64_t events;		/* producer records seen */
-	uint64_t dropped;
+	uint64_t dropped;		/* the sum of dropped_by */
+	uint64_t dropped_by[PP_LOST_NSRC];	/* enum pp_lost_src */
 	uint64_t unknown_frees;		/* frees of blocks made before hooks */
 
 	struct pp_stalls *stalls;	/* GC, GIL, locks */
@@ -155,6 +156,8 @@ double pp_model_secs(const struct pp_model *m, uint64_t ns);
  * returns the count, *out malloc'd */
 size_t pp_model_sorted_sites(const struct pp_model *m, uint32_t **out);
 size_t pp_model_leaks(const struct pp_model *m, uint32_t **out);
+/* "shim_ring", "bpf_gil", ...: the JSON name of an enum pp_lost_src */
+const char *pp_lost_src_name(int src);
 /* up to max of the last GC pauses, oldest first; returns the count */
 size_t pp_model_gc_recent(const struct pp_model *m, struct pp_gc_pause *out,
 			  size_t max);

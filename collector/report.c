@@ -139,6 +139,7 @@ void pp_report_json(const struct pp_model *m, FILE *out)
 {
 	uint32_t *idx;
 	size_t n;
+	int i;
 
 	fprintf(out, "{\n  \"pyprof\": {\"version\": \"%s\", \"format\": %d},\n",
 		PP_VERSION, PP_REPORT_FORMAT);
@@ -156,8 +157,13 @@ void pp_report_json(const struct pp_model *m, FILE *out)
 		(unsigned long long)m->sample_bytes);
 	/* untracked_frees: blocks made before the hooks, freed after */
 	fprintf(out, "  \"events\": {\"total\": %llu, \"dropped\": %llu, "
-		"\"untracked_frees\": %llu},\n",
-		(unsigned long long)m->events, (unsigned long long)m->dropped,
+		"\"dropped_by_source\": {",
+		(unsigned long long)m->events, (unsigned long long)m->dropped);
+	for (i = 0; i < PP_LOST_NSRC; i++)
+		fprintf(out, "%s\"%s\": %llu", i ? ", " : "",
+			pp_lost_src_name(i),
+			(unsigned long long)m->dropped_by[i]);
+	fprintf(out, "}, \"untracked_frees\": %llu},\n",
 		(unsigned long long)m->unknown_frees);
 	heap_json(out, m);
 	n = pp_model_sorted_sites(m, &idx);
@@ -194,6 +200,7 @@ static void site_text(FILE *out, const struct pp_model *m, uint32_t idx,
 void pp_report_text(const struct pp_model *m, FILE *out)
 {
 	char a[32], b[32], c[32];
+	const char *sep;
 	uint32_t *idx;
 	size_t n, i;
 
@@ -208,8 +215,15 @@ void pp_report_text(const struct pp_model *m, FILE *out)
 		pp_fmt_bytes(m->peak_bytes, b, sizeof(b)),
 		pp_fmt_bytes(m->rss_peak_bytes, c, sizeof(c)));
 	fprintf(out, "      %.0f allocations, %.0f frees; events %llu, "
-		"dropped %llu\n\n", m->alloc_count, m->free_count,
+		"dropped %llu", m->alloc_count, m->free_count,
 		(unsigned long long)m->events, (unsigned long long)m->dropped);
+	for (i = 0, sep = " ("; i < PP_LOST_NSRC; i++)
+		if (m->dropped_by[i]) {
+			fprintf(out, "%s%s %llu", sep, pp_lost_src_name(i),
+				(unsigned long long)m->dropped_by[i]);
+			sep = ", ";
+		}
+	fputs(m->dropped ? ")\n\n" : "\n\n", out);
 
 	n = pp_model_leaks(m, &idx);
 	fprintf(out, "Leaks (%zu): live bytes growing through the run\n", n);

@@ -35,7 +35,8 @@ struct sess {
 	struct pp_trace_writer *tw;
 	struct pp_model *m;
 	pid_t child;
-	int write_err;
+	int write_err;		/* the first failed trace write's -errno */
+	uint64_t lost[PP_LOST_NSRC];	/* totals sent in LOST records */
 	int saw_proc, py_ok, py_pid, py_ready;
 	struct pp_bpf *bpf;
 	char pyver[32];
@@ -79,12 +80,19 @@ static void note(struct sess *s, const struct pp_hdr *rec)
 		s->tick_due = 1;
 }
 
+/* A failed write loses its chunk (counted by the writer); go on. */
+static void write_result(struct sess *s, int err)
+{
+	if (err < 0 && !s->write_err)
+		s->write_err = err;
+}
+
 /* One record from pyprof itself or the eBPF side. */
 static void emit(struct sess *s, const struct pp_hdr *rec)
 {
 	note(s, rec);
-	if (s->tw && !s->write_err && pp_trace_append(s->tw, rec) < 0)
-		s->write_err = 1;
+	if (s->tw)
+		write_result(s, pp_trace_append(s->tw, rec));
 	if (s->m)
 		pp_model_feed(s->m, rec);
 }
@@ -109,8 +117,8 @@ static void drained(const void *recs, size_t len, void *ctx)
 			if (unlikely(rec->type >= PP_REC_FUNC))
 				note(s, rec);
 	}
-	if (s->tw && !s->write_err && pp_trace_append_run(s->tw, recs, len) < 0)
-		s->write_err = 1;
+	if (s->tw)
+		write_result(s, pp_trace_append_run(s->tw, recs, len));
 }
 
 static void from_bpf(const struct pp_hdr *rec, void *ctx)
@@ -189,6 +197,36 @@ static void emit_clock(struct sess *s, uint64_t ts)
 	emit(s, &t.h);
 }
 
+/*
+ * Every place events are lost, as LOST records of each total that grew:
+ * the shim's ring, each eBPF ring buffer, chunks the trace could not
+ * take. (A trace_write total can only reach the file in a later chunk
+ * that does get written; the model sees it at once.)
+ */
+static void emit_losses(struct sess *s)
+{
+	uint64_t now[PP_LOST_NSRC] = { 0 };
+	int i;
+
+	now[PP_LOST_SHIM_RING] = __atomic_load_n(&s->ring.hdr->dropped,
+						 __ATOMIC_RELAXED);
+	for (i = PP_LOST_BPF_GIL; i <= PP_LOST_BPF_KMEM; i++)
+		now[i] = s->bpf ? pp_bpf_lost(s->bpf, i) : 0;
+	now[PP_LOST_TRACE_WRITE] = s->tw ? pp_trace_lost(s->tw) : 0;
+	for (i = 0; i < PP_LOST_NSRC; i++) {
+		struct pp_rec_lost r = {
+			.h = { .len = sizeof(r), .type = PP_REC_LOST,
+			       .flags = i },
+			.count = now[i],
+		};
+
+		if (now[i] <= s->lost[i])
+			continue;
+		s->lost[i] = now[i];
+		emit(s, &r.h);
+	}
+}
+
 static void emit_tick(struct sess *s, uint64_t ts)
 {
 	struct pp_ring_hdr *h = s->ring.hdr;
@@ -205,6 +243,7 @@ static void emit_tick(struct sess *s, uint64_t ts)
 	t.rss_bytes = s->rss;
 
 	emit(s, &t.h);
+	emit_losses(s);
 }
 
 static void emit_meta(struct sess *s, uint64_t ts)
@@ -302,6 +341,7 @@ static void stop_recording(struct sess *s)
 {
 	uint64_t t = now_ns();	/* removing probes takes a while */
 
+	emit_losses(s);		/* the eBPF counters go with the probes */
 	if (s->bpf)
 		pp_bpf_detach(s->bpf);
 	s->bpf = NULL;
@@ -327,7 +367,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 {
 	struct sess s = { .o = o, .m = m };
 	struct sigaction sa = { .sa_handler = on_signal };
-	uint64_t start, last_tick, last_flush, last_clock, t;
+	uint64_t start, last_tick, last_flush, last_clock, t, lost_writes = 0;
 	int fd, status = 0, rc, running = 1, recording = 1;
 	char err[256];
 	struct rusage ru = { 0 };
@@ -394,8 +434,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 			last_clock = t;
 		}
 		if (s.tw && t - last_flush >= FLUSH_NS) {
-			if (pp_trace_flush(s.tw) < 0)
-				s.write_err = 1;
+			write_result(&s, pp_trace_flush(s.tw));
 			last_flush = t;
 		}
 		if (forward_sig) {
@@ -428,6 +467,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 		}
 	}
 	if (recording) {
+		emit_losses(&s);
 		if (s.bpf)
 			pp_bpf_detach_target_gone(s.bpf);
 		drain_all(&s);
@@ -456,13 +496,23 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 				s.pyver);
 		return s.saw_proc ? 1 : rc;
 	}
-	if (s.tw && pp_trace_close(s.tw) < 0)
-		s.write_err = 1;
+	if (s.tw) {
+		/* the last chunk's loss, in one more (small) chunk */
+		emit_losses(&s);
+		write_result(&s, pp_trace_flush(s.tw));
+		if (pp_trace_lost(s.tw) > s.lost[PP_LOST_TRACE_WRITE]) {
+			emit_losses(&s);
+			write_result(&s, pp_trace_flush(s.tw));
+		}
+		lost_writes = pp_trace_lost(s.tw);
+		write_result(&s, pp_trace_close(s.tw));
+	}
 	pp_ring_unmap(&s.ring);
 
 	if (s.write_err) {
-		fprintf(stderr, "pyprof: writing %s failed: the trace is "
-			"incomplete\n", o->trace_path);
+		fprintf(stderr, "pyprof: writing %s failed (%s): %llu records "
+			"lost, the trace is incomplete\n", o->trace_path,
+			strerror(-s.write_err), (unsigned long long)lost_writes);
 		return 1;
 	}
 	if (WIFSIGNALED(status))

@@ -151,7 +151,18 @@ struct pp_rec_mark {
 	uint64_t ts;
 };
 
-/* LOST: count of records a producer had to drop. */
+/* LOST (collector): records lost at one place, flags = enum
+ * pp_lost_src; count = that source's total so far (a later LOST of the
+ * same source replaces it). Emitted when a total changes. */
+enum pp_lost_src {
+	PP_LOST_SHIM_RING = 0,	/* the shim's ring was full (or no collector) */
+	PP_LOST_BPF_GIL = 1,	/* an eBPF ring buffer was full: gil.bpf.c */
+	PP_LOST_BPF_GC = 2,	/* gc.bpf.c */
+	PP_LOST_BPF_LOCKS = 3,	/* locks.bpf.c */
+	PP_LOST_BPF_KMEM = 4,	/* kmem.bpf.c */
+	PP_LOST_TRACE_WRITE = 5, /* a trace chunk that could not be written */
+	PP_LOST_NSRC
+};
 struct pp_rec_lost {
 	struct pp_hdr h;
 	uint64_t count;
