@@ -58,8 +58,10 @@ def live(label, py):
             t + ": the cache leak is named before the run ends",
             "rc %s; %d frames, named in %s; up %s" % (
                 r.rc, len(frames), named, [u.group(1) if u else None for u in up]))
-    if named:
-        print("# %s: first named at up %s" % (t, up[named[0]].group(1) if up[named[0]] else "?"))
+    seen = [i for i, fr in enumerate(frames) if cache in fr]
+    if named and seen and up[named[0]] and up[seen[0]]:
+        print("# %s: in Sites at up %s s, named a leak at up %s s" % (
+            t, up[seen[0]].group(1), up[named[0]].group(1)))
 
 
 def main():
