@@ -606,7 +606,9 @@ size_t pp_model_gc_recent(const struct pp_model *m, struct pp_gc_pause *out,
 
 void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 {
-	if (rec->type < PP_REC_TICK)
+	/* the producers' records; LOST and the RUN mark are the collector's */
+	if (rec->type < PP_REC_TICK && rec->type != PP_REC_LOST &&
+	    !(rec->type == PP_REC_MARK && rec->aux == PP_MARK_RUN))
 		m->events++;
 	switch (rec->type) {
 	case PP_REC_ALLOC:
