@@ -10,6 +10,7 @@
  * that stops halfway do not. Also: the shortest judged run, a run just
  * too short, a trace with 100 ms stamps only, and the live judgement
  * naming a leak at the same moment a finished run of that length would.
+ * And the drop totals per source.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -339,6 +340,42 @@ static void live_vs_finished(void)
 	free(f);
 }
 
+/* Drops: each source's total (ticks and LOST records), their sum. */
+static void drops(void)
+{
+	struct pp_model m;
+	struct pp_rec_tick t = {
+		.h = { .len = sizeof(t), .type = PP_REC_TICK },
+		.ts = BASE_NS, .dropped = 7,
+	};
+	struct pp_rec_lost l = { .h = { .len = sizeof(l), .type = PP_REC_LOST } };
+	uint64_t want = 0;
+	int i, ok = 1;
+
+	pp_model_init(&m);
+	pp_model_feed(&m, &t.h);
+	for (i = 0; i < PP_LOST_NSRC; i++) {
+		l.h.flags = i;
+		l.count = 100 + i;
+		pp_model_feed(&m, &l.h);
+		l.count = 10;		/* a smaller total is an older one */
+		pp_model_feed(&m, &l.h);
+		want += 100 + i;
+		ok &= m.dropped_by[i] == 100u + i && pp_lost_src_name(i);
+	}
+	t.ts += 100 * MS;
+	t.dropped = 500;	/* the shim ring's counter, in a tick */
+	pp_model_feed(&m, &t.h);
+	want += 500 - 100;
+	CHECK(ok && m.dropped == want && m.dropped_by[PP_LOST_SHIM_RING] == 500,
+	      "drops: per-source totals add up to events.dropped",
+	      "dropped %llu, want %llu", (unsigned long long)m.dropped,
+	      (unsigned long long)want);
+	CHECK(m.events == 0, "drops: LOST records are not counted as events",
+	      "%llu", (unsigned long long)m.events);
+	pp_model_free(&m);
+}
+
 int main(void)
 {
 	int ms, shortest = -1;
@@ -387,5 +424,6 @@ int main(void)
 	      "a 1.2 s start-up is judged a leak", "not flagged");
 
 	live_vs_finished();
+	drops();
 	TEST_EXIT();
 }
