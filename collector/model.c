@@ -14,7 +14,6 @@
 #include "stalls.h"
 #include "symbols.h"
 
-
 struct pp_block {
 	uint64_t size;
 	uint32_t stack;

@@ -126,6 +126,18 @@ static void from_bpf(const struct pp_hdr *rec, void *ctx)
 	emit(ctx, rec);
 }
 
+/* The program runs its own code from now on: the leak windows start. */
+static void emit_run_mark(struct sess *s)
+{
+	struct pp_rec_mark mk = {
+		.h = { .len = sizeof(mk), .type = PP_REC_MARK,
+		       .aux = PP_MARK_RUN },
+		.ts = now_ns(),
+	};
+
+	emit(s, &mk.h);
+}
+
 /*
  * The Python process announced itself: attach the eBPF probes to it,
  * or, when they cannot be had, tell the shim to measure stalls itself;
@@ -151,15 +163,7 @@ static void attach_probes(struct sess *s)
 		__atomic_or_fetch(&h->opts, PP_OPT_SHIM_STALLS, __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&h->attached, 1, __ATOMIC_RELEASE);
-	{
-		struct pp_rec_mark mk = {
-			.h = { .len = sizeof(mk), .type = PP_REC_MARK,
-			       .aux = PP_MARK_RUN },
-			.ts = now_ns(),
-		};
-
-		emit(s, &mk.h);
-	}
+	emit_run_mark(s);
 }
 
 /* RssAnon + RssFile: the ring's shared pages are ours, not the target's. */
