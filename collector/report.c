@@ -139,6 +139,7 @@ void pp_report_json(const struct pp_model *m, FILE *out)
 {
 	uint32_t *idx;
 	size_t n;
+	uint64_t bpf;
 	int i;
 
 	fprintf(out, "{\n  \"pyprof\": {\"version\": \"%s\", \"format\": %d},\n",
@@ -155,13 +156,23 @@ void pp_report_json(const struct pp_model *m, FILE *out)
 	fprintf(out, "  \"duration_s\": %.3f,\n", duration(m));
 	fprintf(out, "  \"sample_bytes\": %llu,\n",
 		(unsigned long long)m->sample_bytes);
-	/* untracked_frees: blocks made before the hooks, freed after */
+	/*
+	 * dropped_by_source (cli.md): shim, bpf and trace_write add up to
+	 * dropped; dropped_bpf breaks bpf down by ring buffer.
+	 * untracked_frees: blocks made before the hooks, freed after.
+	 */
+	for (i = PP_LOST_BPF_GIL, bpf = 0; i <= PP_LOST_BPF_KMEM; i++)
+		bpf += m->dropped_by[i];
 	fprintf(out, "  \"events\": {\"total\": %llu, \"dropped\": %llu, "
-		"\"dropped_by_source\": {",
-		(unsigned long long)m->events, (unsigned long long)m->dropped);
-	for (i = 0; i < PP_LOST_NSRC; i++)
-		fprintf(out, "%s\"%s\": %llu", i ? ", " : "",
-			pp_lost_src_name(i),
+		"\"dropped_by_source\": {\"shim\": %llu, \"bpf\": %llu, "
+		"\"trace_write\": %llu}, \"dropped_bpf\": {",
+		(unsigned long long)m->events, (unsigned long long)m->dropped,
+		(unsigned long long)m->dropped_by[PP_LOST_SHIM_RING],
+		(unsigned long long)bpf,
+		(unsigned long long)m->dropped_by[PP_LOST_TRACE_WRITE]);
+	for (i = PP_LOST_BPF_GIL; i <= PP_LOST_BPF_KMEM; i++)
+		fprintf(out, "%s\"%s\": %llu", i > PP_LOST_BPF_GIL ? ", " : "",
+			pp_lost_src_name(i) + 4,	/* "bpf_gil" -> "gil" */
 			(unsigned long long)m->dropped_by[i]);
 	fprintf(out, "}, \"untracked_frees\": %llu},\n",
 		(unsigned long long)m->unknown_frees);

@@ -6,10 +6,11 @@ probes differ between them):
   the test knobs PYPROF_TEST_RING_DROP=1 (a full ring drops instead of
   making producers wait) and PYPROF_TEST_BPF_RING=4096 (tiny eBPF rings),
   and pyprof stopped (SIGSTOP) for 0.6 s while the workload runs: the
-  report is valid JSON, `events.dropped_by_source` names the six sources,
-  each of shim_ring, bpf_gil, bpf_gc, bpf_locks and bpf_kmem is > 0,
-  trace_write is 0, and `events.dropped` is their sum; the text report
-  and the viewer's header (batch replay, last frame) show that total;
+  report is valid JSON, `events.dropped_by_source` is shim, bpf and
+  trace_write, `events.dropped_bpf` is gil, gc, locks and kmem; shim and
+  each eBPF ring are > 0, trace_write is 0, bpf is the sum of the rings
+  and `events.dropped` the sum of the sources; the text report and the
+  viewer's header (batch replay, last frame) show that total;
 - the same workload without the knobs and without a stall drops nothing.
 Once: `pyprof record` into a 512 KiB tmpfs (mounted here, unmounted after):
 exit status 1, a message that gives the number of records lost, a
@@ -27,7 +28,8 @@ import harness as h
 
 PYS = [("py3.11-debian", "/usr/bin/python3.11"),
        ("py3.12", "/root/.pyenv/versions/3.12.1/bin/python3")]
-SOURCES = ["shim_ring", "bpf_gil", "bpf_gc", "bpf_locks", "bpf_kmem", "trace_write"]
+SOURCES = ["shim", "bpf", "trace_write"]  # events.dropped_by_source (cli.md)
+RINGS = ["gil", "gc", "locks", "kmem"]  # events.dropped_bpf
 
 
 def report(trace):
@@ -82,11 +84,17 @@ def forced(label, py):
         return
     ev = rep.get("events") or {}
     src = by_source(ev)
-    print("# %s: dropped %s by source %s" % (t, ev.get("dropped"), src))
-    h.check(sorted(src) == sorted(SOURCES), t + ": dropped_by_source names the six sources",
+    rings = ev.get("dropped_bpf") or {}
+    print("# %s: dropped %s by source %s, eBPF rings %s" % (t, ev.get("dropped"), src, rings))
+    h.check(sorted(src) == sorted(SOURCES), t + ": dropped_by_source is shim, bpf, trace_write",
             sorted(src))
-    for name in SOURCES[:-1]:
-        h.check(src.get(name, 0) > 0, "%s: %s drops counted" % (t, name), src)
+    h.check(sorted(rings) == sorted(RINGS), t + ": dropped_bpf names the four eBPF rings",
+            sorted(rings))
+    h.check(src.get("shim", 0) > 0, t + ": shim ring drops counted", src)
+    for name in RINGS:
+        h.check(rings.get(name, 0) > 0, "%s: eBPF %s ring drops counted" % (t, name), rings)
+    h.check(src.get("bpf") == sum(rings.values()), t + ": bpf is the sum of the rings",
+            "%s %s" % (src, rings))
     h.check(src.get("trace_write") == 0, t + ": no trace_write drops (the disk kept up)", src)
     h.check(ev.get("dropped") == sum(src.values()) and ev.get("dropped", 0) > 0,
             t + ": events.dropped is the sum of the sources",
@@ -109,7 +117,8 @@ def forced(label, py):
     rep, text, why = report(trace)
     ev = (rep or {}).get("events") or {}
     h.check(rc == 0 and rep is not None and ev.get("dropped") == 0 and
-            sorted(by_source(ev)) == sorted(SOURCES) and not any(by_source(ev).values()),
+            sorted(by_source(ev)) == sorted(SOURCES) and not any(by_source(ev).values()) and
+            not any((ev.get("dropped_bpf") or {}).values()),
             t + ": without the knobs and the stall nothing is dropped",
             "rc %s; %s %s" % (rc, ev, why or h.tail(err)))
 
