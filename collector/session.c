@@ -35,7 +35,9 @@ struct sess {
 	struct pp_trace_writer *tw;
 	struct pp_model *m;
 	pid_t child;
-	int write_err;		/* the first failed trace write's -errno */
+	int write_err;
+	int write_errno;	/* the first failure's errno */
+	uint64_t unwritten;	/* records not given to the trace after it */
 	uint64_t lost[PP_LOST_NSRC];	/* totals sent in LOST records */
 	int saw_proc, py_ok, py_pid, py_ready;
 	struct pp_bpf *bpf;
@@ -60,6 +62,15 @@ static void on_signal(int sig)
 	forward_sig = sig;
 }
 
+/* A trace write returned e (0 or -errno): the first failure is kept. */
+static void write_result(struct sess *s, int e)
+{
+	if (e < 0 && !s->write_err) {
+		s->write_err = 1;
+		s->write_errno = -e;
+	}
+}
+
 /* What the session itself needs to know from the stream. */
 static void note(struct sess *s, const struct pp_hdr *rec)
 {
@@ -80,19 +91,15 @@ static void note(struct sess *s, const struct pp_hdr *rec)
 		s->tick_due = 1;
 }
 
-/* A failed write loses its chunk (counted by the writer); go on. */
-static void write_result(struct sess *s, int err)
-{
-	if (err < 0 && !s->write_err)
-		s->write_err = err;
-}
-
 /* One record from pyprof itself or the eBPF side. */
 static void emit(struct sess *s, const struct pp_hdr *rec)
 {
 	note(s, rec);
-	if (s->tw)
+	/* after a failure only the LOST records still go (they are few) */
+	if (s->tw && (!s->write_err || rec->type == PP_REC_LOST))
 		write_result(s, pp_trace_append(s->tw, rec));
+	else if (s->tw)
+		s->unwritten++;
 	if (s->m)
 		pp_model_feed(s->m, rec);
 }
@@ -117,8 +124,12 @@ static void drained(const void *recs, size_t len, void *ctx)
 			if (unlikely(rec->type >= PP_REC_FUNC))
 				note(s, rec);
 	}
-	if (s->tw)
+	if (s->tw && !s->write_err) {
 		write_result(s, pp_trace_append_run(s->tw, recs, len));
+	} else if (s->tw) {
+		pp_rec_for_each(rec, recs, len)
+			s->unwritten++;
+	}
 }
 
 static void from_bpf(const struct pp_hdr *rec, void *ctx)
@@ -201,6 +212,12 @@ static void emit_clock(struct sess *s, uint64_t ts)
 	emit(s, &t.h);
 }
 
+/* Records the trace lost: failed chunks, and what came after a failure. */
+static uint64_t lost_total(const struct sess *s)
+{
+	return s->tw ? pp_trace_lost(s->tw) + s->unwritten : 0;
+}
+
 /*
  * Every place events are lost, as LOST records of each total that grew:
  * the shim's ring, each eBPF ring buffer, chunks the trace could not
@@ -216,7 +233,7 @@ static void emit_losses(struct sess *s)
 						 __ATOMIC_RELAXED);
 	for (i = PP_LOST_BPF_GIL; i <= PP_LOST_BPF_KMEM; i++)
 		now[i] = s->bpf ? pp_bpf_lost(s->bpf, i) : 0;
-	now[PP_LOST_TRACE_WRITE] = s->tw ? pp_trace_lost(s->tw) : 0;
+	now[PP_LOST_TRACE_WRITE] = lost_total(s);
 	for (i = 0; i < PP_LOST_NSRC; i++) {
 		struct pp_rec_lost r = {
 			.h = { .len = sizeof(r), .type = PP_REC_LOST,
@@ -346,12 +363,21 @@ static void stop_recording(struct sess *s)
 	uint64_t t = now_ns();	/* removing probes takes a while */
 
 	emit_losses(s);		/* the eBPF counters go with the probes */
+	/* the shim first: while the probes go, nobody drains its ring */
+	__atomic_store_n(&s->ring.hdr->collector_alive, 0, __ATOMIC_RELEASE);
 	if (s->bpf)
 		pp_bpf_detach(s->bpf);
 	s->bpf = NULL;
-	__atomic_store_n(&s->ring.hdr->collector_alive, 0, __ATOMIC_RELEASE);
 	drain_all(s);
 	emit_tick(s, t);
+}
+
+/* The command's status as a shell reports it: 128 + N for signal N. */
+static int shell_status(int status)
+{
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
 }
 
 /* Nothing worth keeping: leave no trace file and no ring behind. */
@@ -396,7 +422,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	if (o->trace_path) {
 		s.tw = pp_trace_create(o->trace_path, err, sizeof(err));
 		if (!s.tw) {
-			fprintf(stderr, "pyprof: %s\n", err);
+			fprintf(stderr, "pyprof: %s: %s\n", o->trace_path, err);
 			return 1;
 		}
 	}
@@ -449,6 +475,11 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 			write_result(&s, pp_trace_flush(s.tw));
 			last_flush = t;
 		}
+		/* a trace that cannot be written: stop costing the target */
+		if (recording && s.write_err && !m) {
+			stop_recording(&s);
+			recording = 0;
+		}
 		if (forward_sig) {
 			kill(s.child, forward_sig);
 			forward_sig = 0;
@@ -496,8 +527,6 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	__atomic_store_n(&s.ring.hdr->collector_alive, 0, __ATOMIC_RELEASE);
 	if (!s.saw_proc || !s.py_ok) {
 		/* nothing recorded: remove the empty trace */
-		rc = WIFEXITED(status) && WEXITSTATUS(status) ?
-			     WEXITSTATUS(status) : 1;
 		fail(&s);
 		if (!s.saw_proc)
 			fprintf(stderr, "pyprof: %s did not run a CPython "
@@ -505,30 +534,28 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 				o->cmd[0]);
 		else
 			fprintf(stderr, "pyprof: Python %s is not supported "
-				"(pyprof reads CPython 3.9 to 3.14)\n",
-				s.pyver);
-		return s.saw_proc ? 1 : rc;
+				"(pyprof reads CPython 3.9 to 3.14): nothing "
+				"was recorded\n", s.pyver);
+		return shell_status(status);
 	}
 	if (s.tw) {
 		/* the last chunk's loss, in one more (small) chunk */
 		emit_losses(&s);
 		write_result(&s, pp_trace_flush(s.tw));
-		if (pp_trace_lost(s.tw) > s.lost[PP_LOST_TRACE_WRITE]) {
+		if (lost_total(&s) > s.lost[PP_LOST_TRACE_WRITE]) {
 			emit_losses(&s);
 			write_result(&s, pp_trace_flush(s.tw));
 		}
-		lost_writes = pp_trace_lost(s.tw);
+		lost_writes = lost_total(&s);
 		write_result(&s, pp_trace_close(s.tw));
 	}
 	pp_ring_unmap(&s.ring);
 
-	if (s.write_err) {
+	/* our failure, not the command's: said once, its status still wins */
+	if (s.write_err)
 		fprintf(stderr, "pyprof: writing %s failed (%s): %llu records "
 			"lost, the trace is incomplete\n", o->trace_path,
-			strerror(-s.write_err), (unsigned long long)lost_writes);
-		return 1;
-	}
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
+			s.write_errno ? strerror(s.write_errno) : "I/O error",
+			(unsigned long long)lost_writes);
+	return shell_status(status);
 }
