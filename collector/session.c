@@ -403,15 +403,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	struct rusage ru = { 0 };
 	int errpipe[2], exec_err;
 
-	/*
-	 * Test knob: PYPROF_TEST_RING_DROP=1 makes a full ring drop and
-	 * count instead of making producers wait, as attaching to a running
-	 * process will, so a stalled collector shows as shim_ring drops
-	 * (tests/e2e/test_drops.py).
-	 */
-	fd = pp_ring_create(&s.ring, o->ring_bytes,
-			    getenv("PYPROF_TEST_RING_DROP") ? PP_RING_DROP :
-							      PP_RING_BLOCK);
+	fd = pp_ring_create(&s.ring, o->ring_bytes, PP_RING_BLOCK);
 	if (fd < 0) {
 		fprintf(stderr, "pyprof: cannot create the event ring: %s\n",
 			strerror(-fd));
