@@ -15,7 +15,7 @@
 
 /* leak judgement resolution: windows across the run (see README) */
 #define PP_WINDOWS 64
-#define PP_WINDOW0_NS 50000000ull	/* first window width: 50 ms */
+#define PP_WINDOW0_NS 25000000ull	/* first window width: 25 ms */
 #define PP_MIN_STEPS 6			/* steps judged, at least */
 
 struct pp_stalls;

@@ -24,7 +24,7 @@
 
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define TICK_NS 100000000ull
-#define CLOCK_NS 10000000ull	/* time stamps while records flow */
+#define CLOCK_NS 5000000ull	/* time stamps while records flow */
 #define FLUSH_NS 1000000000ull
 #define DRAIN_MAX (4u << 20)
 #define DRAIN_BATCH (256u << 10)

@@ -219,7 +219,7 @@ struct pp_rec_kmem {
 
 /* TICK (collector): time and process-wide samples, every 100 ms.
  * flags PP_TICK_CLOCK: a time stamp only (after a ring drain, every
- * 10 ms while records flow), so the records before it are placed in
+ * 5 ms while records flow), so the records before it are placed in
  * time finer than 100 ms; rss_bytes and dropped repeat the last sample. */
 #define PP_TICK_CLOCK 0x1
 struct pp_rec_tick {

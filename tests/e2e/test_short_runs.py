@@ -6,7 +6,7 @@
   times within the run, not once):
   the three planted leaks are flagged and none of the look-alikes
   (CHURN, LRU-VALUE, GC-CYCLE) is; the run's length is printed (the
-  exact limit, 9 windows of 50 ms, is tested in tests/unit/test_model.c);
+  exact limit, 9 windows of 25 ms, is tested in tests/unit/test_model.c);
 - the live viewer in batch mode (`-b -d 0.2`) on a 1 s run names the
   cache leak in a frame before the last, while the program still runs.
 """

@@ -3,11 +3,11 @@
  * The leak rule on synthetic record streams, fed straight into the model
  * (README, "What counts as a leak"). A simulated program makes one
  * request per millisecond after a start-up; the collector's time stamps
- * come every 10 ms and its full ticks every 100 ms, as in a recording.
+ * come every 5 ms and its full ticks every 100 ms, as in a recording.
  * Each site is one behaviour, with the verdict the README promises:
  * steady growth leaks; churn, a bounded cache that fills and turns
  * over, cycles freed by collections, a step-down, a sawtooth and growth
- * that stops halfway do not. Also: the shortest judged run, a run just
+ * that stops halfway do not. Also: the shortest judged growth, one just
  * too short, a trace with 100 ms stamps only, and the live judgement
  * naming a leak at the same moment a finished run of that length would.
  * And the drop totals per source.
@@ -45,7 +45,7 @@ struct sim {
 	struct pp_model m;
 	uint64_t addr;
 	struct fifo live[K_NKINDS];
-	int clock;		/* 10 ms stamps (else 100 ms ticks only) */
+	int clock;		/* 5 ms stamps (else 100 ms ticks only) */
 	int run_ms, startup_ms;
 	int attach_ms;		/* the collector's RUN mark (0: none) */
 	unsigned kinds;		/* bit k: site k is active */
@@ -200,7 +200,7 @@ static void sim_start(struct sim *s, int run_ms, int startup_ms, int clock,
 	feed(s, &meta);
 }
 
-/* run up to ms (exclusive); stamps after each 10 ms, as the collector */
+/* run up to ms (exclusive); stamps after each 5 ms, as the collector */
 static void sim_run(struct sim *s, int from_ms, int to_ms)
 {
 	int ms;
@@ -219,7 +219,7 @@ static void sim_run(struct sim *s, int from_ms, int to_ms)
 			request(s, ms - s->startup_ms, ms);
 		if ((ms + 1) % 100 == 0)
 			stamp(s, BASE_NS + (ms + 1) * MS, 1);
-		else if (s->clock && (ms + 1) % 10 == 0)
+		else if (s->clock && (ms + 1) % 5 == 0)
 			stamp(s, BASE_NS + (ms + 1) * MS, 0);
 	}
 }
@@ -378,47 +378,48 @@ static void drops(void)
 
 int main(void)
 {
-	int ms, shortest = -1;
+	int ms, shortest = -1, w0;
 
 	/* attached at 100 ms, the program's requests from 200 ms */
 	verdicts("1.2 s run", 1200, 100, 200, 1, ~0u);
+	verdicts("0.8 s run", 800, 100, 200, 1, ~0u);
 	/*
-	 * 0.6 s of requests: under 10 judged steps, so one clear is one
-	 * fall too many and "growth with one clear" is no leak; a sawtooth
-	 * cleared every 250 ms clears only once in 0.45 s.
+	 * 0.45 s of requests: a sawtooth cleared every 250 ms clears only
+	 * once, which is growth with one clear.
 	 */
-	verdicts("0.8 s run", 800, 100, 200, 1, ~0u & ~(1u << K_ONE_CLEAR));
 	verdicts("0.8 s run, 350 ms start-up", 800, 100, 350, 1,
-		 ~0u & ~(1u << K_SAWTOOTH | 1u << K_ONE_CLEAR));
+		 ~0u & ~(1u << K_SAWTOOTH));
 	/* probes that took 0.9 s to attach: the windows start after them */
-	verdicts("1.6 s run, attached at 0.9 s", 1600, 900, 950, 1,
-		 ~0u & ~(1u << K_ONE_CLEAR));
+	verdicts("1.6 s run, attached at 0.9 s", 1600, 900, 950, 1, ~0u);
+	/* one clear is one fall too many under 10 judged steps */
+	verdicts("0.4 s run", 400, 100, 150, 1,
+		 ~0u & ~(1u << K_ONE_CLEAR | 1u << K_SAWTOOTH));
 	verdicts("3 s run", 3000, 100, 200, 1, ~0u);
 	verdicts("12 s run", 12000, 100, 200, 1, ~0u);
 	/*
 	 * Traces with neither the RUN mark nor time stamps between the
-	 * 100 ms ticks (before both existed): half the 50 ms windows see no
-	 * time and are skipped. One clear is allowed only from 10 steps on,
+	 * 100 ms ticks (before both existed): three in four 25 ms windows
+	 * see no time and are skipped. One clear is allowed only from 10 steps on,
 	 * which 1.2 s of such ticks do not have.
 	 */
 	verdicts("1.2 s run, 100 ms ticks only", 1200, 0, 200, 0,
 		 ~0u & ~(1u << K_ONE_CLEAR));
 
 	/*
-	 * The shortest judged growth: 9 windows of 50 ms of the site's
-	 * life (its first allocation 50 ms after the RUN mark, on a window
-	 * boundary).
+	 * The shortest judged growth: 9 windows of the site's life (its
+	 * first allocation 50 ms after the RUN mark, on a window boundary).
 	 */
-	for (ms = 350; ms <= 1500 && shortest < 0; ms += 10)
+	w0 = PP_WINDOW0_NS / MS;
+	for (ms = 350; ms <= 1500 && shortest < 0; ms += 5)
 		if (short_run(ms, 300, 350))
 			shortest = ms - 350;
 	printf("shortest judged growth: %d ms\n", shortest);
-	CHECK(shortest == 9 * (int)(PP_WINDOW0_NS / MS),
-	      "shortest judged growth is 9 windows (450 ms)", "%d ms", shortest);
-	CHECK(!short_run(350 + 440, 300, 350),
-	      "440 ms of growth are too short to judge", "flagged");
-	CHECK(short_run(150 + 450, 0, 150), "without a RUN mark, 450 ms of "
-	      "growth are judged", "not flagged");
+	CHECK(shortest == 9 * w0, "shortest judged growth is 9 windows",
+	      "%d ms, windows of %d ms", shortest, w0);
+	CHECK(!short_run(350 + 9 * w0 - 5, 300, 350),
+	      "5 ms less is too short to judge", "flagged");
+	CHECK(short_run(150 + 9 * w0 + w0, 0, 150), "without a RUN mark, "
+	      "10 windows of growth are judged", "not flagged");
 	/* a long start-up (imports) of the program itself */
 	CHECK(short_run(100 + 1200 + 500, 100, 1300), "0.5 s of growth after "
 	      "a 1.2 s start-up is judged a leak", "not flagged");
