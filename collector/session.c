@@ -2,8 +2,9 @@
 /*
  * Wrap mode: the target is our child, started with the shim preloaded
  * and the ring's memfd inherited. The loop drains the ring, stamps
- * time and RSS into the stream every 100 ms (the producers send no
- * timestamps on the hot path), flushes the trace every second, and
+ * time and RSS into the stream every 100 ms and time alone every 5 ms
+ * while records flow (the producers send no timestamps on the hot
+ * path), flushes the trace every second, and
  * ends when the command does.
  */
 #include <errno.h>
