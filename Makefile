@@ -19,7 +19,8 @@ endif
 WARN	:= -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
 CFLAGS	?= -O2 -g
 CFLAGS	+= $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(B) -MMD -MP
-SHIM_CFLAGS := -fPIC -fvisibility=hidden -fno-omit-frame-pointer \
+SHIM_CFLAGS := -include preload/glibc_compat.h \
+	-fPIC -fvisibility=hidden -fno-omit-frame-pointer \
 	-ftls-model=initial-exec
 LIBS	:= -llz4 -lncursesw -ltinfo -lbpf -lelf -lz -lm -lpthread
 SHIM_LIBS := -ldl -lpthread -lm
@@ -54,14 +55,22 @@ $(B)/%.o: %.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(B)/preload/%.o: preload/%.c
+$(B)/preload/%.o: preload/%.c preload/glibc_compat.h
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(SHIM_CFLAGS) -c $< -o $@
 
+# The shim runs in other roots too (Debian 11, glibc 2.31): no symbol
+# may need a newer glibc (preload/glibc_compat.h)
+SHIM_GLIBC_MAX := 2.31
 $(B)/libpyprof.so: $(SHIM_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) -shared -Wl,-z,defs -Wl,-z,now $^ -o $@ $(SHIM_LIBS)
+	$(Q)$(CC) -shared -Wl,-z,defs -Wl,-z,now $^ -o $@ \
+		-Wl,--no-as-needed -l:libdl.so.2 -l:libpthread.so.0 -Wl,--as-needed $(SHIM_LIBS)
+	$(Q)objdump -T $@ | sed -n 's/.*(GLIBC_\([0-9.]*\)).*/\1 &/p' | \
+		awk -v max=$(SHIM_GLIBC_MAX) '{ split($$1, a, "."); split(max, m, "."); \
+		if (a[1] * 1000 + a[2] > m[1] * 1000 + m[2]) { print "needs glibc " $$0; bad = 1 } } \
+		END { exit bad }' || { rm -f $@; exit 1; }
 
 $(B)/libppshim.a: $(SHIM_LIB_OBJS)
 	$(call msg,AR,$@)

@@ -19,12 +19,16 @@
  * where the GIL lives (pycore_runtime.h / pycore_ceval_state.h) and
  * offsetof(PyInterpreterState, gc) + offsetof(struct
  * _gc_runtime_state, generation_stats) (pycore_interp.h, pycore_gc.h).
- * gil_in_interp: 3.12+ keep a pointer in interp->ceval.gil. */
+ * gil_in_interp: 3.12+ keep a pointer in interp->ceval.gil. 3.13+ give
+ * the GIL pointer's and the gc state's places in _Py_DebugOffsets
+ * (the layout); only generation_stats' place inside the gc state is
+ * ours: 3.14 pycore_interp_structs.h; 3.15 keeps no cumulative
+ * per-generation counts there (0: none), the USDT arguments count. */
 static const struct pyver_info {
 	int minor;
 	uint32_t gil_off;
 	int gil_in_interp;
-	uint32_t gc_stats_off;
+	uint32_t gc_stats_off;		/* 3.13+: inside interp->gc */
 	const char *gc_fn;
 	int gc_has_ptrs;
 } pyvers[] = {
@@ -32,8 +36,14 @@ static const struct pyver_info {
 	{ 10, 352, 0, 616 + 128, "gc_collect_main", 1 },
 	{ 11, 360, 0, 648 + 128, "gc_collect_main", 1 },
 	{ 12, 384, 1, 112 + 128, "gc_collect_main", 1 },
-	{ 13, 16, 1, 7400 + 128, "gc_collect_main", 0 },
+	{ 13, 0, 1, 128, "gc_collect_main", 0 },
+	/* incremental GC: _PyGC_Collect runs gc_collect_young,
+	 * gc_collect_increment or gc_collect_full (Python/gc.c) */
+	{ 14, 0, 1, 120, "_PyGC_Collect", 0 },
+	{ 15, 0, 1, 0, "_PyGC_Collect", 0 },
 };
+_Static_assert(sizeof(pyvers) / sizeof(pyvers[0]) ==
+	       PP_PY_MINOR_MAX - PP_PY_MINOR_MIN + 1, "a row per version");
 
 struct mapping {
 	uint64_t start, end, off;
@@ -512,7 +522,7 @@ int pp_pyproc_open(struct pp_pyproc *p, int pid, char *err, size_t errlen)
 			vi = &pyvers[i];
 	if (!vi) {
 		seterr(err, errlen,
-		       "pid %d runs Python %s: supported are 3.9 to 3.13", pid,
+		       "pid %d runs Python %s: supported are " PP_PY_RANGE, pid,
 		       p->version);
 		goto out;
 	}
@@ -543,7 +553,10 @@ int pp_pyproc_open(struct pp_pyproc *p, int pid, char *err, size_t errlen)
 		goto out;
 	}
 	if (vi->gil_in_interp) {
-		if (pp_pyproc_read(p, p->interp + vi->gil_off, &p->gil, 8) ||
+		uint32_t off = vi->minor >= 13 ? p->layout.interp_gil_ptr :
+						 vi->gil_off;
+
+		if (pp_pyproc_read(p, p->interp + off, &p->gil, 8) ||
 		    !p->gil) {
 			seterr(err, errlen, "pid %d: cannot read the GIL pointer",
 			       pid);
@@ -552,7 +565,11 @@ int pp_pyproc_open(struct pp_pyproc *p, int pid, char *err, size_t errlen)
 	} else {
 		p->gil = p->runtime + vi->gil_off;
 	}
-	p->gc_stats = p->interp + vi->gc_stats_off;
+	if (vi->minor >= 13)
+		p->gc_stats = vi->gc_stats_off ? p->interp + p->layout.interp_gc +
+							 vi->gc_stats_off : 0;
+	else
+		p->gc_stats = p->interp + vi->gc_stats_off;
 	rc = 0;
 out:
 	elf_close(&ef);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bpf.h"
+#include "pp_pylayout.h"
 #include "pp_ring.h"
 #include "session.h"
 #include "trace.h"
@@ -424,7 +425,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 				o->cmd[0]);
 		else
 			fprintf(stderr, "pyprof: Python %s is not supported "
-				"(pyprof reads CPython 3.9 to 3.14)\n",
+				"(pyprof reads CPython " PP_PY_RANGE ")\n",
 				s.pyver);
 		return s.saw_proc ? 1 : rc;
 	}
