@@ -45,7 +45,7 @@ SHIM_LIB_OBJS	:= $(filter-out $(B)/preload/interpose.o $(B)/preload/shim.o \
 		   $(B)/preload/stallwrap.o,$(SHIM_OBJS))
 
 .PHONY: all clean test demo setup install bench
-all: $(B)/pyprof $(B)/libpyprof.so $(UNIT_BINS)
+all: $(B)/pyprof $(B)/libpyprof.so $(UNIT_BINS) $(B)/tests/pyembed3.11
 
 setup:
 	$(Q)./scripts/setup.sh
@@ -88,6 +88,16 @@ $(B)/tests/%: tests/unit/%.c $(B)/libppcore.a $(B)/libppshim.a
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -Icollector -Ipreload $< -Wl,--start-group $(B)/libppcore.a $(B)/libppshim.a -Wl,--end-group -o $@ $(LIBS) -lunwind -ldl
+
+# A program embedding Debian's shared libpython3.11 (libpython3.11-dev),
+# one of the interpreters under test (tests/interpreters). Debian's own
+# python3.11-config: not a pyenv one earlier in PATH.
+PY311_CONFIG ?= /usr/bin/python3.11-config
+$(B)/tests/pyembed3.11: tests/embed/pyembed.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g $$($(PY311_CONFIG) --includes) $< -o $@ \
+		$$($(PY311_CONFIG) --embed --ldflags)
 
 # eBPF: vmlinux.h from the running kernel's BTF, .bpf.c -> .bpf.o -> .skel.h
 $(B)/vmlinux.h:

@@ -4,7 +4,7 @@ The README: "with --native, the native frames down to the interpreter loop
 come first". The allocator's own frames (malloc, PyObject_Malloc...) are
 not shown; the innermost native frame is the C function that asked for the
 block: for b"\\0" * N that is bytes_repeat (Objects/bytesobject.c), named
-on the pyenv builds (full symbol tables); on the stripped Debian build only
+on the pyenv builds (full symbol tables); on the stripped Debian builds only
 exported functions have names, so there it may be an unnamed address.
 
 Asserts, per interpreter:
@@ -23,7 +23,6 @@ import harness as h
 W = "exact.py"
 ALLOCATING = re.compile(r"bytes_repeat|_PyBytes_FromSize|PyBytes_FromStringAndSize|[Mm]alloc")
 EVAL = "_PyEval_EvalFrameDefault"
-STRIPPED = {"py3.11-debian", "py3.13-debian-chroot"}
 
 
 def main():
@@ -52,7 +51,7 @@ def one(label, py):
     py_i = next((i for i, fr in enumerate(stack) if not h.is_native(fr)), len(stack))
     native = stack[:py_i]
     names = [str(fr.get("function")) for fr in native]
-    if label in STRIPPED:
+    if label in h.STRIPPED:
         want, ok = "a native frame", bool(native)
     else:
         want, ok = "bytes_repeat", bool(native) and bool(ALLOCATING.search(names[0]))
