@@ -4,7 +4,7 @@
 #define PP_EBPF_GIL_H
 
 /* struct _gil_runtime_state (Include/internal/pycore_gil.h), x86-64
- * glibc, identical in 3.9-3.13. */
+ * glibc, identical in 3.9-3.15. */
 #define GIL_OFF_LOCKED		16
 #define GIL_OFF_COND		32
 #define GIL_OFF_MUTEX		80

@@ -19,7 +19,8 @@
 
 #include "shim.h"
 
-/* struct _gil_runtime_state, x86-64 glibc, 3.9-3.13 */
+/* struct _gil_runtime_state, x86-64 glibc, 3.9-3.15 (3.14, 3.15:
+ * Include/internal/pycore_interp_structs.h) */
 #define GIL_OFF_COND 32
 #define GIL_OFF_SWITCH_COND 120
 

@@ -262,8 +262,9 @@ static void gc_install(void)
 /*
  * Where struct _gil_runtime_state is (offsetof probes against each
  * version's Include/internal headers): _PyRuntime.ceval.gil in 3.9-3.11,
- * the interpreter's ceval.gil pointer from 3.12 (per-interpreter GIL).
- * We hold it now, so it must say locked by our thread state.
+ * the interpreter's ceval.gil pointer from 3.12 (per-interpreter GIL),
+ * whose place 3.13+ give in _Py_DebugOffsets (the layout). We hold it
+ * now, so it must say locked by our thread state.
  */
 static uintptr_t gil_address(void)
 {
@@ -277,13 +278,12 @@ static uintptr_t gil_address(void)
 		gil = (uintptr_t)(rt + 352);
 	} else if (L->minor == 11) {
 		gil = (uintptr_t)(rt + 360);
-	} else if (L->minor <= 13) {
+	} else {
 		interp = api.interp_main();
 		if (!interp)
 			return 0;
-		gil = *(const uintptr_t *)(interp + (L->minor == 12 ? 384 : 16));
-	} else {
-		return 0;	/* offsets not checked yet */
+		gil = *(const uintptr_t *)(interp + (L->minor == 12 ? 384 :
+						     L->interp_gil_ptr));
 	}
 	/* last_holder +8, locked +16 */
 	if (!gil || *(const int *)(gil + 16) != 1 ||
