@@ -423,6 +423,13 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 			fprintf(stderr, "pyprof: %s did not run a CPython "
 				"interpreter: nothing was recorded\n",
 				o->cmd[0]);
+		else if (strstr(s.pyver, "free-thread"))
+			/* Py_GetVersion(): "3.14.0 experimental
+			 * free-threading build ..." */
+			fprintf(stderr, "pyprof: Python %.*s is a free-threaded "
+				"build: not supported (pyprof reads GIL builds "
+				"of CPython " PP_PY_RANGE ")\n",
+				(int)strcspn(s.pyver, " "), s.pyver);
 		else
 			fprintf(stderr, "pyprof: Python %s is not supported "
 				"(pyprof reads CPython " PP_PY_RANGE ")\n",
