@@ -49,8 +49,10 @@ one_root() {
 	fi
 	mkdir -p "$root$top/build" "$root$top/tests"
 	cp build/libpyprof.so "$root$top/build/libpyprof.so"
-	rm -rf "$root$top/tests/workloads"
+	rm -rf "$root$top/tests/workloads" "$root$top/tests/unit"
 	cp -r tests/workloads "$root$top/tests/workloads"
+	mkdir -p "$root$top/tests/unit"
+	cp tests/unit/*.py "$root$top/tests/unit/"
 	for p in $pys; do
 		py=$top/tests/cache/$p-$suite
 		# Its own mount namespace with /proc, as a container has: the
