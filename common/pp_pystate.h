@@ -10,6 +10,7 @@
 
 /* struct _gil_runtime_state (Include/internal/pycore_gil.h; 3.14+
  * pycore_interp_structs.h), x86-64 glibc, identical in 3.9-3.15. */
+#define PP_GIL_OFF_HOLDER	8
 #define PP_GIL_OFF_LOCKED	16
 #define PP_GIL_OFF_COND		32
 #define PP_GIL_OFF_MUTEX	80

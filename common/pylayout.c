@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "pp_pylayout.h"
+#include "pp_pystate.h"
 
 #define NONE PP_OFF_NONE
 
@@ -142,7 +143,8 @@ struct dbg313 {
 	struct dbg_head h;
 	struct {
 		uint64_t size, id, next, threads_head, gc, imports_modules,
-			sysdict, builtins, ceval_gil, rest[4];
+			sysdict, builtins, ceval_gil, gil_state, gil_enabled,
+			gil_locked, gil_holder;
 	} interp;
 	struct dbg_tstate ts;
 	struct {
@@ -162,7 +164,9 @@ struct dbg314 {
 	struct dbg_head h;
 	struct {
 		uint64_t size, id, next, threads_head, threads_main, gc,
-			imports_modules, sysdict, builtins, ceval_gil, rest[6];
+			imports_modules, sysdict, builtins, ceval_gil,
+			gil_state, gil_enabled, gil_locked, gil_holder,
+			code_object_generation, tlbc_generation;
 	} interp;
 	struct dbg_tstate ts;
 	struct {
@@ -185,7 +189,9 @@ struct dbg315 {
 	struct dbg_head h;
 	struct {
 		uint64_t size, id, next, threads_head, threads_main, gc,
-			imports_modules, sysdict, builtins, ceval_gil, rest[6];
+			imports_modules, sysdict, builtins, ceval_gil,
+			gil_state, gil_enabled, gil_locked, gil_holder,
+			code_object_generation, tlbc_generation;
 	} interp;
 	struct {
 		uint64_t size, prev, next, interp, current_frame, base_frame,
@@ -269,6 +275,13 @@ static int dbg_off(uint64_t off, uint64_t size, uint32_t *out)
 			       &(l)->interp_gc);			\
 		bad |= dbg_off((d)->interp.ceval_gil, (d)->interp.size, \
 			       &(l)->interp_gil_ptr);			\
+		/* the GIL's layout we rely on (pp_pystate.h): the	\
+		 * interpreter's own _gil says where locked and		\
+		 * last_holder are */					\
+		gil_bad |= (d)->interp.gil_locked - (d)->interp.gil_state != \
+				   PP_GIL_OFF_LOCKED ||			\
+			   (d)->interp.gil_holder - (d)->interp.gil_state != \
+				   PP_GIL_OFF_HOLDER;			\
 	} while (0)
 
 static int from_debug_offsets(struct pp_pylayout *l, const void *runtime,
@@ -276,7 +289,7 @@ static int from_debug_offsets(struct pp_pylayout *l, const void *runtime,
 {
 	const struct dbg_head *h = runtime;
 	unsigned int maj, min;
-	int bad = 0;
+	int bad = 0, gil_bad = 0;
 
 	if (!h) {
 		*why = "3.13+ needs _PyRuntime to read _Py_DebugOffsets";
@@ -329,6 +342,10 @@ static int from_debug_offsets(struct pp_pylayout *l, const void *runtime,
 	}
 	if (bad) {
 		*why = "_Py_DebugOffsets holds offsets outside their structs";
+		return -1;
+	}
+	if (gil_bad) {
+		*why = "the GIL's layout differs from the one pyprof knows";
 		return -1;
 	}
 	/* PyCompactUnicodeObject = PyASCIIObject + utf8_length + utf8
