@@ -19,10 +19,12 @@ static const struct pp_pystate pystates[] = {
 	{ 11, 360, 0, 648 + 128, "gc_collect_main", 1 },
 	{ 12, 384, 1, 112 + 128, "gc_collect_main", 1 },
 	{ 13, 0, 1, 128, "gc_collect_main", 0 },
-	/* incremental GC: _PyGC_Collect runs gc_collect_young,
-	 * gc_collect_increment or gc_collect_full (Python/gc.c) */
-	{ 14, 0, 1, 120, "_PyGC_Collect", 0 },
-	{ 15, 0, 1, 0, "_PyGC_Collect", 0 },
+	/* incremental GC: gc_collect_main (the automatic _Py_RunGC and
+	 * gc.collect()'s _PyGC_Collect both) runs gc_collect_young,
+	 * gc_collect_increment or gc_collect_full (Python/gc.c). Not
+	 * tried: the builds here (Debian's) have USDT and no symbols. */
+	{ 14, 0, 1, 120, "gc_collect_main", 0 },
+	{ 15, 0, 1, 0, "gc_collect_main", 0 },
 };
 _Static_assert(sizeof(pystates) / sizeof(pystates[0]) ==
 	       PP_PY_MINOR_MAX - PP_PY_MINOR_MIN + 1, "a row per version");
