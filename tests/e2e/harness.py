@@ -136,6 +136,18 @@ def interpreters(required_only=False):
     return found
 
 
+def chroot_of(label):
+    """The root directory an interpreter runs in (tests/cache/SUITE for the
+    tests/cache/python3.X-SUITE wrappers of tests/setup_chroot.sh), or None
+    for one that runs on the host. A file a test makes for it outside
+    tests/ must be copied there, at the same path."""
+    path = interpreter_path(label)
+    m = re.match(r"python3\.\d+-(\w+)$", os.path.basename(path))
+    if os.path.dirname(path) == str(ROOT / "tests" / "cache") and m:
+        return ROOT / "tests" / "cache" / m.group(1)
+    return None
+
+
 def interpreter_path(label):
     """Path of one interpreter of tests/interpreters (present or not)."""
     return next(path for lab, need, build, path in read_interpreters() if lab == label)
