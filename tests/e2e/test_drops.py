@@ -1,7 +1,7 @@
 """Every lost event counted, by source (README, "Drops").
 
-Per interpreter (python3.11 from Debian and pyenv's 3.12: the GIL and GC
-probes differ between them):
+Per interpreter (Debian's static python3.11 and build/tests/pyembed3.11 on
+its shared libpython3.11: the probes attach differently):
 - tests/workloads/drops.py under `pyprof record --ring-size 65536` with
   the test knob PYPROF_TEST_BPF_RING=4096 (tiny eBPF rings), and pyprof
   stopped (SIGSTOP) for 1.6 s while the workload runs (the shim waits up
@@ -28,7 +28,7 @@ import time
 import harness as h
 
 PYS = [("py3.11-debian", "/usr/bin/python3.11"),
-       ("py3.12", "/root/.pyenv/versions/3.12.1/bin/python3")]
+       ("py3.11-embed", h.interpreter_path("py3.11-embed"))]
 SOURCES = ["shim", "bpf", "trace_write"]  # events.dropped_by_source (cli.md)
 RINGS = ["gil", "gc", "locks", "kmem"]  # events.dropped_bpf
 
