@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fmt.h"
 #include "report.h"
@@ -135,6 +136,52 @@ static void sites_json(FILE *out, const struct pp_model *m, const char *key,
 	fputs("],\n", out);
 }
 
+/* Attached: what this mode can and cannot see, in the report's words. */
+static const char attach_sees[] = "GIL, GC and lock waits (eBPF), heap "
+	"growth as the kernel sees it (anonymous mmap and brk) since attach";
+static const char attach_misses[] = "allocation sites and leaks need "
+	"injection (not in this version); memory allocated before attach is "
+	"not known";
+
+static void attach_time(const struct pp_model *m, char *buf, size_t len)
+{
+	time_t t = m->realtime0 / 1000000000ull;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void attach_json(FILE *out, const struct pp_model *m)
+{
+	char when[32];
+
+	if (!m->attach_mode)
+		return;
+	attach_time(m, when, sizeof(when));
+	fputs("  \"attach\": {\"mode\": ", out);
+	pp_json_str(out, m->attach_mode);
+	fprintf(out, ", \"attached_at\": \"%s\", \"sees\": ", when);
+	pp_json_str(out, attach_sees);
+	fputs(", \"cannot_see\": ", out);
+	pp_json_str(out, attach_misses);
+	fputs("},\n", out);
+}
+
+static void attach_text(FILE *out, const struct pp_model *m)
+{
+	char when[32], a[32], b[32];
+
+	attach_time(m, when, sizeof(when));
+	fprintf(out, "attached at %s (%s mode): %s.\n", when, m->attach_mode,
+		attach_sees);
+	fprintf(out, "Not seen: %s.\n", attach_misses);
+	fprintf(out, "heap: %s mapped since attach (kernel view, peak %s), "
+		"RSS peak %s\n\n", pp_fmt_bytes(m->kernel_bytes, a, sizeof(a)),
+		pp_fmt_bytes(m->kernel_peak_bytes, b, sizeof(b)),
+		pp_fmt_bytes(m->rss_peak_bytes, when, sizeof(when)));
+}
+
 void pp_report_json(const struct pp_model *m, FILE *out)
 {
 	uint32_t *idx;
@@ -151,6 +198,7 @@ void pp_report_json(const struct pp_model *m, FILE *out)
 	if (m->killed_by)
 		fprintf(out, ", \"signal\": %d", m->killed_by);
 	fputs("},\n", out);
+	attach_json(out, m);
 	fprintf(out, "  \"duration_s\": %.3f,\n", duration(m));
 	fprintf(out, "  \"sample_bytes\": %llu,\n",
 		(unsigned long long)m->sample_bytes);
@@ -203,6 +251,11 @@ void pp_report_text(const struct pp_model *m, FILE *out)
 		fprintf(out, ", sampling every %llu bytes",
 			(unsigned long long)m->sample_bytes);
 	fputc('\n', out);
+	if (m->attach_mode) {
+		attach_text(out, m);
+		pp_stalls_text(m->stalls, out, pp_model_frame, (void *)m);
+		return;
+	}
 	fprintf(out, "heap: %s live at end of run, %s peak, RSS peak %s\n",
 		pp_fmt_bytes(m->end_live_bytes, a, sizeof(a)),
 		pp_fmt_bytes(m->peak_bytes, b, sizeof(b)),

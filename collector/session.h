@@ -16,6 +16,8 @@ enum pp_gil_mode {
 
 struct pp_session_opts {
 	char **cmd;			/* the command to run */
+	int pid;			/* or attach to this process (attach.h) */
+	int no_inject;			/* attach with eBPF only */
 	const char *trace_path;		/* record here, or NULL */
 	uint64_t sample_bytes;
 	int native;
