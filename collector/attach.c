@@ -390,9 +390,6 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 		return 1;
 	}
 	a.pidfd = syscall(SYS_pidfd_open, a.pid, 0);
-	if (!o->no_inject)
-		fprintf(stderr, "pyprof: injecting into the target is not built "
-			"yet: attaching with eBPF only (as --no-inject)\n");
 
 	start = now_ns();
 	if (o->trace_path) {
@@ -402,6 +399,12 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 			return refuse(&a);
 		}
 	}
+	/* ^C, q, --duration or a termination signal: detach, never kill */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	emit_meta(&a, start);
 	if (pp_bpf_attach(&a.bpf, a.pid, bpf_mode(o), from_bpf, &a, err,
 			  sizeof(err)) < 0) {
@@ -413,17 +416,13 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 		return refuse(&a);
 	}
 	emit_proc(&a);
+	if (!o->no_inject)
+		fprintf(stderr, "pyprof: injecting into the target is not built "
+			"yet: attaching with eBPF only (as --no-inject)\n");
 	if (getenv("PYPROF_DEBUG"))
 		fprintf(stderr, "pyprof: attached to pid %d in %.3f s:\n%s",
 			a.pid, (now_ns() - start) / 1e9,
 			pp_bpf_sources(a.bpf));
-
-	/* ^C, q, --duration or a termination signal: detach, never kill */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGQUIT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	t = now_ns();
 	emit_tick(&a, t);
