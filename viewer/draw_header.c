@@ -64,14 +64,15 @@ static void line_target(struct pp_vw *v, struct pp_canvas *c, int y)
 static void line_heap_attached(struct pp_vw *v, struct pp_canvas *c, int y)
 {
 	const struct pp_model *m = v->m;
-	char a[32];
+	char a[32], buf[64];
 	int x = 0;
 
-	x = field(c, x, y, "Heap since attach (kernel)",
-		  pp_fmt_bytes(m->kernel_bytes, a, sizeof(a)));
+	pp_fmt_bytes(m->kernel_bytes, a, sizeof(a));
+	snprintf(buf, sizeof(buf), "%s%s", m->kernel_bytes >= 0 ? "+" : "", a);
+	x = field(c, x, y, "Heap", buf);
+	x = pp_canvas_put(c, x + 1, y, VA_LABEL, "since attach (kernel)");
 	x = field(c, x + 2, y, "RSS", pp_fmt_bytes(v->snap.rss, a, sizeof(a)));
-	pp_canvas_put(c, x + 2, y, VA_DIM, "sites need injection (not in this "
-		      "version)");
+	pp_canvas_put(c, x + 2, y, VA_DIM, "sites need injection");
 }
 
 static void line_heap(struct pp_vw *v, struct pp_canvas *c, int y)

@@ -7,7 +7,8 @@ Per interpreter (the chroot one is in another mount namespace):
   during and after (the kernel's own "[uprobes]" page aside);
 - GC collections per generation during the window equal what
   gc.callbacks counted in the target; the planted lock contention is
-  the top lock, at its line, with its count and wait (10%);
+  the top lock, at its line, with its wait (10%) and at least one
+  contention per blocking acquire;
 - 16 MiB grown after attach shows in heap.kernel; the report says the
   mode ("attach" key) and that sites need injection;
 - a second pyprof on the same pid is refused with one line;
@@ -215,8 +216,10 @@ def window(t, tg):
                 "%s: top contended lock at the planted line %d" % (t, line),
                 "top %s" % top)
         got = top.get("wait_s") or 0.0
-        h.check(top.get("contentions") == n and abs(got - wait) <= 0.10 * wait,
-                "%s: %d contentions, wait %.3f s within 10%%" % (t, n, wait),
+        # every blocking acquire is at least one futex wait; 3.13's PyMutex
+        # may park more than once in one acquire (Python/lock.c)
+        h.check((top.get("contentions") or 0) >= n and abs(got - wait) <= 0.10 * wait,
+                "%s: >= %d contentions, wait %.3f s within 10%%" % (t, n, wait),
                 "got %s contentions, %.4f s" % (top.get("contentions"), got))
     k = (rep.get("heap") or {}).get("kernel") or {}
     h.check(grown == "grown %d" % GROW_MIB and k.get("source") == "ebpf" and

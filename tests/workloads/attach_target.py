@@ -6,7 +6,8 @@
 #   gc N          -> N gc.collect(gen) of each generation plus churn that
 #                    makes automatic collections, GC enabled only meanwhile;
 #                    "gc C0 C1 C2": collections per generation gc.callbacks saw
-#   lock          -> a planted contention: "lock FILE LINE WAIT_S N"
+#   lock          -> a planted contention, 23 blocking acquires timed:
+#                    "lock FILE LINE WAIT_S N"
 #   grow MB       -> keep MB of 1 MiB blocks (glibc mmaps each): "grown MB"
 #   quit          -> exits
 import gc
@@ -47,14 +48,20 @@ def contention():
     stop = threading.Event()
     planted = {"wait": 0.0, "n": 0}
 
+    # the holder leaves 10 ms between holds, so a woken waiter takes the
+    # lock before it comes back (one futex wait per blocking acquire)
     def holder():
         while not stop.is_set():
             with lock:
                 time.sleep(0.02)
-            time.sleep(0.002)
+            time.sleep(0.01)
 
     def waiter():
-        for _ in range(23):
+        while planted["n"] < 23:
+            if lock.acquire(blocking=False):        # free: no contention
+                lock.release()
+                time.sleep(0.001)
+                continue
             t = time.perf_counter()
             lock.acquire()                          # PLANTED_LOCK
             planted["wait"] += time.perf_counter() - t
