@@ -137,11 +137,14 @@ static void sites_json(FILE *out, const struct pp_model *m, const char *key,
 }
 
 /* Attached: what this mode can and cannot see, in the report's words. */
-static const char attach_sees[] = "GIL, GC and lock waits (eBPF), heap "
-	"growth as the kernel sees it (anonymous mmap and brk) since attach";
-static const char attach_misses[] = "allocation sites and leaks need "
-	"injection (not in this version); memory allocated before attach is "
-	"not known";
+static const char attach_sees[] = "GIL, GC and lock waits (eBPF), and "
+	"heap growth as the kernel sees it since attach: anonymous mmaps "
+	"(glibc's big blocks, pymalloc's arenas) charged to the Python line "
+	"that made them, brk in the total only";
+static const char attach_misses[] = "allocations inside memory already "
+	"mapped (malloc's brk heap, free room in pymalloc's arenas) are not "
+	"charged to a line: that needs injection (not in this version); "
+	"memory allocated before attach is not known";
 
 static void attach_time(const struct pp_model *m, char *buf, size_t len)
 {
@@ -173,13 +176,17 @@ static void attach_text(FILE *out, const struct pp_model *m)
 	char when[32], a[32], b[32];
 
 	attach_time(m, when, sizeof(when));
-	fprintf(out, "attached at %s (%s mode): %s.\n", when, m->attach_mode,
-		attach_sees);
+	fprintf(out, "attached at %s, %s only (nothing put into the "
+		"target)\nSeen: %s.\n", when, m->attach_mode, attach_sees);
 	fprintf(out, "Not seen: %s.\n", attach_misses);
 	fprintf(out, "heap: %s mapped since attach (kernel view, peak %s), "
-		"RSS peak %s\n\n", pp_fmt_bytes(m->kernel_bytes, a, sizeof(a)),
+		"RSS peak %s\n", pp_fmt_bytes(m->kernel_bytes, a, sizeof(a)),
 		pp_fmt_bytes(m->kernel_peak_bytes, b, sizeof(b)),
 		pp_fmt_bytes(m->rss_peak_bytes, when, sizeof(when)));
+	fprintf(out, "      %s of it in %.0f anonymous mappings charged to "
+		"lines; events %llu, dropped %llu\n\n",
+		pp_fmt_bytes(m->end_live_bytes, a, sizeof(a)), m->end_live_count,
+		(unsigned long long)m->events, (unsigned long long)m->dropped);
 }
 
 void pp_report_json(const struct pp_model *m, FILE *out)
@@ -253,16 +260,16 @@ void pp_report_text(const struct pp_model *m, FILE *out)
 	fputc('\n', out);
 	if (m->attach_mode) {
 		attach_text(out, m);
-		pp_stalls_text(m->stalls, out, pp_model_frame, (void *)m);
-		return;
+	} else {
+		fprintf(out, "heap: %s live at end of run, %s peak, RSS peak "
+			"%s\n", pp_fmt_bytes(m->end_live_bytes, a, sizeof(a)),
+			pp_fmt_bytes(m->peak_bytes, b, sizeof(b)),
+			pp_fmt_bytes(m->rss_peak_bytes, c, sizeof(c)));
+		fprintf(out, "      %.0f allocations, %.0f frees; events %llu, "
+			"dropped %llu\n\n", m->alloc_count, m->free_count,
+			(unsigned long long)m->events,
+			(unsigned long long)m->dropped);
 	}
-	fprintf(out, "heap: %s live at end of run, %s peak, RSS peak %s\n",
-		pp_fmt_bytes(m->end_live_bytes, a, sizeof(a)),
-		pp_fmt_bytes(m->peak_bytes, b, sizeof(b)),
-		pp_fmt_bytes(m->rss_peak_bytes, c, sizeof(c)));
-	fprintf(out, "      %.0f allocations, %.0f frees; events %llu, "
-		"dropped %llu\n\n", m->alloc_count, m->free_count,
-		(unsigned long long)m->events, (unsigned long long)m->dropped);
 
 	n = pp_model_leaks(m, &idx);
 	fprintf(out, "Leaks (%zu): live bytes growing through the run\n", n);

@@ -161,8 +161,8 @@ int pp_draw_table(struct pp_vw *v, struct pp_canvas *c, int y, int h)
 	}
 	pp_vw_order(v, v->top + v->table_h);
 	if (!s->nrows && v->m->attach_mode) {
-		pp_canvas_put(c, 1, y + 1, VA_DIM, "attached without injection: "
-			      "allocation sites need it (not in this version)");
+		pp_canvas_put(c, 1, y + 1, VA_DIM, "no anonymous mapping since "
+			      "attach (smaller allocations need injection)");
 		return 2;
 	}
 	if (!s->nrows) {

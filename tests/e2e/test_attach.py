@@ -9,8 +9,9 @@ Per interpreter (the chroot one is in another mount namespace):
   gc.callbacks counted in the target; the planted lock contention is
   the top lock, at its line, with its wait (10%) and at least one
   contention per blocking acquire;
-- 16 MiB grown after attach shows in heap.kernel; the report says the
-  mode ("attach" key) and that sites need injection;
+- 16 MiB grown after attach (1 MiB blocks, each its own mapping) shows
+  in heap.kernel and at its line (the Python stack read in BPF); the
+  report says the mode ("attach" key) and what it cannot see;
 - a second pyprof on the same pid is refused with one line;
 - pyprof killed -9 while recording: the target keeps serving, is left
   clean, and the trace reads up to its last chunk.
@@ -226,6 +227,13 @@ def window(t, tg):
             k.get("mapped_bytes", 0) >= GROW_MIB * h.MIB,
             "%s: %d MiB grown after attach is in heap.kernel" % (t, GROW_MIB),
             "target %r, kernel %r" % (grown, k))
+    # each 1 MiB block is its own mapping, charged to its line from BPF
+    file, line, func = h.marker_site(W, "GROW")
+    s, why = h.one_site(rep, file, line)
+    h.check(s is not None and s.get("alloc_count") == GROW_MIB and
+            GROW_MIB * h.MIB <= s.get("live_bytes", 0) <= GROW_MIB * (h.MIB + 8192),
+            "%s: the %d mappings are charged to %s:%d" % (t, GROW_MIB, W, line),
+            why or h.fmt_site(s))
 
 
 def killed(t, tg):

@@ -96,7 +96,7 @@ for cmd in sys.stdin:
         out = contention()
     elif words[0] == "grow":
         for _ in range(int(words[1])):
-            kept.append(bytearray(1 << 20))
+            kept.append(bytearray(1 << 20))     # GROW
         out = "grown " + words[1]
     elif words[0] == "quit":
         break
