@@ -157,6 +157,7 @@ def one(label, py):
         return tg.close()
     try:
         window(t, tg)
+        live(t, tg)
         killed(t, tg)
     finally:
         tg.close()
@@ -234,6 +235,19 @@ def window(t, tg):
             GROW_MIB * h.MIB <= s.get("live_bytes", 0) <= GROW_MIB * (h.MIB + 8192),
             "%s: the %d mappings are charged to %s:%d" % (t, GROW_MIB, W, line),
             why or h.fmt_site(s))
+
+
+def live(t, tg):
+    """The viewer's batch frames: figures within a second of attaching."""
+    tg.ask("spin 30")
+    r = h.pyprof("--pid", str(tg.pid), "-b", "-n", "1", "-d", "1", timeout=60)
+    gc_line = [l for l in r.out.splitlines() if l.startswith("GC ")]
+    n = int(gc_line[0].split()[1]) if gc_line and gc_line[0].split()[1].isdigit() else 0
+    h.check(r.rc == 0 and n > 0 and "since attach" in r.out,
+            t + " viewer: GC figures in the first frame, 1 s after attach",
+            "rc %s GC line %r; %s" % (r.rc, gc_line, h.tail(r.err)))
+    h.check(max(len(l) for l in r.out.splitlines() or [""]) <= 80,
+            t + " viewer: frame fits 80 columns", h.tail(r.out))
 
 
 def killed(t, tg):

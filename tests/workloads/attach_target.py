@@ -9,6 +9,7 @@
 #   lock          -> a planted contention, 23 blocking acquires timed:
 #                    "lock FILE LINE WAIT_S N"
 #   grow MB       -> keep MB of 1 MiB blocks (glibc mmaps each): "grown MB"
+#   spin S        -> gc.collect(0) every 10 ms for S s in a thread: "spinning"
 #   quit          -> exits
 import gc
 import sys
@@ -98,6 +99,14 @@ for cmd in sys.stdin:
         for _ in range(int(words[1])):
             kept.append(bytearray(1 << 20))     # GROW
         out = "grown " + words[1]
+    elif words[0] == "spin":                # collections in the background
+        def spin(until):
+            while time.monotonic() < until:
+                gc.collect(0)
+                time.sleep(0.01)
+        threading.Thread(target=spin, args=(time.monotonic() + float(words[1]),),
+                         daemon=True).start()
+        out = "spinning"
     elif words[0] == "quit":
         break
     else:
