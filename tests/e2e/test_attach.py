@@ -358,6 +358,8 @@ def refusals(py):
                 "may not read pid", tg)
         refused(t + " --pid with a command", [pp, "--pid", str(tg.pid), "--", py, "-c", "1"],
                 "not both", tg, code=2)
+        refused(t + " --no-inject without --pid", [pp, "--no-inject", "--", py, "-c", "1"],
+                "for attaching", code=2)
     finally:
         sl.kill()
         sl.wait()
