@@ -22,6 +22,7 @@ and one line each, the target never stopped.
 """
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -94,11 +95,11 @@ def state(pid):
 def same_state(a, b):
     if "error" in a or "error" in b:
         return False, "cannot read: %s %s" % (a.get("error"), b.get("error"))
+    # only what is new could be pyprof's (the target's own threads end)
     for k in ("maps", "fds", "tasks"):
-        if a[k] != b[k]:
-            extra = sorted(set(map(str, b[k])) - set(map(str, a[k])))
-            gone = sorted(set(map(str, a[k])) - set(map(str, b[k])))
-            return False, "%s differ: new %s, gone %s" % (k, extra[:5], gone[:5])
+        extra = sorted(set(map(str, b[k])) - set(map(str, a[k])))
+        if extra:
+            return False, "new %s: %s" % (k, extra[:5])
     if b["stopped"]:
         return False, "target is stopped"
     return True, ""
@@ -366,6 +367,33 @@ def refusals(py):
         tg.close()
 
 
+def viewer_quit(label, py):
+    """The interactive viewer in tmux: q detaches, exit 0, target as before."""
+    from test_viewer import Pane   # its tmux helpers (own server, cleaned up)
+    t = "%s attach viewer q" % label
+    tg = Target([py, h.workload_path(W)])
+    try:
+        if not h.check(tg.ready, t + ": target started", "no 'ready'"):
+            return
+        tg.ask("spin 20")
+        base = state(tg.pid)
+        pane = Pane([h.PYPROF, "--pid", tg.pid], w=100, h_=30)
+        ok, text = pane.wait(lambda x: "since attach" in x and
+                             re.search(r"GC [1-9]", x) is not None)
+        h.check(ok, t + ": header shows the attach and GC figures", h.tail(text))
+        pane.keys("q")
+        rc = pane.exit_status()
+        h.check(rc == 0, t + ": q detaches with exit 0", "exit %s; %s" % (
+            rc, h.tail(pane.text(history=True))))
+        pane.kill()
+        time.sleep(0.2)
+        ok, why = same_state(base, state(tg.pid))
+        h.check(ok and tg.ask("ping") == "pong",
+                t + ": the target is as before and serving", why)
+    finally:
+        tg.close()
+
+
 def main():
     h.require_pyprof()
     found = h.interpreters()
@@ -375,6 +403,7 @@ def main():
         label, py = found[0]
         repeat(label, py)
         pidns(label, py)
+        viewer_quit(label, py)
         refusals(py)
     h.done()
 
