@@ -16,8 +16,9 @@ Per interpreter (the chroot one is in another mount namespace):
 - pyprof killed -9 while recording: the target keeps serving, is left
   clean, and the trace reads up to its last chunk.
 Once: 20 attach/detach in a row on one process; a target in a new PID
-namespace; refusals (nonexistent pid, non-Python process, pyprof as
-nobody without CAP_BPF, nobody with CAP_BPF on root's process): exit 1
+namespace; q in the interactive viewer (tmux); refusals (nonexistent
+pid, non-Python process, pyprof as nobody without CAP_BPF, nobody with
+CAP_BPF on root's process, a process already wrapped by pyprof): exit 1
 and one line each, the target never stopped.
 """
 import json
@@ -357,6 +358,14 @@ def refusals(py):
         refused(t + " nobody with CAP_BPF on root's process",
                 nobody + caps + [pp, "--pid", str(tg.pid), "-b", "-n", "1"],
                 "may not read pid", tg)
+        wrapped = Target([pp, "record", "-o", h.tmpfile("wrapped.pp"), "--", py,
+                          h.workload_path(W)])
+        kids = open("/proc/%d/task/%d/children" % (wrapped.pid, wrapped.pid)).read().split()
+        if h.check(wrapped.ready and len(kids) == 1, t + ": a wrapped target runs",
+                   "children %r" % kids):
+            refused(t + " a process already under pyprof",
+                    [pp, "--pid", kids[0], "-b", "-n", "1"], "already runs under pyprof")
+        wrapped.close()
         refused(t + " --pid with a command", [pp, "--pid", str(tg.pid), "--", py, "-c", "1"],
                 "not both", tg, code=2)
         refused(t + " --no-inject without --pid", [pp, "--no-inject", "--", py, "-c", "1"],
