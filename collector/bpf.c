@@ -739,6 +739,28 @@ static int attach_locks(struct pp_bpf *b, char *why, size_t wl)
 	return add_ring(b, s->maps.lock_events, on_lock);
 }
 
+/*
+ * The break now, from the end of [heap] (glibc moves it by whole pages),
+ * so the first brk after an attach has a starting point; 0 if none.
+ */
+static uint64_t heap_end(int pid)
+{
+	char fn[64], line[512];
+	unsigned long lo, hi, end = 0;
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
+	f = fopen(fn, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "[heap]") &&
+		    sscanf(line, "%lx-%lx", &lo, &hi) == 2)
+			end = hi;
+	fclose(f);
+	return end;
+}
+
 static int attach_kmem(struct pp_bpf *b, unsigned mode)
 {
 	struct kmem_bpf *s;
@@ -753,7 +775,18 @@ static int attach_kmem(struct pp_bpf *b, unsigned mode)
 		s->rodata->with_stack = 1;
 		walk_cfg((struct py_walk_cfg *)&s->rodata->py, &b->proc);
 	}
-	err = kmem_bpf__load(s) ?: kmem_bpf__attach(s);
+	err = kmem_bpf__load(s);
+	if (err)
+		return err;
+	if (mode & PP_BPF_KMEM_LINES) {
+		__u32 zero = 0;
+		__u64 brk = heap_end(b->proc.pid);
+
+		if (brk)
+			bpf_map_update_elem(bpf_map__fd(s->maps.cur_brk), &zero,
+					    &brk, BPF_ANY);
+	}
+	err = kmem_bpf__attach(s);
 	if (err)
 		return err;
 	b->kmem_lines = !!(mode & PP_BPF_KMEM_LINES);
