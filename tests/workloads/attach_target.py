@@ -82,6 +82,11 @@ def contention():
     return "lock %s %d %.6f %d" % (__file__, line, planted["wait"], planted["n"])
 
 
+# a thread's first exit makes glibc < 2.34 load libgcc_s (its unwinder):
+# have that happen now, not while pyprof is attached
+t = threading.Thread(target=lambda: None)
+t.start()
+t.join()
 gc.disable()
 gc.callbacks.append(on_gc)
 print("ready", flush=True)
