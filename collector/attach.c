@@ -47,6 +47,7 @@ struct att {
 	int pid, pidfd, lockfd;
 	int write_err;
 	uint64_t rss;
+	uint64_t lost[PP_LOST_NSRC];	/* totals sent in LOST records */
 };
 
 static volatile sig_atomic_t stop_sig;
@@ -238,18 +239,42 @@ static uint64_t read_rss(int pid)
 	return total;
 }
 
+/* Each eBPF ring's and the trace's losses, as LOST records of each
+ * total that grew (TICK's dropped is the shim ring's: none here). */
+static void emit_losses(struct att *a)
+{
+	uint64_t now[PP_LOST_NSRC] = { 0 };
+	int i;
+
+	for (i = PP_LOST_BPF_GIL; i <= PP_LOST_BPF_KMEM; i++)
+		now[i] = a->bpf ? pp_bpf_lost(a->bpf, i) : 0;
+	now[PP_LOST_TRACE_WRITE] = a->tw ? pp_trace_lost(a->tw) : 0;
+	for (i = 0; i < PP_LOST_NSRC; i++) {
+		struct pp_rec_lost r = {
+			.h = { .len = sizeof(r), .type = PP_REC_LOST,
+			       .flags = i },
+			.count = now[i],
+		};
+
+		if (now[i] <= a->lost[i])
+			continue;
+		a->lost[i] = now[i];
+		emit(a, &r.h);
+	}
+}
+
 static void emit_tick(struct att *a, uint64_t ts)
 {
 	uint64_t rss = read_rss(a->pid);
 	struct pp_rec_tick t = {
 		.h = { .len = sizeof(t), .type = PP_REC_TICK },
 		.ts = ts,
-		.dropped = a->bpf ? pp_bpf_lost(a->bpf) : 0,
 	};
 
 	if (rss)
 		a->rss = rss;
 	t.rss_bytes = a->rss;
+	emit_losses(a);
 	emit(a, &t.h);
 }
 
@@ -455,6 +480,7 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 			break;
 	}
 	t = now_ns();		/* removing uprobes takes a while */
+	emit_losses(&a);	/* the counters go with the probes */
 	if (gone) {
 		fprintf(stderr, "pyprof: pid %d ended\n", a.pid);
 		pp_bpf_detach_target_gone(a.bpf);
