@@ -36,13 +36,19 @@ static void *hook_malloc(void *ctx, size_t n)
 	struct domain *d = ctx;
 	void *p;
 
-	if (pp_in_hook || !pp_shim.active)
-		return d->orig.malloc(d->orig.ctx, n);
+	if (pp_in_hook || !pp_shim.active) {
+		p = d->orig.malloc(d->orig.ctx, n);
+		pp_fl_last = (uintptr_t)p;
+		return p;
+	}
 	pp_in_hook++;
 	p = d->orig.malloc(d->orig.ctx, n);
+	pp_fl_last = (uintptr_t)p;
 	if (p)
 		pp_record_alloc(d->pp_domain, p, n);
 	pp_in_hook--;
+	if (d->pp_domain == PP_DOM_PYOBJ && unlikely(--pp_fl_check < 0))
+		pp_fl_recheck();
 	return p;
 }
 
@@ -51,10 +57,14 @@ static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
 	struct domain *d = ctx;
 	void *p;
 
-	if (pp_in_hook || !pp_shim.active)
-		return d->orig.calloc(d->orig.ctx, nelem, elsize);
+	if (pp_in_hook || !pp_shim.active) {
+		p = d->orig.calloc(d->orig.ctx, nelem, elsize);
+		pp_fl_last = (uintptr_t)p;
+		return p;
+	}
 	pp_in_hook++;
 	p = d->orig.calloc(d->orig.ctx, nelem, elsize);
+	pp_fl_last = (uintptr_t)p;
 	if (p)
 		pp_record_alloc(d->pp_domain, p, nelem * elsize);
 	pp_in_hook--;
@@ -67,11 +77,15 @@ static void *hook_realloc(void *ctx, void *old, size_t n)
 	struct pp_realloc_tx tx;
 	void *p;
 
-	if (pp_in_hook || !pp_shim.active)
-		return d->orig.realloc(d->orig.ctx, old, n);
+	if (pp_in_hook || !pp_shim.active) {
+		p = d->orig.realloc(d->orig.ctx, old, n);
+		pp_fl_last = (uintptr_t)p;
+		return p;
+	}
 	pp_in_hook++;
 	pp_record_realloc_begin(&tx, d->pp_domain, old, n);
 	p = d->orig.realloc(d->orig.ctx, old, n);
+	pp_fl_last = (uintptr_t)p;
 	pp_record_realloc_end(&tx, p);
 	pp_in_hook--;
 	return p;
@@ -81,6 +95,8 @@ static void hook_free(void *ctx, void *p)
 {
 	struct domain *d = ctx;
 
+	if ((uintptr_t)p == pp_fl_last)
+		pp_fl_last = 0;
 	if (!p || pp_in_hook || !pp_shim.active) {
 		d->orig.free(d->orig.ctx, p);
 		return;
@@ -171,6 +187,7 @@ static int install(void *arg)
 		pp_shim.py.set_allocator(i, &a);
 	}
 	register_atexit();
+	pp_freelist_install();
 	pp_in_hook--;
 	pp_shim.py_state = PP_PY_HOOKED;
 	pp_emit_mark(PP_MARK_PY_READY);
