@@ -29,6 +29,7 @@ W = "freelists.py"
 TYPES = ("list", "dict", "tuple", "float")
 SAMPLE = 4096
 PRIME_SLACK = 64 * 1024
+N = 150000  # the workload's N
 
 
 def main():
@@ -86,7 +87,7 @@ def check_types(t, rep, tm, lo, prime_share, check_prime_live=True):
 def verdicts(label, py, tm, extra, mode, lo, prime_share):
     t = "%s freelists %s" % (label, mode)
     r = h.record(py, W, extra_pyprof_args=extra)
-    ok = h.check(r.rc == 0 and "freelists: kept 50000 lists" in r.out and r.report is not None,
+    ok = h.check(r.rc == 0 and "freelists: kept %d lists" % N in r.out and r.report is not None,
                  t + ": exits 0, report parses",
                  "rc %s; %s; stdout %s; stderr %s" % (r.rc, r.why, h.tail(r.out), h.tail(r.err)))
     check_types(t, r.report if ok else {}, tm, lo, prime_share)

@@ -18,8 +18,8 @@ starting it itself) and print one line "TRACEMALLOC {json}" at the end:
 import json
 import sys
 
-N = 50000
-CHURN = 5
+N = 150000
+CHURN = 2
 
 KEEP_LIST = []
 KEEP_DICT = []
