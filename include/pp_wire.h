@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define PP_ABI_VERSION 1
+#define PP_ABI_VERSION 2	/* 2: PP_REC_RETAG */
 
 enum pp_rec_type {
 	PP_REC_NONE = 0,
