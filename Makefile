@@ -18,7 +18,9 @@ endif
 
 WARN	:= -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
 CFLAGS	?= -O2 -g
-CFLAGS	+= $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(B) -MMD -MP
+# always applied, even with CFLAGS given on the command line
+INCLUDES := -Iinclude -Icommon -I$(B)
+PP_CFLAGS := $(WARN) -std=gnu11 -D_GNU_SOURCE $(INCLUDES) -MMD -MP
 SHIM_CFLAGS := -fPIC -fvisibility=hidden -fno-omit-frame-pointer \
 	-ftls-model=initial-exec
 LIBS	:= -llz4 -lncursesw -ltinfo -lbpf -lelf -lz -lm -lpthread
@@ -28,20 +30,23 @@ ARCH	:= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 # <asm/*.h> for libbpf's usdt.bpf.h (Debian multiarch)
 BPF_INC	:= -I/usr/include/$(shell uname -m)-linux-gnu
 
-# sources, by place on the data path
-SHIM_SRCS	:= $(wildcard preload/*.c)
-SHIM_OBJS	:= $(SHIM_SRCS:%.c=$(B)/%.o)
-CORE_SRCS	:= $(filter-out collector/main.c,$(wildcard collector/*.c)) \
-		   $(wildcard viewer/*.c)
-CORE_OBJS	:= $(CORE_SRCS:%.c=$(B)/%.o)
+# Link units, by place on the data path (docs/architecture.md):
+#   libpyprof.so = preload/ + common/ (built -fPIC, hidden)
+#   pyprof       = cli/ + viewer/ + collector/ + common/
+# common/ is what both sides share: the ring, the CPython description.
+COMMON_SRCS	:= $(wildcard common/*.c)
+COMMON_OBJS	:= $(COMMON_SRCS:common/%.c=$(B)/common/%.o)
+COMMON_SHIM_OBJS := $(COMMON_SRCS:common/%.c=$(B)/common/shim/%.o)
+PRELOAD_OBJS	:= $(patsubst %.c,$(B)/%.o,$(wildcard preload/*.c))
+SHIM_OBJS	:= $(PRELOAD_OBJS) $(COMMON_SHIM_OBJS)
+COLLECTOR_OBJS	:= $(patsubst %.c,$(B)/%.o,$(wildcard collector/*.c))
+VIEWER_OBJS	:= $(patsubst %.c,$(B)/%.o,$(wildcard viewer/*.c))
+CLI_OBJS	:= $(patsubst %.c,$(B)/%.o,$(wildcard cli/*.c))
+PYPROF_OBJS	:= $(CLI_OBJS) $(VIEWER_OBJS) $(COLLECTOR_OBJS) $(COMMON_OBJS)
 BPF_SRCS	:= $(wildcard ebpf/*.bpf.c)
 BPF_SKELS	:= $(BPF_SRCS:ebpf/%.bpf.c=$(B)/ebpf/%.skel.h)
 UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
 UNIT_BINS	:= $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
-# what the CLI and the unit tests take from the shim (no interposers)
-# (interpose.o and stallwrap.o define libc functions: never link them elsewhere)
-SHIM_LIB_OBJS	:= $(filter-out $(B)/preload/interpose.o $(B)/preload/shim.o \
-		   $(B)/preload/stallwrap.o,$(SHIM_OBJS))
 
 .PHONY: all clean test demo setup install bench
 all: $(B)/pyprof $(B)/libpyprof.so $(UNIT_BINS)
@@ -52,33 +57,35 @@ setup:
 $(B)/%.o: %.c
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) -c $< -o $@
 
 $(B)/preload/%.o: preload/%.c
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(SHIM_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) $(SHIM_CFLAGS) -c $< -o $@
+
+$(B)/common/shim/%.o: common/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) $(SHIM_CFLAGS) -c $< -o $@
 
 $(B)/libpyprof.so: $(SHIM_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) -shared -Wl,-z,defs -Wl,-z,now $^ -o $@ $(SHIM_LIBS)
 
-$(B)/libppshim.a: $(SHIM_LIB_OBJS)
-	$(call msg,AR,$@)
-	$(Q)rm -f $@ && ar rcs $@ $^
-
-$(B)/libppcore.a: $(CORE_OBJS)
-	$(call msg,AR,$@)
-	$(Q)rm -f $@ && ar rcs $@ $^
-
-$(B)/pyprof: $(B)/collector/main.o $(B)/libppcore.a $(B)/libppshim.a
+$(B)/pyprof: $(PYPROF_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $< -Wl,--start-group $(B)/libppcore.a $(B)/libppshim.a -Wl,--end-group -o $@ $(LIBS)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LIBS)
 
-$(B)/tests/%: tests/unit/%.c $(B)/libppcore.a $(B)/libppshim.a
+# Unit tests link common/ and collector/; a test of shim code
+# (interpose.o, shim.o and stallwrap.o define libc functions: never
+# outside the shim) names the one preload object it needs.
+$(B)/tests/test_pywalk: $(B)/preload/pyframe.o
+
+$(B)/tests/%: tests/unit/%.c $(COLLECTOR_OBJS) $(COMMON_OBJS)
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -Icollector -Ipreload $< -Wl,--start-group $(B)/libppcore.a $(B)/libppshim.a -Wl,--end-group -o $@ $(LIBS) -lunwind -ldl
+	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) -Icollector $< $(filter %.o,$^) -o $@ $(LIBS) -lunwind -ldl
 
 # eBPF: vmlinux.h from the running kernel's BTF, .bpf.c -> .bpf.o -> .skel.h
 $(B)/vmlinux.h:
@@ -86,17 +93,17 @@ $(B)/vmlinux.h:
 	@mkdir -p $(@D)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-$(B)/ebpf/%.bpf.o: ebpf/%.bpf.c $(B)/vmlinux.h $(wildcard include/*.h ebpf/*.h)
+$(B)/ebpf/%.bpf.o: ebpf/%.bpf.c $(B)/vmlinux.h $(wildcard include/*.h common/*.h ebpf/*.h)
 	$(call msg,BPF,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -I$(B) $(BPF_INC) -c $< -o $@
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(INCLUDES) $(BPF_INC) -c $< -o $@
 
 $(B)/ebpf/%.skel.h: $(B)/ebpf/%.bpf.o
 	$(call msg,GEN,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-# every core object may include a skeleton
-$(CORE_OBJS) $(B)/collector/main.o: $(BPF_SKELS)
+# every collector-side object may include a skeleton
+$(COLLECTOR_OBJS) $(VIEWER_OBJS) $(CLI_OBJS): $(BPF_SKELS)
 
 test: all
 	$(Q)./tests/run.sh

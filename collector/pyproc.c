@@ -13,27 +13,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "pp_pystate.h"
 #include "pyproc.h"
-
-/* Per minor version, from each version's Include/internal headers:
- * where the GIL lives (pycore_runtime.h / pycore_ceval_state.h) and
- * offsetof(PyInterpreterState, gc) + offsetof(struct
- * _gc_runtime_state, generation_stats) (pycore_interp.h, pycore_gc.h).
- * gil_in_interp: 3.12+ keep a pointer in interp->ceval.gil. */
-static const struct pyver_info {
-	int minor;
-	uint32_t gil_off;
-	int gil_in_interp;
-	uint32_t gc_stats_off;
-	const char *gc_fn;
-	int gc_has_ptrs;
-} pyvers[] = {
-	{ 9, 352, 0, 616 + 128, "collect", 1 },
-	{ 10, 352, 0, 616 + 128, "gc_collect_main", 1 },
-	{ 11, 360, 0, 648 + 128, "gc_collect_main", 1 },
-	{ 12, 384, 1, 112 + 128, "gc_collect_main", 1 },
-	{ 13, 16, 1, 7400 + 128, "gc_collect_main", 0 },
-};
 
 struct mapping {
 	uint64_t start, end, off;
@@ -421,7 +402,7 @@ int pp_pyproc_open(struct pp_pyproc *p, int pid, char *err, size_t errlen)
 				"drop_gil", NULL };
 	enum { S_RT, S_VER, S_TAKE, S_DROP, S_GC, S_N };
 	uint64_t v[S_N];
-	const struct pyver_info *vi = NULL;
+	const struct pp_pystate *vi = NULL;
 	struct mapping *maps = NULL, *py = NULL;
 	char exe[PATH_MAX], fn[64];
 	struct elf_file ef = { -1, NULL };
@@ -507,9 +488,7 @@ int pp_pyproc_open(struct pp_pyproc *p, int pid, char *err, size_t errlen)
 	}
 	snprintf(p->version, sizeof(p->version), "%d.%d.%d", p->major,
 		 p->minor, p->micro);
-	for (i = 0; i < (int)(sizeof(pyvers) / sizeof(pyvers[0])); i++)
-		if (p->major == 3 && pyvers[i].minor == p->minor)
-			vi = &pyvers[i];
+	vi = pp_pystate_find(p->major, p->minor);
 	if (!vi) {
 		seterr(err, errlen,
 		       "pid %d runs Python %s: supported are 3.9 to 3.13", pid,
@@ -562,11 +541,15 @@ out:
 
 int pp_pyproc_gil_words(const struct pp_pyproc *p, uint64_t *out, int max)
 {
-	/* struct _gil_runtime_state (Include/internal/pycore_gil.h): cond
-	 * +32, mutex +80, switch_cond +120, switch_mutex +168; glibc
-	 * pthread_cond_t futex words __g_signals[2] at +40/+44 */
-	const uint32_t offs[] = { 32 + 40, 32 + 44, 80, 120 + 40, 120 + 44,
-				  168 };
+	/* the futex words of the GIL's mutexes and condition variables */
+	const uint32_t offs[] = {
+		PP_GIL_OFF_COND + PP_COND_OFF_SIGNALS0,
+		PP_GIL_OFF_COND + PP_COND_OFF_SIGNALS1,
+		PP_GIL_OFF_MUTEX,
+		PP_GIL_OFF_SWITCH_COND + PP_COND_OFF_SIGNALS0,
+		PP_GIL_OFF_SWITCH_COND + PP_COND_OFF_SIGNALS1,
+		PP_GIL_OFF_SWITCH_MUTEX,
+	};
 	int i, n = 0;
 
 	for (i = 0; i < 6 && n < max; i++)

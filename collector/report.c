@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fmt.h"
 #include "report.h"
 #include "stalls.h"
 
@@ -27,24 +28,6 @@ void pp_json_str(FILE *out, const char *s)
 			fputc(c, out);
 	}
 	fputc('"', out);
-}
-
-const char *pp_fmt_bytes(double b, char *buf, size_t len)
-{
-	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int u = 0;
-	double a = fabs(b);
-
-	while (a >= 1024 && u < 4) {
-		a /= 1024;
-		b /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, len, "%.0f %s", b, unit[u]);
-	else
-		snprintf(buf, len, "%.1f %s", b, unit[u]);
-	return buf;
 }
 
 static void frame_json(FILE *out, const struct pp_model *m,

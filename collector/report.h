@@ -12,8 +12,6 @@
 
 void pp_report_json(const struct pp_model *m, FILE *out);
 void pp_report_text(const struct pp_model *m, FILE *out);
-/* "12.3 MiB" into buf */
-const char *pp_fmt_bytes(double bytes, char *buf, size_t len);
 /* JSON string literal of s */
 void pp_json_str(FILE *out, const char *s);
 

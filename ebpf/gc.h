@@ -3,7 +3,9 @@
 #ifndef PP_EBPF_GC_H
 #define PP_EBPF_GC_H
 
-#define GC_NGEN 3
+#include "pp_pystate.h"	/* common/: the GC's layout */
+
+#define GC_NGEN PP_GC_NGEN
 
 /* struct gc_generation_stats (Include/internal/pycore_gc.h) */
 struct gc_gen_stats {

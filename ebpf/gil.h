@@ -3,16 +3,15 @@
 #ifndef PP_EBPF_GIL_H
 #define PP_EBPF_GIL_H
 
-/* struct _gil_runtime_state (Include/internal/pycore_gil.h), x86-64
- * glibc, identical in 3.9-3.13. */
-#define GIL_OFF_LOCKED		16
-#define GIL_OFF_COND		32
-#define GIL_OFF_MUTEX		80
-#define GIL_OFF_SWITCH_COND	120
-#define GIL_OFF_SWITCH_MUTEX	168
-/* glibc pthread_cond_t: the two __g_signals futex words */
-#define COND_OFF_SIGNALS0	40
-#define COND_OFF_SIGNALS1	44
+#include "pp_pystate.h"	/* common/: the GIL's layout */
+
+#define GIL_OFF_LOCKED		PP_GIL_OFF_LOCKED
+#define GIL_OFF_COND		PP_GIL_OFF_COND
+#define GIL_OFF_MUTEX		PP_GIL_OFF_MUTEX
+#define GIL_OFF_SWITCH_COND	PP_GIL_OFF_SWITCH_COND
+#define GIL_OFF_SWITCH_MUTEX	PP_GIL_OFF_SWITCH_MUTEX
+#define COND_OFF_SIGNALS0	PP_COND_OFF_SIGNALS0
+#define COND_OFF_SIGNALS1	PP_COND_OFF_SIGNALS1
 
 enum gil_ev_kind {
 	GIL_EV_CYCLE = 1,	/* wait (optional) + hold, emitted at release */

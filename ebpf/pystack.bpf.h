@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
  * Python stack of the current thread, read from BPF with the offsets in
- * struct py_walk_cfg (filled from include/pp_pylayout.h).
+ * struct py_walk_cfg (filled from common/pp_pylayout.h).
  *
  * The thread state is found by walking interp->threads and matching
  * tstate->thread_id, which is the thread's pthread_t; on x86-64 glibc

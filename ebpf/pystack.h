@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* What the BPF Python-stack walker needs to know about the target:
- * a plain copy of the fields of struct pp_pylayout (include/
+ * a plain copy of the fields of struct pp_pylayout (common/
  * pp_pylayout.h) it reads, plus where _PyRuntime is. */
 #ifndef PP_EBPF_PYSTACK_H
 #define PP_EBPF_PYSTACK_H

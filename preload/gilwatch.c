@@ -17,11 +17,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "pp_pystate.h"
 #include "shim.h"
-
-/* struct _gil_runtime_state, x86-64 glibc, 3.9-3.13 */
-#define GIL_OFF_COND 32
-#define GIL_OFF_SWITCH_COND 120
 
 struct gil_thread {
 	uint64_t wait_start;	/* 0: not waiting */
@@ -115,8 +112,8 @@ int pp_gilwatch_start(uintptr_t gil)
 	if (pthread_key_create(&exit_key, thread_exit))
 		return -1;
 	t_start = pp_now_ns();
-	gil_cond = gil + GIL_OFF_COND;
-	gil_switch = gil + GIL_OFF_SWITCH_COND;
+	gil_cond = gil + PP_GIL_OFF_COND;
+	gil_switch = gil + PP_GIL_OFF_SWITCH_COND;
 	first_sight(t_start);
 	me.acquired = t_start;
 	return 0;

@@ -10,7 +10,7 @@
 
 #include "vw.h"
 #include "stalls_view.h"
-#include "../collector/report.h"
+#include "../collector/fmt.h"
 
 static int field(struct pp_canvas *c, int x, int y, const char *label,
 		 const char *value)

@@ -27,7 +27,6 @@
 
 #include "viewer.h"
 #include "vw.h"
-#include "../collector/report.h"
 
 #define SNAP_S 0.5		/* a new snapshot (and a redraw) */
 #define INPUT_S 0.02		/* keys are read this often */
@@ -346,8 +345,8 @@ int pp_view_live(const struct pp_session_opts *so, const struct pp_view_opts *vo
 		refresh_snapshot(l);
 		pp_batch_frame(&l->v, ++l->frames, vo->frames);
 	}
-	else if (!vo->batch && m.py_supported == 1)
-		pp_report_text(&m, stderr);
+	else if (!vo->batch && m.py_supported == 1 && vo->at_end)
+		vo->at_end(&m);
 	pp_canvas_free(&l->c);
 	pp_vw_fini(&l->v);
 	pp_model_free(&m);

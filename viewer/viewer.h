@@ -13,6 +13,9 @@ struct pp_view_opts {
 	int batch;		/* -b: text frames, no curses */
 	int frames;		/* -n: stop after this many frames, 0 = no limit */
 	double delay;		/* -d: seconds between frames, 0 = default */
+	/* live, no terminal and no -b: given the finished model (the CLI
+	 * prints the text report) */
+	void (*at_end)(const struct pp_model *m);
 };
 
 /*

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model.h"
-#include "report.h"
-#include "session.h"
-#include "trace.h"
+#include "../collector/model.h"
+#include "../collector/report.h"
+#include "../collector/session.h"
+#include "../collector/trace.h"
 #include "../viewer/viewer.h"
 
 #define DEFAULT_RING (16u << 20)
@@ -151,6 +151,12 @@ static int do_report(const char *path, const struct opts *o)
 	return rc < 0 ? 1 : 0;
 }
 
+/* live without a terminal: the report at the end, as before the viewer */
+static void text_report(const struct pp_model *m)
+{
+	pp_report_text(m, stderr);
+}
+
 static int do_run(char **cmd, const struct opts *o, int record)
 {
 	struct pp_session_opts so = {
@@ -162,7 +168,7 @@ static int do_run(char **cmd, const struct opts *o, int record)
 		.duration = o->duration,
 		.ring_bytes = o->ring ? o->ring : DEFAULT_RING,
 	};
-	struct pp_view_opts vo = { o->batch, o->frames, o->delay };
+	struct pp_view_opts vo = { o->batch, o->frames, o->delay, text_report };
 	char shim[PATH_MAX];
 
 	if (find_shim(shim, sizeof(shim)) < 0) {
@@ -301,7 +307,7 @@ int main(int argc, char **argv)
 		if (!strcmp(sub, "report"))
 			return do_report(file, &o);
 		return pp_view_replay(file, &(struct pp_view_opts){
-			o.batch, o.frames, o.delay });
+			o.batch, o.frames, o.delay, NULL });
 	}
 	if (o.pid)
 		return fprintf(stderr, "pyprof: attaching to a running process "

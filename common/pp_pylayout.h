@@ -4,7 +4,7 @@
  * uint32_t offsets so the shim (in-process) and the eBPF programs
  * (out of process) share one description.
  *
- * 3.9-3.12: fixed tables (preload/pylayout.c), computed against each
+ * 3.9-3.12: fixed tables (common/pylayout.c), computed against each
  * version's Include/internal headers. 3.13+: read from the target's
  * _Py_DebugOffsets at the start of _PyRuntime (Include/internal/
  * pycore_runtime.h; 3.14 pycore_debug_offsets.h), checked against its

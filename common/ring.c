@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Ring mapping and the producer side (see include/pp_ring.h). Linked
+ * Ring mapping and the producer side (see pp_ring.h). Linked
  * into the shim and into pyprof, so no allocation and no locks here.
  */
 #include <errno.h>
