@@ -31,6 +31,15 @@ static struct domain {
 	{ .pp_domain = PP_DOM_PYOBJ },
 };
 
+/* freelist.c: the last block that may hold an object (RAW never does:
+ * tracemalloc's own tables, allocated between an object's allocation
+ * and its creation, must not hide it) */
+static inline void note_block(const struct domain *d, const void *p)
+{
+	if (d->pp_domain != PP_DOM_PYRAW)
+		pp_fl_last = (uintptr_t)p;
+}
+
 static void *hook_malloc(void *ctx, size_t n)
 {
 	struct domain *d = ctx;
@@ -38,12 +47,12 @@ static void *hook_malloc(void *ctx, size_t n)
 
 	if (pp_in_hook || !pp_shim.active) {
 		p = d->orig.malloc(d->orig.ctx, n);
-		pp_fl_last = (uintptr_t)p;
+		note_block(d, p);
 		return p;
 	}
 	pp_in_hook++;
 	p = d->orig.malloc(d->orig.ctx, n);
-	pp_fl_last = (uintptr_t)p;
+	note_block(d, p);
 	if (p)
 		pp_record_alloc(d->pp_domain, p, n);
 	pp_in_hook--;
@@ -59,12 +68,12 @@ static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
 
 	if (pp_in_hook || !pp_shim.active) {
 		p = d->orig.calloc(d->orig.ctx, nelem, elsize);
-		pp_fl_last = (uintptr_t)p;
+		note_block(d, p);
 		return p;
 	}
 	pp_in_hook++;
 	p = d->orig.calloc(d->orig.ctx, nelem, elsize);
-	pp_fl_last = (uintptr_t)p;
+	note_block(d, p);
 	if (p)
 		pp_record_alloc(d->pp_domain, p, nelem * elsize);
 	pp_in_hook--;
@@ -79,13 +88,13 @@ static void *hook_realloc(void *ctx, void *old, size_t n)
 
 	if (pp_in_hook || !pp_shim.active) {
 		p = d->orig.realloc(d->orig.ctx, old, n);
-		pp_fl_last = (uintptr_t)p;
+		note_block(d, p);
 		return p;
 	}
 	pp_in_hook++;
 	pp_record_realloc_begin(&tx, d->pp_domain, old, n);
 	p = d->orig.realloc(d->orig.ctx, old, n);
-	pp_fl_last = (uintptr_t)p;
+	note_block(d, p);
 	pp_record_realloc_end(&tx, p);
 	pp_in_hook--;
 	return p;
