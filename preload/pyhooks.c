@@ -133,6 +133,9 @@ static void *at_exit(void *self, void *arg)
 	if (pp_shim.active) {
 		pp_shim.py_state = PP_PY_FINALIZING;
 		pp_emit_mark(PP_MARK_FINALIZE);
+		/* the live state is taken: give CPython its freelists back
+		 * (GIL held; the attach/detach path will need the same) */
+		pp_freelist_undo();
 	}
 	return py_none();
 }
