@@ -237,6 +237,10 @@ static size_t read_str(struct pp_bpf *b, uint64_t addr, char *out,
 			     kind == 2 ? ((uint16_t *)raw)[i] :
 					 ((uint32_t *)raw)[i];
 
+		/* lone surrogates (surrogateescape's bytes): U+FFFD, as the
+		 * shim does (pystr.c) */
+		if ((c >= 0xd800 && c < 0xe000) || c > 0x10ffff)
+			c = 0xfffd;
 		if (c < 0x80) {
 			if (n + 1 > cap)
 				break;

@@ -5,6 +5,7 @@
 
 #include "hashmap.h"
 #include "stalls.h"
+#include "utf8.h"
 
 enum { SRC_BPF, SRC_SHIM, NSRC };
 
@@ -20,11 +21,21 @@ struct gen_acc {
 	uint64_t collected, uncollectable;
 };
 
+/*
+ * Per thread and source, GIL intervals arrive in time order (each
+ * producer emits a thread's intervals as that thread closes them) and
+ * must be disjoint and inside the thread's life. An interval that
+ * breaks this is an anomaly: a producer's bug, counted and shown in the
+ * report; only the part of it after the previous interval is summed,
+ * so one GIL never adds up to more than the time that passed.
+ */
 struct thread_acc {
 	uint32_t tid;
 	int seen_gil[NSRC];
 	uint64_t held[NSRC], wait[NSRC], acq[NSRC];
-	uint64_t first, created, exited;
+	uint64_t first[NSRC], last_end[NSRC];
+	uint64_t overlaps[NSRC];	/* intervals that overlapped */
+	uint64_t created, exited;
 	char *name;
 	int pyname;		/* name is threading.Thread.name */
 };
@@ -171,17 +182,24 @@ static void add_gil(struct pp_stalls *s, const struct pp_rec_gil *r)
 {
 	int src = r->h.flags & PP_SRC_SHIM ? SRC_SHIM : SRC_BPF;
 	struct thread_acc *t = thread(s, r->h.aux);
-	uint64_t d;
+	uint64_t d, start;
 
 	saw(s, r->ts_start);
 	saw(s, r->ts_end);
 	s->have_gil[src] = 1;
 	if (!t || r->ts_end < r->ts_start)
 		return;
-	d = r->ts_end - r->ts_start;
 	t->seen_gil[src] = 1;
-	if (!t->first || r->ts_start < t->first)
-		t->first = r->ts_start;
+	if (!t->first[src] || r->ts_start < t->first[src])
+		t->first[src] = r->ts_start;
+	start = r->ts_start;
+	if (start < t->last_end[src]) {
+		t->overlaps[src]++;
+		start = t->last_end[src];
+	}
+	if (r->ts_end > t->last_end[src])
+		t->last_end[src] = r->ts_end;
+	d = r->ts_end > start ? r->ts_end - start : 0;
 	if ((r->h.flags & 0x7f) == PP_GIL_WAIT) {
 		t->wait[src] += d;
 	} else {
@@ -233,7 +251,9 @@ static void add_thread(struct pp_stalls *s, const struct pp_rec_thread *r)
 	if (!t)
 		return;
 	if (r->h.flags & 0x1) {		/* PP_THREAD_EXIT (collector/bpf.h) */
-		t->exited = r->ts;
+		/* the shim sees the exit before the kernel does */
+		if (r->ts > t->exited)
+			t->exited = r->ts;
 		return;
 	}
 	if (!t->created || r->ts < t->created)
@@ -367,17 +387,33 @@ static int gil_src(const struct pp_stalls *s)
 	return s->have_gil[SRC_BPF] ? SRC_BPF : SRC_SHIM;
 }
 
+/*
+ * A thread's life inside the recording: from its creation (or first
+ * sighting) to its exit (or the end). An interval outside it is an
+ * anomaly; the life then reaches out to it, so that held + wait never
+ * exceeds it even then.
+ */
 static void thread_summary(const struct pp_stalls *s,
 			   const struct thread_acc *t, int src,
 			   struct pp_gil_thread *o)
 {
-	uint64_t lo = s->span_start ? s->span_start : s->t_min;
-	uint64_t hi = s->span_end ? s->span_end : s->t_max;
-	uint64_t a = t->created ? t->created : t->first, b;
+	uint64_t lo = s->span_start && s->span_start < s->t_min ?
+			      s->span_start : s->t_min;
+	uint64_t hi = s->span_end > s->t_max ? s->span_end : s->t_max;
+	uint64_t a = t->created ? t->created : t->first[src];
+	uint64_t b = t->exited && t->exited < hi ? t->exited : hi;
 
 	if (a < lo)
 		a = lo;
-	b = t->exited && t->exited < hi ? t->exited : hi;
+	o->anomalies = t->overlaps[src];
+	if (t->first[src] < a) {
+		o->anomalies++;
+		a = t->first[src];
+	}
+	if (t->last_end[src] > b) {
+		o->anomalies++;
+		b = t->last_end[src];
+	}
 	o->tid = t->tid;
 	o->name = t->name ? t->name : "";
 	o->held_s = t->held[src] / 1e9;
@@ -385,8 +421,6 @@ static void thread_summary(const struct pp_stalls *s,
 	o->acquisitions = t->acq[src];
 	o->lifetime_s = b > a ? (b - a) / 1e9 : 0;
 	o->wait_fraction = o->lifetime_s > 0 ? o->wait_s / o->lifetime_s : 0;
-	if (o->wait_fraction > 1)
-		o->wait_fraction = 1;
 }
 
 static int cmp_thread(const void *a, const void *b)
@@ -410,6 +444,22 @@ int pp_stalls_gil_threads(const struct pp_stalls *s,
 		n++;
 	}
 	qsort(out, n < max ? n : max, sizeof(*out), cmp_thread);
+	return n;
+}
+
+uint64_t pp_stalls_gil_anomalies(const struct pp_stalls *s)
+{
+	struct pp_gil_thread t;
+	int src = gil_src(s);
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < s->nthr; i++) {
+		if (!s->thr[i].seen_gil[src])
+			continue;
+		thread_summary(s, &s->thr[i], src, &t);
+		n += t.anomalies;
+	}
 	return n;
 }
 
@@ -570,22 +620,6 @@ int pp_stalls_locks(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
 
 /* ---- output ---- */
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; s && *s; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 static int gil_threads_alloc(const struct pp_stalls *s,
 			     struct pp_gil_thread **out)
 {
@@ -607,13 +641,13 @@ static int locks_alloc(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
 static void json_lock(FILE *f, const struct pp_lock_summary *l)
 {
 	fprintf(f, "{\"kind\": ");
-	json_str(f, l->kind);
+	pp_json_str(f, l->kind);
 	fprintf(f, ", \"wait_s\": %.6f, \"max_wait_s\": %.6f, "
 		   "\"contentions\": %llu, \"site\": {\"file\": ",
 		l->wait_s, l->max_wait_s, (unsigned long long)l->contentions);
-	json_str(f, l->site.file);
+	pp_json_str(f, l->site.file);
 	fprintf(f, ", \"line\": %d, \"function\": ", l->site.line);
-	json_str(f, l->site.function);
+	pp_json_str(f, l->site.function);
 	fprintf(f, "}}");
 }
 
@@ -643,20 +677,22 @@ void pp_stalls_json(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
 
 	n = gil_threads_alloc(s, &th);
 	fprintf(f, "\"gil\": {\"source\": \"%s\", \"wait_fraction\": %.4f, "
-		   "\"threads\": [",
+		   "\"anomalies\": %llu, \"threads\": [",
 		s->have_gil[SRC_BPF] ? "ebpf" : s->have_gil[SRC_SHIM] ? "shim" :
 								       "none",
-		pp_stalls_gil_wait_fraction(s));
+		pp_stalls_gil_wait_fraction(s),
+		(unsigned long long)pp_stalls_gil_anomalies(s));
 	for (i = 0; i < n; i++) {
 		fprintf(f, "%s{\"tid\": %u, \"name\": ", i ? ", " : "",
 			th[i].tid);
-		json_str(f, th[i].name);
+		pp_json_str(f, th[i].name);
 		fprintf(f, ", \"held_s\": %.6f, \"wait_s\": %.6f, "
 			   "\"lifetime_s\": %.6f, \"wait_fraction\": %.4f, "
-			   "\"acquisitions\": %llu}",
+			   "\"acquisitions\": %llu, \"anomalies\": %llu}",
 			th[i].held_s, th[i].wait_s, th[i].lifetime_s,
 			th[i].wait_fraction,
-			(unsigned long long)th[i].acquisitions);
+			(unsigned long long)th[i].acquisitions,
+			(unsigned long long)th[i].anomalies);
 	}
 	fprintf(f, "]},\n");
 	free(th);
@@ -692,6 +728,8 @@ static const char *tail(const char *path, size_t max, const char **pre)
 	if (n <= max)
 		return path;
 	p = path + n - max;
+	while ((*p & 0xc0) == 0x80)	/* not inside a character */
+		p++;
 	slash = strchr(p, '/');
 	*pre = ".../";
 	return slash && slash[1] ? slash + 1 : p;
@@ -721,22 +759,31 @@ void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
 		   "      TID  NAME                 HELD s    WAIT s  WAIT %%"
 		   "    ACQUIRED\n",
 		100 * pp_stalls_gil_wait_fraction(s));
-	for (i = 0; i < n; i++)
-		fprintf(f, "  %7u  %-18.18s %9.3f %9.3f %6.1f%% %11llu\n",
-			th[i].tid, th[i].name, th[i].held_s, th[i].wait_s,
-			100 * th[i].wait_fraction,
+	for (i = 0; i < n; i++) {
+		char name[19];	/* 18 bytes, never half a character */
+
+		fprintf(f, "  %7u  %-18s %9.3f %9.3f %6.1f%% %11llu\n",
+			th[i].tid, pp_text_str(th[i].name, name, sizeof(name)),
+			th[i].held_s, th[i].wait_s, 100 * th[i].wait_fraction,
 			(unsigned long long)th[i].acquisitions);
+	}
 	free(th);
+	if (pp_stalls_gil_anomalies(s))
+		fprintf(f, "  (%llu GIL intervals overlapped or fell outside "
+			   "their thread's life: a bug)\n",
+			(unsigned long long)pp_stalls_gil_anomalies(s));
 
 	n = locks_alloc(s, fn, ctx, &lk);
 	fprintf(f, "\nContended locks\n    WAIT s   COUNT  KIND            "
 		   "SITE\n");
 	for (i = 0, shown = 0; i < n && shown < 10; i++) {
 		const char *pre, *file;
+		char fb[256], nb[256];
 
 		if (!lk[i].contention)
 			continue;
-		file = tail(lk[i].site.file, 24, &pre);
+		file = tail(pp_text_str(lk[i].site.file, fb, sizeof(fb)), 24,
+			    &pre);
 		if (!*file)	/* a thread with no Python frame (a C thread) */
 			fprintf(f, "  %8.3f %7llu  %-15.15s (no Python frame)\n",
 				lk[i].wait_s,
@@ -747,7 +794,8 @@ void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
 				lk[i].wait_s,
 				(unsigned long long)lk[i].contentions,
 				lk[i].kind, pre, file, lk[i].site.line,
-				lk[i].site.function);
+				pp_text_str(lk[i].site.function, nb,
+					    sizeof(nb)));
 		shown++;
 	}
 	if (!shown)
