@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,11 @@ struct pp_bpf {
 	struct code_info *code;
 	size_t ncode, capcode;
 	int handled;
+	int kmem_lines;			/* PP_BPF_KMEM_LINES */
 };
+
+_Static_assert(offsetof(struct kmem_event, frames) == KMEM_EVENT_HEAD,
+	       "kmem_event head");
 
 static uint64_t now_ns(void)
 {
@@ -184,6 +189,9 @@ static int on_gc(void *ctx, void *data, size_t len)
 	return 0;
 }
 
+static void kmem_block(struct pp_bpf *b, const struct kmem_event *e,
+		       size_t len);
+
 static int on_kmem(void *ctx, void *data, size_t len)
 {
 	struct pp_bpf *b = ctx;
@@ -204,6 +212,8 @@ static int on_kmem(void *ctx, void *data, size_t len)
 	r.addr = e->addr;
 	r.size = e->size;
 	b->emit(&r.h, b->ctx);
+	if (b->kmem_lines && e->op != KMEM_BRK)
+		kmem_block(b, e, len);
 	return 0;
 }
 
@@ -465,6 +475,26 @@ static uint32_t stack_id(struct pp_bpf *b, const struct py_rawframe *raw,
 	return *slot;
 }
 
+/*
+ * Attached without the shim: an anonymous mapping is a block of the
+ * Python line that made it, as the shim's own MMAP/MUNMAP records are
+ * (glibc's big blocks, pymalloc's arenas; the brk heap is not charged).
+ */
+static void kmem_block(struct pp_bpf *b, const struct kmem_event *e,
+		       size_t len)
+{
+	struct pp_rec_alloc r = { 0 };
+	uint32_t n = len >= sizeof(*e) ? e->nframes : 0;
+
+	r.h.len = sizeof(r);
+	r.h.type = e->op == KMEM_MMAP ? PP_REC_MMAP : PP_REC_MUNMAP;
+	r.h.flags = PP_DOM_MMAP;
+	r.h.aux = e->op == KMEM_MMAP ? stack_id(b, e->frames, n, e->tid) : 0;
+	r.addr = e->addr;
+	r.size = e->size;
+	b->emit(&r.h, b->ctx);
+}
+
 static int on_lock(void *ctx, void *data, size_t len)
 {
 	struct pp_bpf *b = ctx;
@@ -523,6 +553,20 @@ static int add_ring(struct pp_bpf *b, struct bpf_map *map,
 	return ring_buffer__add(b->rb, bpf_map__fd(map), fn, b);
 }
 
+/*
+ * Test knob: PYPROF_TEST_BPF_RING=BYTES (a power of two, at least a
+ * page) shrinks every eBPF ring buffer, so that tests can make them
+ * overflow (tests/e2e/test_drops.py).
+ */
+static void test_ring_size(struct bpf_map *map)
+{
+	const char *v = getenv("PYPROF_TEST_BPF_RING");
+	unsigned long n = v ? strtoul(v, NULL, 0) : 0;
+
+	if (n >= 4096 && !(n & (n - 1)))
+		bpf_map__set_max_entries(map, n);
+}
+
 /* libbpf returns NULL and sets errno */
 #define LINK(skel, prog, expr)                                         \
 	({                                                             \
@@ -541,6 +585,7 @@ static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 	if (!s)
 		return -errno;
 	b->gil = s;
+	test_ring_size(s->maps.gil_events);
 	s->rodata->targ_tgid = pid;
 	s->rodata->gil_addr = p->gil;
 	err = gil_bpf__load(s);
@@ -619,10 +664,11 @@ static int attach_gc(struct pp_bpf *b, unsigned mode, char *why, size_t wl)
 	if (!s)
 		return -errno;
 	b->gc = s;
+	test_ring_size(s->maps.gc_events);
 	s->rodata->targ_tgid = pid;
 	s->rodata->runtime_addr = p->runtime;
 	s->rodata->interp_head_off = p->layout.runtime_interp_head;
-	s->rodata->gc_stats_off = p->gc_stats - p->interp;
+	s->rodata->gc_stats_off = p->gc_stats ? p->gc_stats - p->interp : 0;
 	s->rodata->collector_has_ptrs = p->gc_has_ptrs;
 	err = gc_bpf__load(s);
 	if (err)
@@ -661,24 +707,11 @@ static int attach_gc(struct pp_bpf *b, unsigned mode, char *why, size_t wl)
 	return err;
 }
 
-static int attach_locks(struct pp_bpf *b, char *why, size_t wl)
+/* The BPF stack walker's view of the target (ebpf/pystack.h). */
+static void walk_cfg(struct py_walk_cfg *c, const struct pp_pyproc *p)
 {
-	const struct pp_pyproc *p = &b->proc;
 	const struct pp_pylayout *l = &p->layout;
-	struct py_walk_cfg *c;
-	struct locks_bpf *s;
-	uint64_t words[LOCK_MAX_EXCLUDE];
-	int i, n, err;
 
-	s = locks_bpf__open();
-	if (!s)
-		return -errno;
-	b->locks = s;
-	s->rodata->targ_tgid = p->pid;
-	n = pp_pyproc_gil_words(p, words, LOCK_MAX_EXCLUDE);
-	for (i = 0; i < n; i++)
-		s->rodata->exclude[i] = words[i];
-	c = (struct py_walk_cfg *)&s->rodata->py;
 	c->runtime = p->runtime;
 	c->interp_head = l->runtime_interp_head;
 	c->tstate_head = l->interp_tstate_head;
@@ -694,6 +727,27 @@ static int attach_locks(struct pp_bpf *b, char *why, size_t wl)
 	c->frame_owner = l->frame_owner;
 	c->owner_cstack = l->owner_cstack;
 	c->code_tagged = l->code_tagged;
+}
+
+static int attach_locks(struct pp_bpf *b, char *why, size_t wl)
+{
+	const struct pp_pyproc *p = &b->proc;
+	struct py_walk_cfg *c;
+	struct locks_bpf *s;
+	uint64_t words[LOCK_MAX_EXCLUDE];
+	int i, n, err;
+
+	s = locks_bpf__open();
+	if (!s)
+		return -errno;
+	b->locks = s;
+	test_ring_size(s->maps.lock_events);
+	s->rodata->targ_tgid = p->pid;
+	n = pp_pyproc_gil_words(p, words, LOCK_MAX_EXCLUDE);
+	for (i = 0; i < n; i++)
+		s->rodata->exclude[i] = words[i];
+	c = (struct py_walk_cfg *)&s->rodata->py;
+	walk_cfg(c, p);
 	err = locks_bpf__load(s) ?: locks_bpf__attach(s);
 	if (err)
 		return err;
@@ -702,7 +756,29 @@ static int attach_locks(struct pp_bpf *b, char *why, size_t wl)
 	return add_ring(b, s->maps.lock_events, on_lock);
 }
 
-static int attach_kmem(struct pp_bpf *b)
+/*
+ * The break now, from the end of [heap] (glibc moves it by whole pages),
+ * so the first brk after an attach has a starting point; 0 if none.
+ */
+static uint64_t heap_end(int pid)
+{
+	char fn[64], line[512];
+	unsigned long lo, hi, end = 0;
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
+	f = fopen(fn, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "[heap]") &&
+		    sscanf(line, "%lx-%lx", &lo, &hi) == 2)
+			end = hi;
+	fclose(f);
+	return end;
+}
+
+static int attach_kmem(struct pp_bpf *b, unsigned mode)
 {
 	struct kmem_bpf *s;
 	int err;
@@ -711,11 +787,30 @@ static int attach_kmem(struct pp_bpf *b)
 	if (!s)
 		return -errno;
 	b->kmem = s;
+	test_ring_size(s->maps.kmem_events);
 	s->rodata->targ_tgid = b->proc.pid;
-	err = kmem_bpf__load(s) ?: kmem_bpf__attach(s);
+	if (mode & PP_BPF_KMEM_LINES) {
+		s->rodata->with_stack = 1;
+		walk_cfg((struct py_walk_cfg *)&s->rodata->py, &b->proc);
+	}
+	err = kmem_bpf__load(s);
 	if (err)
 		return err;
-	add_source(b, "kmem: syscall tracepoints mmap/munmap/brk");
+	if (mode & PP_BPF_KMEM_LINES) {
+		__u32 zero = 0;
+		__u64 brk = heap_end(b->proc.pid);
+
+		if (brk)
+			bpf_map_update_elem(bpf_map__fd(s->maps.cur_brk), &zero,
+					    &brk, BPF_ANY);
+	}
+	err = kmem_bpf__attach(s);
+	if (err)
+		return err;
+	b->kmem_lines = !!(mode & PP_BPF_KMEM_LINES);
+	add_source(b, "kmem: syscall tracepoints mmap/munmap/brk%s",
+		   b->kmem_lines ? ", Python stack of each mmap read in BPF" :
+				   "");
 	return add_ring(b, s->maps.kmem_events, on_kmem);
 }
 
@@ -779,7 +874,7 @@ int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 							   sizeof(why)) :
 		     parts[i].bit == PP_BPF_LOCKS ?
 						 attach_locks(b, why, sizeof(why)) :
-						 attach_kmem(b);
+						 attach_kmem(b, mode);
 		if (rc == -EPERM || rc == -EACCES) {
 			snprintf(err, errlen, "attaching needs root or "
 					      "CAP_BPF+CAP_PERFMON");
@@ -932,19 +1027,19 @@ unsigned pp_bpf_active(const struct pp_bpf *b)
 	return b->active;
 }
 
-uint64_t pp_bpf_lost(const struct pp_bpf *b)
+uint64_t pp_bpf_lost(const struct pp_bpf *b, int src)
 {
-	uint64_t n = 0;
-
-	if (b->gil)
-		n += b->gil->bss->lost;
-	if (b->gc)
-		n += b->gc->bss->lost;
-	if (b->locks)
-		n += b->locks->bss->lost;
-	if (b->kmem)
-		n += b->kmem->bss->lost;
-	return n;
+	switch (src) {
+	case PP_LOST_BPF_GIL:
+		return b->gil ? b->gil->bss->lost : 0;
+	case PP_LOST_BPF_GC:
+		return b->gc ? b->gc->bss->lost : 0;
+	case PP_LOST_BPF_LOCKS:
+		return b->locks ? b->locks->bss->lost : 0;
+	case PP_LOST_BPF_KMEM:
+		return b->kmem ? b->kmem->bss->lost : 0;
+	}
+	return 0;
 }
 
 const struct pp_pyproc *pp_bpf_proc(const struct pp_bpf *b)

@@ -33,6 +33,8 @@
 #define PP_BPF_GIL_COND	 0x10	/* libc pthread_cond_* even if take_gil exists */
 #define PP_BPF_GIL_FUTEX 0x20	/* futex tracepoints only: waits, no holds */
 #define PP_BPF_GC_UPROBE 0x40	/* collector uprobes even if USDT exists */
+#define PP_BPF_KMEM_LINES 0x80	/* no shim: anonymous mmaps are blocks of
+				 * the caller's Python line (MMAP/MUNMAP) */
 
 #define PP_BPF_ID_BASE 0x80000000u
 
@@ -65,8 +67,9 @@ void pp_bpf_detach_target_gone(struct pp_bpf *b);
 const char *pp_bpf_sources(const struct pp_bpf *b);
 /* PP_BPF_* bits actually attached. */
 unsigned pp_bpf_active(const struct pp_bpf *b);
-/* Events the kernel could not queue (ring full). */
-uint64_t pp_bpf_lost(const struct pp_bpf *b);
+/* Events the kernel could not queue (ring full) so far, for one
+ * PP_LOST_BPF_* source (pp_wire.h); 0 for any other. */
+uint64_t pp_bpf_lost(const struct pp_bpf *b, int src);
 const struct pp_pyproc *pp_bpf_proc(const struct pp_bpf *b);
 
 #endif
