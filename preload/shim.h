@@ -108,6 +108,7 @@ int pp_sample_init(void);
 int pp_sample_crossed(size_t n);
 void pp_sample_insert(const void *p);
 int pp_sample_remove(const void *p);
+int pp_sample_contains(const void *p);
 
 static inline uint64_t pp_sample_hash(const void *p)
 {
@@ -162,6 +163,18 @@ static inline void pp_record_free(uint8_t domain, const void *p)
 		return;
 	pp_emit_free(domain, p);
 }
+
+/*
+ * freelist.c: objects re-created from CPython's freelists. pp_fl_last is
+ * the last block this thread's PyMem hooks returned (0 once an object
+ * creation consumed it or it was freed); the OBJ hook counts
+ * pp_fl_check down and calls pp_fl_recheck() at zero (GIL held).
+ */
+extern __thread uintptr_t pp_fl_last;
+extern int pp_fl_check;
+void pp_fl_recheck(void);
+void pp_freelist_install(void);
+void pp_freelist_undo(void);
 
 /* stacks.c */
 int pp_stacks_init(void);
