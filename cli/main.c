@@ -236,7 +236,10 @@ static int do_report(const char *path, const struct opts *o)
 		pp_model_free(&m);
 		return 1;
 	}
-	if (pp_trace_truncated(r))
+	if (pp_trace_invalid(r))
+		fprintf(stderr, "pyprof: %s: %s; reporting the records before "
+			"it\n", path, pp_trace_invalid(r));
+	else if (pp_trace_truncated(r))
 		fprintf(stderr, "pyprof: %s: the trace ends early (the "
 			"recording was cut off); reporting what it holds\n",
 			path);

@@ -21,6 +21,7 @@
 #include <zlib.h>
 #include <lz4.h>
 
+#include "reccheck.h"
 #include "trace.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -38,6 +39,8 @@
 /* Header bytes the reader accepts: room for future fields, not a DoS. */
 #define HDR_LEN_MAX	4096u
 #define HDR_CRC_SPAN	offsetof(struct pp_trace_chunk_hdr, hdr_crc)
+/* a match length byte adds 255 bytes of output at most */
+#define LZ4_MAX_RATIO	256u
 
 static uint32_t crc(const void *p, size_t n)
 {
@@ -267,12 +270,17 @@ struct pp_trace_reader {
 	bool failed;		/* -1 returned; sticks until rewind/seek */
 	bool truncated;
 	bool loaded;		/* raw holds the chunk at off */
+	bool check;		/* records go through pp_rec_check() */
+	bool invalid;		/* stopped at an inconsistent record */
 	uint64_t first;		/* offset of the first chunk */
 	uint64_t off;		/* current (or next) chunk */
 	uint64_t chunk_no;	/* its number, from 0 */
 	char *comp, *raw;
 	size_t comp_cap, raw_cap;
 	size_t raw_len, pos;	/* records of the loaded chunk, next one */
+	uint32_t recno;		/* number of the next one in its chunk */
+	uint64_t file_size;	/* at the last chunk load */
+	struct pp_rec_state chk;
 	uint32_t comp_len;
 	struct pp_trace_chunk_info *idx;
 	size_t nidx, idx_cap;
@@ -352,6 +360,11 @@ static int check_chunk_hdr(struct pp_trace_reader *r,
 	if (!ch->nrec || ch->nrec > ch->raw_len / sizeof(struct pp_hdr))
 		return corrupt(r, no, off, "%u records cannot fill %u bytes",
 			       ch->nrec, ch->raw_len);
+	/* an LZ4 block expands 255-fold at most: allocate no more */
+	if (ch->raw_len > (uint64_t)ch->comp_len * LZ4_MAX_RATIO)
+		return corrupt(r, no, off,
+			       "raw length %u cannot come from %u LZ4 bytes",
+			       ch->raw_len, ch->comp_len);
 	return 0;
 }
 
@@ -363,6 +376,7 @@ static int payload_present(struct pp_trace_reader *r, uint64_t off,
 
 	if (fstat(r->fd, &st))
 		return -1;
+	r->file_size = st.st_size;
 	return off + sizeof(struct pp_trace_chunk_hdr) + comp_len <=
 	       (uint64_t)st.st_size;
 }
@@ -451,22 +465,42 @@ static int load_chunk(struct pp_trace_reader *r)
 	if (check_records(r, ch.nrec))
 		return -1;
 	r->pos = 0;
+	r->recno = 0;
 	r->comp_len = ch.comp_len;
 	r->loaded = true;
 	return 1;
+}
+
+/* The readable prefix ends before this record: one message says why. */
+static int stop_invalid(struct pp_trace_reader *r, const char *why)
+{
+	snprintf(r->err, sizeof(r->err),
+		 "invalid record: chunk %llu at offset %llu, record %u (byte %zu): %s",
+		 (unsigned long long)r->chunk_no, (unsigned long long)r->off,
+		 r->recno, r->pos, why);
+	r->invalid = true;
+	return 0;
 }
 
 int pp_trace_next(struct pp_trace_reader *r, const struct pp_hdr **rec)
 {
 	if (unlikely(r->failed))
 		return -1;
+	if (unlikely(r->invalid))
+		return 0;
 	for (;;) {
 		int k;
 
 		if (likely(r->pos < r->raw_len)) {
 			const struct pp_hdr *h = (const void *)(r->raw + r->pos);
+			char why[160];
 
+			if (r->check && unlikely(pp_rec_check(&r->chk, h,
+							      r->file_size, why,
+							      sizeof(why))))
+				return stop_invalid(r, why);
 			r->pos += h->len;	/* checked in check_records() */
+			r->recno++;
 			*rec = h;
 			return 1;
 		}
@@ -495,12 +529,23 @@ int pp_trace_truncated(const struct pp_trace_reader *r)
 	return r->truncated;
 }
 
+const char *pp_trace_invalid(const struct pp_trace_reader *r)
+{
+	return r->invalid ? r->err : NULL;
+}
+
+void pp_trace_set_check(struct pp_trace_reader *r, int on)
+{
+	r->check = on;
+}
+
 static void goto_chunk(struct pp_trace_reader *r, uint64_t off, uint64_t no)
 {
 	r->off = off;
 	r->chunk_no = no;
 	r->loaded = false;
 	r->failed = false;
+	r->invalid = false;
 	r->truncated = false;
 	r->raw_len = r->pos = 0;
 	r->err[0] = '\0';
@@ -509,6 +554,8 @@ static void goto_chunk(struct pp_trace_reader *r, uint64_t off, uint64_t no)
 int pp_trace_rewind(struct pp_trace_reader *r)
 {
 	goto_chunk(r, r->first, 0);
+	pp_rec_state_free(&r->chk);
+	pp_rec_state_init(&r->chk);
 	return 0;
 }
 
@@ -646,6 +693,9 @@ struct pp_trace_reader *pp_trace_open(const char *path, char *err,
 	}
 	r->fd = fd;
 	r->first = r->off = fh.hdr_len;
+	r->check = true;
+	r->file_size = st.st_size;
+	pp_rec_state_init(&r->chk);
 	return r;
 fail:
 	close(fd);
@@ -657,6 +707,7 @@ void pp_trace_close_reader(struct pp_trace_reader *r)
 	if (!r)
 		return;
 	close(r->fd);
+	pp_rec_state_free(&r->chk);
 	free(r->idx);
 	free(r->comp);
 	free(r->raw);

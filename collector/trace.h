@@ -80,14 +80,24 @@ struct pp_trace_reader *pp_trace_open(const char *path, char *err,
 /*
  * 1: *rec is the next record, valid until the next call on r.
  * 0: end of the trace; pp_trace_truncated() tells whether the file
- *    ended inside a chunk. A later call retries from the first
- *    incomplete chunk, so a reader can follow a trace being written.
+ *    ended inside a chunk, pp_trace_invalid() whether it ended at a
+ *    record inconsistent with those before it (collector/reccheck.h).
+ *    A later call retries from the first incomplete chunk, so a reader
+ *    can follow a trace being written (an invalid record stays the end
+ *    until a rewind or seek).
  * -1: corrupt; the message is in pp_trace_error() and every later
  *    call returns -1 until a rewind or seek.
  */
 int pp_trace_next(struct pp_trace_reader *r, const struct pp_hdr **rec);
 const char *pp_trace_error(const struct pp_trace_reader *r);
 int pp_trace_truncated(const struct pp_trace_reader *r);
+/* NULL, or why the readable prefix ended before the file did:
+ * "invalid record: chunk N at offset X, record K (byte B): <what>". */
+const char *pp_trace_invalid(const struct pp_trace_reader *r);
+/* Records are checked (reccheck.h) unless turned off: tests of the
+ * framing alone. A rewind starts the checks afresh; a seek keeps what
+ * earlier chunks defined. */
+void pp_trace_set_check(struct pp_trace_reader *r, int on);
 /* Restarts from the first chunk. 0 */
 int pp_trace_rewind(struct pp_trace_reader *r);
 void pp_trace_close_reader(struct pp_trace_reader *r);

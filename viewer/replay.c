@@ -107,10 +107,14 @@ static void go_to(struct replay *p, double pos)
 		} else {
 			rc = pp_trace_next(p->r, &rec);
 			if (rc <= 0) {
-				if (rc < 0) {
+				const char *why = rc < 0 ?
+					pp_trace_error(p->r) :
+					pp_trace_invalid(p->r);
+
+				if (why) {
 					p->error = 1;
 					snprintf(p->err, sizeof(p->err), "%s",
-						 pp_trace_error(p->r));
+						 why);
 				}
 				p->eof = 1;
 				break;
