@@ -49,7 +49,7 @@ BPF_SKELS	:= $(BPF_SRCS:ebpf/%.bpf.c=$(B)/ebpf/%.skel.h)
 UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
 UNIT_BINS	:= $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all clean test demo setup install bench
+.PHONY: all clean test demo setup install bench sanitize
 all: $(B)/pyprof $(B)/libpyprof.so $(UNIT_BINS) $(B)/tests/pyembed3.11
 
 setup:
@@ -124,7 +124,18 @@ $(B)/ebpf/%.skel.h: $(B)/ebpf/%.bpf.o
 # every collector-side object may include a skeleton
 $(COLLECTOR_OBJS) $(VIEWER_OBJS) $(CLI_OBJS): $(BPF_SKELS)
 
-test: all
+# The trace reader under ASan+UBSan (any report fails the test): pyprof
+# and the reader's unit tests in build-san/ (not the shim: it runs in
+# other processes). tests/run.sh runs build-san/tests/ too.
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+SAN_TESTS := test_trace test_crafted test_model
+sanitize:
+	$(Q)$(MAKE) --no-print-directory B=build-san CFLAGS="$(SAN_FLAGS)" \
+		LDFLAGS="$(SAN_FLAGS)" build-san/pyprof \
+		$(SAN_TESTS:%=build-san/tests/%)
+
+test: all sanitize
 	$(Q)./tests/run.sh
 
 demo: setup
@@ -139,6 +150,6 @@ install: $(B)/pyprof $(B)/libpyprof.so
 	install -D -m 755 $(B)/libpyprof.so $(DESTDIR)$(PREFIX)/lib/pyprof/libpyprof.so
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) build-san
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

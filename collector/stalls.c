@@ -443,7 +443,8 @@ int pp_stalls_gil_threads(const struct pp_stalls *s,
 			thread_summary(s, &s->thr[i], src, &out[n]);
 		n++;
 	}
-	qsort(out, n < max ? n : max, sizeof(*out), cmp_thread);
+	if (out && max)	/* a count call passes NULL, 0 */
+		qsort(out, n < max ? n : max, sizeof(*out), cmp_thread);
 	return n;
 }
 
@@ -613,7 +614,9 @@ int pp_stalls_locks(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
 			all[j].max_wait_s = one.max_wait_s;
 	}
 	qsort(all, n, sizeof(*all), cmp_lock);
-	memcpy(out, all, (n < (size_t)max ? n : (size_t)max) * sizeof(*all));
+	if (out && max)
+		memcpy(out, all, (n < (size_t)max ? n : (size_t)max) *
+				 sizeof(*all));
 	free(all);
 	return n;
 }

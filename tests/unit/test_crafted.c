@@ -286,16 +286,20 @@ static void short_meta(void)
 
 static void short_func(void)
 {
-	struct pp_rec_func r = { { 16, PP_REC_FUNC, 0, 2 }, 0, 200, 200 };
+	struct pp_rec_func *r = (void *)&u;
 
-	put(&r.h);
+	memset(&u, 0, sizeof(u));
+	*r = (struct pp_rec_func){ { 16, PP_REC_FUNC, 0, 2 }, 0, 200, 200 };
+	put(&r->h);
 }
 
 static void stack_frames_overrun(void)
 {
-	struct pp_rec_stack r = { { 24, PP_REC_STACK, 0, 3 }, 1000, 0 };
+	struct pp_rec_stack *r = (void *)&u;
 
-	put(&r.h);
+	memset(&u, 0, sizeof(u));
+	*r = (struct pp_rec_stack){ { 24, PP_REC_STACK, 0, 3 }, 1000, 0 };
+	put(&r->h);
 }
 
 static void tick_backwards(void)
