@@ -54,6 +54,14 @@ for t in build/tests/test_*; do
 	case "$t" in *"$pat"*) ;; *) continue ;; esac
 	run_one "$(basename "$t")" "$t"
 done
+# the trace reader's tests again under ASan+UBSan (make sanitize): any
+# report is a failure
+for t in build-san/tests/test_*; do
+	[ -x "$t" ] || continue
+	case "$t" in *"$pat"*) ;; *) continue ;; esac
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		run_one "san/$(basename "$t")" "$t"
+done
 for t in tests/e2e/test_*; do
 	[ -f "$t" ] || continue
 	case "$t" in *"$pat"*) ;; *) continue ;; esac
