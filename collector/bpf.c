@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <linux/types.h>
 #include <bpf/bpf.h>
@@ -20,6 +19,7 @@
 
 #include "bpf.h"
 #include "hashmap.h"
+#include "pp_clock.h"
 #include "pyproc.h"
 #include "../ebpf/gil.h"
 #include "../ebpf/gc.h"
@@ -61,14 +61,6 @@ struct pp_bpf {
 	size_t ncode, capcode;
 	int handled;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
@@ -764,7 +756,7 @@ int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 	libbpf_set_print(silent);
 	b->emit = emit;
 	b->ctx = ctx;
-	b->t_attach = now_ns();
+	b->t_attach = pp_now_ns();
 	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		if (!(mode & parts[i].bit))
 			continue;
@@ -830,7 +822,7 @@ static void close_gil(struct pp_bpf *b)
 	struct gil_thread_val {
 		__u64 wait_start, acquired, futex_start, futex_uaddr;
 	} v;
-	uint64_t now = now_ns();
+	uint64_t now = pp_now_ns();
 	__u32 key, next, *prev = NULL;
 	int fd = bpf_map__fd(b->gil->maps.threads);
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bpf.h"
+#include "pp_clock.h"
 #include "pp_ring.h"
 #include "session.h"
 #include "trace.h"
@@ -44,14 +45,6 @@ struct sess {
 };
 
 static volatile sig_atomic_t forward_sig;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static void on_signal(int sig)
 {
@@ -210,7 +203,7 @@ static void emit_exit(struct sess *s, int status)
 {
 	struct pp_rec_exit e = {
 		.h = { .len = sizeof(e), .type = PP_REC_EXIT, .aux = s->child },
-		.ts = now_ns(),
+		.ts = pp_now_ns(),
 	};
 
 	if (WIFSIGNALED(status)) {
@@ -275,7 +268,7 @@ static void drain_all(struct sess *s)
 /* Stop profiling a target that runs on: probes off, the shim told. */
 static void stop_recording(struct sess *s)
 {
-	uint64_t t = now_ns();	/* removing probes takes a while */
+	uint64_t t = pp_now_ns();	/* removing probes takes a while */
 
 	if (s->bpf)
 		pp_bpf_detach(s->bpf);
@@ -328,7 +321,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 
-	start = now_ns();
+	start = pp_now_ns();
 	if (pipe2(errpipe, O_CLOEXEC) < 0 || (s.child = fork()) < 0) {
 		fprintf(stderr, "pyprof: cannot start %s: %s\n", o->cmd[0],
 			strerror(errno));
@@ -359,7 +352,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 			attach_probes(&s);
 		if (s.bpf && recording)
 			pp_bpf_poll(s.bpf, 0);
-		t = now_ns();
+		t = pp_now_ns();
 		if (recording && (s.tick_due || t - last_tick >= TICK_NS)) {
 			s.tick_due = 0;
 			emit_tick(&s, t);
@@ -403,7 +396,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 		if (s.bpf)
 			pp_bpf_detach_target_gone(s.bpf);
 		drain_all(&s);
-		emit_tick(&s, now_ns());
+		emit_tick(&s, pp_now_ns());
 	}
 	emit_exit(&s, status);
 	if (getenv("PYPROF_DEBUG"))

@@ -7,9 +7,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "pp_clock.h"
 #include "pp_ring.h"
 
 /* how long a blocked producer waits for a silent collector */
@@ -62,14 +62,6 @@ void pp_ring_unmap(struct pp_ring *r)
 	r->data = NULL;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 /* The collector is gone if it said so or its pid no longer exists. */
 static int collector_gone(const struct pp_ring_hdr *h)
 {
@@ -91,9 +83,9 @@ static int wait_for_space(struct pp_ring_hdr *h, uint64_t *since)
 	if (h->mode != PP_RING_BLOCK || collector_gone(h))
 		return -1;
 	if (!*since) {
-		*since = mono_ns();
+		*since = pp_now_ns();
 		__atomic_fetch_add(&h->waits, 1, __ATOMIC_RELAXED);
-	} else if (mono_ns() - *since > PP_RING_STALL_NS) {
+	} else if (pp_now_ns() - *since > PP_RING_STALL_NS) {
 		return -1;
 	}
 	nanosleep(&nap, NULL);

@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <time.h>
 
+#include "pp_clock.h"
 #include "pp_pylayout.h"
 #include "pp_ring.h"
 
@@ -54,14 +54,6 @@ struct pp_shim {
 extern struct pp_shim pp_shim;
 /* nesting depth of our hooks in this thread: inner hooks pass through */
 extern __thread int pp_in_hook;
-
-static inline uint64_t pp_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 /* shim.c */
 void pp_shim_disable(void);
