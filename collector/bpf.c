@@ -17,6 +17,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "alloc.h"
 #include "bpf.h"
 #include "hashmap.h"
 #include "pp_clock.h"
@@ -352,15 +353,8 @@ static struct code_info *code_get(struct pp_bpf *b, uint64_t addr)
 		if (!memcmp(c->hdr, hdr, want))
 			return c;
 	} else {
-		if (b->ncode == b->capcode) {
-			size_t cap = b->capcode ? b->capcode * 2 : 256;
-			struct code_info *n = realloc(b->code, cap * sizeof(*n));
-
-			if (!n)
-				return NULL;
-			b->code = n;
-			b->capcode = cap;
-		}
+		b->code = pp_grow(b->code, &b->capcode, b->ncode + 1,
+				  sizeof(*b->code));
 		slot = pp_map_u32(&b->codes, addr, 1, 0);
 		if (!slot)
 			return NULL;
@@ -378,8 +372,8 @@ static struct code_info *code_get(struct pp_bpf *b, uint64_t addr)
 	lt = hdr_ptr(c, l->code_linetable);
 	if (lt && !pp_pyproc_read(&b->proc, lt + l->bytes_size, &size, 8) &&
 	    size > 0 && size < (1u << 24)) {
-		c->lt = malloc(size);
-		if (c->lt && !pp_pyproc_read(&b->proc, lt + l->bytes_data,
+		c->lt = pp_xmalloc(size);
+		if (!pp_pyproc_read(&b->proc, lt + l->bytes_data,
 					     c->lt, size))
 			c->lt_len = size;
 	}
@@ -744,11 +738,7 @@ int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 	int rc;
 
 	*out = NULL;
-	b = calloc(1, sizeof(*b));
-	if (!b) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
+	b = pp_xcalloc(1, sizeof(*b));
 	if (pp_pyproc_open(&b->proc, pid, err, errlen)) {
 		free(b);
 		return -1;

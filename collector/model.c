@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "array.h"
+#include "alloc.h"
 #include "model.h"
 #include "stalls.h"
 #include "symbols.h"
@@ -112,9 +112,7 @@ static void def_func(struct pp_model *m, const struct pp_rec_func *r)
 	if (sizeof(*r) + r->file_len + r->name_len > r->h.len)
 		return;
 	f = func_slot(m, r->h.aux);
-	s = malloc(r->file_len + r->name_len + 2);
-	if (!s)
-		return;
+	s = pp_xmalloc(r->file_len + r->name_len + 2);
 	memcpy(s, r->data, r->file_len);
 	s[r->file_len] = 0;
 	memcpy(s + r->file_len + 1, r->data + r->file_len, r->name_len);
@@ -130,7 +128,7 @@ static void def_func(struct pp_model *m, const struct pp_rec_func *r)
 						    strtoull(f->name + 1, NULL, 16));
 
 		if (sym) {
-			char *both = malloc(r->file_len + strlen(sym) + 2);
+			char *both = pp_xmalloc(r->file_len + strlen(sym) + 2);
 
 			if (both) {
 				sprintf(both, "%s%c%s", f->file, 0, sym);
@@ -185,7 +183,7 @@ static void def_stack(struct pp_model *m, const struct pp_rec_stack *r)
 	st = stack_slot(m, r->h.aux);
 	free(st->frames);
 	st->nframes = r->nframes;
-	st->frames = malloc(r->nframes * sizeof(struct pp_frame) + 1);
+	st->frames = pp_xmalloc(r->nframes * sizeof(struct pp_frame) + 1);
 	memcpy(st->frames, r->frames, r->nframes * sizeof(struct pp_frame));
 	st->site = 0;
 	/* the site is the innermost Python frame */
@@ -491,7 +489,7 @@ static void meta(struct pp_model *m, const struct pp_rec_meta *r)
 		size_t len = (end ? end : r->data + n) - (argv + 5);
 
 		free(m->argv);
-		m->argv = strndup(argv + 5, len);
+		m->argv = pp_xstrndup(argv + 5, len);
 	}
 }
 
@@ -740,9 +738,7 @@ static size_t collect(const struct pp_model *m, uint32_t **out, int leaks,
 {
 	size_t i, n = 0;
 
-	*out = malloc((m->nsites + 1) * sizeof(**out));
-	if (!*out)
-		return 0;
+	*out = pp_xmalloc((m->nsites + 1) * sizeof(**out));
 	for (i = 0; i < m->nsites; i++) {
 		const struct pp_site *s = &m->sites[i];
 

@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "pp_pystate.h"
 #include "pyproc.h"
 
@@ -83,7 +84,7 @@ static int read_maps(int pid, struct mapping **out, int *n)
 	unsigned long s, e, off, ino;
 	unsigned int dmaj, dmin;
 	struct mapping *v = NULL;
-	int cnt = 0, cap = 0;
+	size_t cnt = 0, cap = 0;
 	FILE *f;
 
 	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
@@ -96,14 +97,7 @@ static int read_maps(int pid, struct mapping **out, int *n)
 			   &dmaj, &dmin, &ino, path) < 7 ||
 		    path[0] != '/' || off != 0)
 			continue;
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 64;
-			v = realloc(v, cap * sizeof(*v));
-			if (!v) {
-				fclose(f);
-				return -ENOMEM;
-			}
-		}
+		v = pp_grow(v, &cap, cnt + 1, sizeof(*v));
 		v[cnt].start = s;
 		v[cnt].end = e;
 		v[cnt].off = off;

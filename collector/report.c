@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "fmt.h"
 #include "report.h"
 #include "stalls.h"
@@ -80,7 +81,7 @@ static void argv_json(FILE *out, const char *argv)
 		char *arg;
 
 		tab = strchr(p, '\t');
-		arg = strndup(p, tab ? (size_t)(tab - p) : strlen(p));
+		arg = pp_xstrndup(p, tab ? (size_t)(tab - p) : strlen(p));
 		if (!first)
 			fputs(", ", out);
 		pp_json_str(out, arg);

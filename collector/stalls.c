@@ -3,16 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "hashmap.h"
 #include "stalls.h"
 
 enum { SRC_BPF, SRC_SHIM, NSRC };
-
-/* PP_REC_THREAD h.flags: 0x1 the thread exited (collector/bpf.h);
- * 0x2 the name is Python's threading.Thread.name (preload/shim.h) */
-#ifndef PP_THREAD_PYNAME
-
-#endif
 
 struct gen_acc {
 	uint64_t *pause;		/* ns, one per collection */
@@ -61,19 +56,10 @@ struct pp_stalls {
 	uint64_t t_min, t_max, span_start, span_end;
 };
 
+/* room for element n; out of memory aborts (alloc.h), so never fails */
 static int grow(void **v, size_t *cap, size_t n, size_t sz)
 {
-	void *p;
-	size_t c;
-
-	if (n < *cap)
-		return 0;
-	c = *cap ? *cap * 2 : 16;
-	p = realloc(*v, c * sz);
-	if (!p)
-		return -1;
-	*v = p;
-	*cap = c;
+	*v = pp_grow(*v, cap, n + 1, sz);
 	return 0;
 }
 
@@ -81,7 +67,7 @@ static int grow(void **v, size_t *cap, size_t n, size_t sz)
 
 struct pp_stalls *pp_stalls_init(void)
 {
-	return calloc(1, sizeof(struct pp_stalls));
+	return pp_xcalloc(1, sizeof(struct pp_stalls));
 }
 
 void pp_stalls_free(struct pp_stalls *s)
@@ -232,7 +218,7 @@ static void add_thread(struct pp_stalls *s, const struct pp_rec_thread *r)
 	saw(s, r->ts);
 	if (!t)
 		return;
-	if (r->h.flags & 0x1) {		/* PP_THREAD_EXIT (collector/bpf.h) */
+	if (r->h.flags & PP_THREAD_EXIT) {
 		t->exited = r->ts;
 		return;
 	}
@@ -243,7 +229,7 @@ static void add_thread(struct pp_stalls *s, const struct pp_rec_thread *r)
 	 * (eBPF's comm, which may arrive later from its own ring) */
 	if (l && (r->h.flags & PP_THREAD_PYNAME || !t->pyname)) {
 		free(t->name);
-		t->name = strndup(r->name, l);
+		t->name = pp_xstrndup(r->name, l);
 		t->pyname = !!(r->h.flags & PP_THREAD_PYNAME);
 	}
 }
@@ -259,8 +245,8 @@ static void add_func(struct pp_stalls *s, const struct pp_rec_func *r)
 		return;
 	*slot = s->nfuncs;
 	f = &s->funcs[s->nfuncs++];
-	f->file = strndup(r->data, r->file_len);
-	f->name = strndup(r->data + r->file_len, r->name_len);
+	f->file = pp_xstrndup(r->data, r->file_len);
+	f->name = pp_xstrndup(r->data + r->file_len, r->name_len);
 }
 
 static void add_stack(struct pp_stalls *s, const struct pp_rec_stack *r)
@@ -275,7 +261,7 @@ static void add_stack(struct pp_stalls *s, const struct pp_rec_stack *r)
 	*slot = s->nstacks;
 	d = &s->stacks[s->nstacks++];
 	d->n = r->nframes;
-	d->f = malloc(r->nframes * sizeof(struct pp_frame) + 1);
+	d->f = pp_xmalloc(r->nframes * sizeof(struct pp_frame) + 1);
 	if (d->f)
 		memcpy(d->f, r->frames, r->nframes * sizeof(struct pp_frame));
 	else
@@ -347,7 +333,7 @@ int pp_stalls_gc(const struct pp_stalls *s, int gen,
 	out->uncollectable = g->uncollectable;
 	if (!g->n)
 		return 0;
-	v = malloc(g->n * sizeof(*v));
+	v = pp_xmalloc(g->n * sizeof(*v));
 	if (!v)
 		return 0;
 	memcpy(v, g->pause, g->n * sizeof(*v));
@@ -540,7 +526,7 @@ int pp_stalls_locks(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
 		fn = own_frame;
 		ctx = (void *)s;
 	}
-	all = calloc(s->nlocks[src] + 1, sizeof(*all));
+	all = pp_xcalloc(s->nlocks[src] + 1, sizeof(*all));
 	if (!all)
 		return 0;
 	for (i = 0; i < s->nlocks[src]; i++) {
@@ -591,7 +577,7 @@ static int gil_threads_alloc(const struct pp_stalls *s,
 {
 	int n = pp_stalls_gil_threads(s, NULL, 0);
 
-	*out = calloc(n + 1, sizeof(**out));
+	*out = pp_xcalloc(n + 1, sizeof(**out));
 	return *out ? pp_stalls_gil_threads(s, *out, n) : 0;
 }
 
@@ -600,7 +586,7 @@ static int locks_alloc(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
 {
 	int n = pp_stalls_locks(s, fn, ctx, NULL, 0);
 
-	*out = calloc(n + 1, sizeof(**out));
+	*out = pp_xcalloc(n + 1, sizeof(**out));
 	return *out ? pp_stalls_locks(s, fn, ctx, *out, n) : 0;
 }
 

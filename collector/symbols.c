@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "symbols.h"
 
 struct sym {
@@ -37,8 +38,8 @@ static void read_table(struct elf_syms *es, Elf *elf, Elf_Scn *scn,
 	size_t i, count = sh->sh_entsize ? sh->sh_size / sh->sh_entsize : 0;
 	GElf_Sym s;
 
-	es->syms = calloc(count + 1, sizeof(*es->syms));
-	if (!data || !es->syms)
+	es->syms = pp_xcalloc(count + 1, sizeof(*es->syms));
+	if (!data)
 		return;
 	for (i = 0; i < count; i++) {
 		const char *name;
@@ -51,14 +52,14 @@ static void read_table(struct elf_syms *es, Elf *elf, Elf_Scn *scn,
 			continue;
 		es->syms[es->n].addr = s.st_value;
 		es->syms[es->n].size = s.st_size;
-		es->syms[es->n++].name = strdup(name);
+		es->syms[es->n++].name = pp_xstrdup(name);
 	}
 	qsort(es->syms, es->n, sizeof(*es->syms), by_addr);
 }
 
 static struct elf_syms *load(const char *path)
 {
-	struct elf_syms *es = calloc(1, sizeof(*es));
+	struct elf_syms *es = pp_xcalloc(1, sizeof(*es));
 	Elf_Scn *scn = NULL, *dyn = NULL, *full = NULL;
 	GElf_Shdr sh, dyn_sh, full_sh;
 	GElf_Phdr ph;
@@ -66,9 +67,7 @@ static struct elf_syms *load(const char *path)
 	Elf *elf;
 	int fd;
 
-	if (!es)
-		return NULL;
-	es->path = strdup(path);
+	es->path = pp_xstrdup(path);
 	es->base = UINT64_MAX;
 	es->next = cache;
 	cache = es;

@@ -151,8 +151,6 @@ void pp_py_maybe_install(void);
  */
 void pp_pystalls_install(int fallback);
 
-/* PP_REC_THREAD h.flags (the collector's PP_THREAD_EXIT, collector/bpf.h) */
-
 /* OS tid of the calling thread, cached */
 extern __thread uint32_t pp_tid_cache;
 uint32_t pp_tid_slow(void);

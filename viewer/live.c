@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../collector/alloc.h"
 #include "viewer.h"
 #include "vw.h"
 
@@ -312,9 +313,7 @@ int pp_view_live(const struct pp_session_opts *so, const struct pp_view_opts *vo
 	struct live *l;
 	int rc;
 
-	l = calloc(1, sizeof(*l));
-	if (!l)
-		return 1;
+	l = pp_xcalloc(1, sizeof(*l));
 	l->vo = vo;
 	l->so = so;
 	l->cap.fd[0] = l->cap.fd[1] = l->cap.real[0] = l->cap.real[1] = -1;

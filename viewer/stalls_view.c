@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../collector/alloc.h"
 #include "stalls_view.h"
 #include "../collector/stalls.h"
 
@@ -61,16 +62,14 @@ static void gil(const struct pp_model *m, struct pp_vw_stalls *s)
 
 	for (;;) {
 		free(t);
-		t = calloc(max, sizeof(*t));
-		if (!t)
-			return;
+		t = pp_xcalloc(max, sizeof(*t));
 		n = pp_stalls_gil_threads(m->stalls, t, max);
 		if (n <= max)
 			break;
 		max = n;
 	}
 	if (n > 0)
-		s->threads = calloc(n, sizeof(*s->threads));
+		s->threads = pp_xcalloc(n, sizeof(*s->threads));
 	for (i = 0; s->threads && i < n; i++) {
 		struct pp_vw_thread *o = &s->threads[i];
 
@@ -95,16 +94,14 @@ static void locks(const struct pp_model *m, struct pp_vw_stalls *s)
 
 	for (;;) {
 		free(l);
-		l = calloc(max, sizeof(*l));
-		if (!l)
-			return;
+		l = pp_xcalloc(max, sizeof(*l));
 		n = pp_stalls_locks(m->stalls, pp_model_frame, (void *)m, l, max);
 		if (n <= max)
 			break;
 		max = n;
 	}
 	if (n > 0)
-		s->locks = calloc(n, sizeof(*s->locks));
+		s->locks = pp_xcalloc(n, sizeof(*s->locks));
 	for (i = 0; s->locks && i < n; i++) {
 		struct pp_vw_lock *o = &s->locks[i];
 		const char *base = l[i].site.file ?
