@@ -72,7 +72,6 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
-
 /* ---- records ---- */
 
 static void emit_thread(struct pp_bpf *b, uint32_t tid, uint64_t ts,

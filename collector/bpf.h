@@ -34,15 +34,6 @@
 #define PP_BPF_GIL_FUTEX 0x20	/* futex tracepoints only: waits, no holds */
 #define PP_BPF_GC_UPROBE 0x40	/* collector uprobes even if USDT exists */
 
-#define PP_BPF_ID_BASE 0x80000000u
-
-/* PP_REC_THREAD h.flags from this side: the thread exited at ts (else it
- * was seen alive, or created, at ts). */
-
-
-/* PP_REC_GC h.flags: the generation; this when it is not known */
-
-
 struct pp_bpf;
 struct pp_pyproc;
 

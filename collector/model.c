@@ -52,8 +52,8 @@ static uint64_t hash_str(uint64_t h, const char *s)
 
 const struct pp_func *pp_model_func(const struct pp_model *m, uint32_t id)
 {
-	if (id & 0x80000000u) {
-		id &= 0x7fffffffu;
+	if (id & PP_BPF_ID_BASE) {
+		id &= ~PP_BPF_ID_BASE;
 		return id < m->nfuncs_hi ? &m->funcs_hi[id] : NULL;
 	}
 	return id && id < m->nfuncs && m->funcs[id].file ? &m->funcs[id] : NULL;
@@ -61,8 +61,8 @@ const struct pp_func *pp_model_func(const struct pp_model *m, uint32_t id)
 
 const struct pp_stack *pp_model_stack(const struct pp_model *m, uint32_t id)
 {
-	if (id & 0x80000000u) {
-		id &= 0x7fffffffu;
+	if (id & PP_BPF_ID_BASE) {
+		id &= ~PP_BPF_ID_BASE;
 		return id < m->nstacks_hi ? &m->stacks_hi[id] : NULL;
 	}
 	return id && id < m->nstacks ? &m->stacks[id] : NULL;
@@ -73,10 +73,10 @@ static struct pp_stack *stack_slot(struct pp_model *m, uint32_t id)
 	struct pp_stack **arr = &m->stacks;
 	size_t *n = &m->nstacks, cap;
 
-	if (id & 0x80000000u) {
+	if (id & PP_BPF_ID_BASE) {
 		arr = &m->stacks_hi;
 		n = &m->nstacks_hi;
-		id &= 0x7fffffffu;
+		id &= ~PP_BPF_ID_BASE;
 	}
 	if (id >= *n) {
 		cap = *n;
@@ -91,10 +91,10 @@ static struct pp_func *func_slot(struct pp_model *m, uint32_t id)
 	struct pp_func **arr = &m->funcs;
 	size_t *n = &m->nfuncs, cap;
 
-	if (id & 0x80000000u) {
+	if (id & PP_BPF_ID_BASE) {
 		arr = &m->funcs_hi;
 		n = &m->nfuncs_hi;
-		id &= 0x7fffffffu;
+		id &= ~PP_BPF_ID_BASE;
 	}
 	if (id >= *n) {
 		cap = *n;

@@ -136,7 +136,6 @@ static int elf_open(struct elf_file *ef, const char *path)
 	return 0;
 }
 
-
 static Elf_Scn *find_section(Elf *e, const char *name, GElf_Shdr *sh)
 {
 	Elf_Scn *scn = NULL;

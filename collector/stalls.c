@@ -63,8 +63,6 @@ static int grow(void **v, size_t *cap, size_t n, size_t sz)
 	return 0;
 }
 
-
-
 struct pp_stalls *pp_stalls_init(void)
 {
 	return pp_xcalloc(1, sizeof(struct pp_stalls));
