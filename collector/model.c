@@ -12,7 +12,6 @@
 #include "alloc.h"
 #include "model.h"
 #include "stalls.h"
-#include "symbols.h"
 
 #define WINDOW0_NS 50000000ull	/* first window width: 50 ms */
 
@@ -121,23 +120,8 @@ static void def_func(struct pp_model *m, const struct pp_rec_func *r)
 	f->file = s;
 	f->name = s + r->file_len + 1;
 	f->firstlineno = r->firstlineno;
+	/* native names were resolved at record time (symbols.h) */
 	f->native = !!(r->h.flags & PP_FUNC_NATIVE);
-	if (f->native && !strncmp(f->name, "+0x", 3)) {
-		/* a static function: the full symbol table may name it */
-		const char *sym = pp_symbols_lookup(f->file,
-						    strtoull(f->name + 1, NULL, 16));
-
-		if (sym) {
-			char *both = pp_xmalloc(r->file_len + strlen(sym) + 2);
-
-			if (both) {
-				sprintf(both, "%s%c%s", f->file, 0, sym);
-				free(s);
-				f->file = both;
-				f->name = both + r->file_len + 1;
-			}
-		}
-	}
 }
 
 static int cur_window(const struct pp_model *m)

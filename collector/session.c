@@ -21,6 +21,7 @@
 #include "pp_clock.h"
 #include "pp_ring.h"
 #include "session.h"
+#include "symbols.h"
 #include "trace.h"
 
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -81,6 +82,34 @@ static void emit(struct sess *s, const struct pp_hdr *rec)
 		pp_model_feed(s->m, rec);
 }
 
+static void append_run(struct sess *s, const void *recs, size_t len)
+{
+	if (s->tw && !s->write_err && pp_trace_append_run(s->tw, recs, len) < 0)
+		s->write_err = 1;
+}
+
+/*
+ * A native frame the shim could only name by its offset is named now,
+ * while the target's files are at hand, so the trace reads the same on
+ * any machine: the run before it goes to the trace, then the named FUNC
+ * in its place. 1 if rec was replaced.
+ */
+static int name_native(struct sess *s, const struct pp_hdr *rec,
+		       const char **run)
+{
+	uint64_t buf[(sizeof(struct pp_rec_func) + 2 * 4096) / 8];
+	const struct pp_hdr *named;
+
+	named = pp_symbols_name_func(rec, s->py_pid ? s->py_pid : s->child,
+				     buf, sizeof(buf));
+	if (!named)
+		return 0;
+	append_run(s, *run, (const char *)rec - *run);
+	emit(s, named);
+	*run = (const char *)rec + rec->len;
+	return 1;
+}
+
 /*
  * A run of records from the ring: the trace takes them in one copy,
  * and only what the session or the model must see is looked at one by
@@ -90,19 +119,18 @@ static void drained(const void *recs, size_t len, void *ctx)
 {
 	struct sess *s = ctx;
 	const struct pp_hdr *rec;
+	const char *run = recs;
 
-	if (s->m) {
-		pp_rec_for_each(rec, recs, len) {
+	pp_rec_for_each(rec, recs, len) {
+		if (unlikely(rec->type >= PP_REC_FUNC)) {
 			note(s, rec);
-			pp_model_feed(s->m, rec);
+			if (rec->type == PP_REC_FUNC && name_native(s, rec, &run))
+				continue;
 		}
-	} else {
-		pp_rec_for_each(rec, recs, len)
-			if (unlikely(rec->type >= PP_REC_FUNC))
-				note(s, rec);
+		if (s->m)
+			pp_model_feed(s->m, rec);
 	}
-	if (s->tw && !s->write_err && pp_trace_append_run(s->tw, recs, len) < 0)
-		s->write_err = 1;
+	append_run(s, run, (const char *)recs + len - run);
 }
 
 static void from_bpf(const struct pp_hdr *rec, void *ctx)

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <stdlib.h>
@@ -145,4 +147,49 @@ void pp_symbols_free(void)
 		free(es->path);
 		free(es);
 	}
+}
+
+const struct pp_hdr *pp_symbols_name_func(const struct pp_hdr *rec, int pid,
+					  void *buf, size_t cap)
+{
+	const struct pp_rec_func *r = (const void *)rec;
+	struct pp_rec_func *out = buf;
+	char path[PATH_MAX], root[PATH_MAX + 32];
+	char name[24];		/* "+0x" and at most 16 hex digits */
+	const char *sym;
+	uint64_t off;
+	size_t n, len;
+
+	if (rec->type != PP_REC_FUNC || !(rec->flags & PP_FUNC_NATIVE) ||
+	    sizeof(*r) + r->file_len + r->name_len > rec->len ||
+	    r->name_len < 4 || r->name_len >= sizeof(name) ||
+	    r->file_len >= sizeof(path))
+		return NULL;
+	memcpy(name, r->data + r->file_len, r->name_len);
+	name[r->name_len] = 0;
+	if (strncmp(name, "+0x", 3))
+		return NULL;
+	memcpy(path, r->data, r->file_len);
+	path[r->file_len] = 0;
+	off = strtoull(name + 1, NULL, 16);
+	snprintf(root, sizeof(root), "/proc/%d/root%s", pid, path);
+	if (pid > 0 && !access(root, R_OK))
+		sym = pp_symbols_lookup(root, off);
+	else
+		sym = pp_symbols_lookup(path, off);
+	if (!sym)
+		return NULL;
+	n = strlen(sym);
+	if (n > UINT16_MAX)
+		n = UINT16_MAX;
+	len = PP_REC_ALIGN(sizeof(*r) + r->file_len + n);
+	if (len > cap)
+		return NULL;
+	memset(out, 0, len);
+	memcpy(out, r, sizeof(*r));
+	out->h.len = len;
+	out->name_len = n;
+	memcpy(out->data, r->data, r->file_len);
+	memcpy(out->data + r->file_len, sym, n);
+	return &out->h;
 }
