@@ -21,6 +21,7 @@
 #include "bpf.h"
 #include "hashmap.h"
 #include "pp_clock.h"
+#include "pp_mem.h"
 #include "pyproc.h"
 #include "../ebpf/gil.h"
 #include "../ebpf/gc.h"
@@ -201,59 +202,14 @@ static int on_kmem(void *ctx, void *data, size_t len)
 
 /* ---- Python stacks ---- */
 
-/* A str of the target as UTF-8 (PyASCIIObject/PyCompactUnicodeObject,
- * Include/cpython/unicodeobject.h: state bits kind:3 at 2, compact at 5,
- * ascii at 6). */
+/* A str of the target as UTF-8 (common/pystr.c); 0 when unreadable. */
 static size_t read_str(struct pp_bpf *b, uint64_t addr, char *out,
 		       size_t cap)
 {
-	const struct pp_pylayout *l = &b->proc.layout;
-	uint8_t raw[1024];
-	uint64_t len = 0;
-	uint32_t state = 0, kind;
-	size_t i, n = 0, dat;
+	struct pp_mem mem = pp_mem_remote(b->proc.pid);
+	int n = pp_py_str_read(&mem, &b->proc.layout, addr, out, cap);
 
-	if (!addr || pp_pyproc_read(&b->proc, addr + l->str_length, &len, 8) ||
-	    pp_pyproc_read(&b->proc, addr + l->str_state, &state, 4))
-		return 0;
-	kind = state >> 2 & 7;
-	if (!(state >> 5 & 1) || !kind || kind == 3 || kind > 4)
-		return 0;
-	dat = (state >> 6 & 1) ? l->str_ascii_data : l->str_compact_data;
-	if (len > sizeof(raw) / kind)
-		len = sizeof(raw) / kind;
-	if (pp_pyproc_read(&b->proc, addr + dat, raw, len * kind))
-		return 0;
-	for (i = 0; i < len; i++) {
-		uint32_t c = kind == 1 ? raw[i] :
-			     kind == 2 ? ((uint16_t *)raw)[i] :
-					 ((uint32_t *)raw)[i];
-
-		if (c < 0x80) {
-			if (n + 1 > cap)
-				break;
-			out[n++] = c;
-		} else if (c < 0x800) {
-			if (n + 2 > cap)
-				break;
-			out[n++] = 0xc0 | c >> 6;
-			out[n++] = 0x80 | (c & 0x3f);
-		} else if (c < 0x10000) {
-			if (n + 3 > cap)
-				break;
-			out[n++] = 0xe0 | c >> 12;
-			out[n++] = 0x80 | (c >> 6 & 0x3f);
-			out[n++] = 0x80 | (c & 0x3f);
-		} else {
-			if (n + 4 > cap)
-				break;
-			out[n++] = 0xf0 | c >> 18;
-			out[n++] = 0x80 | (c >> 12 & 0x3f);
-			out[n++] = 0x80 | (c >> 6 & 0x3f);
-			out[n++] = 0x80 | (c & 0x3f);
-		}
-	}
-	return n;
+	return n > 0 ? n : 0;
 }
 
 static uint64_t hdr_ptr(const struct code_info *c, uint32_t off)

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "alloc.h"
+#include "pp_mem.h"
 #include "pp_pystate.h"
 #include "pyproc.h"
 
@@ -41,10 +41,9 @@ static void seterr(char *err, size_t n, const char *fmt, ...)
 int pp_pyproc_read(const struct pp_pyproc *p, uint64_t addr, void *buf,
 		   size_t len)
 {
-	struct iovec l = { buf, len }, r = { (void *)addr, len };
+	struct pp_mem mem = pp_mem_remote(p->pid);
 
-	return process_vm_readv(p->pid, &l, 1, &r, 1, 0) == (ssize_t)len ?
-		       0 : -1;
+	return pp_mem_read(&mem, addr, buf, len) ? -1 : 0;
 }
 
 /*
