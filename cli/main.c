@@ -2,10 +2,13 @@
 /* pyprof: command line. Parses, then hands over to a session or a report. */
 #include <errno.h>
 #include <getopt.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../collector/model.h"
@@ -96,13 +99,113 @@ static int find_shim(char *buf, size_t len)
 	return access(buf, R_OK);
 }
 
+/* a and b name the same existing file */
+static int same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/*
+ * Where a report goes: stdout ("-" or no -o); an existing file that is
+ * not a regular one (/dev/null, a FIFO) directly; a regular file through
+ * a temporary one in the same directory, renamed over it once complete,
+ * so a failed write never leaves half a report.
+ */
+struct report_out {
+	FILE *f;
+	const char *path;	/* NULL: stdout */
+	const char *dest;	/* what is renamed over: a symlink's target */
+	char real[PATH_MAX];
+	char tmp[PATH_MAX];	/* "" when written directly */
+};
+
+static int report_open(struct report_out *ro, const char *path)
+{
+	struct stat st;
+	mode_t mode;
+	int fd, exists;
+
+	ro->f = stdout;
+	ro->path = NULL;
+	ro->tmp[0] = 0;
+	if (!path || !strcmp(path, "-"))
+		return 0;
+	ro->path = ro->dest = path;
+	/* a symlink stays one: its target is what gets replaced */
+	if (!lstat(path, &st) && S_ISLNK(st.st_mode) && realpath(path, ro->real))
+		ro->dest = ro->real;
+	exists = !stat(path, &st);
+	if ((exists && !S_ISREG(st.st_mode)) ||
+	    snprintf(ro->tmp, sizeof(ro->tmp), "%s.XXXXXX", ro->dest) >=
+		    (int)sizeof(ro->tmp)) {
+		ro->tmp[0] = 0;
+		ro->f = fopen(path, "w");
+		return ro->f ? 0 : -1;
+	}
+	fd = mkstemp(ro->tmp);
+	if (fd < 0 && errno == EACCES && exists) {
+		/* a writable file in a directory we may not write: in place */
+		ro->tmp[0] = 0;
+		ro->f = fopen(path, "w");
+		return ro->f ? 0 : -1;
+	}
+	if (fd < 0) {
+		int e = errno;
+
+		ro->tmp[0] = 0;
+		errno = e;
+		return -1;
+	}
+	/* the mode a plain fopen() would give: the old file's, or umask's */
+	if (exists) {
+		mode = st.st_mode & 07777;
+	} else {
+		mode = umask(0);
+		umask(mode);
+		mode = 0666 & ~mode;
+	}
+	if (fchmod(fd, mode) < 0 || !(ro->f = fdopen(fd, "w"))) {
+		int e = errno;
+
+		close(fd);
+		unlink(ro->tmp);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+/* 0 when every byte reached its place; else -1 with errno, nothing left */
+static int report_close(struct report_out *ro)
+{
+	int bad = fflush(ro->f) != 0 || ferror(ro->f), e = errno;
+
+	if (ro->f != stdout) {
+		if (fclose(ro->f) != 0 && !bad) {
+			bad = 1;
+			e = errno;
+		}
+	}
+	if (!bad && ro->tmp[0] && rename(ro->tmp, ro->dest) < 0) {
+		bad = 1;
+		e = errno;
+	}
+	if (bad && ro->tmp[0])
+		unlink(ro->tmp);
+	errno = e ? e : EIO;
+	return bad ? -1 : 0;
+}
+
 static int do_report(const char *path, const struct opts *o)
 {
 	struct pp_trace_reader *r;
 	const struct pp_hdr *rec;
+	struct report_out ro;
 	struct pp_model m;
 	char err[512];
-	FILE *out = stdout;
 	int rc, json;
 
 	if (!o->format || !strcmp(o->format, "text"))
@@ -112,6 +215,9 @@ static int do_report(const char *path, const struct opts *o)
 	else
 		return usage_error("unknown report format '%s' (text, json)",
 				   o->format);
+	if (o->output && same_file(o->output, path))
+		return usage_error("-o %s would overwrite the trace being read",
+				   o->output);
 	r = pp_trace_open(path, err, sizeof(err));
 	if (!r) {
 		fprintf(stderr, "pyprof: %s: %s\n", path, err);
@@ -132,23 +238,34 @@ static int do_report(const char *path, const struct opts *o)
 			path);
 	pp_trace_close_reader(r);
 	pp_model_finish(&m);
-	if (o->output && !(out = fopen(o->output, "w"))) {
+	if (report_open(&ro, o->output) < 0) {
 		fprintf(stderr, "pyprof: cannot write %s: %s\n", o->output,
 			strerror(errno));
 		pp_model_free(&m);
 		return 1;
 	}
 	if (json)
-		pp_report_json(&m, out);
+		pp_report_json(&m, ro.f);
 	else
-		pp_report_text(&m, out);
-	if (out != stdout && fclose(out) != 0) {
-		fprintf(stderr, "pyprof: writing %s: %s\n", o->output,
-			strerror(errno));
-		rc = 1;
-	}
+		pp_report_text(&m, ro.f);
 	pp_model_free(&m);
-	return rc < 0 ? 1 : 0;
+	if (report_close(&ro) < 0) {
+		fprintf(stderr, "pyprof: writing %s failed: %s%s\n",
+			ro.path ? ro.path : "the report to stdout",
+			strerror(errno), ro.tmp[0] ? " (nothing was written)" :
+			"");
+		return 1;
+	}
+	return 0;
+}
+
+/* record -o FILE onto one of the command's own files (its script) */
+static const char *overwrites_input(const char *out, char **cmd)
+{
+	for (; *cmd; cmd++)
+		if (same_file(out, *cmd))
+			return *cmd;
+	return NULL;
 }
 
 /* live without a terminal: the report at the end, as before the viewer */
@@ -250,7 +367,8 @@ int main(int argc, char **argv)
 			break;
 		case OPT_DURATION:
 			o.duration = strtod(optarg, &end);
-			if (*end || o.duration <= 0)
+			if (*end || end == optarg || !isfinite(o.duration) ||
+			    !(o.duration > 0))
 				return usage_error("--duration needs seconds, "
 						   "not '%s'", optarg);
 			break;
@@ -281,7 +399,8 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			o.delay = strtod(optarg, &end);
-			if (*end || o.delay <= 0)
+			if (*end || end == optarg || !isfinite(o.delay) ||
+			    !(o.delay > 0))
 				return usage_error("-d needs seconds, not '%s'",
 						   optarg);
 			break;
@@ -317,5 +436,12 @@ int main(int argc, char **argv)
 				   "-- COMMAND [ARGS...])");
 	if (sub && !o.output)
 		return usage_error("%s", "record needs -o FILE");
+	if (sub && !strcmp(o.output, "-"))
+		return usage_error("%s", "record writes its trace to a file "
+				   "(-o FILE), not to stdout, which is the "
+				   "command's");
+	if (sub && overwrites_input(o.output, argv))
+		return usage_error("-o %s would overwrite the command's own "
+				   "file", o.output);
 	return do_run(argv, &o, sub != NULL);
 }

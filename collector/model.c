@@ -441,6 +441,20 @@ static void snapshot_end(struct pp_model *m)
 	m->t_end_run = m->t_now;
 }
 
+static void drop_window(struct pp_model *m, uint64_t n, double t)
+{
+	struct pp_drop_window *w = m->ndrops ? &m->drops[m->ndrops - 1] : NULL;
+
+	if (w && w->to_s == m->tick_t) {	/* the previous interval too */
+		w->to_s = t;
+		w->count += n;
+		return;
+	}
+	m->drops = pp_grow(m->drops, &m->cap_drops, m->ndrops + 1,
+			   sizeof(*m->drops));
+	m->drops[m->ndrops++] = (struct pp_drop_window){ m->tick_t, t, n };
+}
+
 static void tick(struct pp_model *m, const struct pp_rec_tick *r)
 {
 	struct pp_point *p;
@@ -451,6 +465,12 @@ static void tick(struct pp_model *m, const struct pp_rec_tick *r)
 		m->rss_peak_bytes = r->rss_bytes;
 	if (r->dropped > m->dropped)
 		m->dropped = r->dropped;
+	if (r->dropped > m->tick_dropped)
+		drop_window(m, r->dropped - m->tick_dropped,
+			    pp_model_secs(m, r->ts));
+	if (r->dropped > m->tick_dropped)
+		m->tick_dropped = r->dropped;
+	m->tick_t = pp_model_secs(m, r->ts);
 	m->timeline = pp_grow(m->timeline, &m->cap_timeline,
 				 m->ntimeline + 1, sizeof(*m->timeline));
 	p = &m->timeline[m->ntimeline++];
@@ -756,6 +776,7 @@ void pp_model_free(struct pp_model *m)
 		free(m->stacks[i].frames);
 	for (i = 0; i < m->nstacks_hi; i++)
 		free(m->stacks_hi[i].frames);
+	free(m->drops);
 	free(m->funcs);
 	free(m->funcs_hi);
 	free(m->stacks);

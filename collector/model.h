@@ -71,6 +71,17 @@ struct pp_point {
 	double kernel_bytes;
 };
 
+/*
+ * Producer records lost between two ticks (the ticks' drop counter
+ * grew): drops in consecutive tick intervals make one window. The
+ * window covers the drops; with a stopped collector it runs from the
+ * last tick before the stop to the first one after.
+ */
+struct pp_drop_window {
+	double from_s, to_s;
+	uint64_t count;
+};
+
 struct pp_model {
 	/* target */
 	int pid;
@@ -120,6 +131,10 @@ struct pp_model {
 	/* records */
 	uint64_t events;		/* producer records seen */
 	uint64_t dropped;
+	uint64_t tick_dropped;		/* the last tick's counter */
+	double tick_t;			/* and its time, seconds */
+	struct pp_drop_window *drops;
+	size_t ndrops, cap_drops;
 	uint64_t unknown_frees;		/* frees of blocks made before hooks */
 
 	struct pp_stalls *stalls;	/* GC, GIL, locks */

@@ -7,29 +7,10 @@
 #include "fmt.h"
 #include "report.h"
 #include "stalls.h"
+#include "utf8.h"
 
 #define MAX_TIMELINE 1000	/* points, evenly thinned */
 #define TEXT_SITES 20
-
-void pp_json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; s && *s; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", out);
-		else if (c == '\t')
-			fputs("\\t", out);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
-}
 
 static void frame_json(FILE *out, const struct pp_model *m,
 		       const struct pp_frame *fr)
@@ -136,6 +117,20 @@ static void sites_json(FILE *out, const struct pp_model *m, const char *key,
 	fputs("],\n", out);
 }
 
+/* when producer records were lost: windows between ticks (model.h) */
+static void drops_json(FILE *out, const struct pp_model *m)
+{
+	size_t i;
+
+	fputs("\"dropped_windows\": [", out);
+	for (i = 0; i < m->ndrops; i++)
+		fprintf(out, "%s{\"from_s\": %.3f, \"to_s\": %.3f, "
+			"\"dropped\": %llu}", i ? ", " : "",
+			m->drops[i].from_s, m->drops[i].to_s,
+			(unsigned long long)m->drops[i].count);
+	fputc(']', out);
+}
+
 void pp_report_json(const struct pp_model *m, FILE *out)
 {
 	uint32_t *idx;
@@ -157,9 +152,11 @@ void pp_report_json(const struct pp_model *m, FILE *out)
 		(unsigned long long)m->sample_bytes);
 	/* untracked_frees: blocks made before the hooks, freed after */
 	fprintf(out, "  \"events\": {\"total\": %llu, \"dropped\": %llu, "
-		"\"untracked_frees\": %llu},\n",
+		"\"untracked_frees\": %llu, ",
 		(unsigned long long)m->events, (unsigned long long)m->dropped,
 		(unsigned long long)m->unknown_frees);
+	drops_json(out, m);
+	fputs("},\n", out);
 	heap_json(out, m);
 	n = pp_model_sorted_sites(m, &idx);
 	sites_json(out, m, "sites", idx, n);
@@ -176,19 +173,20 @@ static void site_text(FILE *out, const struct pp_model *m, uint32_t idx,
 {
 	const struct pp_site *s = &m->sites[idx];
 	const struct pp_func *f = pp_model_func(m, s->func);
-	char live[32], alloc[32], rate[32];
+	char live[32], alloc[32], rate[32], fb[512], nb[256];
+	const char *file = f ? pp_text_str(f->file, fb, sizeof(fb)) : "<native>";
+	const char *name = f ? pp_text_str(f->name, nb, sizeof(nb)) : "";
 
 	pp_fmt_bytes(s->end_live_bytes, live, sizeof(live));
 	pp_fmt_bytes(s->alloc_bytes, alloc, sizeof(alloc));
 	if (growth) {
 		pp_fmt_bytes(s->growth_bytes_per_s, rate, sizeof(rate));
 		fprintf(out, "  %10s %9s/s %9.0f  %s:%u %s\n", live, rate,
-			s->end_live_count, f ? f->file : "<native>", s->line,
-			f ? f->name : "");
+			s->end_live_count, file, s->line, name);
 	} else {
 		fprintf(out, "  %10s %10s %9.0f %s %s:%u %s\n", live, alloc,
-			s->alloc_count, s->leak ? "LEAK" : "    ",
-			f ? f->file : "<native>", s->line, f ? f->name : "");
+			s->alloc_count, s->leak ? "LEAK" : "    ", file,
+			s->line, name);
 	}
 }
 
@@ -209,8 +207,17 @@ void pp_report_text(const struct pp_model *m, FILE *out)
 		pp_fmt_bytes(m->peak_bytes, b, sizeof(b)),
 		pp_fmt_bytes(m->rss_peak_bytes, c, sizeof(c)));
 	fprintf(out, "      %.0f allocations, %.0f frees; events %llu, "
-		"dropped %llu\n\n", m->alloc_count, m->free_count,
+		"dropped %llu\n", m->alloc_count, m->free_count,
 		(unsigned long long)m->events, (unsigned long long)m->dropped);
+	for (i = 0; i < m->ndrops && i < TEXT_SITES; i++)
+		fprintf(out, "      %llu events dropped between %.1f s and "
+			"%.1f s (the collector did not drain the ring)\n",
+			(unsigned long long)m->drops[i].count,
+			m->drops[i].from_s, m->drops[i].to_s);
+	if (m->ndrops > TEXT_SITES)
+		fprintf(out, "      (%zu more windows with drops)\n",
+			m->ndrops - TEXT_SITES);
+	fputc('\n', out);
 
 	n = pp_model_leaks(m, &idx);
 	fprintf(out, "Leaks (%zu): live bytes growing through the run\n", n);

@@ -12,7 +12,6 @@
 
 void pp_report_json(const struct pp_model *m, FILE *out);
 void pp_report_text(const struct pp_model *m, FILE *out);
-/* JSON string literal of s */
-void pp_json_str(FILE *out, const char *s);
+#include "utf8.h"	/* pp_json_str */
 
 #endif

@@ -37,6 +37,7 @@ struct sess {
 	struct pp_model *m;
 	pid_t child;
 	int write_err;
+	int write_errno;	/* the first failure's errno */
 	int saw_proc, py_ok, py_pid, py_ready;
 	struct pp_bpf *bpf;
 	char pyver[32];
@@ -50,6 +51,15 @@ static volatile sig_atomic_t forward_sig;
 static void on_signal(int sig)
 {
 	forward_sig = sig;
+}
+
+/* A trace write returned e (0 or -errno): the first failure is kept. */
+static void write_result(struct sess *s, int e)
+{
+	if (e < 0 && !s->write_err) {
+		s->write_err = 1;
+		s->write_errno = -e;
+	}
 }
 
 /* What the session itself needs to know from the stream. */
@@ -76,16 +86,16 @@ static void note(struct sess *s, const struct pp_hdr *rec)
 static void emit(struct sess *s, const struct pp_hdr *rec)
 {
 	note(s, rec);
-	if (s->tw && !s->write_err && pp_trace_append(s->tw, rec) < 0)
-		s->write_err = 1;
+	if (s->tw && !s->write_err)
+		write_result(s, pp_trace_append(s->tw, rec));
 	if (s->m)
 		pp_model_feed(s->m, rec);
 }
 
 static void append_run(struct sess *s, const void *recs, size_t len)
 {
-	if (s->tw && !s->write_err && pp_trace_append_run(s->tw, recs, len) < 0)
-		s->write_err = 1;
+	if (s->tw && !s->write_err)
+		write_result(s, pp_trace_append_run(s->tw, recs, len));
 }
 
 /*
@@ -298,12 +308,21 @@ static void stop_recording(struct sess *s)
 {
 	uint64_t t = pp_now_ns();	/* removing probes takes a while */
 
+	/* the shim first: while the probes go, nobody drains its ring */
+	__atomic_store_n(&s->ring.hdr->collector_alive, 0, __ATOMIC_RELEASE);
 	if (s->bpf)
 		pp_bpf_detach(s->bpf);
 	s->bpf = NULL;
-	__atomic_store_n(&s->ring.hdr->collector_alive, 0, __ATOMIC_RELEASE);
 	drain_all(s);
 	emit_tick(s, t);
+}
+
+/* The command's status as a shell reports it: 128 + N for signal N. */
+static int shell_status(int status)
+{
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
 }
 
 /* Nothing worth keeping: leave no trace file and no ring behind. */
@@ -340,7 +359,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	if (o->trace_path) {
 		s.tw = pp_trace_create(o->trace_path, err, sizeof(err));
 		if (!s.tw) {
-			fprintf(stderr, "pyprof: %s\n", err);
+			fprintf(stderr, "pyprof: %s: %s\n", o->trace_path, err);
 			return 1;
 		}
 	}
@@ -387,9 +406,13 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 			last_tick = t;
 		}
 		if (s.tw && t - last_flush >= FLUSH_NS) {
-			if (pp_trace_flush(s.tw) < 0)
-				s.write_err = 1;
+			write_result(&s, pp_trace_flush(s.tw));
 			last_flush = t;
+		}
+		/* a trace that cannot be written: stop costing the target */
+		if (recording && s.write_err && !m) {
+			stop_recording(&s);
+			recording = 0;
 		}
 		if (forward_sig) {
 			kill(s.child, forward_sig);
@@ -436,8 +459,6 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	__atomic_store_n(&s.ring.hdr->collector_alive, 0, __ATOMIC_RELEASE);
 	if (!s.saw_proc || !s.py_ok) {
 		/* nothing recorded: remove the empty trace */
-		rc = WIFEXITED(status) && WEXITSTATUS(status) ?
-			     WEXITSTATUS(status) : 1;
 		fail(&s);
 		if (!s.saw_proc)
 			fprintf(stderr, "pyprof: %s did not run a CPython "
@@ -445,20 +466,18 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 				o->cmd[0]);
 		else
 			fprintf(stderr, "pyprof: Python %s is not supported "
-				"(pyprof reads CPython 3.9 to 3.14)\n",
-				s.pyver);
-		return s.saw_proc ? 1 : rc;
+				"(pyprof reads CPython 3.9 to 3.14): nothing "
+				"was recorded\n", s.pyver);
+		return shell_status(status);
 	}
-	if (s.tw && pp_trace_close(s.tw) < 0)
-		s.write_err = 1;
+	if (s.tw)
+		write_result(&s, pp_trace_close(s.tw));
 	pp_ring_unmap(&s.ring);
 
-	if (s.write_err) {
-		fprintf(stderr, "pyprof: writing %s failed: the trace is "
-			"incomplete\n", o->trace_path);
-		return 1;
-	}
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
+	/* our failure, not the command's: said once, its status still wins */
+	if (s.write_err)
+		fprintf(stderr, "pyprof: writing %s failed (%s): the trace is "
+			"incomplete\n", o->trace_path,
+			s.write_errno ? strerror(s.write_errno) : "I/O error");
+	return shell_status(status);
 }

@@ -32,7 +32,10 @@ struct pp_session_opts {
 
 /*
  * Run it. The model (may be NULL) is fed live. Returns the exit status
- * pyprof should exit with: the command's, or 1 after printing why.
+ * pyprof should exit with: the command's as a shell gives it (128 + N
+ * for signal N, 127/126 when it cannot be found or run), whatever
+ * pyprof's own troubles were (printed); 1 only when the command never
+ * started (no ring, no trace file).
  */
 int pp_session_run(const struct pp_session_opts *o, struct pp_model *m);
 

@@ -6,6 +6,7 @@
 #include "alloc.h"
 #include "hashmap.h"
 #include "stalls.h"
+#include "utf8.h"
 
 enum { SRC_BPF, SRC_SHIM, NSRC };
 
@@ -554,22 +555,6 @@ int pp_stalls_locks(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
 
 /* ---- output ---- */
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; s && *s; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 static int gil_threads_alloc(const struct pp_stalls *s,
 			     struct pp_gil_thread **out)
 {
@@ -591,13 +576,13 @@ static int locks_alloc(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
 static void json_lock(FILE *f, const struct pp_lock_summary *l)
 {
 	fprintf(f, "{\"kind\": ");
-	json_str(f, l->kind);
+	pp_json_str(f, l->kind);
 	fprintf(f, ", \"wait_s\": %.6f, \"max_wait_s\": %.6f, "
 		   "\"contentions\": %llu, \"site\": {\"file\": ",
 		l->wait_s, l->max_wait_s, (unsigned long long)l->contentions);
-	json_str(f, l->site.file);
+	pp_json_str(f, l->site.file);
 	fprintf(f, ", \"line\": %d, \"function\": ", l->site.line);
-	json_str(f, l->site.function);
+	pp_json_str(f, l->site.function);
 	fprintf(f, "}}");
 }
 
@@ -634,7 +619,7 @@ void pp_stalls_json(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
 	for (i = 0; i < n; i++) {
 		fprintf(f, "%s{\"tid\": %u, \"name\": ", i ? ", " : "",
 			th[i].tid);
-		json_str(f, th[i].name);
+		pp_json_str(f, th[i].name);
 		fprintf(f, ", \"held_s\": %.6f, \"wait_s\": %.6f, "
 			   "\"lifetime_s\": %.6f, \"wait_fraction\": %.4f, "
 			   "\"acquisitions\": %llu}",
@@ -676,6 +661,8 @@ static const char *tail(const char *path, size_t max, const char **pre)
 	if (n <= max)
 		return path;
 	p = path + n - max;
+	while ((*p & 0xc0) == 0x80)	/* not inside a character */
+		p++;
 	slash = strchr(p, '/');
 	*pre = ".../";
 	return slash && slash[1] ? slash + 1 : p;
@@ -705,11 +692,14 @@ void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
 		   "      TID  NAME                 HELD s    WAIT s  WAIT %%"
 		   "    ACQUIRED\n",
 		100 * pp_stalls_gil_wait_fraction(s));
-	for (i = 0; i < n; i++)
-		fprintf(f, "  %7u  %-18.18s %9.3f %9.3f %6.1f%% %11llu\n",
-			th[i].tid, th[i].name, th[i].held_s, th[i].wait_s,
-			100 * th[i].wait_fraction,
+	for (i = 0; i < n; i++) {
+		char name[19];	/* 18 bytes, never half a character */
+
+		fprintf(f, "  %7u  %-18s %9.3f %9.3f %6.1f%% %11llu\n",
+			th[i].tid, pp_text_str(th[i].name, name, sizeof(name)),
+			th[i].held_s, th[i].wait_s, 100 * th[i].wait_fraction,
 			(unsigned long long)th[i].acquisitions);
+	}
 	free(th);
 
 	n = locks_alloc(s, fn, ctx, &lk);
@@ -717,10 +707,12 @@ void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
 		   "SITE\n");
 	for (i = 0, shown = 0; i < n && shown < 10; i++) {
 		const char *pre, *file;
+		char fb[256], nb[256];
 
 		if (!lk[i].contention)
 			continue;
-		file = tail(lk[i].site.file, 24, &pre);
+		file = tail(pp_text_str(lk[i].site.file, fb, sizeof(fb)), 24,
+			    &pre);
 		if (!*file)	/* a thread with no Python frame (a C thread) */
 			fprintf(f, "  %8.3f %7llu  %-15.15s (no Python frame)\n",
 				lk[i].wait_s,
@@ -731,7 +723,8 @@ void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
 				lk[i].wait_s,
 				(unsigned long long)lk[i].contentions,
 				lk[i].kind, pre, file, lk[i].site.line,
-				lk[i].site.function);
+				pp_text_str(lk[i].site.function, nb,
+					    sizeof(nb)));
 		shown++;
 	}
 	if (!shown)

@@ -122,7 +122,7 @@ size_t pp_py_str(const struct pp_pylayout *l, const void *str,
 		 char *buf, size_t cap);
 
 /* The same through mem (pp_mem.h), str an address there: lone
- * surrogates become '?', a character is never split, buf is always
+ * surrogates become U+FFFD, a character is never split, buf is always
  * NUL-terminated. Returns the length written, or -1 when it cannot be
  * read or is no compact str. */
 struct pp_mem;

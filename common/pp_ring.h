@@ -48,6 +48,11 @@ struct pp_ring_hdr {
 	uint32_t max_frames;
 	uint64_t start_ns;		/* CLOCK_MONOTONIC when created */
 	uint32_t attached;		/* collector: probes are in place (or not) */
+	/* who the collector is, so a producer can tell it is gone for good
+	 * (a reused pid has another start time; another pid namespace,
+	 * e.g. a container, cannot tell: its collector is only "silent") */
+	uint64_t collector_start;	/* /proc/PID/stat starttime (ticks) */
+	uint64_t collector_pidns;	/* inode of /proc/self/ns/pid, 0 = ? */
 
 	uint64_t prod_pos __attribute__((aligned(64)));
 	uint64_t cons_pos __attribute__((aligned(64)));
@@ -62,11 +67,29 @@ struct pp_ring {
 	uint64_t mask;
 	size_t map_len;
 	uint64_t cons_cache;		/* producer's copy of hdr->cons_pos */
+	/*
+	 * Producer process's view of the collector (shared by its threads,
+	 * races only cost an extra wait or drop). A silent collector gets
+	 * one bounded wait per episode, then "stalled": records are dropped
+	 * without waiting until cons_pos moves from stall_cons. "lost": it
+	 * is gone for good, the shim stops recording.
+	 */
+	int stalled;
+	int lost;
+	int same_pidns;			/* the collector's pid means it here */
+	uint32_t stall_drops;		/* drops since the last liveness check */
+	uint64_t stall_cons;
+	uint64_t checked_ns;		/* last "is it gone?" */
 };
 
-/* Both sides. */
+/* Both sides. The producer's map also learns whether it shares the
+ * collector's pid namespace. */
 int pp_ring_map(struct pp_ring *r, int fd);
 void pp_ring_unmap(struct pp_ring *r);
+
+/* this process's starttime and pid namespace (for the header) */
+uint64_t pp_ring_self_start(void);
+uint64_t pp_ring_self_pidns(void);
 
 /* Consumer (collector). Creates the memfd; returns the fd or -errno. */
 int pp_ring_create(struct pp_ring *r, uint64_t data_size, uint32_t mode);
@@ -89,8 +112,15 @@ long pp_ring_drain(struct pp_ring *r, size_t max, pp_ring_fn fn, void *ctx);
 
 /*
  * Producer: reserve len bytes (multiple of 8). Returns NULL when the
- * record must be dropped (ring full and not blocking, or collector
- * gone); the drop is counted in hdr->dropped.
+ * record must be dropped (ring full and not blocking, collector
+ * stalled, or gone: then r->lost is set); the drop is counted in
+ * hdr->dropped.
+ *
+ * In blocking mode a full ring waits while the collector drains. When
+ * it does not move for PP_RING_STALL_NS (stopped, or busy elsewhere),
+ * that one wait ends the episode's waiting: until it moves again every
+ * record is dropped at once. A collector found gone (its pid no longer
+ * exists, is a zombie or another process, or it said so) sets r->lost.
  *
  * The consumer's position is re-read (in the slow path) only when the
  * copy we have says the ring is full: reading it on every record would
@@ -98,6 +128,25 @@ long pp_ring_drain(struct pp_ring *r, size_t max, pp_ring_fn fn, void *ctx);
  * only ever behind, so it is safe.
  */
 void *pp_ring_reserve_slow(struct pp_ring *r, uint32_t len);
+
+#define PP_RING_STALL_NS (1000000000ull)	/* one wait per episode */
+
+/* Producer: the collector is gone for good (a system call or two). */
+int pp_ring_collector_gone(const struct pp_ring *r);
+
+/*
+ * Producer, before the costly part of an event (the stack walk): 1 if
+ * the ring is stalled and the event is dropped (counted) without it.
+ * Recording resumes as soon as the collector has drained anything.
+ */
+int pp_ring_stall_drop(struct pp_ring *r);
+
+static inline int pp_ring_dropping(struct pp_ring *r)
+{
+	if (__builtin_expect(!__atomic_load_n(&r->stalled, __ATOMIC_RELAXED), 1))
+		return 0;
+	return pp_ring_stall_drop(r);
+}
 
 static inline void *pp_ring_reserve(struct pp_ring *r, uint32_t len)
 {

@@ -23,7 +23,11 @@
 #define STATE_COMPACT(s)	(((s) >> 5) & 1)
 #define STATE_ASCII(s)		(((s) >> 6) & 1)
 
-/* bytes of the UTF-8 encoding of c; lone surrogates become '?' */
+/*
+ * bytes of the UTF-8 encoding of c; lone surrogates (what
+ * surrogateescape makes of a name's non-UTF-8 bytes) become U+FFFD, as
+ * everywhere in pyprof's output (collector/utf8.h)
+ */
 static size_t utf8_put(uint32_t c, char *p, size_t room)
 {
 	if (c < 0x80) {
@@ -40,7 +44,7 @@ static size_t utf8_put(uint32_t c, char *p, size_t room)
 		return 2;
 	}
 	if ((c >= 0xd800 && c < 0xe000) || c > 0x10ffff)
-		return utf8_put('?', p, room);
+		return utf8_put(0xfffd, p, room);
 	if (c < 0x10000) {
 		if (room < 3)
 			return 0;

@@ -4,21 +4,24 @@
  * into the shim and into pyprof, so no allocation and no locks here.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pp_clock.h"
 #include "pp_ring.h"
 
-/* how long a blocked producer waits for a silent collector */
-#define PP_RING_STALL_NS (5ull * 1000000000ull)
 
 int pp_ring_map(struct pp_ring *r, int fd)
 {
 	struct pp_ring_hdr *h;
-	uint64_t size;
+	uint64_t size, ns;
 	uint8_t *base;
 
 	h = mmap(NULL, PP_RING_HDR_SIZE, PROT_READ, MAP_SHARED, fd, 0);
@@ -47,7 +50,12 @@ int pp_ring_map(struct pp_ring *r, int fd)
 		munmap(base, PP_RING_HDR_SIZE + 2 * size);
 		return err;
 	}
+	memset(r, 0, sizeof(*r));
 	r->hdr = (struct pp_ring_hdr *)base;
+	/* unknown on either side (no /proc): take the pid at its word */
+	ns = pp_ring_self_pidns();
+	r->same_pidns = !r->hdr->collector_pidns || !ns ||
+			r->hdr->collector_pidns == ns;
 	r->data = base + PP_RING_HDR_SIZE;
 	r->mask = size - 1;
 	r->map_len = PP_RING_HDR_SIZE + 2 * size;
@@ -62,12 +70,81 @@ void pp_ring_unmap(struct pp_ring *r)
 	r->data = NULL;
 }
 
-/* The collector is gone if it said so or its pid no longer exists. */
-static int collector_gone(const struct pp_ring_hdr *h)
+/* how often a waiting (or stalled) producer asks whether it is gone */
+#define CHECK_WAIT_NS (50ull * 1000000)
+#define CHECK_STALLED_NS (1000ull * 1000000)
+
+/*
+ * /proc/PID/stat: state (field 3) and starttime (field 22), read with
+ * no allocation. Returns 0, or -1 when it cannot be read.
+ */
+static int proc_stat(int pid, char *state, uint64_t *start)
 {
+	char path[32], buf[512], *p;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	p = strrchr(buf, ')');	/* comm may hold spaces and parentheses */
+	if (!p || p[1] != ' ')
+		return -1;
+	*state = p[2];
+	for (field = 3, p += 2; field < 22 && *p; p++)
+		if (*p == ' ')
+			field++;
+	if (field < 22)
+		return -1;
+	*start = strtoull(p, NULL, 10);
+	return 0;
+}
+
+uint64_t pp_ring_self_start(void)
+{
+	char state;
+	uint64_t start = 0;
+
+	return proc_stat(getpid(), &state, &start) < 0 ? 0 : start;
+}
+
+uint64_t pp_ring_self_pidns(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/pid", &st) < 0 ? 0 : (uint64_t)st.st_ino;
+}
+
+/*
+ * Gone for good: it said so, or (when its pid means it here) the pid
+ * is gone, a zombie, or another process. A stopped or busy collector
+ * is not gone. Called at most every CHECK_*_NS.
+ */
+int pp_ring_collector_gone(const struct pp_ring *r)
+{
+	const struct pp_ring_hdr *h = r->hdr;
+	int saved = errno, gone = 0;	/* inside the target's malloc */
+	uint64_t start;
+	char state;
+
 	if (!__atomic_load_n(&h->collector_alive, __ATOMIC_ACQUIRE))
 		return 1;
-	return kill(h->collector_pid, 0) < 0 && errno == ESRCH;
+	if (!r->same_pidns)
+		return 0;
+	if (kill(h->collector_pid, 0) < 0 && errno == ESRCH)
+		gone = 1;
+	else if (proc_stat(h->collector_pid, &state, &start) == 0)
+		gone = state == 'Z' || state == 'X' ||
+		       (h->collector_start && start != h->collector_start);
+	/* no /proc: the pid test is all there is */
+	errno = saved;
+	return gone;
 }
 
 static void drop(struct pp_ring_hdr *h)
@@ -75,27 +152,89 @@ static void drop(struct pp_ring_hdr *h)
 	__atomic_fetch_add(&h->dropped, 1, __ATOMIC_RELAXED);
 }
 
-/* Full ring in blocking mode: wait while the collector makes progress. */
-static int wait_for_space(struct pp_ring_hdr *h, uint64_t *since)
+static void set_lost(struct pp_ring *r)
 {
-	struct timespec nap = { 0, 50000 };
+	__atomic_store_n(&r->lost, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->stalled, 1, __ATOMIC_RELEASE);
+}
 
-	if (h->mode != PP_RING_BLOCK || collector_gone(h))
-		return -1;
-	if (!*since) {
-		*since = pp_now_ns();
-		__atomic_fetch_add(&h->waits, 1, __ATOMIC_RELAXED);
-	} else if (pp_now_ns() - *since > PP_RING_STALL_NS) {
+/*
+ * Full ring in blocking mode, the collector at cons: wait while it
+ * makes progress. The stall clock is the waiting thread's own (since,
+ * last: where it last saw the collector), restarted whenever the
+ * collector moves; the first thread whose clock runs out ends the
+ * episode's waiting for all. Returns 0 to try again, -1 to drop (now
+ * stalled or lost).
+ */
+static int wait_for_space(struct pp_ring *r, uint64_t cons, uint64_t *since,
+			  uint64_t *last)
+{
+	struct pp_ring_hdr *h = r->hdr;
+	struct timespec nap = { 0, 50000 };
+	uint64_t now = pp_now_ns();
+	int saved;
+
+	if (!*since || cons != *last) {
+		if (!*since)
+			__atomic_fetch_add(&h->waits, 1, __ATOMIC_RELAXED);
+		*since = now;
+		*last = cons;
+	}
+	if (now - __atomic_load_n(&r->checked_ns, __ATOMIC_RELAXED) >=
+	    CHECK_WAIT_NS && now - *since >= CHECK_WAIT_NS) {
+		__atomic_store_n(&r->checked_ns, now, __ATOMIC_RELAXED);
+		if (pp_ring_collector_gone(r)) {
+			set_lost(r);
+			return -1;
+		}
+	}
+	if (now - *since > PP_RING_STALL_NS) {
+		/* this episode's wait is spent: drop until it moves */
+		__atomic_store_n(&r->stall_cons, cons, __ATOMIC_RELAXED);
+		__atomic_store_n(&r->stall_drops, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&r->stalled, 1, __ATOMIC_RELEASE);
 		return -1;
 	}
-	nanosleep(&nap, NULL);
+	saved = errno;
+	nanosleep(&nap, NULL);	/* EINTR is fine: we look again */
+	errno = saved;
 	return 0;
+}
+
+/* Still stalled? Then count the drop; now and then ask if it is gone. */
+int pp_ring_stall_drop(struct pp_ring *r)
+{
+	struct pp_ring_hdr *h = r->hdr;
+	uint64_t now;
+
+	if (__atomic_load_n(&r->lost, __ATOMIC_RELAXED)) {
+		drop(h);
+		return 1;
+	}
+	if (__atomic_load_n(&h->cons_pos, __ATOMIC_ACQUIRE) !=
+	    __atomic_load_n(&r->stall_cons, __ATOMIC_RELAXED)) {
+		/* it drained: recording resumes, a new episode may begin */
+		__atomic_store_n(&r->stalled, 0, __ATOMIC_RELEASE);
+		return 0;
+	}
+	drop(h);
+	/* the clock (vDSO, no syscall) only every 4096 drops */
+	if (__atomic_add_fetch(&r->stall_drops, 1, __ATOMIC_RELAXED) & 4095)
+		return 1;
+	now = pp_now_ns();
+	if (now - __atomic_load_n(&r->checked_ns, __ATOMIC_RELAXED) >=
+	    CHECK_STALLED_NS) {
+		__atomic_store_n(&r->checked_ns, now, __ATOMIC_RELAXED);
+		if (pp_ring_collector_gone(r))
+			set_lost(r);
+	}
+	return 1;
 }
 
 void *pp_ring_reserve_slow(struct pp_ring *r, uint32_t len)
 {
 	struct pp_ring_hdr *h = r->hdr;
-	uint64_t pos, cons, since = 0, last_cons = 0;
+	uint64_t pos, cons, since = 0, last = 0;
 
 	pos = __atomic_load_n(&h->prod_pos, __ATOMIC_RELAXED);
 	for (;;) {
@@ -105,12 +244,13 @@ void *pp_ring_reserve_slow(struct pp_ring *r, uint32_t len)
 			r->cons_cache = cons;
 		}
 		if (pos + len - cons > r->mask + 1) {
-			/* the stall clock restarts whenever the collector moves */
-			if (cons != last_cons) {
-				last_cons = cons;
-				since = 0;
+			if (h->mode != PP_RING_BLOCK) {
+				drop(h);
+				return NULL;
 			}
-			if (wait_for_space(h, &since) < 0) {
+			if (pp_ring_dropping(r))
+				return NULL;	/* counted */
+			if (wait_for_space(r, cons, &since, &last) < 0) {
 				drop(h);
 				return NULL;
 			}

@@ -29,6 +29,8 @@ int pp_ring_create(struct pp_ring *r, uint64_t data_size, uint32_t mode)
 	h->mode = mode;
 	h->collector_pid = getpid();
 	h->collector_alive = 1;
+	h->collector_start = pp_ring_self_start();
+	h->collector_pidns = pp_ring_self_pidns();
 	h->max_frames = PP_MAX_FRAMES;
 	h->start_ns = pp_now_ns();
 	__atomic_store_n(&h->magic, PP_RING_MAGIC, __ATOMIC_RELEASE);

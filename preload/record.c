@@ -14,6 +14,8 @@ void pp_emit_alloc(uint8_t domain, const void *p, size_t n)
 	uint32_t stack = 0;
 	uint8_t type = PP_REC_ALLOC;
 
+	if (pp_emit_dropping())
+		return;
 	if (domain == PP_DOM_ARENA) {
 		type = PP_REC_MMAP;	/* no stack: nobody's line */
 	} else {
@@ -61,6 +63,8 @@ void pp_record_realloc_begin(struct pp_realloc_tx *tx, uint8_t domain,
 		if (!was)
 			old = NULL;
 	}
+	if (pp_emit_dropping())
+		return;
 	tx->stack = pp_stack_current();
 	tx->r = pp_emit_reserve(sizeof(*tx->r));
 	if (!tx->r)

@@ -79,6 +79,11 @@ void pp_wait_for_probes(void)
 		if (__atomic_load_n(&h->attached, __ATOMIC_ACQUIRE) ||
 		    !__atomic_load_n(&h->collector_alive, __ATOMIC_ACQUIRE))
 			return;
+		/* a collector killed meanwhile: run on now, unrecorded */
+		if (i % 50 == 49 && pp_ring_collector_gone(&pp_shim.ring)) {
+			pp_shim_disable();
+			return;
+		}
 		nanosleep(&nap, NULL);
 	}
 }

@@ -58,14 +58,33 @@ extern __thread int pp_in_hook;
 /* shim.c */
 void pp_shim_disable(void);
 
+/*
+ * The collector stopped recording, or is gone: so do we, for good
+ * (pp_shim.active, which every hook tests first, goes to 0: the hooks
+ * pass straight through from then on).
+ */
 static inline void *pp_emit_reserve(uint32_t len)
 {
-	/* the collector stopped recording: so do we, for good */
+	void *p;
+
 	if (unlikely(!pp_shim.ring.hdr->collector_alive)) {
 		pp_shim_disable();
 		return NULL;
 	}
-	return pp_ring_reserve(&pp_shim.ring, len);
+	p = pp_ring_reserve(&pp_shim.ring, len);
+	if (unlikely(!p) && pp_shim.ring.lost)
+		pp_shim_disable();
+	return p;
+}
+
+/* A stalled collector: drop the event before walking its stack. */
+static inline int pp_emit_dropping(void)
+{
+	if (likely(!pp_ring_dropping(&pp_shim.ring)))
+		return 0;
+	if (pp_shim.ring.lost)
+		pp_shim_disable();
+	return 1;
 }
 void pp_emit_mark(uint32_t mark);
 /* a THREAD record: tid's name (n bytes), flags PP_THREAD_* */

@@ -2,7 +2,7 @@
 /*
  * The one str decoder (common/pystr.c) through both readers of
  * common/pp_mem.h: plain loads and process_vm_readv of this process
- * must give the same, valid UTF-8, with lone surrogates as '?'. The
+ * must give the same, valid UTF-8, with lone surrogates as U+FFFD. The
  * objects are laid out as PyASCIIObject/PyCompactUnicodeObject are
  * (Include/cpython/unicodeobject.h): length, state bits kind:3 at 2,
  * compact at 5, ascii at 6, the characters after the header.
@@ -89,7 +89,7 @@ int main(void)
 	make(&f, 1, 0, latin, 2);
 	both("ucs1", &f, 64, 3, "c\xc3\xa9");
 	make(&f, 2, 0, lone, 3);
-	both("ucs2 lone surrogate", &f, 64, 3, "a?b");
+	both("ucs2 lone surrogate", &f, 64, 5, "a\xef\xbf\xbd" "b");
 	make(&f, 4, 0, astral, 2);
 	both("ucs4", &f, 64, 5, "\xf0\x9f\x98\x80x");
 	make(&f, 2, 0, euro, 3);

@@ -2,12 +2,16 @@
 /* The ring: order, wrap-around, many producers, full ring in both modes. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "pp_clock.h"
 #include "pp_ring.h"
 #include "pp_test.h"
 
@@ -176,6 +180,150 @@ static void test_full(void)
 	close(fd);
 }
 
+static double secs(void)
+{
+	return pp_now_ns() / 1e9;
+}
+
+/* fill the ring until the first reservation that does not succeed */
+static double fill(struct pp_ring *r, uint64_t *got)
+{
+	double t0 = secs();
+
+	for (*got = 0; *got < 1000000; (*got)++) {
+		struct pp_rec_free *rec = pp_ring_reserve(r, sizeof(*rec));
+
+		if (!rec)
+			break;
+		rec->addr = *got;
+		pp_ring_commit(rec, PP_REC_FREE, 0, 1, sizeof(*rec));
+	}
+	return secs() - t0;
+}
+
+static void count_recs(const void *recs, size_t len, void *ctx)
+{
+	const struct pp_hdr *rec;
+
+	pp_rec_for_each(rec, recs, len)
+		(*(uint64_t *)ctx)++;
+}
+
+/*
+ * A collector that does not drain (stopped): one bounded wait for the
+ * episode, then every record drops at once, and recording resumes as
+ * soon as it drains again.
+ */
+static void test_stalled(void)
+{
+	struct pp_ring r;
+	uint64_t got, drained = 0, i, before;
+	double t, t2;
+	int fd = pp_ring_create(&r, 1 << 12, PP_RING_BLOCK);
+
+	t = fill(&r, &got);
+	CHECK(got == (1 << 12) / 16 && t >= PP_RING_STALL_NS / 1e9 * 0.9 &&
+	      t < PP_RING_STALL_NS / 1e9 * 3 && r.stalled && !r.lost,
+	      "ring stalled: a full ring waits once, for the bounded time",
+	      "%lu records, waited %.2f s, stalled %d lost %d",
+	      (unsigned long)got, t, r.stalled, r.lost);
+	t2 = secs();
+	before = r.hdr->dropped;
+	for (i = 0; i < 100000; i++)
+		if (pp_ring_reserve(&r, 16) || !pp_ring_dropping(&r))
+			break;
+	t2 = secs() - t2;
+	CHECK(i == 100000 && t2 < 0.5 &&
+	      r.hdr->dropped - before == 2 * i,
+	      "ring stalled: later records drop at once, each counted",
+	      "%lu of 100000 dropped in %.3f s, counter +%lu", (unsigned long)i,
+	      t2, (unsigned long)(r.hdr->dropped - before));
+	pp_ring_drain(&r, 1 << 20, count_recs, &drained);
+	CHECK(!pp_ring_dropping(&r) && pp_ring_reserve(&r, 16) && !r.stalled,
+	      "ring stalled: recording resumes once the collector drains",
+	      "stalled %d", r.stalled);
+	pp_ring_unmap(&r);
+	close(fd);
+}
+
+struct slow {
+	struct pp_ring *r;
+	uint64_t n;
+};
+
+static void *slow_producer(void *arg)
+{
+	struct slow *sl = arg;
+
+	produce(sl->r, 1, sl->n);
+	return NULL;
+}
+
+/* A slow collector (a drain every 0.3 s) is waited for: nothing lost. */
+static void test_slow(void)
+{
+	struct pp_ring r;
+	struct seen s = { 0 };
+	struct slow sl = { &r, 4 * (1 << 12) / sizeof(struct pp_rec_realloc) };
+	pthread_t th;
+	int fd = pp_ring_create(&r, 1 << 12, PP_RING_BLOCK);
+
+	pthread_create(&th, NULL, slow_producer, &sl);
+	while (s.count < sl.n && !s.bad) {
+		usleep(300000);
+		while (pp_ring_drain(&r, 1 << 20, check_rec, &s) > 0)
+			;
+	}
+	pthread_join(th, NULL);
+	CHECK(s.count == sl.n && !s.bad && !r.hdr->dropped && !r.stalled,
+	      "ring slow collector: waited for, nothing dropped",
+	      "%lu of %lu, %lu dropped, bad %lu", (unsigned long)s.count,
+	      (unsigned long)sl.n, (unsigned long)r.hdr->dropped,
+	      (unsigned long)s.bad);
+	pp_ring_unmap(&r);
+	close(fd);
+}
+
+/*
+ * A collector that is gone for good (exited and reaped, a zombie, or
+ * its pid reused): found at once on a full ring, no bounded wait, and
+ * r->lost says so for the shim to stop.
+ */
+static void test_lost(void)
+{
+	static const char *const what[] = { "reaped", "zombie", "reused pid" };
+	int k;
+
+	for (k = 0; k < 3; k++) {
+		struct pp_ring r;
+		uint64_t got;
+		char name[96];
+		double t;
+		int fd = pp_ring_create(&r, 1 << 12, PP_RING_BLOCK);
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			if (k == 2)
+				pause();	/* alive, but not the collector */
+			_exit(0);
+		}
+		if (k == 0)
+			waitpid(pid, NULL, 0);
+		else if (k == 1)
+			usleep(100000);	/* exits, not reaped */
+		r.hdr->collector_pid = pid;
+		t = fill(&r, &got);
+		snprintf(name, sizeof(name), "ring lost (collector %s): "
+			 "found without the stall wait", what[k]);
+		CHECK(r.lost && t < PP_RING_STALL_NS / 1e9 / 2, name,
+		      "lost %d after %.2f s", r.lost, t);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		pp_ring_unmap(&r);
+		close(fd);
+	}
+}
+
 /* A stray write into the ring stops the consumer there, cleanly. */
 static void test_scribbled(void)
 {
@@ -213,6 +361,9 @@ int main(void)
 	test_threads();
 	test_processes();
 	test_full();
+	test_stalled();
+	test_slow();
+	test_lost();
 	test_scribbled();
 	test_bad_header();
 	TEST_EXIT();
