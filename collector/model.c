@@ -67,40 +67,37 @@ const struct pp_stack *pp_model_stack(const struct pp_model *m, uint32_t id)
 	return id && id < m->nstacks ? &m->stacks[id] : NULL;
 }
 
-static struct pp_stack *stack_slot(struct pp_model *m, uint32_t id)
+/*
+ * Where definition id goes: lo[] holds the shim's ids, hi[] the eBPF
+ * side's (from PP_BPF_ID_BASE); the array grows to hold it.
+ */
+static void *id_slot(void **lo, size_t *nlo, void **hi, size_t *nhi,
+		     uint32_t id, size_t elem)
 {
-	struct pp_stack **arr = &m->stacks;
-	size_t *n = &m->nstacks, cap;
+	void **arr = lo;
+	size_t *n = nlo;
 
 	if (id & PP_BPF_ID_BASE) {
-		arr = &m->stacks_hi;
-		n = &m->nstacks_hi;
+		arr = hi;
+		n = nhi;
 		id &= ~PP_BPF_ID_BASE;
 	}
-	if (id >= *n) {
-		cap = *n;
-		*arr = pp_grow(*arr, &cap, id + 1, sizeof(**arr));
-		*n = cap;
-	}
-	return &(*arr)[id];
+	if (id >= *n)
+		*arr = pp_grow(*arr, n, id + 1, elem);
+	return (char *)*arr + (size_t)id * elem;
+}
+
+static struct pp_stack *stack_slot(struct pp_model *m, uint32_t id)
+{
+	return id_slot((void **)&m->stacks, &m->nstacks,
+		       (void **)&m->stacks_hi, &m->nstacks_hi, id,
+		       sizeof(struct pp_stack));
 }
 
 static struct pp_func *func_slot(struct pp_model *m, uint32_t id)
 {
-	struct pp_func **arr = &m->funcs;
-	size_t *n = &m->nfuncs, cap;
-
-	if (id & PP_BPF_ID_BASE) {
-		arr = &m->funcs_hi;
-		n = &m->nfuncs_hi;
-		id &= ~PP_BPF_ID_BASE;
-	}
-	if (id >= *n) {
-		cap = *n;
-		*arr = pp_grow(*arr, &cap, id + 1, sizeof(**arr));
-		*n = cap;
-	}
-	return &(*arr)[id];
+	return id_slot((void **)&m->funcs, &m->nfuncs, (void **)&m->funcs_hi,
+		       &m->nfuncs_hi, id, sizeof(struct pp_func));
 }
 
 static void def_func(struct pp_model *m, const struct pp_rec_func *r)

@@ -142,13 +142,7 @@ static void refresh_snapshot(struct live *l)
 
 static void draw(struct live *l)
 {
-	int w, h;
-
-	pp_term_size(&w, &h);
-	if (pp_canvas_size(&l->c, w, h) < 0)
-		return;
-	pp_draw_screen(&l->v, &l->c);
-	pp_term_show(&l->c);
+	pp_draw_frame(&l->v, &l->c);
 }
 
 /* act on what keys asked for; returns nonzero to quit */

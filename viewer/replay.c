@@ -142,13 +142,7 @@ show:
 
 static void draw(struct replay *p)
 {
-	int w, h;
-
-	pp_term_size(&w, &h);
-	if (pp_canvas_size(&p->c, w, h) < 0)
-		return;
-	pp_draw_screen(&p->v, &p->c);
-	pp_term_show(&p->c);
+	pp_draw_frame(&p->v, &p->c);
 }
 
 static int interactive(struct replay *p)
