@@ -537,14 +537,18 @@ int pp_pyproc_gil_words(const struct pp_pyproc *p, uint64_t *out, int max)
 	const uint32_t offs[] = {
 		PP_GIL_OFF_COND + PP_COND_OFF_SIGNALS0,
 		PP_GIL_OFF_COND + PP_COND_OFF_SIGNALS1,
+		PP_GIL_OFF_COND + PP_COND_OFF_SIGNALS0_2_41,
+		PP_GIL_OFF_COND + PP_COND_OFF_SIGNALS1_2_41,
 		PP_GIL_OFF_MUTEX,
 		PP_GIL_OFF_SWITCH_COND + PP_COND_OFF_SIGNALS0,
 		PP_GIL_OFF_SWITCH_COND + PP_COND_OFF_SIGNALS1,
+		PP_GIL_OFF_SWITCH_COND + PP_COND_OFF_SIGNALS0_2_41,
+		PP_GIL_OFF_SWITCH_COND + PP_COND_OFF_SIGNALS1_2_41,
 		PP_GIL_OFF_SWITCH_MUTEX,
 	};
 	int i, n = 0;
 
-	for (i = 0; i < 6 && n < max; i++)
+	for (i = 0; i < (int)(sizeof(offs) / sizeof(offs[0])) && n < max; i++)
 		out[n++] = p->gil + offs[i];
 	return n;
 }

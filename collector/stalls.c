@@ -16,11 +16,21 @@ struct gen_acc {
 	uint64_t collected, uncollectable;
 };
 
+/*
+ * Per thread and source, GIL intervals arrive in time order (each
+ * producer emits a thread's intervals as that thread closes them) and
+ * must be disjoint and inside the thread's life. An interval that
+ * breaks this is an anomaly: a producer's bug, counted and shown in the
+ * report; only the part of it after the previous interval is summed,
+ * so one GIL never adds up to more than the time that passed.
+ */
 struct thread_acc {
 	uint32_t tid;
 	int seen_gil[NSRC];
 	uint64_t held[NSRC], wait[NSRC], acq[NSRC];
-	uint64_t first, created, exited;
+	uint64_t first[NSRC], last_end[NSRC];
+	uint64_t overlaps[NSRC];	/* intervals that overlapped */
+	uint64_t created, exited;
 	char *name;
 	int pyname;		/* name is threading.Thread.name */
 };
@@ -156,17 +166,24 @@ static void add_gil(struct pp_stalls *s, const struct pp_rec_gil *r)
 {
 	int src = r->h.flags & PP_SRC_SHIM ? SRC_SHIM : SRC_BPF;
 	struct thread_acc *t = thread(s, r->h.aux);
-	uint64_t d;
+	uint64_t d, start;
 
 	saw(s, r->ts_start);
 	saw(s, r->ts_end);
 	s->have_gil[src] = 1;
 	if (!t || r->ts_end < r->ts_start)
 		return;
-	d = r->ts_end - r->ts_start;
 	t->seen_gil[src] = 1;
-	if (!t->first || r->ts_start < t->first)
-		t->first = r->ts_start;
+	if (!t->first[src] || r->ts_start < t->first[src])
+		t->first[src] = r->ts_start;
+	start = r->ts_start;
+	if (start < t->last_end[src]) {
+		t->overlaps[src]++;
+		start = t->last_end[src];
+	}
+	if (r->ts_end > t->last_end[src])
+		t->last_end[src] = r->ts_end;
+	d = r->ts_end > start ? r->ts_end - start : 0;
 	if ((r->h.flags & 0x7f) == PP_GIL_WAIT) {
 		t->wait[src] += d;
 	} else {
@@ -218,7 +235,9 @@ static void add_thread(struct pp_stalls *s, const struct pp_rec_thread *r)
 	if (!t)
 		return;
 	if (r->h.flags & PP_THREAD_EXIT) {
-		t->exited = r->ts;
+		/* the shim sees the exit before the kernel does */
+		if (r->ts > t->exited)
+			t->exited = r->ts;
 		return;
 	}
 	if (!t->created || r->ts < t->created)
@@ -352,17 +371,33 @@ static int gil_src(const struct pp_stalls *s)
 	return s->have_gil[SRC_BPF] ? SRC_BPF : SRC_SHIM;
 }
 
+/*
+ * A thread's life inside the recording: from its creation (or first
+ * sighting) to its exit (or the end). An interval outside it is an
+ * anomaly; the life then reaches out to it, so that held + wait never
+ * exceeds it even then.
+ */
 static void thread_summary(const struct pp_stalls *s,
 			   const struct thread_acc *t, int src,
 			   struct pp_gil_thread *o)
 {
-	uint64_t lo = s->span_start ? s->span_start : s->t_min;
-	uint64_t hi = s->span_end ? s->span_end : s->t_max;
-	uint64_t a = t->created ? t->created : t->first, b;
+	uint64_t lo = s->span_start && s->span_start < s->t_min ?
+			      s->span_start : s->t_min;
+	uint64_t hi = s->span_end > s->t_max ? s->span_end : s->t_max;
+	uint64_t a = t->created ? t->created : t->first[src];
+	uint64_t b = t->exited && t->exited < hi ? t->exited : hi;
 
 	if (a < lo)
 		a = lo;
-	b = t->exited && t->exited < hi ? t->exited : hi;
+	o->anomalies = t->overlaps[src];
+	if (t->first[src] < a) {
+		o->anomalies++;
+		a = t->first[src];
+	}
+	if (t->last_end[src] > b) {
+		o->anomalies++;
+		b = t->last_end[src];
+	}
 	o->tid = t->tid;
 	o->name = t->name ? t->name : "";
 	o->held_s = t->held[src] / 1e9;
@@ -370,8 +405,6 @@ static void thread_summary(const struct pp_stalls *s,
 	o->acquisitions = t->acq[src];
 	o->lifetime_s = b > a ? (b - a) / 1e9 : 0;
 	o->wait_fraction = o->lifetime_s > 0 ? o->wait_s / o->lifetime_s : 0;
-	if (o->wait_fraction > 1)
-		o->wait_fraction = 1;
 }
 
 static int cmp_thread(const void *a, const void *b)
@@ -395,6 +428,22 @@ int pp_stalls_gil_threads(const struct pp_stalls *s,
 		n++;
 	}
 	qsort(out, n < max ? n : max, sizeof(*out), cmp_thread);
+	return n;
+}
+
+uint64_t pp_stalls_gil_anomalies(const struct pp_stalls *s)
+{
+	struct pp_gil_thread t;
+	int src = gil_src(s);
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < s->nthr; i++) {
+		if (!s->thr[i].seen_gil[src])
+			continue;
+		thread_summary(s, &s->thr[i], src, &t);
+		n += t.anomalies;
+	}
 	return n;
 }
 
@@ -612,20 +661,22 @@ void pp_stalls_json(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
 
 	n = gil_threads_alloc(s, &th);
 	fprintf(f, "\"gil\": {\"source\": \"%s\", \"wait_fraction\": %.4f, "
-		   "\"threads\": [",
+		   "\"anomalies\": %llu, \"threads\": [",
 		s->have_gil[SRC_BPF] ? "ebpf" : s->have_gil[SRC_SHIM] ? "shim" :
 								       "none",
-		pp_stalls_gil_wait_fraction(s));
+		pp_stalls_gil_wait_fraction(s),
+		(unsigned long long)pp_stalls_gil_anomalies(s));
 	for (i = 0; i < n; i++) {
 		fprintf(f, "%s{\"tid\": %u, \"name\": ", i ? ", " : "",
 			th[i].tid);
 		pp_json_str(f, th[i].name);
 		fprintf(f, ", \"held_s\": %.6f, \"wait_s\": %.6f, "
 			   "\"lifetime_s\": %.6f, \"wait_fraction\": %.4f, "
-			   "\"acquisitions\": %llu}",
+			   "\"acquisitions\": %llu, \"anomalies\": %llu}",
 			th[i].held_s, th[i].wait_s, th[i].lifetime_s,
 			th[i].wait_fraction,
-			(unsigned long long)th[i].acquisitions);
+			(unsigned long long)th[i].acquisitions,
+			(unsigned long long)th[i].anomalies);
 	}
 	fprintf(f, "]},\n");
 	free(th);
@@ -701,6 +752,10 @@ void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
 			(unsigned long long)th[i].acquisitions);
 	}
 	free(th);
+	if (pp_stalls_gil_anomalies(s))
+		fprintf(f, "  (%llu GIL intervals overlapped or fell outside "
+			   "their thread's life: a bug)\n",
+			(unsigned long long)pp_stalls_gil_anomalies(s));
 
 	n = locks_alloc(s, fn, ctx, &lk);
 	fprintf(f, "\nContended locks\n    WAIT s   COUNT  KIND            "

@@ -46,6 +46,9 @@ struct pp_gil_thread {
 	double held_s, wait_s, lifetime_s;
 	double wait_fraction;		/* wait_s / lifetime_s */
 	uint64_t acquisitions;
+	/* intervals that overlapped another of the thread's or fell
+	 * outside its life: a producer's bug (0 when all is well) */
+	uint64_t anomalies;
 };
 
 struct pp_lock_summary {
@@ -75,6 +78,8 @@ int pp_stalls_gil_threads(const struct pp_stalls *s,
 			  struct pp_gil_thread *out, int max);
 /* All waits / all lifetimes of the threads that touched the GIL. */
 double pp_stalls_gil_wait_fraction(const struct pp_stalls *s);
+/* The threads' anomalies summed (struct pp_gil_thread). */
+uint64_t pp_stalls_gil_anomalies(const struct pp_stalls *s);
 /* Waits grouped by (kind, site), contention first, then by wait_s
  * descending; returns how many (may exceed max). */
 int pp_stalls_locks(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,

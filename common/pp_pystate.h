@@ -15,9 +15,19 @@
 #define PP_GIL_OFF_MUTEX	80
 #define PP_GIL_OFF_SWITCH_COND	120
 #define PP_GIL_OFF_SWITCH_MUTEX	168
-/* glibc pthread_cond_t: the two __g_signals futex words */
-#define PP_COND_OFF_SIGNALS0	40
-#define PP_COND_OFF_SIGNALS1	44
+/*
+ * glibc pthread_cond_t: the two __g_signals futex words waiters block
+ * on, +40/+44 in glibc 2.25-2.40 and +32/+36 since 2.41, which dropped
+ * __g_refs (sysdeps/nptl/bits/thread-shared-types.h; Debian 13 has
+ * 2.41). Both pairs are watched: in the old layout +32/+36 are
+ * __g1_orig_size, whose low bits are the condvar's internal lock (a
+ * short wait inside the GIL's own condvar), and __wrefs
+ * (pthread_cond_destroy only); in the new one +40/+44 are unused.
+ */
+#define PP_COND_OFF_SIGNALS0		40
+#define PP_COND_OFF_SIGNALS1		44
+#define PP_COND_OFF_SIGNALS0_2_41	32
+#define PP_COND_OFF_SIGNALS1_2_41	36
 
 /* the GC's generations; struct gc_generation_stats (Include/internal/
  * pycore_gc.h) is three Py_ssize_t per generation */

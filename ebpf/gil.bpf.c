@@ -10,6 +10,10 @@
  *  - futex syscalls (BTF raw tracepoints sys_enter/sys_exit, no tracefs
  *    needed) on the GIL's futex words: blocked time only.
  * Thread creation/exit of the target bound each thread's lifetime.
+ *
+ * Per thread, a wait and the hold that follows are closed together when
+ * the thread releases the GIL; a thread that exits closes what it has
+ * open, so each thread's intervals stay disjoint and inside its life.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -19,6 +23,10 @@
 const volatile __u32 targ_tgid;
 __u64 lost;	/* events the ring had no room for */
 const volatile __u64 gil_addr;
+/* 1 once an acquisition or a release was seen: from then on every
+ * holder was seen taking the GIL */
+__u32 gil_synced;
+__u64 unmatched;	/* release signals of a thread not holding the GIL */
 
 struct gil_thread {
 	__u64 wait_start;
@@ -72,15 +80,52 @@ static void emit(__u32 kind, __u32 tid, __u64 ws, __u64 acq, __u64 rel)
 	bpf_ringbuf_submit(e, 0);
 }
 
+/*
+ * A thread seen taking the GIL (or starting to wait for it) while it
+ * holds it: its release was not seen. Its hold cannot be closed at a
+ * true time, so it is dropped rather than stretched over time another
+ * thread may have held the GIL.
+ */
+static void missed_release(struct gil_thread *t)
+{
+	if (!t->acquired)
+		return;
+	__sync_fetch_and_add(&unmatched, 1);
+	t->acquired = 0;
+	t->wait_start = 0;
+}
+
+static void begin_wait(struct gil_thread *t)
+{
+	missed_release(t);
+	if (!t->wait_start)
+		t->wait_start = bpf_ktime_get_ns();
+}
+
 static void on_acquired(__u64 now)
 {
 	struct gil_thread *t = thread_get((__u32)bpf_get_current_pid_tgid());
 
 	if (!t)
 		return;
+	missed_release(t);
 	t->acquired = now;
+	gil_synced = 1;
 }
 
+/*
+ * A release closes the thread's cycle. A signal on gil->cond from a
+ * thread that is not holding the GIL is not a release:
+ *  - glibc's pthread_cond_timedwait, timing out just as it consumed a
+ *    wake-up, sends a replacement pthread_cond_signal(cond) itself
+ *    (__condvar_cancel_waiting, nptl/pthread_cond_wait.c): the waiter
+ *    in take_gil "signals" the GIL's cond;
+ *  - a free-threaded build's take_gil signals cond when the GIL was
+ *    disabled meanwhile, without taking it (3.13+).
+ * Only the thread that held the GIL when we attached may release
+ * without having been seen taking it, and only before any other
+ * acquisition or release was seen.
+ */
 static void on_released(__u64 now)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
@@ -88,7 +133,15 @@ static void on_released(__u64 now)
 
 	if (!t)
 		return;
-	emit(GIL_EV_CYCLE, tid, t->wait_start, t->acquired, now);
+	if (t->acquired) {
+		emit(GIL_EV_CYCLE, tid, t->wait_start, t->acquired, now);
+	} else if (!t->wait_start && !gil_synced) {
+		emit(GIL_EV_CYCLE, tid, 0, 0, now);	/* held at attach */
+	} else {
+		__sync_fetch_and_add(&unmatched, 1);
+		return;
+	}
+	gil_synced = 1;
 	t->wait_start = 0;
 	t->acquired = 0;
 }
@@ -107,6 +160,7 @@ int BPF_KPROBE(take_gil_enter)
 		return 0;
 	/* a free GIL is taken at once: do not count our own probe
 	 * overhead as waiting */
+	missed_release(t);
 	if (t->wait_start)	/* since a forced switch, see cond_wait */
 		return 0;
 	bpf_probe_read_user(&locked, sizeof(locked),
@@ -154,8 +208,8 @@ int BPF_KPROBE(cond_timedwait, void *cond)
 	if (!ours() || (__u64)cond != gil_addr + GIL_OFF_COND)
 		return 0;
 	t = thread_get((__u32)bpf_get_current_pid_tgid());
-	if (t && !t->wait_start)
-		t->wait_start = bpf_ktime_get_ns();
+	if (t)
+		begin_wait(t);
 	return 0;
 }
 
@@ -172,18 +226,31 @@ int BPF_KPROBE(cond_wait, void *cond)
 	if (!ours() || (__u64)cond != gil_addr + GIL_OFF_SWITCH_COND)
 		return 0;
 	t = thread_get((__u32)bpf_get_current_pid_tgid());
-	if (t && !t->wait_start)
-		t->wait_start = bpf_ktime_get_ns();
+	if (t)
+		begin_wait(t);
 	return 0;
 }
 
-/* futex mode: blocked waits on the GIL's mutex and condvar words */
+/*
+ * futex mode: blocked waits on the GIL's futex words: take_gil's mutex
+ * and cond, and, after a forced drop, drop_gil's switch_cond (the thread
+ * waits there until another has taken the GIL, then in take_gil: the
+ * same wait as the precise modes count) and switch_mutex. A condvar's
+ * words sit where either glibc layout has them (common/pp_pystate.h).
+ */
+static int cond_word(__u64 a, __u64 c)
+{
+	return a == c + COND_OFF_SIGNALS0 || a == c + COND_OFF_SIGNALS1 ||
+	       a == c + COND_OFF_SIGNALS0_2_41 ||
+	       a == c + COND_OFF_SIGNALS1_2_41;
+}
+
 static int gil_word(__u64 a)
 {
-	__u64 c = gil_addr + GIL_OFF_COND;
-
-	return a == c + COND_OFF_SIGNALS0 || a == c + COND_OFF_SIGNALS1 ||
-	       a == gil_addr + GIL_OFF_MUTEX;
+	return cond_word(a, gil_addr + GIL_OFF_COND) ||
+	       cond_word(a, gil_addr + GIL_OFF_SWITCH_COND) ||
+	       a == gil_addr + GIL_OFF_MUTEX ||
+	       a == gil_addr + GIL_OFF_SWITCH_MUTEX;
 }
 
 #define NR_futex 202	/* x86-64 */
@@ -244,10 +311,21 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(gil_thread_exit, struct task_struct *p)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 now = bpf_ktime_get_ns();
+	struct gil_thread *t;
 
 	if (!ours())
 		return 0;
-	emit(GIL_EV_THREAD_EXIT, tid, 0, 0, bpf_ktime_get_ns());
+	/* what the thread leaves open ends with it: the holder at exit()
+	 * (the main thread, os._exit), a daemon thread blocked in take_gil */
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (t && t->acquired)
+		emit(GIL_EV_CYCLE, tid, t->wait_start, t->acquired, now);
+	else if (t && t->wait_start)
+		emit(GIL_EV_WAIT, tid, t->wait_start, 0, now);
+	else if (t && t->futex_start)
+		emit(GIL_EV_WAIT, tid, t->futex_start, 0, now);
+	emit(GIL_EV_THREAD_EXIT, tid, 0, 0, now);
 	bpf_map_delete_elem(&threads, &tid);
 	return 0;
 }

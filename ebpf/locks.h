@@ -6,7 +6,7 @@
 
 #include "pystack.h"
 
-#define LOCK_MAX_EXCLUDE 8
+#define LOCK_MAX_EXCLUDE 12
 
 struct lock_event {
 	__u32 tid;

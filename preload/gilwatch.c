@@ -9,8 +9,12 @@
  *    drop (a waiter timed out), waits on switch_cond until another
  *    thread has taken the GIL: from then on the thread waits for it.
  * The same rules as the eBPF side (ebpf/gil.bpf.c, cond mode), so the
- * collector sums both alike. Each thread's first sighting and its exit
- * are sent as THREAD records: they bound its lifetime.
+ * collector sums both alike: a signal on cond from a thread that is not
+ * holding the GIL is no release (3.13t's take_gil signals cond when the
+ * GIL was disabled meanwhile; glibc's own replacement signal from a
+ * timed-out wait is an internal call and never reaches us). Each
+ * thread's first sighting and its exit are sent as THREAD records: they
+ * bound its lifetime, and what it leaves open ends at its exit.
  */
 #include <pthread.h>
 #include <string.h>
@@ -27,7 +31,6 @@ struct gil_thread {
 };
 
 static uintptr_t gil_cond, gil_switch;
-static uint64_t t_start;
 static pthread_key_t exit_key;
 static __thread struct gil_thread me;
 
@@ -57,20 +60,45 @@ static void first_sight(uint64_t now)
 	pthread_setspecific(exit_key, &me);
 }
 
-static void thread_exit(void *arg)
-{
-	if (pp_shim.active)
-		pp_emit_thread(pp_tid(), PP_THREAD_EXIT, pp_now_ns(), "", 0);
-}
-
 /* the cycle ends: the wait (if seen) and the hold */
 static void released(uint64_t now)
 {
-	if (me.acquired && me.wait_start && me.wait_start <= me.acquired)
+	if (me.wait_start && me.wait_start <= me.acquired)
 		emit_gil(PP_GIL_WAIT, me.wait_start, me.acquired);
-	emit_gil(PP_GIL_HOLD, me.acquired ? me.acquired : t_start, now);
+	emit_gil(PP_GIL_HOLD, me.acquired, now);
 	me.wait_start = 0;
 	me.acquired = 0;
+}
+
+/* what the thread has open ends now (its exit, the process's) */
+static void close_open(uint64_t now)
+{
+	if (me.acquired)
+		released(now);
+	else if (me.wait_start)
+		emit_gil(PP_GIL_WAIT, me.wait_start, now);
+	me.wait_start = me.acquired = 0;
+}
+
+/* pthread key destructor: a daemon thread made to exit in take_gil
+ * (PyThread_exit_thread, 3.9-3.13) is still waiting */
+static void thread_exit(void *arg)
+{
+	uint64_t now;
+
+	if (!pp_shim.active)
+		return;
+	now = pp_now_ns();
+	close_open(now);
+	pp_emit_thread(pp_tid(), PP_THREAD_EXIT, now, "", 0);
+}
+
+/* holding the GIL already: a release was not seen, so the hold has no
+ * true end; drop it rather than stretch it over another's hold */
+static void missed_release(void)
+{
+	me.acquired = 0;
+	me.wait_start = 0;
 }
 
 void pp_gilwatch_cond_signal(const void *cond)
@@ -83,10 +111,13 @@ void pp_gilwatch_cond_signal(const void *cond)
 	now = pp_now_ns();
 	if (unlikely(!me.seen))
 		first_sight(now);
-	if (c == gil_switch)
+	if (c == gil_switch) {
+		if (me.acquired)
+			missed_release();
 		me.acquired = now;
-	else
+	} else if (me.acquired) {
 		released(now);
+	}
 }
 
 void pp_gilwatch_cond_wait(const void *cond, int timed)
@@ -99,6 +130,8 @@ void pp_gilwatch_cond_wait(const void *cond, int timed)
 	now = pp_now_ns();
 	if (unlikely(!me.seen))
 		first_sight(now);
+	if (me.acquired)
+		missed_release();
 	if (!me.wait_start)
 		me.wait_start = now;
 }
@@ -109,6 +142,8 @@ void pp_gilwatch_cond_wait(const void *cond, int timed)
  */
 int pp_gilwatch_start(uintptr_t gil)
 {
+	uint64_t t_start;
+
 	if (pthread_key_create(&exit_key, thread_exit))
 		return -1;
 	t_start = pp_now_ns();
@@ -123,14 +158,7 @@ int pp_gilwatch_start(uintptr_t gil)
  * GIL, or waits for it: close that interval as eBPF does at detach. */
 __attribute__((destructor)) static void gilwatch_fini(void)
 {
-	uint64_t now;
-
 	if (!gil_cond || !pp_shim.active || getpid() != pp_shim.pid)
 		return;
-	now = pp_now_ns();
-	if (me.acquired)
-		released(now);
-	else if (me.wait_start)
-		emit_gil(PP_GIL_WAIT, me.wait_start, now);
-	me.wait_start = me.acquired = 0;
+	close_open(pp_now_ns());
 }
