@@ -7,6 +7,7 @@
 #include "fmt.h"
 #include "report.h"
 #include "stalls.h"
+#include "stalls_report.h"
 #include "utf8.h"
 
 #define MAX_TIMELINE 1000	/* points, evenly thinned */

@@ -13,7 +13,6 @@
 #define PP_STALLS_H
 
 #include <stdint.h>
-#include <stdio.h>
 
 #include "pp_wire.h"
 
@@ -85,13 +84,15 @@ uint64_t pp_stalls_gil_anomalies(const struct pp_stalls *s);
 int pp_stalls_locks(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
 		    struct pp_lock_summary *out, int max);
 
-/* The `"gc": {...}, "gil": {...}, "locks": [...]` members of the JSON
- * report (docs: shared cli.md), no braces around them and no trailing
- * comma; "locks" holds contention only, other waits go to "waits". */
-void pp_stalls_json(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
-		    void *ctx);
-/* The text report's GC, GIL and lock sections, 80 columns. */
-void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
-		    void *ctx);
+/* Which producer the figures come from: "ebpf" (it wins when both
+ * sent them), "shim", or "none". */
+const char *pp_stalls_gc_source(const struct pp_stalls *s);
+const char *pp_stalls_gil_source(const struct pp_stalls *s);
+/* pp_stalls_gil_threads and pp_stalls_locks into an array of their own
+ * size (free it); return how many. */
+int pp_stalls_gil_threads_all(const struct pp_stalls *s,
+			      struct pp_gil_thread **out);
+int pp_stalls_locks_all(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
+			struct pp_lock_summary **out);
 
 #endif

@@ -57,49 +57,18 @@ static void gc(const struct pp_model *m, struct pp_vw_stalls *s)
 
 static void gil(const struct pp_model *m, struct pp_vw_stalls *s)
 {
-	struct pp_gil_thread *t = NULL;
-	int n, max = 16, i;
+	int n = pp_stalls_gil_threads_all(m->stalls, &s->threads);
 
-	for (;;) {
-		free(t);
-		t = pp_xcalloc(max, sizeof(*t));
-		n = pp_stalls_gil_threads(m->stalls, t, max);
-		if (n <= max)
-			break;
-		max = n;
-	}
-	if (n > 0)
-		s->threads = pp_xcalloc(n, sizeof(*s->threads));
-	for (i = 0; s->threads && i < n; i++) {
-		struct pp_vw_thread *o = &s->threads[i];
-
-		o->tid = t[i].tid;
-		snprintf(o->name, sizeof(o->name), "%s",
-			 t[i].name ? t[i].name : "");
-		o->life_s = t[i].lifetime_s;
-		o->held_s = t[i].held_s;
-		o->wait_s = t[i].wait_s;
-		o->acquisitions = t[i].acquisitions;
-	}
-	s->nthreads = s->threads ? n : 0;
+	s->nthreads = n > 0 ? n : 0;
 	s->have_gil = n > 0;
 	s->gil_wait = pp_stalls_gil_wait_fraction(m->stalls);
-	free(t);
 }
 
 static void locks(const struct pp_model *m, struct pp_vw_stalls *s)
 {
-	struct pp_lock_summary *l = NULL;
-	int n, max = 32, i;
+	struct pp_lock_summary *l;
+	int n = pp_stalls_locks_all(m->stalls, pp_model_frame, (void *)m, &l), i;
 
-	for (;;) {
-		free(l);
-		l = pp_xcalloc(max, sizeof(*l));
-		n = pp_stalls_locks(m->stalls, pp_model_frame, (void *)m, l, max);
-		if (n <= max)
-			break;
-		max = n;
-	}
 	if (n > 0)
 		s->locks = pp_xcalloc(n, sizeof(*s->locks));
 	for (i = 0; s->locks && i < n; i++) {
