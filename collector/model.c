@@ -507,34 +507,6 @@ static void proc(struct pp_model *m, const struct pp_rec_proc *r)
 	m->py_supported = r->flags & 1;
 }
 
-/* one source of pauses, as the stalls count them: eBPF over the shim */
-static void gc_note(struct pp_model *m, const struct pp_rec_gc *r)
-{
-	struct pp_gc_pause *p;
-
-	if (!(r->h.flags & PP_SRC_SHIM))
-		m->gc_recent_bpf = 1;
-	else if (m->gc_recent_bpf)
-		return;
-	p = &m->gc_recent[m->gc_recent_n++ % PP_GC_RECENT];
-	p->ts_end = r->ts_end;
-	p->ms = r->ts_end > r->ts_start ? (r->ts_end - r->ts_start) / 1e6 : 0;
-	p->gen = r->h.flags & ~PP_SRC_SHIM;
-}
-
-size_t pp_model_gc_recent(const struct pp_model *m, struct pp_gc_pause *out,
-			  size_t max)
-{
-	uint64_t n = m->gc_recent_n < PP_GC_RECENT ? m->gc_recent_n :
-						    PP_GC_RECENT, i;
-
-	if (n > max)
-		n = max;
-	for (i = 0; i < n; i++)
-		out[i] = m->gc_recent[(m->gc_recent_n - n + i) % PP_GC_RECENT];
-	return n;
-}
-
 void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 {
 	if (rec->type < PP_REC_TICK)
@@ -604,7 +576,6 @@ void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 		kmem(m, (const void *)rec);
 		break;
 	case PP_REC_GC:
-		gc_note(m, (const void *)rec);
 		pp_stalls_add(m->stalls, rec);
 		break;
 	case PP_REC_GIL:

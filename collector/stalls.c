@@ -64,6 +64,9 @@ struct pp_stalls {
 	size_t nstacks, capstacks;
 	struct pp_map stack_ix;
 	uint64_t t_min, t_max, span_start, span_end;
+	/* the last GC pauses of each source (a ring each) */
+	struct pp_gc_pause recent[NSRC][PP_GC_RECENT];
+	uint64_t nrecent[NSRC];
 };
 
 /* room for element n; out of memory aborts (alloc.h), so never fails */
@@ -148,6 +151,12 @@ static void add_gc(struct pp_stalls *s, const struct pp_rec_gc *r)
 	int gen = r->h.flags & 0x7f;
 	struct gen_acc *g;
 
+	struct pp_gc_pause *p = &s->recent[src][s->nrecent[src]++ %
+						 PP_GC_RECENT];
+
+	p->ts_end = r->ts_end;
+	p->ms = r->ts_end > r->ts_start ? (r->ts_end - r->ts_start) / 1e6 : 0;
+	p->gen = r->h.flags & ~PP_SRC_SHIM;
 	saw(s, r->ts_start);
 	saw(s, r->ts_end);
 	s->have_gc[src] = 1;
@@ -313,6 +322,26 @@ void pp_stalls_add(struct pp_stalls *s, const struct pp_hdr *rec)
 
 /* ---- summaries ---- */
 
+/* eBPF over the shim: one source per concern (stalls.h) */
+static int gc_src(const struct pp_stalls *s)
+{
+	return s->have_gc[SRC_BPF] ? SRC_BPF : SRC_SHIM;
+}
+
+size_t pp_stalls_gc_recent(const struct pp_stalls *s, struct pp_gc_pause *out,
+			   size_t max)
+{
+	int src = gc_src(s);
+	uint64_t all = s->nrecent[src], n, i;
+
+	n = all < PP_GC_RECENT ? all : PP_GC_RECENT;
+	if (n > max)
+		n = max;
+	for (i = 0; i < n; i++)
+		out[i] = s->recent[src][(all - n + i) % PP_GC_RECENT];
+	return n;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -335,7 +364,7 @@ static uint64_t pct(const uint64_t *v, size_t n, double p)
 int pp_stalls_gc(const struct pp_stalls *s, int gen,
 		 struct pp_gc_summary *out)
 {
-	int src = s->have_gc[SRC_BPF] ? SRC_BPF : SRC_SHIM;
+	int src = gc_src(s);
 	const struct gen_acc *g;
 	uint64_t *v, tot = 0;
 	size_t i;

@@ -50,6 +50,14 @@ struct pp_gil_thread {
 	uint64_t anomalies;
 };
 
+/* a GC pause, kept for the viewer's strip of recent pauses */
+#define PP_GC_RECENT 256
+struct pp_gc_pause {
+	uint64_t ts_end;
+	float ms;
+	uint8_t gen;
+};
+
 struct pp_lock_summary {
 	const char *kind;	/* "threading.Lock", "pthread_mutex", "futex",
 				 * "threading.Condition", "thread.join" */
@@ -71,6 +79,10 @@ void pp_stalls_span(struct pp_stalls *s, uint64_t start, uint64_t end);
 /* Generation gen (0-2): 0, or -1 if no collection was seen at all. */
 int pp_stalls_gc(const struct pp_stalls *s, int gen,
 		 struct pp_gc_summary *out);
+/* Up to max of the last GC pauses, oldest first, from the source the
+ * figures come from; returns the count. */
+size_t pp_stalls_gc_recent(const struct pp_stalls *s, struct pp_gc_pause *out,
+			   size_t max);
 /* Threads that touched the GIL, by tid; returns how many (may exceed
  * max: call again with a bigger out). */
 int pp_stalls_gil_threads(const struct pp_stalls *s,

@@ -45,7 +45,7 @@ static void gc(const struct pp_model *m, struct pp_vw_stalls *s)
 		if (g.pause_max_ms > s->gc_max_ms)
 			s->gc_max_ms = g.pause_max_ms;
 	}
-	n = pp_model_gc_recent(m, p, PP_VW_RECENT);
+	n = pp_stalls_gc_recent(m->stalls, p, PP_VW_RECENT);
 	for (i = 0; i < n; i++) {
 		s->recent_ms[i] = p[i].ms;
 		s->recent_gen[i] = p[i].gen;
