@@ -21,7 +21,8 @@ CFLAGS	?= -O2 -g
 # always applied, even with CFLAGS given on the command line
 INCLUDES := -Iinclude -Icommon -I$(B)
 PP_CFLAGS := $(WARN) -std=gnu11 -D_GNU_SOURCE $(INCLUDES) -MMD -MP
-SHIM_CFLAGS := -fPIC -fvisibility=hidden -fno-omit-frame-pointer \
+SHIM_CFLAGS := -include preload/glibc_compat.h \
+	-fPIC -fvisibility=hidden -fno-omit-frame-pointer \
 	-ftls-model=initial-exec
 LIBS	:= -llz4 -lncursesw -ltinfo -lbpf -lelf -lz -lm -lpthread
 SHIM_LIBS := -ldl -lpthread -lm
@@ -36,9 +37,10 @@ BPF_INC	:= -I/usr/include/$(shell uname -m)-linux-gnu
 # common/ is what both sides share: the ring, the CPython description.
 COMMON_SRCS	:= $(wildcard common/*.c)
 COMMON_OBJS	:= $(COMMON_SRCS:common/%.c=$(B)/common/%.o)
-# the part of common/ the shim uses (ring_drain.c creates and drains,
-# pystate.c finds the GIL from outside: the collector's)
-COMMON_SHIM_SRCS := $(addprefix common/,linetable.c mem.c pylayout.c pystr.c ring.c)
+# the part of common/ the shim uses (ring_drain.c, which creates and
+# drains the ring, is the collector's)
+COMMON_SHIM_SRCS := $(addprefix common/,linetable.c mem.c pylayout.c pystate.c \
+	pystr.c ring.c)
 COMMON_SHIM_OBJS := $(COMMON_SHIM_SRCS:common/%.c=$(B)/common/shim/%.o)
 PRELOAD_OBJS	:= $(patsubst %.c,$(B)/%.o,$(wildcard preload/*.c))
 SHIM_OBJS	:= $(PRELOAD_OBJS) $(COMMON_SHIM_OBJS)
@@ -52,7 +54,7 @@ UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
 UNIT_BINS	:= $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all clean test demo setup install bench
-all: $(B)/pyprof $(B)/libpyprof.so $(UNIT_BINS)
+all: $(B)/pyprof $(B)/libpyprof.so $(UNIT_BINS) $(B)/tests/pyembed3.11
 
 setup:
 	$(Q)./scripts/setup.sh
@@ -62,19 +64,27 @@ $(B)/%.o: %.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) -c $< -o $@
 
-$(B)/preload/%.o: preload/%.c
+$(B)/preload/%.o: preload/%.c preload/glibc_compat.h
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) $(SHIM_CFLAGS) -c $< -o $@
 
-$(B)/common/shim/%.o: common/%.c
+$(B)/common/shim/%.o: common/%.c preload/glibc_compat.h
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) $(SHIM_CFLAGS) -c $< -o $@
 
+# The shim runs in other roots too (Debian 11, glibc 2.31): no symbol
+# may need a newer glibc (preload/glibc_compat.h)
+SHIM_GLIBC_MAX := 2.31
 $(B)/libpyprof.so: $(SHIM_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) -shared -Wl,-z,defs -Wl,-z,now $^ -o $@ $(SHIM_LIBS)
+	$(Q)$(CC) -shared -Wl,-z,defs -Wl,-z,now $^ -o $@ \
+		-Wl,--no-as-needed -l:libdl.so.2 -l:libpthread.so.0 -Wl,--as-needed $(SHIM_LIBS)
+	$(Q)objdump -T $@ | sed -n 's/.*(GLIBC_\([0-9.]*\)).*/\1 &/p' | \
+		awk -v max=$(SHIM_GLIBC_MAX) '{ split($$1, a, "."); split(max, m, "."); \
+		if (a[1] * 1000 + a[2] > m[1] * 1000 + m[2]) { print "needs glibc " $$0; bad = 1 } } \
+		END { exit bad }' || { rm -f $@; exit 1; }
 
 $(B)/pyprof: $(PYPROF_OBJS)
 	$(call msg,LD,$@)
@@ -89,6 +99,16 @@ $(B)/tests/%: tests/unit/%.c $(COLLECTOR_OBJS) $(COMMON_OBJS)
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) -Icollector $< $(filter %.o,$^) -o $@ $(LIBS) -lunwind -ldl
+
+# A program embedding Debian's shared libpython3.11 (libpython3.11-dev),
+# one of the interpreters under test (tests/interpreters). Debian's own
+# python3.11-config: not a pyenv one earlier in PATH.
+PY311_CONFIG ?= /usr/bin/python3.11-config
+$(B)/tests/pyembed3.11: tests/embed/pyembed.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g $$($(PY311_CONFIG) --includes) $< -o $@ \
+		$$($(PY311_CONFIG) --embed --ldflags)
 
 # eBPF: vmlinux.h from the running kernel's BTF, .bpf.c -> .bpf.o -> .skel.h
 $(B)/vmlinux.h:

@@ -559,7 +559,7 @@ static int attach_gc(struct pp_bpf *b, unsigned mode, char *why, size_t wl)
 	s->rodata->targ_tgid = pid;
 	s->rodata->runtime_addr = p->runtime;
 	s->rodata->interp_head_off = p->layout.runtime_interp_head;
-	s->rodata->gc_stats_off = p->gc_stats - p->interp;
+	s->rodata->gc_stats_off = p->gc_stats ? p->gc_stats - p->interp : 0;
 	s->rodata->collector_has_ptrs = p->gc_has_ptrs;
 	err = gc_bpf__load(s);
 	if (err)

@@ -483,7 +483,7 @@ int pp_pyproc_open(struct pp_pyproc *p, int pid, char *err, size_t errlen)
 	vi = pp_pystate_find(p->major, p->minor);
 	if (!vi) {
 		seterr(err, errlen,
-		       "pid %d runs Python %s: supported are 3.9 to 3.13", pid,
+		       "pid %d runs Python %s: supported are " PP_PY_RANGE, pid,
 		       p->version);
 		goto out;
 	}
@@ -514,7 +514,10 @@ int pp_pyproc_open(struct pp_pyproc *p, int pid, char *err, size_t errlen)
 		goto out;
 	}
 	if (vi->gil_in_interp) {
-		if (pp_pyproc_read(p, p->interp + vi->gil_off, &p->gil, 8) ||
+		uint32_t off = vi->gil_off ? vi->gil_off :
+					     p->layout.interp_gil_ptr;
+
+		if (pp_pyproc_read(p, p->interp + off, &p->gil, 8) ||
 		    !p->gil) {
 			seterr(err, errlen, "pid %d: cannot read the GIL pointer",
 			       pid);
@@ -523,7 +526,11 @@ int pp_pyproc_open(struct pp_pyproc *p, int pid, char *err, size_t errlen)
 	} else {
 		p->gil = p->runtime + vi->gil_off;
 	}
-	p->gc_stats = p->interp + vi->gc_stats_off;
+	if (vi->minor >= 13)
+		p->gc_stats = vi->gc_stats_off ? p->interp + p->layout.interp_gc +
+							 vi->gc_stats_off : 0;
+	else
+		p->gc_stats = p->interp + vi->gc_stats_off;
 	rc = 0;
 out:
 	elf_close(&ef);

@@ -19,6 +19,7 @@
 
 #include "bpf.h"
 #include "pp_clock.h"
+#include "pp_pylayout.h"
 #include "pp_ring.h"
 #include "session.h"
 #include "symbols.h"
@@ -464,9 +465,17 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 			fprintf(stderr, "pyprof: %s did not run a CPython "
 				"interpreter: nothing was recorded\n",
 				o->cmd[0]);
+		else if (strstr(s.pyver, "free-thread"))
+			/* Py_GetVersion(): "3.14.0 experimental
+			 * free-threading build ..." */
+			fprintf(stderr, "pyprof: Python %.*s is a free-threaded "
+				"build: not supported (pyprof reads GIL builds "
+				"of CPython " PP_PY_RANGE "): nothing was "
+				"recorded\n",
+				(int)strcspn(s.pyver, " "), s.pyver);
 		else
 			fprintf(stderr, "pyprof: Python %s is not supported "
-				"(pyprof reads CPython 3.9 to 3.14): nothing "
+				"(pyprof reads CPython " PP_PY_RANGE "): nothing "
 				"was recorded\n", s.pyver);
 		return shell_status(status);
 	}

@@ -19,6 +19,14 @@
 
 #define PP_OFF_NONE 0xffffffffu
 
+/* The CPython versions pyprof reads (3.PP_PY_MINOR_MIN to
+ * 3.PP_PY_MINOR_MAX): the one range every version check uses. */
+#define PP_PY_MINOR_MIN 9
+#define PP_PY_MINOR_MAX 15
+#define PP_PY_OLDEST "3.9"
+#define PP_PY_NEWEST "3.15"
+#define PP_PY_RANGE PP_PY_OLDEST " to " PP_PY_NEWEST
+
 /* How a frame says where it is in its code. */
 enum pp_instr_kind {
 	PP_INSTR_LASTI_BYTES = 1,	/* 3.9: int f_lasti, byte offset */
@@ -43,6 +51,9 @@ struct pp_pylayout {
 	uint32_t tstate_next;
 	uint32_t tstate_thread_id;	/* pthread_t */
 	uint32_t tstate_native_id;	/* OS tid, PP_OFF_NONE before 3.11 */
+	/* 3.13+ (from _Py_DebugOffsets; 0 for the fixed tables) */
+	uint32_t interp_gc;		/* PyInterpreterState.gc */
+	uint32_t interp_gil_ptr;	/* PyInterpreterState.ceval.gil */
 
 	/* thread state -> innermost frame */
 	uint32_t tstate_frame;		/* frame, cframe (3.11/3.12) or current_frame */

@@ -8,8 +8,9 @@
 #ifndef PP_PYSTATE_H
 #define PP_PYSTATE_H
 
-/* struct _gil_runtime_state (Include/internal/pycore_gil.h), x86-64
- * glibc, identical in 3.9-3.13. */
+/* struct _gil_runtime_state (Include/internal/pycore_gil.h; 3.14+
+ * pycore_interp_structs.h), x86-64 glibc, identical in 3.9-3.15. */
+#define PP_GIL_OFF_HOLDER	8
 #define PP_GIL_OFF_LOCKED	16
 #define PP_GIL_OFF_COND		32
 #define PP_GIL_OFF_MUTEX	80
@@ -44,9 +45,11 @@
  */
 struct pp_pystate {
 	int minor;
-	uint32_t gil_off;	/* in _PyRuntime, or in the interpreter */
+	uint32_t gil_off;	/* in _PyRuntime, or in the interpreter;
+				 * 3.13+: 0, the layout's interp_gil_ptr */
 	int gil_in_interp;	/* 3.12+ keep a pointer in interp->ceval.gil */
-	uint32_t gc_stats_off;	/* in the interpreter */
+	uint32_t gc_stats_off;	/* in the interpreter; 3.13+: in its gc
+				 * state (the layout's interp_gc), 0 none */
 	const char *gc_fn;	/* the collection function to probe */
 	int gc_has_ptrs;	/* it returns its counts through pointers */
 };

@@ -11,12 +11,14 @@
  * 3.13+ describe themselves: _PyRuntime starts with _Py_DebugOffsets
  * (3.13 Include/internal/pycore_runtime.h, 3.14 Include/internal/
  * pycore_debug_offsets.h), which we read after checking its cookie and
- * version. The struct grew in 3.14, so each minor has its own mirror.
+ * version. The struct grows in every minor, so each has its own mirror
+ * of the prefix we read (3.15: checked against Debian's 3.15.2).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "pp_pylayout.h"
+#include "pp_pystate.h"
 
 #define NONE PP_OFF_NONE
 
@@ -140,7 +142,9 @@ struct dbg_objs {
 struct dbg313 {
 	struct dbg_head h;
 	struct {
-		uint64_t size, id, next, threads_head, rest[9];
+		uint64_t size, id, next, threads_head, gc, imports_modules,
+			sysdict, builtins, ceval_gil, gil_state, gil_enabled,
+			gil_locked, gil_holder;
 	} interp;
 	struct dbg_tstate ts;
 	struct {
@@ -159,7 +163,10 @@ struct dbg313 {
 struct dbg314 {
 	struct dbg_head h;
 	struct {
-		uint64_t size, id, next, threads_head, rest[12];
+		uint64_t size, id, next, threads_head, threads_main, gc,
+			imports_modules, sysdict, builtins, ceval_gil,
+			gil_state, gil_enabled, gil_locked, gil_holder,
+			code_object_generation, tlbc_generation;
 	} interp;
 	struct dbg_tstate ts;
 	struct {
@@ -173,9 +180,43 @@ struct dbg314 {
 	struct dbg_objs o;
 };
 
+/* 3.15: the 3.14 layout with a longer thread state (base_frame,
+ * last_profiled_frame and more; thread_id follows them) and a type
+ * object block of 8 fields. Checked against Debian's 3.15.2
+ * (.PyRuntime of /usr/bin/python3.15, and thread_id/native_thread_id
+ * found in a live thread state at the offsets it gives). */
+struct dbg315 {
+	struct dbg_head h;
+	struct {
+		uint64_t size, id, next, threads_head, threads_main, gc,
+			imports_modules, sysdict, builtins, ceval_gil,
+			gil_state, gil_enabled, gil_locked, gil_holder,
+			code_object_generation, tlbc_generation;
+	} interp;
+	struct {
+		uint64_t size, prev, next, interp, current_frame, base_frame,
+			last_profiled_frame, rest0, thread_id,
+			native_thread_id, datastack_chunk, status, rest[5];
+	} ts;
+	struct {
+		uint64_t size, previous, executable, instr_ptr, localsplus,
+			owner, stackpointer, tlbc_index;
+	} frame;
+	struct dbg_code code;
+	uint64_t co_tlbc;
+	struct {
+		uint64_t ob_size_, ob_type;
+		uint64_t type_[8], tuple_[3], list_[3];
+	} t;
+	uint64_t set_[4];
+	struct dbg_objs o;
+};
+
 _Static_assert(sizeof(struct dbg313) == 71 * 8, "3.13 _Py_DebugOffsets prefix");
 _Static_assert(offsetof(struct dbg314, o.uni_ascii_size) == 80 * 8,
 	       "3.14 _Py_DebugOffsets prefix");
+_Static_assert(offsetof(struct dbg315, o.uni_ascii_size) == 92 * 8,
+	       "3.15 _Py_DebugOffsets prefix");
 
 /* An offset read from the target must be inside its struct. */
 static int dbg_off(uint64_t off, uint64_t size, uint32_t *out)
@@ -230,6 +271,17 @@ static int dbg_off(uint64_t off, uint64_t size, uint32_t *out)
 			       &(l)->str_length);			\
 		bad |= dbg_off((d)->o.uni_ascii_size, (d)->o.uni_size,	\
 			       &(l)->str_ascii_data);			\
+		bad |= dbg_off((d)->interp.gc, (d)->interp.size,	\
+			       &(l)->interp_gc);			\
+		bad |= dbg_off((d)->interp.ceval_gil, (d)->interp.size, \
+			       &(l)->interp_gil_ptr);			\
+		/* the GIL's layout we rely on (pp_pystate.h): the	\
+		 * interpreter's own _gil says where locked and		\
+		 * last_holder are */					\
+		gil_bad |= (d)->interp.gil_locked - (d)->interp.gil_state != \
+				   PP_GIL_OFF_LOCKED ||			\
+			   (d)->interp.gil_holder - (d)->interp.gil_state != \
+				   PP_GIL_OFF_HOLDER;			\
 	} while (0)
 
 static int from_debug_offsets(struct pp_pylayout *l, const void *runtime,
@@ -237,7 +289,7 @@ static int from_debug_offsets(struct pp_pylayout *l, const void *runtime,
 {
 	const struct dbg_head *h = runtime;
 	unsigned int maj, min;
-	int bad = 0;
+	int bad = 0, gil_bad = 0;
 
 	if (!h) {
 		*why = "3.13+ needs _PyRuntime to read _Py_DebugOffsets";
@@ -279,12 +331,21 @@ static int from_debug_offsets(struct pp_pylayout *l, const void *runtime,
 		/* f_executable is a _PyStackRef; GIL builds tag bit 0
 		 * (internal/pycore_stackref.h, Py_TAG_BITS) */
 		l->code_tagged = 1;
+	} else if (min == 15) {
+		const struct dbg315 *d = runtime;
+
+		DBG_FILL(l, d, bad);
+		l->code_tagged = 1;
 	} else {
 		*why = "_Py_DebugOffsets layout of this version is not known";
 		return -1;
 	}
 	if (bad) {
 		*why = "_Py_DebugOffsets holds offsets outside their structs";
+		return -1;
+	}
+	if (gil_bad) {
+		*why = "the GIL's layout differs from the one pyprof knows";
 		return -1;
 	}
 	/* PyCompactUnicodeObject = PyASCIIObject + utf8_length + utf8
@@ -307,8 +368,8 @@ int pp_pylayout_init(struct pp_pylayout *l, const char *ver,
 		*why = "cannot parse the Python version";
 		return -1;
 	}
-	if (maj != 3 || min < 9) {
-		*why = "Python older than 3.9 is not supported";
+	if (maj != 3 || min < PP_PY_MINOR_MIN) {
+		*why = "Python older than " PP_PY_OLDEST " is not supported";
 		return -1;
 	}
 	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
@@ -320,8 +381,8 @@ int pp_pylayout_init(struct pp_pylayout *l, const char *ver,
 	memset(l, 0, sizeof(*l));
 	l->major = maj;
 	l->minor = min;
-	if (min > 14) {
-		*why = "Python newer than 3.14 is not supported yet";
+	if (min > PP_PY_MINOR_MAX) {
+		*why = "Python newer than " PP_PY_NEWEST " is not supported yet";
 		return -1;
 	}
 	return from_debug_offsets(l, runtime, why);

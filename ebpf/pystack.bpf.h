@@ -95,7 +95,7 @@ static long frame_step(__u32 i, void *arg)
 		__u8 owner = 0;
 
 		bpf_probe_read_user(&owner, 1, (void *)(cur + py.frame_owner));
-		if (owner == py.owner_cstack)
+		if (owner >= py.owner_cstack)
 			return 0;
 	}
 	code = rd_ptr(cur + py.frame_code);

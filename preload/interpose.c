@@ -41,7 +41,10 @@ static struct {
  */
 static char boot_pool[16384] __attribute__((aligned(16)));
 static size_t boot_used;
-static int resolving;
+/* volatile: glibc declares dlsym leaf (it never calls back into this
+ * file, says __THROW), so GCC drops a plain store around it; glibc
+ * before 2.34 does call calloc and free from dlsym. */
+static volatile int resolving;
 
 static void *boot_alloc(size_t n)
 {

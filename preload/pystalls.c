@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "pp_pystate.h"
 #include "shim.h"
 
 __thread uint32_t pp_tid_cache;
@@ -262,28 +263,27 @@ static void gc_install(void)
 /*
  * Where struct _gil_runtime_state is (offsetof probes against each
  * version's Include/internal headers): _PyRuntime.ceval.gil in 3.9-3.11,
- * the interpreter's ceval.gil pointer from 3.12 (per-interpreter GIL).
- * We hold it now, so it must say locked by our thread state.
+ * the interpreter's ceval.gil pointer from 3.12 (per-interpreter GIL),
+ * whose place 3.13+ give in _Py_DebugOffsets (the layout). We hold it
+ * now, so it must say locked by our thread state.
  */
 static uintptr_t gil_address(void)
 {
 	const struct pp_pylayout *L = &pp_shim.layout;
+	const struct pp_pystate *ps = pp_pystate_find(L->major, L->minor);
 	const char *rt = pp_shim.py.runtime, *interp;
 	uintptr_t gil;
 
-	if (L->major != 3 || L->minor < 9)
+	if (!ps)
 		return 0;
-	if (L->minor <= 10) {
-		gil = (uintptr_t)(rt + 352);
-	} else if (L->minor == 11) {
-		gil = (uintptr_t)(rt + 360);
-	} else if (L->minor <= 13) {
+	if (!ps->gil_in_interp) {
+		gil = (uintptr_t)(rt + ps->gil_off);
+	} else {
 		interp = api.interp_main();
 		if (!interp)
 			return 0;
-		gil = *(const uintptr_t *)(interp + (L->minor == 12 ? 384 : 16));
-	} else {
-		return 0;	/* offsets not checked yet */
+		gil = *(const uintptr_t *)(interp + (ps->gil_off ? ps->gil_off :
+						     L->interp_gil_ptr));
 	}
 	/* last_holder +8, locked +16 */
 	if (!gil || *(const int *)(gil + 16) != 1 ||

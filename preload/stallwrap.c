@@ -8,15 +8,19 @@
  * thread's own semaphore, Python/parking_lot.c), all through the PLT.
  *
  * With the fallback off each wrapper costs a load and a predictable
- * branch before calling libc. dlsym(RTLD_NEXT) finds the default
- * version of each symbol (pthread_cond_*@@GLIBC_2.3.2, sem_*@@GLIBC_2.34);
- * being unversioned here, the wrappers also take calls bound to any
- * version. This file needs nothing else from the shim.
+ * branch before calling libc. The condition variables are looked up by
+ * their default version, pthread_cond_*@@GLIBC_2.3.2: glibc before 2.36
+ * answers dlsym(RTLD_NEXT) with the oldest version, the 2.2.5 compat
+ * condvar (seen on Debian 11), which would run CPython's GIL on another
+ * implementation and bypass the eBPF probes. sem_* have one version per
+ * glibc on x86-64. Being unversioned here, the wrappers also take calls
+ * bound to any version. This file needs nothing else from the shim.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <string.h>
 
 #include "shim.h"
 
@@ -28,12 +32,27 @@ const struct pp_stall_hooks *pp_stall_hooks;
  * Each next_* pointer starts at a stub that looks the libc function up
  * and replaces itself, so the hot path has no "resolved yet?" test.
  */
+#if defined(__x86_64__) && defined(__GLIBC__)
+#define COND_VERSION "GLIBC_2.3.2"
+#endif
+
+static void *next_sym(const char *name)
+{
+	void *f = NULL;
+
+#ifdef COND_VERSION
+	if (!strncmp(name, "pthread_cond_", 13))
+		f = dlvsym(RTLD_NEXT, name, COND_VERSION);
+#endif
+	return f ? f : dlsym(RTLD_NEXT, name);
+}
+
 #define NEXT(name, ret, params, args)                                   \
 	static ret first_##name params;                                 \
 	static ret (*next_##name) params = first_##name;                \
 	static ret first_##name params                                  \
 	{                                                               \
-		void *f = dlsym(RTLD_NEXT, #name);                      \
+		void *f = next_sym(#name);                              \
 		if (!f)                                                 \
 			return ENOSYS;                                  \
 		__atomic_store_n((void **)&next_##name, f,              \

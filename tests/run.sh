@@ -28,9 +28,26 @@ run_one() {
 	passed=$((passed + p)); failed=$((failed + f))
 }
 
-# Debian's 3.13 in a debootstrap root, one of the interpreters under test
-# (cached in tests/cache; a failure here shows as FAILs in the tests)
-./tests/setup_chroot.sh >/dev/null || echo "setup_chroot failed: the chroot interpreter will be missing"
+# Debian's 3.9, 3.13, 3.14 and 3.15 in debootstrap roots, among the
+# interpreters under test (cached in tests/cache; a failure here shows as
+# FAILs in the tests)
+./tests/setup_chroot.sh >/dev/null || echo "setup_chroot failed: chroot interpreters will be missing"
+
+# Which interpreters run (tests/interpreters): required ones missing are
+# FAILs in every test; extra ones run only when present
+ran="" missing=""
+while read -r label need build path; do
+	case $label in ''|'#'*) continue ;; esac
+	case $path in /*) ;; *) path=$PWD/$path ;; esac
+	# shellcheck disable=SC2086
+	set -- $path
+	if [ -x "$1" ]; then
+		ran="$ran $label"
+	elif [ "$need" = required ]; then
+		missing="$missing $label"
+	fi
+done <tests/interpreters
+echo "interpreters:$ran${missing:+ (required, missing:$missing)}"
 
 for t in build/tests/test_*; do
 	[ -x "$t" ] || continue

@@ -20,20 +20,31 @@ ROOT = Path(__file__).resolve().parents[2]
 PYPROF = Path(os.environ.get("PYPROF_E2E_BIN") or ROOT / "build" / "pyprof")
 WORKLOADS = ROOT / "tests" / "workloads"
 
-# Every interpreter on the machine; a missing one is a FAIL, never a skip.
-INTERPRETERS = [
-    ("py3.11-debian", "/usr/bin/python3.11"),  # static, stripped, LTO
-    ("py3.9", "/root/.pyenv/versions/3.9.18/bin/python3"),
-    ("py3.10", "/root/.pyenv/versions/3.10.13/bin/python3"),
-    ("py3.11", "/root/.pyenv/versions/3.11.7/bin/python3"),
-    ("py3.12", "/root/.pyenv/versions/3.12.1/bin/python3"),
-    ("py3.13", "/root/.pyenv/versions/3.13.0/bin/python3"),
-    # Debian's 3.13 (stripped, LTO, USDT) in a debootstrap root, run by
-    # chroot: tests/setup_chroot.sh makes it (tests/run.sh calls it)
-    ("py3.13-debian-chroot",
-     os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-         os.path.abspath(__file__)))), "tests/cache/python3.13-trixie")),
-]
+# The interpreters: tests/interpreters (the one list, shared with the C
+# tests and tests/run.sh). A missing required one is a FAIL, never a skip;
+# the extra ones (pyenv builds) run when present.
+INTERPRETERS_FILE = ROOT / "tests" / "interpreters"
+
+
+def read_interpreters():
+    """[(label, need, build, path)] from tests/interpreters, globs resolved
+    (an unmatched glob keeps its pattern: missing)."""
+    import glob
+    out = []
+    for line in open(INTERPRETERS_FILE):
+        line = line.split("#", 1)[0].split()
+        if not line:
+            continue
+        label, need, build, path = line
+        if not os.path.isabs(path):
+            path = str(ROOT / path)
+        hits = sorted(glob.glob(path)) if any(c in path for c in "*?[") else []
+        out.append((label, need, build, hits[0] if hits else path))
+    return out
+
+
+INTERPRETERS = [(label, path) for label, need, build, path in read_interpreters()]
+STRIPPED = {label for label, need, build, path in read_interpreters() if build == "stripped"}
 
 CMD_TIMEOUT = int(os.environ.get("PYPROF_E2E_CMD_TIMEOUT", "180"))
 TEST_TIMEOUT = int(os.environ.get("PYPROF_E2E_TEST_TIMEOUT", "1200"))
@@ -99,8 +110,10 @@ def require_pyprof():
         done()
 
 
-def interpreters():
-    """(label, path) of every interpreter present; a FAIL line for each missing.
+def interpreters(required_only=False):
+    """(label, path) of every interpreter present; a FAIL line for each
+    missing required one (tests/interpreters). extra ones that are absent
+    are left out (tests/run.sh prints which ran).
 
     PYPROF_E2E_ONLY=label[,label] narrows the list for debugging; the
     excluded ones are printed as SKIP lines so that it never goes unnoticed.
@@ -108,14 +121,36 @@ def interpreters():
     only = os.environ.get("PYPROF_E2E_ONLY")
     only = set(only.split(",")) if only else None
     found = []
-    for label, path in INTERPRETERS:
+    for label, need, build, path in read_interpreters():
         if only is not None and label not in only:
             print("SKIP %s %s: not in PYPROF_E2E_ONLY" % (test_name(), label))
             continue
-        if check(os.access(path, os.X_OK), "%s %s: interpreter present" % (label, test_name()),
-                 "%s is missing or not executable" % path):
+        present = os.access(path, os.X_OK)
+        if need != "required":
+            if present and not required_only:
+                found.append((label, path))
+            continue
+        if check(present, "%s %s: interpreter present" % (label, test_name()),
+                 "%s is missing or not executable (tests/setup_chroot.sh, make)" % path):
             found.append((label, path))
     return found
+
+
+def chroot_of(label):
+    """The root directory an interpreter runs in (tests/cache/SUITE for the
+    tests/cache/python3.X-SUITE wrappers of tests/setup_chroot.sh), or None
+    for one that runs on the host. A file a test makes for it outside
+    tests/ must be copied there, at the same path."""
+    path = interpreter_path(label)
+    m = re.match(r"python3\.\d+-(\w+)$", os.path.basename(path))
+    if os.path.dirname(path) == str(ROOT / "tests" / "cache") and m:
+        return ROOT / "tests" / "cache" / m.group(1)
+    return None
+
+
+def interpreter_path(label):
+    """Path of one interpreter of tests/interpreters (present or not)."""
+    return next(path for lab, need, build, path in read_interpreters() if lab == label)
 
 
 def python_version(python):

@@ -174,8 +174,9 @@ def non_utf8(label, py):
     d = h.tmpfile("").encode()
     script = os.path.join(d, b"caf\xe9-\xff.py")
     copies = [script]
-    if "chroot" in label:  # the root sees the same path inside it
-        copies.append(bytes(h.ROOT / "tests/cache/trixie") + script)
+    root = h.chroot_of(label)
+    if root:  # the root sees the same path inside it
+        copies.append(bytes(root) + script)
         os.makedirs(os.path.dirname(copies[-1]), exist_ok=True)
     for c in copies:
         with open(c, "wb") as f:

@@ -1,6 +1,6 @@
 """The interactive viewer, driven in tmux against tests/workloads/service.py.
 
-Per interpreter (python3.11 from Debian and pyenv's 3.12):
+Per interpreter (python3.11 from Debian, static and embedded through\nDebian's shared libpython3.11):
 live (`pyprof -- python service.py`):
 - the header shows pid, the Python version, uptime, heap, RSS, events;
 - the planted cache leak's line is in Sites, and in Leaks once judged;
@@ -168,7 +168,7 @@ def parse_count(s):
 
 W = "service.py"
 PYS = [("py3.11-debian", "/usr/bin/python3.11"),
-       ("py3.12", "/root/.pyenv/versions/3.12.1/bin/python3")]
+       ("py3.11-embed", h.interpreter_path("py3.11-embed"))]
 CACHE = "service.py:%d" % h.line_of(W, "LEAK-CACHE")
 CLOSURE_FN = h.func_of(W, h.line_of(W, "LEAK-CLOSURE"))
 

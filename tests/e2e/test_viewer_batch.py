@@ -1,6 +1,6 @@
 """The viewer's batch mode (-b -n N -d SEC), live and over a trace, as text.
 
-Per interpreter (python3.11 from Debian and pyenv's 3.12):
+Per interpreter (python3.11 from Debian, static and embedded through\nDebian's shared libpython3.11):
 - `pyprof -b -n 3 -d 0.8 -- python service.py` prints exactly 3 frames,
   every line within 80 columns, each with the header fields, the graph and
   the Sites, Leaks, GC and Threads & locks sections; exit status 0;
@@ -21,7 +21,7 @@ import harness as h
 
 W = "service.py"
 PYS = [("py3.11-debian", "/usr/bin/python3.11"),
-       ("py3.12", "/root/.pyenv/versions/3.12.1/bin/python3")]
+       ("py3.11-embed", h.interpreter_path("py3.11-embed"))]
 CACHE = "service.py:%d" % h.line_of(W, "LEAK-CACHE")
 FRAME = re.compile(r"^=== pyprof frame (\d+)(?:/(\d+))? =+$", re.M)
 

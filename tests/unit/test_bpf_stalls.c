@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * eBPF stalls against independent ground truth, on every interpreter
- * here: /usr/bin/python3.11 (stripped, LTO, USDT) and pyenv 3.9-3.13.
+ * of tests/interpreters: Debian's builds (stripped, LTO, USDT; 3.9,
+ * 3.13, 3.14, 3.15 in debootstrap roots, 3.11 static and embedded
+ * through libpython3.11) and the pyenv builds when present.
  * Each workload (tests/workloads/stalls_*.py) measures itself from the
  * inside (gc.callbacks, thread CPU time, perf_counter around acquire)
  * and prints what it measured; we attach to it by pid, record, and
@@ -21,6 +23,7 @@
 
 #include "pp_clock.h"
 #include "pp_test.h"
+#include "pp_test_interp.h"
 #include "bpf.h"
 #include "pyproc.h"
 #include "stalls.h"
@@ -379,47 +382,27 @@ int main(int argc, char **argv)
 }
 int main_all(void)
 {
-	const char *pyenv[] = { "3.9", "3.10", "3.11", "3.12", "3.13" };
-	char pat[128], tag[64];
-	size_t i;
+	static struct pp_test_interp in[32];
+	int i, n = pp_test_interpreters(in, 32);
 
 	test_errors();
-	test_gc("/usr/bin/python3.11", "debian-3.11", PP_BPF_GC);
-	test_gil("/usr/bin/python3.11", "debian-3.11", PP_BPF_GIL);
-	test_lock("/usr/bin/python3.11", "debian-3.11");
-	for (i = 0; i < sizeof(pyenv) / sizeof(pyenv[0]); i++) {
-		glob_t g;
-		int found;
+	CHECK(n > 0, "interpreters", "cannot read tests/interpreters");
+	for (i = 0; i < n; i++) {
+		struct pp_test_interp *p = &in[i];
 
-		snprintf(pat, sizeof(pat),
-			 "/root/.pyenv/versions/%s.*/bin/python3", pyenv[i]);
-		found = !glob(pat, 0, NULL, &g) && g.gl_pathc;
-		snprintf(tag, sizeof(tag), "pyenv-%s", pyenv[i]);
-		CHECK(found, tag, "no interpreter matches %s", pat);
-		if (!found)
+		if (!p->present) {
+			CHECK(!p->required, p->label, "%s missing: run "
+			      "tests/setup_chroot.sh and make", p->path);
 			continue;
-		test_gc(g.gl_pathv[0], tag, PP_BPF_GC);
-		test_gil(g.gl_pathv[0], tag, PP_BPF_GIL);
-		test_lock(g.gl_pathv[0], tag);
-		globfree(&g);
-	}
-	/* Debian's 3.13 in a debootstrap root (tests/setup_chroot.sh): a
-	 * process in another root, as in a container */
-	{
-		char *py = realpath("tests/cache/python3.13-trixie", NULL);
-
-		CHECK(py != NULL, "debian-3.13-chroot",
-		      "tests/cache/python3.13-trixie missing: run "
-		      "tests/setup_chroot.sh");
-		if (py) {
-			test_gc(py, "debian-3.13-chroot", PP_BPF_GC);
-			test_gil(py, "debian-3.13-chroot", PP_BPF_GIL);
-			test_lock(py, "debian-3.13-chroot");
-			free(py);
 		}
+		test_gc(p->path, p->label, PP_BPF_GC);
+		test_gil(p->path, p->label, PP_BPF_GIL);
+		test_lock(p->path, p->label);
+		/* the stripped-build GIL path (libc condition variables) on
+		 * a build with symbols, where take_gil checks it */
+		if (!strcmp(p->label, "py3.12"))
+			test_gil(p->path, "py3.12-cond",
+				 PP_BPF_GIL | PP_BPF_GIL_COND);
 	}
-	/* the stripped-build GIL path on a build we can check it on */
-	test_gil("/root/.pyenv/versions/3.12.1/bin/python3", "pyenv-3.12-cond",
-		 PP_BPF_GIL | PP_BPF_GIL_COND);
 	TEST_EXIT();
 }

@@ -17,18 +17,12 @@
 
 #include "pp_pylayout.h"
 #include "pp_test.h"
+#include "pp_test_interp.h"
 
-static const struct interp {
+struct interp {
 	const char *label;
 	const char *path;
 	unsigned int minor;
-} interps[] = {
-	{ "3.9.18", "/root/.pyenv/versions/3.9.18/bin/python3.9", 9 },
-	{ "3.10.13", "/root/.pyenv/versions/3.10.13/bin/python3.10", 10 },
-	{ "3.11.7", "/root/.pyenv/versions/3.11.7/bin/python3.11", 11 },
-	{ "3.12.1", "/root/.pyenv/versions/3.12.1/bin/python3.12", 12 },
-	{ "3.13.0", "/root/.pyenv/versions/3.13.0/bin/python3.13", 13 },
-	{ "debian-3.11", "/usr/bin/python3.11", 11 },
 };
 
 static uint32_t kind_of(unsigned int minor)
@@ -140,8 +134,10 @@ static const char *dump_script(void)
 	char exe[PATH_MAX - 64];
 	ssize_t n;
 
-	if (!access("tests/unit/linetable_dump.py", R_OK))
-		return "tests/unit/linetable_dump.py";
+	/* absolute: the chroot interpreters have it at the same path
+	 * (tests/setup_chroot.sh) */
+	if (realpath("tests/unit/linetable_dump.py", path))
+		return path;
 	/* build/tests/test_linetable -> tests/unit/ */
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0)
@@ -384,8 +380,6 @@ static void check_garbage(void)
 /* test_linetable [LABEL PYTHON MINOR]: one other interpreter only */
 int main(int argc, char **argv)
 {
-	size_t i;
-
 	if (argc == 4) {
 		struct interp in = { argv[1], argv[2], atoi(argv[3]) };
 
@@ -398,7 +392,21 @@ int main(int argc, char **argv)
 	check_code_line("3.11.7");
 	check_code_line("3.12.1");
 	check_garbage();
-	for (i = 0; i < sizeof(interps) / sizeof(interps[0]); i++)
-		run_interp(&interps[i]);
+	/* every interpreter of tests/interpreters ("py3.X-..." labels) */
+	{
+		static struct pp_test_interp li[32];
+		int k, n = pp_test_interpreters(li, 32);
+
+		CHECK(n > 0, "linetable/interpreters",
+		      "cannot read tests/interpreters");
+		for (k = 0; k < n; k++) {
+			struct interp in = { li[k].label, li[k].path, 0 };
+
+			if (sscanf(li[k].label, "py3.%u", &in.minor) != 1 ||
+			    (!li[k].present && !li[k].required))
+				continue;
+			run_interp(&in);
+		}
+	}
 	TEST_EXIT();
 }

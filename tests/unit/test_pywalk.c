@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * pp_py_walk, pp_code_line and pp_py_str inside real interpreters: for
- * each pyenv CPython, a child process dlopen()s its libpython, runs a
+ * Debian's libpython3.11 and each pyenv CPython present, a child
+ * process dlopen()s the libpython, runs a
  * script whose calls end in a C function, and that function walks its
  * own thread's frames. Each stack must be the known file:line:function
  * chain and agree frame by frame with the C API (PyFrame_GetCode,
@@ -21,6 +22,7 @@
 
 #include "pp_pylayout.h"
 #include "pp_test.h"
+#include "pp_test_interp.h"
 
 typedef void PyObject;
 
@@ -350,24 +352,58 @@ static void check_str_truncation(void)
 	CHECK(ok, "pystr/truncation", "got %zu \"%s\"", n, out);
 }
 
-static const struct {
-	const char *label, *home, *lib;
-} versions[] = {
-#define PYENV(v, m) { v, "/root/.pyenv/versions/" v,			\
-		      "/root/.pyenv/versions/" v "/lib/libpython" m ".so" }
-	PYENV("3.9.18", "3.9"),
-	PYENV("3.10.13", "3.10"),
-	PYENV("3.11.7", "3.11"),
-	PYENV("3.12.1", "3.12"),
-	PYENV("3.13.0", "3.13"),
+struct version {
+	char label[64], home[PATH_MAX], lib[PATH_MAX];
 };
+
+/*
+ * The shared libpythons to dlopen: Debian's libpython3.11 (the one the
+ * embedding host of tests/interpreters links), required; and the
+ * pyenv builds of tests/interpreters when present (HOME/lib/libpython3.X.so
+ * beside HOME/bin/python3). The chroot and static interpreters cannot be
+ * dlopen()ed here: the end-to-end tests cover their walks.
+ */
+static int libpythons(struct version *v, int max)
+{
+	static struct pp_test_interp in[32];
+	int i, n = pp_test_interpreters(in, 32), k = 0;
+	unsigned minor;
+
+	snprintf(v[k].label, sizeof(v[k].label), "py3.11-libpython-debian");
+	snprintf(v[k].home, sizeof(v[k].home), "/usr");
+	snprintf(v[k].lib, sizeof(v[k].lib),
+		 "/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0");
+	k++;
+	for (i = 0; i < n && k < max; i++) {
+		char *slash;
+
+		if (in[i].required || !in[i].present || in[i].stripped ||
+		    sscanf(in[i].label, "py3.%u", &minor) != 1)
+			continue;
+		memcpy(v[k].label, in[i].label, sizeof(v[k].label));
+		snprintf(v[k].home, sizeof(v[k].home), "%s", in[i].path);
+		/* HOME/bin/python3 -> HOME */
+		if (!(slash = strrchr(v[k].home, '/')))
+			continue;
+		*slash = 0;
+		if (!(slash = strrchr(v[k].home, '/')))
+			continue;
+		*slash = 0;
+		if (snprintf(v[k].lib, sizeof(v[k].lib), "%s/lib/libpython3.%u.so",
+			     v[k].home, minor) >= (int)sizeof(v[k].lib))
+			continue;
+		k++;
+	}
+	return k;
+}
 
 /* test_pywalk [LABEL PYTHONHOME LIBPYTHON]: one other interpreter, e.g.
  * a distribution's 3.14 inside a chroot */
 int main(int argc, char **argv)
 {
-	char name[96];
-	size_t i;
+	static struct version versions[32];
+	char name[128];
+	int i, n;
 	pid_t pid;
 	int st;
 
@@ -379,7 +415,8 @@ int main(int argc, char **argv)
 	check_str_truncation();
 	printf("# /usr/bin/python3.11 is a static executable and cannot be "
 	       "dlopen()ed: its walk is covered by the end-to-end tests\n");
-	for (i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+	n = libpythons(versions, 32);
+	for (i = 0; i < n; i++) {
 		fflush(stdout);
 		pid = fork();
 		if (pid == 0) {

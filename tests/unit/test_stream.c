@@ -4,6 +4,7 @@
  * defined exactly once, before the first record that uses it, and no
  * two definitions describe the same stack.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -11,22 +12,19 @@
 
 #include "hashmap.h"
 #include "pp_test.h"
+#include "pp_test_interp.h"
 #include "trace.h"
-
-static const char *pythons[][2] = {
-	{ "py3.11-debian", "/usr/bin/python3.11" },
-	{ "py3.9", "/root/.pyenv/versions/3.9.18/bin/python3" },
-	{ "py3.12", "/root/.pyenv/versions/3.12.1/bin/python3" },
-	{ "py3.13", "/root/.pyenv/versions/3.13.0/bin/python3" },
-};
 
 static int record(const char *py, const char *out, const char *extra)
 {
-	char cmd[1024];
+	char cmd[3 * PATH_MAX], cwd[PATH_MAX];
 
+	/* an absolute workload path: the chroot interpreters have it there */
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -1;
 	snprintf(cmd, sizeof(cmd), "build/pyprof record %s -o %s -- %s "
-		 "tests/workloads/service.py --seconds 1 >/dev/null 2>&1",
-		 extra, out, py);
+		 "%s/tests/workloads/service.py --seconds 1 >/dev/null 2>&1",
+		 extra, out, py, cwd);
 	return system(cmd);
 }
 
@@ -109,17 +107,24 @@ static void check_trace(const char *name, const char *path)
 
 int main(void)
 {
+	static struct pp_test_interp in[32];
 	char path[] = "/tmp/pyprof-stream-XXXXXX", label[128];
-	size_t i;
+	int i, n = pp_test_interpreters(in, 32);
 	int fd = mkstemp(path);
 
 	close(fd);
-	for (i = 0; i < sizeof(pythons) / sizeof(pythons[0]); i++) {
-		int rc = record(pythons[i][1], path, "");
+	CHECK(n > 0, "stream: interpreters", "cannot read tests/interpreters");
+	for (i = 0; i < n; i++) {
+		int rc;
 
-		snprintf(label, sizeof(label), "%s: record service.py", pythons[i][0]);
+		snprintf(label, sizeof(label), "%s: record service.py", in[i].label);
+		if (!in[i].present) {
+			CHECK(!in[i].required, label, "%s missing", in[i].path);
+			continue;
+		}
+		rc = record(in[i].path, path, "");
 		CHECK(rc == 0, label, "exit %d", rc);
-		check_trace(pythons[i][0], path);
+		check_trace(in[i].label, path);
 	}
 	unlink(path);
 	TEST_EXIT();
