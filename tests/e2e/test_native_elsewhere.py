@@ -6,8 +6,9 @@ library's full symbol table. That happens at record time, so the trace
 is self-contained: `pyprof report` on another machine, where the files
 are missing or different, gives the same report.
 
-Per pyenv interpreter (shared libpython with a full symbol table; the
-stripped Debian builds have no table whose loss would show): libpython
+Per interpreter built with symbols (tests/interpreters: pyenv's shared
+libpython with a full symbol table; the stripped Debian builds have no
+table whose loss would show): libpython
 is copied to a temporary directory and the interpreter runs with it
 (LD_LIBRARY_PATH wins over its RUNPATH); exact.py is recorded with
 --native and reported; the copy is deleted and the trace reported again.
@@ -32,7 +33,7 @@ ALLOCATING = re.compile(r"bytes_repeat|_PyBytes_FromSize|PyBytes_FromStringAndSi
 def main():
     h.require_pyprof()
     for label, py in h.interpreters():
-        if label.startswith("py3.") and "debian" not in label:
+        if label not in h.STRIPPED:
             one(label, py)
     h.done()
 
