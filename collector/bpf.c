@@ -598,6 +598,26 @@ static int attach_gc(struct pp_bpf *b, unsigned mode, char *why, size_t wl)
 	return err;
 }
 
+/* ebpf/pystack.h is a copy of these pp_pylayout fields: same width,
+ * same "not there" value, or the build fails */
+#define SAME_WIDTH(cfg, lay)                                               \
+	_Static_assert(sizeof(((struct py_walk_cfg *)0)->cfg) ==           \
+			       sizeof(((struct pp_pylayout *)0)->lay),     \
+		       "py_walk_cfg." #cfg " vs pp_pylayout." #lay)
+_Static_assert(PY_OFF_NONE == PP_OFF_NONE, "PY_OFF_NONE");
+SAME_WIDTH(interp_head, runtime_interp_head);
+SAME_WIDTH(tstate_head, interp_tstate_head);
+SAME_WIDTH(tstate_next, tstate_next);
+SAME_WIDTH(tstate_thread_id, tstate_thread_id);
+SAME_WIDTH(tstate_frame, tstate_frame);
+SAME_WIDTH(cframe_frame, cframe_frame);
+SAME_WIDTH(frame_code, frame_code);
+SAME_WIDTH(frame_back, frame_back);
+SAME_WIDTH(frame_instr, frame_instr);
+SAME_WIDTH(frame_owner, frame_owner);
+SAME_WIDTH(owner_cstack, owner_cstack);
+SAME_WIDTH(code_tagged, code_tagged);
+
 static int attach_locks(struct pp_bpf *b, char *why, size_t wl)
 {
 	const struct pp_pyproc *p = &b->proc;
