@@ -460,6 +460,20 @@ static int add_ring(struct pp_bpf *b, struct bpf_map *map,
 	return ring_buffer__add(b->rb, bpf_map__fd(map), fn, b);
 }
 
+/*
+ * Test knob: PYPROF_TEST_BPF_RING=BYTES (a power of two, at least a
+ * page) shrinks every eBPF ring buffer, so that tests can make them
+ * overflow (tests/e2e/test_drops.py).
+ */
+static void test_ring_size(struct bpf_map *map)
+{
+	const char *v = getenv("PYPROF_TEST_BPF_RING");
+	unsigned long n = v ? strtoul(v, NULL, 0) : 0;
+
+	if (n >= 4096 && !(n & (n - 1)))
+		bpf_map__set_max_entries(map, n);
+}
+
 /* libbpf returns NULL and sets errno */
 #define LINK(skel, prog, expr)                                         \
 	({                                                             \
@@ -478,6 +492,7 @@ static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 	if (!s)
 		return -errno;
 	b->gil = s;
+	test_ring_size(s->maps.gil_events);
 	s->rodata->targ_tgid = pid;
 	s->rodata->gil_addr = p->gil;
 	err = gil_bpf__load(s);
@@ -556,6 +571,7 @@ static int attach_gc(struct pp_bpf *b, unsigned mode, char *why, size_t wl)
 	if (!s)
 		return -errno;
 	b->gc = s;
+	test_ring_size(s->maps.gc_events);
 	s->rodata->targ_tgid = pid;
 	s->rodata->runtime_addr = p->runtime;
 	s->rodata->interp_head_off = p->layout.runtime_interp_head;
@@ -631,6 +647,7 @@ static int attach_locks(struct pp_bpf *b, char *why, size_t wl)
 	if (!s)
 		return -errno;
 	b->locks = s;
+	test_ring_size(s->maps.lock_events);
 	s->rodata->targ_tgid = p->pid;
 	n = pp_pyproc_gil_words(p, words, LOCK_MAX_EXCLUDE);
 	for (i = 0; i < n; i++)
@@ -668,6 +685,7 @@ static int attach_kmem(struct pp_bpf *b)
 	if (!s)
 		return -errno;
 	b->kmem = s;
+	test_ring_size(s->maps.kmem_events);
 	s->rodata->targ_tgid = b->proc.pid;
 	err = kmem_bpf__load(s) ?: kmem_bpf__attach(s);
 	if (err)
@@ -885,19 +903,19 @@ unsigned pp_bpf_active(const struct pp_bpf *b)
 	return b->active;
 }
 
-uint64_t pp_bpf_lost(const struct pp_bpf *b)
+uint64_t pp_bpf_lost(const struct pp_bpf *b, int src)
 {
-	uint64_t n = 0;
-
-	if (b->gil)
-		n += b->gil->bss->lost;
-	if (b->gc)
-		n += b->gc->bss->lost;
-	if (b->locks)
-		n += b->locks->bss->lost;
-	if (b->kmem)
-		n += b->kmem->bss->lost;
-	return n;
+	switch (src) {
+	case PP_LOST_BPF_GIL:
+		return b->gil ? b->gil->bss->lost : 0;
+	case PP_LOST_BPF_GC:
+		return b->gc ? b->gc->bss->lost : 0;
+	case PP_LOST_BPF_LOCKS:
+		return b->locks ? b->locks->bss->lost : 0;
+	case PP_LOST_BPF_KMEM:
+		return b->kmem ? b->kmem->bss->lost : 0;
+	}
+	return 0;
 }
 
 const struct pp_pyproc *pp_bpf_proc(const struct pp_bpf *b)

@@ -56,8 +56,9 @@ void pp_bpf_detach_target_gone(struct pp_bpf *b);
 const char *pp_bpf_sources(const struct pp_bpf *b);
 /* PP_BPF_* bits actually attached. */
 unsigned pp_bpf_active(const struct pp_bpf *b);
-/* Events the kernel could not queue (ring full). */
-uint64_t pp_bpf_lost(const struct pp_bpf *b);
+/* Events the kernel could not queue (ring full) so far, for one
+ * PP_LOST_BPF_* source (pp_wire.h); 0 for any other. */
+uint64_t pp_bpf_lost(const struct pp_bpf *b, int src);
 const struct pp_pyproc *pp_bpf_proc(const struct pp_bpf *b);
 
 #endif

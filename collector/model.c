@@ -13,8 +13,6 @@
 #include "model.h"
 #include "stalls.h"
 
-#define WINDOW0_NS 50000000ull	/* first window width: 50 ms */
-
 struct pp_block {
 	uint64_t size;
 	uint32_t stack;
@@ -31,7 +29,7 @@ void pp_model_init(struct pp_model *m)
 {
 	memset(m, 0, sizeof(*m));
 	m->py_supported = -1;
-	m->window_ns = WINDOW0_NS;
+	m->window_ns = PP_WINDOW0_NS;
 	pp_map_init(&m->live, sizeof(struct pp_block));
 	pp_map_init(&m->maps, sizeof(struct pp_mapping));
 	pp_map_init(&m->site_index, sizeof(uint32_t));
@@ -121,11 +119,19 @@ static void def_func(struct pp_model *m, const struct pp_rec_func *r)
 	f->native = !!(r->h.flags & PP_FUNC_NATIVE);
 }
 
+/* the leak windows' origin: the program's own start, when known */
+static uint64_t win_origin(const struct pp_model *m)
+{
+	return m->t_run ? m->t_run : m->t0;
+}
+
 static int cur_window(const struct pp_model *m)
 {
-	if (!m->t0 || m->t_now <= m->t0)
+	uint64_t o = win_origin(m);
+
+	if (!o || m->t_now <= o)
 		return 0;
-	return (m->t_now - m->t0) / m->window_ns;
+	return (m->t_now - o) / m->window_ns;
 }
 
 static uint32_t site_for(struct pp_model *m, uint32_t func, uint32_t line)
@@ -151,6 +157,7 @@ static uint32_t site_for(struct pp_model *m, uint32_t func, uint32_t line)
 	/* it had nothing before now */
 	w = m->finalized ? 0 : cur_window(m);
 	s->window = w < PP_WINDOWS ? w : PP_WINDOWS - 1;
+	s->born = s->window;
 	return *idx;
 }
 
@@ -217,7 +224,14 @@ static void compact_windows(struct pp_model *m)
 			s->cum_alloc[w] = s->cum_alloc[2 * w + 1];
 		}
 		s->window = PP_WINDOWS / 2 - 1;
+		s->born /= 2;
 	}
+	for (w = 0; w < PP_WINDOWS / 2; w++)
+		if (m->stamped & (3ull << (2 * w)))
+			m->stamped |= 1ull << w;
+		else
+			m->stamped &= ~(1ull << w);
+	m->stamped &= (1ull << (PP_WINDOWS / 2)) - 1;
 	m->window = PP_WINDOWS / 2 - 1;
 	m->window_ns *= 2;
 }
@@ -235,6 +249,7 @@ static void advance_time(struct pp_model *m, uint64_t ts)
 	while ((w = cur_window(m)) >= PP_WINDOWS)
 		compact_windows(m);
 	m->window = w;
+	m->stamped |= 1ull << w;
 }
 
 /* Sampling: the estimate a recorded block of n bytes stands for. */
@@ -424,6 +439,30 @@ static void kmem(struct pp_model *m, const struct pp_rec_kmem *r)
 		m->kernel_peak_bytes = m->kernel_bytes;
 }
 
+/*
+ * The program is let run its own code: what came before (interpreter
+ * start-up, pyprof attaching its probes) is not the program's run, so
+ * the leak windows start again from here.
+ */
+static void run_starts(struct pp_model *m, uint64_t ts)
+{
+	size_t i;
+
+	m->t_run = ts;
+	m->window_ns = PP_WINDOW0_NS;
+	m->window = cur_window(m);
+	m->stamped = 1ull << m->window;
+	for (i = 0; i < m->nsites; i++) {
+		struct pp_site *s = &m->sites[i];
+
+		memset(s->floor, 0, sizeof(s->floor));
+		memset(s->cum_alloc, 0, sizeof(s->cum_alloc));
+		s->window = s->born = m->window;
+		s->floor[s->window] = s->live_bytes;
+		s->cum_alloc[s->window] = s->alloc_bytes;
+	}
+}
+
 static void snapshot_end(struct pp_model *m)
 {
 	size_t i;
@@ -436,6 +475,33 @@ static void snapshot_end(struct pp_model *m)
 	m->end_live_bytes = m->live_bytes;
 	m->end_live_count = m->live_count;
 	m->t_end_run = m->t_now;
+}
+
+static const char *const lost_names[PP_LOST_NSRC] = {
+	[PP_LOST_SHIM_RING] = "shim_ring",
+	[PP_LOST_BPF_GIL] = "bpf_gil",
+	[PP_LOST_BPF_GC] = "bpf_gc",
+	[PP_LOST_BPF_LOCKS] = "bpf_locks",
+	[PP_LOST_BPF_KMEM] = "bpf_kmem",
+	[PP_LOST_TRACE_WRITE] = "trace_write",
+};
+
+const char *pp_lost_src_name(int src)
+{
+	return src >= 0 && src < PP_LOST_NSRC ? lost_names[src] : NULL;
+}
+
+/* A source's total so far (ticks and LOST records both carry totals). */
+static void lost(struct pp_model *m, unsigned src, uint64_t total)
+{
+	int i;
+
+	if (src >= PP_LOST_NSRC || total <= m->dropped_by[src])
+		return;
+	m->dropped_by[src] = total;
+	m->dropped = 0;
+	for (i = 0; i < PP_LOST_NSRC; i++)
+		m->dropped += m->dropped_by[i];
 }
 
 static void drop_window(struct pp_model *m, uint64_t n, double t)
@@ -457,11 +523,12 @@ static void tick(struct pp_model *m, const struct pp_rec_tick *r)
 	struct pp_point *p;
 
 	advance_time(m, r->ts);
+	if (r->h.flags & PP_TICK_CLOCK)
+		return;		/* a time stamp only */
 	m->rss_bytes = r->rss_bytes;
 	if (r->rss_bytes > m->rss_peak_bytes)
 		m->rss_peak_bytes = r->rss_bytes;
-	if (r->dropped > m->dropped)
-		m->dropped = r->dropped;
+	lost(m, PP_LOST_SHIM_RING, r->dropped);
 	if (r->dropped > m->tick_dropped)
 		drop_window(m, r->dropped - m->tick_dropped,
 			    pp_model_secs(m, r->ts));
@@ -509,7 +576,9 @@ static void proc(struct pp_model *m, const struct pp_rec_proc *r)
 
 void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 {
-	if (rec->type < PP_REC_TICK)
+	/* the producers' records; LOST and the RUN mark are the collector's */
+	if (rec->type < PP_REC_TICK && rec->type != PP_REC_LOST &&
+	    !(rec->type == PP_REC_MARK && rec->aux == PP_MARK_RUN))
 		m->events++;
 	switch (rec->type) {
 	case PP_REC_ALLOC:
@@ -545,6 +614,9 @@ void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 			const struct pp_rec_mark *r = (const void *)rec;
 
 			advance_time(m, r->ts);
+			if (rec->aux == PP_MARK_RUN && !m->t_run &&
+			    !m->finalized)
+				run_starts(m, r->ts);
 			if (rec->aux == PP_MARK_FINALIZE && !m->finalized) {
 				snapshot_end(m);
 				m->finalized = 1;
@@ -552,7 +624,7 @@ void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 		}
 		break;
 	case PP_REC_LOST:
-		m->dropped += ((const struct pp_rec_lost *)rec)->count;
+		lost(m, rec->flags, ((const struct pp_rec_lost *)rec)->count);
 		break;
 	case PP_REC_TICK:
 		tick(m, (const void *)rec);
@@ -594,32 +666,41 @@ double pp_model_secs(const struct pp_model *m, uint64_t ns)
 }
 
 /*
- * The leak rule (README, "What counts as a leak"): over the run after
- * a warm-up quarter, the site's lowest live bytes per window must rise
+ * The leak rule (README, "What counts as a leak"): over the site's life
+ * after a warm-up quarter, its lowest live bytes per window must rise
  * in most steps and fall in almost none, and what it kept must be a
- * real share of what it allocated meanwhile.
+ * real share of what it allocated meanwhile. Windows no time stamp fell
+ * in are skipped: their floor is only a copy of the next one's start.
  */
 static void judge(struct pp_model *m, struct pp_site *s, int nwin)
 {
-	int first = nwin / 4, last = nwin - 1, i, steps, rises = 0, falls = 0;
+	int first = -1, prev = -1, i, steps = 0, rises = 0, falls = 0;
 	double grown, allocated, span;
 
 	s->leak = 0;
 	s->growth_bytes_per_s = 0;
 	s->retention = 0;
-	steps = last - first;
-	if (steps < 6)
-		return;		/* too short a run to tell */
-	for (i = first; i < last; i++) {
-		if (s->floor[i + 1] > s->floor[i])
+	/* the warm-up: a quarter of the site's life in the run */
+	for (i = s->born + (nwin - s->born) / 4; i < nwin; i++) {
+		if (!(m->stamped & (1ull << i)))
+			continue;
+		if (first < 0) {
+			first = prev = i;
+			continue;
+		}
+		steps++;
+		if (s->floor[i] > s->floor[prev])
 			rises++;
-		else if (s->floor[i + 1] < s->floor[i])
+		else if (s->floor[i] < s->floor[prev])
 			falls++;
+		prev = i;
 	}
-	grown = s->floor[last] - s->floor[first];
-	allocated = s->cum_alloc[last] - s->cum_alloc[first];
-	span = steps * (m->window_ns / 1e9);
-	if (grown <= 0 || allocated <= 0)
+	if (steps < PP_MIN_STEPS)
+		return;		/* too short a run to tell */
+	grown = s->floor[prev] - s->floor[first];
+	allocated = s->cum_alloc[prev] - s->cum_alloc[first];
+	span = (prev - first) * (m->window_ns / 1e9);
+	if (grown <= 0 || allocated <= 0 || span <= 0)
 		return;
 	s->growth_bytes_per_s = grown / span;
 	s->retention = grown / allocated;
@@ -634,7 +715,8 @@ void pp_model_judge(struct pp_model *m)
 	int nwin;
 
 	/* windows up to the end of the run (the last may be partial) */
-	nwin = end > m->t0 ? (int)((end - m->t0) / m->window_ns) : 0;
+	nwin = end > win_origin(m) ?
+	       (int)((end - win_origin(m)) / m->window_ns) : 0;
 	if (nwin > PP_WINDOWS)
 		nwin = PP_WINDOWS;
 	for (i = 1; i < m->nsites; i++) {

@@ -14,7 +14,9 @@
 #include "pp_wire.h"
 
 /* leak judgement resolution: windows across the run (see README) */
-#define PP_WINDOWS 32
+#define PP_WINDOWS 64
+#define PP_WINDOW0_NS 25000000ull	/* first window width: 25 ms */
+#define PP_MIN_STEPS 6			/* steps judged, at least */
 
 struct pp_stalls;
 struct pp_loc;
@@ -50,6 +52,7 @@ struct pp_site {
 	double floor[PP_WINDOWS];
 	double cum_alloc[PP_WINDOWS];
 	int window;			/* last window written */
+	int born;			/* window of its first allocation */
 	/* verdict (pp_model_finish) */
 	int leak;
 	double growth_bytes_per_s;
@@ -85,6 +88,7 @@ struct pp_model {
 
 	/* time (CLOCK_MONOTONIC ns) */
 	uint64_t t0, t_now, t_end_run;	/* t_end_run: atexit mark, or 0 */
+	uint64_t t_run;			/* PP_MARK_RUN, or 0 */
 	int finalized;			/* the atexit mark was seen */
 
 	/* definitions, indexed by id (BPF ids >= 2^31 in the *_hi arrays) */
@@ -116,13 +120,16 @@ struct pp_model {
 	struct pp_point *timeline;
 	size_t ntimeline, cap_timeline;
 
-	/* leak windows */
+	/* leak windows, from t_run (the program let run) or t0; bit w of stamped: a time stamp fell in window w
+	 * (one that none fell in holds no evidence of its own) */
 	uint64_t window_ns;
 	int window;
+	uint64_t stamped;
 
 	/* records */
 	uint64_t events;		/* producer records seen */
-	uint64_t dropped;
+	uint64_t dropped;		/* the sum of dropped_by */
+	uint64_t dropped_by[PP_LOST_NSRC];	/* enum pp_lost_src */
 	uint64_t tick_dropped;		/* the last tick's counter */
 	double tick_t;			/* and its time, seconds */
 	struct pp_drop_window *drops;
@@ -151,5 +158,7 @@ double pp_model_secs(const struct pp_model *m, uint64_t ns);
  * returns the count, *out malloc'd */
 size_t pp_model_sorted_sites(const struct pp_model *m, uint32_t **out);
 size_t pp_model_leaks(const struct pp_model *m, uint32_t **out);
+/* "shim_ring", "bpf_gil", ...: the JSON name of an enum pp_lost_src */
+const char *pp_lost_src_name(int src);
 
 #endif

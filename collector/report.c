@@ -136,6 +136,8 @@ void pp_report_json(const struct pp_model *m, FILE *out)
 {
 	uint32_t *idx;
 	size_t n;
+	uint64_t bpf;
+	int i;
 
 	fprintf(out, "{\n  \"pyprof\": {\"version\": \"%s\", \"format\": %d},\n",
 		PP_VERSION, PP_REPORT_FORMAT);
@@ -151,10 +153,25 @@ void pp_report_json(const struct pp_model *m, FILE *out)
 	fprintf(out, "  \"duration_s\": %.3f,\n", duration(m));
 	fprintf(out, "  \"sample_bytes\": %llu,\n",
 		(unsigned long long)m->sample_bytes);
-	/* untracked_frees: blocks made before the hooks, freed after */
+	/*
+	 * dropped_by_source (cli.md): shim, bpf and trace_write add up to
+	 * dropped; dropped_bpf breaks bpf down by ring buffer.
+	 * untracked_frees: blocks made before the hooks, freed after.
+	 */
+	for (i = PP_LOST_BPF_GIL, bpf = 0; i <= PP_LOST_BPF_KMEM; i++)
+		bpf += m->dropped_by[i];
 	fprintf(out, "  \"events\": {\"total\": %llu, \"dropped\": %llu, "
-		"\"untracked_frees\": %llu, ",
+		"\"dropped_by_source\": {\"shim\": %llu, \"bpf\": %llu, "
+		"\"trace_write\": %llu}, \"dropped_bpf\": {",
 		(unsigned long long)m->events, (unsigned long long)m->dropped,
+		(unsigned long long)m->dropped_by[PP_LOST_SHIM_RING],
+		(unsigned long long)bpf,
+		(unsigned long long)m->dropped_by[PP_LOST_TRACE_WRITE]);
+	for (i = PP_LOST_BPF_GIL; i <= PP_LOST_BPF_KMEM; i++)
+		fprintf(out, "%s\"%s\": %llu", i > PP_LOST_BPF_GIL ? ", " : "",
+			pp_lost_src_name(i) + 4,	/* "bpf_gil" -> "gil" */
+			(unsigned long long)m->dropped_by[i]);
+	fprintf(out, "}, \"untracked_frees\": %llu, ",
 		(unsigned long long)m->unknown_frees);
 	drops_json(out, m);
 	fputs("},\n", out);
@@ -194,6 +211,7 @@ static void site_text(FILE *out, const struct pp_model *m, uint32_t idx,
 void pp_report_text(const struct pp_model *m, FILE *out)
 {
 	char a[32], b[32], c[32];
+	const char *sep;
 	uint32_t *idx;
 	size_t n, i;
 
@@ -208,8 +226,15 @@ void pp_report_text(const struct pp_model *m, FILE *out)
 		pp_fmt_bytes(m->peak_bytes, b, sizeof(b)),
 		pp_fmt_bytes(m->rss_peak_bytes, c, sizeof(c)));
 	fprintf(out, "      %.0f allocations, %.0f frees; events %llu, "
-		"dropped %llu\n", m->alloc_count, m->free_count,
+		"dropped %llu", m->alloc_count, m->free_count,
 		(unsigned long long)m->events, (unsigned long long)m->dropped);
+	for (i = 0, sep = " ("; i < PP_LOST_NSRC; i++)
+		if (m->dropped_by[i]) {
+			fprintf(out, "%s%s %llu", sep, pp_lost_src_name(i),
+				(unsigned long long)m->dropped_by[i]);
+			sep = ", ";
+		}
+	fputs(m->dropped ? ")\n" : "\n", out);
 	for (i = 0; i < m->ndrops && i < TEXT_SITES; i++)
 		fprintf(out, "      %llu events dropped between %.1f s and "
 			"%.1f s (the collector did not drain the ring)\n",

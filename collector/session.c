@@ -2,8 +2,9 @@
 /*
  * Wrap mode: the target is our child, started with the shim preloaded
  * and the ring's memfd inherited. The loop drains the ring, stamps
- * time and RSS into the stream every 100 ms (the producers send no
- * timestamps on the hot path), flushes the trace every second, and
+ * time and RSS into the stream every 100 ms and time alone every 5 ms
+ * while records flow (the producers send no timestamps on the hot
+ * path), flushes the trace every second, and
  * ends when the command does.
  */
 #include <errno.h>
@@ -27,6 +28,7 @@
 
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define TICK_NS 100000000ull
+#define CLOCK_NS 5000000ull	/* time stamps while records flow */
 #define FLUSH_NS 1000000000ull
 #define DRAIN_MAX (4u << 20)
 #define DRAIN_BATCH (256u << 10)
@@ -39,6 +41,8 @@ struct sess {
 	pid_t child;
 	int write_err;
 	int write_errno;	/* the first failure's errno */
+	uint64_t unwritten;	/* records not given to the trace after it */
+	uint64_t lost[PP_LOST_NSRC];	/* totals sent in LOST records */
 	int saw_proc, py_ok, py_pid, py_ready;
 	struct pp_bpf *bpf;
 	char pyver[32];
@@ -87,16 +91,25 @@ static void note(struct sess *s, const struct pp_hdr *rec)
 static void emit(struct sess *s, const struct pp_hdr *rec)
 {
 	note(s, rec);
-	if (s->tw && !s->write_err)
+	/* after a failure only the LOST records still go (they are few) */
+	if (s->tw && (!s->write_err || rec->type == PP_REC_LOST))
 		write_result(s, pp_trace_append(s->tw, rec));
+	else if (s->tw)
+		s->unwritten++;
 	if (s->m)
 		pp_model_feed(s->m, rec);
 }
 
 static void append_run(struct sess *s, const void *recs, size_t len)
 {
-	if (s->tw && !s->write_err)
+	const struct pp_hdr *rec;
+
+	if (s->tw && !s->write_err) {
 		write_result(s, pp_trace_append_run(s->tw, recs, len));
+	} else if (s->tw) {
+		pp_rec_for_each(rec, recs, len)
+			s->unwritten++;
+	}
 }
 
 /*
@@ -149,6 +162,18 @@ static void from_bpf(const struct pp_hdr *rec, void *ctx)
 	emit(ctx, rec);
 }
 
+/* The program runs its own code from now on: the leak windows start. */
+static void emit_run_mark(struct sess *s)
+{
+	struct pp_rec_mark mk = {
+		.h = { .len = sizeof(mk), .type = PP_REC_MARK,
+		       .aux = PP_MARK_RUN },
+		.ts = pp_now_ns(),
+	};
+
+	emit(s, &mk.h);
+}
+
 /*
  * The Python process announced itself: attach the eBPF probes to it,
  * or, when they cannot be had, tell the shim to measure stalls itself;
@@ -174,6 +199,7 @@ static void attach_probes(struct sess *s)
 		__atomic_or_fetch(&h->opts, PP_OPT_SHIM_STALLS, __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&h->attached, 1, __ATOMIC_RELEASE);
+	emit_run_mark(s);
 }
 
 /* RssAnon + RssFile: the ring's shared pages are ours, not the target's. */
@@ -196,6 +222,57 @@ static uint64_t read_rss(pid_t pid)
 	return total;
 }
 
+/* A time stamp for what was drained (the leak windows need it). */
+static void emit_clock(struct sess *s, uint64_t ts)
+{
+	struct pp_rec_tick t = {
+		.h = { .len = sizeof(t), .type = PP_REC_TICK,
+		       .flags = PP_TICK_CLOCK },
+		.ts = ts,
+		.rss_bytes = s->rss,
+		.dropped = __atomic_load_n(&s->ring.hdr->dropped,
+					   __ATOMIC_RELAXED),
+	};
+
+	emit(s, &t.h);
+}
+
+/* Records the trace lost: failed chunks, and what came after a failure. */
+static uint64_t lost_total(const struct sess *s)
+{
+	return s->tw ? pp_trace_lost(s->tw) + s->unwritten : 0;
+}
+
+/*
+ * Every place events are lost, as LOST records of each total that grew:
+ * the shim's ring, each eBPF ring buffer, chunks the trace could not
+ * take. (A trace_write total can only reach the file in a later chunk
+ * that does get written; the model sees it at once.)
+ */
+static void emit_losses(struct sess *s)
+{
+	uint64_t now[PP_LOST_NSRC] = { 0 };
+	int i;
+
+	now[PP_LOST_SHIM_RING] = __atomic_load_n(&s->ring.hdr->dropped,
+						 __ATOMIC_RELAXED);
+	for (i = PP_LOST_BPF_GIL; i <= PP_LOST_BPF_KMEM; i++)
+		now[i] = s->bpf ? pp_bpf_lost(s->bpf, i) : 0;
+	now[PP_LOST_TRACE_WRITE] = lost_total(s);
+	for (i = 0; i < PP_LOST_NSRC; i++) {
+		struct pp_rec_lost r = {
+			.h = { .len = sizeof(r), .type = PP_REC_LOST,
+			       .flags = i },
+			.count = now[i],
+		};
+
+		if (now[i] <= s->lost[i])
+			continue;
+		s->lost[i] = now[i];
+		emit(s, &r.h);
+	}
+}
+
 static void emit_tick(struct sess *s, uint64_t ts)
 {
 	struct pp_ring_hdr *h = s->ring.hdr;
@@ -212,6 +289,7 @@ static void emit_tick(struct sess *s, uint64_t ts)
 	t.rss_bytes = s->rss;
 
 	emit(s, &t.h);
+	emit_losses(s);
 }
 
 static void emit_meta(struct sess *s, uint64_t ts)
@@ -309,6 +387,7 @@ static void stop_recording(struct sess *s)
 {
 	uint64_t t = pp_now_ns();	/* removing probes takes a while */
 
+	emit_losses(s);		/* the eBPF counters go with the probes */
 	/* the shim first: while the probes go, nobody drains its ring */
 	__atomic_store_n(&s->ring.hdr->collector_alive, 0, __ATOMIC_RELEASE);
 	if (s->bpf)
@@ -343,7 +422,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 {
 	struct sess s = { .o = o, .m = m };
 	struct sigaction sa = { .sa_handler = on_signal };
-	uint64_t start, last_tick, last_flush, t;
+	uint64_t start, last_tick, last_flush, last_clock, t, lost_writes = 0;
 	int fd, status = 0, rc, running = 1, recording = 1;
 	char err[256];
 	struct rusage ru = { 0 };
@@ -391,7 +470,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	}
 	close(errpipe[0]);
 	emit_meta(&s, start);
-	last_tick = last_flush = start;
+	last_tick = last_flush = last_clock = start;
 
 	while (running) {
 		long got = recording && !s.ring_bad ? drain(&s) : 0;
@@ -404,7 +483,10 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 		if (recording && (s.tick_due || t - last_tick >= TICK_NS)) {
 			s.tick_due = 0;
 			emit_tick(&s, t);
-			last_tick = t;
+			last_tick = last_clock = t;
+		} else if (recording && got > 0 && t - last_clock >= CLOCK_NS) {
+			emit_clock(&s, t);
+			last_clock = t;
 		}
 		if (s.tw && t - last_flush >= FLUSH_NS) {
 			write_result(&s, pp_trace_flush(s.tw));
@@ -445,8 +527,10 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 		}
 	}
 	if (recording) {
+		emit_losses(&s);
 		if (s.bpf)
 			pp_bpf_detach_target_gone(s.bpf);
+		s.bpf = NULL;
 		drain_all(&s);
 		emit_tick(&s, pp_now_ns());
 	}
@@ -479,14 +563,24 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 				"was recorded\n", s.pyver);
 		return shell_status(status);
 	}
-	if (s.tw)
+	if (s.tw) {
+		/* the last chunk's loss, in one more (small) chunk */
+		emit_losses(&s);
+		write_result(&s, pp_trace_flush(s.tw));
+		if (lost_total(&s) > s.lost[PP_LOST_TRACE_WRITE]) {
+			emit_losses(&s);
+			write_result(&s, pp_trace_flush(s.tw));
+		}
+		lost_writes = lost_total(&s);
 		write_result(&s, pp_trace_close(s.tw));
+	}
 	pp_ring_unmap(&s.ring);
 
 	/* our failure, not the command's: said once, its status still wins */
 	if (s.write_err)
-		fprintf(stderr, "pyprof: writing %s failed (%s): the trace is "
-			"incomplete\n", o->trace_path,
-			s.write_errno ? strerror(s.write_errno) : "I/O error");
+		fprintf(stderr, "pyprof: writing %s failed (%s): %llu records "
+			"lost, the trace is incomplete\n", o->trace_path,
+			s.write_errno ? strerror(s.write_errno) : "I/O error",
+			(unsigned long long)lost_writes);
 	return shell_status(status);
 }

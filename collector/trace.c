@@ -49,7 +49,8 @@ static uint32_t crc(const void *p, size_t n)
 
 struct pp_trace_writer {
 	int fd;
-	int err;		/* sticky -errno after a failed write */
+	int err;		/* -errno of the last failed write, or 0 */
+	uint64_t lost;		/* records of chunks that failed to write */
 	uint32_t nrec;		/* records in buf */
 	size_t used;		/* bytes in buf */
 	uint64_t ts_first, ts_last;
@@ -125,12 +126,14 @@ int pp_trace_flush(struct pp_trace_writer *w)
 	size_t n;
 	int e, k;
 
-	if (w->err || !w->used)
-		return w->err;
+	if (!w->used)
+		return 0;
 	k = LZ4_compress_default(w->buf, w->out + sizeof(*ch), w->used,
 				 w->out_cap - sizeof(*ch));
-	if (k <= 0)
-		return w->err = -EIO;	/* cannot happen with a bound-sized out */
+	if (k <= 0) {
+		e = -EIO;	/* cannot happen with a bound-sized out */
+		goto lose;
+	}
 	n = k;
 
 	memcpy(ch->magic, PP_CHUNK_MAGIC, sizeof(ch->magic));
@@ -144,30 +147,40 @@ int pp_trace_flush(struct pp_trace_writer *w)
 
 	/* One write per chunk: a kill leaves a cut-off chunk, never a gap. */
 	e = write_all(w->fd, w->out, sizeof(*ch) + n);
-	if (e)
-		return w->err = e;
+	if (e) {
+		/*
+		 * Undo what part of it went out (the file stays a trace of
+		 * whole chunks, and a full disk gets that space back for
+		 * the next chunk) and count its records as lost.
+		 */
+		if (ftruncate(w->fd, w->bytes) < 0 ||
+		    lseek(w->fd, w->bytes, SEEK_SET) < 0)
+			e = -errno;
+		goto lose;
+	}
 	w->bytes += sizeof(*ch) + n;
+	e = 0;
+	goto done;
+lose:
+	w->err = e;
+	w->lost += w->nrec;
+done:
 	w->used = 0;
 	w->nrec = 0;
 	w->ts_first = w->ts_last = 0;
-	return 0;
+	return e;
 }
 
 int pp_trace_append(struct pp_trace_writer *w, const struct pp_hdr *rec)
 {
 	size_t len = rec->len;
+	int e = 0;
 
 	if (unlikely(len < sizeof(*rec) || (len & 7) || !rec->type ||
 		     rec->type >= PP_REC_MAX))
 		return -EINVAL;
-	if (unlikely(w->err))
-		return w->err;
-	if (unlikely(w->used + len > PP_TRACE_CHUNK_RAW)) {
-		int e = pp_trace_flush(w);
-
-		if (e)
-			return e;
-	}
+	if (unlikely(w->used + len > PP_TRACE_CHUNK_RAW))
+		e = pp_trace_flush(w);	/* on failure, counted and emptied */
 	memcpy(w->buf + w->used, rec, len);
 	w->used += len;
 	w->nrec++;
@@ -180,16 +193,15 @@ int pp_trace_append(struct pp_trace_writer *w, const struct pp_hdr *rec)
 			w->ts_first = ts;
 		w->ts_last = ts;
 	}
-	return 0;
+	return e;
 }
 
 int pp_trace_append_run(struct pp_trace_writer *w, const void *recs,
 			size_t len)
 {
 	const char *p = recs, *end = p + len;
+	int err = 0;
 
-	if (unlikely(w->err))
-		return w->err;
 	while (p < end) {
 		const char *q = p;
 		uint32_t n = 0;
@@ -211,9 +223,9 @@ int pp_trace_append_run(struct pp_trace_writer *w, const void *recs,
 		w->nrec += n;
 		p = q;
 		if (p < end && (e = pp_trace_flush(w)))
-			return e;
+			err = e;	/* counted; the rest goes on */
 	}
-	return 0;
+	return err;
 }
 
 int pp_trace_close(struct pp_trace_writer *w)
@@ -234,6 +246,11 @@ int pp_trace_close(struct pp_trace_writer *w)
 uint64_t pp_trace_bytes_written(const struct pp_trace_writer *w)
 {
 	return w->bytes;
+}
+
+uint64_t pp_trace_lost(const struct pp_trace_writer *w)
+{
+	return w->lost;
 }
 
 /* Reader */

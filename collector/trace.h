@@ -47,8 +47,9 @@ struct pp_trace_chunk_hdr {
 };
 _Static_assert(sizeof(struct pp_trace_chunk_hdr) == 40, "pp_trace_chunk_hdr");
 
-/* Writer. Every int-returning call gives 0 or -errno; after a failed
- * write the error sticks and every later call returns it. */
+/* Writer. Every int-returning call gives 0 or -errno. A chunk that
+ * fails to write is cut off the file again and its records are counted
+ * lost (pp_trace_lost); later chunks are tried as usual. */
 struct pp_trace_writer;
 
 /* Creates (O_TRUNC, 0644) and writes the file header. NULL + err. */
@@ -67,6 +68,8 @@ int pp_trace_flush(struct pp_trace_writer *w);
 int pp_trace_close(struct pp_trace_writer *w);
 /* File bytes written so far (header + chunks). */
 uint64_t pp_trace_bytes_written(const struct pp_trace_writer *w);
+/* Records lost so far in chunks that could not be written. */
+uint64_t pp_trace_lost(const struct pp_trace_writer *w);
 
 /* Reader. */
 struct pp_trace_reader;

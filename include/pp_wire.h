@@ -145,13 +145,27 @@ enum pp_mark {
 	PP_MARK_PY_READY = 1,	/* Python allocator hooks installed */
 	PP_MARK_FINALIZE = 2,	/* interpreter begins to finalize (atexit) */
 	PP_MARK_DETACH = 3,	/* producer stops recording */
+	PP_MARK_RUN = 4,	/* collector: the program is let run its own
+				 * code (probes attached; the leak windows
+				 * start here) */
 };
 struct pp_rec_mark {
 	struct pp_hdr h;
 	uint64_t ts;
 };
 
-/* LOST: count of records a producer had to drop. */
+/* LOST (collector): records lost at one place, flags = enum
+ * pp_lost_src; count = that source's total so far (a later LOST of the
+ * same source replaces it). Emitted when a total changes. */
+enum pp_lost_src {
+	PP_LOST_SHIM_RING = 0,	/* the shim's ring was full (or no collector) */
+	PP_LOST_BPF_GIL = 1,	/* an eBPF ring buffer was full: gil.bpf.c */
+	PP_LOST_BPF_GC = 2,	/* gc.bpf.c */
+	PP_LOST_BPF_LOCKS = 3,	/* locks.bpf.c */
+	PP_LOST_BPF_KMEM = 4,	/* kmem.bpf.c */
+	PP_LOST_TRACE_WRITE = 5, /* a trace chunk that could not be written */
+	PP_LOST_NSRC
+};
 struct pp_rec_lost {
 	struct pp_hdr h;
 	uint64_t count;
@@ -206,7 +220,11 @@ struct pp_rec_kmem {
 	uint64_t size;
 };
 
-/* TICK (collector): time and process-wide samples. */
+/* TICK (collector): time and process-wide samples, every 100 ms.
+ * flags PP_TICK_CLOCK: a time stamp only (after a ring drain, every
+ * 5 ms while records flow), so the records before it are placed in
+ * time finer than 100 ms; rss_bytes and dropped repeat the last sample. */
+#define PP_TICK_CLOCK 0x1
 struct pp_rec_tick {
 	struct pp_hdr h;
 	uint64_t ts;		/* CLOCK_MONOTONIC ns */

@@ -127,6 +127,7 @@ static void go_to(struct replay *p, double pos)
 		p->have_pending = 0;
 		pp_model_feed(&p->m, rec);
 		if (rec->type == PP_REC_TICK &&
+		    !(rec->flags & PP_TICK_CLOCK) &&
 		    model_pos(p) + RATES_LEAD_S >= pos)
 			pp_rates_sample(&p->v.rates, &p->m);
 	}

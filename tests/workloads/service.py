@@ -13,10 +13,12 @@ Each request exercises:
 
 The end-to-end tests find the planted lines by their marker comments, so
 keep exactly one allocation on each marked line and no marker elsewhere.
-Usage: service.py [--seconds S] [--rate REQ_PER_S]
+Usage: service.py [--seconds S] [--rate REQ_PER_S] [--lru-cap N]
+                  [--gc-threshold N]  (gen-0 threshold; 3.13+ default 2000)
 """
 import argparse
 import collections
+import gc
 import sys
 import time
 
@@ -125,7 +127,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=3.5)
     ap.add_argument("--rate", type=float, default=1000.0)
+    ap.add_argument("--lru-cap", type=int, default=LRU_CAP)
+    ap.add_argument("--gc-threshold", type=int, default=0)
     args = ap.parse_args()
+    globals()["LRU_CAP"] = args.lru_cap
+    if args.gc_threshold:
+        gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
     n = serve(args.seconds, args.rate)
     print(
         "service: %d requests, cache=%d callbacks=%d sessions=%d lru=%d"

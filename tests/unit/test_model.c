@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The leak rule on synthetic record streams, fed straight into the model
+ * (README, "What counts as a leak"). A simulated program makes one
+ * request per millisecond after a start-up; the collector's time stamps
+ * come every 5 ms and its full ticks every 100 ms, as in a recording.
+ * Each site is one behaviour, with the verdict the README promises:
+ * steady growth leaks; churn, a bounded cache that fills and turns
+ * over, cycles freed by collections, a step-down, a sawtooth and growth
+ * that stops halfway do not. Also: the shortest judged growth, one just
+ * too short, a trace with 100 ms stamps only, and the live judgement
+ * naming a leak at the same moment a finished run of that length would.
+ * And the drop totals per source.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "pp_test.h"
+
+#define BASE_NS 1000000000000ull	/* an arbitrary CLOCK_MONOTONIC start */
+#define MS 1000000ull
+
+enum site_kind {
+	K_GROW = 1, K_CHURN, K_CACHE, K_CYCLES, K_STEPDOWN, K_SAWTOOTH,
+	K_HALFWAY, K_ONE_CLEAR, K_NKINDS
+};
+
+static const char *kind_name[K_NKINDS] = {
+	[K_GROW] = "steady growth", [K_CHURN] = "churn",
+	[K_CACHE] = "bounded cache", [K_CYCLES] = "cycles freed by a collection",
+	[K_STEPDOWN] = "step-down", [K_SAWTOOTH] = "sawtooth (cleared every 250 ms)",
+	[K_HALFWAY] = "growth that stops halfway",
+	[K_ONE_CLEAR] = "growth with one clear",
+};
+
+/* a FIFO of live addresses per site */
+#define MAXLIVE 8192
+struct fifo {
+	uint64_t a[MAXLIVE];
+	size_t head, n;
+};
+
+struct sim {
+	struct pp_model m;
+	uint64_t addr;
+	struct fifo live[K_NKINDS];
+	int clock;		/* 5 ms stamps (else 100 ms ticks only) */
+	int run_ms, startup_ms;
+	int attach_ms;		/* the collector's RUN mark (0: none) */
+	unsigned kinds;		/* bit k: site k is active */
+	unsigned defined;	/* bit k: site k's stack is defined */
+};
+
+static void feed(struct sim *s, const void *rec)
+{
+	pp_model_feed(&s->m, rec);
+}
+
+static void def_site(struct sim *s, uint32_t id, const char *name)
+{
+	char buf[256];
+	struct pp_rec_func *f = (void *)buf;
+	struct {
+		struct pp_rec_stack r;
+		struct pp_frame fr[1];
+	} st;
+	const char *file = "synthetic.py";
+	size_t fl = strlen(file), nl = strlen(name);
+
+	memset(buf, 0, sizeof(buf));
+	f->h = (struct pp_hdr){ .len = PP_REC_ALIGN(sizeof(*f) + fl + nl),
+				.type = PP_REC_FUNC, .aux = id };
+	f->firstlineno = id * 10;
+	f->file_len = fl;
+	f->name_len = nl;
+	memcpy(f->data, file, fl);
+	memcpy(f->data + fl, name, nl);
+	feed(s, f);
+	memset(&st, 0, sizeof(st));
+	st.r.h = (struct pp_hdr){ .len = sizeof(st), .type = PP_REC_STACK,
+				  .aux = id };
+	st.r.nframes = 1;
+	st.fr[0] = (struct pp_frame){ .func = id, .line = id * 10 + 1 };
+	feed(s, &st);
+}
+
+static void alloc(struct sim *s, int k, uint64_t size, int keep)
+{
+	struct pp_rec_alloc r = {
+		.h = { .len = sizeof(r), .type = PP_REC_ALLOC,
+		       .flags = PP_DOM_PYOBJ, .aux = k },
+		.addr = s->addr += 0x10000, .size = size,
+	};
+	struct fifo *q = &s->live[k];
+
+	/* defined before first use, as the shim does */
+	if (!(s->defined & 1u << k)) {
+		def_site(s, k, kind_name[k]);
+		s->defined |= 1u << k;
+	}
+	feed(s, &r);
+	if (keep && q->n < MAXLIVE)
+		q->a[(q->head + q->n++) % MAXLIVE] = r.addr;
+	else if (!keep) {
+		struct pp_rec_free f = {
+			.h = { .len = sizeof(f), .type = PP_REC_FREE },
+			.addr = r.addr,
+		};
+
+		feed(s, &f);
+	}
+}
+
+/* free the oldest n blocks of site k */
+static void release(struct sim *s, int k, size_t n)
+{
+	struct fifo *q = &s->live[k];
+
+	while (n-- && q->n) {
+		struct pp_rec_free f = {
+			.h = { .len = sizeof(f), .type = PP_REC_FREE },
+			.addr = q->a[q->head],
+		};
+
+		q->head = (q->head + 1) % MAXLIVE;
+		q->n--;
+		feed(s, &f);
+	}
+}
+
+static void stamp(struct sim *s, uint64_t ts, int full)
+{
+	struct pp_rec_tick t = {
+		.h = { .len = sizeof(t), .type = PP_REC_TICK,
+		       .flags = full ? 0 : PP_TICK_CLOCK },
+		.ts = ts, .rss_bytes = 64 << 20,
+	};
+
+	feed(s, &t);
+}
+
+/* one request of the program: what each site does */
+static void request(struct sim *s, int req, int ms)
+{
+	unsigned k = s->kinds;
+	int half = (s->startup_ms + s->run_ms) / 2;	/* of the requests */
+
+	if (k & 1u << K_GROW)
+		alloc(s, K_GROW, 2048, 1);
+	if (k & 1u << K_CHURN)
+		alloc(s, K_CHURN, 256 << 10, 0);
+	if (k & 1u << K_CACHE) {
+		/* an LRU of 64 entries: full after 64 ms, turns over after */
+		alloc(s, K_CACHE, 2048, 1);
+		if (s->live[K_CACHE].n > 64)
+			release(s, K_CACHE, 1);
+	}
+	if (k & 1u << K_CYCLES) {
+		/* garbage until a collection, every 37 allocations */
+		alloc(s, K_CYCLES, 512, 1);
+		if (req % 37 == 36)
+			release(s, K_CYCLES, MAXLIVE);
+	}
+	if (k & 1u << K_STEPDOWN) {
+		/* data loaded at start, half of it dropped halfway */
+		if (req == 0)
+			for (int i = 0; i < 1000; i++)
+				alloc(s, K_STEPDOWN, 4096, 1);
+		if (ms == half)
+			release(s, K_STEPDOWN, 500);
+	}
+	if (k & 1u << K_SAWTOOTH) {
+		alloc(s, K_SAWTOOTH, 1024, 1);
+		if (req % 250 == 249)
+			release(s, K_SAWTOOTH, MAXLIVE);
+	}
+	if ((k & 1u << K_HALFWAY) && ms < half)
+		alloc(s, K_HALFWAY, 2048, 1);
+	if (k & 1u << K_ONE_CLEAR) {
+		alloc(s, K_ONE_CLEAR, 1024, 1);
+		if (ms == s->startup_ms + (s->run_ms - s->startup_ms) * 3 / 5)
+			release(s, K_ONE_CLEAR, MAXLIVE);
+	}
+}
+
+static void sim_start(struct sim *s, int run_ms, int startup_ms, int clock,
+		      unsigned kinds)
+{
+	struct pp_rec_meta meta = {
+		.h = { .len = sizeof(meta), .type = PP_REC_META, .aux = 42 },
+		.ts = BASE_NS,
+	};
+	memset(s, 0, sizeof(*s));
+	pp_model_init(&s->m);
+	s->run_ms = run_ms;
+	s->startup_ms = startup_ms;
+	s->clock = clock;
+	s->kinds = kinds;
+	feed(s, &meta);
+}
+
+/* run up to ms (exclusive); stamps after each 5 ms, as the collector */
+static void sim_run(struct sim *s, int from_ms, int to_ms)
+{
+	int ms;
+
+	for (ms = from_ms; ms < to_ms; ms++) {
+		if (s->attach_ms && ms == s->attach_ms) {
+			struct pp_rec_mark mk = {
+				.h = { .len = sizeof(mk), .type = PP_REC_MARK,
+				       .aux = PP_MARK_RUN },
+				.ts = BASE_NS + ms * MS,
+			};
+
+			feed(s, &mk);
+		}
+		if (ms >= s->startup_ms)
+			request(s, ms - s->startup_ms, ms);
+		if ((ms + 1) % 100 == 0)
+			stamp(s, BASE_NS + (ms + 1) * MS, 1);
+		else if (s->clock && (ms + 1) % 5 == 0)
+			stamp(s, BASE_NS + (ms + 1) * MS, 0);
+	}
+}
+
+static void sim_finish(struct sim *s)
+{
+	struct pp_rec_mark mk = {
+		.h = { .len = sizeof(mk), .type = PP_REC_MARK,
+		       .aux = PP_MARK_FINALIZE },
+		.ts = BASE_NS + s->run_ms * MS,
+	};
+
+	feed(s, &mk);
+	pp_model_finish(&s->m);
+}
+
+static const struct pp_site *site(const struct sim *s, int k)
+{
+	const struct pp_stack *st = pp_model_stack(&s->m, k);
+
+	return st ? &s->m.sites[st->site] : &s->m.sites[0];
+}
+
+static void verdicts(const char *run, int run_ms, int attach_ms,
+		     int startup_ms, int clock, unsigned kinds)
+{
+	struct sim *s = malloc(sizeof(*s));
+	char name[200];
+	int k;
+
+	sim_start(s, run_ms, startup_ms, clock, kinds);
+	s->attach_ms = attach_ms;
+	sim_run(s, 0, run_ms);
+	sim_finish(s);
+	for (k = 1; k < K_NKINDS; k++) {
+		const struct pp_site *st = site(s, k);
+		int want;
+
+		if (!(kinds & 1u << k))
+			continue;
+		want = k == K_GROW || k == K_ONE_CLEAR;
+
+		snprintf(name, sizeof(name), "%s: %s %s", run, kind_name[k],
+			 want ? "is a leak" : "is not a leak");
+		CHECK(st->alloc_count > 0 && st->leak == want, name,
+		      "leak %d, growth %.0f B/s, retention %.3f, live %.0f",
+		      st->leak, st->growth_bytes_per_s, st->retention,
+		      st->end_live_bytes);
+	}
+	/* 2048 B per ms kept: 2 MB/s */
+	snprintf(name, sizeof(name), "%s: steady growth rate within 5%%", run);
+	CHECK(site(s, K_GROW)->growth_bytes_per_s > 2048e3 * 0.95 &&
+	      site(s, K_GROW)->growth_bytes_per_s < 2048e3 * 1.05, name,
+	      "%.0f B/s, want 2048000", site(s, K_GROW)->growth_bytes_per_s);
+	pp_model_free(&s->m);
+	free(s);
+}
+
+/* a steady leak on a run of run_ms: is it judged a leak? */
+static int short_run(int run_ms, int attach_ms, int startup_ms)
+{
+	struct sim *s = malloc(sizeof(*s));
+	int leak;
+
+	sim_start(s, run_ms, startup_ms, 1, 1u << K_GROW | 1u << K_CHURN);
+	s->attach_ms = attach_ms;
+	sim_run(s, 0, run_ms);
+	sim_finish(s);
+	leak = site(s, K_GROW)->leak && !site(s, K_CHURN)->leak;
+	pp_model_free(&s->m);
+	free(s);
+	return leak;
+}
+
+/*
+ * The live judgement at each stamp against a finished run of the same
+ * length: the viewer names the leak exactly when the report would.
+ */
+static void live_vs_finished(void)
+{
+	struct sim *s = malloc(sizeof(*s)), *f = malloc(sizeof(*f));
+	int ms, first_live = -1, first_done = -1, disagree = 0;
+	unsigned kinds = 1u << K_GROW | 1u << K_CACHE | 1u << K_CHURN;
+
+	sim_start(s, 3000, 150, 1, kinds);
+	s->attach_ms = 100;
+	for (ms = 10; ms <= 3000; ms += 10) {
+		sim_run(s, ms - 10, ms);
+		pp_model_judge(&s->m);
+		if (first_live < 0 && site(s, K_GROW)->leak)
+			first_live = ms;
+
+		sim_start(f, ms, 150, 1, kinds);
+		f->attach_ms = 100;
+		f->run_ms = 3000;	/* the same program, stopped at ms */
+		sim_run(f, 0, ms);
+		f->run_ms = ms;
+		sim_finish(f);
+		if (first_done < 0 && site(f, K_GROW)->leak)
+			first_done = ms;
+		if (site(f, K_GROW)->leak != site(s, K_GROW)->leak ||
+		    site(f, K_CACHE)->leak != site(s, K_CACHE)->leak)
+			disagree++;
+		pp_model_free(&f->m);
+	}
+	CHECK(first_live > 0 && first_live == first_done,
+	      "live: the leak is named as soon as a finished run would name it",
+	      "live from %d ms, finished from %d ms", first_live, first_done);
+	CHECK(!disagree, "live: verdicts agree with a finished run at every stamp",
+	      "%d of 300 stamps disagree", disagree);
+	CHECK(site(s, K_GROW)->leak && !site(s, K_CACHE)->leak &&
+	      !site(s, K_CHURN)->leak, "live: at 3 s the leak is named, the "
+	      "cache and the churn are not", "grow %d cache %d churn %d",
+	      site(s, K_GROW)->leak, site(s, K_CACHE)->leak,
+	      site(s, K_CHURN)->leak);
+	pp_model_free(&s->m);
+	free(s);
+	free(f);
+}
+
+/* Drops: each source's total (ticks and LOST records), their sum. */
+static void drops(void)
+{
+	struct pp_model m;
+	struct pp_rec_tick t = {
+		.h = { .len = sizeof(t), .type = PP_REC_TICK },
+		.ts = BASE_NS, .dropped = 7,
+	};
+	struct pp_rec_lost l = { .h = { .len = sizeof(l), .type = PP_REC_LOST } };
+	uint64_t want = 0;
+	int i, ok = 1;
+
+	pp_model_init(&m);
+	pp_model_feed(&m, &t.h);
+	for (i = 0; i < PP_LOST_NSRC; i++) {
+		l.h.flags = i;
+		l.count = 100 + i;
+		pp_model_feed(&m, &l.h);
+		l.count = 10;		/* a smaller total is an older one */
+		pp_model_feed(&m, &l.h);
+		want += 100 + i;
+		ok &= m.dropped_by[i] == 100u + i && pp_lost_src_name(i);
+	}
+	t.ts += 100 * MS;
+	t.dropped = 500;	/* the shim ring's counter, in a tick */
+	pp_model_feed(&m, &t.h);
+	want += 500 - 100;
+	CHECK(ok && m.dropped == want && m.dropped_by[PP_LOST_SHIM_RING] == 500,
+	      "drops: per-source totals add up to events.dropped",
+	      "dropped %llu, want %llu", (unsigned long long)m.dropped,
+	      (unsigned long long)want);
+	CHECK(m.events == 0, "drops: LOST records are not counted as events",
+	      "%llu", (unsigned long long)m.events);
+	pp_model_free(&m);
+}
+
+int main(void)
+{
+	int ms, shortest = -1, w0;
+
+	/* attached at 100 ms, the program's requests from 200 ms */
+	verdicts("1.2 s run", 1200, 100, 200, 1, ~0u);
+	verdicts("0.8 s run", 800, 100, 200, 1, ~0u);
+	/*
+	 * 0.45 s of requests: a sawtooth cleared every 250 ms clears only
+	 * once, which is growth with one clear.
+	 */
+	verdicts("0.8 s run, 350 ms start-up", 800, 100, 350, 1,
+		 ~0u & ~(1u << K_SAWTOOTH));
+	/* probes that took 0.9 s to attach: the windows start after them */
+	verdicts("1.6 s run, attached at 0.9 s", 1600, 900, 950, 1, ~0u);
+	/* one clear is one fall too many under 10 judged steps */
+	verdicts("0.4 s run", 400, 100, 150, 1,
+		 ~0u & ~(1u << K_ONE_CLEAR | 1u << K_SAWTOOTH));
+	verdicts("3 s run", 3000, 100, 200, 1, ~0u);
+	verdicts("12 s run", 12000, 100, 200, 1, ~0u);
+	/*
+	 * Traces with neither the RUN mark nor time stamps between the
+	 * 100 ms ticks (before both existed): three in four 25 ms windows
+	 * see no time and are skipped. One clear is allowed only from 10 steps on,
+	 * which 1.2 s of such ticks do not have.
+	 */
+	verdicts("1.2 s run, 100 ms ticks only", 1200, 0, 200, 0,
+		 ~0u & ~(1u << K_ONE_CLEAR));
+
+	/*
+	 * The shortest judged growth: 9 windows of the site's life (its
+	 * first allocation 50 ms after the RUN mark, on a window boundary).
+	 */
+	w0 = PP_WINDOW0_NS / MS;
+	for (ms = 350; ms <= 1500 && shortest < 0; ms += 5)
+		if (short_run(ms, 300, 350))
+			shortest = ms - 350;
+	printf("shortest judged growth: %d ms\n", shortest);
+	CHECK(shortest == 9 * w0, "shortest judged growth is 9 windows",
+	      "%d ms, windows of %d ms", shortest, w0);
+	CHECK(!short_run(350 + 9 * w0 - 5, 300, 350),
+	      "5 ms less is too short to judge", "flagged");
+	CHECK(short_run(150 + 9 * w0 + w0, 0, 150), "without a RUN mark, "
+	      "10 windows of growth are judged", "not flagged");
+	/* a long start-up (imports) of the program itself */
+	CHECK(short_run(100 + 1200 + 500, 100, 1300), "0.5 s of growth after "
+	      "a 1.2 s start-up is judged a leak", "not flagged");
+
+	live_vs_finished();
+	drops();
+	TEST_EXIT();
+}
