@@ -34,7 +34,11 @@ static const char usage[] =
 "      --no-bpf          measure GC, GIL and locks in-process, without eBPF\n"
 "      --gil MODE        precise (default: every acquisition, uprobes),\n"
 "                        futex (waits only, cheapest) or off\n"
-"      --duration SEC    stop recording after SEC seconds\n"
+"      --duration SEC    stop recording after SEC seconds (attached: detach;\n"
+"                        the target runs on)\n"
+"      --pid PID         attach to a running Python process (eBPF only in\n"
+"                        this version: GIL, GC, locks, kernel heap growth)\n"
+"      --no-inject       attach without loading anything into the target\n"
 "  -b, --batch           no curses: print text frames (with -n, -d)\n"
 "  -n N                  stop after N frames (batch)\n"
 "  -d SEC                seconds between frames (batch)\n"
@@ -52,7 +56,7 @@ struct opts {
 	double duration;
 	int batch, frames;
 	double delay;
-	int pid;
+	int pid, no_inject;
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -278,6 +282,8 @@ static int do_run(char **cmd, const struct opts *o, int record)
 {
 	struct pp_session_opts so = {
 		.cmd = cmd,
+		.pid = o->pid,
+		.no_inject = o->no_inject,
 		.sample_bytes = o->sample,
 		.native = o->native,
 		.no_bpf = o->no_bpf,
@@ -286,9 +292,9 @@ static int do_run(char **cmd, const struct opts *o, int record)
 		.ring_bytes = o->ring ? o->ring : DEFAULT_RING,
 	};
 	struct pp_view_opts vo = { o->batch, o->frames, o->delay, text_report };
-	char shim[PATH_MAX];
+	char shim[PATH_MAX] = "";
 
-	if (find_shim(shim, sizeof(shim)) < 0) {
+	if (!o->pid && find_shim(shim, sizeof(shim)) < 0) {
 		fprintf(stderr, "pyprof: cannot find libpyprof.so next to "
 			"pyprof or in ../lib/pyprof (set PYPROF_SHIM)\n");
 		return 1;
@@ -303,7 +309,7 @@ static int do_run(char **cmd, const struct opts *o, int record)
 }
 
 enum { OPT_SAMPLE = 256, OPT_NATIVE, OPT_NO_BPF, OPT_GIL, OPT_DURATION, OPT_FORMAT, OPT_PID,
-       OPT_RING, OPT_VERSION };
+       OPT_RING, OPT_VERSION, OPT_NO_INJECT };
 
 static const struct option longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -314,6 +320,7 @@ static const struct option longopts[] = {
 	{ "duration", required_argument, NULL, OPT_DURATION },
 	{ "format", required_argument, NULL, OPT_FORMAT },
 	{ "pid", required_argument, NULL, OPT_PID },
+	{ "no-inject", no_argument, NULL, OPT_NO_INJECT },
 	{ "ring-size", required_argument, NULL, OPT_RING },
 	{ "batch", no_argument, NULL, 'b' },
 	{ "help", no_argument, NULL, 'h' },
@@ -381,6 +388,9 @@ int main(int argc, char **argv)
 				return usage_error("--pid needs a process id, "
 						   "not '%s'", optarg);
 			break;
+		case OPT_NO_INJECT:
+			o.no_inject = 1;
+			break;
 		case OPT_RING:
 			if (parse_u64(optarg, &o.ring) < 0 || o.ring < 65536 ||
 			    (o.ring & (o.ring - 1)))
@@ -428,10 +438,11 @@ int main(int argc, char **argv)
 		return pp_view_replay(file, &(struct pp_view_opts){
 			o.batch, o.frames, o.delay, NULL });
 	}
-	if (o.pid)
-		return fprintf(stderr, "pyprof: attaching to a running process "
-			       "(--pid) is not available in this version\n"), 1;
-	if (argc < 1)
+	if (o.pid && argc > 0)
+		return usage_error("%s", "give a command or --pid, not both");
+	if (o.no_inject && !o.pid)
+		return usage_error("%s", "--no-inject is for attaching (--pid)");
+	if (argc < 1 && !o.pid)
 		return usage_error("%s", "no command to run (pyprof [OPTIONS] "
 				   "-- COMMAND [ARGS...])");
 	if (sub && !o.output)
@@ -440,6 +451,8 @@ int main(int argc, char **argv)
 		return usage_error("%s", "record writes its trace to a file "
 				   "(-o FILE), not to stdout, which is the "
 				   "command's");
+	if (o.pid)
+		return do_run(NULL, &o, sub != NULL);
 	if (sub && overwrites_input(o.output, argv))
 		return usage_error("-o %s would overwrite the command's own "
 				   "file", o.output);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,11 @@ struct pp_bpf {
 	struct code_info *code;
 	size_t ncode, capcode;
 	int handled;
+	int kmem_lines;			/* PP_BPF_KMEM_LINES */
 };
+
+_Static_assert(offsetof(struct kmem_event, frames) == KMEM_EVENT_HEAD,
+	       "kmem_event head");
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
@@ -177,6 +182,9 @@ static int on_gc(void *ctx, void *data, size_t len)
 	return 0;
 }
 
+static void kmem_block(struct pp_bpf *b, const struct kmem_event *e,
+		       size_t len);
+
 static int on_kmem(void *ctx, void *data, size_t len)
 {
 	struct pp_bpf *b = ctx;
@@ -197,6 +205,8 @@ static int on_kmem(void *ctx, void *data, size_t len)
 	r.addr = e->addr;
 	r.size = e->size;
 	b->emit(&r.h, b->ctx);
+	if (b->kmem_lines && e->op != KMEM_BRK)
+		kmem_block(b, e, len);
 	return 0;
 }
 
@@ -400,6 +410,26 @@ static uint32_t stack_id(struct pp_bpf *b, const struct py_rawframe *raw,
 	u.r.tid = tid;
 	b->emit(&u.r.h, b->ctx);
 	return *slot;
+}
+
+/*
+ * Attached without the shim: an anonymous mapping is a block of the
+ * Python line that made it, as the shim's own MMAP/MUNMAP records are
+ * (glibc's big blocks, pymalloc's arenas; the brk heap is not charged).
+ */
+static void kmem_block(struct pp_bpf *b, const struct kmem_event *e,
+		       size_t len)
+{
+	struct pp_rec_alloc r = { 0 };
+	uint32_t n = len >= sizeof(*e) ? e->nframes : 0;
+
+	r.h.len = sizeof(r);
+	r.h.type = e->op == KMEM_MMAP ? PP_REC_MMAP : PP_REC_MUNMAP;
+	r.h.flags = PP_DOM_MMAP;
+	r.h.aux = e->op == KMEM_MMAP ? stack_id(b, e->frames, n, e->tid) : 0;
+	r.addr = e->addr;
+	r.size = e->size;
+	b->emit(&r.h, b->ctx);
 }
 
 static int on_lock(void *ctx, void *data, size_t len)
@@ -634,25 +664,11 @@ SAME_WIDTH(frame_owner, frame_owner);
 SAME_WIDTH(owner_cstack, owner_cstack);
 SAME_WIDTH(code_tagged, code_tagged);
 
-static int attach_locks(struct pp_bpf *b, char *why, size_t wl)
+/* The BPF stack walker's view of the target (ebpf/pystack.h). */
+static void walk_cfg(struct py_walk_cfg *c, const struct pp_pyproc *p)
 {
-	const struct pp_pyproc *p = &b->proc;
 	const struct pp_pylayout *l = &p->layout;
-	struct py_walk_cfg *c;
-	struct locks_bpf *s;
-	uint64_t words[LOCK_MAX_EXCLUDE];
-	int i, n, err;
 
-	s = locks_bpf__open();
-	if (!s)
-		return -errno;
-	b->locks = s;
-	test_ring_size(s->maps.lock_events);
-	s->rodata->targ_tgid = p->pid;
-	n = pp_pyproc_gil_words(p, words, LOCK_MAX_EXCLUDE);
-	for (i = 0; i < n; i++)
-		s->rodata->exclude[i] = words[i];
-	c = (struct py_walk_cfg *)&s->rodata->py;
 	c->runtime = p->runtime;
 	c->interp_head = l->runtime_interp_head;
 	c->tstate_head = l->interp_tstate_head;
@@ -668,6 +684,27 @@ static int attach_locks(struct pp_bpf *b, char *why, size_t wl)
 	c->frame_owner = l->frame_owner;
 	c->owner_cstack = l->owner_cstack;
 	c->code_tagged = l->code_tagged;
+}
+
+static int attach_locks(struct pp_bpf *b, char *why, size_t wl)
+{
+	const struct pp_pyproc *p = &b->proc;
+	struct py_walk_cfg *c;
+	struct locks_bpf *s;
+	uint64_t words[LOCK_MAX_EXCLUDE];
+	int i, n, err;
+
+	s = locks_bpf__open();
+	if (!s)
+		return -errno;
+	b->locks = s;
+	test_ring_size(s->maps.lock_events);
+	s->rodata->targ_tgid = p->pid;
+	n = pp_pyproc_gil_words(p, words, LOCK_MAX_EXCLUDE);
+	for (i = 0; i < n; i++)
+		s->rodata->exclude[i] = words[i];
+	c = (struct py_walk_cfg *)&s->rodata->py;
+	walk_cfg(c, p);
 	err = locks_bpf__load(s) ?: locks_bpf__attach(s);
 	if (err)
 		return err;
@@ -676,7 +713,29 @@ static int attach_locks(struct pp_bpf *b, char *why, size_t wl)
 	return add_ring(b, s->maps.lock_events, on_lock);
 }
 
-static int attach_kmem(struct pp_bpf *b)
+/*
+ * The break now, from the end of [heap] (glibc moves it by whole pages),
+ * so the first brk after an attach has a starting point; 0 if none.
+ */
+static uint64_t heap_end(int pid)
+{
+	char fn[64], line[512];
+	unsigned long lo, hi, end = 0;
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
+	f = fopen(fn, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "[heap]") &&
+		    sscanf(line, "%lx-%lx", &lo, &hi) == 2)
+			end = hi;
+	fclose(f);
+	return end;
+}
+
+static int attach_kmem(struct pp_bpf *b, unsigned mode)
 {
 	struct kmem_bpf *s;
 	int err;
@@ -687,10 +746,28 @@ static int attach_kmem(struct pp_bpf *b)
 	b->kmem = s;
 	test_ring_size(s->maps.kmem_events);
 	s->rodata->targ_tgid = b->proc.pid;
-	err = kmem_bpf__load(s) ?: kmem_bpf__attach(s);
+	if (mode & PP_BPF_KMEM_LINES) {
+		s->rodata->with_stack = 1;
+		walk_cfg((struct py_walk_cfg *)&s->rodata->py, &b->proc);
+	}
+	err = kmem_bpf__load(s);
 	if (err)
 		return err;
-	add_source(b, "kmem: syscall tracepoints mmap/munmap/brk");
+	if (mode & PP_BPF_KMEM_LINES) {
+		__u32 zero = 0;
+		__u64 brk = heap_end(b->proc.pid);
+
+		if (brk)
+			bpf_map_update_elem(bpf_map__fd(s->maps.cur_brk), &zero,
+					    &brk, BPF_ANY);
+	}
+	err = kmem_bpf__attach(s);
+	if (err)
+		return err;
+	b->kmem_lines = !!(mode & PP_BPF_KMEM_LINES);
+	add_source(b, "kmem: syscall tracepoints mmap/munmap/brk%s",
+		   b->kmem_lines ? ", Python stack of each mmap read in BPF" :
+				   "");
 	return add_ring(b, s->maps.kmem_events, on_kmem);
 }
 
@@ -750,7 +827,7 @@ int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 							   sizeof(why)) :
 		     parts[i].bit == PP_BPF_LOCKS ?
 						 attach_locks(b, why, sizeof(why)) :
-						 attach_kmem(b);
+						 attach_kmem(b, mode);
 		if (rc == -EPERM || rc == -EACCES) {
 			snprintf(err, errlen, "attaching needs root or "
 					      "CAP_BPF+CAP_PERFMON");

@@ -548,10 +548,19 @@ static void meta(struct pp_model *m, const struct pp_rec_meta *r)
 {
 	size_t n = r->h.len - sizeof(*r);
 	const char *argv = memmem(r->data, n, "argv\t", 5);
+	const char *att = memmem(r->data, n, "\nattach\t", 8);
 
 	m->pid = r->h.aux;
 	m->sample_bytes = r->sample_bytes;
+	m->realtime0 = r->realtime_ns;
 	advance_time(m, r->ts);
+	if (att) {
+		const char *end = memchr(att + 1, '\n', r->data + n - att - 1);
+		size_t len = (end ? end : r->data + n) - (att + 8);
+
+		free(m->attach_mode);
+		m->attach_mode = strndup(att + 8, len);
+	}
 	if (argv) {
 		const char *end = memchr(argv, '\n', r->data + n - argv);
 		size_t len = (end ? end : r->data + n) - (argv + 5);
@@ -834,6 +843,7 @@ void pp_model_free(struct pp_model *m)
 	free(m->sites);
 	free(m->timeline);
 	free(m->argv);
+	free(m->attach_mode);
 	pp_map_free(&m->live);
 	pp_map_free(&m->maps);
 	pp_map_free(&m->site_index);

@@ -85,6 +85,10 @@ struct pp_model {
 	int py_supported;		/* -1 unknown, 0 no, 1 yes */
 	int exited, exit_status, killed_by;
 	uint64_t sample_bytes;
+	/* attached to a running process (META "attach"): what was put
+	 * into it, "ebpf" = nothing; NULL when pyprof started it */
+	char *attach_mode;
+	uint64_t realtime0;		/* wall clock at start, ns */
 
 	/* time (CLOCK_MONOTONIC ns) */
 	uint64_t t0, t_now, t_end_run;	/* t_end_run: atexit mark, or 0 */

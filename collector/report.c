@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "fmt.h"
@@ -118,6 +119,59 @@ static void sites_json(FILE *out, const struct pp_model *m, const char *key,
 	fputs("],\n", out);
 }
 
+/* Attached: what this mode can and cannot see, in the report's words. */
+static const char attach_sees[] = "GIL, GC and lock waits (eBPF), and "
+	"heap growth as the kernel sees it since attach: anonymous mmaps "
+	"(glibc's big blocks, pymalloc's arenas) charged to the Python line "
+	"that made them, brk in the total only";
+static const char attach_misses[] = "allocations inside memory already "
+	"mapped (malloc's brk heap, free room in pymalloc's arenas) are not "
+	"charged to a line: that needs injection (not in this version); "
+	"memory allocated before attach is not known";
+
+static void attach_time(const struct pp_model *m, char *buf, size_t len)
+{
+	time_t t = m->realtime0 / 1000000000ull;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void attach_json(FILE *out, const struct pp_model *m)
+{
+	char when[32];
+
+	if (!m->attach_mode)
+		return;
+	attach_time(m, when, sizeof(when));
+	fputs("  \"attach\": {\"mode\": ", out);
+	pp_json_str(out, m->attach_mode);
+	fprintf(out, ", \"attached_at\": \"%s\", \"sees\": ", when);
+	pp_json_str(out, attach_sees);
+	fputs(", \"cannot_see\": ", out);
+	pp_json_str(out, attach_misses);
+	fputs("},\n", out);
+}
+
+static void attach_text(FILE *out, const struct pp_model *m)
+{
+	char when[32], a[32], b[32];
+
+	attach_time(m, when, sizeof(when));
+	fprintf(out, "attached at %s, %s only (nothing put into the "
+		"target)\nSeen: %s.\n", when, m->attach_mode, attach_sees);
+	fprintf(out, "Not seen: %s.\n", attach_misses);
+	fprintf(out, "heap: %s mapped since attach (kernel view, peak %s), "
+		"RSS peak %s\n", pp_fmt_bytes(m->kernel_bytes, a, sizeof(a)),
+		pp_fmt_bytes(m->kernel_peak_bytes, b, sizeof(b)),
+		pp_fmt_bytes(m->rss_peak_bytes, when, sizeof(when)));
+	fprintf(out, "      %s of it in %.0f anonymous mappings charged to "
+		"lines; events %llu, dropped %llu\n\n",
+		pp_fmt_bytes(m->end_live_bytes, a, sizeof(a)), m->end_live_count,
+		(unsigned long long)m->events, (unsigned long long)m->dropped);
+}
+
 /* when producer records were lost: windows between ticks (model.h) */
 static void drops_json(FILE *out, const struct pp_model *m)
 {
@@ -150,6 +204,7 @@ void pp_report_json(const struct pp_model *m, FILE *out)
 	if (m->killed_by)
 		fprintf(out, ", \"signal\": %d", m->killed_by);
 	fputs("},\n", out);
+	attach_json(out, m);
 	fprintf(out, "  \"duration_s\": %.3f,\n", duration(m));
 	fprintf(out, "  \"sample_bytes\": %llu,\n",
 		(unsigned long long)m->sample_bytes);
@@ -221,29 +276,33 @@ void pp_report_text(const struct pp_model *m, FILE *out)
 		fprintf(out, ", sampling every %llu bytes",
 			(unsigned long long)m->sample_bytes);
 	fputc('\n', out);
-	fprintf(out, "heap: %s live at end of run, %s peak, RSS peak %s\n",
-		pp_fmt_bytes(m->end_live_bytes, a, sizeof(a)),
-		pp_fmt_bytes(m->peak_bytes, b, sizeof(b)),
-		pp_fmt_bytes(m->rss_peak_bytes, c, sizeof(c)));
-	fprintf(out, "      %.0f allocations, %.0f frees; events %llu, "
-		"dropped %llu", m->alloc_count, m->free_count,
-		(unsigned long long)m->events, (unsigned long long)m->dropped);
-	for (i = 0, sep = " ("; i < PP_LOST_NSRC; i++)
-		if (m->dropped_by[i]) {
-			fprintf(out, "%s%s %llu", sep, pp_lost_src_name(i),
-				(unsigned long long)m->dropped_by[i]);
-			sep = ", ";
-		}
-	fputs(m->dropped ? ")\n" : "\n", out);
-	for (i = 0; i < m->ndrops && i < TEXT_SITES; i++)
-		fprintf(out, "      %llu events dropped between %.1f s and "
-			"%.1f s (the collector did not drain the ring)\n",
-			(unsigned long long)m->drops[i].count,
-			m->drops[i].from_s, m->drops[i].to_s);
-	if (m->ndrops > TEXT_SITES)
-		fprintf(out, "      (%zu more windows with drops)\n",
-			m->ndrops - TEXT_SITES);
-	fputc('\n', out);
+	if (m->attach_mode) {
+		attach_text(out, m);
+	} else {
+		fprintf(out, "heap: %s live at end of run, %s peak, RSS peak %s\n",
+			pp_fmt_bytes(m->end_live_bytes, a, sizeof(a)),
+			pp_fmt_bytes(m->peak_bytes, b, sizeof(b)),
+			pp_fmt_bytes(m->rss_peak_bytes, c, sizeof(c)));
+		fprintf(out, "      %.0f allocations, %.0f frees; events %llu, "
+			"dropped %llu", m->alloc_count, m->free_count,
+			(unsigned long long)m->events, (unsigned long long)m->dropped);
+		for (i = 0, sep = " ("; i < PP_LOST_NSRC; i++)
+			if (m->dropped_by[i]) {
+				fprintf(out, "%s%s %llu", sep, pp_lost_src_name(i),
+					(unsigned long long)m->dropped_by[i]);
+				sep = ", ";
+			}
+		fputs(m->dropped ? ")\n" : "\n", out);
+		for (i = 0; i < m->ndrops && i < TEXT_SITES; i++)
+			fprintf(out, "      %llu events dropped between %.1f s and "
+				"%.1f s (the collector did not drain the ring)\n",
+				(unsigned long long)m->drops[i].count,
+				m->drops[i].from_s, m->drops[i].to_s);
+		if (m->ndrops > TEXT_SITES)
+			fprintf(out, "      (%zu more windows with drops)\n",
+				m->ndrops - TEXT_SITES);
+		fputc('\n', out);
+	}
 
 	n = pp_model_leaks(m, &idx);
 	fprintf(out, "Leaks (%zu): live bytes growing through the run\n", n);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attach.h"
 #include "bpf.h"
 #include "pp_clock.h"
 #include "pp_pylayout.h"
@@ -428,6 +429,8 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	struct rusage ru = { 0 };
 	int errpipe[2], exec_err;
 
+	if (o->pid)
+		return pp_attach_run(o, m);
 	fd = pp_ring_create(&s.ring, o->ring_bytes, PP_RING_BLOCK);
 	if (fd < 0) {
 		fprintf(stderr, "pyprof: cannot create the event ring: %s\n",

@@ -16,6 +16,8 @@ enum pp_gil_mode {
 
 struct pp_session_opts {
 	char **cmd;			/* the command to run */
+	int pid;			/* or attach to this process (attach.h) */
+	int no_inject;			/* attach with eBPF only */
 	const char *trace_path;		/* record here, or NULL */
 	uint64_t sample_bytes;
 	int native;
@@ -35,7 +37,8 @@ struct pp_session_opts {
  * pyprof should exit with: the command's as a shell gives it (128 + N
  * for signal N, 127/126 when it cannot be found or run), whatever
  * pyprof's own troubles were (printed); 1 only when the command never
- * started (no ring, no trace file).
+ * started (no ring, no trace file). With o->pid it attaches instead
+ * (attach.h): 0 after a clean detach, 1 when it cannot attach.
  */
 int pp_session_run(const struct pp_session_opts *o, struct pp_model *m);
 

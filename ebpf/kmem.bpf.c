@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /* mmap/munmap/brk of one process as the kernel sees them (syscall
- * entry/exit, filtered by tgid): successful calls only. */
+ * entry/exit, filtered by tgid): successful calls only. With with_stack
+ * (attached, no shim) an mmap carries the caller's Python stack, read
+ * here, so growth is charged to a line without anything in the target. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "kmem.h"
+#include "pystack.bpf.h"
 
 const volatile __u32 targ_tgid;
+const volatile __u32 with_stack;
 __u64 lost;	/* events the ring had no room for */
 
 struct kmem_args {
@@ -28,6 +32,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } cur_brk SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kmem_event);
+} scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -71,11 +82,9 @@ static int done(__u32 op, long ret)
 		if (*old == (__u64)ret)
 			goto out;
 	}
-	e = bpf_ringbuf_reserve(&kmem_events, sizeof(*e), 0);
-	if (!e) {
-		__sync_fetch_and_add(&lost, 1);
+	e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
 		goto out;
-	}
 	e->op = op;
 	e->tid = tid;
 	e->ts = bpf_ktime_get_ns();
@@ -92,7 +101,12 @@ static int done(__u32 op, long ret)
 		e->size = (__u64)ret - e->addr;
 		bpf_map_update_elem(&cur_brk, &zero, &ret, BPF_ANY);
 	}
-	bpf_ringbuf_submit(e, 0);
+	e->nframes = 0;
+	if (with_stack && op == KMEM_MMAP)
+		e->nframes = py_stack(e->frames);
+	if (bpf_ringbuf_output(&kmem_events, e, e->nframes ? sizeof(*e) :
+			       KMEM_EVENT_HEAD, 0))
+		__sync_fetch_and_add(&lost, 1);
 out:
 	bpf_map_delete_elem(&inflight, &tid);
 	return 0;

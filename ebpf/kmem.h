@@ -3,6 +3,8 @@
 #ifndef PP_EBPF_KMEM_H
 #define PP_EBPF_KMEM_H
 
+#include "pystack.h"
+
 enum kmem_op { KMEM_MMAP = 1, KMEM_MUNMAP = 2, KMEM_BRK = 3 };
 
 struct kmem_event {
@@ -12,6 +14,11 @@ struct kmem_event {
 	__u64 addr;		/* BRK: the old break */
 	__u64 size;		/* BRK: new - old break, two's complement */
 	__u64 flags;		/* MMAP: mmap flags (MAP_ANONYMOUS...) */
+	__u32 nframes;		/* MMAP with with_stack: the caller's */
+	__u32 pad;		/* Python stack, innermost first */
+	struct py_rawframe frames[PY_MAX_FRAMES];
 };
+/* what is sent when there is no stack: the head only */
+#define KMEM_EVENT_HEAD 48
 
 #endif

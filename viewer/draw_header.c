@@ -59,12 +59,32 @@ static void line_target(struct pp_vw *v, struct pp_canvas *c, int y)
 	pp_canvas_put(c, x + 2, y, VA_NORMAL, cmd);
 }
 
+/* Attached with eBPF only: the kernel's view since attach; sites hold
+ * only the anonymous mappings each line made. */
+static void line_heap_attached(struct pp_vw *v, struct pp_canvas *c, int y)
+{
+	const struct pp_model *m = v->m;
+	char a[32], buf[64];
+	int x = 0;
+
+	pp_fmt_bytes(m->kernel_bytes, a, sizeof(a));
+	snprintf(buf, sizeof(buf), "%s%s", m->kernel_bytes >= 0 ? "+" : "", a);
+	x = field(c, x, y, "Heap", buf);
+	x = pp_canvas_put(c, x + 1, y, VA_LABEL, "since attach (kernel)");
+	x = field(c, x + 2, y, "RSS", pp_fmt_bytes(v->snap.rss, a, sizeof(a)));
+	pp_canvas_put(c, x + 2, y, VA_DIM, "sites: mmap growth only");
+}
+
 static void line_heap(struct pp_vw *v, struct pp_canvas *c, int y)
 {
 	const struct pp_vw_snap *s = &v->snap;
 	char a[32], b[32], buf[96];
 	int x = 0;
 
+	if (v->m->attach_mode) {
+		line_heap_attached(v, c, y);
+		return;
+	}
 	x = field(c, x, y, "Heap", pp_fmt_bytes(s->live, a, sizeof(a)));
 	if (!isnan(s->heap_per_min)) {
 		pp_fmt_bytes(s->heap_per_min, a, sizeof(a));

@@ -159,6 +159,12 @@ int pp_draw_table(struct pp_vw *v, struct pp_canvas *c, int y, int h)
 			v->top = v->sel - v->table_h + 1;
 	}
 	pp_vw_order(v, v->top + v->table_h);
+	if (!s->nrows && v->m->attach_mode) {
+		pp_canvas_put(c, 1, y + 1, VA_DIM, "no anonymous mapping made "
+			      "since attach is live (smaller blocks need "
+			      "injection)");
+		return 2;
+	}
 	if (!s->nrows) {
 		pp_canvas_put(c, 1, y + 1, VA_DIM, leaks ?
 			      (v->filter[0] ? "no leaking site matches the filter" :

@@ -173,8 +173,8 @@ static void close_screen(struct live *l)
 
 static void announce(struct live *l)
 {
-	if (l->announced || !l->interactive)
-		return;
+	if (l->announced || !l->interactive || l->so->pid)
+		return;	/* attached: quitting detaches, nothing runs on */
 	l->announced = 1;
 	fprintf(stderr, "pyprof: viewer closed; profiling goes on until %s "
 		"(pid %d) ends, then pyprof exits with its status "
@@ -276,7 +276,10 @@ static void final_screen(struct live *l)
 	struct pp_model *m = l->v.m;
 	int k, act;
 
-	if (m->killed_by)
+	if (l->so->pid)
+		snprintf(l->v.status, sizeof(l->v.status),
+			 "detached from pid %d; q quits", m->pid);
+	else if (m->killed_by)
 		snprintf(l->v.status, sizeof(l->v.status),
 			 "command killed by signal %d; q quits", m->killed_by);
 	else

@@ -1,0 +1,495 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Attach mode (see attach.h). The target is not our child and nothing
+ * is put into it: every probe is a kernel object held by pyprof's file
+ * descriptors, so whenever pyprof ends (detach, or killed at any
+ * moment) the kernel removes them and the target runs on untouched.
+ * The loop polls the BPF rings, stamps time and RSS into the stream
+ * every 100 ms, flushes the trace every second.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attach.h"
+#include "bpf.h"
+#include "pp_clock.h"
+#include "pp_mem.h"
+#include "pyproc.h"
+#include "trace.h"
+
+#define TICK_NS 100000000ull
+#define FLUSH_NS 1000000000ull
+#define POLL_MS 10
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+struct att {
+	const struct pp_session_opts *o;
+	struct pp_model *m;
+	struct pp_trace_writer *tw;
+	struct pp_bpf *bpf;
+	int pid, pidfd, lockfd;
+	int write_err;
+	uint64_t rss;
+	uint64_t lost[PP_LOST_NSRC];	/* totals sent in LOST records */
+};
+
+static volatile sig_atomic_t stop_sig;
+
+static void on_signal(int sig)
+{
+	stop_sig = sig;
+}
+
+static void emit(struct att *a, const struct pp_hdr *rec)
+{
+	if (a->tw && !a->write_err && pp_trace_append(a->tw, rec) < 0)
+		a->write_err = 1;
+	if (a->m)
+		pp_model_feed(a->m, rec);
+}
+
+static void from_bpf(const struct pp_hdr *rec, void *ctx)
+{
+	emit(ctx, rec);
+}
+
+/* ---- may we, and is it a target at all ---- */
+
+/* CAP_BPF+CAP_PERFMON (or CAP_SYS_ADMIN) in the effective set. */
+static int may_load_bpf(void)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct d[2] = { 0 };
+
+	if (syscall(SYS_capget, &h, d))
+		return geteuid() == 0;
+	if (d[CAP_SYS_ADMIN / 32].effective & 1u << (CAP_SYS_ADMIN % 32))
+		return 1;
+	return (d[1].effective & 1u << (CAP_BPF - 32)) &&
+	       (d[1].effective & 1u << (CAP_PERFMON - 32));
+}
+
+/* The first mapping's start: an address any process can be read at. */
+static uint64_t first_mapping(int pid)
+{
+	char fn[64];
+	unsigned long start = 0;
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
+	f = fopen(fn, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%lx-", &start) != 1)
+		start = 0;
+	fclose(f);
+	return start;
+}
+
+/*
+ * Reading the target's memory (pp_mem_remote) needs what ptrace
+ * needs: the same user, or CAP_SYS_PTRACE, and Yama's leave. Say which
+ * in one line rather than let a later read fail obscurely.
+ */
+static int check_access(int pid)
+{
+	struct pp_mem mem = pp_mem_remote(pid);
+	char fn[64], exe[256], c;
+	uint64_t at;
+	int e;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/exe", pid);
+	if (readlink(fn, exe, sizeof(exe)) < 0 &&
+	    (errno == EACCES || errno == EPERM))
+		goto denied;
+	at = first_mapping(pid);
+	if (!at) {
+		if (errno == EACCES || errno == EPERM)
+			goto denied;
+		/* a kernel thread or a zombie: no memory at all */
+		fprintf(stderr, "pyprof: pid %d has no user memory (a kernel "
+			"thread or a process that is exiting): not a Python "
+			"process\n", pid);
+		return -1;
+	}
+	e = pp_mem_read(&mem, at, &c, 1);
+	if (!e || (e != -EPERM && e != -EACCES))
+		return 0;
+denied:
+	fprintf(stderr, "pyprof: may not read pid %d's memory (another user's "
+		"process needs CAP_SYS_PTRACE; kernel.yama.ptrace_scope may "
+		"forbid it too)\n", pid);
+	return -1;
+}
+
+/* A target wrapped by pyprof has the shim mapped: its eBPF is taken. */
+static int has_shim(int pid)
+{
+	char fn[64], line[4096];
+	int found = 0;
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
+	f = fopen(fn, "re");
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, "/libpyprof.so") != NULL;
+	fclose(f);
+	return found;
+}
+
+/* Field 22 of /proc/PID/stat: with the pid, names this process (a
+ * recycled pid gets another start time). */
+static unsigned long long start_time(int pid)
+{
+	char fn[64], buf[1024], *p;
+	unsigned long long t = 0;
+	ssize_t n;
+	int fd, i;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/stat", pid);
+	fd = open(fn, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');	/* comm may hold spaces and parentheses */
+	for (i = 2; p && i < 22; i++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		t = strtoull(p + 1, NULL, 10);
+	return t;
+}
+
+/*
+ * One pyprof per target: an abstract unix socket named after the
+ * target's pid and start time. The kernel removes the name when its
+ * last descriptor closes, so a pyprof killed at any moment leaves
+ * nothing behind (a lock file or a pinned BPF object would stay).
+ */
+static int take_lock(int pid)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t len;
+	int fd, n;
+
+	n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1,
+		     "pyprof/attach/%d/%llu", pid, start_time(pid));
+	len = offsetof(struct sockaddr_un, sun_path) + 1 + n;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, len) < 0) {
+		n = -errno;
+		close(fd);
+		return n;
+	}
+	return fd;
+}
+
+/* ---- the stream ---- */
+
+static uint64_t read_rss(int pid)
+{
+	char path[64], line[256];
+	uint64_t kb, total = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssAnon: %" SCNu64, &kb) == 1 ||
+		    sscanf(line, "RssFile: %" SCNu64, &kb) == 1)
+			total += kb * 1024;
+	fclose(f);
+	return total;
+}
+
+/* Each eBPF ring's and the trace's losses, as LOST records of each
+ * total that grew (TICK's dropped is the shim ring's: none here). */
+static void emit_losses(struct att *a)
+{
+	uint64_t now[PP_LOST_NSRC] = { 0 };
+	int i;
+
+	for (i = PP_LOST_BPF_GIL; i <= PP_LOST_BPF_KMEM; i++)
+		now[i] = a->bpf ? pp_bpf_lost(a->bpf, i) : 0;
+	now[PP_LOST_TRACE_WRITE] = a->tw ? pp_trace_lost(a->tw) : 0;
+	for (i = 0; i < PP_LOST_NSRC; i++) {
+		struct pp_rec_lost r = {
+			.h = { .len = sizeof(r), .type = PP_REC_LOST,
+			       .flags = i },
+			.count = now[i],
+		};
+
+		if (now[i] <= a->lost[i])
+			continue;
+		a->lost[i] = now[i];
+		emit(a, &r.h);
+	}
+}
+
+static void emit_tick(struct att *a, uint64_t ts)
+{
+	uint64_t rss = read_rss(a->pid);
+	struct pp_rec_tick t = {
+		.h = { .len = sizeof(t), .type = PP_REC_TICK },
+		.ts = ts,
+	};
+
+	if (rss)
+		a->rss = rss;
+	t.rss_bytes = a->rss;
+	emit_losses(a);
+	emit(a, &t.h);
+}
+
+/* argv from /proc/PID/cmdline, tab-separated as in wrap mode; the
+ * "attach" key tells the model, the report and the viewer the mode. */
+static void emit_meta(struct att *a, uint64_t ts)
+{
+	union {
+		struct pp_rec_meta r;
+		char buf[sizeof(struct pp_rec_meta) + 4200];
+	} u;
+	char fn[64], cmd[4000];
+	size_t n = 0, len;
+	ssize_t got = 0, i;
+	struct timespec rt;
+	int fd;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/cmdline", a->pid);
+	fd = open(fn, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		got = read(fd, cmd, sizeof(cmd) - 1);
+		close(fd);
+	}
+	if (got < 0)
+		got = 0;
+	while (got > 0 && !cmd[got - 1])
+		got--;
+	for (i = 0; i < got; i++)	/* META is one key per line */
+		if (!cmd[i] || cmd[i] == '\n' || cmd[i] == '\t')
+			cmd[i] = !cmd[i] ? '\t' : ' ';
+	cmd[got] = 0;
+	memset(&u, 0, sizeof(u));
+	n = snprintf(u.r.data, 4200, "argv\t%s\nversion\t1\nattach\t%s\n", cmd,
+		     PP_ATTACH_NO_INJECT);
+	len = PP_REC_ALIGN(sizeof(u.r) + n);
+	clock_gettime(CLOCK_REALTIME, &rt);
+	u.r.h = (struct pp_hdr){ .len = len, .type = PP_REC_META,
+				 .aux = a->pid };
+	u.r.ts = ts;
+	u.r.realtime_ns = rt.tv_sec * 1000000000ull + rt.tv_nsec;
+	emit(a, &u.r.h);
+}
+
+static void emit_proc(struct att *a)
+{
+	const struct pp_pyproc *p = pp_bpf_proc(a->bpf);
+	union {
+		struct pp_rec_proc r;
+		char buf[sizeof(struct pp_rec_proc) + 40];
+	} u;
+	size_t n = strlen(p->version);
+
+	memset(&u, 0, sizeof(u));
+	u.r.h.len = PP_REC_ALIGN(sizeof(u.r) + n);
+	u.r.h.type = PP_REC_PROC;
+	u.r.h.aux = a->pid;
+	u.r.pyver_len = n;
+	u.r.flags = 1;		/* supported: the probes are on */
+	u.r.ts = pp_now_ns();
+	memcpy(u.r.data, p->version, n);
+	emit(a, &u.r.h);
+}
+
+static int target_gone(struct att *a)
+{
+	struct pollfd p = { .fd = a->pidfd, .events = POLLIN };
+
+	if (a->pidfd >= 0)
+		return poll(&p, 1, 0) == 1;
+	return kill(a->pid, 0) && errno == ESRCH;
+}
+
+/* ---- the session ---- */
+
+static unsigned bpf_mode(const struct pp_session_opts *o)
+{
+	unsigned mode = PP_BPF_GC | PP_BPF_LOCKS | PP_BPF_KMEM |
+			PP_BPF_KMEM_LINES;
+
+	if (o->gil == PP_GIL_MODE_PRECISE)
+		mode |= PP_BPF_GIL;
+	else if (o->gil == PP_GIL_MODE_FUTEX)
+		mode |= PP_BPF_GIL | PP_BPF_GIL_FUTEX;
+	return mode;
+}
+
+static int refuse(struct att *a)
+{
+	if (a->lockfd >= 0)
+		close(a->lockfd);
+	if (a->pidfd >= 0)
+		close(a->pidfd);
+	return 1;
+}
+
+int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
+{
+	struct att a = { .o = o, .m = m, .pid = o->pid, .pidfd = -1,
+			 .lockfd = -1 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	uint64_t start, t, last_tick, last_flush;
+	char err[512];
+	int gone = 0;
+
+	if (o->no_bpf) {
+		fprintf(stderr, "pyprof: --no-bpf cannot attach: attaching "
+			"without injection is eBPF only\n");
+		return 1;
+	}
+	if (a.pid == getpid()) {
+		fprintf(stderr, "pyprof: pid %d is pyprof itself\n", a.pid);
+		return 1;
+	}
+	snprintf(err, sizeof(err), "/proc/%d", a.pid);
+	if (access(err, F_OK)) {
+		fprintf(stderr, "pyprof: no process with pid %d\n", a.pid);
+		return 1;
+	}
+	if (!may_load_bpf()) {
+		fprintf(stderr, "pyprof: attaching needs root or "
+			"CAP_BPF+CAP_PERFMON\n");
+		return 1;
+	}
+	if (check_access(a.pid))
+		return 1;
+	if (has_shim(a.pid)) {
+		fprintf(stderr, "pyprof: pid %d already runs under pyprof (its "
+			"shim is loaded)\n", a.pid);
+		return 1;
+	}
+	a.lockfd = take_lock(a.pid);
+	if (a.lockfd < 0) {
+		if (a.lockfd == -EADDRINUSE)
+			fprintf(stderr, "pyprof: pid %d is already attached by "
+				"another pyprof\n", a.pid);
+		else
+			fprintf(stderr, "pyprof: cannot take the attach lock for "
+				"pid %d: %s\n", a.pid, strerror(-a.lockfd));
+		return 1;
+	}
+	a.pidfd = syscall(SYS_pidfd_open, a.pid, 0);
+
+	start = pp_now_ns();
+	if (o->trace_path) {
+		a.tw = pp_trace_create(o->trace_path, err, sizeof(err));
+		if (!a.tw) {
+			fprintf(stderr, "pyprof: %s\n", err);
+			return refuse(&a);
+		}
+	}
+	/* ^C, q, --duration or a termination signal: detach, never kill */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	emit_meta(&a, start);
+	if (pp_bpf_attach(&a.bpf, a.pid, bpf_mode(o), from_bpf, &a, err,
+			  sizeof(err)) < 0) {
+		fprintf(stderr, "pyprof: %s\n", err);
+		if (a.tw) {
+			pp_trace_close(a.tw);
+			unlink(o->trace_path);
+		}
+		return refuse(&a);
+	}
+	emit_proc(&a);
+	if (!o->no_inject)
+		fprintf(stderr, "pyprof: injecting into the target is not built "
+			"yet: attaching with eBPF only (as --no-inject)\n");
+	if (getenv("PYPROF_DEBUG"))
+		fprintf(stderr, "pyprof: attached to pid %d in %.3f s:\n%s",
+			a.pid, (pp_now_ns() - start) / 1e9,
+			pp_bpf_sources(a.bpf));
+
+	t = pp_now_ns();
+	emit_tick(&a, t);
+	last_tick = last_flush = t;
+	while (!stop_sig) {
+		int rc = pp_bpf_poll(a.bpf, POLL_MS);
+
+		if (rc < 0 && rc != -EINTR) {
+			fprintf(stderr, "pyprof: reading the eBPF rings: %s\n",
+				strerror(-rc));
+			break;
+		}
+		t = pp_now_ns();
+		if (t - last_tick >= TICK_NS) {
+			emit_tick(&a, t);
+			last_tick = t;
+		}
+		if (a.tw && t - last_flush >= FLUSH_NS) {
+			if (pp_trace_flush(a.tw) < 0)
+				a.write_err = 1;
+			last_flush = t;
+		}
+		if (target_gone(&a)) {
+			gone = 1;
+			break;
+		}
+		if ((o->poll && o->poll(o->poll_ctx, m)) ||
+		    (o->duration > 0 && t - start >= o->duration * 1e9))
+			break;
+	}
+	t = pp_now_ns();		/* removing uprobes takes a while */
+	emit_losses(&a);	/* the counters go with the probes */
+	if (gone) {
+		fprintf(stderr, "pyprof: pid %d ended\n", a.pid);
+		pp_bpf_detach_target_gone(a.bpf);
+	} else {
+		pp_bpf_detach(a.bpf);
+	}
+	a.bpf = NULL;
+	emit_tick(&a, t);
+	close(a.lockfd);
+	if (a.pidfd >= 0)
+		close(a.pidfd);
+	if (a.tw && pp_trace_close(a.tw) < 0)
+		a.write_err = 1;
+	if (a.write_err) {
+		fprintf(stderr, "pyprof: writing %s failed: the trace is "
+			"incomplete\n", o->trace_path);
+		return 1;
+	}
+	return 0;
+}
