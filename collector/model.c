@@ -336,6 +336,24 @@ static void block_free(struct pp_model *m, uint64_t addr)
 	block_gone(m, &b);
 }
 
+/*
+ * RETAG: a live block handed out again without an allocator call (an
+ * object re-created from a freelist) belongs to its new stack from now
+ * on: it leaves its old site as if freed and arrives at the new one as
+ * an allocation, with the same size (and weight, when sampled).
+ */
+static void block_retag(struct pp_model *m, uint64_t addr, uint32_t stack)
+{
+	const struct pp_block *b = pp_map_get(&m->live, addr);
+	uint64_t size;
+
+	if (!b || b->stack == stack)
+		return;		/* not ours (made before the hooks), or no move */
+	size = b->size;
+	block_new(m, addr, size, stack, b->domain);
+	m->free_count -= weight(m, size);	/* a move, not a free */
+}
+
 static void map_new(struct pp_model *m, const struct pp_rec_alloc *r)
 {
 	struct pp_mapping *mp;
@@ -602,6 +620,10 @@ void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 		break;
 	case PP_REC_REALLOC:
 		realloc_rec(m, (const void *)rec);
+		break;
+	case PP_REC_RETAG:
+		block_retag(m, ((const struct pp_rec_free *)rec)->addr,
+			    rec->aux);
 		break;
 	case PP_REC_MMAP:
 		map_new(m, (const void *)rec);

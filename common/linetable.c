@@ -144,6 +144,138 @@ int pp_lt_addr2line(uint32_t kind, const uint8_t *tab, size_t len,
 	return -1;
 }
 
+/*
+ * Whole tables at once, for a cache that decodes each code object once
+ * (codelines.c): the same three scans, each range appended as a run
+ * (equal neighbours merged). Every offset's answer is what the scans
+ * above give (the unit test checks both against each interpreter).
+ */
+struct runs {
+	struct pp_lt_run *out;
+	size_t cap, n;
+	int last;		/* line of run n - 1 */
+};
+
+static void run_push(struct runs *r, uint32_t end, int line)
+{
+	if (r->n && r->last == line) {
+		if (r->n <= r->cap)
+			r->out[r->n - 1].end = end;
+		return;
+	}
+	if (r->n < r->cap) {
+		r->out[r->n].end = end;
+		r->out[r->n].line = line;
+	}
+	r->last = line;
+	r->n++;
+}
+
+static void lnotab_runs(struct runs *r, const uint8_t *tab, size_t len,
+			int line)
+{
+	size_t i;
+	uint32_t addr = 0;
+
+	/* a pair counts for offsets >= its address (lnotab_addr2line) */
+	for (i = 0; i + 1 < len; i += 2) {
+		if (tab[i]) {
+			run_push(r, addr + tab[i], line);
+			addr += tab[i];
+		}
+		line += (int8_t)tab[i + 1];
+	}
+	run_push(r, UINT32_MAX, line);
+}
+
+static void linetable310_runs(struct runs *r, const uint8_t *tab, size_t len,
+			      int line)
+{
+	size_t i;
+	uint32_t end = 0;
+	int8_t ld;
+
+	for (i = 0; i + 1 < len; i += 2) {
+		ld = (int8_t)tab[i + 1];
+		if (ld != -128)
+			line += ld;
+		if (tab[i]) {
+			end += tab[i];
+			run_push(r, end, ld == -128 ? -1 : line);
+		}
+	}
+	run_push(r, UINT32_MAX, -1);
+}
+
+static void locations_runs(struct runs *r, const uint8_t *tab, size_t len,
+			   int line)
+{
+	size_t i = 0, j;
+	uint32_t start = 0;
+	int code, delta;
+
+	while (i < len) {
+		if (!(tab[i] & 0x80)) {
+			i++;
+			continue;
+		}
+		code = (tab[i] >> 3) & 15;
+		start += ((tab[i] & 7) + 1) * 2;
+		j = i + 1;
+		if (code == LOC_NO_COLUMNS || code == LOC_LONG)
+			delta = lt_svarint(tab, len, &j);
+		else if (code >= LOC_ONE_LINE0 && code < LOC_NO_COLUMNS)
+			delta = code - LOC_ONE_LINE0;
+		else
+			delta = 0;
+		line += delta;
+		run_push(r, start, code == LOC_NONE ? -1 : line);
+		for (i++; i < len && !(tab[i] & 0x80); i++)
+			;
+	}
+	run_push(r, UINT32_MAX, -1);
+}
+
+size_t pp_lt_runs(uint32_t kind, const uint8_t *tab, size_t len,
+		  int firstlineno, struct pp_lt_run *out, size_t cap)
+{
+	struct runs r = { .out = out, .cap = out ? cap : 0 };
+
+	if (!tab)
+		len = 0;
+	switch (kind) {
+	case PP_LT_LNOTAB:
+		lnotab_runs(&r, tab, len, firstlineno);
+		break;
+	case PP_LT_LINETABLE310:
+		linetable310_runs(&r, tab, len, firstlineno);
+		break;
+	case PP_LT_LOCATIONS:
+		locations_runs(&r, tab, len, firstlineno);
+		break;
+	default:
+		run_push(&r, UINT32_MAX, -1);
+	}
+	return r.n;
+}
+
+int pp_lt_runs_line(const struct pp_lt_run *runs, size_t n, int off)
+{
+	size_t lo = 0, hi = n;
+
+	if (off < 0 || !n)
+		return -1;
+	while (lo < hi) {	/* first run that ends after off */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (runs[mid].end > (uint32_t)off)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo < n ? runs[lo].line : -1;
+}
+
 int pp_code_line(const struct pp_pylayout *l, const void *code, int off)
 {
 	const char *co = code, *tab;

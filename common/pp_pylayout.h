@@ -126,6 +126,21 @@ int pp_code_line(const struct pp_pylayout *l, const void *code, int off);
 int pp_lt_addr2line(uint32_t kind, const uint8_t *tab, size_t len,
 		    int firstlineno, int off);
 
+/*
+ * A whole table decoded: offsets from the previous run's end up to (not
+ * including) end have line (-1: none); the last run ends at UINT32_MAX.
+ * pp_lt_runs writes up to cap runs (out may be NULL) and returns how
+ * many the table has; pp_lt_runs_line answers as pp_lt_addr2line does.
+ */
+struct pp_lt_run {
+	uint32_t end;
+	int32_t line;
+};
+
+size_t pp_lt_runs(uint32_t kind, const uint8_t *tab, size_t len,
+		  int firstlineno, struct pp_lt_run *out, size_t cap);
+int pp_lt_runs_line(const struct pp_lt_run *runs, size_t n, int off);
+
 /* Copy str (a Python str in this process) as UTF-8 into buf[cap],
  * truncating; returns the length written (no NUL counted); "?" when it
  * is no str this decoder follows. */

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define PP_ABI_VERSION 1
+#define PP_ABI_VERSION 2	/* 2: PP_REC_RETAG */
 
 enum pp_rec_type {
 	PP_REC_NONE = 0,
@@ -36,6 +36,7 @@ enum pp_rec_type {
 	PP_REC_GIL = 13,	/* pp_rec_gil */
 	PP_REC_LOCK = 14,	/* pp_rec_lock */
 	PP_REC_KMEM = 15,	/* pp_rec_kmem: mmap/munmap/brk seen by the kernel */
+	PP_REC_RETAG = 16,	/* pp_rec_free: a live block re-created elsewhere */
 	/* collector only (trace files) */
 	PP_REC_TICK = 32,	/* pp_rec_tick */
 	PP_REC_META = 33,	/* pp_rec_meta */
@@ -81,6 +82,11 @@ struct pp_rec_free {
 	uint64_t addr;
 };
 _Static_assert(sizeof(struct pp_rec_free) == 16, "pp_rec_free");
+
+/* RETAG: aux = stack id, flags = domain. A live block was handed out
+ * again without an allocator call (an object re-created from one of
+ * CPython's freelists): it now belongs to stack, with its size and
+ * weight, and counts as an allocation there. Unknown blocks are ignored. */
 
 /* REALLOC: aux = stack id, flags = domain; old = 0 acts as malloc,
  * addr = 0 (failed) leaves old live. */

@@ -31,18 +31,33 @@ static struct domain {
 	{ .pp_domain = PP_DOM_PYOBJ },
 };
 
+/* freelist.c: the last block that may hold an object (RAW never does:
+ * tracemalloc's own tables, allocated between an object's allocation
+ * and its creation, must not hide it) */
+static inline void note_block(const struct domain *d, const void *p)
+{
+	if (d->pp_domain != PP_DOM_PYRAW)
+		pp_fl_last = (uintptr_t)p;
+}
+
 static void *hook_malloc(void *ctx, size_t n)
 {
 	struct domain *d = ctx;
 	void *p;
 
-	if (pp_in_hook || !pp_shim.active)
-		return d->orig.malloc(d->orig.ctx, n);
+	if (pp_in_hook || !pp_shim.active) {
+		p = d->orig.malloc(d->orig.ctx, n);
+		note_block(d, p);
+		return p;
+	}
 	pp_in_hook++;
 	p = d->orig.malloc(d->orig.ctx, n);
+	note_block(d, p);
 	if (p)
 		pp_record_alloc(d->pp_domain, p, n);
 	pp_in_hook--;
+	if (d->pp_domain == PP_DOM_PYOBJ && unlikely(--pp_fl_check < 0))
+		pp_fl_recheck();
 	return p;
 }
 
@@ -51,10 +66,14 @@ static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
 	struct domain *d = ctx;
 	void *p;
 
-	if (pp_in_hook || !pp_shim.active)
-		return d->orig.calloc(d->orig.ctx, nelem, elsize);
+	if (pp_in_hook || !pp_shim.active) {
+		p = d->orig.calloc(d->orig.ctx, nelem, elsize);
+		note_block(d, p);
+		return p;
+	}
 	pp_in_hook++;
 	p = d->orig.calloc(d->orig.ctx, nelem, elsize);
+	note_block(d, p);
 	if (p)
 		pp_record_alloc(d->pp_domain, p, nelem * elsize);
 	pp_in_hook--;
@@ -67,11 +86,15 @@ static void *hook_realloc(void *ctx, void *old, size_t n)
 	struct pp_realloc_tx tx;
 	void *p;
 
-	if (pp_in_hook || !pp_shim.active)
-		return d->orig.realloc(d->orig.ctx, old, n);
+	if (pp_in_hook || !pp_shim.active) {
+		p = d->orig.realloc(d->orig.ctx, old, n);
+		note_block(d, p);
+		return p;
+	}
 	pp_in_hook++;
 	pp_record_realloc_begin(&tx, d->pp_domain, old, n);
 	p = d->orig.realloc(d->orig.ctx, old, n);
+	note_block(d, p);
 	pp_record_realloc_end(&tx, p);
 	pp_in_hook--;
 	return p;
@@ -81,6 +104,12 @@ static void hook_free(void *ctx, void *p)
 {
 	struct domain *d = ctx;
 
+	/* before anything returns: a dead code object's address must not
+	 * keep its stacks and lines (codelines.c) */
+	if (p && d->pp_domain == PP_DOM_PYOBJ && pp_shim.active)
+		pp_code_freeing(p);
+	if ((uintptr_t)p == pp_fl_last)
+		pp_fl_last = 0;
 	if (!p || pp_in_hook || !pp_shim.active) {
 		d->orig.free(d->orig.ctx, p);
 		return;
@@ -108,6 +137,9 @@ static void *at_exit(void *self, void *arg)
 	if (pp_shim.active) {
 		pp_shim.py_state = PP_PY_FINALIZING;
 		pp_emit_mark(PP_MARK_FINALIZE);
+		/* the live state is taken: give CPython its freelists back
+		 * (GIL held; the attach/detach path will need the same) */
+		pp_freelist_undo();
 	}
 	return py_none();
 }
@@ -171,6 +203,7 @@ static int install(void *arg)
 		pp_shim.py.set_allocator(i, &a);
 	}
 	register_atexit();
+	pp_freelist_install();
 	pp_in_hook--;
 	pp_shim.py_state = PP_PY_HOOKED;
 	pp_emit_mark(PP_MARK_PY_READY);

@@ -111,6 +111,27 @@ int pp_sample_remove(const void *p)
 	return found;
 }
 
+/* 1 if p is a recorded block (it stays recorded). */
+int pp_sample_contains(const void *p)
+{
+	uint64_t h = pp_sample_hash(p), mask = (1u << SET_BITS) - 1, i;
+	int found = 0;
+
+	lock();
+	for (i = h; i - h <= mask; i++) {
+		uintptr_t s = set[i & mask];
+
+		if (!s)
+			break;
+		if (s == (uintptr_t)p) {
+			found = 1;
+			break;
+		}
+	}
+	unlock();
+	return found;
+}
+
 int pp_sample_init(void)
 {
 	if (!pp_shim.sample_bytes)

@@ -100,6 +100,7 @@ int pp_sample_init(void);
 int pp_sample_crossed(size_t n);
 void pp_sample_insert(const void *p);
 int pp_sample_remove(const void *p);
+int pp_sample_contains(const void *p);
 
 static inline uint64_t pp_sample_hash(const void *p)
 {
@@ -155,9 +156,64 @@ static inline void pp_record_free(uint8_t domain, const void *p)
 	pp_emit_free(domain, p);
 }
 
+/*
+ * freelist.c: objects re-created from CPython's freelists. pp_fl_last is
+ * the last block this thread's PyMem hooks returned (0 once an object
+ * creation consumed it or it was freed); the OBJ hook counts
+ * pp_fl_check down and calls pp_fl_recheck() at zero (GIL held).
+ */
+extern __thread uintptr_t pp_fl_last;
+extern int pp_fl_check;
+void pp_fl_recheck(void);
+void pp_freelist_install(void);
+void pp_freelist_undo(void);
+
 /* stacks.c */
 int pp_stacks_init(void);
 uint32_t pp_stack_current(void);
+
+static inline uint64_t pp_hash_ptr(const void *p)
+{
+	uint64_t h = (uintptr_t)p * 0x9e3779b97f4a7c15ull;
+
+	return h ^ (h >> 29);
+}
+
+/*
+ * codelines.c: each code object's line table decoded once. A code
+ * object is known by its address and that address's generation, which
+ * the OBJ free hook bumps when a code object there dies (addresses are
+ * reused at once by the next code object of the same size).
+ */
+#define PP_CODE_GEN_BITS 16
+extern uint32_t pp_code_gens[1u << PP_CODE_GEN_BITS];
+
+static inline uint32_t *pp_code_gen(const void *code)
+{
+	return &pp_code_gens[pp_hash_ptr(code) >> (64 - PP_CODE_GEN_BITS)];
+}
+
+/* p is being freed from the OBJ domain: a code object? (code objects
+ * are not GC-tracked in 3.9-3.14, so the block is the object; every
+ * OBJ block has at least 16 bytes) */
+static inline void pp_code_freeing(const void *p)
+{
+	if (*(const void *const *)((const char *)p + pp_shim.layout.ob_type) ==
+	    pp_shim.py.code_type)
+		__atomic_fetch_add(pp_code_gen(p), 1, __ATOMIC_RELAXED);
+}
+
+struct pp_codelines;
+int pp_codelines_init(void);
+/* get, line and func only between lock and unlock */
+void pp_codelines_lock(void);
+void pp_codelines_unlock(void);
+/* NULL: not cached (a huge table); use pp_code_line */
+struct pp_codelines *pp_codelines_get(const struct pp_pylayout *l,
+				      const void *code);
+int pp_codelines_line(const struct pp_codelines *c, int off);
+/* the code object's FUNC id, 0 until set */
+uint32_t *pp_codelines_func(struct pp_codelines *c);
 
 /* pyhooks.c */
 void pp_py_detect(void);

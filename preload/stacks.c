@@ -139,6 +139,20 @@ static int emit_func(uint32_t id, int native, uint32_t firstlineno,
 
 #define FIELD(p, off, type) (*(type *)((const char *)(p) + (off)))
 
+/* FNV-1a over a string, one step per byte (the slow path only) */
+static uint64_t mix_bytes(uint64_t h, const char *p, size_t n)
+{
+	while (n--)
+		h = (h ^ (uint8_t)*p++) * 0x100000001b3ull;
+	return h;
+}
+
+/*
+ * A Python function by what it shows (file, name, first line), not by
+ * the code object's address: addresses are reused by new code objects,
+ * and a program that makes code objects in a loop (exec, templates)
+ * would otherwise define a new function for every one of them.
+ */
 static uint32_t py_func(const void *code)
 {
 	const struct pp_pylayout *L = &pp_shim.layout;
@@ -151,18 +165,37 @@ static uint32_t py_func(const void *code)
 	uint32_t id;
 	size_t fl, nl;
 
-	key = fold(mix(mix(mix(mix(0x70790000, (uintptr_t)code),
-			       (uintptr_t)file), (uintptr_t)name), first));
+	fl = pp_py_str(L, file, fbuf, sizeof(fbuf));
+	nl = pp_py_str(L, name, nbuf, sizeof(nbuf));
+	key = mix_bytes(mix(0x70790000, first), fbuf, fl);
+	key = fold(mix_bytes(mix(key, fl), nbuf, nl));
 	id = table_find(&funcs, key, &s);
 	if (id || !s)
 		return id;
 	id = new_id(&funcs);
-	fl = pp_py_str(L, file, fbuf, sizeof(fbuf));
-	nl = pp_py_str(L, name, nbuf, sizeof(nbuf));
 	if (emit_func(id, 0, first, fbuf, fl, nbuf, nl) < 0)
 		id = 0;
 	table_publish(s, id);
 	return id;
+}
+
+/* function and line of one Python frame (codelines lock held) */
+static void py_frame(const struct pp_rawframe *raw, struct pp_frame *out)
+{
+	const struct pp_pylayout *L = &pp_shim.layout;
+	struct pp_codelines *c = pp_codelines_get(L, raw->code);
+	uint32_t *func;
+
+	if (!c) {	/* a table too big to keep: scan it */
+		out->func = py_func(raw->code);
+		out->line = pp_code_line(L, raw->code, raw->offset);
+		return;
+	}
+	func = pp_codelines_func(c);
+	if (!*func)
+		*func = py_func(raw->code);
+	out->func = *func;
+	out->line = pp_codelines_line(c, raw->offset);
 }
 
 static uint32_t native_func(uintptr_t ip, int *is_eval)
@@ -221,11 +254,10 @@ static uint32_t define(const struct pp_rawframe *raw, int n,
 		if (eval)
 			break;	/* the Python frames take over from here */
 	}
-	for (i = 0; i < n && k < PP_MAX_FRAMES; i++) {
-		frames[k].func = py_func(raw[i].code);
-		frames[k++].line = pp_code_line(&pp_shim.layout, raw[i].code,
-						raw[i].offset);
-	}
+	pp_codelines_lock();
+	for (i = 0; i < n && k < PP_MAX_FRAMES; i++)
+		py_frame(&raw[i], &frames[k++]);
+	pp_codelines_unlock();
 	for (i = 0; i < k; i++)
 		h = mix(h, (uint64_t)frames[i].func << 32 | frames[i].line);
 	id = table_find(&shapes, fold(h), &s);
@@ -255,9 +287,12 @@ uint32_t pp_stack_current(void)
 	int n = 0, nn = 0, i, skip = 0;
 	uint64_t h = 0x737461636bull;
 	struct slot *s;
-	uint32_t id, first_off;
+	uint32_t id;
 
-	if (pp_shim.py_state == PP_PY_FINALIZING && !pp_shim.py.is_initialized())
+	if (pp_shim.py_state < PP_PY_HOOKED)
+		ts = NULL;	/* code objects' deaths are seen from then on */
+	else if (pp_shim.py_state == PP_PY_FINALIZING &&
+		 !pp_shim.py.is_initialized())
 		ts = NULL;	/* the thread states are being torn down */
 	else
 		ts = pp_shim.py.this_tstate();
@@ -271,17 +306,20 @@ uint32_t pp_stack_current(void)
 	}
 	if (!n && nn == skip)
 		return 0;
-	first_off = L->code_firstlineno;
+	/* a code object is its address and that address's generation */
 	for (i = 0; i < n; i++) {
 		h = mix(h, (uintptr_t)raw[i].code);
 		h = mix(h, (uint32_t)raw[i].offset |
-			   (uint64_t)FIELD(raw[i].code, first_off, uint32_t) << 32);
+			   (uint64_t)__atomic_load_n(pp_code_gen(raw[i].code),
+						     __ATOMIC_RELAXED) << 32);
 	}
 	for (i = skip; i < nn; i++)
 		h = mix(h, (uintptr_t)ips[i]);
 	id = table_find(&stacks, fold(h), &s);
-	if (id || !s)
+	if (id)
 		return id;
+	if (!s)		/* full (code objects made in a loop): resolve each time */
+		return define(raw, n, ips + skip, nn - skip);
 	id = define(raw, n, ips + skip, nn - skip);
 	table_publish(s, id);
 	return id;
@@ -309,7 +347,7 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data)
 int pp_stacks_init(void)
 {
 	if (table_init(&stacks, 20) < 0 || table_init(&shapes, 20) < 0 ||
-	    table_init(&funcs, 18) < 0)
+	    table_init(&funcs, 18) < 0 || pp_codelines_init() < 0)
 		return -1;
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)pp_stacks_init);
 	if (pp_shim.native) {

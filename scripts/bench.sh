@@ -6,6 +6,9 @@
 # profiler and its target together are reported as well: unlike wall
 # time, they do not move with the noise of a shared machine.
 # Usage: scripts/bench.sh [RUNS] [ITERATIONS]
+# PROFILERS="plain pyprof sampled" runs only those rows (plain is the
+# base and always runs); BEFORE=/other/build/pyprof adds rows "before"
+# and "sampled-b" with that build, for a before/after comparison.
 # heaptrack sees malloc only: pymalloc's objects (most of a Python
 # program's allocations) never reach it, so it records far fewer events.
 set -u
@@ -18,12 +21,19 @@ tmp=$(mktemp -d /tmp/pyprof-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 declare -A CMD
-NAMES="plain pyprof sampled heaptrack tracemalloc"
+NAMES="plain ${PROFILERS:-pyprof sampled heaptrack tracemalloc}"
+NAMES="plain $(echo "$NAMES" | tr ' ' '\n' | grep -vx plain | tr '\n' ' ')"
+BEFORE=${BEFORE:-}
+[ -n "$BEFORE" ] && NAMES="$NAMES before sampled-b"
+CG_NAMES="plain pyprof sampled"
+[ -n "$BEFORE" ] && CG_NAMES="$CG_NAMES before sampled-b"
 CMD[plain]="$PY $W $N"
 CMD[pyprof]="./build/pyprof record -o $tmp/all.pp -- $PY $W $N"
 CMD[sampled]="./build/pyprof record --sample 524288 -o $tmp/s.pp -- $PY $W $N"
 CMD[heaptrack]="heaptrack -o $tmp/ht $PY $W $N"
 CMD[tracemalloc]="$PY -X tracemalloc=25 $W $N"
+CMD[before]="$BEFORE record -o $tmp/b.pp -- $PY $W $N"
+CMD[sampled-b]="$BEFORE record --sample 524288 -o $tmp/sb.pp -- $PY $W $N"
 
 perf_ok=0
 perf stat -x, -e instructions true 2>&1 | grep -q '^[0-9]' && perf_ok=1
@@ -92,8 +102,10 @@ CMD[plain]="$PY $W $n10"
 # eBPF cannot attach to a process valgrind runs: say --no-bpf outright
 CMD[pyprof]="./build/pyprof record --no-bpf -o $tmp/all.pp -- $PY $W $n10"
 CMD[sampled]="./build/pyprof record --no-bpf --sample 524288 -o $tmp/s.pp -- $PY $W $n10"
+CMD[before]="$BEFORE record --no-bpf -o $tmp/b.pp -- $PY $W $n10"
+CMD[sampled-b]="$BEFORE record --no-bpf --sample 524288 -o $tmp/sb.pp -- $PY $W $n10"
 printf '%-12s %16s %8s\n' "" "instructions" "ratio"
-for name in plain pyprof sampled; do
+for name in $CG_NAMES; do
 	rm -f "$tmp"/cg.* "$tmp"/ht*
 	valgrind --tool=callgrind --trace-children=yes \
 		--callgrind-out-file="$tmp/cg.%p" ${CMD[$name]} >/dev/null 2>&1

@@ -326,7 +326,7 @@ static void expect_open_error(const char *name, const char *p,
 static void test_open_errors(void)
 {
 	struct pp_trace_file_hdr fh = {
-		.magic = "PYPROFTR", .version = 1, .hdr_len = 32, .abi = 1,
+		.magic = "PYPROFTR", .version = 1, .hdr_len = 32, .abi = PP_ABI_VERSION,
 		.flags = PP_TRACE_F_LZ4,
 	};
 	struct pp_trace_file_hdr h;

@@ -1,0 +1,433 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Objects re-created from CPython's freelists. CPython keeps freed
+ * objects of common types and hands them out again without calling an
+ * allocator, so an allocator hook alone leaves such an object charged
+ * to whichever line first allocated its block.
+ *
+ * 3.13+: the public reference tracer (PyRefTracer_SetTracer) reports
+ * every object creation (Objects/object.c new_reference). Most follow a
+ * fresh allocation of the same block by the same thread, which our
+ * PyMem hooks just saw (pp_fl_last): one compare skips them. The others
+ * were reused: a RETAG record moves the block to the current stack.
+ * tracemalloc.start() installs its own tracer without chaining
+ * (Python/tracemalloc.c): the OBJ hook re-checks every FL_RECHECK
+ * allocations and re-installs ours in front of whatever is there.
+ *
+ * 3.9-3.12 have no such hook that survives a static LTO build
+ * (_Py_NewReference is inlined), so the freelists of list, dict, tuple
+ * and float are kept empty instead and every such object goes through
+ * the allocator:
+ * - list_dealloc, dict_dealloc, tupledealloc, float_dealloc (3.9/3.10)
+ *   push only exact instances (PyList_CheckExact, Py_IS_TYPE(mp,
+ *   &PyDict_Type), ...). Our wrapper, installed as the exported type's
+ *   tp_dealloc, points a dying exact instance's ob_type at a private copy
+ *   of the type (same slots, tp_dealloc the original) and calls the
+ *   original: the exact test fails and the block goes to tp_free. The
+ *   trashcan's test (Py_TYPE(op)->tp_dealloc == the function) still
+ *   holds, PyObject_GC_Del reads the same flags from the copy (3.12
+ *   _PyType_PreHeaderSize), and none of these types has weak references:
+ *   nothing can see the dying object.
+ * - 3.11/3.12's eval loop frees floats with _PyFloat_ExactDealloc
+ *   directly. Its push is guarded by numfree >= PyFloat_MAXFREELIST and
+ *   PyFloat_FromDouble's pop by free_list != NULL: the list is drained
+ *   and numfree saturated (interp->float_state, pycore_interp.h), after
+ *   checking the offset on a float of our own.
+ * Whatever was on a freelist at install is drained (create and drop until
+ * a creation is a fresh allocation). Everything is restorable:
+ * pp_freelist_undo() puts the originals back, with the GIL held.
+ */
+#include <dlfcn.h>
+#include <limits.h>
+#include <string.h>
+
+#include "shim.h"
+
+#define FL_RECHECK 4096
+
+/* PyTypeObject (Include/cpython/object.h), x86-64, 3.9-3.15 */
+#define TP_DEALLOC 48
+#define TP_FLAGS 168
+#define TP_SIZE_MAX 416			/* 3.9-3.11: 408, 3.12: 416 */
+#define TPF_MANAGED_WEAKREF (1ul << 3)
+#define TPF_MANAGED_DICT (1ul << 4)
+#define TPF_HAVE_GC (1ul << 14)
+#define GC_HEAD 16			/* sizeof(PyGC_Head), GIL builds */
+#define OB_TYPE 8
+#define OB_SIZE 16			/* PyVarObject.ob_size */
+#define DICT_VERSION_TAG 24		/* PyDictObject.ma_version_tag */
+#define PYREFTRACER_CREATE 0
+
+__thread uintptr_t pp_fl_last;
+int pp_fl_check = INT_MAX;
+
+typedef void (*destructor)(void *);
+typedef int (*reftracer)(void *op, int event, void *data);
+
+static struct {
+	void *(*list_new)(ssize_t);
+	void *(*dict_new)(void);
+	void *(*tuple_new)(ssize_t);
+	void *(*float_new)(double);
+	void *(*interp_get)(void);
+	void (*obj_free)(void *);
+	void *(*getattr)(void *, const char *);
+	int (*list_append)(void *, void *);
+	void (*incref)(void *);
+	void *none;
+	int (*set_tracer)(reftracer, void *);
+	reftracer (*get_tracer)(void **);
+	reftracer next;			/* the tracer ours chains to */
+	void *next_data;
+	int tracer_on;
+	int *float_numfree;		/* 3.11/3.12, NULL when not saturated */
+	int float_saved;
+	int minor;
+} fl;
+
+static void float_resaturate(void);
+
+/* --- 3.13+: the reference tracer ------------------------------------ */
+
+/* Include/internal/pycore_object.h _PyType_PreHeaderSize */
+static inline uintptr_t presize(const void *op)
+{
+	const char *tp = *(char *const *)((const char *)op + OB_TYPE);
+	unsigned long f = *(const unsigned long *)(tp + TP_FLAGS);
+	uintptr_t n = (f & TPF_HAVE_GC) ? GC_HEAD : 0;
+
+	if (fl.minor >= 12 && (f & (TPF_MANAGED_DICT | TPF_MANAGED_WEAKREF)))
+		n += 2 * sizeof(void *);
+	else if (fl.minor == 11 && (f & TPF_MANAGED_DICT))
+		n += 2 * sizeof(void *);
+	return n;
+}
+
+static void reused(uintptr_t b)
+{
+	struct pp_rec_free *r;
+	uint32_t stack;
+
+	/* sampled: only a recorded block moves (keeping its weight) */
+	if (pp_shim.sample_bytes &&
+	    (likely(!pp_sample_maybe((void *)b)) ||
+	     !pp_sample_contains((void *)b)))
+		return;
+	pp_in_hook++;
+	stack = pp_stack_current();
+	r = pp_emit_reserve(sizeof(*r));
+	if (r) {
+		r->addr = b;
+		pp_ring_commit(r, PP_REC_RETAG, PP_DOM_PYOBJ, stack,
+			       sizeof(*r));
+	}
+	pp_in_hook--;
+}
+
+static int tracer(void *op, int event, void *data)
+{
+	if (event == PYREFTRACER_CREATE && pp_shim.active && !pp_in_hook) {
+		uintptr_t b = (uintptr_t)op - presize(op);
+
+		if (likely(b == pp_fl_last))
+			pp_fl_last = 0;		/* fresh: the hook saw it */
+		else
+			reused(b);
+	}
+	return fl.next ? fl.next(op, event, fl.next_data) : 0;
+}
+
+/* GIL held, outside our hooks. Put ours in front of whatever tracer is
+ * installed now; re-saturate the float freelist (3.11/3.12). */
+void pp_fl_recheck(void)
+{
+	void *data;
+	reftracer cur;
+
+	pp_fl_check = FL_RECHECK;
+	float_resaturate();
+	if (!fl.tracer_on)
+		return;
+	cur = fl.get_tracer(&data);
+	if (cur == tracer)
+		return;
+	fl.next = cur;
+	fl.next_data = data;
+	fl.set_tracer(tracer, NULL);
+}
+
+/* --- 3.9-3.12: keep the freelists empty -------------------------------- */
+
+struct fl_type {
+	const char *sym;
+	char *type;			/* the exported type object */
+	destructor orig;		/* its tp_dealloc */
+	destructor wrap;
+	_Alignas(16) char copy[TP_SIZE_MAX];
+};
+
+enum { FL_LIST, FL_DICT, FL_TUPLE, FL_FLOAT, FL_NTYPES };
+static struct fl_type types[FL_NTYPES];
+
+static void redirect(struct fl_type *t, char *op)
+{
+	char **ob_type = (char **)(op + OB_TYPE);
+
+	if (*ob_type == t->type)
+		*ob_type = t->copy;
+	t->orig(op);
+}
+
+static void list_dealloc(void *op)
+{
+	redirect(&types[FL_LIST], op);
+}
+
+/* 3.12: a dict watcher may resurrect the dict it is told about
+ * (dict_dealloc): a watched dict keeps its real type. */
+static void dict_dealloc(void *op)
+{
+	struct fl_type *t = &types[FL_DICT];
+
+	if (fl.minor == 12 &&
+	    (*(uint64_t *)((char *)op + DICT_VERSION_TAG) & 0xff)) {
+		t->orig(op);
+		return;
+	}
+	redirect(t, op);
+}
+
+/* the empty tuple is a singleton (3.11+) or freelist slot 0 (3.9/3.10) */
+static void tuple_dealloc(void *op)
+{
+	struct fl_type *t = &types[FL_TUPLE];
+
+	if (*(ssize_t *)((char *)op + OB_SIZE) == 0) {
+		t->orig(op);
+		return;
+	}
+	redirect(t, op);
+}
+
+static void float_dealloc(void *op)
+{
+	redirect(&types[FL_FLOAT], op);
+}
+
+static void wrap_type(struct fl_type *t, const char *sym, destructor wrap)
+{
+	t->sym = sym;
+	t->type = dlsym(RTLD_DEFAULT, sym);
+	if (!t->type)
+		return;
+	t->wrap = wrap;
+	t->orig = *(destructor *)(t->type + TP_DEALLOC);
+	memcpy(t->copy, t->type, fl.minor >= 12 ? 416 : 408);
+	*(destructor *)(t->type + TP_DEALLOC) = wrap;
+}
+
+/* Create and drop until a creation is a fresh allocation: the freelist
+ * (which no longer refills) is then empty. */
+static void drain(void *(*make)(ssize_t), ssize_t arg, uintptr_t pre)
+{
+	int i;
+
+	for (i = 0; i < 4096; i++) {
+		char *o = make(arg);
+		int fresh;
+
+		if (!o)
+			break;
+		fresh = (uintptr_t)o - pre == pp_fl_last;
+		pp_shim.py.decref(o);
+		if (fresh)
+			break;
+	}
+}
+
+static void *make_list(ssize_t n)
+{
+	return fl.list_new(n);
+}
+
+static void *make_dict(ssize_t n)
+{
+	(void)n;
+	return fl.dict_new();
+}
+
+static void *make_float(ssize_t n)
+{
+	return fl.float_new((double)n + 0.5);
+}
+
+/* pycore_interp.h: offsetof(PyInterpreterState, float_state), checked
+ * against pyenv's and Debian's headers (3.11.2, 3.11.7, 3.12.1) */
+static const size_t float_state_off[] = { [11] = 3608, [12] = 267408 };
+#define PY_FLOAT_MAXFREELIST 100
+
+/* 3.11/3.12: struct _Py_float_state { int numfree; PyFloatObject
+ * *free_list; }. Verify it on a float of ours, drain it, saturate it. */
+static void float_saturate(void)
+{
+	char *st, *f, *o;
+	int n0;
+
+	if (!fl.interp_get || !fl.float_new || !fl.obj_free)
+		return;
+	st = (char *)fl.interp_get() + float_state_off[fl.minor];
+	f = fl.float_new(1.25);
+	if (!f)
+		return;
+	n0 = *(int *)st;
+	pp_shim.py.decref(f);	/* float_dealloc pushes it */
+	if (*(char **)(st + 8) != f || *(int *)st != n0 + 1 ||
+	    *(int *)st > PY_FLOAT_MAXFREELIST)
+		return;		/* not the layout we know: leave it alone */
+	while ((o = *(char **)(st + 8))) {
+		*(char **)(st + 8) = *(char **)(o + OB_TYPE);	/* next */
+		fl.obj_free(o);
+	}
+	fl.float_saved = 0;
+	*(int *)st = PY_FLOAT_MAXFREELIST;
+	fl.float_numfree = (int *)st;
+}
+
+/*
+ * A full collection empties the freelists (gc_collect_main ->
+ * clear_freelists -> _PyFloat_ClearFreeList), numfree back to 0: saturate
+ * again. The floats pushed meanwhile are the program's: freed through
+ * the hooks (pp_in_hook not set), so their frees are recorded.
+ */
+static void float_resaturate(void)
+{
+	int *numfree = fl.float_numfree;
+	char **list, *o;
+
+	if (!numfree || *numfree == PY_FLOAT_MAXFREELIST)
+		return;
+	list = (char **)((char *)numfree + 8);
+	while ((o = *list)) {
+		*list = *(char **)(o + OB_TYPE);
+		fl.obj_free(o);
+	}
+	*numfree = PY_FLOAT_MAXFREELIST;
+}
+
+/* PyMethodDef (Include/methodobject.h), METH_FASTCALL */
+struct py_method_def {
+	const char *name;
+	void *(*meth)(void *self, void *const *args, ssize_t nargs);
+	int flags;
+	const char *doc;
+};
+
+/* gc.callbacks entry: runs after each collection's clear_freelists */
+static void *gc_hook(void *self, void *const *args, ssize_t nargs)
+{
+	(void)self, (void)args, (void)nargs;
+	float_resaturate();
+	fl.incref(fl.none);
+	return fl.none;
+}
+
+static struct py_method_def gc_def = { "_pyprof_freelists", gc_hook, 0x0080,
+				       NULL };
+
+static void gc_hook_install(void)
+{
+	void *gc, *cbs = NULL, *fn = NULL;
+
+	if (!fl.getattr || !fl.list_append || !fl.incref || !fl.none)
+		return;
+	gc = pp_shim.py.import_module("gc");
+	if (gc)
+		cbs = fl.getattr(gc, "callbacks");
+	if (cbs)
+		fn = pp_shim.py.cfunction_new(&gc_def, NULL, NULL);
+	if (!fn || fl.list_append(cbs, fn) < 0)
+		pp_shim.py.err_clear();
+	if (fn)
+		pp_shim.py.decref(fn);
+	if (cbs)
+		pp_shim.py.decref(cbs);
+	if (gc)
+		pp_shim.py.decref(gc);
+	else
+		pp_shim.py.err_clear();
+}
+
+/* Called from install(): main thread, GIL held, pp_in_hook set. */
+void pp_freelist_install(void)
+{
+	ssize_t n;
+
+	fl.minor = pp_shim.layout.minor;
+#define SYM(field, name) *(void **)&fl.field = dlsym(RTLD_DEFAULT, name)
+	SYM(list_new, "PyList_New");
+	SYM(dict_new, "PyDict_New");
+	SYM(tuple_new, "PyTuple_New");
+	SYM(float_new, "PyFloat_FromDouble");
+	SYM(interp_get, "PyInterpreterState_Get");
+	SYM(obj_free, "PyObject_Free");
+	SYM(getattr, "PyObject_GetAttrString");
+	SYM(list_append, "PyList_Append");
+	SYM(incref, "Py_IncRef");
+	SYM(none, "_Py_NoneStruct");
+	SYM(set_tracer, "PyRefTracer_SetTracer");
+	SYM(get_tracer, "PyRefTracer_GetTracer");
+#undef SYM
+	if (fl.minor >= 13) {
+		if (!fl.set_tracer || !fl.get_tracer)
+			return;
+		fl.tracer_on = 1;
+		pp_fl_recheck();
+		return;
+	}
+	if (!fl.list_new || !fl.dict_new || !fl.tuple_new || !fl.float_new)
+		return;
+	wrap_type(&types[FL_LIST], "PyList_Type", list_dealloc);
+	wrap_type(&types[FL_DICT], "PyDict_Type", dict_dealloc);
+	wrap_type(&types[FL_TUPLE], "PyTuple_Type", tuple_dealloc);
+	if (fl.minor <= 10)
+		wrap_type(&types[FL_FLOAT], "PyFloat_Type", float_dealloc);
+	else
+		float_saturate();
+	if (fl.float_numfree)
+		gc_hook_install();
+	drain(make_list, 0, GC_HEAD);
+	drain(make_dict, 0, GC_HEAD);
+	for (n = 1; n <= 20; n++)
+		drain(fl.tuple_new, n, GC_HEAD);
+	if (fl.minor <= 10)
+		drain(make_float, 0, 0);
+}
+
+/* Put every original back (GIL held). Wrappers stay callable: a type
+ * readied meanwhile may have inherited one as its tp_dealloc. */
+void pp_freelist_undo(void)
+{
+	int i;
+
+	if (fl.tracer_on) {
+		void *data;
+
+		fl.tracer_on = 0;
+		if (fl.get_tracer(&data) == tracer)
+			fl.set_tracer(fl.next, fl.next_data);
+		fl.next = NULL;
+	}
+	for (i = 0; i < FL_NTYPES; i++) {
+		struct fl_type *t = &types[i];
+		destructor *slot;
+
+		if (!t->type || !t->wrap)
+			continue;
+		slot = (destructor *)(t->type + TP_DEALLOC);
+		if (*slot == t->wrap)
+			*slot = t->orig;
+	}
+	if (fl.float_numfree && *fl.float_numfree == PY_FLOAT_MAXFREELIST)
+		*fl.float_numfree = fl.float_saved;	/* free_list is empty */
+	fl.float_numfree = NULL;
+}
