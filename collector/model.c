@@ -577,7 +577,7 @@ static void meta(struct pp_model *m, const struct pp_rec_meta *r)
 		size_t len = (end ? end : r->data + n) - (att + 8);
 
 		free(m->attach_mode);
-		m->attach_mode = strndup(att + 8, len);
+		m->attach_mode = pp_xstrndup(att + 8, len);
 	}
 	if (argv) {
 		const char *end = memchr(argv, '\n', r->data + n - argv);
