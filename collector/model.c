@@ -270,7 +270,8 @@ static struct pp_site *site_of_stack(struct pp_model *m, uint32_t stack)
 	return &m->sites[st ? st->site : 0];
 }
 
-static void block_gone(struct pp_model *m, const struct pp_block *b)
+/* Take a block out of the figures; the caller notes its site's floor. */
+static struct pp_site *block_drop(struct pp_model *m, const struct pp_block *b)
 {
 	double w = weight(m, b->size), bytes = w * b->size;
 	struct pp_site *s = site_of_stack(m, b->stack);
@@ -283,7 +284,12 @@ static void block_gone(struct pp_model *m, const struct pp_block *b)
 	s->live_count -= w;
 	if (st)
 		st->live_bytes -= bytes;
-	site_note(m, s);
+	return s;
+}
+
+static void block_gone(struct pp_model *m, const struct pp_block *b)
+{
+	site_note(m, block_drop(m, b));
 }
 
 static void block_new(struct pp_model *m, uint64_t addr, uint64_t size,
@@ -407,13 +413,27 @@ static void map_gone(struct pp_model *m, const struct pp_rec_alloc *r)
 	}
 }
 
+/*
+ * A realloc is one step: the old block's site must not see the moment
+ * between its free and the new block's arrival, or every move of a
+ * growing list's buffer would look like a fall of the site's floor.
+ */
 static void realloc_rec(struct pp_model *m, const struct pp_rec_realloc *r)
 {
+	struct pp_site *old_site = NULL;
+	struct pp_block b;
+
 	if (!r->addr)
 		return;		/* failed: the old block is untouched */
-	if (r->old)
-		block_free(m, r->old);
+	if (r->old) {
+		if (pp_map_del(&m->live, r->old, &b))
+			old_site = block_drop(m, &b);
+		else
+			m->unknown_frees++;	/* made before the hooks */
+	}
 	block_new(m, r->addr, r->size, r->h.aux, r->h.flags);
+	if (old_site)
+		site_note(m, old_site);
 }
 
 /*

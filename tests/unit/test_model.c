@@ -23,7 +23,7 @@
 
 enum site_kind {
 	K_GROW = 1, K_CHURN, K_CACHE, K_CYCLES, K_STEPDOWN, K_SAWTOOTH,
-	K_HALFWAY, K_ONE_CLEAR, K_NKINDS
+	K_HALFWAY, K_ONE_CLEAR, K_LIST, K_NKINDS
 };
 
 static const char *kind_name[K_NKINDS] = {
@@ -32,6 +32,7 @@ static const char *kind_name[K_NKINDS] = {
 	[K_STEPDOWN] = "step-down", [K_SAWTOOTH] = "sawtooth (cleared every 250 ms)",
 	[K_HALFWAY] = "growth that stops halfway",
 	[K_ONE_CLEAR] = "growth with one clear",
+	[K_LIST] = "a growing list (its buffer reallocated)",
 };
 
 /* a FIFO of live addresses per site */
@@ -48,6 +49,7 @@ struct sim {
 	int clock;		/* 5 ms stamps (else 100 ms ticks only) */
 	int run_ms, startup_ms;
 	int attach_ms;		/* the collector's RUN mark (0: none) */
+	uint64_t list_buf, list_cap, list_n;	/* K_LIST's item array */
 	unsigned kinds;		/* bit k: site k is active */
 	unsigned defined;	/* bit k: site k's stack is defined */
 };
@@ -140,6 +142,30 @@ static void stamp(struct sim *s, uint64_t ts, int full)
 	feed(s, &t);
 }
 
+/*
+ * append() to a global list: a kept object, and now and then the list's
+ * item array moved by a realloc to one about 9/8 its size
+ * (Objects/listobject.c list_resize), at the same line.
+ */
+static void list_append(struct sim *s)
+{
+	alloc(s, K_LIST, 64, 1);
+	if (s->list_n++ < s->list_cap)
+		return;
+	{
+		struct pp_rec_realloc r = {
+			.h = { .len = sizeof(r), .type = PP_REC_REALLOC,
+			       .flags = PP_DOM_PYMEM, .aux = K_LIST },
+			.old = s->list_buf, .addr = s->addr += 0x10000,
+		};
+
+		s->list_cap += (s->list_cap >> 3) + 6;
+		r.size = s->list_cap * 8;
+		s->list_buf = r.addr;
+		feed(s, &r);
+	}
+}
+
 /* one request of the program: what each site does */
 static void request(struct sim *s, int req, int ms)
 {
@@ -177,6 +203,8 @@ static void request(struct sim *s, int req, int ms)
 	}
 	if ((k & 1u << K_HALFWAY) && ms < half)
 		alloc(s, K_HALFWAY, 2048, 1);
+	if (k & 1u << K_LIST)
+		list_append(s);
 	if (k & 1u << K_ONE_CLEAR) {
 		alloc(s, K_ONE_CLEAR, 1024, 1);
 		if (ms == s->startup_ms + (s->run_ms - s->startup_ms) * 3 / 5)
@@ -260,7 +288,7 @@ static void verdicts(const char *run, int run_ms, int attach_ms,
 
 		if (!(kinds & 1u << k))
 			continue;
-		want = k == K_GROW || k == K_ONE_CLEAR;
+		want = k == K_GROW || k == K_ONE_CLEAR || k == K_LIST;
 
 		snprintf(name, sizeof(name), "%s: %s %s", run, kind_name[k],
 			 want ? "is a leak" : "is not a leak");
