@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "reccheck.h"
 
 #define HI_BIT 0x80000000u
@@ -115,9 +116,7 @@ static int define(struct pp_rec_state *s, int kind, uint32_t id,
 
 		while (w <= ix / 64)
 			w *= 2;
-		p = realloc(d->bits, w * sizeof(*p));
-		if (!p)
-			return bad(why, n, "out of memory");
+		p = pp_xrealloc(d->bits, w * sizeof(*p));
 		memset(p + d->nwords, 0, (w - d->nwords) * sizeof(*p));
 		d->bits = p;
 		d->nwords = w;
