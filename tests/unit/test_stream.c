@@ -86,7 +86,8 @@ static void check_trace(const char *name, const char *path)
 		}
 	}
 	snprintf(label, sizeof(label), "%s: trace reads to the end", name);
-	CHECK(rc == 0, label, "%s", pp_trace_error(r));
+	CHECK(rc == 0 && !pp_trace_invalid(r), label, "%s",
+	      pp_trace_error(r));
 	snprintf(label, sizeof(label), "%s: stacks interned (%lu stacks for "
 		 "%lu uses)", name, (unsigned long)n, (unsigned long)uses);
 	CHECK(n > 100 && uses > 5 * n, label, "too few uses per stack");
