@@ -51,7 +51,8 @@ const struct pp_func *pp_model_func(const struct pp_model *m, uint32_t id)
 {
 	if (id & PP_BPF_ID_BASE) {
 		id &= ~PP_BPF_ID_BASE;
-		return id < m->nfuncs_hi ? &m->funcs_hi[id] : NULL;
+		return id < m->nfuncs_hi && m->funcs_hi[id].file ?
+		       &m->funcs_hi[id] : NULL;
 	}
 	return id && id < m->nfuncs && m->funcs[id].file ? &m->funcs[id] : NULL;
 }
