@@ -347,8 +347,10 @@ static void block_new(struct pp_model *m, uint64_t addr, uint64_t size,
 	s->alloc_bytes += bytes;
 	s->alloc_count += w;
 	st = (struct pp_stack *)pp_model_stack(m, stack);
-	if (st)
+	if (st) {
 		st->live_bytes += bytes;
+		st->alloc_bytes += bytes;
+	}
 	site_note(m, s);
 }
 
@@ -531,6 +533,10 @@ static void snapshot_end(struct pp_model *m)
 		m->sites[i].end_live_bytes = m->sites[i].live_bytes;
 		m->sites[i].end_live_count = m->sites[i].live_count;
 	}
+	for (i = 1; i < m->nstacks; i++)
+		m->stacks[i].end_live_bytes = m->stacks[i].live_bytes;
+	for (i = 0; i < m->nstacks_hi; i++)
+		m->stacks_hi[i].end_live_bytes = m->stacks_hi[i].live_bytes;
 	m->end_live_bytes = m->live_bytes;
 	m->end_live_count = m->live_count;
 	m->t_end_run = m->t_now;
