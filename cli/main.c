@@ -284,13 +284,14 @@ static int do_report(const char *path, const struct opts *o)
 		if (fmt != FMT_COLLAPSED || !o->window || !m.t0)
 			continue;
 		/* the window's edges, as the first time stamp past them;
-		 * the run's end (atexit) closes it at the latest */
+		 * the run's end (atexit) closes --to at the latest, no --to
+		 * is the end of the data (as the report's figures) */
 		t = pp_model_secs(&m, m.t_now);
 		if (!have_from && o->from > 0 && t >= o->from) {
 			pp_stack_snap_take(&from, &m, 0);
 			have_from = 1;
 		}
-		if (!have_to && (t >= w.to_s || m.finalized)) {
+		if (!have_to && o->to && (t >= w.to_s || m.finalized)) {
 			pp_stack_snap_take(&to, &m, m.finalized);
 			have_to = 1;
 		}

@@ -845,13 +845,15 @@ void pp_model_finish(struct pp_model *m)
 	}
 	pp_stalls_span(m->stalls, m->t0, m->t_now);
 	pp_model_judge(m);
-	/* a site's shown stack: its heaviest */
+	/* a site's shown stack: its heaviest at the end of the run, as
+	 * the site's live bytes are taken */
 	for (i = 1; i < m->nstacks; i++) {
 		struct pp_stack *st = &m->stacks[i];
 		struct pp_site *s = &m->sites[st->site];
 		const struct pp_stack *top = pp_model_stack(m, s->top_stack);
 
-		if (st->frames && (!top || st->live_bytes > top->live_bytes))
+		if (st->frames && (!top || st->end_live_bytes >
+					       top->end_live_bytes))
 			s->top_stack = i;
 	}
 }
