@@ -37,7 +37,11 @@ BPF_INC	:= -I/usr/include/$(shell uname -m)-linux-gnu
 # common/ is what both sides share: the ring, the CPython description.
 COMMON_SRCS	:= $(wildcard common/*.c)
 COMMON_OBJS	:= $(COMMON_SRCS:common/%.c=$(B)/common/%.o)
-COMMON_SHIM_OBJS := $(COMMON_SRCS:common/%.c=$(B)/common/shim/%.o)
+# the part of common/ the shim uses (ring_drain.c, which creates and
+# drains the ring, is the collector's)
+COMMON_SHIM_SRCS := $(addprefix common/,linetable.c mem.c pylayout.c pystate.c \
+	pystr.c ring.c)
+COMMON_SHIM_OBJS := $(COMMON_SHIM_SRCS:common/%.c=$(B)/common/shim/%.o)
 PRELOAD_OBJS	:= $(patsubst %.c,$(B)/%.o,$(wildcard preload/*.c))
 SHIM_OBJS	:= $(PRELOAD_OBJS) $(COMMON_SHIM_OBJS)
 COLLECTOR_OBJS	:= $(patsubst %.c,$(B)/%.o,$(wildcard collector/*.c))

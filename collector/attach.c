@@ -18,13 +18,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "attach.h"
 #include "bpf.h"
+#include "pp_clock.h"
+#include "pp_mem.h"
 #include "pyproc.h"
 #include "trace.h"
 
@@ -55,14 +56,6 @@ static volatile sig_atomic_t stop_sig;
 static void on_signal(int sig)
 {
 	stop_sig = sig;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
 static void emit(struct att *a, const struct pp_hdr *rec)
@@ -114,15 +107,16 @@ static uint64_t first_mapping(int pid)
 }
 
 /*
- * Reading the target's memory (process_vm_readv) needs what ptrace
+ * Reading the target's memory (pp_mem_remote) needs what ptrace
  * needs: the same user, or CAP_SYS_PTRACE, and Yama's leave. Say which
  * in one line rather than let a later read fail obscurely.
  */
 static int check_access(int pid)
 {
+	struct pp_mem mem = pp_mem_remote(pid);
 	char fn[64], exe[256], c;
-	struct iovec l = { &c, 1 }, r;
 	uint64_t at;
+	int e;
 
 	snprintf(fn, sizeof(fn), "/proc/%d/exe", pid);
 	if (readlink(fn, exe, sizeof(exe)) < 0 &&
@@ -138,10 +132,8 @@ static int check_access(int pid)
 			"process\n", pid);
 		return -1;
 	}
-	r.iov_base = (void *)(uintptr_t)at;
-	r.iov_len = 1;
-	if (process_vm_readv(pid, &l, 1, &r, 1, 0) == 1 ||
-	    (errno != EPERM && errno != EACCES))
+	e = pp_mem_read(&mem, at, &c, 1);
+	if (!e || (e != -EPERM && e != -EACCES))
 		return 0;
 denied:
 	fprintf(stderr, "pyprof: may not read pid %d's memory (another user's "
@@ -333,7 +325,7 @@ static void emit_proc(struct att *a)
 	u.r.h.aux = a->pid;
 	u.r.pyver_len = n;
 	u.r.flags = 1;		/* supported: the probes are on */
-	u.r.ts = now_ns();
+	u.r.ts = pp_now_ns();
 	memcpy(u.r.data, p->version, n);
 	emit(a, &u.r.h);
 }
@@ -417,7 +409,7 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 	}
 	a.pidfd = syscall(SYS_pidfd_open, a.pid, 0);
 
-	start = now_ns();
+	start = pp_now_ns();
 	if (o->trace_path) {
 		a.tw = pp_trace_create(o->trace_path, err, sizeof(err));
 		if (!a.tw) {
@@ -447,10 +439,10 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 			"yet: attaching with eBPF only (as --no-inject)\n");
 	if (getenv("PYPROF_DEBUG"))
 		fprintf(stderr, "pyprof: attached to pid %d in %.3f s:\n%s",
-			a.pid, (now_ns() - start) / 1e9,
+			a.pid, (pp_now_ns() - start) / 1e9,
 			pp_bpf_sources(a.bpf));
 
-	t = now_ns();
+	t = pp_now_ns();
 	emit_tick(&a, t);
 	last_tick = last_flush = t;
 	while (!stop_sig) {
@@ -461,7 +453,7 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 				strerror(-rc));
 			break;
 		}
-		t = now_ns();
+		t = pp_now_ns();
 		if (t - last_tick >= TICK_NS) {
 			emit_tick(&a, t);
 			last_tick = t;
@@ -479,7 +471,7 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 		    (o->duration > 0 && t - start >= o->duration * 1e9))
 			break;
 	}
-	t = now_ns();		/* removing uprobes takes a while */
+	t = pp_now_ns();		/* removing uprobes takes a while */
 	emit_losses(&a);	/* the counters go with the probes */
 	if (gone) {
 		fprintf(stderr, "pyprof: pid %d ended\n", a.pid);

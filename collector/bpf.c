@@ -13,14 +13,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <linux/types.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "alloc.h"
 #include "bpf.h"
 #include "hashmap.h"
+#include "pp_clock.h"
+#include "pp_mem.h"
 #include "pyproc.h"
 #include "../ebpf/gil.h"
 #include "../ebpf/gc.h"
@@ -67,14 +69,6 @@ struct pp_bpf {
 _Static_assert(offsetof(struct kmem_event, frames) == KMEM_EVENT_HEAD,
 	       "kmem_event head");
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
 	const uint8_t *b = p;
@@ -83,7 +77,6 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 		h = (h ^ *b++) * 0x100000001b3ull;
 	return h;
 }
-
 
 /* ---- records ---- */
 
@@ -219,63 +212,14 @@ static int on_kmem(void *ctx, void *data, size_t len)
 
 /* ---- Python stacks ---- */
 
-/* A str of the target as UTF-8 (PyASCIIObject/PyCompactUnicodeObject,
- * Include/cpython/unicodeobject.h: state bits kind:3 at 2, compact at 5,
- * ascii at 6). */
+/* A str of the target as UTF-8 (common/pystr.c); 0 when unreadable. */
 static size_t read_str(struct pp_bpf *b, uint64_t addr, char *out,
 		       size_t cap)
 {
-	const struct pp_pylayout *l = &b->proc.layout;
-	uint8_t raw[1024];
-	uint64_t len = 0;
-	uint32_t state = 0, kind;
-	size_t i, n = 0, dat;
+	struct pp_mem mem = pp_mem_remote(b->proc.pid);
+	int n = pp_py_str_read(&mem, &b->proc.layout, addr, out, cap);
 
-	if (!addr || pp_pyproc_read(&b->proc, addr + l->str_length, &len, 8) ||
-	    pp_pyproc_read(&b->proc, addr + l->str_state, &state, 4))
-		return 0;
-	kind = state >> 2 & 7;
-	if (!(state >> 5 & 1) || !kind || kind == 3 || kind > 4)
-		return 0;
-	dat = (state >> 6 & 1) ? l->str_ascii_data : l->str_compact_data;
-	if (len > sizeof(raw) / kind)
-		len = sizeof(raw) / kind;
-	if (pp_pyproc_read(&b->proc, addr + dat, raw, len * kind))
-		return 0;
-	for (i = 0; i < len; i++) {
-		uint32_t c = kind == 1 ? raw[i] :
-			     kind == 2 ? ((uint16_t *)raw)[i] :
-					 ((uint32_t *)raw)[i];
-
-		/* lone surrogates (surrogateescape's bytes): U+FFFD, as the
-		 * shim does (pystr.c) */
-		if ((c >= 0xd800 && c < 0xe000) || c > 0x10ffff)
-			c = 0xfffd;
-		if (c < 0x80) {
-			if (n + 1 > cap)
-				break;
-			out[n++] = c;
-		} else if (c < 0x800) {
-			if (n + 2 > cap)
-				break;
-			out[n++] = 0xc0 | c >> 6;
-			out[n++] = 0x80 | (c & 0x3f);
-		} else if (c < 0x10000) {
-			if (n + 3 > cap)
-				break;
-			out[n++] = 0xe0 | c >> 12;
-			out[n++] = 0x80 | (c >> 6 & 0x3f);
-			out[n++] = 0x80 | (c & 0x3f);
-		} else {
-			if (n + 4 > cap)
-				break;
-			out[n++] = 0xf0 | c >> 18;
-			out[n++] = 0x80 | (c >> 12 & 0x3f);
-			out[n++] = 0x80 | (c >> 6 & 0x3f);
-			out[n++] = 0x80 | (c & 0x3f);
-		}
-	}
-	return n;
+	return n > 0 ? n : 0;
 }
 
 static uint64_t hdr_ptr(const struct code_info *c, uint32_t off)
@@ -374,15 +318,8 @@ static struct code_info *code_get(struct pp_bpf *b, uint64_t addr)
 		if (!memcmp(c->hdr, hdr, want))
 			return c;
 	} else {
-		if (b->ncode == b->capcode) {
-			size_t cap = b->capcode ? b->capcode * 2 : 256;
-			struct code_info *n = realloc(b->code, cap * sizeof(*n));
-
-			if (!n)
-				return NULL;
-			b->code = n;
-			b->capcode = cap;
-		}
+		b->code = pp_grow(b->code, &b->capcode, b->ncode + 1,
+				  sizeof(*b->code));
 		slot = pp_map_u32(&b->codes, addr, 1, 0);
 		if (!slot)
 			return NULL;
@@ -400,8 +337,8 @@ static struct code_info *code_get(struct pp_bpf *b, uint64_t addr)
 	lt = hdr_ptr(c, l->code_linetable);
 	if (lt && !pp_pyproc_read(&b->proc, lt + l->bytes_size, &size, 8) &&
 	    size > 0 && size < (1u << 24)) {
-		c->lt = malloc(size);
-		if (c->lt && !pp_pyproc_read(&b->proc, lt + l->bytes_data,
+		c->lt = pp_xmalloc(size);
+		if (!pp_pyproc_read(&b->proc, lt + l->bytes_data,
 					     c->lt, size))
 			c->lt_len = size;
 	}
@@ -707,6 +644,26 @@ static int attach_gc(struct pp_bpf *b, unsigned mode, char *why, size_t wl)
 	return err;
 }
 
+/* ebpf/pystack.h is a copy of these pp_pylayout fields: same width,
+ * same "not there" value, or the build fails */
+#define SAME_WIDTH(cfg, lay)                                               \
+	_Static_assert(sizeof(((struct py_walk_cfg *)0)->cfg) ==           \
+			       sizeof(((struct pp_pylayout *)0)->lay),     \
+		       "py_walk_cfg." #cfg " vs pp_pylayout." #lay)
+_Static_assert(PY_OFF_NONE == PP_OFF_NONE, "PY_OFF_NONE");
+SAME_WIDTH(interp_head, runtime_interp_head);
+SAME_WIDTH(tstate_head, interp_tstate_head);
+SAME_WIDTH(tstate_next, tstate_next);
+SAME_WIDTH(tstate_thread_id, tstate_thread_id);
+SAME_WIDTH(tstate_frame, tstate_frame);
+SAME_WIDTH(cframe_frame, cframe_frame);
+SAME_WIDTH(frame_code, frame_code);
+SAME_WIDTH(frame_back, frame_back);
+SAME_WIDTH(frame_instr, frame_instr);
+SAME_WIDTH(frame_owner, frame_owner);
+SAME_WIDTH(owner_cstack, owner_cstack);
+SAME_WIDTH(code_tagged, code_tagged);
+
 /* The BPF stack walker's view of the target (ebpf/pystack.h). */
 static void walk_cfg(struct py_walk_cfg *c, const struct pp_pyproc *p)
 {
@@ -851,11 +808,7 @@ int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 	int rc;
 
 	*out = NULL;
-	b = calloc(1, sizeof(*b));
-	if (!b) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
+	b = pp_xcalloc(1, sizeof(*b));
 	if (pp_pyproc_open(&b->proc, pid, err, errlen)) {
 		free(b);
 		return -1;
@@ -863,7 +816,7 @@ int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 	libbpf_set_print(silent);
 	b->emit = emit;
 	b->ctx = ctx;
-	b->t_attach = now_ns();
+	b->t_attach = pp_now_ns();
 	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		if (!(mode & parts[i].bit))
 			continue;
@@ -929,7 +882,7 @@ static void close_gil(struct pp_bpf *b)
 	struct gil_thread_val {
 		__u64 wait_start, acquired, futex_start, futex_uaddr;
 	} v;
-	uint64_t now = now_ns();
+	uint64_t now = pp_now_ns();
 	__u32 key, next, *prev = NULL;
 	int fd = bpf_map__fd(b->gil->maps.threads);
 

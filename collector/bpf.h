@@ -36,15 +36,6 @@
 #define PP_BPF_KMEM_LINES 0x80	/* no shim: anonymous mmaps are blocks of
 				 * the caller's Python line (MMAP/MUNMAP) */
 
-#define PP_BPF_ID_BASE 0x80000000u
-
-/* PP_REC_THREAD h.flags from this side: the thread exited at ts (else it
- * was seen alive, or created, at ts). */
-
-
-/* PP_REC_GC h.flags: the generation; this when it is not known */
-
-
 struct pp_bpf;
 struct pp_pyproc;
 

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "hashmap.h"
 
 static inline size_t slot_of(const struct pp_map *m, uint64_t key)
@@ -12,24 +13,19 @@ static inline size_t slot_of(const struct pp_map *m, uint64_t key)
 	return key & m->mask;
 }
 
-static int alloc_slots(struct pp_map *m, size_t n)
+static void alloc_slots(struct pp_map *m, size_t n)
 {
-	m->keys = calloc(n, sizeof(*m->keys));
-	m->vals = malloc(n * m->val_size);
-	if (!m->keys || !m->vals) {
-		free(m->keys);
-		free(m->vals);
-		return -1;
-	}
+	m->keys = pp_xcalloc(n, sizeof(*m->keys));
+	m->vals = pp_xmalloc(n * m->val_size);
 	m->mask = n - 1;
-	return 0;
 }
 
 int pp_map_init(struct pp_map *m, size_t val_size)
 {
 	memset(m, 0, sizeof(*m));
 	m->val_size = val_size;
-	return alloc_slots(m, 1024);
+	alloc_slots(m, 1024);
+	return 0;
 }
 
 void pp_map_free(struct pp_map *m)
@@ -51,15 +47,12 @@ void *pp_map_get(const struct pp_map *m, uint64_t key)
 	}
 }
 
-static int grow(struct pp_map *m)
+static void grow(struct pp_map *m)
 {
 	struct pp_map old = *m;
 	size_t i;
 
-	if (alloc_slots(m, (old.mask + 1) * 2) < 0) {
-		*m = old;
-		return -1;
-	}
+	alloc_slots(m, (old.mask + 1) * 2);
 	for (i = 0; i <= old.mask; i++) {
 		size_t j;
 
@@ -74,15 +67,14 @@ static int grow(struct pp_map *m)
 	}
 	free(old.keys);
 	free(old.vals);
-	return 0;
 }
 
 void *pp_map_put(struct pp_map *m, uint64_t key, int *fresh)
 {
 	size_t i;
 
-	if ((m->count + 1) * 2 > m->mask + 1 && grow(m) < 0)
-		return NULL;
+	if ((m->count + 1) * 2 > m->mask + 1)
+		grow(m);
 	for (i = slot_of(m, key);; i = (i + 1) & m->mask) {
 		if (m->keys[i] == key) {
 			*fresh = 0;

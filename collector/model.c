@@ -9,10 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "array.h"
+#include "alloc.h"
 #include "model.h"
 #include "stalls.h"
-#include "symbols.h"
 
 struct pp_block {
 	uint64_t size;
@@ -50,8 +49,8 @@ static uint64_t hash_str(uint64_t h, const char *s)
 
 const struct pp_func *pp_model_func(const struct pp_model *m, uint32_t id)
 {
-	if (id & 0x80000000u) {
-		id &= 0x7fffffffu;
+	if (id & PP_BPF_ID_BASE) {
+		id &= ~PP_BPF_ID_BASE;
 		return id < m->nfuncs_hi ? &m->funcs_hi[id] : NULL;
 	}
 	return id && id < m->nfuncs && m->funcs[id].file ? &m->funcs[id] : NULL;
@@ -59,47 +58,44 @@ const struct pp_func *pp_model_func(const struct pp_model *m, uint32_t id)
 
 const struct pp_stack *pp_model_stack(const struct pp_model *m, uint32_t id)
 {
-	if (id & 0x80000000u) {
-		id &= 0x7fffffffu;
+	if (id & PP_BPF_ID_BASE) {
+		id &= ~PP_BPF_ID_BASE;
 		return id < m->nstacks_hi ? &m->stacks_hi[id] : NULL;
 	}
 	return id && id < m->nstacks ? &m->stacks[id] : NULL;
 }
 
+/*
+ * Where definition id goes: lo[] holds the shim's ids, hi[] the eBPF
+ * side's (from PP_BPF_ID_BASE); the array grows to hold it.
+ */
+static void *id_slot(void **lo, size_t *nlo, void **hi, size_t *nhi,
+		     uint32_t id, size_t elem)
+{
+	void **arr = lo;
+	size_t *n = nlo;
+
+	if (id & PP_BPF_ID_BASE) {
+		arr = hi;
+		n = nhi;
+		id &= ~PP_BPF_ID_BASE;
+	}
+	if (id >= *n)
+		*arr = pp_grow(*arr, n, id + 1, elem);
+	return (char *)*arr + (size_t)id * elem;
+}
+
 static struct pp_stack *stack_slot(struct pp_model *m, uint32_t id)
 {
-	struct pp_stack **arr = &m->stacks;
-	size_t *n = &m->nstacks, cap;
-
-	if (id & 0x80000000u) {
-		arr = &m->stacks_hi;
-		n = &m->nstacks_hi;
-		id &= 0x7fffffffu;
-	}
-	if (id >= *n) {
-		cap = *n;
-		*arr = pp_grow(*arr, &cap, id + 1, sizeof(**arr));
-		*n = cap;
-	}
-	return &(*arr)[id];
+	return id_slot((void **)&m->stacks, &m->nstacks,
+		       (void **)&m->stacks_hi, &m->nstacks_hi, id,
+		       sizeof(struct pp_stack));
 }
 
 static struct pp_func *func_slot(struct pp_model *m, uint32_t id)
 {
-	struct pp_func **arr = &m->funcs;
-	size_t *n = &m->nfuncs, cap;
-
-	if (id & 0x80000000u) {
-		arr = &m->funcs_hi;
-		n = &m->nfuncs_hi;
-		id &= 0x7fffffffu;
-	}
-	if (id >= *n) {
-		cap = *n;
-		*arr = pp_grow(*arr, &cap, id + 1, sizeof(**arr));
-		*n = cap;
-	}
-	return &(*arr)[id];
+	return id_slot((void **)&m->funcs, &m->nfuncs, (void **)&m->funcs_hi,
+		       &m->nfuncs_hi, id, sizeof(struct pp_func));
 }
 
 static void def_func(struct pp_model *m, const struct pp_rec_func *r)
@@ -110,9 +106,7 @@ static void def_func(struct pp_model *m, const struct pp_rec_func *r)
 	if (sizeof(*r) + r->file_len + r->name_len > r->h.len)
 		return;
 	f = func_slot(m, r->h.aux);
-	s = malloc(r->file_len + r->name_len + 2);
-	if (!s)
-		return;
+	s = pp_xmalloc(r->file_len + r->name_len + 2);
 	memcpy(s, r->data, r->file_len);
 	s[r->file_len] = 0;
 	memcpy(s + r->file_len + 1, r->data + r->file_len, r->name_len);
@@ -121,23 +115,8 @@ static void def_func(struct pp_model *m, const struct pp_rec_func *r)
 	f->file = s;
 	f->name = s + r->file_len + 1;
 	f->firstlineno = r->firstlineno;
+	/* native names were resolved at record time (symbols.h) */
 	f->native = !!(r->h.flags & PP_FUNC_NATIVE);
-	if (f->native && !strncmp(f->name, "+0x", 3)) {
-		/* a static function: the full symbol table may name it */
-		const char *sym = pp_symbols_lookup(f->file,
-						    strtoull(f->name + 1, NULL, 16));
-
-		if (sym) {
-			char *both = malloc(r->file_len + strlen(sym) + 2);
-
-			if (both) {
-				sprintf(both, "%s%c%s", f->file, 0, sym);
-				free(s);
-				f->file = both;
-				f->name = both + r->file_len + 1;
-			}
-		}
-	}
 }
 
 /* the leak windows' origin: the program's own start, when known */
@@ -192,7 +171,7 @@ static void def_stack(struct pp_model *m, const struct pp_rec_stack *r)
 	st = stack_slot(m, r->h.aux);
 	free(st->frames);
 	st->nframes = r->nframes;
-	st->frames = malloc(r->nframes * sizeof(struct pp_frame) + 1);
+	st->frames = pp_xmalloc(r->nframes * sizeof(struct pp_frame) + 1);
 	memcpy(st->frames, r->frames, r->nframes * sizeof(struct pp_frame));
 	st->site = 0;
 	/* the site is the innermost Python frame */
@@ -624,14 +603,14 @@ static void meta(struct pp_model *m, const struct pp_rec_meta *r)
 		size_t len = (end ? end : r->data + n) - (att + 8);
 
 		free(m->attach_mode);
-		m->attach_mode = strndup(att + 8, len);
+		m->attach_mode = pp_xstrndup(att + 8, len);
 	}
 	if (argv) {
 		const char *end = memchr(argv, '\n', r->data + n - argv);
 		size_t len = (end ? end : r->data + n) - (argv + 5);
 
 		free(m->argv);
-		m->argv = strndup(argv + 5, len);
+		m->argv = pp_xstrndup(argv + 5, len);
 	}
 }
 
@@ -646,34 +625,6 @@ static void proc(struct pp_model *m, const struct pp_rec_proc *r)
 	memcpy(m->pyver, r->data, n);
 	m->pyver[n] = 0;
 	m->py_supported = r->flags & 1;
-}
-
-/* one source of pauses, as the stalls count them: eBPF over the shim */
-static void gc_note(struct pp_model *m, const struct pp_rec_gc *r)
-{
-	struct pp_gc_pause *p;
-
-	if (!(r->h.flags & PP_SRC_SHIM))
-		m->gc_recent_bpf = 1;
-	else if (m->gc_recent_bpf)
-		return;
-	p = &m->gc_recent[m->gc_recent_n++ % PP_GC_RECENT];
-	p->ts_end = r->ts_end;
-	p->ms = r->ts_end > r->ts_start ? (r->ts_end - r->ts_start) / 1e6 : 0;
-	p->gen = r->h.flags & ~PP_SRC_SHIM;
-}
-
-size_t pp_model_gc_recent(const struct pp_model *m, struct pp_gc_pause *out,
-			  size_t max)
-{
-	uint64_t n = m->gc_recent_n < PP_GC_RECENT ? m->gc_recent_n :
-						    PP_GC_RECENT, i;
-
-	if (n > max)
-		n = max;
-	for (i = 0; i < n; i++)
-		out[i] = m->gc_recent[(m->gc_recent_n - n + i) % PP_GC_RECENT];
-	return n;
 }
 
 void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
@@ -754,7 +705,6 @@ void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 		kmem(m, (const void *)rec);
 		break;
 	case PP_REC_GC:
-		gc_note(m, (const void *)rec);
 		pp_stalls_add(m->stalls, rec);
 		break;
 	case PP_REC_GIL:
@@ -901,9 +851,7 @@ static size_t collect(const struct pp_model *m, uint32_t **out, int leaks,
 {
 	size_t i, n = 0;
 
-	*out = malloc((m->nsites + 1) * sizeof(**out));
-	if (!*out)
-		return 0;
+	*out = pp_xmalloc((m->nsites + 1) * sizeof(**out));
 	for (i = 0; i < m->nsites; i++) {
 		const struct pp_site *s = &m->sites[i];
 

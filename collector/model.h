@@ -61,14 +61,6 @@ struct pp_site {
 	double retention;		/* growth / bytes allocated, steady part */
 };
 
-/* a GC pause, kept for the viewer's strip of recent pauses */
-#define PP_GC_RECENT 256
-struct pp_gc_pause {
-	uint64_t ts_end;
-	float ms;
-	uint8_t gen;
-};
-
 struct pp_point {
 	double t;			/* seconds since start */
 	double live_bytes;
@@ -151,11 +143,6 @@ struct pp_model {
 	uint64_t unknown_frees;		/* frees of blocks made before hooks */
 
 	struct pp_stalls *stalls;	/* GC, GIL, locks */
-
-	/* the last GC pauses (a ring), one source: eBPF once it is seen */
-	struct pp_gc_pause gc_recent[PP_GC_RECENT];
-	uint64_t gc_recent_n;
-	int gc_recent_bpf;
 };
 
 void pp_model_init(struct pp_model *m);
@@ -179,8 +166,5 @@ size_t pp_model_sorted_sites(const struct pp_model *m, uint32_t **out);
 size_t pp_model_leaks(const struct pp_model *m, uint32_t **out);
 /* "shim_ring", "bpf_gil", ...: the JSON name of an enum pp_lost_src */
 const char *pp_lost_src_name(int src);
-/* up to max of the last GC pauses, oldest first; returns the count */
-size_t pp_model_gc_recent(const struct pp_model *m, struct pp_gc_pause *out,
-			  size_t max);
 
 #endif

@@ -10,9 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
+#include "alloc.h"
+#include "pp_mem.h"
 #include "pp_pystate.h"
 #include "pyproc.h"
 
@@ -40,10 +41,9 @@ static void seterr(char *err, size_t n, const char *fmt, ...)
 int pp_pyproc_read(const struct pp_pyproc *p, uint64_t addr, void *buf,
 		   size_t len)
 {
-	struct iovec l = { buf, len }, r = { (void *)addr, len };
+	struct pp_mem mem = pp_mem_remote(p->pid);
 
-	return process_vm_readv(p->pid, &l, 1, &r, 1, 0) == (ssize_t)len ?
-		       0 : -1;
+	return pp_mem_read(&mem, addr, buf, len) ? -1 : 0;
 }
 
 /*
@@ -83,7 +83,7 @@ static int read_maps(int pid, struct mapping **out, int *n)
 	unsigned long s, e, off, ino;
 	unsigned int dmaj, dmin;
 	struct mapping *v = NULL;
-	int cnt = 0, cap = 0;
+	size_t cnt = 0, cap = 0;
 	FILE *f;
 
 	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
@@ -96,14 +96,7 @@ static int read_maps(int pid, struct mapping **out, int *n)
 			   &dmaj, &dmin, &ino, path) < 7 ||
 		    path[0] != '/' || off != 0)
 			continue;
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 64;
-			v = realloc(v, cap * sizeof(*v));
-			if (!v) {
-				fclose(f);
-				return -ENOMEM;
-			}
-		}
+		v = pp_grow(v, &cap, cnt + 1, sizeof(*v));
 		v[cnt].start = s;
 		v[cnt].end = e;
 		v[cnt].off = off;
@@ -141,7 +134,6 @@ static int elf_open(struct elf_file *ef, const char *path)
 	}
 	return 0;
 }
-
 
 static Elf_Scn *find_section(Elf *e, const char *name, GElf_Shdr *sh)
 {

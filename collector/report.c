@@ -4,9 +4,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "alloc.h"
 #include "fmt.h"
 #include "report.h"
 #include "stalls.h"
+#include "stalls_report.h"
 #include "utf8.h"
 
 #define MAX_TIMELINE 1000	/* points, evenly thinned */
@@ -62,7 +64,7 @@ static void argv_json(FILE *out, const char *argv)
 		char *arg;
 
 		tab = strchr(p, '\t');
-		arg = strndup(p, tab ? (size_t)(tab - p) : strlen(p));
+		arg = pp_xstrndup(p, tab ? (size_t)(tab - p) : strlen(p));
 		if (!first)
 			fputs(", ", out);
 		pp_json_str(out, arg);

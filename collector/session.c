@@ -20,9 +20,11 @@
 
 #include "attach.h"
 #include "bpf.h"
+#include "pp_clock.h"
 #include "pp_pylayout.h"
 #include "pp_ring.h"
 #include "session.h"
+#include "symbols.h"
 #include "trace.h"
 
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -51,14 +53,6 @@ struct sess {
 };
 
 static volatile sig_atomic_t forward_sig;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static void on_signal(int sig)
 {
@@ -107,6 +101,40 @@ static void emit(struct sess *s, const struct pp_hdr *rec)
 		pp_model_feed(s->m, rec);
 }
 
+static void append_run(struct sess *s, const void *recs, size_t len)
+{
+	const struct pp_hdr *rec;
+
+	if (s->tw && !s->write_err) {
+		write_result(s, pp_trace_append_run(s->tw, recs, len));
+	} else if (s->tw) {
+		pp_rec_for_each(rec, recs, len)
+			s->unwritten++;
+	}
+}
+
+/*
+ * A native frame the shim could only name by its offset is named now,
+ * while the target's files are at hand, so the trace reads the same on
+ * any machine: the run before it goes to the trace, then the named FUNC
+ * in its place. 1 if rec was replaced.
+ */
+static int name_native(struct sess *s, const struct pp_hdr *rec,
+		       const char **run)
+{
+	uint64_t buf[(sizeof(struct pp_rec_func) + 2 * 4096) / 8];
+	const struct pp_hdr *named;
+
+	named = pp_symbols_name_func(rec, s->py_pid ? s->py_pid : s->child,
+				     buf, sizeof(buf));
+	if (!named)
+		return 0;
+	append_run(s, *run, (const char *)rec - *run);
+	emit(s, named);
+	*run = (const char *)rec + rec->len;
+	return 1;
+}
+
 /*
  * A run of records from the ring: the trace takes them in one copy,
  * and only what the session or the model must see is looked at one by
@@ -116,23 +144,18 @@ static void drained(const void *recs, size_t len, void *ctx)
 {
 	struct sess *s = ctx;
 	const struct pp_hdr *rec;
+	const char *run = recs;
 
-	if (s->m) {
-		pp_rec_for_each(rec, recs, len) {
+	pp_rec_for_each(rec, recs, len) {
+		if (unlikely(rec->type >= PP_REC_FUNC)) {
 			note(s, rec);
-			pp_model_feed(s->m, rec);
+			if (rec->type == PP_REC_FUNC && name_native(s, rec, &run))
+				continue;
 		}
-	} else {
-		pp_rec_for_each(rec, recs, len)
-			if (unlikely(rec->type >= PP_REC_FUNC))
-				note(s, rec);
+		if (s->m)
+			pp_model_feed(s->m, rec);
 	}
-	if (s->tw && !s->write_err) {
-		write_result(s, pp_trace_append_run(s->tw, recs, len));
-	} else if (s->tw) {
-		pp_rec_for_each(rec, recs, len)
-			s->unwritten++;
-	}
+	append_run(s, run, (const char *)recs + len - run);
 }
 
 static void from_bpf(const struct pp_hdr *rec, void *ctx)
@@ -146,7 +169,7 @@ static void emit_run_mark(struct sess *s)
 	struct pp_rec_mark mk = {
 		.h = { .len = sizeof(mk), .type = PP_REC_MARK,
 		       .aux = PP_MARK_RUN },
-		.ts = now_ns(),
+		.ts = pp_now_ns(),
 	};
 
 	emit(s, &mk.h);
@@ -298,7 +321,7 @@ static void emit_exit(struct sess *s, int status)
 {
 	struct pp_rec_exit e = {
 		.h = { .len = sizeof(e), .type = PP_REC_EXIT, .aux = s->child },
-		.ts = now_ns(),
+		.ts = pp_now_ns(),
 	};
 
 	if (WIFSIGNALED(status)) {
@@ -363,7 +386,7 @@ static void drain_all(struct sess *s)
 /* Stop profiling a target that runs on: probes off, the shim told. */
 static void stop_recording(struct sess *s)
 {
-	uint64_t t = now_ns();	/* removing probes takes a while */
+	uint64_t t = pp_now_ns();	/* removing probes takes a while */
 
 	emit_losses(s);		/* the eBPF counters go with the probes */
 	/* the shim first: while the probes go, nobody drains its ring */
@@ -428,7 +451,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 
-	start = now_ns();
+	start = pp_now_ns();
 	if (pipe2(errpipe, O_CLOEXEC) < 0 || (s.child = fork()) < 0) {
 		fprintf(stderr, "pyprof: cannot start %s: %s\n", o->cmd[0],
 			strerror(errno));
@@ -459,7 +482,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 			attach_probes(&s);
 		if (s.bpf && recording)
 			pp_bpf_poll(s.bpf, 0);
-		t = now_ns();
+		t = pp_now_ns();
 		if (recording && (s.tick_due || t - last_tick >= TICK_NS)) {
 			s.tick_due = 0;
 			emit_tick(&s, t);
@@ -512,7 +535,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 			pp_bpf_detach_target_gone(s.bpf);
 		s.bpf = NULL;
 		drain_all(&s);
-		emit_tick(&s, now_ns());
+		emit_tick(&s, pp_now_ns());
 	}
 	emit_exit(&s, status);
 	if (getenv("PYPROF_DEBUG"))

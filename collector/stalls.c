@@ -3,17 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "hashmap.h"
 #include "stalls.h"
-#include "utf8.h"
 
 enum { SRC_BPF, SRC_SHIM, NSRC };
-
-/* PP_REC_THREAD h.flags: 0x1 the thread exited (collector/bpf.h);
- * 0x2 the name is Python's threading.Thread.name (preload/shim.h) */
-#ifndef PP_THREAD_PYNAME
-
-#endif
 
 struct gen_acc {
 	uint64_t *pause;		/* ns, one per collection */
@@ -70,29 +64,21 @@ struct pp_stalls {
 	size_t nstacks, capstacks;
 	struct pp_map stack_ix;
 	uint64_t t_min, t_max, span_start, span_end;
+	/* the last GC pauses of each source (a ring each) */
+	struct pp_gc_pause recent[NSRC][PP_GC_RECENT];
+	uint64_t nrecent[NSRC];
 };
 
+/* room for element n; out of memory aborts (alloc.h), so never fails */
 static int grow(void **v, size_t *cap, size_t n, size_t sz)
 {
-	void *p;
-	size_t c;
-
-	if (n < *cap)
-		return 0;
-	c = *cap ? *cap * 2 : 16;
-	p = realloc(*v, c * sz);
-	if (!p)
-		return -1;
-	*v = p;
-	*cap = c;
+	*v = pp_grow(*v, cap, n + 1, sz);
 	return 0;
 }
 
-
-
 struct pp_stalls *pp_stalls_init(void)
 {
-	return calloc(1, sizeof(struct pp_stalls));
+	return pp_xcalloc(1, sizeof(struct pp_stalls));
 }
 
 void pp_stalls_free(struct pp_stalls *s)
@@ -165,6 +151,12 @@ static void add_gc(struct pp_stalls *s, const struct pp_rec_gc *r)
 	int gen = r->h.flags & 0x7f;
 	struct gen_acc *g;
 
+	struct pp_gc_pause *p = &s->recent[src][s->nrecent[src]++ %
+						 PP_GC_RECENT];
+
+	p->ts_end = r->ts_end;
+	p->ms = r->ts_end > r->ts_start ? (r->ts_end - r->ts_start) / 1e6 : 0;
+	p->gen = r->h.flags & ~PP_SRC_SHIM;
 	saw(s, r->ts_start);
 	saw(s, r->ts_end);
 	s->have_gc[src] = 1;
@@ -250,7 +242,7 @@ static void add_thread(struct pp_stalls *s, const struct pp_rec_thread *r)
 	saw(s, r->ts);
 	if (!t)
 		return;
-	if (r->h.flags & 0x1) {		/* PP_THREAD_EXIT (collector/bpf.h) */
+	if (r->h.flags & PP_THREAD_EXIT) {
 		/* the shim sees the exit before the kernel does */
 		if (r->ts > t->exited)
 			t->exited = r->ts;
@@ -263,7 +255,7 @@ static void add_thread(struct pp_stalls *s, const struct pp_rec_thread *r)
 	 * (eBPF's comm, which may arrive later from its own ring) */
 	if (l && (r->h.flags & PP_THREAD_PYNAME || !t->pyname)) {
 		free(t->name);
-		t->name = strndup(r->name, l);
+		t->name = pp_xstrndup(r->name, l);
 		t->pyname = !!(r->h.flags & PP_THREAD_PYNAME);
 	}
 }
@@ -279,8 +271,8 @@ static void add_func(struct pp_stalls *s, const struct pp_rec_func *r)
 		return;
 	*slot = s->nfuncs;
 	f = &s->funcs[s->nfuncs++];
-	f->file = strndup(r->data, r->file_len);
-	f->name = strndup(r->data + r->file_len, r->name_len);
+	f->file = pp_xstrndup(r->data, r->file_len);
+	f->name = pp_xstrndup(r->data + r->file_len, r->name_len);
 }
 
 static void add_stack(struct pp_stalls *s, const struct pp_rec_stack *r)
@@ -295,7 +287,7 @@ static void add_stack(struct pp_stalls *s, const struct pp_rec_stack *r)
 	*slot = s->nstacks;
 	d = &s->stacks[s->nstacks++];
 	d->n = r->nframes;
-	d->f = malloc(r->nframes * sizeof(struct pp_frame) + 1);
+	d->f = pp_xmalloc(r->nframes * sizeof(struct pp_frame) + 1);
 	if (d->f)
 		memcpy(d->f, r->frames, r->nframes * sizeof(struct pp_frame));
 	else
@@ -330,6 +322,26 @@ void pp_stalls_add(struct pp_stalls *s, const struct pp_hdr *rec)
 
 /* ---- summaries ---- */
 
+/* eBPF over the shim: one source per concern (stalls.h) */
+static int gc_src(const struct pp_stalls *s)
+{
+	return s->have_gc[SRC_BPF] ? SRC_BPF : SRC_SHIM;
+}
+
+size_t pp_stalls_gc_recent(const struct pp_stalls *s, struct pp_gc_pause *out,
+			   size_t max)
+{
+	int src = gc_src(s);
+	uint64_t all = s->nrecent[src], n, i;
+
+	n = all < PP_GC_RECENT ? all : PP_GC_RECENT;
+	if (n > max)
+		n = max;
+	for (i = 0; i < n; i++)
+		out[i] = s->recent[src][(all - n + i) % PP_GC_RECENT];
+	return n;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -360,7 +372,7 @@ int pp_stalls_uses_shim(const struct pp_stalls *s, int type)
 int pp_stalls_gc(const struct pp_stalls *s, int gen,
 		 struct pp_gc_summary *out)
 {
-	int src = s->have_gc[SRC_BPF] ? SRC_BPF : SRC_SHIM;
+	int src = gc_src(s);
 	const struct gen_acc *g;
 	uint64_t *v, tot = 0;
 	size_t i;
@@ -375,7 +387,7 @@ int pp_stalls_gc(const struct pp_stalls *s, int gen,
 	out->uncollectable = g->uncollectable;
 	if (!g->n)
 		return 0;
-	v = malloc(g->n * sizeof(*v));
+	v = pp_xmalloc(g->n * sizeof(*v));
 	if (!v)
 		return 0;
 	memcpy(v, g->pause, g->n * sizeof(*v));
@@ -598,7 +610,7 @@ int pp_stalls_locks(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
 		fn = own_frame;
 		ctx = (void *)s;
 	}
-	all = calloc(s->nlocks[src] + 1, sizeof(*all));
+	all = pp_xcalloc(s->nlocks[src] + 1, sizeof(*all));
 	if (!all)
 		return 0;
 	for (i = 0; i < s->nlocks[src]; i++) {
@@ -626,187 +638,32 @@ int pp_stalls_locks(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
 	return n;
 }
 
-/* ---- output ---- */
+const char *pp_stalls_gc_source(const struct pp_stalls *s)
+{
+	return s->have_gc[SRC_BPF] ? "ebpf" : s->have_gc[SRC_SHIM] ? "shim" :
+								    "none";
+}
 
-static int gil_threads_alloc(const struct pp_stalls *s,
-			     struct pp_gil_thread **out)
+const char *pp_stalls_gil_source(const struct pp_stalls *s)
+{
+	return s->have_gil[SRC_BPF] ? "ebpf" : s->have_gil[SRC_SHIM] ? "shim" :
+								      "none";
+}
+
+int pp_stalls_gil_threads_all(const struct pp_stalls *s,
+			      struct pp_gil_thread **out)
 {
 	int n = pp_stalls_gil_threads(s, NULL, 0);
 
-	*out = calloc(n + 1, sizeof(**out));
-	return *out ? pp_stalls_gil_threads(s, *out, n) : 0;
+	*out = pp_xcalloc(n + 1, sizeof(**out));
+	return pp_stalls_gil_threads(s, *out, n);
 }
 
-static int locks_alloc(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
-		       struct pp_lock_summary **out)
+int pp_stalls_locks_all(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
+			struct pp_lock_summary **out)
 {
 	int n = pp_stalls_locks(s, fn, ctx, NULL, 0);
 
-	*out = calloc(n + 1, sizeof(**out));
-	return *out ? pp_stalls_locks(s, fn, ctx, *out, n) : 0;
-}
-
-static void json_lock(FILE *f, const struct pp_lock_summary *l)
-{
-	fprintf(f, "{\"kind\": ");
-	pp_json_str(f, l->kind);
-	fprintf(f, ", \"wait_s\": %.6f, \"max_wait_s\": %.6f, "
-		   "\"contentions\": %llu, \"site\": {\"file\": ",
-		l->wait_s, l->max_wait_s, (unsigned long long)l->contentions);
-	pp_json_str(f, l->site.file);
-	fprintf(f, ", \"line\": %d, \"function\": ", l->site.line);
-	pp_json_str(f, l->site.function);
-	fprintf(f, "}}");
-}
-
-void pp_stalls_json(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
-		    void *ctx)
-{
-	struct pp_gil_thread *th;
-	struct pp_lock_summary *lk;
-	struct pp_gc_summary g;
-	int i, n, first;
-
-	fprintf(f, "\"gc\": {\"source\": \"%s\", \"generations\": [",
-		s->have_gc[SRC_BPF] ? "ebpf" : s->have_gc[SRC_SHIM] ? "shim" :
-								     "none");
-	for (i = 0; i < 3; i++) {
-		pp_stalls_gc(s, i, &g);
-		fprintf(f, "%s{\"generation\": %d, \"collections\": %llu, "
-			   "\"pause_total_ms\": %.3f, \"pause_p50_ms\": %.3f, "
-			   "\"pause_p99_ms\": %.3f, \"pause_max_ms\": %.3f, "
-			   "\"collected\": %llu, \"uncollectable\": %llu}",
-			i ? ", " : "", i, (unsigned long long)g.collections,
-			g.pause_total_ms, g.pause_p50_ms, g.pause_p99_ms,
-			g.pause_max_ms, (unsigned long long)g.collected,
-			(unsigned long long)g.uncollectable);
-	}
-	fprintf(f, "]},\n");
-
-	n = gil_threads_alloc(s, &th);
-	fprintf(f, "\"gil\": {\"source\": \"%s\", \"wait_fraction\": %.4f, "
-		   "\"anomalies\": %llu, \"threads\": [",
-		s->have_gil[SRC_BPF] ? "ebpf" : s->have_gil[SRC_SHIM] ? "shim" :
-								       "none",
-		pp_stalls_gil_wait_fraction(s),
-		(unsigned long long)pp_stalls_gil_anomalies(s));
-	for (i = 0; i < n; i++) {
-		fprintf(f, "%s{\"tid\": %u, \"name\": ", i ? ", " : "",
-			th[i].tid);
-		pp_json_str(f, th[i].name);
-		fprintf(f, ", \"held_s\": %.6f, \"wait_s\": %.6f, "
-			   "\"lifetime_s\": %.6f, \"wait_fraction\": %.4f, "
-			   "\"acquisitions\": %llu, \"anomalies\": %llu}",
-			th[i].held_s, th[i].wait_s, th[i].lifetime_s,
-			th[i].wait_fraction,
-			(unsigned long long)th[i].acquisitions,
-			(unsigned long long)th[i].anomalies);
-	}
-	fprintf(f, "]},\n");
-	free(th);
-
-	n = locks_alloc(s, fn, ctx, &lk);
-	fprintf(f, "\"locks\": [");
-	for (i = 0, first = 1; i < n; i++) {
-		if (!lk[i].contention)
-			continue;
-		fprintf(f, "%s", first ? "" : ", ");
-		json_lock(f, &lk[i]);
-		first = 0;
-	}
-	fprintf(f, "],\n\"waits\": [");
-	for (i = 0, first = 1; i < n; i++) {
-		if (lk[i].contention)
-			continue;
-		fprintf(f, "%s", first ? "" : ", ");
-		json_lock(f, &lk[i]);
-		first = 0;
-	}
-	fprintf(f, "]");
-	free(lk);
-}
-
-/* The end of a long path, cut at a directory: ".../demo/app.py". */
-static const char *tail(const char *path, size_t max, const char **pre)
-{
-	size_t n = strlen(path);
-	const char *p, *slash;
-
-	*pre = "";
-	if (n <= max)
-		return path;
-	p = path + n - max;
-	while ((*p & 0xc0) == 0x80)	/* not inside a character */
-		p++;
-	slash = strchr(p, '/');
-	*pre = ".../";
-	return slash && slash[1] ? slash + 1 : p;
-}
-
-void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
-		    void *ctx)
-{
-	struct pp_gil_thread *th;
-	struct pp_lock_summary *lk;
-	struct pp_gc_summary g;
-	int i, n, shown;
-
-	fprintf(f, "GC pauses\n  gen  colls   total ms  p50 ms  p99 ms  "
-		   "max ms   collected  uncollect\n");
-	for (i = 0; i < 3; i++) {
-		pp_stalls_gc(s, i, &g);
-		fprintf(f, "  %3d %6llu %10.2f %7.2f %7.2f %7.2f %11llu %10llu\n",
-			i, (unsigned long long)g.collections, g.pause_total_ms,
-			g.pause_p50_ms, g.pause_p99_ms, g.pause_max_ms,
-			(unsigned long long)g.collected,
-			(unsigned long long)g.uncollectable);
-	}
-
-	n = gil_threads_alloc(s, &th);
-	fprintf(f, "\nGIL: waiting %.1f%% of thread time\n"
-		   "      TID  NAME                 HELD s    WAIT s  WAIT %%"
-		   "    ACQUIRED\n",
-		100 * pp_stalls_gil_wait_fraction(s));
-	for (i = 0; i < n; i++) {
-		char name[19];	/* 18 bytes, never half a character */
-
-		fprintf(f, "  %7u  %-18s %9.3f %9.3f %6.1f%% %11llu\n",
-			th[i].tid, pp_text_str(th[i].name, name, sizeof(name)),
-			th[i].held_s, th[i].wait_s, 100 * th[i].wait_fraction,
-			(unsigned long long)th[i].acquisitions);
-	}
-	free(th);
-	if (pp_stalls_gil_anomalies(s))
-		fprintf(f, "  (%llu GIL intervals overlapped or fell outside "
-			   "their thread's life: a bug)\n",
-			(unsigned long long)pp_stalls_gil_anomalies(s));
-
-	n = locks_alloc(s, fn, ctx, &lk);
-	fprintf(f, "\nContended locks\n    WAIT s   COUNT  KIND            "
-		   "SITE\n");
-	for (i = 0, shown = 0; i < n && shown < 10; i++) {
-		const char *pre, *file;
-		char fb[256], nb[256];
-
-		if (!lk[i].contention)
-			continue;
-		file = tail(pp_text_str(lk[i].site.file, fb, sizeof(fb)), 24,
-			    &pre);
-		if (!*file)	/* a thread with no Python frame (a C thread) */
-			fprintf(f, "  %8.3f %7llu  %-15.15s (no Python frame)\n",
-				lk[i].wait_s,
-				(unsigned long long)lk[i].contentions,
-				lk[i].kind);
-		else
-			fprintf(f, "  %8.3f %7llu  %-15.15s %s%s:%d %s\n",
-				lk[i].wait_s,
-				(unsigned long long)lk[i].contentions,
-				lk[i].kind, pre, file, lk[i].site.line,
-				pp_text_str(lk[i].site.function, nb,
-					    sizeof(nb)));
-		shown++;
-	}
-	if (!shown)
-		fprintf(f, "  (none)\n");
-	free(lk);
+	*out = pp_xcalloc(n + 1, sizeof(**out));
+	return pp_stalls_locks(s, fn, ctx, *out, n);
 }

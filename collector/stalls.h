@@ -13,7 +13,6 @@
 #define PP_STALLS_H
 
 #include <stdint.h>
-#include <stdio.h>
 
 #include "pp_wire.h"
 
@@ -51,6 +50,14 @@ struct pp_gil_thread {
 	uint64_t anomalies;
 };
 
+/* a GC pause, kept for the viewer's strip of recent pauses */
+#define PP_GC_RECENT 256
+struct pp_gc_pause {
+	uint64_t ts_end;
+	float ms;
+	uint8_t gen;
+};
+
 struct pp_lock_summary {
 	const char *kind;	/* "threading.Lock", "pthread_mutex", "futex",
 				 * "threading.Condition", "thread.join" */
@@ -77,6 +84,10 @@ int pp_stalls_uses_shim(const struct pp_stalls *s, int type);
 /* Generation gen (0-2): 0, or -1 if no collection was seen at all. */
 int pp_stalls_gc(const struct pp_stalls *s, int gen,
 		 struct pp_gc_summary *out);
+/* Up to max of the last GC pauses, oldest first, from the source the
+ * figures come from; returns the count. */
+size_t pp_stalls_gc_recent(const struct pp_stalls *s, struct pp_gc_pause *out,
+			   size_t max);
 /* Threads that touched the GIL, by tid; returns how many (may exceed
  * max: call again with a bigger out). */
 int pp_stalls_gil_threads(const struct pp_stalls *s,
@@ -90,13 +101,15 @@ uint64_t pp_stalls_gil_anomalies(const struct pp_stalls *s);
 int pp_stalls_locks(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
 		    struct pp_lock_summary *out, int max);
 
-/* The `"gc": {...}, "gil": {...}, "locks": [...]` members of the JSON
- * report (docs: shared cli.md), no braces around them and no trailing
- * comma; "locks" holds contention only, other waits go to "waits". */
-void pp_stalls_json(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
-		    void *ctx);
-/* The text report's GC, GIL and lock sections, 80 columns. */
-void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
-		    void *ctx);
+/* Which producer the figures come from: "ebpf" (it wins when both
+ * sent them), "shim", or "none". */
+const char *pp_stalls_gc_source(const struct pp_stalls *s);
+const char *pp_stalls_gil_source(const struct pp_stalls *s);
+/* pp_stalls_gil_threads and pp_stalls_locks into an array of their own
+ * size (free it); return how many. */
+int pp_stalls_gil_threads_all(const struct pp_stalls *s,
+			      struct pp_gil_thread **out);
+int pp_stalls_locks_all(const struct pp_stalls *s, pp_frame_fn fn, void *ctx,
+			struct pp_lock_summary **out);
 
 #endif

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "symbols.h"
 
 struct sym {
@@ -37,8 +40,8 @@ static void read_table(struct elf_syms *es, Elf *elf, Elf_Scn *scn,
 	size_t i, count = sh->sh_entsize ? sh->sh_size / sh->sh_entsize : 0;
 	GElf_Sym s;
 
-	es->syms = calloc(count + 1, sizeof(*es->syms));
-	if (!data || !es->syms)
+	es->syms = pp_xcalloc(count + 1, sizeof(*es->syms));
+	if (!data)
 		return;
 	for (i = 0; i < count; i++) {
 		const char *name;
@@ -51,14 +54,14 @@ static void read_table(struct elf_syms *es, Elf *elf, Elf_Scn *scn,
 			continue;
 		es->syms[es->n].addr = s.st_value;
 		es->syms[es->n].size = s.st_size;
-		es->syms[es->n++].name = strdup(name);
+		es->syms[es->n++].name = pp_xstrdup(name);
 	}
 	qsort(es->syms, es->n, sizeof(*es->syms), by_addr);
 }
 
 static struct elf_syms *load(const char *path)
 {
-	struct elf_syms *es = calloc(1, sizeof(*es));
+	struct elf_syms *es = pp_xcalloc(1, sizeof(*es));
 	Elf_Scn *scn = NULL, *dyn = NULL, *full = NULL;
 	GElf_Shdr sh, dyn_sh, full_sh;
 	GElf_Phdr ph;
@@ -66,9 +69,7 @@ static struct elf_syms *load(const char *path)
 	Elf *elf;
 	int fd;
 
-	if (!es)
-		return NULL;
-	es->path = strdup(path);
+	es->path = pp_xstrdup(path);
 	es->base = UINT64_MAX;
 	es->next = cache;
 	cache = es;
@@ -146,4 +147,49 @@ void pp_symbols_free(void)
 		free(es->path);
 		free(es);
 	}
+}
+
+const struct pp_hdr *pp_symbols_name_func(const struct pp_hdr *rec, int pid,
+					  void *buf, size_t cap)
+{
+	const struct pp_rec_func *r = (const void *)rec;
+	struct pp_rec_func *out = buf;
+	char path[PATH_MAX], root[PATH_MAX + 32];
+	char name[24];		/* "+0x" and at most 16 hex digits */
+	const char *sym;
+	uint64_t off;
+	size_t n, len;
+
+	if (rec->type != PP_REC_FUNC || !(rec->flags & PP_FUNC_NATIVE) ||
+	    sizeof(*r) + r->file_len + r->name_len > rec->len ||
+	    r->name_len < 4 || r->name_len >= sizeof(name) ||
+	    r->file_len >= sizeof(path))
+		return NULL;
+	memcpy(name, r->data + r->file_len, r->name_len);
+	name[r->name_len] = 0;
+	if (strncmp(name, "+0x", 3))
+		return NULL;
+	memcpy(path, r->data, r->file_len);
+	path[r->file_len] = 0;
+	off = strtoull(name + 1, NULL, 16);
+	snprintf(root, sizeof(root), "/proc/%d/root%s", pid, path);
+	if (pid > 0 && !access(root, R_OK))
+		sym = pp_symbols_lookup(root, off);
+	else
+		sym = pp_symbols_lookup(path, off);
+	if (!sym)
+		return NULL;
+	n = strlen(sym);
+	if (n > UINT16_MAX)
+		n = UINT16_MAX;
+	len = PP_REC_ALIGN(sizeof(*r) + r->file_len + n);
+	if (len > cap)
+		return NULL;
+	memset(out, 0, len);
+	memcpy(out, r, sizeof(*r));
+	out->h.len = len;
+	out->name_len = n;
+	memcpy(out->data, r->data, r->file_len);
+	memcpy(out->data + r->file_len, sym, n);
+	return &out->h;
 }

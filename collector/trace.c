@@ -21,6 +21,7 @@
 #include <zlib.h>
 #include <lz4.h>
 
+#include "alloc.h"
 #include "trace.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -91,20 +92,12 @@ struct pp_trace_writer *pp_trace_create(const char *path, char *err,
 	struct pp_trace_writer *w;
 	int e;
 
-	w = calloc(1, sizeof(*w));
-	if (!w) {
-		snprintf(err, errlen, "cannot create: %s", strerror(ENOMEM));
-		return NULL;
-	}
+	w = pp_xcalloc(1, sizeof(*w));
 	w->fd = -1;
 	w->out_cap = sizeof(struct pp_trace_chunk_hdr) +
 		     LZ4_compressBound(PP_TRACE_CHUNK_RAW);
-	w->buf = malloc(PP_TRACE_CHUNK_RAW);
-	w->out = malloc(w->out_cap);
-	if (!w->buf || !w->out) {
-		e = ENOMEM;
-		goto fail;
-	}
+	w->buf = pp_xmalloc(PP_TRACE_CHUNK_RAW);
+	w->out = pp_xmalloc(w->out_cap);
 
 	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
@@ -316,18 +309,12 @@ static ssize_t pread_full(int fd, void *p, size_t n, uint64_t off)
 }
 
 /* Grow *buf to n bytes; n is bounded by PP_TRACE_CHUNK_MAX. */
-static int reserve(char **buf, size_t *cap, size_t n)
+static void reserve(char **buf, size_t *cap, size_t n)
 {
-	char *p;
-
 	if (n <= *cap)
-		return 0;
-	p = realloc(*buf, n);
-	if (!p)
-		return -1;
-	*buf = p;
+		return;
+	*buf = pp_xrealloc(*buf, n);
 	*cap = n;
-	return 0;
 }
 
 static int check_chunk_hdr(struct pp_trace_reader *r,
@@ -424,9 +411,8 @@ static int load_chunk(struct pp_trace_reader *r)
 		r->truncated = true;
 		return 0;
 	}
-	if (reserve(&r->comp, &r->comp_cap, ch.comp_len) ||
-	    reserve(&r->raw, &r->raw_cap, ch.raw_len))
-		return corrupt(r, no, off, "%s", strerror(ENOMEM));
+	reserve(&r->comp, &r->comp_cap, ch.comp_len);
+	reserve(&r->raw, &r->raw_cap, ch.raw_len);
 	n = pread_full(r->fd, r->comp, ch.comp_len, off + sizeof(ch));
 	if (n < 0)
 		return corrupt(r, no, off, "read: %s", strerror(-n));
@@ -543,16 +529,8 @@ int pp_trace_index(struct pp_trace_reader *r,
 				       strerror(errno));
 		if (!k)
 			break;
-		if (r->nidx == r->idx_cap) {
-			size_t cap = r->idx_cap ? 2 * r->idx_cap : 64;
-			void *p = realloc(r->idx, cap * sizeof(*r->idx));
-
-			if (!p)
-				return corrupt(r, r->nidx, off, "%s",
-					       strerror(ENOMEM));
-			r->idx = p;
-			r->idx_cap = cap;
-		}
+		r->idx = pp_grow(r->idx, &r->idx_cap, r->nidx + 1,
+				 sizeof(*r->idx));
 		r->idx[r->nidx++] = (struct pp_trace_chunk_info){
 			.offset = off,
 			.ts_first = ch.ts_first,
@@ -638,12 +616,7 @@ struct pp_trace_reader *pp_trace_open(const char *path, char *err,
 		goto fail;
 	}
 
-	r = calloc(1, sizeof(*r));
-	if (!r) {
-		snprintf(err, errlen, "cannot open: %s", strerror(ENOMEM));
-		free(r);
-		goto fail;
-	}
+	r = pp_xcalloc(1, sizeof(*r));
 	r->fd = fd;
 	r->first = r->off = fh.hdr_len;
 	return r;

@@ -142,8 +142,17 @@ size_t pp_lt_runs(uint32_t kind, const uint8_t *tab, size_t len,
 int pp_lt_runs_line(const struct pp_lt_run *runs, size_t n, int off);
 
 /* Copy str (a Python str in this process) as UTF-8 into buf[cap],
- * truncating; returns the length written (no NUL counted). */
+ * truncating; returns the length written (no NUL counted); "?" when it
+ * is no str this decoder follows. */
 size_t pp_py_str(const struct pp_pylayout *l, const void *str,
 		 char *buf, size_t cap);
+
+/* The same through mem (pp_mem.h), str an address there: lone
+ * surrogates become U+FFFD, a character is never split, buf is always
+ * NUL-terminated. Returns the length written, or -1 when it cannot be
+ * read or is no compact str. */
+struct pp_mem;
+int pp_py_str_read(const struct pp_mem *mem, const struct pp_pylayout *l,
+		   uint64_t str, char *buf, size_t cap);
 
 #endif

@@ -156,23 +156,28 @@ struct dbg313 {
 	struct dbg_objs o;
 };
 
+/* the interpreter and frame blocks of 3.14 and 3.15 */
+struct dbg_interp314 {
+	uint64_t size, id, next, threads_head, threads_main, gc,
+		imports_modules, sysdict, builtins, ceval_gil, gil_state,
+		gil_enabled, gil_locked, gil_holder, code_object_generation,
+		tlbc_generation;
+};
+
+struct dbg_frame314 {
+	uint64_t size, previous, executable, instr_ptr, localsplus, owner,
+		stackpointer, tlbc_index;
+};
+
 /* 3.14: Include/internal/pycore_debug_offsets.h (checked against
  * Debian's 3.14 headers): threads_main, code_object_generation,
  * tlbc_generation, stackpointer, tlbc_index, co_tlbc and a set_object
  * block were added. */
 struct dbg314 {
 	struct dbg_head h;
-	struct {
-		uint64_t size, id, next, threads_head, threads_main, gc,
-			imports_modules, sysdict, builtins, ceval_gil,
-			gil_state, gil_enabled, gil_locked, gil_holder,
-			code_object_generation, tlbc_generation;
-	} interp;
+	struct dbg_interp314 interp;
 	struct dbg_tstate ts;
-	struct {
-		uint64_t size, previous, executable, instr_ptr, localsplus,
-			owner, stackpointer, tlbc_index;
-	} frame;
+	struct dbg_frame314 frame;
 	struct dbg_code code;
 	uint64_t co_tlbc;
 	struct dbg_tail t;
@@ -187,21 +192,13 @@ struct dbg314 {
  * found in a live thread state at the offsets it gives). */
 struct dbg315 {
 	struct dbg_head h;
-	struct {
-		uint64_t size, id, next, threads_head, threads_main, gc,
-			imports_modules, sysdict, builtins, ceval_gil,
-			gil_state, gil_enabled, gil_locked, gil_holder,
-			code_object_generation, tlbc_generation;
-	} interp;
+	struct dbg_interp314 interp;
 	struct {
 		uint64_t size, prev, next, interp, current_frame, base_frame,
 			last_profiled_frame, rest0, thread_id,
 			native_thread_id, datastack_chunk, status, rest[5];
 	} ts;
-	struct {
-		uint64_t size, previous, executable, instr_ptr, localsplus,
-			owner, stackpointer, tlbc_index;
-	} frame;
+	struct dbg_frame314 frame;
 	struct dbg_code code;
 	uint64_t co_tlbc;
 	struct {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * Python str -> UTF-8, reading the object directly (no API call, so it
- * works without the GIL and in the middle of an allocation).
+ * Python str -> UTF-8, reading the object's memory (pp_mem.h: in this
+ * process or another; no API call, so it works without the GIL and in
+ * the middle of an allocation). The one decoder of the shim and the
+ * collector.
  *
  * PyASCIIObject.state (Include/cpython/unicodeobject.h) is a bitfield;
  * in every supported GIL build it starts interned:2, kind:3, compact:1,
@@ -14,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pp_mem.h"
 #include "pp_pylayout.h"
 
 #define STATE_KIND(s)		(((s) >> 2) & 7)
@@ -59,54 +62,66 @@ static size_t utf8_put(uint32_t c, char *p, size_t room)
 	return 4;
 }
 
+int pp_py_str_read(const struct pp_mem *mem, const struct pp_pylayout *l,
+		   uint64_t str, char *buf, size_t cap)
+{
+	uint8_t raw[256];
+	uint64_t data;
+	int64_t len = 0;
+	uint32_t state = 0, kind, c;
+	size_t n = 0, i, k, chunk, w;
+
+	if (!buf || !cap)
+		return -1;
+	buf[0] = '\0';
+	if (!l || !str || pp_mem_read(mem, str + l->str_state, &state, 4) ||
+	    pp_mem_read(mem, str + l->str_length, &len, 8))
+		return -1;
+	kind = STATE_ASCII(state) ? 1 : STATE_KIND(state);
+	if (!STATE_COMPACT(state) || len < 0 ||
+	    (kind != 1 && kind != 2 && kind != 4))
+		return -1;
+	data = str + (STATE_ASCII(state) ? l->str_ascii_data :
+					   l->str_compact_data);
+	/* a chunk at a time, never more than what fits in buf */
+	for (i = 0; i < (uint64_t)len && n + 1 < cap; i += chunk) {
+		chunk = sizeof(raw) / kind;
+		if (chunk > (uint64_t)len - i)
+			chunk = len - i;
+		if (chunk > cap - 1 - n)
+			chunk = cap - 1 - n;
+		if (pp_mem_read(mem, data + i * kind, raw, chunk * kind))
+			break;
+		for (k = 0; k < chunk; k++) {
+			if (kind == 1)
+				c = raw[k];
+			else if (kind == 2)
+				c = ((const uint16_t *)raw)[k];
+			else
+				c = ((const uint32_t *)raw)[k];
+			/* keep one byte for the NUL; never split a character */
+			w = utf8_put(c, buf + n, cap - 1 - n);
+			if (!w)
+				goto out;
+			n += w;
+		}
+	}
+out:
+	buf[n] = '\0';
+	return n;
+}
+
 size_t pp_py_str(const struct pp_pylayout *l, const void *str,
 		 char *buf, size_t cap)
 {
-	const char *s = str, *data;
-	size_t n = 0, i, w;
-	intptr_t len;
-	uint32_t state, kind, c;
+	int n = pp_py_str_read(&pp_mem_self, l, (uintptr_t)str, buf, cap);
 
-	if (!buf || !cap)
-		return 0;
-	if (!l || !s)
-		goto unknown;
-	state = *(const uint32_t *)(s + l->str_state);
-	len = *(const intptr_t *)(s + l->str_length);
-	kind = STATE_KIND(state);
-	if (!STATE_COMPACT(state) || len < 0)
-		goto unknown;
-	if (STATE_ASCII(state)) {
-		data = s + l->str_ascii_data;
-		for (; n < (size_t)len && n + 1 < cap; n++)
-			buf[n] = data[n];
-		buf[n] = '\0';
-		return n;
+	if (n >= 0 || !buf || !cap)
+		return n >= 0 ? (size_t)n : 0;
+	if (cap >= 2) {
+		buf[0] = '?';
+		buf[1] = '\0';
+		return 1;
 	}
-	data = s + l->str_compact_data;
-	for (i = 0; i < (size_t)len; i++) {
-		if (kind == 1)
-			c = ((const uint8_t *)data)[i];
-		else if (kind == 2)
-			c = ((const uint16_t *)data)[i];
-		else if (kind == 4)
-			c = ((const uint32_t *)data)[i];
-		else
-			goto unknown;
-		/* keep one byte for the NUL; never split a character */
-		w = utf8_put(c, buf + n, cap - 1 - n);
-		if (!w)
-			break;
-		n += w;
-	}
-	buf[n] = '\0';
-	return n;
-unknown:
-	if (cap < 2) {
-		buf[0] = '\0';
-		return 0;
-	}
-	buf[0] = '?';
-	buf[1] = '\0';
-	return 1;
+	return 0;
 }

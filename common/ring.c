@@ -11,9 +11,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "pp_clock.h"
 #include "pp_ring.h"
 
 
@@ -67,14 +67,6 @@ void pp_ring_unmap(struct pp_ring *r)
 		munmap(r->hdr, r->map_len);
 	r->hdr = NULL;
 	r->data = NULL;
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
 /* how often a waiting (or stalled) producer asks whether it is gone */
@@ -185,7 +177,7 @@ static int wait_for_space(struct pp_ring *r, uint64_t cons, uint64_t *since,
 {
 	struct pp_ring_hdr *h = r->hdr;
 	struct timespec nap = { 0, 50000 };
-	uint64_t now = mono_ns();
+	uint64_t now = pp_now_ns();
 	int saved;
 
 	if (!*since || cons != *last) {
@@ -235,7 +227,7 @@ int pp_ring_stall_drop(struct pp_ring *r)
 	/* the clock (vDSO, no syscall) only every 4096 drops */
 	if (__atomic_add_fetch(&r->stall_drops, 1, __ATOMIC_RELAXED) & 4095)
 		return 1;
-	now = mono_ns();
+	now = pp_now_ns();
 	if (now - __atomic_load_n(&r->checked_ns, __ATOMIC_RELAXED) >=
 	    CHECK_STALLED_NS) {
 		__atomic_store_n(&r->checked_ns, now, __ATOMIC_RELAXED);

@@ -3,15 +3,14 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "pp_clock.h"
 #include "pp_ring.h"
 
 int pp_ring_create(struct pp_ring *r, uint64_t data_size, uint32_t mode)
 {
 	struct pp_ring_hdr *h;
-	struct timespec ts;
 	int fd, err;
 
 	/* not close-on-exec: the target inherits it; the shim closes it */
@@ -24,7 +23,6 @@ int pp_ring_create(struct pp_ring *r, uint64_t data_size, uint32_t mode)
 		 fd, 0);
 	if (h == MAP_FAILED)
 		goto fail;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	h->abi = PP_ABI_VERSION;
 	h->hdr_size = PP_RING_HDR_SIZE;
 	h->data_size = data_size;
@@ -34,7 +32,7 @@ int pp_ring_create(struct pp_ring *r, uint64_t data_size, uint32_t mode)
 	h->collector_start = pp_ring_self_start();
 	h->collector_pidns = pp_ring_self_pidns();
 	h->max_frames = PP_MAX_FRAMES;
-	h->start_ns = ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	h->start_ns = pp_now_ns();
 	__atomic_store_n(&h->magic, PP_RING_MAGIC, __ATOMIC_RELEASE);
 	munmap(h, PP_RING_HDR_SIZE);
 	err = pp_ring_map(r, fd);

@@ -122,6 +122,9 @@ struct pp_rec_stack {
 	struct pp_frame frames[];
 };
 #define PP_MAX_FRAMES 128
+/* FUNC and STACK ids: the shim's count up from 1, the eBPF side's
+ * (collector/bpf.c) from here, so the two never meet in one trace. */
+#define PP_BPF_ID_BASE 0x80000000u
 
 /* THREAD: aux = OS tid; the name (Python's Thread.name or comm). */
 #define PP_THREAD_EXIT 0x1	/* flags: the thread exited at ts */

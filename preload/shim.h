@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <time.h>
 
+#include "pp_clock.h"
 #include "pp_pylayout.h"
 #include "pp_ring.h"
 
@@ -54,14 +54,6 @@ struct pp_shim {
 extern struct pp_shim pp_shim;
 /* nesting depth of our hooks in this thread: inner hooks pass through */
 extern __thread int pp_in_hook;
-
-static inline uint64_t pp_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 /* shim.c */
 void pp_shim_disable(void);
@@ -233,8 +225,6 @@ void pp_py_maybe_install(void);
  * Called once from install(), main thread, GIL held.
  */
 void pp_pystalls_install(int fallback);
-
-/* PP_REC_THREAD h.flags (the collector's PP_THREAD_EXIT, collector/bpf.h) */
 
 /* OS tid of the calling thread, cached */
 extern __thread uint32_t pp_tid_cache;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../collector/alloc.h"
 #include "vw.h"
 
 int pp_canvas_size(struct pp_canvas *c, int w, int h)
@@ -23,13 +24,8 @@ int pp_canvas_size(struct pp_canvas *c, int w, int h)
 		h = 1;
 	if (w == c->w && h == c->h)
 		return 0;
-	ch = malloc((size_t)w * h);
-	at = malloc((size_t)w * h);
-	if (!ch || !at) {
-		free(ch);
-		free(at);
-		return -1;
-	}
+	ch = pp_xmalloc((size_t)w * h);
+	at = pp_xmalloc((size_t)w * h);
 	free(c->ch);
 	free(c->at);
 	c->ch = ch;

@@ -2,17 +2,14 @@
 /* The viewer's state: set up and torn down, and the clock it runs on. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "pp_clock.h"
 #include "vw.h"
 
 double pp_vw_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	return pp_now_ns() / 1e9;
 }
 
 void pp_vw_init(struct pp_vw *v, struct pp_model *m)

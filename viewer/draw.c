@@ -241,3 +241,14 @@ int pp_draw_help(struct pp_vw *v, struct pp_canvas *c, int y, int h)
 		pp_canvas_put(c, 1, y + r, VA_DIM, legend[i]);
 	return r;
 }
+
+void pp_draw_frame(struct pp_vw *v, struct pp_canvas *c)
+{
+	int w, h;
+
+	pp_term_size(&w, &h);
+	if (pp_canvas_size(c, w, h) < 0)
+		return;
+	pp_draw_screen(v, c);
+	pp_term_show(c);
+}

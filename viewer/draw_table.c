@@ -28,7 +28,6 @@ static const struct col leak_cols[] = {
 	{ "", 1, SORT_N }, { "LIVE FLOOR", 0, SORT_N },
 	{ "SITE", 0, SORT_SITE }, { 0 } };
 
-
 static int spark_w(const struct pp_canvas *c)
 {
 	return c->w >= 110 ? 24 : 12;

@@ -35,21 +35,21 @@ int pp_draw_threads(struct pp_vw *v, struct pp_canvas *c, int y, int h)
 			      "no data");
 	}
 	for (i = 0; i < g.nthreads && r < h / 2; i++, r++) {
-		const struct pp_vw_thread *t = &g.threads[i];
+		const struct pp_gil_thread *t = &g.threads[i];
 		double blocked;
 		int x;
 
 		x = pp_canvas_printf(c, 0, y + r, VA_NORMAL, "%8u %-14.14s ",
-				     t->tid, t->name);
-		x = pp_canvas_printf(c, x, y + r, t->life_s > 0 &&
-				     t->wait_s / t->life_s > 0.2 ? VA_LEAK :
-				     VA_VALUE, "%5.1f%%", t->life_s > 0 ?
-				     100 * t->wait_s / t->life_s : 0);
-		meter_cell(c, x + 1, y + r, bw, t->held_s, t->life_s);
-		meter_cell(c, x + 1 + bw, y + r, bw, t->wait_s, t->life_s);
-		blocked = t->life_s - t->held_s - t->wait_s;
+				     t->tid, t->name ? t->name : "");
+		x = pp_canvas_printf(c, x, y + r, t->lifetime_s > 0 &&
+				     t->wait_s / t->lifetime_s > 0.2 ? VA_LEAK :
+				     VA_VALUE, "%5.1f%%", t->lifetime_s > 0 ?
+				     100 * t->wait_s / t->lifetime_s : 0);
+		meter_cell(c, x + 1, y + r, bw, t->held_s, t->lifetime_s);
+		meter_cell(c, x + 1 + bw, y + r, bw, t->wait_s, t->lifetime_s);
+		blocked = t->lifetime_s - t->held_s - t->wait_s;
 		meter_cell(c, x + 1 + 2 * bw, y + r, bw, blocked > 0 ?
-			   blocked : 0, t->life_s);
+			   blocked : 0, t->lifetime_s);
 	}
 	r++;
 	if (r >= h)

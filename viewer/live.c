@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../collector/alloc.h"
 #include "viewer.h"
 #include "vw.h"
 
@@ -141,13 +142,7 @@ static void refresh_snapshot(struct live *l)
 
 static void draw(struct live *l)
 {
-	int w, h;
-
-	pp_term_size(&w, &h);
-	if (pp_canvas_size(&l->c, w, h) < 0)
-		return;
-	pp_draw_screen(&l->v, &l->c);
-	pp_term_show(&l->c);
+	pp_draw_frame(&l->v, &l->c);
 }
 
 /* act on what keys asked for; returns nonzero to quit */
@@ -315,9 +310,7 @@ int pp_view_live(const struct pp_session_opts *so, const struct pp_view_opts *vo
 	struct live *l;
 	int rc;
 
-	l = calloc(1, sizeof(*l));
-	if (!l)
-		return 1;
+	l = pp_xcalloc(1, sizeof(*l));
 	l->vo = vo;
 	l->so = so;
 	l->cap.fd[0] = l->cap.fd[1] = l->cap.real[0] = l->cap.real[1] = -1;

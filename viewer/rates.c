@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../collector/alloc.h"
 #include "vw.h"
 
 #define SAMPLE_S 0.25
@@ -34,13 +35,8 @@ static int grow(struct pp_rates *r, size_t n)
 	double **arr[] = { &r->live, &r->alloc, &r->live_rate, &r->alloc_rate };
 	size_t i;
 
-	for (i = 0; i < 4; i++) {
-		double *p = realloc(*arr[i], n * sizeof(double));
-
-		if (!p)
-			return -1;
-		*arr[i] = p;
-	}
+	for (i = 0; i < 4; i++)
+		*arr[i] = pp_xrealloc(*arr[i], n * sizeof(double));
 	return 0;
 }
 

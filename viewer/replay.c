@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../collector/alloc.h"
 #include "viewer.h"
 #include "vw.h"
 #include "../collector/trace.h"
@@ -142,13 +143,7 @@ show:
 
 static void draw(struct replay *p)
 {
-	int w, h;
-
-	pp_term_size(&w, &h);
-	if (pp_canvas_size(&p->c, w, h) < 0)
-		return;
-	pp_draw_screen(&p->v, &p->c);
-	pp_term_show(&p->c);
+	pp_draw_frame(&p->v, &p->c);
 }
 
 static int interactive(struct replay *p)
@@ -231,11 +226,9 @@ static int batch(struct replay *p, const struct pp_view_opts *vo)
 
 int pp_view_replay(const char *path, const struct pp_view_opts *vo)
 {
-	struct replay *p = calloc(1, sizeof(*p));
+	struct replay *p = pp_xcalloc(1, sizeof(*p));
 	int rc;
 
-	if (!p)
-		return 1;
 	p->path = path;
 	p->r = pp_trace_open(path, p->err, sizeof(p->err));
 	if (!p->r) {

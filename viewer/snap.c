@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../collector/array.h"
+#include "../collector/alloc.h"
 #include "vw.h"
 
 static const char *sort_names[SORT_N] = {

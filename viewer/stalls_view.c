@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../collector/alloc.h"
 #include "stalls_view.h"
 #include "../collector/stalls.h"
 
@@ -44,7 +45,7 @@ static void gc(const struct pp_model *m, struct pp_vw_stalls *s)
 		if (g.pause_max_ms > s->gc_max_ms)
 			s->gc_max_ms = g.pause_max_ms;
 	}
-	n = pp_model_gc_recent(m, p, PP_VW_RECENT);
+	n = pp_stalls_gc_recent(m->stalls, p, PP_VW_RECENT);
 	for (i = 0; i < n; i++) {
 		s->recent_ms[i] = p[i].ms;
 		s->recent_gen[i] = p[i].gen;
@@ -56,55 +57,20 @@ static void gc(const struct pp_model *m, struct pp_vw_stalls *s)
 
 static void gil(const struct pp_model *m, struct pp_vw_stalls *s)
 {
-	struct pp_gil_thread *t = NULL;
-	int n, max = 16, i;
+	int n = pp_stalls_gil_threads_all(m->stalls, &s->threads);
 
-	for (;;) {
-		free(t);
-		t = calloc(max, sizeof(*t));
-		if (!t)
-			return;
-		n = pp_stalls_gil_threads(m->stalls, t, max);
-		if (n <= max)
-			break;
-		max = n;
-	}
-	if (n > 0)
-		s->threads = calloc(n, sizeof(*s->threads));
-	for (i = 0; s->threads && i < n; i++) {
-		struct pp_vw_thread *o = &s->threads[i];
-
-		o->tid = t[i].tid;
-		snprintf(o->name, sizeof(o->name), "%s",
-			 t[i].name ? t[i].name : "");
-		o->life_s = t[i].lifetime_s;
-		o->held_s = t[i].held_s;
-		o->wait_s = t[i].wait_s;
-		o->acquisitions = t[i].acquisitions;
-	}
-	s->nthreads = s->threads ? n : 0;
+	s->nthreads = n > 0 ? n : 0;
 	s->have_gil = n > 0;
 	s->gil_wait = pp_stalls_gil_wait_fraction(m->stalls);
-	free(t);
 }
 
 static void locks(const struct pp_model *m, struct pp_vw_stalls *s)
 {
-	struct pp_lock_summary *l = NULL;
-	int n, max = 32, i;
+	struct pp_lock_summary *l;
+	int n = pp_stalls_locks_all(m->stalls, pp_model_frame, (void *)m, &l), i;
 
-	for (;;) {
-		free(l);
-		l = calloc(max, sizeof(*l));
-		if (!l)
-			return;
-		n = pp_stalls_locks(m->stalls, pp_model_frame, (void *)m, l, max);
-		if (n <= max)
-			break;
-		max = n;
-	}
 	if (n > 0)
-		s->locks = calloc(n, sizeof(*s->locks));
+		s->locks = pp_xcalloc(n, sizeof(*s->locks));
 	for (i = 0; s->locks && i < n; i++) {
 		struct pp_vw_lock *o = &s->locks[i];
 		const char *base = l[i].site.file ?

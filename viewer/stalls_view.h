@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "../collector/model.h"
+#include "../collector/stalls.h"
 
 #define PP_VW_GENS 3
 #define PP_VW_RECENT 256
@@ -18,14 +19,6 @@ struct pp_vw_gen {
 	uint64_t count;
 	double total_ms, p50_ms, p99_ms, max_ms;
 	uint64_t collected, uncollectable;
-};
-
-struct pp_vw_thread {
-	uint32_t tid;
-	char name[32];
-	double life_s;			/* inside the recording */
-	double held_s, wait_s;		/* GIL */
-	uint64_t acquisitions;
 };
 
 struct pp_vw_lock {
@@ -49,7 +42,7 @@ struct pp_vw_stalls {
 	int nrecent;
 	/* GIL and locks */
 	double gil_wait;		/* share of thread time waiting */
-	struct pp_vw_thread *threads;
+	struct pp_gil_thread *threads;	/* the aggregation's own (stalls.h) */
 	size_t nthreads;
 	struct pp_vw_lock *locks;	/* most waited first */
 	size_t nlocks;

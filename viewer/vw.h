@@ -141,6 +141,8 @@ const char *pp_vw_sort_name(enum pp_vw_sort s);
 
 /* draw.c and draw_*.c: render into the canvas. Return rows used. */
 void pp_draw_screen(struct pp_vw *v, struct pp_canvas *c);
+/* the canvas sized to the terminal, the screen drawn and shown */
+void pp_draw_frame(struct pp_vw *v, struct pp_canvas *c);
 int pp_draw_header(struct pp_vw *v, struct pp_canvas *c, int y);
 int pp_draw_graph(struct pp_vw *v, struct pp_canvas *c, int y, int h);
 int pp_draw_table(struct pp_vw *v, struct pp_canvas *c, int y, int h);

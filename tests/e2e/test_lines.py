@@ -14,6 +14,8 @@ import sys
 import harness as h
 
 W = "lines.py"
+N_BYTES = 4096  # lines.py's N: each case keeps bytes objects of N
+BYTES_HEAD = 33  # PyBytesObject header and NUL (Include/cpython/bytesobject.h)
 # marker -> (function, live_count); None = depends on the version (below)
 CASES = {
     "LINE-FAR": ("far", 1),
@@ -48,7 +50,17 @@ def one(label, py):
         site = next((s for s in here if s.get("function") == fn), None)
         why = ("no report: %s" % r.why if r.report is None else
                "sites at %s:%d: %s" % (W, ln, [h.fmt_site(s) for s in here]))
-        h.check(site is not None and site.get("live_count") == live,
+        got = (site or {}).get("live_count")
+        ok = got == live
+        if mk == "LINE-COMP" and ver >= (3, 13) and got == live + 1:
+            # 3.13+ keeps freelists (the reference tracer retags what
+            # they hand out): the comprehension's own list object, once
+            # dropped, waits on the list freelist still charged to this
+            # line until a new list takes it, as under tracemalloc
+            # (README, "Freelists"). One list object, no more.
+            lb = site.get("live_bytes") or 0
+            ok = 0 < lb - 3 * (N_BYTES + BYTES_HEAD) <= 64
+        h.check(site is not None and ok,
                 "%s: %s at %s:%d in %s, live_count %d" % (t, mk, W, ln, fn, live), why)
         st = (site or {}).get("stack") or []
         h.check(site is not None and st and h.frame_key(st[0]) == (f, ln, fn),

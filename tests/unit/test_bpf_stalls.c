@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pp_clock.h"
 #include "pp_test.h"
 #include "pp_test_interp.h"
 #include "bpf.h"
@@ -42,14 +43,6 @@ struct run {
 	char buf[1 << 16];
 	size_t len;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static void emit(const struct pp_hdr *h, void *ctx)
 {
@@ -142,17 +135,17 @@ static int record(const char *py, const char *script, const char *arg,
 		return -1;
 	}
 	snprintf(src, srclen, "%s", pp_bpf_sources(b));
-	t0 = now_ns();
+	t0 = pp_now_ns();
 	deadline = t0 + 60 * 1000000000ull;
 	if (write(r->in, "go\n", 3) != 3)
 		goto fail;
-	while (!child_said(r, "done", 0) && now_ns() < deadline)
+	while (!child_said(r, "done", 0) && pp_now_ns() < deadline)
 		pp_bpf_poll(b, 20);
-	t1 = now_ns();
+	t1 = pp_now_ns();
 	pp_bpf_poll(b, 0);
 	pp_bpf_detach(b);
 	pp_stalls_span(s->st, t0, t1);
-	return now_ns() < deadline ? 0 : -1;
+	return pp_now_ns() < deadline ? 0 : -1;
 fail:
 	pp_bpf_detach(b);
 	return -1;

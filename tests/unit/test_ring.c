@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pp_clock.h"
 #include "pp_ring.h"
 #include "pp_test.h"
 
@@ -181,10 +182,7 @@ static void test_full(void)
 
 static double secs(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	return pp_now_ns() / 1e9;
 }
 
 /* fill the ring until the first reservation that does not succeed */

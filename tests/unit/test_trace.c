@@ -20,6 +20,7 @@
 #include <zlib.h>
 #include <lz4.h>
 
+#include "pp_clock.h"
 #include "pp_test.h"
 #include "trace.h"
 
@@ -102,14 +103,6 @@ static const struct pp_hdr *gen(uint64_t i, uint64_t *buf)
 		}
 		return hdr;
 	}
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
 /* Writes records [0, n), flushing every flush_every records (0 = never). */
@@ -205,9 +198,9 @@ static void test_roundtrip(void)
 	bool ts_ok = true;
 	int rc;
 
-	t0 = now_ns();
+	t0 = pp_now_ns();
 	rc = write_trace(path, n, 0, &bytes);
-	t0 = now_ns() - t0;
+	t0 = pp_now_ns() - t0;
 	CHECK(rc == 0, "roundtrip_write", "write_trace %d", rc);
 	CHECK(stat(path, &st) == 0 && (uint64_t)st.st_size == bytes,
 	      "roundtrip_bytes_written", "file %lld, counted %llu",
@@ -710,12 +703,12 @@ static int bench(void)
 	w = pp_trace_create(path, err, sizeof(err));
 	if (!w)
 		return 1;
-	t0 = now_ns();
+	t0 = pp_now_ns();
 	for (p = recs; p < recs + raw; p += ((struct pp_hdr *)p)->len)
 		pp_trace_append(w, (const struct pp_hdr *)p);
 	pp_trace_flush(w);
 	file = pp_trace_bytes_written(w);
-	t0 = now_ns() - t0;
+	t0 = pp_now_ns() - t0;
 	pp_trace_close(w);
 	printf("append+flush: %llu records, %.1f MB raw -> %.1f MB file in %.3f s: %.0f MB/s, %.1f Mrec/s\n",
 	       (unsigned long long)n, raw / 1e6, file / 1e6, t0 / 1e9,
