@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "array.h"
+#include "alloc.h"
 #include "export.h"
 #include "hashmap.h"
 #include "stalls.h"
@@ -230,9 +230,7 @@ static void threads(FILE *f, const struct pp_model *m, const struct evs *e)
 	char name[32];
 
 	n = pp_stalls_gil_threads(m->stalls, NULL, 0);
-	t = calloc(n + 1, sizeof(*t));
-	if (!t)
-		abort();
+	t = pp_xcalloc(n + 1, sizeof(*t));
 	n = pp_stalls_gil_threads(m->stalls, t, n);
 	for (i = 0; i < n; i++)
 		meta_event(f, m, "thread_name", t[i].tid,

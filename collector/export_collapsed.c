@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "array.h"
+#include "alloc.h"
 #include "export.h"
 #include "hashmap.h"
 #include "stalls.h"
@@ -48,7 +48,7 @@ static char *stack_text(const struct pp_model *m, uint32_t id)
 	int i;
 
 	if (!st || !st->nframes)
-		return strdup(NOSTACK);
+		return pp_xstrdup(NOSTACK);
 	f = open_memstream(&buf, &len);
 	if (!f)
 		abort();
@@ -130,7 +130,7 @@ static void heap_lines(const struct pp_model *m, struct lines *l,
 			   (from ? fig(&from->nostack, by) : 0);
 
 		if (v > 0)
-			add(l, strdup(NOSTACK), v);
+			add(l, pp_xstrdup(NOSTACK), v);
 	}
 }
 
@@ -184,9 +184,7 @@ static int wait_lines(const struct pp_model *m, struct pp_trace_reader *r,
 	pp_map_init(&sums, sizeof(double));
 	if (by == PP_BY_GIL) {
 		n = pp_stalls_gil_threads(m->stalls, NULL, 0);
-		thr = calloc(n + 1, sizeof(*thr));
-		if (!thr)
-			abort();
+		thr = pp_xcalloc(n + 1, sizeof(*thr));
 		n = pp_stalls_gil_threads(m->stalls, thr, n);
 	}
 	if (pp_trace_rewind(r) < 0)

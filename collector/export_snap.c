@@ -2,18 +2,16 @@
 /* Per-stack snapshots for windowed exports (export.h). */
 #include <stdlib.h>
 
-#include "array.h"
+#include "alloc.h"
 #include "export.h"
 
 static struct pp_stack_fig *copy(const struct pp_stack *st, size_t n, int end,
 				 struct pp_stack_fig *sum0,
 				 const struct pp_model *m)
 {
-	struct pp_stack_fig *f = calloc(n ? n : 1, sizeof(*f));
+	struct pp_stack_fig *f = pp_xcalloc(n ? n : 1, sizeof(*f));
 	size_t i;
 
-	if (!f)
-		abort();
 	for (i = 0; i < n; i++) {
 		f[i].live = end ? st[i].end_live_bytes : st[i].live_bytes;
 		f[i].alloc = st[i].alloc_bytes;
