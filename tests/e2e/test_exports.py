@@ -13,6 +13,11 @@ One recording of tests/workloads/service.py per interpreter, then:
   the report counts collections; heap and rss counters sit at the
   report's timeline times in microseconds (t * 1e6), with its values;
   the process and every thread with slices are named (M events);
+- chrome slices on one thread nest (none ends inside another that it
+  began in, which Perfetto would reject);
+- on tests/workloads/stalls_lock.py (one interpreter): collapsed --by
+  locks sums to the JSON locks' and waits' wait_s (in µs), and chrome
+  has one lock slice per contention the report counts;
 - windows: alloc over [0, T] plus alloc over [T, end] is the whole
   alloc, stack by stack; over [1 s, 2 s] the LEAK-CACHE line grew
   while CHURN (freed in its request) grew by at most one buffer though
@@ -160,12 +165,50 @@ def check_chrome(label, rep, trace):
         h.check(cs and tl and not wrong,
                 "%s chrome: %s counters at the timeline's t * 1e6 with its %s" % (label, cname, key),
                 "%d counters, %d points, unmatched %s" % (len(cs), len(tl), wrong[:2]))
+    check_nesting(label, xs)
     named = {e["tid"] for e in ev if e["ph"] == "M" and e["name"] == "thread_name"}
     procs = [e for e in ev if e["ph"] == "M" and e["name"] == "process_name"]
     h.check(procs and {e["tid"] for e in xs} <= named,
             "%s chrome: process and threads named" % label,
             "unnamed tids %s" % ({e["tid"] for e in xs} - named))
     return xs
+
+
+def check_nesting(label, xs):
+    bad, open_ = [], {}
+    for e in xs:
+        stack = open_.setdefault(e["tid"], [])
+        start, end = e["ts"], e["ts"] + e["dur"]
+        while stack and stack[-1][0] <= start + 0.001:  # ts + dur rounds
+            stack.pop()
+        if stack and end > stack[-1][0] + 0.001:
+            bad.append((stack[-1][1], e["name"], e["ts"]))
+        stack.append((end, e["name"]))
+    h.check(not bad, "%s chrome: slices on a thread nest" % label,
+            "%d partial overlaps, e.g. %s" % (len(bad), bad[:3]))
+
+
+def check_locks(label, py):
+    rec = h.record(py, "stalls_lock.py")
+    if not h.check(rec.report is not None, "%s stalls_lock.py: recorded and reported" % label,
+                   rec.why):
+        return
+    rep = rec.report
+    lines = collapsed(label, rec.trace, "collapsed --by locks", "--by", "locks")
+    groups = rep.get("locks", []) + rep.get("waits", [])
+    want = sum(l["wait_s"] for l in groups) * 1e6
+    if lines is not None:
+        got = sum(lines.values())
+        h.check(want > 0 and abs(got - want) <= len(lines) + 0.5 + 1e-6 * want,
+                "%s collapsed --by locks: sums to the report's lock waits" % label,
+                "%d us vs %.0f us" % (got, want))
+    ev = chrome(label, rec.trace, "chrome (locks)")
+    if ev is not None:
+        n = sum(1 for e in ev if e.get("cat") == "lock")
+        h.check(n == sum(l["contentions"] for l in groups),
+                "%s chrome: one lock slice per contention" % label,
+                "%d slices, %d contentions" % (n, sum(l["contentions"] for l in groups)))
+        check_nesting(label + " (locks)", [e for e in ev if e["ph"] == "X"])
 
 
 def check_windows(label, rep, trace, full_alloc, gc_full):
@@ -233,6 +276,8 @@ def main():
             h.check(r.rc == 0 and all(LINE.match(l) for l in r.out.splitlines()),
                     "%s collapsed --by %s: exits 0, 'stack N' lines" % (label, by),
                     h.tail(r.err + r.out))
+        if label == LABELS[0]:
+            check_locks(label, py)
     r = h.pyprof("report", "/nonexistent", "--format", "text", "--from", "1")
     h.check(r.rc == 2, "report --format text --from: a usage error (windows are for "
             "collapsed and chrome)", "rc %s" % r.rc)
