@@ -29,7 +29,8 @@ struct pp_stack_snap {
 
 /* The model's stacks as they are now (end: their end-of-run live bytes,
  * for a finished model). */
-void pp_stack_snap_take(struct pp_stack_snap *s, const struct pp_model *m, int end);
+void pp_stack_snap_take(struct pp_stack_snap *s, const struct pp_model *m,
+			int end);
 void pp_stack_snap_free(struct pp_stack_snap *s);
 
 enum pp_collapsed_by { PP_BY_LIVE, PP_BY_ALLOC, PP_BY_GIL, PP_BY_LOCKS };

@@ -23,7 +23,8 @@ static struct pp_stack_fig *copy(const struct pp_stack *st, size_t n, int end,
 	return f;
 }
 
-void pp_stack_snap_take(struct pp_stack_snap *s, const struct pp_model *m, int end)
+void pp_stack_snap_take(struct pp_stack_snap *s, const struct pp_model *m,
+			int end)
 {
 	struct pp_stack_fig site0 = { 0, 0 };
 
