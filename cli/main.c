@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../collector/model.h"
+#include "../collector/export.h"
 #include "../collector/report.h"
 #include "../collector/session.h"
 #include "../collector/trace.h"
@@ -24,7 +25,8 @@ static const char usage[] =
 "       pyprof [OPTIONS] --pid PID                attach to a running Python\n"
 "       pyprof record -o FILE [OPTIONS] (-- COMMAND [ARGS...] | --pid PID)\n"
 "       pyprof view FILE                          view a recorded trace\n"
-"       pyprof report FILE [--format text|json] [-o OUT]\n"
+"       pyprof report FILE [--format text|json|collapsed|chrome] [-o OUT]\n"
+"                         [--by live|alloc|gil|locks] [--from SEC] [--to SEC]\n"
 "\n"
 "options:\n"
 "  -o, --output FILE     trace file to write (record) or report to write\n"
@@ -42,7 +44,15 @@ static const char usage[] =
 "  -b, --batch           no curses: print text frames (with -n, -d)\n"
 "  -n N                  stop after N frames (batch)\n"
 "  -d SEC                seconds between frames (batch)\n"
-"      --format FMT      report format: text (default) or json\n"
+"      --format FMT      report format: text (default), json, collapsed\n"
+"                        (folded stacks for FlameGraph/speedscope) or chrome\n"
+"                        (Trace Event JSON for Perfetto)\n"
+"      --by WHAT         collapsed values: live bytes at the end (default),\n"
+"                        alloc (bytes allocated), gil (GIL wait us per\n"
+"                        thread), locks (lock wait us per Python stack)\n"
+"      --from SEC, --to SEC  collapsed and chrome: only that window, seconds\n"
+"                        since the trace start (live/alloc: each stack's\n"
+"                        growth / allocations over the window)\n"
 "      --ring-size BYTES event ring size (default 16 MiB)\n"
 "  -h, --help            this help\n"
 "      --version         print the version\n";
@@ -50,6 +60,9 @@ static const char usage[] =
 struct opts {
 	const char *output;
 	const char *format;
+	const char *by;
+	double from, to;	/* report window (window set); to 0: the end */
+	int window;
 	uint64_t sample;
 	uint64_t ring;
 	int native, no_bpf, gil;
@@ -203,22 +216,58 @@ static int report_close(struct report_out *ro)
 	return bad ? -1 : 0;
 }
 
+enum { FMT_TEXT, FMT_JSON, FMT_COLLAPSED, FMT_CHROME };
+
+static int parse_report_opts(const struct opts *o, int *fmt, int *by)
+{
+	static const char *const fmts[] = { "text", "json", "collapsed",
+					    "chrome" };
+	static const char *const bys[] = { "live", "alloc", "gil", "locks" };
+	int i;
+
+	*fmt = o->format ? -1 : FMT_TEXT;
+	for (i = 0; i < 4 && *fmt < 0; i++)
+		if (!strcmp(o->format, fmts[i]))
+			*fmt = i;
+	if (*fmt < 0)
+		return usage_error("unknown report format '%s' (text, json, "
+				   "collapsed, chrome)", o->format);
+	*by = o->by ? -1 : PP_BY_LIVE;
+	for (i = 0; i < 4 && *by < 0; i++)
+		if (!strcmp(o->by, bys[i]))
+			*by = i;	/* enum pp_collapsed_by order */
+	if (*by < 0)
+		return usage_error("--by is live, alloc, gil or locks, not "
+				   "'%s'", o->by);
+	if (o->by && *fmt != FMT_COLLAPSED)
+		return usage_error("%s", "--by is for --format collapsed");
+	if (o->window && *fmt < FMT_COLLAPSED)
+		return usage_error("%s", "--from/--to are for --format "
+				   "collapsed and chrome (not yet text/json)");
+	if (o->window && o->to && o->to <= o->from)
+		return usage_error("%s", "--to must come after --from");
+	return 0;
+}
+
 static int do_report(const char *path, const struct opts *o)
 {
 	struct pp_trace_reader *r;
 	const struct pp_hdr *rec;
 	struct report_out ro;
 	struct pp_model m;
+	struct pp_window w = { 0, INFINITY };
+	struct pp_stack_snap from = { 0 }, to = { 0 };
+	int have_from = 0, have_to = 0;
 	char err[512];
-	int rc, json;
+	int rc, fmt, by = PP_BY_LIVE;
 
-	if (!o->format || !strcmp(o->format, "text"))
-		json = 0;
-	else if (!strcmp(o->format, "json"))
-		json = 1;
-	else
-		return usage_error("unknown report format '%s' (text, json)",
-				   o->format);
+	if (parse_report_opts(o, &fmt, &by))
+		return 2;
+	if (o->window) {
+		w.from_s = o->from;
+		if (o->to)
+			w.to_s = o->to;
+	}
 	if (o->output && same_file(o->output, path))
 		return usage_error("-o %s would overwrite the trace being read",
 				   o->output);
@@ -228,8 +277,25 @@ static int do_report(const char *path, const struct opts *o)
 		return 1;
 	}
 	pp_model_init(&m);
-	while ((rc = pp_trace_next(r, &rec)) > 0)
+	while ((rc = pp_trace_next(r, &rec)) > 0) {
+		double t;
+
 		pp_model_feed(&m, rec);
+		if (fmt != FMT_COLLAPSED || !o->window || !m.t0)
+			continue;
+		/* the window's edges, as the first time stamp past them;
+		 * the run's end (atexit) closes --to at the latest, no --to
+		 * is the end of the data (as the report's figures) */
+		t = pp_model_secs(&m, m.t_now);
+		if (!have_from && o->from > 0 && t >= o->from) {
+			pp_stack_snap_take(&from, &m, 0);
+			have_from = 1;
+		}
+		if (!have_to && o->to && (t >= w.to_s || m.finalized)) {
+			pp_stack_snap_take(&to, &m, m.finalized);
+			have_to = 1;
+		}
+	}
 	if (rc < 0) {
 		fprintf(stderr, "pyprof: %s: %s\n", path, pp_trace_error(r));
 		pp_trace_close_reader(r);
@@ -243,19 +309,45 @@ static int do_report(const char *path, const struct opts *o)
 		fprintf(stderr, "pyprof: %s: the trace ends early (the "
 			"recording was cut off); reporting what it holds\n",
 			path);
-	pp_trace_close_reader(r);
 	pp_model_finish(&m);
+	if (!have_to)
+		pp_stack_snap_take(&to, &m, 1);
+	if (o->window && o->from > 0 && !have_from)
+		pp_stack_snap_take(&from, &m, 1);	/* past the end: nothing */
+	have_from = o->window && o->from > 0;
 	if (report_open(&ro, o->output) < 0) {
 		fprintf(stderr, "pyprof: cannot write %s: %s\n", o->output,
 			strerror(errno));
+		pp_trace_close_reader(r);
+		pp_stack_snap_free(&from);
+		pp_stack_snap_free(&to);
 		pp_model_free(&m);
 		return 1;
 	}
-	if (json)
+	rc = 0;
+	if (fmt == FMT_JSON)
 		pp_report_json(&m, ro.f);
-	else
+	else if (fmt == FMT_TEXT)
 		pp_report_text(&m, ro.f);
+	else if (fmt == FMT_COLLAPSED)
+		rc = pp_export_collapsed(&m, r, ro.f, by,
+					 have_from ? &from : NULL, &to, &w);
+	else
+		rc = pp_export_chrome(&m, r, ro.f, &w);
+	if (rc < 0) {
+		fprintf(stderr, "pyprof: %s: re-reading the trace failed: %s\n",
+			path, pp_trace_error(r));
+		if (ro.path)
+			fclose(ro.f);
+		if (ro.tmp[0])
+			unlink(ro.tmp);	/* no half report left behind */
+	}
+	pp_trace_close_reader(r);
+	pp_stack_snap_free(&from);
+	pp_stack_snap_free(&to);
 	pp_model_free(&m);
+	if (rc < 0)
+		return 1;
 	if (report_close(&ro) < 0) {
 		fprintf(stderr, "pyprof: writing %s failed: %s%s\n",
 			ro.path ? ro.path : "the report to stdout",
@@ -312,7 +404,7 @@ static int do_run(char **cmd, const struct opts *o, int record)
 }
 
 enum { OPT_SAMPLE = 256, OPT_NATIVE, OPT_NO_BPF, OPT_GIL, OPT_DURATION, OPT_FORMAT, OPT_PID,
-       OPT_RING, OPT_VERSION, OPT_NO_INJECT };
+       OPT_RING, OPT_VERSION, OPT_NO_INJECT, OPT_BY, OPT_FROM, OPT_TO };
 
 static const struct option longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -322,6 +414,9 @@ static const struct option longopts[] = {
 	{ "gil", required_argument, NULL, OPT_GIL },
 	{ "duration", required_argument, NULL, OPT_DURATION },
 	{ "format", required_argument, NULL, OPT_FORMAT },
+	{ "by", required_argument, NULL, OPT_BY },
+	{ "from", required_argument, NULL, OPT_FROM },
+	{ "to", required_argument, NULL, OPT_TO },
 	{ "pid", required_argument, NULL, OPT_PID },
 	{ "no-inject", no_argument, NULL, OPT_NO_INJECT },
 	{ "ring-size", required_argument, NULL, OPT_RING },
@@ -384,6 +479,26 @@ int main(int argc, char **argv)
 			break;
 		case OPT_FORMAT:
 			o.format = optarg;
+			break;
+		case OPT_BY:
+			o.by = optarg;
+			break;
+		case OPT_FROM:
+		case OPT_TO:
+			{
+				double v = strtod(optarg, &end);
+
+				if (*end || end == optarg || !isfinite(v) ||
+				    v < 0)
+					return usage_error("--from/--to need "
+							   "seconds >= 0, not "
+							   "'%s'", optarg);
+				if (c == OPT_FROM)
+					o.from = v;
+				else
+					o.to = v;
+				o.window = 1;
+			}
 			break;
 		case OPT_PID:
 			o.pid = strtol(optarg, &end, 10);

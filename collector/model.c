@@ -327,8 +327,10 @@ static void block_new(struct pp_model *m, uint64_t addr, uint64_t size,
 	s->alloc_bytes += bytes;
 	s->alloc_count += w;
 	st = (struct pp_stack *)pp_model_stack(m, stack);
-	if (st)
+	if (st) {
 		st->live_bytes += bytes;
+		st->alloc_bytes += bytes;
+	}
 	site_note(m, s);
 }
 
@@ -511,6 +513,10 @@ static void snapshot_end(struct pp_model *m)
 		m->sites[i].end_live_bytes = m->sites[i].live_bytes;
 		m->sites[i].end_live_count = m->sites[i].live_count;
 	}
+	for (i = 1; i < m->nstacks; i++)
+		m->stacks[i].end_live_bytes = m->stacks[i].live_bytes;
+	for (i = 0; i < m->nstacks_hi; i++)
+		m->stacks_hi[i].end_live_bytes = m->stacks_hi[i].live_bytes;
 	m->end_live_bytes = m->live_bytes;
 	m->end_live_count = m->live_count;
 	m->t_end_run = m->t_now;
@@ -790,13 +796,15 @@ void pp_model_finish(struct pp_model *m)
 	}
 	pp_stalls_span(m->stalls, m->t0, m->t_now);
 	pp_model_judge(m);
-	/* a site's shown stack: its heaviest */
+	/* a site's shown stack: its heaviest at the end of the run, as
+	 * the site's live bytes are taken */
 	for (i = 1; i < m->nstacks; i++) {
 		struct pp_stack *st = &m->stacks[i];
 		struct pp_site *s = &m->sites[st->site];
 		const struct pp_stack *top = pp_model_stack(m, s->top_stack);
 
-		if (st->frames && (!top || st->live_bytes > top->live_bytes))
+		if (st->frames && (!top || st->end_live_bytes >
+					       top->end_live_bytes))
 			s->top_stack = i;
 	}
 }

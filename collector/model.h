@@ -33,6 +33,8 @@ struct pp_stack {
 	struct pp_frame *frames;	/* innermost first */
 	uint32_t site;			/* index into model.sites */
 	double live_bytes;		/* to pick a site's heaviest stack */
+	double alloc_bytes;		/* allocated so far (exports) */
+	double end_live_bytes;		/* at the end of the run */
 };
 
 /*

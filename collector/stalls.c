@@ -361,6 +361,14 @@ static uint64_t pct(const uint64_t *v, size_t n, double p)
 	return v[k > n ? n - 1 : k - 1];
 }
 
+int pp_stalls_uses_shim(const struct pp_stalls *s, int type)
+{
+	const int *have = type == PP_REC_GC ? s->have_gc :
+			  type == PP_REC_GIL ? s->have_gil : s->have_lock;
+
+	return !have[SRC_BPF];
+}
+
 int pp_stalls_gc(const struct pp_stalls *s, int gen,
 		 struct pp_gc_summary *out)
 {

@@ -76,6 +76,11 @@ void pp_stalls_add(struct pp_stalls *s, const struct pp_hdr *rec);
  * timestamp seen. Bounds each thread's lifetime. */
 void pp_stalls_span(struct pp_stalls *s, uint64_t start, uint64_t end);
 
+/* Which source's records of type (PP_REC_GC, _GIL or _LOCK) the
+ * summaries count: 1 the shim's (PP_SRC_SHIM set), 0 eBPF's. An export
+ * re-reading the trace keeps the same ones. */
+int pp_stalls_uses_shim(const struct pp_stalls *s, int type);
+
 /* Generation gen (0-2): 0, or -1 if no collection was seen at all. */
 int pp_stalls_gc(const struct pp_stalls *s, int gen,
 		 struct pp_gc_summary *out);

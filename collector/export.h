@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Exports of a finished model for other tools: folded stacks
+ * (FlameGraph, speedscope, Pyroscope) and Chrome's Trace Event JSON
+ * (Perfetto). Timed records are re-read from the trace rather than kept
+ * in the model; --from/--to windows are seconds since the trace start.
+ */
+#ifndef PP_EXPORT_H
+#define PP_EXPORT_H
+
+#include <stdio.h>
+
+#include "model.h"
+#include "trace.h"
+
+struct pp_window {
+	double from_s, to_s;		/* to_s = INFINITY: to the end */
+};
+
+/* per-stack figures at one moment, so a window shows what it added */
+struct pp_stack_fig {
+	double live, alloc;
+};
+struct pp_stack_snap {
+	struct pp_stack_fig *lo, *hi;	/* by stack id, as model.stacks(_hi) */
+	size_t nlo, nhi;
+	struct pp_stack_fig nostack;	/* blocks without a Python stack */
+};
+
+/* The model's stacks as they are now (end: their end-of-run live bytes,
+ * for a finished model). */
+void pp_stack_snap_take(struct pp_stack_snap *s, const struct pp_model *m,
+			int end);
+void pp_stack_snap_free(struct pp_stack_snap *s);
+
+enum pp_collapsed_by { PP_BY_LIVE, PP_BY_ALLOC, PP_BY_GIL, PP_BY_LOCKS };
+
+/*
+ * Folded stacks, "outer;...;inner VALUE" per distinct stack. live/alloc:
+ * bytes of to minus from (from NULL: since the start), lines with
+ * nothing left out; gil/locks: waits in µs within w, read again from r.
+ * Returns 0, or -1 when the trace cannot be re-read.
+ */
+int pp_export_collapsed(const struct pp_model *m, struct pp_trace_reader *r,
+			FILE *out, enum pp_collapsed_by by,
+			const struct pp_stack_snap *from, const struct pp_stack_snap *to,
+			const struct pp_window *w);
+
+/* Trace Event JSON of the records in w, re-read from r: 0 or -1. */
+int pp_export_chrome(const struct pp_model *m, struct pp_trace_reader *r,
+		     FILE *out, const struct pp_window *w);
+
+#endif
