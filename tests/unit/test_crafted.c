@@ -159,8 +159,8 @@ static int lines(const char *s)
 	return n;
 }
 
-/* pyprof report FILE --format json, bounded; exit status, peak RSS */
-static int report(long *rss_kb)
+/* pyprof report FILE --format fmt, bounded; exit status, peak RSS */
+static int report(const char *fmt, long *rss_kb)
 {
 	struct rusage ru;
 	int st;
@@ -177,7 +177,7 @@ static int report(long *rss_kb)
 #endif
 		if (!freopen(out, "w", stdout) || !freopen(errf, "w", stderr))
 			_exit(127);
-		execl(pyprof, pyprof, "report", path, "--format", "json",
+		execl(pyprof, pyprof, "report", path, "--format", fmt,
 		      (char *)NULL);
 		_exit(127);
 	}
@@ -207,7 +207,7 @@ static void expect(const char *name, const char *why, void (*bad)(void))
 	suffix();
 	if (end())
 		printf("# close failed\n");
-	st = report(&rss);
+	st = report("json", &rss);
 	o = slurp(out);
 	e = slurp(errf);
 	snprintf(label, sizeof(label), "%s: report exits 0", name);
@@ -235,6 +235,20 @@ static void expect(const char *name, const char *why, void (*bad)(void))
 		printf("# %s: %s", name, e);
 	free(o);
 	free(e);
+	/* the other outputs read the same prefix (some read it twice) */
+	for (int i = 0; i < 3; i++) {
+		static const char *const fmts[] = { "text", "collapsed",
+						    "chrome" };
+
+		st = report(fmts[i], &rss);
+		e = slurp(errf);
+		snprintf(label, sizeof(label), "%s: --format %s", name,
+			 fmts[i]);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+		      lines(e) == !!why && rss < RSS_MAX_KB, label,
+		      "status %#x, peak RSS %ld KiB: %s", st, rss, e);
+		free(e);
+	}
 }
 
 static void undefined_hi_func(void)
