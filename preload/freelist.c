@@ -126,7 +126,18 @@ static void reused(uintptr_t b)
 
 static int tracer(void *op, int event, void *data)
 {
-	if (event == PYREFTRACER_CREATE && pp_shim.active && !pp_in_hook) {
+	reftracer next;
+	void *next_data;
+
+	if (unlikely(!pp_shim.active)) {
+		/* recording stopped (collector gone, --duration, a forked
+		 * child): step aside for good; the GIL is held here */
+		next = fl.next;
+		next_data = fl.next_data;
+		pp_freelist_undo();
+		return next ? next(op, event, next_data) : 0;
+	}
+	if (event == PYREFTRACER_CREATE && !pp_in_hook) {
 		uintptr_t b = (uintptr_t)op - presize(op);
 
 		if (likely(b == pp_fl_last))
@@ -173,6 +184,13 @@ static void redirect(struct fl_type *t, char *op)
 {
 	char **ob_type = (char **)(op + OB_TYPE);
 
+	if (unlikely(!pp_shim.active)) {
+		/* recording stopped: give the program its freelists back
+		 * (a dealloc runs with the GIL held) */
+		pp_freelist_undo();
+		t->orig(op);
+		return;
+	}
 	if (*ob_type == t->type)
 		*ob_type = t->copy;
 	t->orig(op);
