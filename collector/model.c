@@ -208,6 +208,19 @@ static void site_note(struct pp_model *m, struct pp_site *s)
 	if (s->live_bytes < s->floor[s->window])
 		s->floor[s->window] = s->live_bytes;
 	s->cum_alloc[s->window] = s->alloc_bytes;
+	s->active |= 1ull << s->window;
+}
+
+/* fold bit pairs of a window mask when two windows become one */
+static uint64_t fold_mask(uint64_t v)
+{
+	uint64_t out = 0;
+	int w;
+
+	for (w = 0; w < PP_WINDOWS / 2; w++)
+		if (v & (3ull << (2 * w)))
+			out |= 1ull << w;
+	return out;
 }
 
 /* Halve the resolution: two windows become one. */
@@ -226,13 +239,9 @@ static void compact_windows(struct pp_model *m)
 		}
 		s->window = PP_WINDOWS / 2 - 1;
 		s->born /= 2;
+		s->active = fold_mask(s->active);
 	}
-	for (w = 0; w < PP_WINDOWS / 2; w++)
-		if (m->stamped & (3ull << (2 * w)))
-			m->stamped |= 1ull << w;
-		else
-			m->stamped &= ~(1ull << w);
-	m->stamped &= (1ull << (PP_WINDOWS / 2)) - 1;
+	m->stamped = fold_mask(m->stamped);
 	m->window = PP_WINDOWS / 2 - 1;
 	m->window_ns *= 2;
 }
@@ -499,6 +508,7 @@ static void run_starts(struct pp_model *m, uint64_t ts)
 		memset(s->floor, 0, sizeof(s->floor));
 		memset(s->cum_alloc, 0, sizeof(s->cum_alloc));
 		s->window = s->born = m->window;
+		s->active = 0;
 		s->floor[s->window] = s->live_bytes;
 		s->cum_alloc[s->window] = s->alloc_bytes;
 	}
@@ -733,14 +743,28 @@ double pp_model_secs(const struct pp_model *m, uint64_t ns)
 static void judge(struct pp_model *m, struct pp_site *s, int nwin)
 {
 	int first = -1, prev = -1, i, steps = 0, rises = 0, falls = 0;
+	int from = s->born + (nwin - s->born) / 4;
 	double grown, allocated, span;
 
 	s->leak = 0;
 	s->growth_bytes_per_s = 0;
 	s->retention = 0;
+	/*
+	 * Sampled: a window in which the sampler recorded nothing at this
+	 * site says nothing of it (a leak of 40 sampled blocks over 30
+	 * windows leaves a third of them empty), so it is skipped like an
+	 * unstamped one; growth that stopped is still growth that stopped:
+	 * the site must have records in the last quarter of the judged
+	 * windows.
+	 */
+	if (m->sample_bytes && from < nwin &&
+	    !(s->active >> (from + (nwin - from) * 3 / 4)))
+		return;
 	/* the warm-up: a quarter of the site's life in the run */
-	for (i = s->born + (nwin - s->born) / 4; i < nwin; i++) {
+	for (i = from; i < nwin; i++) {
 		if (!(m->stamped & (1ull << i)))
+			continue;
+		if (m->sample_bytes && !(s->active & (1ull << i)) && first >= 0)
 			continue;
 		if (first < 0) {
 			first = prev = i;

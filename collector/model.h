@@ -55,6 +55,7 @@ struct pp_site {
 	double cum_alloc[PP_WINDOWS];
 	int window;			/* last window written */
 	int born;			/* window of its first allocation */
+	uint64_t active;		/* bit w: a record at this site in window w */
 	/* verdict (pp_model_finish) */
 	int leak;
 	double growth_bytes_per_s;
