@@ -264,12 +264,18 @@ def live(label, py):
 
         # sort: LIVE -> GROWTH -> COUNT; COUNT column (3rd) descending
         p.keys("s", "s")
-        ok, text = p.wait(lambda s: "sort COUNT" in tab_line(s) and len(table_rows(s)) > 5)
-        counts = []
-        try:
-            counts = [parse_count(r.split()[2]) for r in table_rows(text)[:10]]
-        except (ValueError, IndexError):
-            pass
+
+        def count_column(s):
+            try:
+                return [parse_count(r.split()[2]) for r in table_rows(s)[:10]]
+            except (ValueError, IndexError):
+                return []
+
+        # a capture may fall between the tab line's redraw and the
+        # table's: wait for a frame whose rows are in order
+        ok, text = p.wait(lambda s: "sort COUNT" in tab_line(s) and len(table_rows(s)) > 5
+                          and count_column(s) == sorted(count_column(s), reverse=True))
+        counts = count_column(text)
         h.check(ok and counts and counts == sorted(counts, reverse=True),
                 t + ": sort by COUNT orders the table", "counts %s; %s" % (counts, text))
         p.keys("I")
