@@ -182,8 +182,15 @@ int pp_trace_append(struct pp_trace_writer *w, const struct pp_hdr *rec)
 	if (unlikely(len < sizeof(*rec) || (len & 7) || !rec->type ||
 		     rec->type >= PP_REC_MAX))
 		return -EINVAL;
-	if (unlikely(w->used + len > PP_TRACE_CHUNK_RAW))
+	if (unlikely(w->used + len > PP_TRACE_CHUNK_RAW)) {
 		e = pp_trace_flush(w);	/* on failure, counted and emptied */
+		/* what follows a lost chunk may name what it defined: only
+		 * LOST records may still go into the file after it */
+		if (e && rec->type != PP_REC_LOST) {
+			w->lost++;
+			return e;
+		}
+	}
 	memcpy(w->buf + w->used, rec, len);
 	w->used += len;
 	w->nrec++;
@@ -203,7 +210,6 @@ int pp_trace_append_run(struct pp_trace_writer *w, const void *recs,
 			size_t len)
 {
 	const char *p = recs, *end = p + len;
-	int err = 0;
 
 	while (p < end) {
 		const char *q = p;
@@ -225,10 +231,17 @@ int pp_trace_append_run(struct pp_trace_writer *w, const void *recs,
 		w->used += q - p;
 		w->nrec += n;
 		p = q;
-		if (p < end && (e = pp_trace_flush(w)))
-			err = e;	/* counted; the rest goes on */
+		if (p < end && (e = pp_trace_flush(w))) {
+			/* the rest would name what the lost chunk defined */
+			while (p < end &&
+			       ((const struct pp_hdr *)p)->len >= 8) {
+				p += ((const struct pp_hdr *)p)->len;
+				w->lost++;
+			}
+			return e;
+		}
 	}
-	return err;
+	return 0;
 }
 
 int pp_trace_close(struct pp_trace_writer *w)

@@ -191,6 +191,13 @@ static void redirect(struct fl_type *t, char *op)
 		t->orig(op);
 		return;
 	}
+	if (unlikely(__atomic_load_n(&pp_shim.ring.stalled, __ATOMIC_RELAXED))) {
+		/* a stalled collector: nothing is recorded, so the program
+		 * keeps its freelists' speed until the ring drains (then at
+		 * most their few dozen objects stay with their first line) */
+		t->orig(op);
+		return;
+	}
 	if (*ob_type == t->type)
 		*ob_type = t->copy;
 	t->orig(op);
