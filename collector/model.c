@@ -209,6 +209,7 @@ static void site_note(struct pp_model *m, struct pp_site *s)
 		s->floor[s->window] = s->live_bytes;
 	s->cum_alloc[s->window] = s->alloc_bytes;
 	s->active |= 1ull << s->window;
+	s->nrec++;
 }
 
 /* fold bit pairs of a window mask when two windows become one */
@@ -509,6 +510,7 @@ static void run_starts(struct pp_model *m, uint64_t ts)
 		memset(s->cum_alloc, 0, sizeof(s->cum_alloc));
 		s->window = s->born = m->window;
 		s->active = 0;
+		s->nrec = 0;
 		s->floor[s->window] = s->live_bytes;
 		s->cum_alloc[s->window] = s->alloc_bytes;
 	}
@@ -743,7 +745,7 @@ double pp_model_secs(const struct pp_model *m, uint64_t ns)
 static void judge(struct pp_model *m, struct pp_site *s, int nwin)
 {
 	int first = -1, prev = -1, i, steps = 0, rises = 0, falls = 0;
-	int from = s->born + (nwin - s->born) / 4;
+	int from = s->born + (nwin - s->born) / 4, sparse;
 	double grown, allocated, span;
 
 	s->leak = 0;
@@ -757,14 +759,16 @@ static void judge(struct pp_model *m, struct pp_site *s, int nwin)
 	 * the site must have records in the last quarter of the judged
 	 * windows.
 	 */
-	if (m->sample_bytes && from < nwin &&
-	    !(s->active >> (from + (nwin - from) * 3 / 4)))
+	/* sparse: fewer than 4 records per judged window on average */
+	sparse = m->sample_bytes && from < nwin &&
+		 s->nrec < 4ull * (uint64_t)(nwin - from);
+	if (sparse && !(s->active >> (from + (nwin - from) * 3 / 4)))
 		return;
 	/* the warm-up: a quarter of the site's life in the run */
 	for (i = from; i < nwin; i++) {
 		if (!(m->stamped & (1ull << i)))
 			continue;
-		if (m->sample_bytes && !(s->active & (1ull << i)) && first >= 0)
+		if (sparse && !(s->active & (1ull << i)) && first >= 0)
 			continue;
 		if (first < 0) {
 			first = prev = i;

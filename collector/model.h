@@ -56,6 +56,7 @@ struct pp_site {
 	int window;			/* last window written */
 	int born;			/* window of its first allocation */
 	uint64_t active;		/* bit w: a record at this site in window w */
+	uint64_t nrec;			/* records at this site in the run */
 	/* verdict (pp_model_finish) */
 	int leak;
 	double growth_bytes_per_s;
