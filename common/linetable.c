@@ -99,32 +99,44 @@ enum {
  * looking for the next start byte (as advance() does in 3.11+
  * Objects/codeobject.c).
  */
+/*
+ * One entry at *i (a start byte; non-start bytes of a corrupt table
+ * are skipped): moves *end past its code units and *line by its delta,
+ * leaves *i at the next start byte. Returns its line, -1 for no line,
+ * or -2 at the end of the table.
+ */
+static int loc_next(const uint8_t *tab, size_t len, size_t *i,
+		    uint32_t *end, int *line)
+{
+	size_t j;
+	int code;
+
+	while (*i < len && !(tab[*i] & 0x80))
+		(*i)++;			/* corrupt: resync */
+	if (*i >= len)
+		return -2;
+	code = (tab[*i] >> 3) & 15;
+	*end += ((tab[*i] & 7) + 1) * 2;
+	j = *i + 1;
+	if (code == LOC_NO_COLUMNS || code == LOC_LONG)
+		*line += lt_svarint(tab, len, &j);
+	else if (code >= LOC_ONE_LINE0 && code < LOC_NO_COLUMNS)
+		*line += code - LOC_ONE_LINE0;
+	for ((*i)++; *i < len && !(tab[*i] & 0x80); (*i)++)
+		;
+	return code == LOC_NONE ? -1 : *line;
+}
+
 static int locations_addr2line(const uint8_t *tab, size_t len, int line,
 			       int off)
 {
-	size_t i = 0, j;
-	int start = 0, code, delta;
+	size_t i = 0;
+	uint32_t end = 0;
+	int l;
 
-	while (i < len) {
-		if (!(tab[i] & 0x80)) {		/* corrupt: resync */
-			i++;
-			continue;
-		}
-		code = (tab[i] >> 3) & 15;
-		start += ((tab[i] & 7) + 1) * 2;
-		j = i + 1;
-		if (code == LOC_NO_COLUMNS || code == LOC_LONG)
-			delta = lt_svarint(tab, len, &j);
-		else if (code >= LOC_ONE_LINE0 && code < LOC_NO_COLUMNS)
-			delta = code - LOC_ONE_LINE0;
-		else
-			delta = 0;
-		line += delta;
-		if (off < start)
-			return code == LOC_NONE ? -1 : line;
-		for (i++; i < len && !(tab[i] & 0x80); i++)
-			;
-	}
+	while ((l = loc_next(tab, len, &i, &end, &line)) != -2)
+		if ((uint32_t)off < end)
+			return l;
 	return -1;
 }
 
@@ -210,29 +222,12 @@ static void linetable310_runs(struct runs *r, const uint8_t *tab, size_t len,
 static void locations_runs(struct runs *r, const uint8_t *tab, size_t len,
 			   int line)
 {
-	size_t i = 0, j;
-	uint32_t start = 0;
-	int code, delta;
+	size_t i = 0;
+	uint32_t end = 0;
+	int l;
 
-	while (i < len) {
-		if (!(tab[i] & 0x80)) {
-			i++;
-			continue;
-		}
-		code = (tab[i] >> 3) & 15;
-		start += ((tab[i] & 7) + 1) * 2;
-		j = i + 1;
-		if (code == LOC_NO_COLUMNS || code == LOC_LONG)
-			delta = lt_svarint(tab, len, &j);
-		else if (code >= LOC_ONE_LINE0 && code < LOC_NO_COLUMNS)
-			delta = code - LOC_ONE_LINE0;
-		else
-			delta = 0;
-		line += delta;
-		run_push(r, start, code == LOC_NONE ? -1 : line);
-		for (i++; i < len && !(tab[i] & 0x80); i++)
-			;
-	}
+	while ((l = loc_next(tab, len, &i, &end, &line)) != -2)
+		run_push(r, end, l);
 	run_push(r, UINT32_MAX, -1);
 }
 
