@@ -25,6 +25,7 @@ struct pymem_allocator {
 static struct domain {
 	struct pymem_allocator orig;
 	uint8_t pp_domain;
+	uint8_t gone;		/* orig put back: this domain is the program's */
 } domains[3] = {
 	{ .pp_domain = PP_DOM_PYRAW },
 	{ .pp_domain = PP_DOM_PYMEM },
@@ -40,12 +41,36 @@ static inline void note_block(const struct domain *d, const void *p)
 		pp_fl_last = (uintptr_t)p;
 }
 
+/*
+ * Recording stopped (collector lost, --duration, a forked child): put
+ * the domain's own allocator back, so the program pays nothing from now
+ * on. Only MEM and OBJ, whose callers hold the GIL (no other thread can
+ * be half way through reading the allocator); RAW stays a pass-through.
+ * If something was chained in front of us since (tracemalloc.start()),
+ * we stay its pass-through too. Our wrappers never change a block, so
+ * blocks they handed out are the original allocator's.
+ */
+static void step_aside(struct domain *d)
+{
+	struct pymem_allocator cur;
+	int i = (int)(d - domains);
+
+	if (d->gone || d->pp_domain == PP_DOM_PYRAW || pp_in_hook)
+		return;
+	d->gone = 1;
+	pp_shim.py.get_allocator(i, &cur);
+	if (cur.ctx == d)
+		pp_shim.py.set_allocator(i, &d->orig);
+}
+
 static void *hook_malloc(void *ctx, size_t n)
 {
 	struct domain *d = ctx;
 	void *p;
 
 	if (pp_in_hook || !pp_shim.active) {
+		if (!pp_shim.active)
+			step_aside(d);
 		p = d->orig.malloc(d->orig.ctx, n);
 		note_block(d, p);
 		return p;
@@ -112,6 +137,8 @@ static void hook_free(void *ctx, void *p)
 		pp_fl_last = 0;
 	if (!p || pp_in_hook || !pp_shim.active) {
 		d->orig.free(d->orig.ctx, p);
+		if (!pp_shim.active)
+			step_aside(d);
 		return;
 	}
 	pp_in_hook++;
