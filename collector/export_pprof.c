@@ -30,6 +30,7 @@ typedef Perftools__Profiles__Location Location;
 typedef Perftools__Profiles__Line Line;
 typedef Perftools__Profiles__Function Function;
 typedef Perftools__Profiles__ValueType ValueType;
+typedef Perftools__Profiles__Mapping Mapping;
 
 #define NVALUES 4
 #define NO_FRAME_FN "<no Python frame>"	/* as the JSON report's site 0 */
@@ -83,14 +84,20 @@ static int64_t str_id(struct builder *b, const char *s)
 	return b->nstrs++;
 }
 
+/*
+ * A Python name is final: no system_name, else pprof takes it for a C++
+ * name to simplify and strips "<module>" to nothing. A native one is
+ * the symbol as linked (pprof demangles C++ itself).
+ */
 static uint32_t new_func(struct builder *b, const char *name,
-			 const char *file, int64_t start_line)
+			 const char *file, int64_t start_line, int native)
 {
 	Function *f = pp_xmalloc(sizeof(*f));
 
 	perftools__profiles__function__init(f);
 	f->id = b->nfuncs + 1;
-	f->name = f->system_name = str_id(b, name);
+	f->name = str_id(b, name);
+	f->system_name = native ? f->name : 0;
 	f->filename = str_id(b, file);
 	f->start_line = start_line;
 	b->funcs = pp_grow(b->funcs, &b->capfuncs, b->nfuncs + 1,
@@ -106,7 +113,8 @@ static uint32_t func_id(struct builder *b, uint32_t model_id)
 
 	if (!*slot)
 		*slot = new_func(b, mf ? mf->name : "?", mf ? mf->file : "?",
-				 mf && !mf->native ? mf->firstlineno : 0);
+				 mf && !mf->native ? mf->firstlineno : 0,
+				 mf && mf->native);
 	return *slot;
 }
 
@@ -126,6 +134,7 @@ static uint64_t loc_id(struct builder *b, uint32_t fid, uint32_t line)
 	ln->function_id = fid;
 	ln->line = line;
 	l->id = b->nlocs + 1;
+	l->mapping_id = 1;	/* the interpreter: names known (below) */
 	l->n_line = 1;
 	l->line = pp_xmalloc(sizeof(*l->line));
 	l->line[0] = ln;
@@ -165,7 +174,7 @@ static void add_sample(struct builder *b, const struct pp_stack *st,
 	} else {
 		if (!b->nostack_fn)
 			b->nostack_fn = new_func(b, NO_FRAME_FN, NO_FRAME_FILE,
-						 0);
+						 0, 0);
 		s->n_location_id = 1;
 		s->location_id = pp_xmalloc(sizeof(uint64_t));
 		s->location_id[0] = loc_id(b, b->nostack_fn, 0);
@@ -208,6 +217,17 @@ static ValueType *value_type(struct builder *b, const char *type,
 	v->type = str_id(b, type);
 	v->unit = str_id(b, unit);
 	return v;
+}
+
+/* the command's first word (argv is tab-separated), or "python" */
+static const char *first_arg(const char *argv, char *buf, size_t len)
+{
+	size_t n = argv ? strcspn(argv, "\t") : 0;
+
+	if (!n)
+		return "python";
+	snprintf(buf, len, "%.*s", (int)n, argv);
+	return buf;
 }
 
 /* gzip (zlib's deflate with a gzip header) of buf to out */
@@ -274,6 +294,7 @@ int pp_export_pprof(const struct pp_model *m, const struct pp_win *w,
 	struct builder b = { .m = m };
 	struct pp_win_fig nostack = { 0 };
 	ValueType *st[NVALUES], *period;
+	Mapping map, *mapp;
 	Profile p = PERFTOOLS__PROFILES__PROFILE__INIT;
 	int64_t comment[2];
 	char text[256];
@@ -288,6 +309,16 @@ int pp_export_pprof(const struct pp_model *m, const struct pp_win *w,
 	for (i = 0; i < NVALUES; i++)
 		st[i] = value_type(&b, types[i][0], types[i][1]);
 	period = value_type(&b, "space", "bytes");
+	/*
+	 * One mapping, the interpreter, that says every location already
+	 * has its function, file and line: nothing for pprof to symbolize
+	 * (and no "main binary not available" notice).
+	 */
+	perftools__profiles__mapping__init(&map);
+	map.id = 1;
+	map.filename = str_id(&b, first_arg(m->argv, text, sizeof(text)));
+	map.has_functions = map.has_filenames = map.has_line_numbers = 1;
+	mapp = &map;
 	add_stacks(&b, w->lo, w->nlo, 0, &nostack);
 	add_stacks(&b, w->hi, w->nhi, PP_BPF_ID_BASE, &nostack);
 	add_sample(&b, NULL, &nostack);
@@ -309,6 +340,8 @@ int pp_export_pprof(const struct pp_model *m, const struct pp_win *w,
 	comment[1] = str_id(&b, text);
 	p.n_comment = 2;
 	p.comment = comment;
+	p.n_mapping = 1;
+	p.mapping = &mapp;
 	p.n_sample = b.nsamples;
 	p.sample = b.samples;
 	p.n_location = b.nlocs;
