@@ -265,7 +265,7 @@ void pp_report_json_win(const struct pp_model *m, const struct pp_win *w,
 	drops_json(out, m);
 	fputs("},\n", out);
 	heap_json(out, m);
-	n = pp_model_sorted_sites(m, &idx);
+	n = w ? pp_win_sorted_sites(m, w, &idx) : pp_model_sorted_sites(m, &idx);
 	sites_json(out, m, "sites", idx, n, w);
 	free(idx);
 	n = pp_model_leaks(m, &idx);

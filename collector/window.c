@@ -303,6 +303,38 @@ void pp_win_apply(struct pp_win *w, struct pp_model *m)
 	w->stalls = NULL;
 }
 
+static const struct pp_model *sort_m;
+static const struct pp_win *sort_w;
+
+static int by_live(const void *a, const void *b)
+{
+	uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+	const struct pp_site *x = &sort_m->sites[i], *y = &sort_m->sites[j];
+
+	if (x->end_live_bytes != y->end_live_bytes)
+		return x->end_live_bytes < y->end_live_bytes ? 1 : -1;
+	if (x->alloc_bytes != y->alloc_bytes)
+		return x->alloc_bytes < y->alloc_bytes ? 1 : -1;
+	if (sort_w->site_growth[i] != sort_w->site_growth[j])
+		return sort_w->site_growth[i] < sort_w->site_growth[j] ? 1 : -1;
+	return i < j ? -1 : i > j;
+}
+
+size_t pp_win_sorted_sites(const struct pp_model *m, const struct pp_win *w,
+			   uint32_t **out)
+{
+	size_t i, n = 0;
+
+	*out = pp_xmalloc((m->nsites + 1) * sizeof(**out));
+	for (i = 0; i < m->nsites && i < w->nsites; i++)
+		if (m->sites[i].alloc_count > 0 || fabs(w->site_growth[i]) >= 0.5)
+			(*out)[n++] = i;
+	sort_m = m;
+	sort_w = w;
+	qsort(*out, n, sizeof(**out), by_live);
+	return n;
+}
+
 void pp_win_free(struct pp_win *w)
 {
 	free(w->lo);

@@ -89,6 +89,11 @@ struct pp_win_fig pp_win_stack(const struct pp_win *w, uint32_t id);
  */
 void pp_win_apply(struct pp_win *w, struct pp_model *m);
 void pp_win_free(struct pp_win *w);
+/* After pp_win_apply: the sites that allocated in the window or whose
+ * live bytes changed in it (freed older blocks), by live then allocated
+ * bytes, as pp_model_sorted_sites; the count, *out malloc'd. */
+size_t pp_win_sorted_sites(const struct pp_model *m, const struct pp_win *w,
+			   uint32_t **out);
 
 /*
  * Read every record of r into m (pp_model_init'ed here) and w (set up
