@@ -8,8 +8,10 @@ at the tick T2; phase 3 comes GAP later), and the window is
 [T2 - 0.1 - GAP/2, T2 + GAP/2]:
 - JSON: GROWTH allocated in the window all the bytes the whole run has
   there, and still holds them at its end, at least 97 blocks of 40 KiB
-  (give or take the list KEEP's buffer, reallocated in phase 3); TEMP allocated all its 53 blocks of 256 KiB in the window and
-  kept none (less than 1 KiB live: 3.13 keeps a small object there); AFTER (phase 3) and BASELINE (before) allocated nothing in
+  (give or take the list KEEP's buffer, reallocated in phase 3); TEMP
+  allocated all its 53 blocks of 256 KiB in the window and kept none
+  (under 1 KiB live: 3.13 keeps a small object there); AFTER (phase 3)
+  and BASELINE (before) allocated nothing in
   it, and BASELINE's growth_bytes is minus the quarter freed in it; the
   sites' live bytes add up to the heap's, their growth to the window's
   heap growth; the timeline lies inside the window; leaks grew in it;
