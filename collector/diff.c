@@ -96,7 +96,9 @@ static void add_sites(struct table *t, const struct pp_diff_side *d, int k)
 				 i < d->w->nsites ? d->w->site_growth[i] : 0 };
 		struct entry *e;
 
-		if (!(s->alloc_count > 0) && !s->end_live_bytes)
+		/* a window's site may only have freed older blocks */
+		if (!(s->alloc_count > 0) && !s->end_live_bytes &&
+		    !(fabs(f.growth_bytes) >= 0.5))
 			continue;
 		e = entry(t, site_key(m, s));
 		if (e->id[k] == NONE)
