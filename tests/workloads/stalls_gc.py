@@ -3,8 +3,11 @@
 # the time the thread sat runnable but preempted in between (schedstat)
 # so a loaded machine does not blur the truth.
 # Protocol: prints "ready", reads a line, runs, prints
-# "gc GEN DURATION_NS RUN_DELAY_NS COLLECTED UNCOLLECTABLE" per
-# collection, "done", then waits for a line before exiting.
+# "gc GEN DURATION_NS RUN_DELAY_NS COLLECTED UNCOLLECTABLE GAP_DELAY_NS"
+# per collection, "done", then waits for a line before exiting.
+# GAP_DELAY_NS: run delay from the previous collection's "stop" to this
+# one's "start" and from its "stop" to the next "start" (the parts of a
+# pause outside the callbacks' interval lie in those gaps).
 import gc
 import os
 import sys
@@ -18,14 +21,19 @@ def delay():
     return int(os.pread(fd, 100, 0).split()[1])
 
 
+gaps = []
+
+
 def cb(phase, info):
     if phase == "start":
         cb.d = delay()
+        gaps.append(cb.d - cb.stop)
         cb.t = time.perf_counter_ns()
     else:
         t = time.perf_counter_ns()
         log.append((info["generation"], t - cb.t, delay() - cb.d,
                     info["collected"], info["uncollectable"]))
+        cb.stop = delay()
 
 
 class Node:
@@ -37,6 +45,7 @@ gc.disable()
 keep = [[i] for i in range(300000)]        # full collections have work
 print("ready", flush=True)
 sys.stdin.readline()
+cb.stop = delay()
 gc.callbacks.append(cb)
 gc.enable()
 for i in range(120000):
@@ -47,9 +56,10 @@ for i in range(120000):
     if i % 40000 == 39999:
         gc.collect()
 gc.collect(1)
+gaps.append(delay() - cb.stop)
 gc.disable()
 gc.callbacks.remove(cb)
-for g, d, r, c, u in log:
-    print("gc", g, d, r, c, u)
+for i, (g, d, r, c, u) in enumerate(log):
+    print("gc", g, d, r, c, u, gaps[i] + gaps[i + 1])
 print("done", flush=True)
 sys.stdin.readline()
