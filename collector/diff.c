@@ -408,8 +408,10 @@ void pp_diff_write(const struct pp_diff_side *a, const struct pp_diff_side *b,
 			add_stacks(&stacks, &side[k], k);
 	}
 	by_alloc_sort = by_alloc;
-	qsort(sites.v, sites.n, sizeof(*sites.v), by_delta);
-	qsort(stacks.v, stacks.n, sizeof(*stacks.v), by_key);
+	if (sites.n)	/* no qsort of NULL (the table is empty) */
+		qsort(sites.v, sites.n, sizeof(*sites.v), by_delta);
+	if (stacks.n)
+		qsort(stacks.v, stacks.n, sizeof(*stacks.v), by_key);
 	if (fmt == PP_DIFF_JSON)
 		write_json(out, side, &sites, &stacks, by_alloc);
 	else if (fmt == PP_DIFF_TEXT)
