@@ -85,7 +85,8 @@ static void emit(struct lines *l, FILE *out)
 {
 	size_t i, j;
 
-	qsort(l->v, l->n, sizeof(*l->v), by_text);
+	if (l->n)	/* none: l->v is NULL, which qsort may not take */
+		qsort(l->v, l->n, sizeof(*l->v), by_text);
 	for (i = 0; i < l->n; i = j) {
 		double v = 0;
 
