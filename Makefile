@@ -24,7 +24,8 @@ PP_CFLAGS := $(WARN) -std=gnu11 -D_GNU_SOURCE $(INCLUDES) -MMD -MP
 SHIM_CFLAGS := -include preload/glibc_compat.h \
 	-fPIC -fvisibility=hidden -fno-omit-frame-pointer \
 	-ftls-model=initial-exec
-LIBS	:= -llz4 -lncursesw -ltinfo -lbpf -lelf -lz -lm -lpthread
+LIBS	:= -llz4 -lncursesw -ltinfo -lbpf -lelf -lz -lprotobuf-c -lm -lpthread
+PROTOC_C ?= protoc-c
 SHIM_LIBS := -ldl -lpthread -lm
 
 ARCH	:= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
@@ -44,7 +45,10 @@ COMMON_SHIM_SRCS := $(addprefix common/,linetable.c mem.c pylayout.c pystate.c \
 COMMON_SHIM_OBJS := $(COMMON_SHIM_SRCS:common/%.c=$(B)/common/shim/%.o)
 PRELOAD_OBJS	:= $(patsubst %.c,$(B)/%.o,$(wildcard preload/*.c))
 SHIM_OBJS	:= $(PRELOAD_OBJS) $(COMMON_SHIM_OBJS)
-COLLECTOR_OBJS	:= $(patsubst %.c,$(B)/%.o,$(wildcard collector/*.c))
+# pprof's schema, made C by protoc-c (Debian's protobuf-c-compiler)
+PROTO_GEN	:= $(B)/collector/profile.pb-c.c $(B)/collector/profile.pb-c.h
+COLLECTOR_OBJS	:= $(patsubst %.c,$(B)/%.o,$(wildcard collector/*.c)) \
+	$(B)/collector/profile.pb-c.o
 VIEWER_OBJS	:= $(patsubst %.c,$(B)/%.o,$(wildcard viewer/*.c))
 CLI_OBJS	:= $(patsubst %.c,$(B)/%.o,$(wildcard cli/*.c))
 PYPROF_OBJS	:= $(CLI_OBJS) $(VIEWER_OBJS) $(COLLECTOR_OBJS) $(COMMON_OBJS)
@@ -63,6 +67,16 @@ $(B)/%.o: %.c
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(B)/collector/profile.pb-c.c: collector/profile.proto
+	$(call msg,PROTOC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(PROTOC_C) --proto_path=collector --c_out=$(@D) $<
+$(B)/collector/profile.pb-c.h: $(B)/collector/profile.pb-c.c
+$(B)/collector/profile.pb-c.o: $(B)/collector/profile.pb-c.c
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) -I$(@D) -c $< -o $@
+$(B)/collector/export_pprof.o: $(B)/collector/profile.pb-c.h
 
 $(B)/preload/%.o: preload/%.c preload/glibc_compat.h
 	$(call msg,CC,$@)

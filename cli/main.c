@@ -12,10 +12,12 @@
 #include <unistd.h>
 
 #include "../collector/model.h"
+#include "../collector/diff.h"
 #include "../collector/export.h"
 #include "../collector/report.h"
 #include "../collector/session.h"
 #include "../collector/trace.h"
+#include "../collector/window.h"
 #include "../viewer/viewer.h"
 
 #define DEFAULT_RING (16u << 20)
@@ -25,8 +27,11 @@ static const char usage[] =
 "       pyprof [OPTIONS] --pid PID                attach to a running Python\n"
 "       pyprof record -o FILE [OPTIONS] (-- COMMAND [ARGS...] | --pid PID)\n"
 "       pyprof view FILE                          view a recorded trace\n"
-"       pyprof report FILE [--format text|json|collapsed|chrome] [-o OUT]\n"
-"                         [--by live|alloc|gil|locks] [--from SEC] [--to SEC]\n"
+"       pyprof report FILE [--format text|json|pprof|collapsed|chrome]\n"
+"                         [-o OUT] [--by live|alloc|gil|locks]\n"
+"                         [--from SEC] [--to SEC]\n"
+"       pyprof diff A B [--format text|json|collapsed] [--by live|alloc]\n"
+"                         [-o OUT]   A, B: FILE or FILE:FROM-TO (seconds)\n"
 "\n"
 "options:\n"
 "  -o, --output FILE     trace file to write (record) or report to write\n"
@@ -44,15 +49,16 @@ static const char usage[] =
 "  -b, --batch           no curses: print text frames (with -n, -d)\n"
 "  -n N                  stop after N frames (batch)\n"
 "  -d SEC                seconds between frames (batch)\n"
-"      --format FMT      report format: text (default), json, collapsed\n"
-"                        (folded stacks for FlameGraph/speedscope) or chrome\n"
-"                        (Trace Event JSON for Perfetto)\n"
+"      --format FMT      report format: text (default), json, pprof (gzipped\n"
+"                        profile.proto heap profile for go tool pprof),\n"
+"                        collapsed (folded stacks for FlameGraph/speedscope)\n"
+"                        or chrome (Trace Event JSON for Perfetto)\n"
 "      --by WHAT         collapsed values: live bytes at the end (default),\n"
 "                        alloc (bytes allocated), gil (GIL wait us per\n"
 "                        thread), locks (lock wait us per Python stack)\n"
-"      --from SEC, --to SEC  collapsed and chrome: only that window, seconds\n"
-"                        since the trace start (live/alloc: each stack's\n"
-"                        growth / allocations over the window)\n"
+"      --from SEC, --to SEC  only that window, seconds since the trace start:\n"
+"                        live = allocated in it and still live at its end,\n"
+"                        alloc = allocated in it (chrome: events in it)\n"
 "      --ring-size BYTES event ring size (default 16 MiB)\n"
 "  -h, --help            this help\n"
 "      --version         print the version\n";
@@ -61,8 +67,8 @@ struct opts {
 	const char *output;
 	const char *format;
 	const char *by;
-	double from, to;	/* report window (window set); to 0: the end */
-	int window;
+	double from, to;	/* report window (window set) */
+	int window, have_to;	/* have_to: --to given, else the end */
 	uint64_t sample;
 	uint64_t ring;
 	int native, no_bpf, gil;
@@ -216,22 +222,30 @@ static int report_close(struct report_out *ro)
 	return bad ? -1 : 0;
 }
 
-enum { FMT_TEXT, FMT_JSON, FMT_COLLAPSED, FMT_CHROME };
+/* --from/--to: seconds, --to after --from */
+static int check_window(const struct opts *o)
+{
+	if (o->have_to && o->to <= o->from)
+		return usage_error("%s", "--to must come after --from (seconds since the trace start)");
+	return 0;
+}
+
+enum { FMT_TEXT, FMT_JSON, FMT_COLLAPSED, FMT_CHROME, FMT_PPROF };
 
 static int parse_report_opts(const struct opts *o, int *fmt, int *by)
 {
 	static const char *const fmts[] = { "text", "json", "collapsed",
-					    "chrome" };
+					    "chrome", "pprof" };
 	static const char *const bys[] = { "live", "alloc", "gil", "locks" };
 	int i;
 
 	*fmt = o->format ? -1 : FMT_TEXT;
-	for (i = 0; i < 4 && *fmt < 0; i++)
+	for (i = 0; i < 5 && *fmt < 0; i++)
 		if (!strcmp(o->format, fmts[i]))
 			*fmt = i;
 	if (*fmt < 0)
 		return usage_error("unknown report format '%s' (text, json, "
-				   "collapsed, chrome)", o->format);
+				   "pprof, collapsed, chrome)", o->format);
 	*by = o->by ? -1 : PP_BY_LIVE;
 	for (i = 0; i < 4 && *by < 0; i++)
 		if (!strcmp(o->by, bys[i]))
@@ -241,65 +255,33 @@ static int parse_report_opts(const struct opts *o, int *fmt, int *by)
 				   "'%s'", o->by);
 	if (o->by && *fmt != FMT_COLLAPSED)
 		return usage_error("%s", "--by is for --format collapsed");
-	if (o->window && *fmt < FMT_COLLAPSED)
-		return usage_error("%s", "--from/--to are for --format "
-				   "collapsed and chrome (not yet text/json)");
-	if (o->window && o->to && o->to <= o->from)
-		return usage_error("%s", "--to must come after --from");
-	return 0;
+	return check_window(o);
 }
 
-static int do_report(const char *path, const struct opts *o)
+/*
+ * Reads the trace at path into m and w over [from, to]; 0, or the exit
+ * status after one line saying why (1: the trace, 2: a window past its
+ * end). A trace whose tail is cut off or invalid gives its readable
+ * prefix, with one line saying so.
+ */
+static int load(const char *path, struct pp_trace_reader **rp,
+		struct pp_model *m, struct pp_win *w, double from, double to)
 {
 	struct pp_trace_reader *r;
-	const struct pp_hdr *rec;
-	struct report_out ro;
-	struct pp_model m;
-	struct pp_window w = { 0, INFINITY };
-	struct pp_stack_snap from = { 0 }, to = { 0 };
-	int have_from = 0, have_to = 0;
 	char err[512];
-	int rc, fmt, by = PP_BY_LIVE;
+	int past_end, rc;
 
-	if (parse_report_opts(o, &fmt, &by))
-		return 2;
-	if (o->window) {
-		w.from_s = o->from;
-		if (o->to)
-			w.to_s = o->to;
-	}
-	if (o->output && same_file(o->output, path))
-		return usage_error("-o %s would overwrite the trace being read",
-				   o->output);
 	r = pp_trace_open(path, err, sizeof(err));
 	if (!r) {
 		fprintf(stderr, "pyprof: %s: %s\n", path, err);
 		return 1;
 	}
-	pp_model_init(&m);
-	while ((rc = pp_trace_next(r, &rec)) > 0) {
-		double t;
-
-		pp_model_feed(&m, rec);
-		if (fmt != FMT_COLLAPSED || !o->window || !m.t0)
-			continue;
-		/* the window's edges, as the first time stamp past them;
-		 * the run's end (atexit) closes --to at the latest, no --to
-		 * is the end of the data (as the report's figures) */
-		t = pp_model_secs(&m, m.t_now);
-		if (!have_from && o->from > 0 && t >= o->from) {
-			pp_stack_snap_take(&from, &m, 0);
-			have_from = 1;
-		}
-		if (!have_to && o->to && (t >= w.to_s || m.finalized)) {
-			pp_stack_snap_take(&to, &m, m.finalized);
-			have_to = 1;
-		}
-	}
+	rc = pp_win_read(r, m, w, from, to, &past_end);
 	if (rc < 0) {
 		fprintf(stderr, "pyprof: %s: %s\n", path, pp_trace_error(r));
 		pp_trace_close_reader(r);
-		pp_model_free(&m);
+		pp_win_free(w);
+		pp_model_free(m);
 		return 1;
 	}
 	if (pp_trace_invalid(r))
@@ -309,53 +291,205 @@ static int do_report(const char *path, const struct opts *o)
 		fprintf(stderr, "pyprof: %s: the trace ends early (the "
 			"recording was cut off); reporting what it holds\n",
 			path);
-	pp_model_finish(&m);
-	if (!have_to)
-		pp_stack_snap_take(&to, &m, 1);
-	if (o->window && o->from > 0 && !have_from)
-		pp_stack_snap_take(&from, &m, 1);	/* past the end: nothing */
-	have_from = o->window && o->from > 0;
+	if (past_end) {
+		fprintf(stderr, "pyprof: %s: the window starts at %g s, past "
+			"the trace's end (%.3f s)\n", path, from,
+			pp_model_secs(m, m->t_now));
+		pp_trace_close_reader(r);
+		pp_win_free(w);
+		pp_model_free(m);
+		return 2;
+	}
+	if (rp)
+		*rp = r;
+	else
+		pp_trace_close_reader(r);
+	return 0;
+}
+
+/* after a failed export: no half report left behind */
+static void report_abandon(struct report_out *ro)
+{
+	if (ro->path)
+		fclose(ro->f);
+	if (ro->tmp[0])
+		unlink(ro->tmp);
+}
+
+static int report_finish(struct report_out *ro)
+{
+	if (report_close(ro) < 0) {
+		fprintf(stderr, "pyprof: writing %s failed: %s%s\n",
+			ro->path ? ro->path : "the report to stdout",
+			strerror(errno), ro->tmp[0] ? " (nothing was written)" :
+			"");
+		return 1;
+	}
+	return 0;
+}
+
+static int do_report(const char *path, const struct opts *o)
+{
+	struct pp_trace_reader *r = NULL;
+	struct report_out ro;
+	struct pp_model m;
+	struct pp_win win;
+	struct pp_window w = { 0, INFINITY };
+	struct pp_stack_snap to = { 0 };
+	int rc, fmt, by = PP_BY_LIVE, heap;
+
+	if (parse_report_opts(o, &fmt, &by))
+		return 2;
+	if (o->window) {
+		w.from_s = o->from;
+		if (o->have_to)
+			w.to_s = o->to;
+	}
+	if (o->output && same_file(o->output, path))
+		return usage_error("-o %s would overwrite the trace being read",
+				   o->output);
+	rc = load(path, &r, &m, &win, w.from_s, w.to_s);
+	if (rc)
+		return rc;
+	/* the window's figures in place of the run's (chrome and the
+	 * wait folds re-read the trace within w themselves) */
+	heap = fmt == FMT_TEXT || fmt == FMT_JSON ||
+	       (fmt == FMT_COLLAPSED && (by == PP_BY_LIVE || by == PP_BY_ALLOC));
+	if (o->window && heap)
+		pp_win_apply(&win, &m);
 	if (report_open(&ro, o->output) < 0) {
 		fprintf(stderr, "pyprof: cannot write %s: %s\n", o->output,
 			strerror(errno));
 		pp_trace_close_reader(r);
-		pp_stack_snap_free(&from);
-		pp_stack_snap_free(&to);
+		pp_win_free(&win);
 		pp_model_free(&m);
 		return 1;
 	}
 	rc = 0;
 	if (fmt == FMT_JSON)
-		pp_report_json(&m, ro.f);
+		pp_report_json_win(&m, o->window ? &win : NULL, ro.f);
 	else if (fmt == FMT_TEXT)
-		pp_report_text(&m, ro.f);
-	else if (fmt == FMT_COLLAPSED)
-		rc = pp_export_collapsed(&m, r, ro.f, by,
-					 have_from ? &from : NULL, &to, &w);
-	else
+		pp_report_text_win(&m, o->window ? &win : NULL, ro.f);
+	else if (fmt == FMT_PPROF)
+		rc = pp_export_pprof(&m, &win, ro.f) < 0 ? -2 : 0;
+	else if (fmt == FMT_COLLAPSED) {
+		pp_stack_snap_take(&to, &m, 1);
+		rc = pp_export_collapsed(&m, r, ro.f, by, NULL, &to, &w);
+		pp_stack_snap_free(&to);
+	} else
 		rc = pp_export_chrome(&m, r, ro.f, &w);
-	if (rc < 0) {
+	if (rc == -1)
 		fprintf(stderr, "pyprof: %s: re-reading the trace failed: %s\n",
 			path, pp_trace_error(r));
-		if (ro.path)
-			fclose(ro.f);
-		if (ro.tmp[0])
-			unlink(ro.tmp);	/* no half report left behind */
-	}
+	else if (rc < 0)
+		fprintf(stderr, "pyprof: writing %s failed: %s\n",
+			ro.path ? ro.path : "the report to stdout",
+			strerror(errno));
+	if (rc < 0)
+		report_abandon(&ro);
 	pp_trace_close_reader(r);
-	pp_stack_snap_free(&from);
-	pp_stack_snap_free(&to);
+	pp_win_free(&win);
 	pp_model_free(&m);
 	if (rc < 0)
 		return 1;
-	if (report_close(&ro) < 0) {
-		fprintf(stderr, "pyprof: writing %s failed: %s%s\n",
-			ro.path ? ro.path : "the report to stdout",
-			strerror(errno), ro.tmp[0] ? " (nothing was written)" :
-			"");
-		return 1;
+	return report_finish(&ro);
+}
+
+/*
+ * A side of a diff: FILE, or FILE:FROM-TO (either end may be left out:
+ * FILE:10- is from 10 s to the end). A name that is an existing file is
+ * a file, whatever its colons.
+ */
+static int parse_side(const char *arg, char **path, double *from, double *to)
+{
+	const char *colon = strrchr(arg, ':');
+	char *end, *dash;
+	struct stat st;
+
+	*from = 0;
+	*to = INFINITY;
+	if (!colon || !stat(arg, &st)) {
+		*path = strdup(arg);
+		return *path ? 0 : -1;
 	}
-	return 0;
+	dash = strchr(colon + 1, '-');
+	if (!dash)
+		return -1;
+	if (dash > colon + 1) {
+		*from = strtod(colon + 1, &end);
+		if (end != dash || !isfinite(*from) || *from < 0)
+			return -1;
+	}
+	if (dash[1]) {
+		*to = strtod(dash + 1, &end);
+		if (*end || !isfinite(*to) || *to <= *from)
+			return -1;
+	}
+	*path = strndup(arg, colon - arg);
+	return *path ? 0 : -1;
+}
+
+static int do_diff(char **args, const struct opts *o)
+{
+	struct pp_diff_side side[2];
+	struct pp_model m[2];
+	struct pp_win w[2];
+	char *path[2] = { NULL, NULL };
+	struct report_out ro;
+	int fmt = PP_DIFF_TEXT, by_alloc = 0, k, rc = 0, loaded = 0;
+
+	if (o->format && !strcmp(o->format, "json"))
+		fmt = PP_DIFF_JSON;
+	else if (o->format && !strcmp(o->format, "collapsed"))
+		fmt = PP_DIFF_COLLAPSED;
+	else if (o->format && strcmp(o->format, "text"))
+		return usage_error("diff formats are text, json and collapsed, "
+				   "not '%s'", o->format);
+	if (o->by && !strcmp(o->by, "alloc"))
+		by_alloc = 1;
+	else if (o->by && strcmp(o->by, "live"))
+		return usage_error("diff --by is live or alloc, not '%s'",
+				   o->by);
+	if (o->window)
+		return usage_error("%s", "diff takes windows as FILE:FROM-TO, "
+				   "not --from/--to");
+	for (k = 0; k < 2; k++) {
+		double from, to;
+
+		if (parse_side(args[k], &path[k], &from, &to) < 0) {
+			rc = usage_error("'%s' is not FILE or FILE:FROM-TO "
+					 "(seconds, FROM < TO)", args[k]);
+			break;
+		}
+		if (o->output && same_file(o->output, path[k])) {
+			rc = usage_error("-o %s would overwrite a trace being "
+					 "read", o->output);
+			break;
+		}
+		rc = load(path[k], NULL, &m[k], &w[k], from, to);
+		if (rc)
+			break;
+		loaded++;
+		pp_win_apply(&w[k], &m[k]);
+		side[k] = (struct pp_diff_side){ args[k], path[k], &m[k],
+						 &w[k] };
+	}
+	if (!rc && report_open(&ro, o->output) < 0) {
+		fprintf(stderr, "pyprof: cannot write %s: %s\n", o->output,
+			strerror(errno));
+		rc = 1;
+	}
+	if (!rc) {
+		pp_diff_write(&side[0], &side[1], fmt, by_alloc, ro.f);
+		rc = report_finish(&ro);
+	}
+	for (k = 0; k < loaded; k++) {
+		pp_win_free(&w[k]);
+		pp_model_free(&m[k]);
+	}
+	free(path[0]);
+	free(path[1]);
+	return rc;
 }
 
 /* record -o FILE onto one of the command's own files (its script) */
@@ -435,6 +569,7 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && (!strcmp(argv[1], "record") ||
 			 !strcmp(argv[1], "report") ||
+			 !strcmp(argv[1], "diff") ||
 			 !strcmp(argv[1], "view"))) {
 		sub = argv[1];
 		argv++;
@@ -497,6 +632,7 @@ int main(int argc, char **argv)
 					o.from = v;
 				else
 					o.to = v;
+				o.have_to |= c == OPT_TO;
 				o.window = 1;
 			}
 			break;
@@ -546,6 +682,13 @@ int main(int argc, char **argv)
 	argv += optind;
 	argc -= optind;
 
+	if (sub && !strcmp(sub, "diff")) {
+		if (argc != 2)
+			return usage_error("%s", "diff needs two traces or "
+					   "windows: A B (FILE or "
+					   "FILE:FROM-TO)");
+		return do_diff(argv, &o);
+	}
 	if (sub && (!strcmp(sub, "report") || !strcmp(sub, "view"))) {
 		if (argc != 1)
 			return usage_error("%s needs exactly one trace file",

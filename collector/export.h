@@ -46,8 +46,19 @@ int pp_export_collapsed(const struct pp_model *m, struct pp_trace_reader *r,
 			const struct pp_stack_snap *from, const struct pp_stack_snap *to,
 			const struct pp_window *w);
 
+/* "outer (file:line);...;inner (file:line)" of stack id, malloc'd;
+ * "[no Python frame]" for an unknown or empty one */
+char *pp_collapsed_stack_text(const struct pp_model *m, uint32_t id);
+#define PP_COLLAPSED_NOSTACK "[no Python frame]"
+
 /* Trace Event JSON of the records in w, re-read from r: 0 or -1. */
 int pp_export_chrome(const struct pp_model *m, struct pp_trace_reader *r,
 		     FILE *out, const struct pp_window *w);
+
+/* pprof's profile.proto heap profile, gzipped, of the window w
+ * (window.h; [0, end]: the whole run): 0, or -1 when out failed. */
+struct pp_win;
+int pp_export_pprof(const struct pp_model *m, const struct pp_win *w,
+		    FILE *out);
 
 #endif

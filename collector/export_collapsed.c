@@ -38,7 +38,7 @@ static void put_name(FILE *f, const char *s)
 }
 
 /* the folded text of stack id (outermost first) */
-static char *stack_text(const struct pp_model *m, uint32_t id)
+char *pp_collapsed_stack_text(const struct pp_model *m, uint32_t id)
 {
 	const struct pp_stack *st = pp_model_stack(m, id);
 	char *buf = NULL;
@@ -85,7 +85,8 @@ static void emit(struct lines *l, FILE *out)
 {
 	size_t i, j;
 
-	qsort(l->v, l->n, sizeof(*l->v), by_text);
+	if (l->n)	/* none: l->v is NULL, which qsort may not take */
+		qsort(l->v, l->n, sizeof(*l->v), by_text);
 	for (i = 0; i < l->n; i = j) {
 		double v = 0;
 
@@ -123,7 +124,7 @@ static void heap_lines(const struct pp_model *m, struct lines *l,
 		if (from && (hi ? k < from->nhi : k < from->nlo))
 			v -= fig(hi ? &from->hi[k] : &from->lo[k], by);
 		if (v > 0)
-			add(l, stack_text(m, id), v);
+			add(l, pp_collapsed_stack_text(m, id), v);
 	}
 	{
 		double v = fig(&to->nostack, by) -
@@ -220,7 +221,7 @@ static int wait_lines(const struct pp_model *m, struct pp_trace_reader *r,
 		double v = *(double *)pp_map_val(&sums, i);
 
 		add(l, by == PP_BY_GIL ? thread_text(thr, n, id) :
-		    stack_text(m, id), v);
+		    pp_collapsed_stack_text(m, id), v);
 	}
 	pp_map_free(&sums);
 	free(thr);

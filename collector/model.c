@@ -282,12 +282,15 @@ static struct pp_site *site_of_stack(struct pp_model *m, uint32_t stack)
 }
 
 /* Take a block out of the figures; the caller notes its site's floor. */
-static struct pp_site *block_drop(struct pp_model *m, const struct pp_block *b)
+static struct pp_site *block_drop(struct pp_model *m, uint64_t addr,
+				  const struct pp_block *b)
 {
 	double w = weight(m, b->size), bytes = w * b->size;
 	struct pp_site *s = site_of_stack(m, b->stack);
 	struct pp_stack *st = (struct pp_stack *)pp_model_stack(m, b->stack);
 
+	if (m->block_fn)
+		m->block_fn(m->block_ctx, 0, addr, b->size, w, b->stack);
 	m->live_bytes -= bytes;
 	m->live_count -= w;
 	m->free_count += w;
@@ -298,9 +301,10 @@ static struct pp_site *block_drop(struct pp_model *m, const struct pp_block *b)
 	return s;
 }
 
-static void block_gone(struct pp_model *m, const struct pp_block *b)
+static void block_gone(struct pp_model *m, uint64_t addr,
+		       const struct pp_block *b)
 {
-	site_note(m, block_drop(m, b));
+	site_note(m, block_drop(m, addr, b));
 }
 
 static void block_new(struct pp_model *m, uint64_t addr, uint64_t size,
@@ -318,13 +322,15 @@ static void block_new(struct pp_model *m, uint64_t addr, uint64_t size,
 	if (!fresh) {
 		/* its free was not seen (dropped): the old block is gone */
 		old = *b;
-		block_gone(m, &old);
+		block_gone(m, addr, &old);
 	}
 	b->size = size;
 	b->stack = stack;
 	b->domain = domain;
 	w = weight(m, size);
 	bytes = w * size;
+	if (m->block_fn)
+		m->block_fn(m->block_ctx, 1, addr, size, w, stack);
 	m->live_bytes += bytes;
 	m->live_count += w;
 	m->alloc_count += w;
@@ -352,7 +358,7 @@ static void block_free(struct pp_model *m, uint64_t addr)
 		m->unknown_frees++;	/* made before the hooks: not ours */
 		return;
 	}
-	block_gone(m, &b);
+	block_gone(m, addr, &b);
 }
 
 /*
@@ -440,7 +446,7 @@ static void realloc_rec(struct pp_model *m, const struct pp_rec_realloc *r)
 		return;		/* failed: the old block is untouched */
 	if (r->old) {
 		if (pp_map_del(&m->live, r->old, &b))
-			old_site = block_drop(m, &b);
+			old_site = block_drop(m, r->old, &b);
 		else
 			m->unknown_frees++;	/* made before the hooks */
 	}

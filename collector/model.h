@@ -81,6 +81,15 @@ struct pp_drop_window {
 	uint64_t count;
 };
 
+/*
+ * A block arriving (arrive = 1: allocated, moved in by a realloc or a
+ * RETAG) or leaving (0), with the estimate it stands for (weight:
+ * blocks; weight * size: bytes). For consumers that need each block's
+ * identity, such as a time window's figures (window.h).
+ */
+typedef void (*pp_block_fn)(void *ctx, int arrive, uint64_t addr,
+			    uint64_t size, double weight, uint32_t stack);
+
 struct pp_model {
 	/* target */
 	int pid;
@@ -145,6 +154,9 @@ struct pp_model {
 	uint64_t unknown_frees;		/* frees of blocks made before hooks */
 
 	struct pp_stalls *stalls;	/* GC, GIL, locks */
+
+	pp_block_fn block_fn;		/* NULL, or told of every block */
+	void *block_ctx;
 };
 
 void pp_model_init(struct pp_model *m);

@@ -10,6 +10,7 @@
 #include "stalls.h"
 #include "stalls_report.h"
 #include "utf8.h"
+#include "window.h"
 
 #define MAX_TIMELINE 1000	/* points, evenly thinned */
 #define TEXT_SITES 20
@@ -28,7 +29,8 @@ static void frame_json(FILE *out, const struct pp_model *m,
 	fputc('}', out);
 }
 
-static void site_json(FILE *out, const struct pp_model *m, uint32_t idx)
+static void site_json(FILE *out, const struct pp_model *m, uint32_t idx,
+		      const struct pp_win *w)
 {
 	const struct pp_site *s = &m->sites[idx];
 	const struct pp_func *f = pp_model_func(m, s->func);
@@ -42,10 +44,13 @@ static void site_json(FILE *out, const struct pp_model *m, uint32_t idx)
 	fprintf(out, ", \"live_bytes\": %.0f, \"live_count\": %.0f, "
 		"\"alloc_bytes\": %.0f, \"alloc_count\": %.0f, "
 		"\"growth_bytes_per_s\": %.1f, \"leak\": %s, "
-		"\"retention\": %.3f, \"stack\": [",
+		"\"retention\": %.3f, ",
 		s->end_live_bytes, s->end_live_count, s->alloc_bytes,
 		s->alloc_count, s->growth_bytes_per_s,
 		s->leak ? "true" : "false", s->retention);
+	if (w && idx < w->nsites)
+		fprintf(out, "\"growth_bytes\": %.0f, ", w->site_growth[idx]);
+	fputs("\"stack\": [", out);
 	for (i = 0; st && i < st->nframes; i++) {
 		if (i)
 			fputs(", ", out);
@@ -107,14 +112,14 @@ static void heap_json(FILE *out, const struct pp_model *m)
 }
 
 static void sites_json(FILE *out, const struct pp_model *m, const char *key,
-		       const uint32_t *idx, size_t n)
+		       const uint32_t *idx, size_t n, const struct pp_win *w)
 {
 	size_t i;
 
 	fprintf(out, "  \"%s\": [", key);
 	for (i = 0; i < n; i++) {
 		fputs(i ? ",\n    " : "\n    ", out);
-		site_json(out, m, idx[i]);
+		site_json(out, m, idx[i], w);
 	}
 	fputs("],\n", out);
 }
@@ -186,7 +191,34 @@ static void drops_json(FILE *out, const struct pp_model *m)
 	fputc(']', out);
 }
 
+/* what a window's figures are (window.h), where its edges fell */
+static void window_json(FILE *out, const struct pp_win *w)
+{
+	fprintf(out, "  \"window\": {\"from_s\": %.3f, \"to_s\": %.3f, "
+		"\"live_at_s\": %.3f, \"asked_from_s\": %.3f, "
+		"\"asked_to_s\": ", w->open_s, w->close_s, w->live_s,
+		w->from_s);
+	if (isfinite(w->to_s))
+		fprintf(out, "%.3f", w->to_s);
+	else
+		fputs("null", out);
+	fprintf(out, ", \"heap_live_bytes_at_from\": %.0f, "
+		"\"heap_live_bytes_at_to\": %.0f, \"growth_bytes\": %.0f, "
+		"\"free_bytes\": %.0f,\n    \"live_means\": \"allocated in "
+		"the window and still live at live_at_s\", \"alloc_means\": "
+		"\"allocated in the window\", \"growth_means\": \"live at "
+		"the end minus live at the start, blocks of any age\"},\n",
+		w->heap_at_open, w->heap_at_close,
+		w->heap_at_close - w->heap_at_open, w->free_bytes);
+}
+
 void pp_report_json(const struct pp_model *m, FILE *out)
+{
+	pp_report_json_win(m, NULL, out);
+}
+
+void pp_report_json_win(const struct pp_model *m, const struct pp_win *w,
+			FILE *out)
 {
 	uint32_t *idx;
 	size_t n;
@@ -206,6 +238,8 @@ void pp_report_json(const struct pp_model *m, FILE *out)
 	fputs("},\n", out);
 	attach_json(out, m);
 	fprintf(out, "  \"duration_s\": %.3f,\n", duration(m));
+	if (w)
+		window_json(out, w);
 	fprintf(out, "  \"sample_bytes\": %llu,\n",
 		(unsigned long long)m->sample_bytes);
 	/*
@@ -231,11 +265,11 @@ void pp_report_json(const struct pp_model *m, FILE *out)
 	drops_json(out, m);
 	fputs("},\n", out);
 	heap_json(out, m);
-	n = pp_model_sorted_sites(m, &idx);
-	sites_json(out, m, "sites", idx, n);
+	n = w ? pp_win_sorted_sites(m, w, &idx) : pp_model_sorted_sites(m, &idx);
+	sites_json(out, m, "sites", idx, n, w);
 	free(idx);
 	n = pp_model_leaks(m, &idx);
-	sites_json(out, m, "leaks", idx, n);
+	sites_json(out, m, "leaks", idx, n, w);
 	free(idx);
 	pp_stalls_json(m->stalls, out, pp_model_frame, (void *)m);
 	fputs("\n}\n", out);
@@ -263,7 +297,30 @@ static void site_text(FILE *out, const struct pp_model *m, uint32_t idx,
 	}
 }
 
+static void window_text(FILE *out, const struct pp_model *m,
+			const struct pp_win *w)
+{
+	char a[32], b[32], c[32], d[32];
+	double g = w->heap_at_close - w->heap_at_open;
+
+	fprintf(out, "window %.1f-%.1f s: %s allocated, %s of it still live "
+		"at %.1f s\n", w->open_s, w->close_s,
+		pp_fmt_bytes(m->alloc_bytes, a, sizeof(a)),
+		pp_fmt_bytes(m->end_live_bytes, b, sizeof(b)), w->live_s);
+	fprintf(out, "      the heap went from %s to %s (%s%s), peak %s in "
+		"the window\n\n", pp_fmt_bytes(w->heap_at_open, a, sizeof(a)),
+		pp_fmt_bytes(w->heap_at_close, b, sizeof(b)), g < 0 ? "-" : "+",
+		pp_fmt_bytes(fabs(g), c, sizeof(c)),
+		pp_fmt_bytes(m->peak_bytes, d, sizeof(d)));
+}
+
 void pp_report_text(const struct pp_model *m, FILE *out)
+{
+	pp_report_text_win(m, NULL, out);
+}
+
+void pp_report_text_win(const struct pp_model *m, const struct pp_win *w,
+			FILE *out)
 {
 	char a[32], b[32], c[32];
 	const char *sep;
@@ -276,7 +333,9 @@ void pp_report_text(const struct pp_model *m, FILE *out)
 		fprintf(out, ", sampling every %llu bytes",
 			(unsigned long long)m->sample_bytes);
 	fputc('\n', out);
-	if (m->attach_mode) {
+	if (w) {
+		window_text(out, m, w);
+	} else if (m->attach_mode) {
 		attach_text(out, m);
 	} else {
 		fprintf(out, "heap: %s live at end of run, %s peak, RSS peak %s\n",
@@ -305,7 +364,8 @@ void pp_report_text(const struct pp_model *m, FILE *out)
 	}
 
 	n = pp_model_leaks(m, &idx);
-	fprintf(out, "Leaks (%zu): live bytes growing through the run\n", n);
+	fprintf(out, "Leaks (%zu): live bytes growing through the run%s\n", n,
+		w ? " and in the window" : "");
 	if (n)
 		fprintf(out, "  %10s %11s %9s  %s\n", "LIVE", "GROWTH", "COUNT",
 			"SITE");
@@ -314,7 +374,11 @@ void pp_report_text(const struct pp_model *m, FILE *out)
 	free(idx);
 
 	n = pp_model_sorted_sites(m, &idx);
-	fprintf(out, "\nTop sites by live bytes (%zu sites)\n", n);
+	if (w)
+		fprintf(out, "\nTop sites by bytes allocated in the window and "
+			"live at its end (%zu sites)\n", n);
+	else
+		fprintf(out, "\nTop sites by live bytes (%zu sites)\n", n);
 	fprintf(out, "  %10s %10s %9s %4s %s\n", "LIVE", "ALLOCATED", "ALLOCS",
 		"", "SITE");
 	for (i = 0; i < n && i < TEXT_SITES; i++)

@@ -12,6 +12,12 @@
 
 void pp_report_json(const struct pp_model *m, FILE *out);
 void pp_report_text(const struct pp_model *m, FILE *out);
+/* the same over a time window (window.h), the model pp_win_apply'ed */
+struct pp_win;
+void pp_report_json_win(const struct pp_model *m, const struct pp_win *w,
+			FILE *out);
+void pp_report_text_win(const struct pp_model *m, const struct pp_win *w,
+			FILE *out);
 #include "utf8.h"	/* pp_json_str */
 
 #endif

@@ -3,7 +3,8 @@
 set -e
 PKGS="gcc make clang llvm libunwind-dev libbpf-dev bpftool libelf-dev \
 zlib1g-dev libncurses-dev liblz4-dev pkg-config tmux linux-perf \
-heaptrack debootstrap python3 binutils valgrind libpython3.11-dev"
+heaptrack debootstrap python3 binutils valgrind libpython3.11-dev \
+libprotobuf-c-dev protobuf-c-compiler golang-go"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -19,9 +19,10 @@ One recording of tests/workloads/service.py per interpreter, then:
   locks sums to the JSON locks' and waits' wait_s (in µs), and chrome
   has one lock slice per contention the report counts;
 - windows: alloc over [0, T] plus alloc over [T, end] is the whole
-  alloc, stack by stack; over [1 s, 2 s] the LEAK-CACHE line grew
-  while CHURN (freed in its request) grew by at most one buffer though
-  it allocated many; chrome --from/--to keeps only events inside the
+  alloc, stack by stack; over [1 s, 2 s] the LEAK-CACHE line kept what
+  it allocated there while CHURN (freed in its request) kept at most
+  one buffer though it allocated many (test_windows.py: the window's
+  figures on every format); chrome --from/--to keeps only events inside the
   window, and the GC slices of two adjacent windows are the whole
   run's (one spanning the edge may count in both).
 """
@@ -234,11 +235,11 @@ def check_windows(label, rep, trace, full_alloc, gc_full):
         churn = h.marker_site(W, "CHURN")
         key = lambda s: "%s (%s:%d)" % (s[2], s[0], s[1])
         h.check(grown.get(key(leak), 0) > 0,
-                "%s collapsed --from 1 --to 2: LEAK-CACHE grew in the window" % label,
+                "%s collapsed --from 1 --to 2: LEAK-CACHE kept bytes from the window" % label,
                 "%s not among %s" % (key(leak), sorted(grown)[:5]))
         h.check(grown.get(key(churn), 0) <= CHURN_BYTES * 1.1
                 and alloc.get(key(churn), 0) >= 4 * CHURN_BYTES,
-                "%s collapsed --from 1 --to 2: CHURN allocated much, grew by at most one buffer"
+                "%s collapsed --from 1 --to 2: CHURN allocated much, kept at most one buffer"
                 % label, "grew %s, allocated %s" % (grown.get(key(churn)), alloc.get(key(churn))))
         h.check(sum(win.values()) < rep["heap"]["live_bytes"],
                 "%s collapsed --from 1 --to 2: less than the whole run's live bytes" % label,
@@ -278,9 +279,8 @@ def main():
                     h.tail(r.err + r.out))
         if label == LABELS[0]:
             check_locks(label, py)
-    r = h.pyprof("report", "/nonexistent", "--format", "text", "--from", "1")
-    h.check(r.rc == 2, "report --format text --from: a usage error (windows are for "
-            "collapsed and chrome)", "rc %s" % r.rc)
+    r = h.pyprof("report", "/nonexistent", "--format", "collapsed", "--from", "3", "--to", "1")
+    h.check(r.rc == 2, "report --from 3 --to 1: a usage error", "rc %s" % r.rc)
     h.done()
 
 
