@@ -12,6 +12,7 @@
 #   spin S        -> gc.collect(0) every 10 ms for S s in a thread: "spinning"
 #   quit          -> exits
 import gc
+import os
 import sys
 import threading
 import time
@@ -83,10 +84,17 @@ def contention():
 
 
 # a thread's first exit makes glibc < 2.34 load libgcc_s (its unwinder):
-# have that happen now, not while pyprof is attached
-t = threading.Thread(target=lambda: None)
+# have that happen now, not while pyprof is attached. join() returns when
+# the Python thread is done, before its pthread_exit() unwinds: wait for
+# the kernel task itself to go.
+tid = []
+t = threading.Thread(target=lambda: tid.append(threading.get_native_id()))
 t.start()
 t.join()
+for _ in range(1000):
+    if not os.path.exists("/proc/self/task/%d" % tid[0]):
+        break
+    time.sleep(0.001)
 gc.disable()
 gc.callbacks.append(on_gc)
 print("ready", flush=True)
