@@ -44,6 +44,15 @@ static void on_block(void *ctx, int arrive, uint64_t addr, uint64_t size,
 	if (w->state != PP_WIN_OPEN && w->state != PP_WIN_LIVE_DONE)
 		return;
 	f = fig_slot(w, stack);
+	if (arrive == 2) {
+		/* live already at a checkpoint: not allocated in the window,
+		 * and older than any window that has an edge of its own */
+		if (w->state == PP_WIN_OPEN && !w->track) {
+			f->live_bytes += bytes;
+			f->live_count += weight;
+		}
+		return;
+	}
 	if (arrive) {
 		f->alloc_bytes += bytes;
 		f->alloc_count += weight;
