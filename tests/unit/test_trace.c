@@ -400,7 +400,7 @@ static void test_truncation(void)
 	bound[3] = size;
 	pp_trace_close_reader(r);
 
-	for (size_t len = sizeof(struct pp_trace_file_hdr); len <= size; len++) {
+	for (size_t len = PP_TRACE_HDR_LEN; len <= size; len++) {
 		uint64_t want = 0, got;
 		bool cut = true;
 
