@@ -308,7 +308,8 @@ static int parse_report_opts(const struct opts *o, int *fmt, int *by)
  * prefix, with one line saying so.
  */
 static int load(const char *path, struct pp_trace_reader **rp,
-		struct pp_model *m, struct pp_win *w, double from, double to)
+		struct pp_model *m, struct pp_win *w, double from, double to,
+		int figures)
 {
 	struct pp_trace_reader *r;
 	char err[512];
@@ -319,7 +320,7 @@ static int load(const char *path, struct pp_trace_reader **rp,
 		fprintf(stderr, "pyprof: %s: %s\n", path, err);
 		return 1;
 	}
-	rc = pp_win_read(r, m, w, from, to, &past_end);
+	rc = pp_win_read(r, m, w, from, to, figures, &past_end);
 	if (rc < 0) {
 		fprintf(stderr, "pyprof: %s: %s\n", path, pp_trace_error(r));
 		pp_trace_close_reader(r);
@@ -391,7 +392,9 @@ static int do_report(const char *path, const struct opts *o)
 	if (o->output && same_file(o->output, path))
 		return usage_error("-o %s would overwrite the trace being read",
 				   o->output);
-	rc = load(path, &r, &m, &win, w.from_s, w.to_s);
+	/* per-stack window figures: pprof and windows use them */
+	rc = load(path, &r, &m, &win, w.from_s, w.to_s,
+		  o->window || fmt == FMT_PPROF);
 	if (rc)
 		return rc;
 	/* the window's figures in place of the run's (chrome and the
@@ -509,7 +512,7 @@ static int do_diff(char **args, const struct opts *o)
 					 "read", o->output);
 			break;
 		}
-		rc = load(path[k], NULL, &m[k], &w[k], from, to);
+		rc = load(path[k], NULL, &m[k], &w[k], from, to, 1);
 		if (rc)
 			break;
 		loaded++;

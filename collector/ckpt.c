@@ -293,5 +293,6 @@ void pp_ckpt_cap(struct pp_trace_writer *w, uint64_t max_bytes)
 	struct ckpt *c = pp_xcalloc(1, sizeof(*c));
 
 	pp_model_init(&c->m);
+	c->m.live_only = 1;	/* the collector keeps up with the target */
 	pp_trace_set_cap(w, max_bytes, &ops, c);
 }

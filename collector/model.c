@@ -204,7 +204,7 @@ static void site_catch_up(struct pp_model *m, struct pp_site *s)
 
 static void site_note(struct pp_model *m, struct pp_site *s)
 {
-	if (m->finalized)
+	if (m->finalized || m->live_only)
 		return;		/* the verdict is about the program's own run */
 	if (s->window != m->window)
 		site_catch_up(m, s);
@@ -288,9 +288,16 @@ static struct pp_site *site_of_stack(struct pp_model *m, uint32_t stack)
 static struct pp_site *block_drop(struct pp_model *m, uint64_t addr,
 				  const struct pp_block *b)
 {
-	double w = weight(m, b->size), bytes = w * b->size;
-	struct pp_site *s = site_of_stack(m, b->stack);
-	struct pp_stack *st = (struct pp_stack *)pp_model_stack(m, b->stack);
+	double w, bytes;
+	struct pp_site *s;
+	struct pp_stack *st;
+
+	if (m->live_only)
+		return m->sites;
+	w = weight(m, b->size);
+	bytes = w * b->size;
+	s = site_of_stack(m, b->stack);
+	st = (struct pp_stack *)pp_model_stack(m, b->stack);
 
 	if (m->block_fn)
 		m->block_fn(m->block_ctx, 0, addr, b->size, w, b->stack);
@@ -330,6 +337,8 @@ static void block_new(struct pp_model *m, uint64_t addr, uint64_t size,
 	b->size = size;
 	b->stack = stack;
 	b->domain = domain;
+	if (m->live_only)
+		return;
 	w = weight(m, size);
 	bytes = w * size;
 	if (m->block_fn)

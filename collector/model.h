@@ -161,6 +161,9 @@ struct pp_model {
 	struct pp_stalls *stalls;	/* GC, GIL, locks */
 
 	pp_block_fn block_fn;		/* NULL, or told of every block */
+	/* set before feeding: keep which blocks are live and the
+	 * definitions only, no figures (a checkpoint's state, ckpt.h) */
+	int live_only;
 	void *block_ctx;
 };
 
