@@ -160,18 +160,21 @@ static void remove_old_segments(const char *path)
 {
 	struct pp_trace_seg_hdr head, sh;
 	char name[PATH_MAX];
-	uint32_t k;
+	uint32_t k, missing = 0;
 
 	if (!seg_file_hdr(path, &head))
 		return;
-	/* from one past it: a rotation cut short leaves that one */
-	for (k = head.seq + 1; k >= 1; k--) {
+	/* from one past it (a rotation cut short leaves that one) down,
+	 * over a gap or two (a segment the user deleted) */
+	for (k = head.seq + 1; k >= 1 && missing < 64; k--) {
 		seg_name(name, sizeof(name), path, k);
 		if (seg_file_hdr(name, &sh) && sh.rec_id == head.rec_id &&
-		    sh.seq == k)
+		    sh.seq == k) {
 			unlink(name);
-		else if (k < head.seq)
-			break;
+			missing = 0;
+		} else if (k < head.seq) {
+			missing++;
+		}
 	}
 }
 
