@@ -380,15 +380,15 @@ static void maybe_rotate(struct pp_trace_writer *w)
 
 /*
  * Warn once when the trace's file system has less room than the next
- * SPACE_AHEAD_S seconds of recording need at the rate of the last
- * RATE_NS (capped: than what the trace may still grow by).
+ * SPACE_AHEAD_S seconds of recording need at the rate of the last 1 to
+ * 10 s (capped: than what the trace may still grow by).
  */
 static void check_space(struct pp_trace_writer *w)
 {
 	uint64_t now = pp_now_ns(), avail;
 	double need;
 	struct statvfs sv;
-	char a[32], b[32];
+	char a[32], b[32], dir[PATH_MAX], *slash;
 
 	if (w->warned_space || now - w->space_t < SPACE_EVERY_NS)
 		return;
@@ -396,8 +396,10 @@ static void check_space(struct pp_trace_writer *w)
 	if (!w->rate_t) {
 		w->rate_t = now;
 		w->rate_bytes = w->written;
-	} else if (now - w->rate_t >= RATE_NS) {
-		w->rate = (w->written - w->rate_bytes) * 1e9 / (now - w->rate_t);
+		return;
+	}
+	w->rate = (w->written - w->rate_bytes) * 1e9 / (now - w->rate_t);
+	if (now - w->rate_t >= RATE_NS) {
 		w->rate_t = now;
 		w->rate_bytes = w->written;
 	}
@@ -415,10 +417,16 @@ static void check_space(struct pp_trace_writer *w)
 	if ((double)avail >= need)
 		return;
 	w->warned_space = true;
-	fprintf(stderr, "pyprof: %s: only %s left on its file system, less "
+	snprintf(dir, sizeof(dir), "%s", w->path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = 0;
+	else
+		snprintf(dir, sizeof(dir), ".");
+	fprintf(stderr, "pyprof: only %s left on the file system of %s, less "
 		"than the next %d s of recording need at %s/s: the disk will "
-		"fill (--max-size bounds the trace)\n", w->path,
-		pp_fmt_bytes(avail, a, sizeof(a)), SPACE_AHEAD_S,
+		"fill (--max-size bounds the trace)\n",
+		pp_fmt_bytes(avail, a, sizeof(a)), dir, SPACE_AHEAD_S,
 		pp_fmt_bytes(w->rate, b, sizeof(b)));
 }
 

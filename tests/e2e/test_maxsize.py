@@ -8,6 +8,9 @@ right about live memory.
   dropped and which span the leak verdicts judged, and its live figures
   (the leak's live bytes and count, the heap's live total at the end)
   equal the uncapped report's within 1%;
+- on a small file system (a 64 MiB tmpfs), an uncapped recording warns
+  once, before the disk fills, naming the file system; a capped one that
+  fits does not, and stays whole;
 - pyprof killed (-9) at several moments of a capped recording leaves a
   trace that reports (its newest checkpoint kept), and a new recording at
   the same path leaves none of the old segments behind.
@@ -21,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -140,12 +144,44 @@ def killed():
             "a new recording at the path removes the old segments", "left: %s" % left)
 
 
+def disk_space():
+    d = tempfile.mkdtemp(prefix="pyprof-space-")
+    m = h.run(["mount", "-t", "tmpfs", "-o", "size=64m", "pyprof-test", d])
+    if not h.check(m.rc == 0, "a 64 MiB tmpfs is mounted", h.tail(m.err)):
+        os.rmdir(d)
+        return
+    try:
+        t = os.path.join(d, "w.pp")
+        cmd = ["--", PY, h.workload_path(WL), "--seconds", "4"]
+        r = h.pyprof("record", "-o", t, *cmd)
+        lines = r.err.splitlines()
+        warn = [i for i, l in enumerate(lines) if "left on the file system of " + d in l]
+        fail = [i for i, l in enumerate(lines) if "failed" in l]
+        h.check(r.rc == 0 and len(warn) == 1 and (not fail or warn[0] < fail[0]),
+                "uncapped on a 64 MiB file system: one warning, before the disk fills",
+                "rc %s; %s" % (r.rc, h.tail(r.err)))
+        for p in segments(t):
+            if os.path.exists(p):
+                os.unlink(p)
+        r = h.pyprof("record", "-o", t, "--max-size", "16M", *cmd)
+        rep = h.pyprof("report", t)
+        h.check(r.rc == 0 and not r.err.strip() and trace_bytes(t) <= (16 << 20) + CHUNK
+                and rep.rc == 0 and not rep.err.strip(),
+                "--max-size 16M on it: no warning, no failure, a whole trace",
+                "rc %s; %s; %d bytes; report rc %s %s" % (r.rc, h.tail(r.err), trace_bytes(t),
+                                                         rep.rc, h.tail(rep.err)))
+    finally:
+        h.run(["umount", d])
+        os.rmdir(d)
+
+
 def main():
     h.require_pyprof()
     if not h.check(os.access(PY, os.X_OK), "%s present" % PY):
         h.done()
     bad_values()
     capped_equals_uncapped()
+    disk_space()
     killed()
     h.done()
 
