@@ -171,7 +171,10 @@ def disk_space():
                 "rc %s; %s; %d bytes; report rc %s %s" % (r.rc, h.tail(r.err), trace_bytes(t),
                                                          rep.rc, h.tail(rep.err)))
     finally:
-        h.run(["umount", d])
+        for _ in range(20):  # busy while the last process lets go of it
+            if h.run(["umount", d]).rc == 0:
+                break
+            time.sleep(0.1)
         os.rmdir(d)
 
 
