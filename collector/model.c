@@ -760,6 +760,11 @@ static void tick(struct pp_model *m, const struct pp_rec_tick *r)
 	if (r->rss_bytes > m->rss_peak_bytes)
 		m->rss_peak_bytes = r->rss_bytes;
 	lost(m, PP_LOST_SHIM_RING, r->dropped);
+	if (m->live_only) {	/* no timeline: it would grow for days */
+		if (r->dropped > m->tick_dropped)
+			m->tick_dropped = r->dropped;
+		return;
+	}
 	if (r->dropped > m->tick_dropped)
 		drop_window(m, r->dropped - m->tick_dropped,
 			    pp_model_secs(m, r->ts));
@@ -899,12 +904,11 @@ void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 		live_rec(m, (const void *)rec);
 		break;
 	case PP_REC_GC:
-		pp_stalls_add(m->stalls, rec);
-		break;
 	case PP_REC_GIL:
 	case PP_REC_LOCK:
 	case PP_REC_THREAD:
-		pp_stalls_add(m->stalls, rec);
+		if (!m->live_only)
+			pp_stalls_add(m->stalls, rec);
 		break;
 	default:
 		break;

@@ -162,7 +162,8 @@ struct pp_model {
 
 	pp_block_fn block_fn;		/* NULL, or told of every block */
 	/* set before feeding: keep which blocks are live and the
-	 * definitions only, no figures (a checkpoint's state, ckpt.h) */
+	 * definitions only: no figures, timeline or stalls (a
+	 * checkpoint's state, ckpt.h) */
 	int live_only;
 	void *block_ctx;
 };
