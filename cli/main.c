@@ -114,21 +114,21 @@ static int parse_u64(const char *s, uint64_t *out)
 static int parse_size(const char *s, uint64_t *out)
 {
 	static const char units[] = "KMGT";
+	size_t n = strspn(s, "0123456789"), f = 0;
 	const char *u;
 	char *end;
 	double v, mul = 1;
 
-	size_t n = strspn(s, "0123456789"), f;
-
 	/* digits first: no sign, space, hex, exponent, "nan" or "inf" */
-	f = s[n] == '.' ? strspn(s + n + 1, "0123456789") : 0;
-	if (!n || (s[n] == '.' && !f))
+	if (s[n] == '.' && !(f = strspn(s + n + 1, "0123456789")))
+		return -1;
+	if (!n)
 		return -1;
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || end != s + n + (f ? f + 1 : 0) || !isfinite(v))
+	if (errno || end != s + n + (f ? f + 1 : 0))
 		return -1;
-	if (*end && (u = strchr(units, *end & ~0x20)) && *end) {
+	if (*end && (u = strchr(units, *end & ~0x20))) {
 		mul = (double)(1ull << (10 * (u - units + 1)));
 		end++;
 		if ((*end & ~0x20) == 'I' && (end[1] & ~0x20) == 'B')
