@@ -299,6 +299,16 @@ static void drop_oldest(struct pp_trace_writer *w)
 	}
 }
 
+/* absent, or a segment of a recording (a stale one may be replaced) */
+static bool replaceable(const char *name)
+{
+	struct pp_trace_seg_hdr sh;
+	struct stat st;
+
+	return (lstat(name, &st) && errno == ENOENT) ||
+	       seg_file_hdr(name, &sh);
+}
+
 /*
  * Start the next segment: it is written under PATH.(SEQ+1) with its
  * checkpoint, then renamed over PATH, which the current segment leaves
@@ -314,6 +324,9 @@ static int rotate(struct pp_trace_writer *w)
 
 	seg_name(cur, sizeof(cur), w->path, w->seq);
 	seg_name(next, sizeof(next), w->path, w->seq + 1);
+	/* a file of either name that is no trace segment is not ours */
+	if (!replaceable(cur) || !replaceable(next))
+		return -EEXIST;
 	drop_oldest(w);
 	unlink(cur);
 	if (link(w->path, cur) < 0)
