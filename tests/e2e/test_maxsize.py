@@ -109,17 +109,27 @@ def capped_equals_uncapped():
             % (hu, hc), "uncapped %s, capped %s" % (hu, hc))
 
 
+def dropping(trace):
+    """The recording has dropped its first segment (and has older ones)."""
+    segs = segments(trace)
+    return len(segs) >= 3 and not os.path.exists(trace + ".1")
+
+
 def killed():
     trace = h.tmpfile("killed.pp")
-    for delay in (1.5, 2.2, 2.9):
+    # once it drops segments, at three moments a few rotations apart
+    for extra in (0.0, 0.35, 0.7):
         for p in segments(trace):
             if os.path.exists(p):
                 os.unlink(p)
         p = subprocess.Popen([str(h.PYPROF), "record", "-o", trace, "--max-size", "2M",
-                              "--", PY, h.workload_path(WL), "--seconds", "20"],
+                              "--", PY, h.workload_path(WL), "--seconds", "30"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
-        time.sleep(delay)
+        end = time.monotonic() + 25
+        while not dropping(trace) and time.monotonic() < end and p.poll() is None:
+            time.sleep(0.02)
+        time.sleep(extra)
         nseg = len(segments(trace))
         os.kill(p.pid, signal.SIGKILL)  # pyprof only: the target runs on
         p.wait()
@@ -134,8 +144,8 @@ def killed():
         site, why = leak_site(rep) if ok else (None, "")
         h.check(ok and nseg >= 3 and rep["trace"]["dropped"] and site
                 and site["live_count"] > 0,
-                "pyprof killed after %.1f s (%d segment files): the trace reports, "
-                "from a checkpoint" % (delay, nseg),
+                "pyprof killed %.2f s after it began dropping (%d segment files): the "
+                "trace reports, from a checkpoint" % (extra, nseg),
                 "rc %s, segments %d, site %s %s; %s" % (r.rc, nseg, h.fmt_site(site), why,
                                                        h.tail(r.err)))
     r = h.pyprof("record", "-o", trace, "--", PY, "-c", "pass")
