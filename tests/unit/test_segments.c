@@ -11,6 +11,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -300,6 +301,36 @@ int main(void)
 	CHECK(rc == 0 && same_live(&ref, &m), "segments: a gap moves the start "
 	      "later, the live state stays exact", "rc %d", rc);
 	pp_model_free(&m);
+
+	/* hostile segment headers: a FIFO where an older segment would be
+	 * (not waited on), data_off past the end or inside a chunk of a
+	 * segment read after another: an end or one error, no crash */
+	{
+		uint64_t offs[] = { 1ull << 40, PP_TRACE_HDR_LEN + 8 };
+		int fd;
+
+		snprintf(name, sizeof(name), "%s.%d", path, oldest + 1);
+		CHECK(mkfifo(name, 0600) == 0, "segments: a FIFO in a segment's "
+		      "place", "%s", strerror(errno));
+		read_model(&m, &rc);
+		CHECK(rc == 0 && same_live(&ref, &m), "segments: the FIFO is "
+		      "passed over", "rc %d", rc);
+		pp_model_free(&m);
+		unlink(name);
+		snprintf(name, sizeof(name), "%s.%d", path, oldest + 3);
+		for (int i = 0; i < 2; i++) {
+			fd = open(name, O_WRONLY);
+			if (fd < 0 || pwrite(fd, &offs[i], 8, 48) != 8)
+				printf("# %s: %s\n", name, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			read_model(&m, &rc);
+			CHECK(rc == 0 || rc == -1, i ? "segments: data_off inside "
+			      "a chunk: an end or an error" : "segments: data_off "
+			      "past the end: an end or an error", "rc %d", rc);
+			pp_model_free(&m);
+		}
+	}
 
 	/* a new recording at the path takes the old segments away */
 	w = pp_trace_create(path, err, sizeof(err));
