@@ -21,6 +21,9 @@
 #include "../viewer/viewer.h"
 
 #define DEFAULT_RING (16u << 20)
+/* record --pid: a service recorded for hours */
+#define DEFAULT_PID_MAX_SIZE (1ull << 30)
+#define MIN_MAX_SIZE (1ull << 20)
 
 static const char usage[] =
 "usage: pyprof [OPTIONS] -- COMMAND [ARGS...]    run COMMAND, live view\n"
@@ -41,6 +44,9 @@ static const char usage[] =
 "      --no-bpf          measure GC, GIL and locks in-process, without eBPF\n"
 "      --gil MODE        precise (default: every acquisition, uprobes),\n"
 "                        futex (waits only, cheapest) or off\n"
+"      --max-size BYTES  record: keep the trace within BYTES (500M, 2G),\n"
+"                        dropping the oldest part, live state kept; default\n"
+"                        1G with --pid, none otherwise; 0: no cap\n"
 "      --duration SEC    stop recording after SEC seconds (attached: detach;\n"
 "                        the target runs on)\n"
 "      --pid PID         attach to a running Python process (eBPF only in\n"
@@ -71,6 +77,8 @@ struct opts {
 	int window, have_to;	/* have_to: --to given, else the end */
 	uint64_t sample;
 	uint64_t ring;
+	uint64_t max_size;
+	int have_max_size;
 	int native, no_bpf, gil;
 	double duration;
 	int batch, frames;
@@ -96,6 +104,41 @@ static int parse_u64(const char *s, uint64_t *out)
 	if (errno || end == s || *end || *s == '-')
 		return -1;
 	*out = v;
+	return 0;
+}
+
+/*
+ * A size: digits with an optional fraction and unit (K, M, G, T: powers
+ * of 1024, an optional B or iB after), "500M", "2G", "1.5GiB".
+ */
+static int parse_size(const char *s, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	size_t n = strspn(s, "0123456789"), f = 0;
+	const char *u;
+	char *end;
+	double v, mul = 1;
+
+	/* digits first: no sign, space, hex, exponent, "nan" or "inf" */
+	if (s[n] == '.' && !(f = strspn(s + n + 1, "0123456789")))
+		return -1;
+	if (!n)
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end != s + n + (f ? f + 1 : 0))
+		return -1;
+	if (*end && (u = strchr(units, *end & ~0x20))) {
+		mul = (double)(1ull << (10 * (u - units + 1)));
+		end++;
+		if ((*end & ~0x20) == 'I' && (end[1] & ~0x20) == 'B')
+			end += 2;
+	}
+	if ((*end & ~0x20) == 'B')
+		end++;
+	if (*end || v * mul >= 18446744073709551615.0)
+		return -1;
+	*out = (uint64_t)(v * mul);
 	return 0;
 }
 
@@ -265,7 +308,8 @@ static int parse_report_opts(const struct opts *o, int *fmt, int *by)
  * prefix, with one line saying so.
  */
 static int load(const char *path, struct pp_trace_reader **rp,
-		struct pp_model *m, struct pp_win *w, double from, double to)
+		struct pp_model *m, struct pp_win *w, double from, double to,
+		int figures)
 {
 	struct pp_trace_reader *r;
 	char err[512];
@@ -276,7 +320,7 @@ static int load(const char *path, struct pp_trace_reader **rp,
 		fprintf(stderr, "pyprof: %s: %s\n", path, err);
 		return 1;
 	}
-	rc = pp_win_read(r, m, w, from, to, &past_end);
+	rc = pp_win_read(r, m, w, from, to, figures, &past_end);
 	if (rc < 0) {
 		fprintf(stderr, "pyprof: %s: %s\n", path, pp_trace_error(r));
 		pp_trace_close_reader(r);
@@ -348,7 +392,9 @@ static int do_report(const char *path, const struct opts *o)
 	if (o->output && same_file(o->output, path))
 		return usage_error("-o %s would overwrite the trace being read",
 				   o->output);
-	rc = load(path, &r, &m, &win, w.from_s, w.to_s);
+	/* per-stack window figures: pprof and windows use them */
+	rc = load(path, &r, &m, &win, w.from_s, w.to_s,
+		  o->window || fmt == FMT_PPROF);
 	if (rc)
 		return rc;
 	/* the window's figures in place of the run's (chrome and the
@@ -466,7 +512,7 @@ static int do_diff(char **args, const struct opts *o)
 					 "read", o->output);
 			break;
 		}
-		rc = load(path[k], NULL, &m[k], &w[k], from, to);
+		rc = load(path[k], NULL, &m[k], &w[k], from, to, 1);
 		if (rc)
 			break;
 		loaded++;
@@ -518,6 +564,7 @@ static int do_run(char **cmd, const struct opts *o, int record)
 		.no_bpf = o->no_bpf,
 		.gil = o->gil,
 		.duration = o->duration,
+		.max_size = o->max_size,
 		.ring_bytes = o->ring ? o->ring : DEFAULT_RING,
 	};
 	struct pp_view_opts vo = { o->batch, o->frames, o->delay, text_report };
@@ -538,7 +585,8 @@ static int do_run(char **cmd, const struct opts *o, int record)
 }
 
 enum { OPT_SAMPLE = 256, OPT_NATIVE, OPT_NO_BPF, OPT_GIL, OPT_DURATION, OPT_FORMAT, OPT_PID,
-       OPT_RING, OPT_VERSION, OPT_NO_INJECT, OPT_BY, OPT_FROM, OPT_TO };
+       OPT_RING, OPT_VERSION, OPT_NO_INJECT, OPT_BY, OPT_FROM, OPT_TO,
+       OPT_MAX_SIZE };
 
 static const struct option longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -554,6 +602,7 @@ static const struct option longopts[] = {
 	{ "pid", required_argument, NULL, OPT_PID },
 	{ "no-inject", no_argument, NULL, OPT_NO_INJECT },
 	{ "ring-size", required_argument, NULL, OPT_RING },
+	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 	{ "batch", no_argument, NULL, 'b' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -652,6 +701,14 @@ int main(int argc, char **argv)
 						   "of two >= 65536, not '%s'",
 						   optarg);
 			break;
+		case OPT_MAX_SIZE:
+			if (parse_size(optarg, &o.max_size) < 0 ||
+			    (o.max_size && o.max_size < MIN_MAX_SIZE))
+				return usage_error("--max-size needs a size of at "
+						   "least 1M (500M, 2G; 0: no "
+						   "cap), not '%s'", optarg);
+			o.have_max_size = 1;
+			break;
 		case 'b':
 			o.batch = 1;
 			break;
@@ -708,6 +765,11 @@ int main(int argc, char **argv)
 				   "-- COMMAND [ARGS...])");
 	if (sub && !o.output)
 		return usage_error("%s", "record needs -o FILE");
+	if (o.have_max_size && !sub)
+		return usage_error("%s", "--max-size is for record (the trace "
+				   "it writes)");
+	if (sub && o.pid && !o.have_max_size)
+		o.max_size = DEFAULT_PID_MAX_SIZE;
 	if (sub && !strcmp(o.output, "-"))
 		return usage_error("%s", "record writes its trace to a file "
 				   "(-o FILE), not to stdout, which is the "

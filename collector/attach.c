@@ -24,6 +24,7 @@
 
 #include "attach.h"
 #include "bpf.h"
+#include "ckpt.h"
 #include "pp_clock.h"
 #include "pp_mem.h"
 #include "pyproc.h"
@@ -416,6 +417,8 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 			fprintf(stderr, "pyprof: %s\n", err);
 			return refuse(&a);
 		}
+		if (o->max_size)
+			pp_ckpt_cap(a.tw, o->max_size);
 	}
 	/* ^C, q, --duration or a termination signal: detach, never kill */
 	sigaction(SIGINT, &sa, NULL);

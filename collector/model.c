@@ -120,10 +120,13 @@ static void def_func(struct pp_model *m, const struct pp_rec_func *r)
 	f->native = !!(r->h.flags & PP_FUNC_NATIVE);
 }
 
-/* the leak windows' origin: the program's own start, when known */
+/* the leak windows' origin: the program's own start, when known, or
+ * the checkpoint a capped trace starts from, whichever is later */
 static uint64_t win_origin(const struct pp_model *m)
 {
-	return m->t_run ? m->t_run : m->t0;
+	uint64_t o = m->t_run ? m->t_run : m->t0;
+
+	return m->t_kept > o ? m->t_kept : o;
 }
 
 static int cur_window(const struct pp_model *m)
@@ -201,7 +204,7 @@ static void site_catch_up(struct pp_model *m, struct pp_site *s)
 
 static void site_note(struct pp_model *m, struct pp_site *s)
 {
-	if (m->finalized)
+	if (m->finalized || m->live_only)
 		return;		/* the verdict is about the program's own run */
 	if (s->window != m->window)
 		site_catch_up(m, s);
@@ -285,9 +288,16 @@ static struct pp_site *site_of_stack(struct pp_model *m, uint32_t stack)
 static struct pp_site *block_drop(struct pp_model *m, uint64_t addr,
 				  const struct pp_block *b)
 {
-	double w = weight(m, b->size), bytes = w * b->size;
-	struct pp_site *s = site_of_stack(m, b->stack);
-	struct pp_stack *st = (struct pp_stack *)pp_model_stack(m, b->stack);
+	double w, bytes;
+	struct pp_site *s;
+	struct pp_stack *st;
+
+	if (m->live_only)
+		return m->sites;
+	w = weight(m, b->size);
+	bytes = w * b->size;
+	s = site_of_stack(m, b->stack);
+	st = (struct pp_stack *)pp_model_stack(m, b->stack);
 
 	if (m->block_fn)
 		m->block_fn(m->block_ctx, 0, addr, b->size, w, b->stack);
@@ -327,6 +337,8 @@ static void block_new(struct pp_model *m, uint64_t addr, uint64_t size,
 	b->size = size;
 	b->stack = stack;
 	b->domain = domain;
+	if (m->live_only)
+		return;
 	w = weight(m, size);
 	bytes = w * size;
 	if (m->block_fn)
@@ -501,11 +513,10 @@ static void kmem(struct pp_model *m, const struct pp_rec_kmem *r)
  * start-up, pyprof attaching its probes) is not the program's run, so
  * the leak windows start again from here.
  */
-static void run_starts(struct pp_model *m, uint64_t ts)
+static void windows_restart(struct pp_model *m)
 {
 	size_t i;
 
-	m->t_run = ts;
 	m->window_ns = PP_WINDOW0_NS;
 	m->window = cur_window(m);
 	m->stamped = 1ull << m->window;
@@ -520,6 +531,163 @@ static void run_starts(struct pp_model *m, uint64_t ts)
 		s->floor[s->window] = s->live_bytes;
 		s->cum_alloc[s->window] = s->alloc_bytes;
 	}
+}
+
+static void run_starts(struct pp_model *m, uint64_t ts)
+{
+	m->t_run = ts;
+	windows_restart(m);
+}
+
+/*
+ * A checkpoint (pp_wire.h PP_REC_CKPT): the trace starts with the live
+ * state at ts. Taken only by a model that has nothing yet; one met
+ * later (it repeats what the model knows) changes nothing.
+ */
+static void ckpt_rec(struct pp_model *m, const struct pp_rec_ckpt *r)
+{
+	if (r->h.flags == PP_CKPT_BEGIN) {
+		if (m->t_kept || m->events || m->live.count || m->ntimeline ||
+		    m->finalized)
+			return;
+		m->ckpt_loading = 1;
+		m->t_kept = r->ts;
+		m->tick_dropped = r->tick_dropped;
+		m->kernel_bytes += (double)r->brk_bytes;
+		if (r->brk_bytes)
+			m->have_kernel = 1;
+		advance_time(m, r->ts);
+		return;
+	}
+	if (!m->ckpt_loading)
+		return;
+	m->ckpt_loading = 0;
+	/* sums and peaks are the kept part's; the verdicts judge it */
+	m->peak_bytes = m->live_bytes;
+	m->kernel_peak_bytes = m->kernel_bytes;
+	windows_restart(m);
+}
+
+/* A block live at the checkpoint: live, not allocated in the trace. */
+static void block_load(struct pp_model *m, uint64_t addr, uint64_t size,
+		       uint32_t stack, uint8_t domain)
+{
+	struct pp_block *b;
+	struct pp_site *s;
+	struct pp_stack *st;
+	double w, bytes;
+	int fresh;
+
+	b = pp_map_put(&m->live, addr, &fresh);
+	if (!b || !fresh)
+		return;
+	b->size = size;
+	b->stack = stack;
+	b->domain = domain;
+	w = weight(m, size);
+	bytes = w * size;
+	if (m->block_fn)
+		m->block_fn(m->block_ctx, 2, addr, size, w, stack);
+	m->live_bytes += bytes;
+	m->live_count += w;
+	s = site_of_stack(m, stack);
+	s->live_bytes += bytes;
+	s->live_count += w;
+	st = (struct pp_stack *)pp_model_stack(m, stack);
+	if (st)
+		st->live_bytes += bytes;
+}
+
+static void live_rec(struct pp_model *m, const struct pp_rec_live *r)
+{
+	uint32_t i, n = r->h.aux;
+
+	if (!m->ckpt_loading ||
+	    n > (r->h.len - sizeof(*r)) / sizeof(r->ent[0]))
+		return;
+	for (i = 0; i < n; i++) {
+		const struct pp_live_ent *e = &r->ent[i];
+		struct pp_mapping *mp;
+		uint64_t *v;
+		int fresh;
+
+		if (e->kind == PP_LIVE_KMAP) {
+			v = pp_map_put(&m->kmaps, e->addr, &fresh);
+			if (!v || !fresh)
+				continue;
+			*v = e->size;
+			m->kernel_bytes += e->size;
+			m->have_kernel = 1;
+			continue;
+		}
+		if (e->kind == PP_DOM_ARENA || e->kind == PP_DOM_MMAP) {
+			mp = pp_map_put(&m->maps, e->addr, &fresh);
+			if (!mp || !fresh)
+				continue;
+			mp->len = e->size;
+			mp->stack = e->kind == PP_DOM_MMAP ? e->stack : 0;
+			mp->arena = e->kind == PP_DOM_ARENA;
+			if (mp->arena) {
+				m->arena_bytes += e->size;
+				continue;
+			}
+		}
+		if (e->kind < PP_DOM_ARENA)
+			block_load(m, e->addr, e->size, e->stack, e->kind);
+	}
+}
+
+void pp_model_each_live(const struct pp_model *m,
+			void (*fn)(void *ctx, const struct pp_live_ent *e),
+			void *ctx)
+{
+	struct pp_live_ent e = { 0 };
+	size_t i;
+
+	pp_map_for_each(&m->live, i) {
+		const struct pp_block *b = pp_map_val(&m->live, i);
+
+		e.addr = m->live.keys[i];
+		e.size = b->size;
+		e.stack = b->stack;
+		e.kind = b->domain;
+		fn(ctx, &e);
+	}
+	e.stack = 0;
+	pp_map_for_each(&m->maps, i) {
+		const struct pp_mapping *mp = pp_map_val(&m->maps, i);
+
+		if (!mp->arena)
+			continue;	/* a block, given above */
+		e.addr = m->maps.keys[i];
+		e.size = mp->len;
+		e.kind = PP_DOM_ARENA;
+		fn(ctx, &e);
+	}
+	pp_map_for_each(&m->kmaps, i) {
+		e.addr = m->kmaps.keys[i];
+		e.size = *(const uint64_t *)pp_map_val(&m->kmaps, i);
+		e.kind = PP_LIVE_KMAP;
+		fn(ctx, &e);
+	}
+}
+
+double pp_model_brk_bytes(const struct pp_model *m)
+{
+	double mapped = 0;
+	size_t i;
+
+	pp_map_for_each(&m->kmaps, i)
+		mapped += *(const uint64_t *)pp_map_val(&m->kmaps, i);
+	return m->kernel_bytes - mapped;
+}
+
+void pp_model_judged(const struct pp_model *m, double *from_s, double *to_s)
+{
+	uint64_t end = m->t_end_run ? m->t_end_run : m->t_now;
+
+	*from_s = pp_model_secs(m, win_origin(m));
+	*to_s = pp_model_secs(m, end);
 }
 
 static void snapshot_end(struct pp_model *m)
@@ -592,6 +760,11 @@ static void tick(struct pp_model *m, const struct pp_rec_tick *r)
 	if (r->rss_bytes > m->rss_peak_bytes)
 		m->rss_peak_bytes = r->rss_bytes;
 	lost(m, PP_LOST_SHIM_RING, r->dropped);
+	if (m->live_only) {	/* no timeline: it would grow for days */
+		if (r->dropped > m->tick_dropped)
+			m->tick_dropped = r->dropped;
+		return;
+	}
 	if (r->dropped > m->tick_dropped)
 		drop_window(m, r->dropped - m->tick_dropped,
 			    pp_model_secs(m, r->ts));
@@ -650,7 +823,8 @@ void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 {
 	/* the producers' records; LOST and the RUN mark are the collector's */
 	if (rec->type < PP_REC_TICK && rec->type != PP_REC_LOST &&
-	    !(rec->type == PP_REC_MARK && rec->aux == PP_MARK_RUN))
+	    !(rec->type == PP_REC_MARK && rec->aux == PP_MARK_RUN) &&
+	    !m->ckpt_loading)
 		m->events++;
 	switch (rec->type) {
 	case PP_REC_ALLOC:
@@ -723,13 +897,18 @@ void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 	case PP_REC_KMEM:
 		kmem(m, (const void *)rec);
 		break;
-	case PP_REC_GC:
-		pp_stalls_add(m->stalls, rec);
+	case PP_REC_CKPT:
+		ckpt_rec(m, (const void *)rec);
 		break;
+	case PP_REC_LIVE:
+		live_rec(m, (const void *)rec);
+		break;
+	case PP_REC_GC:
 	case PP_REC_GIL:
 	case PP_REC_LOCK:
 	case PP_REC_THREAD:
-		pp_stalls_add(m->stalls, rec);
+		if (!m->live_only)
+			pp_stalls_add(m->stalls, rec);
 		break;
 	default:
 		break;
@@ -890,7 +1069,10 @@ static size_t collect(const struct pp_model *m, uint32_t **out, int leaks,
 	for (i = 0; i < m->nsites; i++) {
 		const struct pp_site *s = &m->sites[i];
 
-		if (leaks ? s->leak : s->alloc_count > 0)
+		/* a capped trace's site may hold only blocks of its
+		 * checkpoint, allocated before what it kept */
+		if (leaks ? s->leak : s->alloc_count > 0 ||
+				      s->end_live_count > 0)
 			(*out)[n++] = i;
 	}
 	sort_model = m;

@@ -83,7 +83,8 @@ struct pp_drop_window {
 
 /*
  * A block arriving (arrive = 1: allocated, moved in by a realloc or a
- * RETAG) or leaving (0), with the estimate it stands for (weight:
+ * RETAG; 2: live already, from a checkpoint) or leaving (0), with the
+ * estimate it stands for (weight:
  * blocks; weight * size: bytes). For consumers that need each block's
  * identity, such as a time window's figures (window.h).
  */
@@ -107,6 +108,10 @@ struct pp_model {
 	uint64_t t0, t_now, t_end_run;	/* t_end_run: atexit mark, or 0 */
 	uint64_t t_run;			/* PP_MARK_RUN, or 0 */
 	int finalized;			/* the atexit mark was seen */
+	/* the trace starts from a checkpoint (--max-size dropped what came
+	 * before): its time, or 0; the leak windows start there */
+	uint64_t t_kept;
+	int ckpt_loading;		/* between its CKPT records */
 
 	/* definitions, indexed by id (BPF ids >= 2^31 in the *_hi arrays) */
 	struct pp_func *funcs, *funcs_hi;
@@ -156,6 +161,10 @@ struct pp_model {
 	struct pp_stalls *stalls;	/* GC, GIL, locks */
 
 	pp_block_fn block_fn;		/* NULL, or told of every block */
+	/* set before feeding: keep which blocks are live and the
+	 * definitions only: no figures, timeline or stalls (a
+	 * checkpoint's state, ckpt.h) */
+	int live_only;
 	void *block_ctx;
 };
 
@@ -172,6 +181,15 @@ const struct pp_stack *pp_model_stack(const struct pp_model *m, uint32_t id);
 /* Frame i (0 innermost) of a stack, as stalls.h's pp_frame_fn wants it
  * (ctx: the model): 0, or -1 past the end or for an unknown stack. */
 int pp_model_frame(void *ctx, uint32_t stack, int i, struct pp_loc *out);
+/* Every live block, allocator arena and kernel-seen mapping, as a
+ * checkpoint stores them (pp_wire.h PP_REC_LIVE). */
+void pp_model_each_live(const struct pp_model *m,
+			void (*fn)(void *ctx, const struct pp_live_ent *e),
+			void *ctx);
+/* kernel-seen heap growth outside the mappings it tracks (brk) */
+double pp_model_brk_bytes(const struct pp_model *m);
+/* the span the leak verdicts judge, seconds since the start */
+void pp_model_judged(const struct pp_model *m, double *from_s, double *to_s);
 /* seconds since the start of the recording */
 double pp_model_secs(const struct pp_model *m, uint64_t ns);
 /* site indexes, sorted: by end live bytes (sites) or suspicion (leaks);

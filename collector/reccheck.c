@@ -37,6 +37,8 @@ static const uint16_t min_len[PP_REC_MAX] = {
 	[PP_REC_TICK] = sizeof(struct pp_rec_tick),
 	[PP_REC_META] = sizeof(struct pp_rec_meta),
 	[PP_REC_EXIT] = sizeof(struct pp_rec_exit),
+	[PP_REC_CKPT] = sizeof(struct pp_rec_ckpt),
+	[PP_REC_LIVE] = sizeof(struct pp_rec_live),
 };
 
 static const char *const type_name[PP_REC_MAX] = {
@@ -49,6 +51,7 @@ static const char *const type_name[PP_REC_MAX] = {
 	[PP_REC_LOCK] = "LOCK", [PP_REC_KMEM] = "KMEM",
 	[PP_REC_RETAG] = "RETAG", [PP_REC_TICK] = "TICK",
 	[PP_REC_META] = "META", [PP_REC_EXIT] = "EXIT",
+	[PP_REC_CKPT] = "CKPT", [PP_REC_LIVE] = "LIVE",
 };
 
 enum { FUNC, STACK };
@@ -179,6 +182,30 @@ static int clock_ok(struct pp_rec_state *s, const struct pp_hdr *rec,
 	return 0;
 }
 
+/* A checkpoint's live blocks and mappings: kinds known, stacks defined. */
+static int check_live(struct pp_rec_state *s, const struct pp_rec_live *r,
+		      char *why, size_t n)
+{
+	uint32_t i;
+
+	if (r->h.aux > (r->h.len - sizeof(*r)) / sizeof(r->ent[0]))
+		return bad(why, n, "%u entries in %u bytes", r->h.aux,
+			   r->h.len);
+	for (i = 0; i < r->h.aux; i++) {
+		const struct pp_live_ent *e = &r->ent[i];
+
+		if (e->kind >= PP_DOM_MAX && e->kind != PP_LIVE_KMAP)
+			return bad(why, n, "entry %u: kind %u", i, e->kind);
+		if (!e->addr || e->size > (1ull << 56))
+			return bad(why, n, "entry %u: %#llx + %llu bytes", i,
+				   (unsigned long long)e->addr,
+				   (unsigned long long)e->size);
+		if (use(s, STACK, e->stack, why, n))
+			return -1;
+	}
+	return 0;
+}
+
 static int check_body(struct pp_rec_state *s, const struct pp_hdr *rec,
 		      uint64_t file_size, char *why, size_t n)
 {
@@ -255,6 +282,13 @@ static int check_body(struct pp_rec_state *s, const struct pp_hdr *rec,
 	case PP_REC_META:
 		return clock_ok(s, rec, ((const struct pp_rec_meta *)rec)->ts,
 				why, n);
+	case PP_REC_CKPT:
+		if (rec->flags > PP_CKPT_END)
+			return bad(why, n, "flags %#x", rec->flags);
+		return clock_ok(s, rec, ((const struct pp_rec_ckpt *)rec)->ts,
+				why, n);
+	case PP_REC_LIVE:
+		return check_live(s, (const void *)rec, why, n);
 	default:
 		return 0;
 	}

@@ -85,6 +85,32 @@ static double duration(const struct pp_model *m)
 	return pp_model_secs(m, m->t_now);
 }
 
+/*
+ * What the trace holds: with --max-size the oldest part may be dropped;
+ * live figures stay exact (a checkpoint), sums and verdicts cover the
+ * part kept.
+ */
+static void trace_json(FILE *out, const struct pp_model *m)
+{
+	double from, to;
+
+	pp_model_judged(m, &from, &to);
+	fprintf(out, "  \"trace\": {\"dropped\": %s, \"dropped_before_s\": "
+		"%.3f, \"leaks_judged\": {\"from_s\": %.3f, \"to_s\": %.3f}},\n",
+		m->t_kept ? "true" : "false", pp_model_secs(m, m->t_kept),
+		from, to);
+}
+
+static void trace_text(FILE *out, const struct pp_model *m)
+{
+	if (!m->t_kept)
+		return;
+	fprintf(out, "trace: the first %.1f s were dropped (--max-size): live "
+		"figures are exact, sums and leak verdicts cover %.1f-%.1f s\n",
+		pp_model_secs(m, m->t_kept), pp_model_secs(m, m->t_kept),
+		duration(m));
+}
+
 static void heap_json(FILE *out, const struct pp_model *m)
 {
 	size_t i, step = m->ntimeline / MAX_TIMELINE + 1;
@@ -238,6 +264,7 @@ void pp_report_json_win(const struct pp_model *m, const struct pp_win *w,
 	fputs("},\n", out);
 	attach_json(out, m);
 	fprintf(out, "  \"duration_s\": %.3f,\n", duration(m));
+	trace_json(out, m);
 	if (w)
 		window_json(out, w);
 	fprintf(out, "  \"sample_bytes\": %llu,\n",
@@ -333,6 +360,7 @@ void pp_report_text_win(const struct pp_model *m, const struct pp_win *w,
 		fprintf(out, ", sampling every %llu bytes",
 			(unsigned long long)m->sample_bytes);
 	fputc('\n', out);
+	trace_text(out, m);
 	if (w) {
 		window_text(out, m, w);
 	} else if (m->attach_mode) {
@@ -364,8 +392,17 @@ void pp_report_text_win(const struct pp_model *m, const struct pp_win *w,
 	}
 
 	n = pp_model_leaks(m, &idx);
-	fprintf(out, "Leaks (%zu): live bytes growing through the run%s\n", n,
-		w ? " and in the window" : "");
+	if (m->t_kept) {
+		double from, to;
+
+		pp_model_judged(m, &from, &to);
+		fprintf(out, "Leaks (%zu): live bytes growing through %.1f-%.1f s "
+			"(the part kept)%s\n", n, from, to,
+			w ? " and in the window" : "");
+	} else {
+		fprintf(out, "Leaks (%zu): live bytes growing through the run%s\n",
+			n, w ? " and in the window" : "");
+	}
 	if (n)
 		fprintf(out, "  %10s %11s %9s  %s\n", "LIVE", "GROWTH", "COUNT",
 			"SITE");

@@ -20,6 +20,7 @@
 
 #include "attach.h"
 #include "bpf.h"
+#include "ckpt.h"
 #include "pp_clock.h"
 #include "pp_pylayout.h"
 #include "pp_ring.h"
@@ -445,6 +446,8 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 			fprintf(stderr, "pyprof: %s: %s\n", o->trace_path, err);
 			return 1;
 		}
+		if (o->max_size)
+			pp_ckpt_cap(s.tw, o->max_size);
 	}
 	signal(SIGINT, SIG_IGN);	/* the terminal's ^C is for the target */
 	signal(SIGQUIT, SIG_IGN);

@@ -19,6 +19,7 @@ struct pp_session_opts {
 	int pid;			/* or attach to this process (attach.h) */
 	int no_inject;			/* attach with eBPF only */
 	const char *trace_path;		/* record here, or NULL */
+	uint64_t max_size;		/* keep the trace within this (ckpt.h), 0: no cap */
 	uint64_t sample_bytes;
 	int native;
 	double duration;		/* seconds, 0 = until the end */

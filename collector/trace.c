@@ -15,13 +15,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <zlib.h>
 #include <lz4.h>
 
 #include "alloc.h"
+#include "fmt.h"
+#include "pp_clock.h"
 #include "reccheck.h"
 #include "trace.h"
 
@@ -50,6 +54,11 @@ static uint32_t crc(const void *p, size_t n)
 
 /* Writer */
 
+struct seg_kept {
+	uint32_t seq;
+	uint64_t bytes;
+};
+
 struct pp_trace_writer {
 	int fd;
 	int err;		/* -errno of the last failed write, or 0 */
@@ -57,11 +66,36 @@ struct pp_trace_writer {
 	uint32_t nrec;		/* records in buf */
 	size_t used;		/* bytes in buf */
 	uint64_t ts_first, ts_last;
-	uint64_t bytes;		/* written to the file */
+	uint64_t bytes;		/* written to the current segment */
 	char *buf;		/* PP_TRACE_CHUNK_RAW */
 	char *out;		/* chunk header + compressed payload */
 	size_t out_cap;
+	char *path;
+	uint64_t rec_id;
+	uint32_t seq;		/* the current segment's */
+	/* --max-size */
+	uint64_t max_bytes, seg_bytes;	/* the cap; a segment's target */
+	const struct pp_trace_cap_ops *ops;
+	void *ctx;
+	struct seg_kept *olds;	/* older segments kept, oldest first */
+	size_t nolds, cap_olds;
+	uint64_t olds_bytes;
+	uint64_t ckpt_bytes;	/* the current segment's checkpoint */
+	bool rotating, cap_off, warned_cap;
+	/* free space on the trace's file system */
+	uint64_t written;	/* every byte ever written */
+	uint64_t space_t, rate_t, rate_bytes;
+	double rate;		/* bytes/s over the last RATE_NS */
+	bool warned_space;
 };
+
+#define SPACE_EVERY_NS	1000000000ull
+#define RATE_NS		10000000000ull
+/* warn when the disk holds less than this much more recording */
+#define SPACE_AHEAD_S	60
+/* a segment, at least (a chunk is up to ~1 MiB compressed) */
+#define SEG_MIN		(256u << 10)
+#define CAP_SEGS	8
 
 static int write_all(int fd, const void *p, size_t n)
 {
@@ -83,15 +117,114 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+static void seg_name(char *buf, size_t len, const char *path, uint32_t seq)
+{
+	snprintf(buf, len, "%s.%u", path, seq);
+}
+
+/* A pyprof trace's segment fields; 0 if it is none (or has none). */
+static int read_seg_hdr(int fd, struct pp_trace_file_hdr *fh,
+			struct pp_trace_seg_hdr *sh)
+{
+	char b[PP_TRACE_HDR_LEN];
+
+	if (pread(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		return 0;
+	memcpy(fh, b, sizeof(*fh));
+	memcpy(sh, b + sizeof(*fh), sizeof(*sh));
+	return !memcmp(fh->magic, PP_TRACE_MAGIC, sizeof(fh->magic)) &&
+	       fh->version == PP_TRACE_VERSION && fh->abi >= 3 &&
+	       fh->hdr_len >= PP_TRACE_HDR_LEN && sh->rec_id && sh->seq;
+}
+
+static int seg_file_hdr(const char *name, struct pp_trace_seg_hdr *sh)
+{
+	struct pp_trace_file_hdr fh;
+	int fd = open(name, O_RDONLY | O_CLOEXEC | O_NONBLOCK), ok;
+	struct stat st;
+
+	if (fd < 0)
+		return 0;
+	ok = !fstat(fd, &st) && S_ISREG(st.st_mode) &&
+	     read_seg_hdr(fd, &fh, sh);
+	close(fd);
+	return ok;
+}
+
+/*
+ * A new recording over an old capped one: its older segments (the same
+ * recording id, numbered below the one at path) go too, and nothing
+ * else: a file of that name that is not one of them stays.
+ */
+static void remove_old_segments(const char *path)
+{
+	struct pp_trace_seg_hdr head, sh;
+	char name[PATH_MAX];
+	uint32_t k, missing = 0;
+
+	if (!seg_file_hdr(path, &head))
+		return;
+	/* from one past it (a rotation cut short leaves that one) down,
+	 * over a gap or two (a segment the user deleted) */
+	for (k = head.seq + 1; k >= 1 && missing < 64; k--) {
+		seg_name(name, sizeof(name), path, k);
+		if (seg_file_hdr(name, &sh) && sh.rec_id == head.rec_id &&
+		    sh.seq == k) {
+			unlink(name);
+			missing = 0;
+		} else if (k < head.seq) {
+			missing++;
+		}
+	}
+}
+
+static uint64_t random_id(void)
+{
+	uint64_t v = 0;
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (read(fd, &v, sizeof(v)) != sizeof(v))
+			v = 0;
+		close(fd);
+	}
+	if (!v)
+		v = pp_now_ns() ^ ((uint64_t)getpid() << 32);
+	return v | 1;
+}
+
+/* A segment file: created (O_TRUNC) with its header; fd or -errno. */
+static int seg_create(struct pp_trace_writer *w, const char *name,
+		      uint32_t seq)
+{
+	struct {
+		struct pp_trace_file_hdr f;
+		struct pp_trace_seg_hdr s;
+	} h = {
+		.f = { .version = PP_TRACE_VERSION, .hdr_len = sizeof(h),
+		       .abi = PP_ABI_VERSION, .flags = PP_TRACE_F_LZ4 },
+		.s = { .rec_id = w->rec_id, .seq = seq,
+		       .data_off = sizeof(h) },
+	};
+	int fd, e;
+
+	_Static_assert(sizeof(h) == PP_TRACE_HDR_LEN, "header");
+	memcpy(h.f.magic, PP_TRACE_MAGIC, sizeof(h.f.magic));
+	fd = open(name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	e = write_all(fd, &h, sizeof(h));
+	if (e) {
+		close(fd);
+		unlink(name);
+		return e;
+	}
+	return fd;
+}
+
 struct pp_trace_writer *pp_trace_create(const char *path, char *err,
 					size_t errlen)
 {
-	struct pp_trace_file_hdr fh = {
-		.version = PP_TRACE_VERSION,
-		.hdr_len = sizeof(fh),
-		.abi = PP_ABI_VERSION,
-		.flags = PP_TRACE_F_LZ4,
-	};
 	struct pp_trace_writer *w;
 	int e;
 
@@ -101,26 +234,213 @@ struct pp_trace_writer *pp_trace_create(const char *path, char *err,
 		     LZ4_compressBound(PP_TRACE_CHUNK_RAW);
 	w->buf = pp_xmalloc(PP_TRACE_CHUNK_RAW);
 	w->out = pp_xmalloc(w->out_cap);
+	w->path = pp_xstrdup(path);
+	w->rec_id = random_id();
+	w->seq = 1;
 
-	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	remove_old_segments(path);
+	w->fd = seg_create(w, path, 1);
 	if (w->fd < 0) {
-		e = errno;
+		e = -w->fd;
 		goto fail;
 	}
-	memcpy(fh.magic, PP_TRACE_MAGIC, sizeof(fh.magic));
-	e = -write_all(w->fd, &fh, sizeof(fh));
-	if (e)
-		goto fail;
-	w->bytes = sizeof(fh);
+	w->bytes = w->written = PP_TRACE_HDR_LEN;
 	return w;
 fail:
 	snprintf(err, errlen, "cannot create: %s", strerror(e));
-	if (w->fd >= 0)
-		close(w->fd);
+	free(w->path);
 	free(w->out);
 	free(w->buf);
 	free(w);
 	return NULL;
+}
+
+void pp_trace_set_cap(struct pp_trace_writer *w, uint64_t max_bytes,
+		      const struct pp_trace_cap_ops *ops, void *ctx)
+{
+	w->max_bytes = max_bytes;
+	w->seg_bytes = max_bytes / CAP_SEGS > SEG_MIN ? max_bytes / CAP_SEGS :
+							 SEG_MIN;
+	w->ops = ops;
+	w->ctx = ctx;
+}
+
+/* What the next segment will take: its target, or twice a checkpoint
+ * when the live state is that large (else it would be all checkpoint). */
+static uint64_t seg_limit(const struct pp_trace_writer *w)
+{
+	return w->seg_bytes > 2 * w->ckpt_bytes ? w->seg_bytes :
+						  2 * w->ckpt_bytes;
+}
+
+/* Drop the oldest segments until the kept ones, the current one and
+ * the next one fit the cap. */
+static void drop_oldest(struct pp_trace_writer *w)
+{
+	char name[PATH_MAX];
+
+	while (w->nolds &&
+	       w->olds_bytes + w->bytes + seg_limit(w) > w->max_bytes) {
+		seg_name(name, sizeof(name), w->path, w->olds[0].seq);
+		unlink(name);
+		w->olds_bytes -= w->olds[0].bytes;
+		memmove(w->olds, w->olds + 1, --w->nolds * sizeof(*w->olds));
+	}
+	if (!w->warned_cap && w->bytes + seg_limit(w) > w->max_bytes) {
+		char a[32], b[32];
+
+		w->warned_cap = true;
+		fprintf(stderr, "pyprof: %s: the live state takes %s per "
+			"checkpoint: --max-size %s cannot hold two segments, "
+			"the trace keeps only the newest one (about %s)\n",
+			w->path, pp_fmt_bytes(w->ckpt_bytes, a, sizeof(a)),
+			pp_fmt_bytes(w->max_bytes, b, sizeof(b)),
+			pp_fmt_bytes(w->bytes + seg_limit(w), a, sizeof(a)));
+	}
+}
+
+/* absent, or a segment of a recording (a stale one may be replaced) */
+static bool replaceable(const char *name)
+{
+	struct pp_trace_seg_hdr sh;
+	struct stat st;
+
+	return (lstat(name, &st) && errno == ENOENT) ||
+	       seg_file_hdr(name, &sh);
+}
+
+/*
+ * Start the next segment: it is written under PATH.(SEQ+1) with its
+ * checkpoint, then renamed over PATH, which the current segment leaves
+ * for its own name PATH.SEQ (a second link, made first). PATH is a
+ * readable trace at every moment; a kill leaves at worst a stray
+ * PATH.(SEQ+1) that the next recording at PATH removes.
+ */
+static int rotate(struct pp_trace_writer *w)
+{
+	char cur[PATH_MAX], next[PATH_MAX];
+	uint64_t old_bytes = w->bytes, lost = w->lost, data_off;
+	int fd, old_fd = w->fd, e;
+
+	seg_name(cur, sizeof(cur), w->path, w->seq);
+	seg_name(next, sizeof(next), w->path, w->seq + 1);
+	/* a file of either name that is no trace segment is not ours */
+	if (!replaceable(cur) || !replaceable(next))
+		return -EEXIST;
+	drop_oldest(w);
+	unlink(cur);
+	if (link(w->path, cur) < 0)
+		return -errno;
+	fd = seg_create(w, next, w->seq + 1);
+	if (fd < 0) {
+		unlink(cur);
+		return fd;
+	}
+	w->fd = fd;
+	w->bytes = PP_TRACE_HDR_LEN;
+	w->rotating = true;
+	e = w->ops->write(w->ctx, w, w->seq + 1);
+	if (!e)
+		e = pp_trace_flush(w);
+	w->rotating = false;
+	data_off = w->bytes;
+	if (!e && pwrite(fd, &data_off, sizeof(data_off),
+			 sizeof(struct pp_trace_file_hdr) +
+			 offsetof(struct pp_trace_seg_hdr, data_off)) !=
+			 sizeof(data_off))
+		e = -EIO;
+	if (!e && rename(next, w->path) < 0)
+		e = -errno;
+	if (e) {
+		/* back to the segment we had: the checkpoint is no loss */
+		close(fd);
+		unlink(next);
+		unlink(cur);
+		w->fd = old_fd;
+		w->bytes = old_bytes;
+		w->lost = lost;
+		w->err = 0;
+		w->used = 0;
+		w->nrec = 0;
+		w->ts_first = w->ts_last = 0;
+		return e;
+	}
+	close(old_fd);
+	w->olds = pp_grow(w->olds, &w->cap_olds, w->nolds + 1,
+			  sizeof(*w->olds));
+	w->olds[w->nolds++] = (struct seg_kept){ w->seq, old_bytes };
+	w->olds_bytes += old_bytes;
+	w->seq++;
+	w->ckpt_bytes = w->bytes;
+	return 0;
+}
+
+static void maybe_rotate(struct pp_trace_writer *w)
+{
+	int e;
+
+	if (!w->ops || w->rotating || w->cap_off ||
+	    w->bytes < seg_limit(w) || !w->ops->ready(w->ctx))
+		return;
+	e = rotate(w);
+	if (e) {
+		w->cap_off = true;
+		fprintf(stderr, "pyprof: %s: cannot start a new trace segment "
+			"(%s): the trace grows past --max-size from here\n",
+			w->path, strerror(-e));
+	}
+}
+
+/*
+ * Warn once when the trace's file system has less room than the next
+ * SPACE_AHEAD_S seconds of recording need at the rate of the last 1 to
+ * 10 s (capped: than what the trace may still grow by).
+ */
+static void check_space(struct pp_trace_writer *w)
+{
+	uint64_t now = pp_now_ns(), avail;
+	double need;
+	struct statvfs sv;
+	char a[32], b[32], dir[PATH_MAX], *slash;
+
+	if (w->warned_space || now - w->space_t < SPACE_EVERY_NS)
+		return;
+	w->space_t = now;
+	if (!w->rate_t) {
+		w->rate_t = now;
+		w->rate_bytes = w->written;
+		return;
+	}
+	w->rate = (w->written - w->rate_bytes) * 1e9 / (now - w->rate_t);
+	if (now - w->rate_t >= RATE_NS) {
+		w->rate_t = now;
+		w->rate_bytes = w->written;
+	}
+	if (w->rate <= 0 || fstatvfs(w->fd, &sv))
+		return;
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	need = w->rate * SPACE_AHEAD_S;
+	if (w->ops && !w->cap_off) {
+		uint64_t kept = w->olds_bytes + w->bytes;
+		double room = w->max_bytes + (double)PP_TRACE_CHUNK_RAW - kept;
+
+		if (room < need)
+			need = room > 0 ? room : 0;
+	}
+	if ((double)avail >= need)
+		return;
+	w->warned_space = true;
+	snprintf(dir, sizeof(dir), "%s", w->path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = 0;
+	else
+		snprintf(dir, sizeof(dir), ".");
+	fprintf(stderr, "pyprof: only %s left on the file system of %s, less "
+		"than the next %d s of recording need at %s/s: the disk will "
+		"fill (--max-size bounds the trace)\n",
+		pp_fmt_bytes(avail, a, sizeof(a)), dir, SPACE_AHEAD_S,
+		pp_fmt_bytes(w->rate, b, sizeof(b)));
 }
 
 int pp_trace_flush(struct pp_trace_writer *w)
@@ -162,12 +482,16 @@ int pp_trace_flush(struct pp_trace_writer *w)
 		goto lose;
 	}
 	w->bytes += sizeof(*ch) + n;
-	e = 0;
-	goto done;
+	w->written += sizeof(*ch) + n;
+	w->used = 0;
+	w->nrec = 0;
+	w->ts_first = w->ts_last = 0;
+	check_space(w);
+	maybe_rotate(w);
+	return 0;
 lose:
 	w->err = e;
 	w->lost += w->nrec;
-done:
 	w->used = 0;
 	w->nrec = 0;
 	w->ts_first = w->ts_last = 0;
@@ -194,8 +518,11 @@ int pp_trace_append(struct pp_trace_writer *w, const struct pp_hdr *rec)
 	memcpy(w->buf + w->used, rec, len);
 	w->used += len;
 	w->nrec++;
-	/* TICK, META and EXIT all carry a u64 ts right after the header. */
-	if (unlikely(rec->type >= PP_REC_TICK) && len >= 16) {
+	if (w->ops && !w->rotating)
+		w->ops->observe(w->ctx, rec);
+	/* TICK, META, EXIT and CKPT carry a u64 ts right after the header. */
+	if (unlikely(rec->type >= PP_REC_TICK && rec->type <= PP_REC_CKPT) &&
+	    len >= 16) {
 		uint64_t ts;
 
 		memcpy(&ts, (const char *)rec + sizeof(*rec), sizeof(ts));
@@ -224,6 +551,8 @@ int pp_trace_append_run(struct pp_trace_writer *w, const void *recs,
 			if (unlikely(rec->len < sizeof(*rec) || (rec->len & 7) ||
 				     !rec->type || rec->type >= PP_REC_TICK))
 				return -EINVAL;
+			if (w->ops)
+				w->ops->observe(w->ctx, rec);
 			q += rec->len;
 			n++;
 		}
@@ -253,6 +582,10 @@ int pp_trace_close(struct pp_trace_writer *w)
 	e = pp_trace_flush(w);
 	if (close(w->fd) && !e)
 		e = -errno;
+	if (w->ops && w->ops->free)
+		w->ops->free(w->ctx);
+	free(w->olds);
+	free(w->path);
 	free(w->out);
 	free(w->buf);
 	free(w);
@@ -261,7 +594,7 @@ int pp_trace_close(struct pp_trace_writer *w)
 
 uint64_t pp_trace_bytes_written(const struct pp_trace_writer *w)
 {
-	return w->bytes;
+	return w->olds_bytes + w->bytes;
 }
 
 uint64_t pp_trace_lost(const struct pp_trace_writer *w)
@@ -271,14 +604,27 @@ uint64_t pp_trace_lost(const struct pp_trace_writer *w)
 
 /* Reader */
 
-struct pp_trace_reader {
+/* a segment file of the trace (one, unless capped) */
+struct rseg {
 	int fd;
+	uint32_t seq;
+	uint64_t start;		/* its first chunk to read */
+	ino_t ino;
+	dev_t dev;
+};
+
+struct pp_trace_reader {
+	int fd;			/* the current segment's */
 	bool failed;		/* -1 returned; sticks until rewind/seek */
 	bool truncated;
 	bool loaded;		/* raw holds the chunk at off */
 	bool check;		/* records go through pp_rec_check() */
 	bool invalid;		/* stopped at an inconsistent record */
-	uint64_t first;		/* offset of the first chunk */
+	struct rseg *segs;	/* oldest first; the last one is at path */
+	size_t nsegs, cap_segs, cur;
+	uint64_t size_before;	/* bytes of the segments before cur */
+	char *path;
+	uint64_t rec_id;	/* 0: not a segmented trace */
 	uint64_t off;		/* current (or next) chunk */
 	uint64_t chunk_no;	/* its number, from 0 */
 	char *comp, *raw;
@@ -291,6 +637,7 @@ struct pp_trace_reader {
 	struct pp_trace_chunk_info *idx;
 	size_t nidx, idx_cap;
 	uint64_t idx_end;	/* offset after the last indexed chunk */
+	size_t idx_seg;		/* and its segment */
 	char err[256];
 };
 
@@ -369,16 +716,27 @@ static int check_chunk_hdr(struct pp_trace_reader *r,
 }
 
 /* Whether the chunk's payload lies wholly inside the file. */
-static int payload_present(struct pp_trace_reader *r, uint64_t off,
-			   uint32_t comp_len)
+static int payload_in(int fd, uint64_t off, uint32_t comp_len,
+		      uint64_t *size)
 {
 	struct stat st;
 
-	if (fstat(r->fd, &st))
+	if (fstat(fd, &st))
 		return -1;
-	r->file_size = st.st_size;
+	*size = st.st_size;
 	return off + sizeof(struct pp_trace_chunk_hdr) + comp_len <=
 	       (uint64_t)st.st_size;
+}
+
+static int payload_present(struct pp_trace_reader *r, uint64_t off,
+			   uint32_t comp_len)
+{
+	uint64_t size = 0;
+	int k = payload_in(r->fd, off, comp_len, &size);
+
+	/* ids are bounded by what all segments read so far hold */
+	r->file_size = r->size_before + size;
+	return k;
 }
 
 /* Walk the records once so a chunk is either all good or rejected. */
@@ -481,6 +839,71 @@ static int stop_invalid(struct pp_trace_reader *r, const char *why)
 	return 0;
 }
 
+static int file_hdr(int fd, const struct stat *st, char *err, size_t errlen,
+		    struct pp_trace_file_hdr *fh, struct pp_trace_seg_hdr *sh);
+
+static void add_seg(struct pp_trace_reader *r, int fd, uint32_t seq,
+		    uint64_t start)
+{
+	struct stat st = { 0 };
+
+	fstat(fd, &st);
+	r->segs = pp_grow(r->segs, &r->cap_segs, r->nsegs + 1,
+			  sizeof(*r->segs));
+	r->segs[r->nsegs++] = (struct rseg){ fd, seq, start, st.st_ino,
+					     st.st_dev };
+}
+
+/* where a segment read after another begins: past its checkpoint */
+static uint64_t cont_start(const struct pp_trace_file_hdr *fh,
+			   const struct pp_trace_seg_hdr *sh)
+{
+	return sh->data_off > fh->hdr_len ? sh->data_off : fh->hdr_len;
+}
+
+/*
+ * A recording still being written may have started a new segment at
+ * path since (the one we read is then PATH.SEQ): follow it.
+ */
+static bool follow_head(struct pp_trace_reader *r)
+{
+	const struct rseg *last = &r->segs[r->nsegs - 1];
+	struct pp_trace_file_hdr fh;
+	struct pp_trace_seg_hdr sh;
+	struct stat st;
+	char err[256];
+	int fd;
+
+	if (!r->rec_id || stat(r->path, &st) ||
+	    (st.st_ino == last->ino && st.st_dev == last->dev))
+		return false;
+	fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &st) || file_hdr(fd, &st, err, sizeof(err), &fh, &sh) ||
+	    sh.rec_id != r->rec_id || sh.seq != last->seq + 1) {
+		close(fd);
+		return false;
+	}
+	add_seg(r, fd, sh.seq, cont_start(&fh, &sh));
+	return true;
+}
+
+/* The current segment ended cleanly: on to the next, if any. */
+static bool next_seg(struct pp_trace_reader *r)
+{
+	struct stat st;
+
+	if (r->cur + 1 >= r->nsegs && !follow_head(r))
+		return false;
+	if (!fstat(r->fd, &st))
+		r->size_before += st.st_size;
+	r->cur++;
+	r->fd = r->segs[r->cur].fd;
+	r->off = r->segs[r->cur].start;
+	return true;
+}
+
 int pp_trace_next(struct pp_trace_reader *r, const struct pp_hdr **rec)
 {
 	if (unlikely(r->failed))
@@ -513,6 +936,8 @@ int pp_trace_next(struct pp_trace_reader *r, const struct pp_hdr **rec)
 			r->failed = true;
 			r->raw_len = r->pos = 0;
 		}
+		if (k == 0 && !r->truncated && next_seg(r))
+			continue;
 		if (k <= 0)
 			return k;
 	}
@@ -538,8 +963,18 @@ void pp_trace_set_check(struct pp_trace_reader *r, int on)
 	r->check = on;
 }
 
-static void goto_chunk(struct pp_trace_reader *r, uint64_t off, uint64_t no)
+static void goto_chunk(struct pp_trace_reader *r, size_t seg, uint64_t off,
+		       uint64_t no)
 {
+	struct stat st;
+	size_t i;
+
+	r->cur = seg;
+	r->fd = r->segs[seg].fd;
+	r->size_before = 0;
+	for (i = 0; i < seg; i++)
+		if (!fstat(r->segs[i].fd, &st))
+			r->size_before += st.st_size;
 	r->off = off;
 	r->chunk_no = no;
 	r->loaded = false;
@@ -552,7 +987,7 @@ static void goto_chunk(struct pp_trace_reader *r, uint64_t off, uint64_t no)
 
 int pp_trace_rewind(struct pp_trace_reader *r)
 {
-	goto_chunk(r, r->first, 0);
+	goto_chunk(r, 0, r->segs[0].start, 0);
 	pp_rec_state_free(&r->chk);
 	pp_rec_state_init(&r->chk);
 	return 0;
@@ -562,28 +997,35 @@ int pp_trace_seek_chunk(struct pp_trace_reader *r, size_t i)
 {
 	if (i >= r->nidx)
 		return -1;
-	goto_chunk(r, r->idx[i].offset, i);
+	goto_chunk(r, r->idx[i].seg, r->idx[i].offset, i);
 	return 0;
 }
 
 int pp_trace_index(struct pp_trace_reader *r,
 		   const struct pp_trace_chunk_info **chunks, size_t *n)
 {
-	uint64_t off = r->nidx ? r->idx_end : r->first;
+	size_t seg = r->nidx ? r->idx_seg : 0;
+	uint64_t off = r->nidx ? r->idx_end : r->segs[0].start, size;
 
 	for (;;) {
 		struct pp_trace_chunk_hdr ch;
-		ssize_t got = pread_full(r->fd, &ch, sizeof(ch), off);
+		int fd = r->segs[seg].fd;
+		ssize_t got = pread_full(fd, &ch, sizeof(ch), off);
 		int k;
 
 		if (got < 0)
 			return corrupt(r, r->nidx, off, "read: %s",
 				       strerror(-got));
+		if (got == 0 && seg + 1 < r->nsegs) {
+			seg++;
+			off = r->segs[seg].start;
+			continue;
+		}
 		if (got < (ssize_t)sizeof(ch))
 			break;
 		if (check_chunk_hdr(r, &ch, r->nidx, off))
 			return -1;
-		k = payload_present(r, off, ch.comp_len);
+		k = payload_in(fd, off, ch.comp_len, &size);
 		if (k < 0)
 			return corrupt(r, r->nidx, off, "stat: %s",
 				       strerror(errno));
@@ -597,22 +1039,135 @@ int pp_trace_index(struct pp_trace_reader *r,
 			.ts_last = ch.ts_last,
 			.nrec = ch.nrec,
 			.raw_len = ch.raw_len,
+			.seg = seg,
 		};
 		off += sizeof(ch) + ch.comp_len;
 		r->idx_end = off;
+		r->idx_seg = seg;
 	}
 	*chunks = r->idx;
 	*n = r->nidx;
 	return 0;
 }
 
+/*
+ * The file header of fd: 0, or -1 with one message. sh is zeroed when
+ * the file has no segment fields (older traces, ABI 2).
+ */
+static int file_hdr(int fd, const struct stat *st, char *err, size_t errlen,
+		    struct pp_trace_file_hdr *fh, struct pp_trace_seg_hdr *sh)
+{
+	ssize_t n;
+
+	memset(sh, 0, sizeof(*sh));
+	if (S_ISDIR(st->st_mode)) {
+		snprintf(err, errlen, "cannot open: %s", strerror(EISDIR));
+		return -1;
+	}
+	if (!S_ISREG(st->st_mode)) {	/* chunks are read with pread */
+		snprintf(err, errlen, "cannot open: not a regular file");
+		return -1;
+	}
+	n = pread_full(fd, fh, sizeof(*fh), 0);
+	if (n < 0) {
+		snprintf(err, errlen, "cannot read: %s", strerror(-n));
+		return -1;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "not a pyprof trace (empty file)");
+		return -1;
+	}
+	if (memcmp(fh->magic, PP_TRACE_MAGIC,
+		   n < (ssize_t)sizeof(fh->magic) ? n : sizeof(fh->magic))) {
+		snprintf(err, errlen, "not a pyprof trace");
+		return -1;
+	}
+	if (n < (ssize_t)sizeof(*fh)) {
+		snprintf(err, errlen, "truncated trace header (%zd of %zu bytes)",
+			 n, sizeof(*fh));
+		return -1;
+	}
+	if (fh->version != PP_TRACE_VERSION) {
+		snprintf(err, errlen,
+			 "unsupported trace format version %u (this pyprof reads %u)",
+			 fh->version, PP_TRACE_VERSION);
+		return -1;
+	}
+	if (fh->hdr_len < sizeof(*fh) || fh->hdr_len > HDR_LEN_MAX) {
+		snprintf(err, errlen, "corrupt trace header: length %u",
+			 fh->hdr_len);
+		return -1;
+	}
+	if (fh->abi < PP_TRACE_ABI_MIN || fh->abi > PP_ABI_VERSION) {
+		snprintf(err, errlen,
+			 "trace records are ABI version %u (this pyprof reads "
+			 "%u to %u)", fh->abi, PP_TRACE_ABI_MIN, PP_ABI_VERSION);
+		return -1;
+	}
+	if (fh->flags != PP_TRACE_F_LZ4) {
+		snprintf(err, errlen, "unsupported trace flags %#x (this pyprof "
+			 "reads %#x: LZ4 chunks)", fh->flags, PP_TRACE_F_LZ4);
+		return -1;
+	}
+	if (fh->abi >= 3 && fh->hdr_len >= sizeof(*fh) + sizeof(*sh)) {
+		n = pread_full(fd, sh, sizeof(*sh), sizeof(*fh));
+		if (n != (ssize_t)sizeof(*sh)) {
+			snprintf(err, errlen, "truncated trace header (%zd of "
+				 "%u bytes)", n < 0 ? 0 : n + sizeof(*fh),
+				 fh->hdr_len);
+			return -1;
+		}
+		if (!sh->rec_id || !sh->seq)
+			memset(sh, 0, sizeof(*sh));
+	}
+	return 0;
+}
+
+/*
+ * The older segments of a capped recording, newest first below the one
+ * at path: PATH.SEQ-1, PATH.SEQ-2, ... as long as each is there, of the
+ * same recording. The oldest found is read first.
+ */
+static void find_older(struct pp_trace_reader *r, uint32_t seq)
+{
+	struct { int fd; uint32_t seq; uint64_t start, hdr_len; } *found;
+	size_t n = 0, i;
+	char name[PATH_MAX], err[256];
+	uint32_t k;
+
+	found = pp_xcalloc(PP_TRACE_SEGS_MAX, sizeof(*found));
+	for (k = seq - 1; k >= 1 && n < PP_TRACE_SEGS_MAX; k--) {
+		struct pp_trace_file_hdr fh;
+		struct pp_trace_seg_hdr sh;
+		struct stat st;
+		int fd;
+
+		seg_name(name, sizeof(name), r->path, k);
+		fd = open(name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0)
+			break;
+		if (fstat(fd, &st) || file_hdr(fd, &st, err, sizeof(err), &fh,
+					       &sh) ||
+		    sh.rec_id != r->rec_id || sh.seq != k) {
+			close(fd);
+			break;
+		}
+		found[n++] = (typeof(*found)){ fd, k, cont_start(&fh, &sh),
+					       fh.hdr_len };
+	}
+	for (i = n; i-- > 0;)
+		add_seg(r, found[i].fd, found[i].seq,
+			i == n - 1 ? found[i].hdr_len : found[i].start);
+	free(found);
+}
+
 struct pp_trace_reader *pp_trace_open(const char *path, char *err,
 				      size_t errlen)
 {
 	struct pp_trace_file_hdr fh;
+	struct pp_trace_seg_hdr sh;
 	struct pp_trace_reader *r;
 	struct stat st;
-	ssize_t n;
 	int fd;
 
 	/* non-blocking: a FIFO must not hang the open (it is refused below) */
@@ -623,77 +1178,40 @@ struct pp_trace_reader *pp_trace_open(const char *path, char *err,
 	}
 	if (fstat(fd, &st)) {
 		snprintf(err, errlen, "cannot open: %s", strerror(errno));
-		goto fail;
+		close(fd);
+		return NULL;
 	}
-	if (S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "cannot open: %s", strerror(EISDIR));
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {	/* chunks are read with pread */
-		snprintf(err, errlen, "cannot open: not a regular file");
-		goto fail;
-	}
-	n = pread_full(fd, &fh, sizeof(fh), 0);
-	if (n < 0) {
-		snprintf(err, errlen, "cannot read: %s", strerror(-n));
-		goto fail;
-	}
-	if (n == 0) {
-		snprintf(err, errlen, "not a pyprof trace (empty file)");
-		goto fail;
-	}
-	if (memcmp(fh.magic, PP_TRACE_MAGIC,
-		   n < (ssize_t)sizeof(fh.magic) ? n : sizeof(fh.magic))) {
-		snprintf(err, errlen, "not a pyprof trace");
-		goto fail;
-	}
-	if (n < (ssize_t)sizeof(fh)) {
-		snprintf(err, errlen, "truncated trace header (%zd of %zu bytes)",
-			 n, sizeof(fh));
-		goto fail;
-	}
-	if (fh.version != PP_TRACE_VERSION) {
-		snprintf(err, errlen,
-			 "unsupported trace format version %u (this pyprof reads %u)",
-			 fh.version, PP_TRACE_VERSION);
-		goto fail;
-	}
-	if (fh.hdr_len < sizeof(fh) || fh.hdr_len > HDR_LEN_MAX) {
-		snprintf(err, errlen, "corrupt trace header: length %u",
-			 fh.hdr_len);
-		goto fail;
-	}
-	if (fh.abi != PP_ABI_VERSION) {
-		snprintf(err, errlen,
-			 "trace records are ABI version %u (this pyprof reads %u)",
-			 fh.abi, PP_ABI_VERSION);
-		goto fail;
-	}
-
-	if (fh.flags != PP_TRACE_F_LZ4) {
-		snprintf(err, errlen, "unsupported trace flags %#x (this pyprof "
-			 "reads %#x: LZ4 chunks)", fh.flags, PP_TRACE_F_LZ4);
-		goto fail;
+	if (file_hdr(fd, &st, err, errlen, &fh, &sh)) {
+		close(fd);
+		return NULL;
 	}
 
 	r = pp_xcalloc(1, sizeof(*r));
-	r->fd = fd;
-	r->first = r->off = fh.hdr_len;
+	r->path = pp_xstrdup(path);
+	r->rec_id = sh.rec_id;
+	if (sh.seq > 1)
+		find_older(r, sh.seq);
+	/* read from the oldest segment kept: whole, checkpoint included */
+	add_seg(r, fd, sh.seq, r->nsegs ? cont_start(&fh, &sh) : fh.hdr_len);
+	r->fd = r->segs[0].fd;
+	r->off = r->segs[0].start;
 	r->check = true;
 	r->file_size = st.st_size;
 	pp_rec_state_init(&r->chk);
 	return r;
-fail:
-	close(fd);
-	return NULL;
 }
 
 void pp_trace_close_reader(struct pp_trace_reader *r)
 {
+	size_t i;
+
 	if (!r)
 		return;
-	close(r->fd);
+	for (i = 0; i < r->nsegs; i++)
+		close(r->segs[i].fd);
 	pp_rec_state_free(&r->chk);
+	free(r->segs);
+	free(r->path);
 	free(r->idx);
 	free(r->comp);
 	free(r->raw);

@@ -17,6 +17,8 @@
 
 #define PP_TRACE_MAGIC		"PYPROFTR"	/* 8 bytes, no NUL */
 #define PP_TRACE_VERSION	1
+/* Record ABIs this reader reads: 2 (no checkpoints) and PP_ABI_VERSION. */
+#define PP_TRACE_ABI_MIN	2
 #define PP_TRACE_F_LZ4		0x1	/* chunks are LZ4 blocks (required) */
 #define PP_CHUNK_MAGIC		"PPCK"		/* 4 bytes, no NUL */
 /* Raw bytes the writer gathers before it compresses a chunk. */
@@ -34,6 +36,26 @@ struct pp_trace_file_hdr {
 	uint64_t reserved;	/* 0 */
 };
 _Static_assert(sizeof(struct pp_trace_file_hdr) == 32, "pp_trace_file_hdr");
+
+/*
+ * From ABI 3 the header goes on (hdr_len 64; older readers skip it):
+ * which segment of which recording the file is. With --max-size a
+ * recording is a sequence of segment files: the newest at the path
+ * given, older ones at "PATH.SEQ"; every segment after the first
+ * starts with a checkpoint of the live state (pp_wire.h PP_REC_CKPT),
+ * and data_off is where the records after the checkpoint begin.
+ */
+struct pp_trace_seg_hdr {
+	uint64_t rec_id;	/* random, the same in every segment */
+	uint32_t seq;		/* 1 for the first segment */
+	uint32_t flags;		/* 0 */
+	uint64_t data_off;	/* first chunk after the checkpoint */
+	uint64_t reserved;	/* 0 */
+};
+_Static_assert(sizeof(struct pp_trace_seg_hdr) == 32, "pp_trace_seg_hdr");
+#define PP_TRACE_HDR_LEN	64
+/* Older segments a reader looks for, at most. */
+#define PP_TRACE_SEGS_MAX	4096
 
 struct pp_trace_chunk_hdr {
 	char magic[4];		/* PP_CHUNK_MAGIC */
@@ -66,15 +88,34 @@ int pp_trace_append_run(struct pp_trace_writer *w, const void *recs,
 int pp_trace_flush(struct pp_trace_writer *w);
 /* Flushes, closes and frees (also on error). NULL is a no-op. */
 int pp_trace_close(struct pp_trace_writer *w);
-/* File bytes written so far (header + chunks). */
+/* File bytes written so far (header + chunks), of every segment kept. */
 uint64_t pp_trace_bytes_written(const struct pp_trace_writer *w);
+
+/*
+ * --max-size: keep the trace's segments within max_bytes (plus one
+ * chunk), dropping the oldest. Each new segment starts with a
+ * checkpoint: ops->write appends its records (pp_trace_append) and is
+ * given no record of its own through ops->observe, which sees every
+ * other record in order. ops->ready says whether one may be taken now.
+ * The writer frees ctx with ops->free when it closes.
+ */
+struct pp_trace_cap_ops {
+	void (*observe)(void *ctx, const struct pp_hdr *rec);
+	int (*ready)(void *ctx);
+	int (*write)(void *ctx, struct pp_trace_writer *w, uint32_t seq);
+	void (*free)(void *ctx);
+};
+void pp_trace_set_cap(struct pp_trace_writer *w, uint64_t max_bytes,
+		      const struct pp_trace_cap_ops *ops, void *ctx);
 /* Records lost so far in chunks that could not be written. */
 uint64_t pp_trace_lost(const struct pp_trace_writer *w);
 
 /* Reader. */
 struct pp_trace_reader;
 
-/* NULL + one message in err if the file cannot be read as a trace. */
+/* NULL + one message in err if the file cannot be read as a trace.
+ * The older segments of a capped recording (PATH.SEQ) are found and
+ * read first, from the oldest one kept. */
 struct pp_trace_reader *pp_trace_open(const char *path, char *err,
 				      size_t errlen);
 /*
@@ -104,11 +145,12 @@ void pp_trace_close_reader(struct pp_trace_reader *r);
 
 /* Chunk index, for seeking in the replay viewer. */
 struct pp_trace_chunk_info {
-	uint64_t offset;	/* of the chunk header in the file */
+	uint64_t offset;	/* of the chunk header in its segment file */
 	uint64_t ts_first;	/* as in the chunk header: 0 = unknown */
 	uint64_t ts_last;
 	uint32_t nrec;
 	uint32_t raw_len;
+	uint32_t seg;		/* segment, from 0 (the oldest kept) */
 };
 
 /*

@@ -44,6 +44,15 @@ static void on_block(void *ctx, int arrive, uint64_t addr, uint64_t size,
 	if (w->state != PP_WIN_OPEN && w->state != PP_WIN_LIVE_DONE)
 		return;
 	f = fig_slot(w, stack);
+	if (arrive == 2) {
+		/* live already at a checkpoint: not allocated in the window,
+		 * and older than any window that has an edge of its own */
+		if (w->state == PP_WIN_OPEN && !w->track) {
+			f->live_bytes += bytes;
+			f->live_count += weight;
+		}
+		return;
+	}
 	if (arrive) {
 		f->alloc_bytes += bytes;
 		f->alloc_count += weight;
@@ -163,6 +172,9 @@ void pp_win_step(struct pp_win *w, struct pp_model *m,
 	if (rec->type == PP_REC_GC || rec->type == PP_REC_GIL ||
 	    rec->type == PP_REC_LOCK || rec->type == PP_REC_THREAD)
 		stall_rec(w, m, rec);
+	/* only the collector's clock records move time or end the run */
+	if (rec->type != PP_REC_MARK && rec->type < PP_REC_TICK)
+		return;
 	if (!m->t0 || w->state == PP_WIN_CLOSED)
 		return;
 	t = pp_model_secs(m, m->t_now);
@@ -346,13 +358,16 @@ void pp_win_free(struct pp_win *w)
 }
 
 int pp_win_read(struct pp_trace_reader *r, struct pp_model *m,
-		struct pp_win *w, double from_s, double to_s, int *past_end)
+		struct pp_win *w, double from_s, double to_s, int figures,
+		int *past_end)
 {
 	const struct pp_hdr *rec;
 	int rc;
 
 	pp_model_init(m);
 	pp_win_init(w, m, from_s, to_s);
+	if (!figures && from_s <= 0 && !isfinite(to_s))
+		m->block_fn = NULL;	/* the whole run's: the model's own */
 	while ((rc = pp_trace_next(r, &rec)) > 0) {
 		pp_model_feed(m, rec);
 		pp_win_step(w, m, rec);

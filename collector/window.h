@@ -99,9 +99,12 @@ size_t pp_win_sorted_sites(const struct pp_model *m, const struct pp_win *w,
  * Read every record of r into m (pp_model_init'ed here) and w (set up
  * over [from_s, to_s]), then finish both. Returns pp_trace_next's last
  * result (0 at the end, -1 corrupt); *past_end is set when the window
- * lies past the trace's end.
+ * lies past the trace's end. figures 0: the caller needs no per-stack
+ * figures of a whole-run window (pp_win_stack, pp_win_apply), which
+ * are then not kept (a faster read).
  */
 int pp_win_read(struct pp_trace_reader *r, struct pp_model *m,
-		struct pp_win *w, double from_s, double to_s, int *past_end);
+		struct pp_win *w, double from_s, double to_s, int figures,
+		int *past_end);
 
 #endif

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define PP_ABI_VERSION 2	/* 2: PP_REC_RETAG */
+#define PP_ABI_VERSION 3	/* 2: PP_REC_RETAG; 3: PP_REC_CKPT, PP_REC_LIVE */
 
 enum pp_rec_type {
 	PP_REC_NONE = 0,
@@ -41,6 +41,8 @@ enum pp_rec_type {
 	PP_REC_TICK = 32,	/* pp_rec_tick */
 	PP_REC_META = 33,	/* pp_rec_meta */
 	PP_REC_EXIT = 34,	/* pp_rec_exit */
+	PP_REC_CKPT = 35,	/* pp_rec_ckpt: a checkpoint begins or ends */
+	PP_REC_LIVE = 36,	/* pp_rec_live: live blocks of a checkpoint */
 	PP_REC_MAX
 };
 
@@ -259,5 +261,43 @@ struct pp_rec_exit {
 	int32_t status;
 	uint32_t pad;
 };
+
+/*
+ * CKPT (collector, --max-size): the live state, at the start of a trace
+ * segment whose earlier records were dropped (docs/trace-format.md,
+ * "Segments and checkpoints"). flags PP_CKPT_BEGIN, then the state as
+ * ordinary records (PROC, MARK, THREAD, FUNC, STACK, LIVE, LOST, TICK),
+ * then flags PP_CKPT_END; aux = the segment's number. A reader that
+ * starts there has what one reading from the start would have had at
+ * ts, except the sums of what came before (allocations, GC, GIL).
+ */
+#define PP_CKPT_BEGIN 0
+#define PP_CKPT_END 1
+struct pp_rec_ckpt {
+	struct pp_hdr h;
+	uint64_t ts;		/* the state's time: what came before is dropped */
+	uint64_t tick_dropped;	/* the shim's drop counter at the last tick */
+	int64_t brk_bytes;	/* kernel heap growth outside mappings (brk) */
+};
+
+/* LIVE (in a checkpoint): aux = entries that follow. kind: a block of
+ * that domain (PP_DOM_MMAP: also a mapping), a PP_DOM_ARENA mapping of
+ * an allocator, or PP_LIVE_KMAP an anonymous mapping the kernel saw;
+ * stack is 0 but for blocks. */
+#define PP_LIVE_KMAP 0x10
+struct pp_live_ent {
+	uint64_t addr;
+	uint64_t size;
+	uint32_t stack;
+	uint8_t kind;
+	uint8_t pad[3];
+};
+_Static_assert(sizeof(struct pp_live_ent) == 24, "pp_live_ent");
+struct pp_rec_live {
+	struct pp_hdr h;
+	struct pp_live_ent ent[];
+};
+#define PP_LIVE_MAX ((PP_REC_MAXLEN - sizeof(struct pp_rec_live)) / \
+		     sizeof(struct pp_live_ent))
 
 #endif

@@ -121,7 +121,8 @@ static void go_to(struct replay *p, double pos)
 				break;
 			}
 		}
-		if (timed(rec, &ts) && ts > target) {
+		/* a checkpoint (--max-size) is one moment: taken whole */
+		if (timed(rec, &ts) && ts > target && !p->m.ckpt_loading) {
 			if (!p->have_pending) {
 				memcpy(p->pending.bytes, rec, rec->len);
 				p->have_pending = 1;
@@ -221,6 +222,9 @@ static int batch(struct replay *p, const struct pp_view_opts *vo)
 			pos = p->v.r_end;
 		p->v.r_pos = pos;
 		go_to(p, pos);
+		/* a capped trace's first moment is its checkpoint's */
+		if (p->m.t_kept && pos < model_pos(p))
+			p->v.r_pos = pos = model_pos(p);
 		pp_batch_frame(&p->v, ++n, vo->frames);
 		if ((vo->frames && n >= vo->frames) || pos >= p->v.r_end)
 			break;

@@ -7,6 +7,7 @@
  * one warning naming the record, report exactly the records before it
  * and exit 0, in bounded memory (peak RSS of the child, and an address
  * space limit when not built with ASan, whose shadow needs terabytes).
+ * Checkpoint records (--max-size: CKPT, LIVE) likewise.
  */
 #include <errno.h>
 #include <limits.h>
@@ -218,7 +219,7 @@ static void expect(const char *name, const char *why, void (*bad)(void))
 		 why ? "one warning naming the record" : "no warning");
 	if (why)
 		CHECK(lines(e) == 1 && strstr(e, "invalid record: chunk 0 at "
-					       "offset 32, record ") &&
+					       "offset 64, record ") &&
 		      strstr(e, why), label, "stderr: \"%s\", want \"%s\"", e,
 		      why);
 	else
@@ -321,6 +322,66 @@ static void tick_backwards(void)
 	tick(T0 + 50000000);
 }
 
+/* checkpoint records (--max-size) are untrusted input too */
+static void live(uint32_t n, uint16_t len, uint64_t addr, uint32_t stack,
+		 uint8_t kind)
+{
+	struct pp_rec_live *r = (void *)&u;
+
+	memset(&u, 0, sizeof(u));
+	r->ent[0] = (struct pp_live_ent){ addr, 8, stack, kind, { 0 } };
+	r->h = (struct pp_hdr){ len ? len : sizeof(*r) + sizeof(r->ent[0]),
+				PP_REC_LIVE, 0, n };
+	put(&r->h);
+}
+
+static void ckpt(uint8_t flags, uint64_t ts)
+{
+	struct pp_rec_ckpt r = { { sizeof(r), PP_REC_CKPT, flags, 2 }, ts, 0,
+				 0 };
+
+	put(&r.h);
+}
+
+static void live_overrun(void)
+{
+	live(100000, 32, 0x500000, 1, PP_DOM_LIBC);
+}
+
+static void live_bad_kind(void)
+{
+	live(1, 0, 0x500000, 1, 9);
+}
+
+static void live_undefined_stack(void)
+{
+	live(1, 0, 0x500000, 9, PP_DOM_LIBC);
+}
+
+static void live_addr_0(void)
+{
+	live(1, 0, 0, 1, PP_DOM_LIBC);
+}
+
+static void ckpt_bad_flags(void)
+{
+	ckpt(7, T0 + 150000000);
+}
+
+static void ckpt_time_max(void)
+{
+	ckpt(PP_CKPT_BEGIN, UINT64_MAX);
+}
+
+/* a well-formed checkpoint after records: it repeats what the reader
+ * knows, so it changes nothing (a reader takes one only at the start) */
+static void ckpt_mid_stream(void)
+{
+	ckpt(PP_CKPT_BEGIN, T0 + 150000000);
+	live(1, 0, 0x500000, 1, PP_DOM_LIBC);
+	ckpt(PP_CKPT_END, T0 + 150000000);
+}
+
 int main(int argc, char **argv)
 {
 	char self[PATH_MAX - 16], *slash;
@@ -362,6 +423,17 @@ int main(int argc, char **argv)
 	       short_func);
 	expect("stack_frames_overrun", "STACK: 1000 frames in 24 bytes",
 	       stack_frames_overrun);
+	expect("live_overrun", "LIVE: 100000 entries in 32 bytes",
+	       live_overrun);
+	expect("live_bad_kind", "LIVE: entry 0: kind 9", live_bad_kind);
+	expect("live_undefined_stack",
+	       "LIVE: stack id 0x9 used before it is defined",
+	       live_undefined_stack);
+	expect("live_addr_0", "LIVE: entry 0: 0 + 8 bytes", live_addr_0);
+	expect("ckpt_bad_flags", "CKPT: flags 0x7", ckpt_bad_flags);
+	expect("ckpt_time_2^64-1", "CKPT: time 18446744073709551615 ns",
+	       ckpt_time_max);
+	expect("ckpt_mid_stream", NULL, ckpt_mid_stream);
 	unlink(path);
 	unlink(out);
 	unlink(errf);

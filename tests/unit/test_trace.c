@@ -365,6 +365,18 @@ static void test_open_errors(void)
 	write_file(path, &h, sizeof(h));
 	expect_open_error("open_other_abi", path, "ABI version 99");
 	h = fh;
+	h.abi = 2;	/* before checkpoints: still read */
+	write_file(path, &h, sizeof(h));
+	{
+		char err[256];
+		struct pp_trace_reader *r = pp_trace_open(path, err, sizeof(err));
+		const struct pp_hdr *rec;
+
+		CHECK(r && pp_trace_next(r, &rec) == 0 && !pp_trace_truncated(r),
+		      "open_abi_2_reads", "%s", r ? pp_trace_error(r) : err);
+		pp_trace_close_reader(r);
+	}
+	h = fh;
 	h.hdr_len = 8;
 	write_file(path, &h, sizeof(h));
 	expect_open_error("open_bad_hdr_len", path, "corrupt trace header");
@@ -400,7 +412,7 @@ static void test_truncation(void)
 	bound[3] = size;
 	pp_trace_close_reader(r);
 
-	for (size_t len = sizeof(struct pp_trace_file_hdr); len <= size; len++) {
+	for (size_t len = PP_TRACE_HDR_LEN; len <= size; len++) {
 		uint64_t want = 0, got;
 		bool cut = true;
 
@@ -486,8 +498,8 @@ static void test_damage(void)
 	if (write_trace(path, 300, 100, NULL))
 		return;
 	data = read_whole(path, &size);
-	c1 = sizeof(struct pp_trace_file_hdr) + sizeof(struct pp_trace_chunk_hdr) +
-	     ((struct pp_trace_chunk_hdr *)(data + 32))->comp_len;
+	c1 = PP_TRACE_HDR_LEN + sizeof(struct pp_trace_chunk_hdr) +
+	     ((struct pp_trace_chunk_hdr *)(data + PP_TRACE_HDR_LEN))->comp_len;
 
 	data[c1 + 50] ^= 0x10;
 	write_file(path, data, size);
