@@ -190,6 +190,13 @@ $(B)/fuzz/fuzz_trace: tests/fuzz/fuzz_trace.c $(COLLECTOR_OBJS) $(COMMON_OBJS)
 	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) -fsanitize=fuzzer -Icollector $< \
 		$(filter %.o,$^) -o $@ $(LIBS)
 
+# its seeds' maker (scripts/fuzz.sh --seeds), an ordinary build
+$(B)/fuzz/mkseeds: tests/fuzz/mkseeds.c $(COLLECTOR_OBJS) $(COMMON_OBJS)
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) -Icollector $< $(filter %.o,$^) \
+		-o $@ $(LIBS)
+
 test: all sanitize fuzz
 	$(Q)./tests/run.sh
 

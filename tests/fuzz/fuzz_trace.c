@@ -14,7 +14,6 @@
  * The bytes go to a memfd, read as /proc/self/fd/N: the reader's own
  * entry point, unchanged.
  */
-#define _GNU_SOURCE
 #include <lz4.h>
 #include <math.h>
 #include <stdint.h>
@@ -143,20 +142,23 @@ static void report(const char *path, double from, double to)
 		return;
 	rc = pp_win_read(r, &m, &win, from, to, &past_end);
 	if (rc >= 0 && !past_end) {
+		const struct pp_win *wp;
+
 		/* the waits and chrome re-read the trace, on the run's model */
 		for (by = PP_BY_GIL; by <= PP_BY_LOCKS; by++)
 			pp_export_collapsed(&m, r, sink, by, NULL, NULL, &w);
 		pp_export_chrome(&m, r, sink, &w);
-		if (from > 0 || isfinite(to))
+		wp = from > 0 || isfinite(to) ? &win : NULL;
+		if (wp)
 			pp_win_apply(&win, &m);
-		pp_report_json_win(&m, &win, sink);
-		pp_report_text_win(&m, &win, sink);
+		pp_report_json_win(&m, wp, sink);
+		pp_report_text_win(&m, wp, sink);
 		pp_stack_snap_take(&snap, &m, 1);
 		for (by = PP_BY_LIVE; by <= PP_BY_ALLOC; by++)
 			pp_export_collapsed(&m, r, sink, by, NULL, &snap, &w);
 		pp_stack_snap_free(&snap);
 		pp_export_pprof(&m, &win, sink);
-		pp_export_html(&m, &win, sink);
+		pp_export_html(&m, wp, sink);
 	}
 	pp_trace_close_reader(r);
 	pp_win_free(&win);
