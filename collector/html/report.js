@@ -23,6 +23,10 @@
 	window.addEventListener("error", function (e) {
 		note_error(e.message || e);
 	});
+	/* the page loads nothing (its CSP says so): an attempt is a bug */
+	document.addEventListener("securitypolicyviolation", function (e) {
+		note_error("blocked loading " + e.blockedURI + " (" + e.violatedDirective + ")");
+	});
 
 	function el(tag, attrs) {
 		var e = document.createElement(tag), k, i, c;
@@ -362,7 +366,8 @@
 	/* ---- diff ---- */
 
 	function show_diff(d) {
-		var df = d.diff, a = df.a, b = df.b, app = document.getElementById("pp-app");
+		/* d.diff: diff --format json, {diff: {a, b, deltas}, sites, stacks} */
+		var df = d.diff.diff, a = df.a, b = df.b, app = document.getElementById("pp-app");
 		var by = d.flame.value === "alloc_bytes" ? "allocated" : "live";
 		function side(tag, x) {
 			return tag + ": " + x.name + " (" + x.from_s.toFixed(1) + "-" + x.to_s.toFixed(1) + " s): " +
@@ -395,7 +400,7 @@
 				line: function (path, n) { return path + " " + n.data.self[0] + " " + n.data.self[1]; },
 			});
 
-		var sites = df.sites || [], key = by === "live" ? "delta_live_bytes" : "delta_alloc_bytes";
+		var sites = d.diff.sites || [], key = by === "live" ? "delta_live_bytes" : "delta_alloc_bytes";
 		var fig = by === "live" ? "live_bytes" : "alloc_bytes";
 		function rows(list) {
 			return list.map(function (s) {
