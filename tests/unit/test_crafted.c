@@ -236,9 +236,9 @@ static void expect(const char *name, const char *why, void (*bad)(void))
 	free(o);
 	free(e);
 	/* the other outputs read the same prefix (some read it twice) */
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		static const char *const fmts[] = { "text", "collapsed",
-						    "chrome", "pprof" };
+						    "chrome", "pprof", "html" };
 
 		st = report(fmts[i], &rss);
 		e = slurp(errf);
