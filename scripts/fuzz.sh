@@ -7,6 +7,7 @@
 #                               (add it to tests/fuzz/regress/ once fixed)
 #   scripts/fuzz.sh --seeds     remake tests/fuzz/corpus/ from short
 #                               recordings of tests/fuzz/seed_workload.py
+#                               and test_crafted's hostile traces
 # tests/run.sh runs tests/fuzz/check.sh (a bounded run) in make test.
 set -e
 cd "$(dirname "$0")/.."
@@ -30,6 +31,9 @@ if [ "${1:-}" = --seeds ]; then
 	sampled-native --sample 8192 --native
 	sampled-futex --sample 4096 --gil futex
 	LIST
+	# the hostile traces of test_crafted (valid CRCs, bad records)
+	make -s build/tests/test_crafted
+	PP_CRAFTED_KEEP=$out build/tests/test_crafted >/dev/null
 	# every allocation: the first records of the run
 	build/pyprof record -o "$tmp/full.trace" -- "$py" -S -I "$wl" >/dev/null
 	build/fuzz/mkseeds "$tmp/full.trace" "$out" full 600 100
