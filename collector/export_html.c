@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The HTML report (export.h): one self-contained page. Its data is the
- * JSON report (the same leak verdicts, GC, GIL and lock summaries) and
+ * JSON report (the same leak verdicts, GC, GIL and lock summaries; of
+ * the sites only the HTML_SITES the page shows) and
  * the folded live stacks of --format collapsed, or for a diff the diff's
  * JSON and its two-column folded stacks, carried in a JSON script block
  * and drawn by collector/html/report.js with d3-flame-graph and uPlot,
@@ -23,6 +24,9 @@
 #include "export.h"
 #include "report.h"
 #include "utf8.h"
+#include "window.h"
+
+#define HTML_SITES 50	/* the top sites table */
 
 struct buf {
 	char *p;
@@ -139,8 +143,15 @@ int pp_export_html(const struct pp_model *m, const struct pp_win *w,
 	struct pp_stack_snap snap = { 0 };
 	struct buf json, folded, data;
 
-	pp_report_json_win(m, w, buf_open(&json));
+	uint32_t *idx;
+	size_t nsites;
+
+	/* every leak, but of the sites only those the page shows */
+	pp_report_json_top(m, w, HTML_SITES, buf_open(&json));
 	buf_close(&json);
+	nsites = w ? pp_win_sorted_sites(m, w, &idx) :
+		     pp_model_sorted_sites(m, &idx);
+	free(idx);
 	pp_stack_snap_take(&snap, m, 1);
 	pp_export_collapsed(m, NULL, buf_open(&folded), PP_BY_LIVE, NULL,
 			    &snap, NULL);
@@ -148,7 +159,8 @@ int pp_export_html(const struct pp_model *m, const struct pp_win *w,
 	pp_stack_snap_free(&snap);
 
 	buf_open(&data);
-	fputs("{\"kind\": \"report\", \"report\": ", data.f);
+	fprintf(data.f, "{\"kind\": \"report\", \"sites_total\": %zu, "
+		"\"report\": ", nsites);
 	fwrite(json.p, 1, json.n, data.f);
 	fputs(", \"flame\": {\"value\": \"live_bytes\", \"stacks\": ", data.f);
 	folded_rows(data.f, folded.p, 1);

@@ -350,7 +350,9 @@
 		app.appendChild(s);
 
 		s = section("pp-sites", "Top sites by live bytes",
-			"The " + Math.min(rep.sites.length, 50) + " sites with the most live bytes, of " + rep.sites.length + ".");
+			"The " + Math.min(rep.sites.length, 50) + " sites with the most " +
+			(w ? "bytes allocated in the window and live at its end" : "live bytes") +
+			", of " + (d.sites_total === undefined ? rep.sites.length : d.sites_total) + ".");
 		s.appendChild(table("sites", ["Site", "Function", "Live", "Allocated", "Blocks", ""],
 			leak_rows(rep.sites.slice(0, 50), false)));
 		app.appendChild(s);
