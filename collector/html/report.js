@@ -200,7 +200,7 @@
 		var h = rep.heap, pts = h.timeline || [];
 		var s = section("pp-timeline-section", "Heap and RSS over time",
 			"Live heap bytes (what pyprof tracked) and the process's resident set size, " +
-			"sampled at every tick" + (rep.window ? "; the window is shaded." : "."));
+			"sampled at every tick" + (rep.window ? ", over the window." : "."));
 		var box = el("div", { id: "pp-timeline", cls: "timeline" });
 		s.appendChild(box);
 		document.getElementById("pp-app").appendChild(s);
@@ -222,7 +222,6 @@
 			series.push({ label: "mapped (kernel)", stroke: "#7d3c98", width: 1, dash: [4, 4],
 				      value: function (u, v) { return v == null ? "-" : bytes(v); } });
 		}
-		var win = rep.window;
 		var opts = {
 			width: Math.max(box.clientWidth, 600),
 			height: 280,
@@ -230,14 +229,6 @@
 			series: series,
 			axes: [{ label: "seconds since the start" },
 			       { size: 80, values: function (u, vals) { return vals.map(bytes); } }],
-			hooks: win ? { drawClear: [function (u) {
-				var ctx = u.ctx, x0 = u.valToPos(win.from_s, "x", true),
-				    x1 = u.valToPos(win.to_s, "x", true);
-				ctx.save();
-				ctx.fillStyle = "rgba(241,196,15,0.18)";
-				ctx.fillRect(x0, u.bbox.top, x1 - x0, u.bbox.height);
-				ctx.restore();
-			}] } : {},
 		};
 		new uPlot(opts, data, box);
 	}
@@ -316,7 +307,8 @@
 			     (t.exit_status !== undefined ? ", exit status " + t.exit_status : "")];
 		if (w)
 			lines.push("Window " + w.from_s.toFixed(1) + "-" + w.to_s.toFixed(1) + " s: live = " +
-				   w.live_means + "; alloc = " + w.alloc_means + ".");
+				   "allocated in the window and still live at " + w.live_at_s.toFixed(1) +
+				   " s; allocated = in the window.");
 		if (rep.attach)
 			lines.push("Attached (" + rep.attach.mode + "): seen: " + rep.attach.sees + ". Not seen: " + rep.attach.cannot_see + ".");
 		header("pyprof report", lines);
