@@ -24,6 +24,7 @@ One recording of tests/workloads/service.py (py3.11-debian), then:
 - bad input: an unknown diff format is a usage error naming html.
 """
 import html.parser
+import json
 import os
 import re
 
@@ -231,9 +232,12 @@ def check_window(trace):
     h.check(want is not None and have == want,
             "window html: the flame graph holds the window's collapsed stacks",
             "%d vs %s lines" % (len(have), want and len(want)))
-    meta = " ".join(v for k, v in p.text.items() if k == "pp-app")
-    h.check("Window 0.5-1.5 s" in meta, "window html: the page names the window",
-            meta[:300])
+    # where the edges fell (on ticks), as the JSON report says
+    r = h.pyprof("report", trace, "--format", "json", "--from", "0.5", "--to", "1.5")
+    w = json.loads(r.stdout)["window"] if r.rc == 0 else {}
+    want = "Window %.1f-%.1f s" % (w.get("from_s", -1), w.get("to_s", -1))
+    meta = p.text.get("pp-app", "")
+    h.check(want in meta, "window html: the page names the window (%s)" % want, meta[:300])
 
 
 def check_diff(trace):
