@@ -57,7 +57,7 @@ BPF_SKELS	:= $(BPF_SRCS:ebpf/%.bpf.c=$(B)/ebpf/%.skel.h)
 UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
 UNIT_BINS	:= $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all clean test demo setup install bench sanitize
+.PHONY: all clean test demo setup install bench sanitize fuzz
 all: $(B)/pyprof $(B)/libpyprof.so $(UNIT_BINS) $(B)/tests/pyembed3.11
 
 setup:
@@ -77,6 +77,28 @@ $(B)/collector/profile.pb-c.o: $(B)/collector/profile.pb-c.c
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) -I$(@D) -c $< -o $@
 $(B)/collector/export_pprof.o: $(B)/collector/profile.pb-c.h
+
+# The HTML report's JavaScript: the npm packages pinned in package.json
+# and package-lock.json, installed into $(B)/web (never committed), then
+# inlined with the page's own script and style (collector/html/) as a C
+# header by scripts/html_assets.js. No npm, or no registry: one line
+# saying so, and no pyprof.
+WEB	:= $(B)/web
+HTML_OWN := $(wildcard collector/html/*)
+$(WEB)/.installed: package.json package-lock.json
+	$(call msg,NPM,$(WEB))
+	@mkdir -p $(WEB)
+	@command -v npm >/dev/null || { echo "pyprof build: npm not found: the HTML report's JavaScript (d3-flame-graph, uPlot) is installed from the npm registry at build time; run scripts/setup.sh" >&2; exit 1; }
+	$(Q)cp package.json package-lock.json $(WEB)/
+	$(Q)cd $(WEB) && npm ci --ignore-scripts --no-audit --no-fund \
+		--loglevel=error >npm.log 2>&1 || { tail -n 5 npm.log >&2; \
+		echo "pyprof build: npm ci failed (is the npm registry reachable?): the HTML report's JavaScript cannot be installed; see $(WEB)/npm.log" >&2; exit 1; }
+	$(Q)touch $@
+$(B)/collector/html_assets.h: scripts/html_assets.js $(HTML_OWN) $(WEB)/.installed
+	$(call msg,GEN,$@)
+	@mkdir -p $(@D)
+	$(Q)node scripts/html_assets.js $(WEB)/node_modules collector/html > $@
+$(B)/collector/export_html.o: $(B)/collector/html_assets.h
 
 $(B)/preload/%.o: preload/%.c preload/glibc_compat.h
 	$(call msg,CC,$@)
@@ -153,7 +175,29 @@ sanitize:
 		LDFLAGS="$(SAN_FLAGS)" build-san/pyprof \
 		$(SAN_TESTS:%=build-san/tests/%)
 
-test: all sanitize
+# The trace reader under libFuzzer (clang, ASan+UBSan): build-fuzz/.
+# tests/run.sh runs it for a bounded time; scripts/fuzz.sh for longer.
+FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+fuzz:
+	$(Q)$(MAKE) --no-print-directory B=build-fuzz CC=$(CLANG) \
+		CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" \
+		build-fuzz/fuzz/fuzz_trace
+
+$(B)/fuzz/fuzz_trace: tests/fuzz/fuzz_trace.c $(COLLECTOR_OBJS) $(COMMON_OBJS)
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) -fsanitize=fuzzer -Icollector $< \
+		$(filter %.o,$^) -o $@ $(LIBS)
+
+# its seeds' maker (scripts/fuzz.sh --seeds), an ordinary build
+$(B)/fuzz/mkseeds: tests/fuzz/mkseeds.c $(COLLECTOR_OBJS) $(COMMON_OBJS)
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) -Icollector $< $(filter %.o,$^) \
+		-o $@ $(LIBS)
+
+test: all sanitize fuzz
 	$(Q)./tests/run.sh
 
 demo: setup
@@ -168,6 +212,6 @@ install: $(B)/pyprof $(B)/libpyprof.so
 	install -D -m 755 $(B)/libpyprof.so $(DESTDIR)$(PREFIX)/lib/pyprof/libpyprof.so
 
 clean:
-	rm -rf $(B) build-san
+	rm -rf $(B) build-san build-fuzz
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

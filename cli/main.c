@@ -30,10 +30,10 @@ static const char usage[] =
 "       pyprof [OPTIONS] --pid PID                attach to a running Python\n"
 "       pyprof record -o FILE [OPTIONS] (-- COMMAND [ARGS...] | --pid PID)\n"
 "       pyprof view FILE                          view a recorded trace\n"
-"       pyprof report FILE [--format text|json|pprof|collapsed|chrome]\n"
+"       pyprof report FILE [--format text|json|pprof|collapsed|chrome|html]\n"
 "                         [-o OUT] [--by live|alloc|gil|locks]\n"
 "                         [--from SEC] [--to SEC]\n"
-"       pyprof diff A B [--format text|json|collapsed] [--by live|alloc]\n"
+"       pyprof diff A B [--format text|json|collapsed|html] [--by live|alloc]\n"
 "                         [-o OUT]   A, B: FILE or FILE:FROM-TO (seconds)\n"
 "\n"
 "options:\n"
@@ -57,8 +57,9 @@ static const char usage[] =
 "  -d SEC                seconds between frames (batch)\n"
 "      --format FMT      report format: text (default), json, pprof (gzipped\n"
 "                        profile.proto heap profile for go tool pprof),\n"
-"                        collapsed (folded stacks for FlameGraph/speedscope)\n"
-"                        or chrome (Trace Event JSON for Perfetto)\n"
+"                        collapsed (folded stacks for FlameGraph/speedscope),\n"
+"                        chrome (Trace Event JSON for Perfetto) or html (one\n"
+"                        self-contained page: timeline, flame graph, leaks)\n"
 "      --by WHAT         collapsed values: live bytes at the end (default),\n"
 "                        alloc (bytes allocated), gil (GIL wait us per\n"
 "                        thread), locks (lock wait us per Python stack)\n"
@@ -273,22 +274,22 @@ static int check_window(const struct opts *o)
 	return 0;
 }
 
-enum { FMT_TEXT, FMT_JSON, FMT_COLLAPSED, FMT_CHROME, FMT_PPROF };
+enum { FMT_TEXT, FMT_JSON, FMT_COLLAPSED, FMT_CHROME, FMT_PPROF, FMT_HTML };
 
 static int parse_report_opts(const struct opts *o, int *fmt, int *by)
 {
 	static const char *const fmts[] = { "text", "json", "collapsed",
-					    "chrome", "pprof" };
+					    "chrome", "pprof", "html" };
 	static const char *const bys[] = { "live", "alloc", "gil", "locks" };
 	int i;
 
 	*fmt = o->format ? -1 : FMT_TEXT;
-	for (i = 0; i < 5 && *fmt < 0; i++)
+	for (i = 0; i < 6 && *fmt < 0; i++)
 		if (!strcmp(o->format, fmts[i]))
 			*fmt = i;
 	if (*fmt < 0)
 		return usage_error("unknown report format '%s' (text, json, "
-				   "pprof, collapsed, chrome)", o->format);
+				   "pprof, collapsed, chrome, html)", o->format);
 	*by = o->by ? -1 : PP_BY_LIVE;
 	for (i = 0; i < 4 && *by < 0; i++)
 		if (!strcmp(o->by, bys[i]))
@@ -399,7 +400,7 @@ static int do_report(const char *path, const struct opts *o)
 		return rc;
 	/* the window's figures in place of the run's (chrome and the
 	 * wait folds re-read the trace within w themselves) */
-	heap = fmt == FMT_TEXT || fmt == FMT_JSON ||
+	heap = fmt == FMT_TEXT || fmt == FMT_JSON || fmt == FMT_HTML ||
 	       (fmt == FMT_COLLAPSED && (by == PP_BY_LIVE || by == PP_BY_ALLOC));
 	if (o->window && heap)
 		pp_win_apply(&win, &m);
@@ -418,6 +419,9 @@ static int do_report(const char *path, const struct opts *o)
 		pp_report_text_win(&m, o->window ? &win : NULL, ro.f);
 	else if (fmt == FMT_PPROF)
 		rc = pp_export_pprof(&m, &win, ro.f) < 0 ? -2 : 0;
+	else if (fmt == FMT_HTML)
+		rc = pp_export_html(&m, o->window ? &win : NULL, ro.f) < 0 ?
+		     -2 : 0;
 	else if (fmt == FMT_COLLAPSED) {
 		pp_stack_snap_take(&to, &m, 1);
 		rc = pp_export_collapsed(&m, r, ro.f, by, NULL, &to, &w);
@@ -482,15 +486,17 @@ static int do_diff(char **args, const struct opts *o)
 	struct pp_win w[2];
 	char *path[2] = { NULL, NULL };
 	struct report_out ro;
-	int fmt = PP_DIFF_TEXT, by_alloc = 0, k, rc = 0, loaded = 0;
+	int fmt = PP_DIFF_TEXT, by_alloc = 0, k, rc = 0, loaded = 0, html = 0;
 
 	if (o->format && !strcmp(o->format, "json"))
 		fmt = PP_DIFF_JSON;
 	else if (o->format && !strcmp(o->format, "collapsed"))
 		fmt = PP_DIFF_COLLAPSED;
+	else if (o->format && !strcmp(o->format, "html"))
+		html = 1;
 	else if (o->format && strcmp(o->format, "text"))
-		return usage_error("diff formats are text, json and collapsed, "
-				   "not '%s'", o->format);
+		return usage_error("diff formats are text, json, collapsed and "
+				   "html, not '%s'", o->format);
 	if (o->by && !strcmp(o->by, "alloc"))
 		by_alloc = 1;
 	else if (o->by && strcmp(o->by, "live"))
@@ -526,7 +532,10 @@ static int do_diff(char **args, const struct opts *o)
 		rc = 1;
 	}
 	if (!rc) {
-		pp_diff_write(&side[0], &side[1], fmt, by_alloc, ro.f);
+		if (html)
+			pp_export_html_diff(&side[0], &side[1], by_alloc, ro.f);
+		else
+			pp_diff_write(&side[0], &side[1], fmt, by_alloc, ro.f);
 		rc = report_finish(&ro);
 	}
 	for (k = 0; k < loaded; k++) {

@@ -61,4 +61,18 @@ struct pp_win;
 int pp_export_pprof(const struct pp_model *m, const struct pp_win *w,
 		    FILE *out);
 
+/*
+ * One self-contained HTML page (export_html.c): the timeline, a flame
+ * graph of the live stacks of --format collapsed, the leak table and
+ * the GC/GIL/lock summaries of the JSON report; w as for
+ * pp_report_json_win (NULL: no window). 0, or -1 when out failed.
+ */
+int pp_export_html(const struct pp_model *m, const struct pp_win *w,
+		   FILE *out);
+/* pyprof diff's page: a differential flame graph of the change in live
+ * (by_alloc: allocated) bytes per stack, with both sides' totals. */
+struct pp_diff_side;
+int pp_export_html_diff(const struct pp_diff_side *a,
+			const struct pp_diff_side *b, int by_alloc, FILE *out);
+
 #endif

@@ -276,7 +276,8 @@ int pp_export_chrome(const struct pp_model *m, struct pp_trace_reader *r,
 	int rc;
 
 	rc = collect(m, r, w, &e);
-	qsort(e.v, e.n, sizeof(*e.v), by_thread_time);
+	if (e.n)	/* none: e.v is NULL, which qsort may not take */
+		qsort(e.v, e.n, sizeof(*e.v), by_thread_time);
 	fputs("{\"traceEvents\": [\n", out);
 	process_name(out, m);
 	threads(out, m, &e);

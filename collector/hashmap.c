@@ -5,6 +5,16 @@
 #include "alloc.h"
 #include "hashmap.h"
 
+/*
+ * Key 0 marks an empty slot, so it is kept as ~0 (the two are one key):
+ * a hostile trace's block at address 0 must not find an empty slot's
+ * uninitialised value (found by tests/fuzz/fuzz_trace.c).
+ */
+static inline uint64_t real_key(uint64_t key)
+{
+	return key ? key : ~0ull;
+}
+
 static inline size_t slot_of(const struct pp_map *m, uint64_t key)
 {
 	key ^= key >> 33;
@@ -37,7 +47,10 @@ void pp_map_free(struct pp_map *m)
 
 void *pp_map_get(const struct pp_map *m, uint64_t key)
 {
-	size_t i = slot_of(m, key);
+	size_t i;
+
+	key = real_key(key);
+	i = slot_of(m, key);
 
 	for (;; i = (i + 1) & m->mask) {
 		if (m->keys[i] == key)
@@ -73,6 +86,7 @@ void *pp_map_put(struct pp_map *m, uint64_t key, int *fresh)
 {
 	size_t i;
 
+	key = real_key(key);
 	if ((m->count + 1) * 2 > m->mask + 1)
 		grow(m);
 	for (i = slot_of(m, key);; i = (i + 1) & m->mask) {
@@ -96,7 +110,6 @@ uint32_t *pp_map_u32(struct pp_map *m, uint64_t key, int create,
 	uint32_t *v;
 	int fresh;
 
-	key = key ? key : ~0ull;
 	if (!m->keys) {
 		if (!create || pp_map_init(m, sizeof(uint32_t)) < 0)
 			return NULL;
@@ -111,7 +124,10 @@ uint32_t *pp_map_u32(struct pp_map *m, uint64_t key, int create,
 
 int pp_map_del(struct pp_map *m, uint64_t key, void *out)
 {
-	size_t i = slot_of(m, key), j;
+	size_t i, j;
+
+	key = real_key(key);
+	i = slot_of(m, key);
 
 	for (;; i = (i + 1) & m->mask) {
 		if (!m->keys[i])

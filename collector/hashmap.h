@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Open-addressing map from nonzero u64 keys to fixed-size values, with
- * backward-shift deletion (no tombstones: the live table churns). */
+/* Open-addressing map from u64 keys to fixed-size values, with
+ * backward-shift deletion (no tombstones: the live table churns). Key 0
+ * is stored as ~0 (keys[] shows it so): they are one key. */
 #ifndef PP_HASHMAP_H
 #define PP_HASHMAP_H
 

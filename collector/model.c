@@ -518,6 +518,10 @@ static void windows_restart(struct pp_model *m)
 	size_t i;
 
 	m->window_ns = PP_WINDOW0_NS;
+	/* records already seen may lie far past the mark (a hostile
+	 * trace): widen the windows so that now falls in one */
+	while (cur_window(m) >= PP_WINDOWS)
+		m->window_ns *= 2;
 	m->window = cur_window(m);
 	m->stamped = 1ull << m->window;
 	for (i = 0; i < m->nsites; i++) {

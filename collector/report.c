@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -246,6 +247,12 @@ void pp_report_json(const struct pp_model *m, FILE *out)
 void pp_report_json_win(const struct pp_model *m, const struct pp_win *w,
 			FILE *out)
 {
+	pp_report_json_top(m, w, SIZE_MAX, out);
+}
+
+void pp_report_json_top(const struct pp_model *m, const struct pp_win *w,
+			size_t max_sites, FILE *out)
+{
 	uint32_t *idx;
 	size_t n;
 	uint64_t bpf;
@@ -293,7 +300,7 @@ void pp_report_json_win(const struct pp_model *m, const struct pp_win *w,
 	fputs("},\n", out);
 	heap_json(out, m);
 	n = w ? pp_win_sorted_sites(m, w, &idx) : pp_model_sorted_sites(m, &idx);
-	sites_json(out, m, "sites", idx, n, w);
+	sites_json(out, m, "sites", idx, n < max_sites ? n : max_sites, w);
 	free(idx);
 	n = pp_model_leaks(m, &idx);
 	sites_json(out, m, "leaks", idx, n, w);

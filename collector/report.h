@@ -16,6 +16,10 @@ void pp_report_text(const struct pp_model *m, FILE *out);
 struct pp_win;
 void pp_report_json_win(const struct pp_model *m, const struct pp_win *w,
 			FILE *out);
+/* the JSON report with only the max_sites first "sites" (the HTML page:
+ * every leak, the top sites) */
+void pp_report_json_top(const struct pp_model *m, const struct pp_win *w,
+			size_t max_sites, FILE *out);
 void pp_report_text_win(const struct pp_model *m, const struct pp_win *w,
 			FILE *out);
 #include "utf8.h"	/* pp_json_str */

@@ -62,6 +62,10 @@ for t in build-san/tests/test_*; do
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		run_one "san/$(basename "$t")" "$t"
 done
+# the trace reader under libFuzzer (make fuzz), a bounded run
+case fuzz_trace in *"$pat"*)
+	run_one fuzz_trace tests/fuzz/check.sh "${PYPROF_FUZZ_SECONDS:-45}" ;;
+esac
 for t in tests/e2e/test_*; do
 	[ -f "$t" ] || continue
 	case "$t" in *"$pat"*) ;; *) continue ;; esac

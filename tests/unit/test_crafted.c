@@ -188,6 +188,21 @@ static int report(const char *fmt, long *rss_kb)
 	return st;
 }
 
+/* PP_CRAFTED_KEEP=DIR: a copy of each case's trace there, as a seed
+ * for tests/fuzz (scripts/fuzz.sh --seeds) */
+static void keep(const char *name)
+{
+	const char *dir = getenv("PP_CRAFTED_KEEP");
+	char cmd[PATH_MAX + 256];
+
+	if (!dir)
+		return;
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s/crafted-%s.trace'", path, dir,
+		 name);
+	if (system(cmd))
+		printf("# keeping %s failed\n", name);
+}
+
 /*
  * One crafted case: the prefix, the bad records, the suffix. The
  * report must hold the prefix (its ALLOCs at prefix.py) and nothing
@@ -208,6 +223,7 @@ static void expect(const char *name, const char *why, void (*bad)(void))
 	suffix();
 	if (end())
 		printf("# close failed\n");
+	keep(name);
 	st = report("json", &rss);
 	o = slurp(out);
 	e = slurp(errf);
@@ -237,9 +253,9 @@ static void expect(const char *name, const char *why, void (*bad)(void))
 	free(o);
 	free(e);
 	/* the other outputs read the same prefix (some read it twice) */
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		static const char *const fmts[] = { "text", "collapsed",
-						    "chrome", "pprof" };
+						    "chrome", "pprof", "html" };
 
 		st = report(fmts[i], &rss);
 		e = slurp(errf);
