@@ -31,14 +31,15 @@ struct ckpt {
 	struct thr *thr;
 	size_t nthr, cap_thr;
 	uint64_t t_tick;		/* the last TICK's time */
-	/* records are built here */
+	struct pp_trace_writer *w;
+	int err;
+	/* records are built here (last: pp_rec_live ends in a flexible
+	 * array) */
 	union {
 		struct pp_hdr h;
 		struct pp_rec_live live;
 		uint64_t u[PP_REC_MAXLEN / 8];
 	} buf;
-	struct pp_trace_writer *w;
-	int err;
 };
 
 static struct pp_hdr *copy_rec(struct pp_hdr *old, const struct pp_hdr *rec)

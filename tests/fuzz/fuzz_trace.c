@@ -140,7 +140,7 @@ static void report(const char *path, double from, double to)
 	r = pp_trace_open(path, err, sizeof(err));
 	if (!r)
 		return;
-	rc = pp_win_read(r, &m, &win, from, to, &past_end);
+	rc = pp_win_read(r, &m, &win, from, to, 1, &past_end);
 	if (rc >= 0 && !past_end) {
 		const struct pp_win *wp;
 
