@@ -970,6 +970,11 @@ void pp_bpf_detach(struct pp_bpf *b)
 	free(b);
 }
 
+int pp_bpf_fd(const struct pp_bpf *b)
+{
+	return ring_buffer__epoll_fd(b->rb);
+}
+
 const char *pp_bpf_sources(const struct pp_bpf *b)
 {
 	return b->sources;

@@ -48,6 +48,8 @@ int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 /* Deliver what the kernel has; waits up to timeout_ms for the first
  * event. Returns events handled or -errno. */
 int pp_bpf_poll(struct pp_bpf *b, int timeout_ms);
+/* An fd that polls readable when events wait (epoll of the rings). */
+int pp_bpf_fd(const struct pp_bpf *b);
 /* Drain, close open intervals at now, remove every probe. */
 void pp_bpf_detach(struct pp_bpf *b);
 /* The same when the target has exited: the kernel's slow uprobe removal

@@ -41,6 +41,7 @@ enum pp_rec_type {
 	PP_REC_TICK = 32,	/* pp_rec_tick */
 	PP_REC_META = 33,	/* pp_rec_meta */
 	PP_REC_EXIT = 34,	/* pp_rec_exit */
+	PP_REC_PID = 35,	/* pp_rec_pid: whose records follow */
 	PP_REC_MAX
 };
 
@@ -257,6 +258,23 @@ struct pp_rec_exit {
 	struct pp_hdr h;
 	uint64_t ts;
 	int32_t status;
+	uint32_t pad;
+};
+
+/*
+ * PID (collector, a trace of several processes: --children): the
+ * records after it, up to the next PID record, are process aux's. Ids,
+ * addresses and ticks are each process's own; tids are the kernel's.
+ * flags PP_PID_NEW: the first record of this process (ppid its parent);
+ * a process's own META and PROC follow it. Records before the first PID
+ * record are META's process (aux): a trace without PID records is one
+ * process's, as before.
+ */
+#define PP_PID_NEW 0x1
+struct pp_rec_pid {
+	struct pp_hdr h;
+	uint64_t ts;
+	uint32_t ppid;
 	uint32_t pad;
 };
 
