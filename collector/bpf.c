@@ -64,6 +64,13 @@ struct pp_bpf {
 	size_t ncode, capcode;
 	int handled;
 	int kmem_lines;			/* PP_BPF_KMEM_LINES */
+	/* the brk heap's growth since attach, piece by piece (each charged
+	 * to the line that grew it), lowest first: a shrink takes the top */
+	struct brk_piece {
+		uint64_t start, len;
+		uint32_t stack;
+	} *brk;
+	size_t nbrk, capbrk;
 };
 
 _Static_assert(offsetof(struct kmem_event, frames) == KMEM_EVENT_HEAD,
@@ -184,6 +191,8 @@ static int on_gc(void *ctx, void *data, size_t len)
 
 static void kmem_block(struct pp_bpf *b, const struct kmem_event *e,
 		       size_t len);
+static void kmem_brk(struct pp_bpf *b, const struct kmem_event *e,
+		     size_t len);
 
 static int on_kmem(void *ctx, void *data, size_t len)
 {
@@ -207,6 +216,8 @@ static int on_kmem(void *ctx, void *data, size_t len)
 	b->emit(&r.h, b->ctx);
 	if (b->kmem_lines && e->op != KMEM_BRK)
 		kmem_block(b, e, len);
+	else if (b->kmem_lines)
+		kmem_brk(b, e, len);
 	return 0;
 }
 
@@ -430,6 +441,58 @@ static void kmem_block(struct pp_bpf *b, const struct kmem_event *e,
 	r.addr = e->addr;
 	r.size = e->size;
 	b->emit(&r.h, b->ctx);
+}
+
+static void emit_map(struct pp_bpf *b, int type, uint64_t addr,
+		     uint64_t size, uint32_t stack)
+{
+	struct pp_rec_alloc r = { 0 };
+
+	r.h.len = sizeof(r);
+	r.h.type = type;
+	r.h.flags = PP_DOM_MMAP;
+	r.h.aux = stack;
+	r.addr = addr;
+	r.size = size;
+	b->emit(&r.h, b->ctx);
+}
+
+/*
+ * The brk heap grown by a line is a block of that line, as a mapping
+ * is: malloc's small and mid-sized blocks (below its mmap threshold,
+ * which glibc raises as big blocks are freed) land there, so a leak of
+ * them grows it. A shrink (malloc trimming its top) frees the pieces
+ * above the new break; the one cut in two keeps its lower part.
+ */
+static void kmem_brk(struct pp_bpf *b, const struct kmem_event *e,
+		     size_t len)
+{
+	uint32_t n = len >= sizeof(*e) ? e->nframes : 0;
+	int64_t d = (int64_t)e->size;
+	uint64_t brk = e->addr + d;
+	struct brk_piece *p;
+
+	if (d > 0) {
+		b->brk = pp_grow(b->brk, &b->capbrk, b->nbrk + 1,
+				 sizeof(*b->brk));
+		p = &b->brk[b->nbrk++];
+		p->start = e->addr;
+		p->len = d;
+		p->stack = stack_id(b, e->frames, n, e->tid);
+		emit_map(b, PP_REC_MMAP, p->start, p->len, p->stack);
+		return;
+	}
+	while (b->nbrk && b->brk[b->nbrk - 1].start + b->brk[b->nbrk - 1].len >
+				  brk) {
+		p = &b->brk[b->nbrk - 1];
+		emit_map(b, PP_REC_MUNMAP, p->start, p->len, 0);
+		if (p->start < brk) {
+			p->len = brk - p->start;
+			emit_map(b, PP_REC_MMAP, p->start, p->len, p->stack);
+			break;
+		}
+		b->nbrk--;
+	}
 }
 
 static int on_lock(void *ctx, void *data, size_t len)
@@ -766,7 +829,8 @@ static int attach_kmem(struct pp_bpf *b, unsigned mode)
 		return err;
 	b->kmem_lines = !!(mode & PP_BPF_KMEM_LINES);
 	add_source(b, "kmem: syscall tracepoints mmap/munmap/brk%s",
-		   b->kmem_lines ? ", Python stack of each mmap read in BPF" :
+		   b->kmem_lines ? ", Python stack of each mmap and brk growth "
+				   "read in BPF" :
 				   "");
 	return add_ring(b, s->maps.kmem_events, on_kmem);
 }
@@ -964,6 +1028,7 @@ void pp_bpf_detach(struct pp_bpf *b)
 	for (i = 0; i < b->ncode; i++)
 		free(b->code[i].lt);
 	free(b->code);
+	free(b->brk);
 	pp_map_free(&b->funcs);
 	pp_map_free(&b->stacks);
 	pp_map_free(&b->codes);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /* mmap/munmap/brk of one process as the kernel sees them (syscall
  * entry/exit, filtered by tgid): successful calls only. With with_stack
- * (attached, no shim) an mmap carries the caller's Python stack, read
- * here, so growth is charged to a line without anything in the target. */
+ * (attached, no shim) an mmap or a brk that grows the heap carries the
+ * caller's Python stack, read here, so growth is charged to a line
+ * without anything in the target. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -102,7 +103,9 @@ static int done(__u32 op, long ret)
 		bpf_map_update_elem(&cur_brk, &zero, &ret, BPF_ANY);
 	}
 	e->nframes = 0;
-	if (with_stack && op == KMEM_MMAP)
+	/* the line that grew the address space: an mmap, or a brk up */
+	if (with_stack && (op == KMEM_MMAP ||
+			   (op == KMEM_BRK && (__s64)e->size > 0)))
 		e->nframes = py_stack(e->frames);
 	if (bpf_ringbuf_output(&kmem_events, e, e->nframes ? sizeof(*e) :
 			       KMEM_EVENT_HEAD, 0))
