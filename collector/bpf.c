@@ -206,6 +206,10 @@ static int on_kmem(void *ctx, void *data, size_t len)
 	if (e->op == KMEM_MMAP && (!(e->flags & 0x20 /* MAP_ANONYMOUS */) ||
 				   (e->flags & 0x03) != 0x02 /* MAP_PRIVATE */))
 		return 0;
+	/* attached: an address-space reservation (glibc's thread arenas
+	 * map 64 MiB PROT_NONE and open it up bit by bit) is not memory */
+	if (b->kmem_lines && e->op == KMEM_MMAP && !(e->prot & 0x2))
+		return 0;
 	r.h.len = sizeof(r);
 	r.h.type = PP_REC_KMEM;
 	r.h.flags = e->op;

@@ -18,6 +18,7 @@ struct kmem_args {
 	__u64 addr;
 	__u64 len;
 	__u64 flags;
+	__u64 prot;
 };
 
 struct {
@@ -46,11 +47,12 @@ struct {
 	__uint(max_entries, 1 << 20);
 } kmem_events SEC(".maps");
 
-static int save(__u64 addr, __u64 len, __u64 flags)
+static int save(__u64 addr, __u64 len, __u64 flags, __u64 prot)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
-	struct kmem_args a = { .addr = addr, .len = len, .flags = flags };
+	struct kmem_args a = { .addr = addr, .len = len, .flags = flags,
+			       .prot = prot };
 
 	if ((id >> 32) != targ_tgid)
 		return 0;
@@ -90,6 +92,7 @@ static int done(__u32 op, long ret)
 	e->tid = tid;
 	e->ts = bpf_ktime_get_ns();
 	e->flags = a->flags;
+	e->prot = a->prot;
 	if (op == KMEM_MMAP) {
 		e->addr = ret;
 		e->size = a->len;
@@ -124,11 +127,11 @@ SEC("tp_btf/sys_enter")
 int BPF_PROG(kmem_enter, struct pt_regs *regs, long nr)
 {
 	if (nr == NR_mmap)
-		return save(regs->di, regs->si, regs->r10);
+		return save(regs->di, regs->si, regs->r10, regs->dx);
 	if (nr == NR_munmap)
-		return save(regs->di, regs->si, 0);
+		return save(regs->di, regs->si, 0, 0);
 	if (nr == NR_brk)
-		return save(regs->di, 0, 0);
+		return save(regs->di, 0, 0, 0);
 	return 0;
 }
 

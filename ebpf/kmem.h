@@ -15,7 +15,8 @@ struct kmem_event {
 	__u64 size;		/* BRK: new - old break, two's complement */
 	__u64 flags;		/* MMAP: mmap flags (MAP_ANONYMOUS...) */
 	__u32 nframes;		/* MMAP, BRK up, with with_stack: the caller's */
-	__u32 pad;		/* Python stack, innermost first */
+	__u32 prot;		/* MMAP: PROT_*. Then the Python stack,
+				 * innermost first */
 	struct py_rawframe frames[PY_MAX_FRAMES];
 };
 /* what is sent when there is no stack: the head only */
