@@ -389,7 +389,7 @@ static int target_gone(struct aproc *a)
 static unsigned bpf_mode(const struct pp_session_opts *o)
 {
 	unsigned mode = PP_BPF_GC | PP_BPF_LOCKS | PP_BPF_KMEM |
-			PP_BPF_KMEM_LINES;
+			PP_BPF_KMEM_LINES | PP_BPF_KMEM_FAULTS;
 
 	if (o->gil == PP_GIL_MODE_PRECISE)
 		mode |= PP_BPF_GIL;

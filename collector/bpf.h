@@ -35,6 +35,8 @@
 #define PP_BPF_GC_UPROBE 0x40	/* collector uprobes even if USDT exists */
 #define PP_BPF_KMEM_LINES 0x80	/* no shim: anonymous mmaps are blocks of
 				 * the caller's Python line (MMAP/MUNMAP) */
+#define PP_BPF_KMEM_FAULTS 0x100 /* with KMEM_LINES: first-touch page
+				 * faults of memory not charged whole */
 
 struct pp_bpf;
 struct pp_pyproc;

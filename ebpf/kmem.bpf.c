@@ -12,6 +12,11 @@
 
 const volatile __u32 targ_tgid;
 const volatile __u32 with_stack;
+/* first-touch page faults too (with_stack): one in fault_every, each
+ * standing for fault_every pages */
+const volatile __u32 with_faults;
+const volatile __u32 fault_every = 1;
+__u64 faults_skipped;	/* the VMA could not be looked at (mmap lock busy) */
 __u64 lost;	/* events the ring had no room for */
 
 struct kmem_args {
@@ -60,6 +65,8 @@ static int save(__u64 addr, __u64 len, __u64 flags, __u64 prot)
 	return 0;
 }
 
+#define KMEM_MADVISE 100	/* in here only: becomes KMEM_DISCARD */
+
 static int done(__u32 op, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -85,6 +92,12 @@ static int done(__u32 op, long ret)
 		if (*old == (__u64)ret)
 			goto out;
 	}
+	if (op == KMEM_MADVISE) {
+		/* pages given back: those a first touch charged go free */
+		if (a->flags != 4 && a->flags != 8 && a->flags != 9)
+			goto out;
+		op = KMEM_DISCARD;
+	}
 	e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
 		goto out;
@@ -96,7 +109,7 @@ static int done(__u32 op, long ret)
 	if (op == KMEM_MMAP) {
 		e->addr = ret;
 		e->size = a->len;
-	} else if (op == KMEM_MUNMAP) {
+	} else if (op == KMEM_MUNMAP || op == KMEM_DISCARD) {
 		e->addr = a->addr;
 		e->size = a->len;
 	} else {
@@ -122,6 +135,7 @@ out:
 #define NR_mmap 9
 #define NR_munmap 11
 #define NR_brk 12
+#define NR_madvise 28
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(kmem_enter, struct pt_regs *regs, long nr)
@@ -132,6 +146,8 @@ int BPF_PROG(kmem_enter, struct pt_regs *regs, long nr)
 		return save(regs->di, regs->si, 0, 0);
 	if (nr == NR_brk)
 		return save(regs->di, 0, 0, 0);
+	if (nr == NR_madvise && with_faults)
+		return save(regs->di, regs->si, regs->dx, 0);
 	return 0;
 }
 
@@ -146,6 +162,77 @@ int BPF_PROG(kmem_exit, struct pt_regs *regs, long ret)
 		return done(KMEM_MUNMAP, ret);
 	if (nr == NR_brk)
 		return done(KMEM_BRK, ret);
+	if (nr == NR_madvise && with_faults)
+		return done(KMEM_MADVISE, ret);
+	return 0;
+}
+
+struct fault_ctx {
+	int anon;
+};
+
+/* private anonymous memory that is not the main thread's stack */
+static long vma_anon(struct task_struct *task, struct vm_area_struct *vma,
+		     struct fault_ctx *c)
+{
+	c->anon = !vma->vm_file &&
+		  !(vma->vm_flags & (0x8 /* VM_SHARED */ |
+				     0x100 /* VM_GROWSDOWN */));
+	return 0;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} fault_count SEC(".maps");
+
+/*
+ * A user write to a page not yet present (arch/x86/mm/fault.c: error
+ * code bits PROT 0, WRITE 1, USER 2): the page is being made, and the
+ * running line is what made it. Memory mapped before attach (the old
+ * heap, pymalloc's arenas, glibc's thread arenas opened up by mprotect)
+ * grows this way without an mmap or brk to see.
+ */
+SEC("tp_btf/page_fault_user")
+int BPF_PROG(kmem_fault, unsigned long address, struct pt_regs *regs,
+	     unsigned long error_code)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct fault_ctx c = { 0 };
+	__u32 zero = 0, *n;
+	struct kmem_event *e;
+
+	if (!with_faults || (id >> 32) != targ_tgid || (error_code & 7) != 6)
+		return 0;
+	if (fault_every > 1) {
+		n = bpf_map_lookup_elem(&fault_count, &zero);
+		if (!n || ++*n < fault_every)
+			return 0;
+		*n = 0;
+	}
+	if (bpf_find_vma(bpf_get_current_task_btf(), address, vma_anon, &c,
+			 0)) {
+		__sync_fetch_and_add(&faults_skipped, 1);
+		return 0;
+	}
+	if (!c.anon)
+		return 0;
+	e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return 0;
+	e->op = KMEM_FAULT;
+	e->tid = (__u32)id;
+	e->ts = bpf_ktime_get_ns();
+	e->addr = address & ~4095ull;
+	e->size = 4096ull * fault_every;
+	e->flags = 0;
+	e->prot = 0;
+	e->nframes = py_stack(e->frames);
+	if (bpf_ringbuf_output(&kmem_events, e, e->nframes ? sizeof(*e) :
+			       KMEM_EVENT_HEAD, 0))
+		__sync_fetch_and_add(&lost, 1);
 	return 0;
 }
 

@@ -5,7 +5,11 @@
 
 #include "pystack.h"
 
-enum kmem_op { KMEM_MMAP = 1, KMEM_MUNMAP = 2, KMEM_BRK = 3 };
+enum kmem_op { KMEM_MMAP = 1, KMEM_MUNMAP = 2, KMEM_BRK = 3,
+	       KMEM_FAULT = 4,		/* first write to an anonymous page:
+					 * addr the page, size the bytes it
+					 * stands for (sampled: a multiple) */
+	       KMEM_DISCARD = 5 };	/* madvise DONTNEED/FREE/REMOVE */
 
 struct kmem_event {
 	__u32 op;		/* enum kmem_op (== enum pp_kmem_op) */
