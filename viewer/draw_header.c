@@ -71,7 +71,7 @@ static void line_target(struct pp_vw *v, struct pp_canvas *c, int y)
 }
 
 /* Attached with eBPF only: the kernel's view since attach; sites hold
- * only the anonymous mappings each line made. */
+ * the mappings, heap growth and first-touched pages each line made. */
 static void line_heap_attached(struct pp_vw *v, struct pp_canvas *c, int y)
 {
 	const struct pp_model *m = v->m;
@@ -83,7 +83,8 @@ static void line_heap_attached(struct pp_vw *v, struct pp_canvas *c, int y)
 	x = field(c, x, y, "Heap", buf);
 	x = pp_canvas_put(c, x + 1, y, VA_LABEL, "since attach (kernel)");
 	x = field(c, x + 2, y, "RSS", pp_fmt_bytes(v->snap.rss, a, sizeof(a)));
-	pp_canvas_put(c, x + 2, y, VA_DIM, "sites: mmap growth only");
+	pp_canvas_put(c, x + 2, y, VA_DIM, "sites: kernel view (mmap, brk, "
+		      "new pages)");
 }
 
 static void line_heap(struct pp_vw *v, struct pp_canvas *c, int y)
