@@ -1109,9 +1109,11 @@ int pp_bpf_poll(struct pp_bpf *b, int timeout_ms)
 	b->handled = 0;
 	/*
 	 * Without waiting, read every ring whether or not its wake-up came:
-	 * the kernel batches wake-ups, and the collector stamps time and
-	 * heap into the stream on its own clock, so what has been produced
-	 * must be in by then.
+	 * the programs send none (BPF_RB_NO_WAKEUP: a wake-up is an
+	 * interrupt per event, 3% of a busy service's CPU under perf), and
+	 * the collector stamps time and heap into the stream on its own
+	 * clock, so what has been produced must be in by then. Callers read
+	 * every few ms (attach: 10 ms, a 1 MiB ring's worth at 100 MiB/s).
 	 */
 	if (timeout_ms == 0)
 		rc = ring_buffer__consume(b->rb);

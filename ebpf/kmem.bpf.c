@@ -47,6 +47,16 @@ struct {
 	__type(value, struct kmem_event);
 } scratch SEC(".maps");
 
+/* with_faults: writable mappings made since attach, start -> end. A
+ * first touch inside one is charged with it already: skipped here, at
+ * no cost of a stack (the collector checks again: VMAs merge) */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} fresh SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
@@ -109,9 +119,16 @@ static int done(__u32 op, long ret)
 	if (op == KMEM_MMAP) {
 		e->addr = ret;
 		e->size = a->len;
+		if (with_faults && (a->prot & 2)) {
+			__u64 end = ret + a->len;
+
+			bpf_map_update_elem(&fresh, &e->addr, &end, BPF_ANY);
+		}
 	} else if (op == KMEM_MUNMAP || op == KMEM_DISCARD) {
 		e->addr = a->addr;
 		e->size = a->len;
+		if (op == KMEM_MUNMAP && with_faults)
+			bpf_map_delete_elem(&fresh, &e->addr);
 	} else {
 		old = bpf_map_lookup_elem(&cur_brk, &zero);
 		e->addr = old ? *old : 0;
@@ -124,7 +141,7 @@ static int done(__u32 op, long ret)
 			   (op == KMEM_BRK && (__s64)e->size > 0)))
 		e->nframes = py_stack(e->frames);
 	if (bpf_ringbuf_output(&kmem_events, e, e->nframes ? sizeof(*e) :
-			       KMEM_EVENT_HEAD, 0))
+			       KMEM_EVENT_HEAD, BPF_RB_NO_WAKEUP))
 		__sync_fetch_and_add(&lost, 1);
 out:
 	bpf_map_delete_elem(&inflight, &tid);
@@ -169,6 +186,7 @@ int BPF_PROG(kmem_exit, struct pt_regs *regs, long ret)
 
 struct fault_ctx {
 	int anon;
+	__u64 start;
 };
 
 /* private anonymous memory that is not the main thread's stack */
@@ -178,6 +196,7 @@ static long vma_anon(struct task_struct *task, struct vm_area_struct *vma,
 	c->anon = !vma->vm_file &&
 		  !(vma->vm_flags & (0x8 /* VM_SHARED */ |
 				     0x100 /* VM_GROWSDOWN */));
+	c->start = vma->vm_start;
 	return 0;
 }
 
@@ -203,6 +222,7 @@ int BPF_PROG(kmem_fault, unsigned long address, struct pt_regs *regs,
 	struct fault_ctx c = { 0 };
 	__u32 zero = 0, *n;
 	struct kmem_event *e;
+	__u64 *end;
 
 	if (!with_faults || (id >> 32) != targ_tgid || (error_code & 7) != 6)
 		return 0;
@@ -219,6 +239,9 @@ int BPF_PROG(kmem_fault, unsigned long address, struct pt_regs *regs,
 	}
 	if (!c.anon)
 		return 0;
+	end = bpf_map_lookup_elem(&fresh, &c.start);
+	if (end && address < *end)
+		return 0;
 	e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
 		return 0;
@@ -231,7 +254,7 @@ int BPF_PROG(kmem_fault, unsigned long address, struct pt_regs *regs,
 	e->prot = 0;
 	e->nframes = py_stack(e->frames);
 	if (bpf_ringbuf_output(&kmem_events, e, e->nframes ? sizeof(*e) :
-			       KMEM_EVENT_HEAD, 0))
+			       KMEM_EVENT_HEAD, BPF_RB_NO_WAKEUP))
 		__sync_fetch_and_add(&lost, 1);
 	return 0;
 }
