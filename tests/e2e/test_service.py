@@ -13,7 +13,8 @@ tests/workloads/loadgen.py, alone and as gunicorn's app (--children).
   one forked after attach, SIGTTIN) are reported under their own pid with
   the leak at its line (report --proc PID); the default JSON lists the
   processes; text has a section per process; every process is left as
-  it was and gunicorn serves afterwards.
+  it was and gunicorn serves afterwards; the batch viewer says it shows
+  all the processes merged.
 """
 import json
 import os
@@ -269,6 +270,14 @@ def gunicorn():
             ok, why = same_state(b, now)
             h.check(ok, "%s: pid %d left as it was" % (t, pid), why)
         h.check(answers(port), t + ": gunicorn answers normally afterwards", "")
+        # the live viewer (batch frames) over the tree: all merged first
+        r = h.pyprof("--pid", str(g.pid), "--children", "--no-inject", "-b", "-n", "1",
+                     "-d", "1.5", timeout=60)
+        head = r.out.splitlines()[0] if r.out else ""
+        nw = len(workers(g.pid))
+        h.check(r.rc == 0 and "[all %d procs, P]" % (nw + 1) in head,
+                t + ": the viewer shows the %d processes merged, P switches" % (nw + 1),
+                "rc %s header %r %s" % (r.rc, head, h.tail(r.err)))
         rep, why = report_json(trace)
         if not h.check(rep is not None, t + ": reported (merged JSON)", why):
             return
