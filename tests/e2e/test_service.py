@@ -273,7 +273,7 @@ def gunicorn():
         # the live viewer (batch frames) over the tree: all merged first
         r = h.pyprof("--pid", str(g.pid), "--children", "--no-inject", "-b", "-n", "1",
                      "-d", "1.5", timeout=60)
-        head = r.out.splitlines()[0] if r.out else ""
+        head = ([l for l in r.out.splitlines() if l.startswith("pyprof pid ")] or [""])[0]
         nw = len(workers(g.pid))
         h.check(r.rc == 0 and "[all %d procs, P]" % (nw + 1) in head,
                 t + ": the viewer shows the %d processes merged, P switches" % (nw + 1),
