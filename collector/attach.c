@@ -5,7 +5,8 @@
  * descriptors, so whenever pyprof ends (detach, or killed at any
  * moment) the kernel removes them and the target runs on untouched.
  * The loop polls the BPF rings, stamps time and RSS into the stream
- * every 100 ms, flushes the trace every second.
+ * every 100 ms, flushes the trace every second. With --children each
+ * process of the tree is a struct aproc of its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -589,7 +590,6 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 	struct aproc *root;
 	char err[512];
 	size_t i, live;
-	int gone = 0;
 
 	if (o->no_bpf) {
 		fprintf(stderr, "pyprof: --no-bpf cannot attach: attaching "
@@ -620,7 +620,8 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 	root = proc_new(&a, o->pid, 0);
 	if (!root)
 		return 1;
-	a.cur = root->pid;
+	a.cur = root->pid;	/* the stream starts with its records */
+	root->announced = 1;
 	root->lockfd = take_lock(root->pid);
 	if (root->lockfd < 0) {
 		if (root->lockfd == -EADDRINUSE)
@@ -712,15 +713,12 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 		}
 		/* without --children the root's end is the end; with it, the
 		 * last process's */
-		if (root->ended && (!o->children || !live)) {
-			gone = 1;
+		if (root->ended && (!o->children || !live))
 			break;
-		}
 		if ((o->poll && o->poll(o->poll_ctx, m)) ||
 		    (o->duration > 0 && t - start >= o->duration * 1e9))
 			break;
 	}
-	(void)gone;
 	t = pp_now_ns();		/* removing uprobes takes a while */
 	pp_children_close(a.tree);
 	a.tree = NULL;
