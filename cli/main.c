@@ -14,6 +14,7 @@
 #include "../collector/model.h"
 #include "../collector/diff.h"
 #include "../collector/export.h"
+#include "../collector/procs.h"
 #include "../collector/report.h"
 #include "../collector/session.h"
 #include "../collector/trace.h"
@@ -32,7 +33,7 @@ static const char usage[] =
 "       pyprof view FILE                          view a recorded trace\n"
 "       pyprof report FILE [--format text|json|pprof|collapsed|chrome|html]\n"
 "                         [-o OUT] [--by live|alloc|gil|locks]\n"
-"                         [--from SEC] [--to SEC]\n"
+"                         [--from SEC] [--to SEC] [--proc PID | --merge]\n"
 "       pyprof diff A B [--format text|json|collapsed|html] [--by live|alloc]\n"
 "                         [-o OUT]   A, B: FILE or FILE:FROM-TO (seconds)\n"
 "\n"
@@ -52,6 +53,8 @@ static const char usage[] =
 "      --pid PID         attach to a running Python process (eBPF only in\n"
 "                        this version: GIL, GC, locks, kernel heap growth)\n"
 "      --no-inject       attach without loading anything into the target\n"
+"      --children        also attach to the target's child processes, those\n"
+"                        running and those forked later (each reported apart)\n"
 "  -b, --batch           no curses: print text frames (with -n, -d)\n"
 "  -n N                  stop after N frames (batch)\n"
 "  -d SEC                seconds between frames (batch)\n"
@@ -66,6 +69,9 @@ static const char usage[] =
 "      --from SEC, --to SEC  only that window, seconds since the trace start:\n"
 "                        live = allocated in it and still live at its end,\n"
 "                        alloc = allocated in it (chrome: events in it)\n"
+"      --proc PID        report: that process of a --children trace only\n"
+"      --merge           report: all its processes as one (text: one section\n"
+"                        per process by default; other formats merge)\n"
 "      --ring-size BYTES event ring size (default 16 MiB)\n"
 "  -h, --help            this help\n"
 "      --version         print the version\n";
@@ -84,7 +90,8 @@ struct opts {
 	double duration;
 	int batch, frames;
 	double delay;
-	int pid, no_inject;
+	int pid, no_inject, children;
+	int proc, merge;	/* report: one process, or all merged */
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -308,9 +315,9 @@ static int parse_report_opts(const struct opts *o, int *fmt, int *by)
  * end). A trace whose tail is cut off or invalid gives its readable
  * prefix, with one line saying so.
  */
-static int load(const char *path, struct pp_trace_reader **rp,
-		struct pp_model *m, struct pp_win *w, double from, double to,
-		int figures)
+static int load_sel(const char *path, struct pp_trace_reader **rp,
+		    struct pp_model *m, struct pp_win *w, double from, double to,
+		    int figures, struct pp_procsel *sel)
 {
 	struct pp_trace_reader *r;
 	char err[512];
@@ -321,6 +328,8 @@ static int load(const char *path, struct pp_trace_reader **rp,
 		fprintf(stderr, "pyprof: %s: %s\n", path, err);
 		return 1;
 	}
+	if (sel)
+		pp_trace_set_filter(r, pp_procsel_filter, sel);
 	rc = pp_win_read(r, m, w, from, to, figures, &past_end);
 	if (rc < 0) {
 		fprintf(stderr, "pyprof: %s: %s\n", path, pp_trace_error(r));
@@ -352,6 +361,36 @@ static int load(const char *path, struct pp_trace_reader **rp,
 	return 0;
 }
 
+/* Processes in the trace at path (--children), 1 when unreadable
+ * (the caller's read will say why); *out malloc'd or NULL. */
+static long trace_procs(const char *path, struct pp_proc_id **out)
+{
+	struct pp_trace_reader *r = pp_trace_open(path, NULL, 0);
+	long n = r ? pp_trace_procs(r, out) : -1;
+
+	if (r)
+		pp_trace_close_reader(r);
+	if (n < 0) {
+		*out = NULL;
+		n = 1;
+	}
+	return n;	/* *out NULL: the trace cannot be read */
+}
+
+/* diff: a trace of several processes (--children) reads as their merge */
+static int load(const char *path, struct pp_model *m, struct pp_win *w,
+		double from, double to)
+{
+	struct pp_proc_id *procs;
+	struct pp_procsel *sel = trace_procs(path, &procs) > 1 ?
+		pp_procsel_new(PP_PROCS_MERGE) : NULL;
+	int rc = load_sel(path, NULL, m, w, from, to, 1, sel);
+
+	free(procs);
+	pp_procsel_free(sel);
+	return rc;
+}
+
 /* after a failed export: no half report left behind */
 static void report_abandon(struct report_out *ro)
 {
@@ -373,76 +412,176 @@ static int report_finish(struct report_out *ro)
 	return 0;
 }
 
-static int do_report(const char *path, const struct opts *o)
+/*
+ * One report of the trace at path into ro: of process sel_pid (a pid,
+ * PP_PROCS_MERGE, or -1: the trace as it is, one process's). 0, or the exit status after one line (ro abandoned).
+ */
+static int report_one(const char *path, const struct opts *o, int fmt,
+		      int by, int sel_pid, struct report_out *ro)
 {
 	struct pp_trace_reader *r = NULL;
-	struct report_out ro;
+	struct pp_procsel *sel = sel_pid >= 0 ? pp_procsel_new(sel_pid) : NULL;
 	struct pp_model m;
 	struct pp_win win;
 	struct pp_window w = { 0, INFINITY };
 	struct pp_stack_snap to = { 0 };
-	int rc, fmt, by = PP_BY_LIVE, heap;
+	int rc, heap;
 
-	if (parse_report_opts(o, &fmt, &by))
-		return 2;
 	if (o->window) {
 		w.from_s = o->from;
 		if (o->have_to)
 			w.to_s = o->to;
 	}
-	if (o->output && same_file(o->output, path))
-		return usage_error("-o %s would overwrite the trace being read",
-				   o->output);
 	/* per-stack window figures: pprof and windows use them */
-	rc = load(path, &r, &m, &win, w.from_s, w.to_s,
-		  o->window || fmt == FMT_PPROF);
-	if (rc)
+	rc = load_sel(path, &r, &m, &win, w.from_s, w.to_s,
+		      o->window || fmt == FMT_PPROF, sel);
+	if (rc) {
+		pp_procsel_free(sel);
+		report_abandon(ro);
 		return rc;
+	}
 	/* the window's figures in place of the run's (chrome and the
 	 * wait folds re-read the trace within w themselves) */
 	heap = fmt == FMT_TEXT || fmt == FMT_JSON || fmt == FMT_HTML ||
 	       (fmt == FMT_COLLAPSED && (by == PP_BY_LIVE || by == PP_BY_ALLOC));
 	if (o->window && heap)
 		pp_win_apply(&win, &m);
-	if (report_open(&ro, o->output) < 0) {
-		fprintf(stderr, "pyprof: cannot write %s: %s\n", o->output,
-			strerror(errno));
-		pp_trace_close_reader(r);
-		pp_win_free(&win);
-		pp_model_free(&m);
-		return 1;
-	}
 	rc = 0;
 	if (fmt == FMT_JSON)
-		pp_report_json_win(&m, o->window ? &win : NULL, ro.f);
+		pp_report_json_win(&m, o->window ? &win : NULL, ro->f);
 	else if (fmt == FMT_TEXT)
-		pp_report_text_win(&m, o->window ? &win : NULL, ro.f);
+		pp_report_text_win(&m, o->window ? &win : NULL, ro->f);
 	else if (fmt == FMT_PPROF)
-		rc = pp_export_pprof(&m, &win, ro.f) < 0 ? -2 : 0;
+		rc = pp_export_pprof(&m, &win, ro->f) < 0 ? -2 : 0;
 	else if (fmt == FMT_HTML)
-		rc = pp_export_html(&m, o->window ? &win : NULL, ro.f) < 0 ?
+		rc = pp_export_html(&m, o->window ? &win : NULL, ro->f) < 0 ?
 		     -2 : 0;
 	else if (fmt == FMT_COLLAPSED) {
 		pp_stack_snap_take(&to, &m, 1);
-		rc = pp_export_collapsed(&m, r, ro.f, by, NULL, &to, &w);
+		rc = pp_export_collapsed(&m, r, ro->f, by, NULL, &to, &w);
 		pp_stack_snap_free(&to);
 	} else
-		rc = pp_export_chrome(&m, r, ro.f, &w);
+		rc = pp_export_chrome(&m, r, ro->f, &w);
 	if (rc == -1)
 		fprintf(stderr, "pyprof: %s: re-reading the trace failed: %s\n",
 			path, pp_trace_error(r));
 	else if (rc < 0)
 		fprintf(stderr, "pyprof: writing %s failed: %s\n",
-			ro.path ? ro.path : "the report to stdout",
+			ro->path ? ro->path : "the report to stdout",
 			strerror(errno));
 	if (rc < 0)
-		report_abandon(&ro);
+		report_abandon(ro);
 	pp_trace_close_reader(r);
+	pp_procsel_free(sel);
 	pp_win_free(&win);
 	pp_model_free(&m);
-	if (rc < 0)
+	return rc < 0 ? 1 : 0;
+}
+
+/* "pid N (parent P): argv": a process's heading in a sectioned report */
+static void proc_heading(FILE *f, const struct pp_proc_id *p, size_t i,
+			 size_t n)
+{
+	fprintf(f, "%s== process %zu of %zu: pid %d", i ? "\n" : "", i + 1, n,
+		p->pid);
+	if (p->ppid)
+		fprintf(f, " (child of %d)", p->ppid);
+	else
+		fputs(" (attached to)", f);
+	fputs(" ==\n", f);
+}
+
+/*
+ * JSON of a trace of several processes: the merged report, with
+ * "processes": each one's pid, parent and whole report.
+ */
+static int report_json_procs(const char *path, const struct opts *o,
+			     const struct pp_proc_id *procs, size_t n,
+			     struct report_out *ro)
+{
+	struct report_out mem = { .path = NULL };
+	char *buf = NULL, *end;
+	size_t len = 0, i;
+	int rc;
+
+	mem.f = open_memstream(&buf, &len);
+	if (!mem.f)
 		return 1;
-	return report_finish(&ro);
+	rc = report_one(path, o, FMT_JSON, PP_BY_LIVE, PP_PROCS_MERGE, &mem);
+	if (!rc && fflush(mem.f))
+		rc = 1;
+	end = buf && len ? strrchr(buf, '}') : NULL;
+	if (!rc && end) {
+		/* after the last key of the merged object */
+		while (end > buf && (end[-1] == '\n' || end[-1] == ' '))
+			end--;
+		fwrite(buf, 1, end - buf, ro->f);
+		fputs(",\n  \"processes\": [", ro->f);
+		for (i = 0; i < n && !rc; i++) {
+			fprintf(ro->f, "%s\n    {\"pid\": %d, \"ppid\": %d, "
+				"\"report\": ", i ? "," : "", procs[i].pid,
+				procs[i].ppid);
+			rc = report_one(path, o, FMT_JSON, PP_BY_LIVE,
+					procs[i].pid, ro);
+			fputs("}", ro->f);
+		}
+		fputs("\n  ]\n}\n", ro->f);
+	}
+	fclose(mem.f);
+	free(buf);
+	return rc;
+}
+
+static int do_report(const char *path, const struct opts *o)
+{
+	struct pp_proc_id *procs = NULL;
+	struct report_out ro;
+	long n, i;
+	int rc = 0, fmt, by = PP_BY_LIVE;
+
+	if (parse_report_opts(o, &fmt, &by))
+		return 2;
+	if (o->output && same_file(o->output, path))
+		return usage_error("-o %s would overwrite the trace being read",
+				   o->output);
+	if (o->proc && o->merge)
+		return usage_error("%s", "--proc and --merge: one or the other");
+	/* which processes the trace holds (--children) */
+	n = trace_procs(path, &procs);
+	for (i = 0; o->proc && procs && i < n && procs[i].pid != o->proc; i++)
+		;
+	if (o->proc && procs && i == n) {
+		char list[256] = "";
+		size_t k = 0;
+
+		for (i = 0; i < n && k + 16 < sizeof(list); i++)
+			k += snprintf(list + k, sizeof(list) - k, "%s%d",
+				      i ? ", " : "", procs[i].pid);
+		fprintf(stderr, "pyprof: %s: no process %d in this trace "
+			"(it holds %s)\nTry 'pyprof --help'.\n", path, o->proc,
+			list);
+		free(procs);
+		return 2;
+	}
+	if (report_open(&ro, o->output) < 0) {
+		fprintf(stderr, "pyprof: cannot write %s: %s\n", o->output,
+			strerror(errno));
+		free(procs);
+		return 1;
+	}
+	if (o->proc || n < 2)
+		rc = report_one(path, o, fmt, by, n < 2 ? -1 : o->proc, &ro);
+	else if (o->merge || (fmt != FMT_TEXT && fmt != FMT_JSON))
+		rc = report_one(path, o, fmt, by, PP_PROCS_MERGE, &ro);
+	else if (fmt == FMT_JSON)
+		rc = report_json_procs(path, o, procs, n, &ro);
+	else
+		for (i = 0; i < n && !rc; i++) {
+			proc_heading(ro.f, &procs[i], i, n);
+			rc = report_one(path, o, fmt, by, procs[i].pid, &ro);
+		}
+	free(procs);
+	return rc ? rc : report_finish(&ro);
 }
 
 /*
@@ -518,7 +657,7 @@ static int do_diff(char **args, const struct opts *o)
 					 "read", o->output);
 			break;
 		}
-		rc = load(path[k], NULL, &m[k], &w[k], from, to, 1);
+		rc = load(path[k], &m[k], &w[k], from, to);
 		if (rc)
 			break;
 		loaded++;
@@ -568,6 +707,7 @@ static int do_run(char **cmd, const struct opts *o, int record)
 		.cmd = cmd,
 		.pid = o->pid,
 		.no_inject = o->no_inject,
+		.children = o->children,
 		.sample_bytes = o->sample,
 		.native = o->native,
 		.no_bpf = o->no_bpf,
@@ -595,7 +735,7 @@ static int do_run(char **cmd, const struct opts *o, int record)
 
 enum { OPT_SAMPLE = 256, OPT_NATIVE, OPT_NO_BPF, OPT_GIL, OPT_DURATION, OPT_FORMAT, OPT_PID,
        OPT_RING, OPT_VERSION, OPT_NO_INJECT, OPT_BY, OPT_FROM, OPT_TO,
-       OPT_MAX_SIZE };
+       OPT_MAX_SIZE, OPT_CHILDREN, OPT_PROC, OPT_MERGE };
 
 static const struct option longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -610,6 +750,9 @@ static const struct option longopts[] = {
 	{ "to", required_argument, NULL, OPT_TO },
 	{ "pid", required_argument, NULL, OPT_PID },
 	{ "no-inject", no_argument, NULL, OPT_NO_INJECT },
+	{ "children", no_argument, NULL, OPT_CHILDREN },
+	{ "proc", required_argument, NULL, OPT_PROC },
+	{ "merge", no_argument, NULL, OPT_MERGE },
 	{ "ring-size", required_argument, NULL, OPT_RING },
 	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 	{ "batch", no_argument, NULL, 'b' },
@@ -703,6 +846,18 @@ int main(int argc, char **argv)
 		case OPT_NO_INJECT:
 			o.no_inject = 1;
 			break;
+		case OPT_CHILDREN:
+			o.children = 1;
+			break;
+		case OPT_PROC:
+			o.proc = strtol(optarg, &end, 10);
+			if (*end || o.proc <= 0)
+				return usage_error("--proc needs a process id, "
+						   "not '%s'", optarg);
+			break;
+		case OPT_MERGE:
+			o.merge = 1;
+			break;
 		case OPT_RING:
 			if (parse_u64(optarg, &o.ring) < 0 || o.ring < 65536 ||
 			    (o.ring & (o.ring - 1)))
@@ -748,6 +903,8 @@ int main(int argc, char **argv)
 	argv += optind;
 	argc -= optind;
 
+	if (sub && strcmp(sub, "report") && (o.proc || o.merge))
+		return usage_error("%s", "--proc and --merge are for report");
 	if (sub && !strcmp(sub, "diff")) {
 		if (argc != 2)
 			return usage_error("%s", "diff needs two traces or "
@@ -769,6 +926,10 @@ int main(int argc, char **argv)
 		return usage_error("%s", "give a command or --pid, not both");
 	if (o.no_inject && !o.pid)
 		return usage_error("%s", "--no-inject is for attaching (--pid)");
+	if (o.children && !o.pid)
+		return usage_error("%s", "--children is for attaching (--pid)");
+	if (o.proc || o.merge)
+		return usage_error("%s", "--proc and --merge are for report");
 	if (argc < 1 && !o.pid)
 		return usage_error("%s", "no command to run (pyprof [OPTIONS] "
 				   "-- COMMAND [ARGS...])");
@@ -777,7 +938,8 @@ int main(int argc, char **argv)
 	if (o.have_max_size && !sub)
 		return usage_error("%s", "--max-size is for record (the trace "
 				   "it writes)");
-	if (sub && o.pid && !o.have_max_size)
+	/* a checkpoint holds one process: no default cap with --children */
+	if (sub && o.pid && !o.have_max_size && !o.children)
 		o.max_size = DEFAULT_PID_MAX_SIZE;
 	if (sub && !strcmp(o.output, "-"))
 		return usage_error("%s", "record writes its trace to a file "

@@ -5,7 +5,8 @@
  * descriptors, so whenever pyprof ends (detach, or killed at any
  * moment) the kernel removes them and the target runs on untouched.
  * The loop polls the BPF rings, stamps time and RSS into the stream
- * every 100 ms, flushes the trace every second.
+ * every 100 ms, flushes the trace every second. With --children each
+ * process of the tree is a struct aproc of its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,11 +23,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "attach.h"
 #include "bpf.h"
+#include "children.h"
 #include "ckpt.h"
 #include "pp_clock.h"
 #include "pp_mem.h"
+#include "procs.h"
 #include "pyproc.h"
 #include "trace.h"
 
@@ -41,15 +45,31 @@
 #define CAP_BPF 39
 #endif
 
+/*
+ * One attached process: the root, or with --children one of its
+ * descendants. Everything pyprof holds on a process is here, so that
+ * each has its own probes (and, once injection is built, its own ring).
+ */
+struct aproc {
+	struct att *a;
+	int pid, ppid;			/* ppid 0: the root */
+	int pidfd, lockfd;
+	struct pp_bpf *bpf;		/* NULL: not Python (yet), or ended */
+	int ended, announced;
+	uint64_t rss;
+	uint64_t lost[PP_LOST_NSRC];	/* totals sent in LOST records */
+};
+
 struct att {
 	const struct pp_session_opts *o;
 	struct pp_model *m;
+	struct pp_procmux *mux;		/* --children: a model per process */
 	struct pp_trace_writer *tw;
-	struct pp_bpf *bpf;
-	int pid, pidfd, lockfd;
+	struct pp_children *tree;	/* --children */
+	struct aproc **procs;		/* [0]: the root */
+	size_t nprocs, cap;
+	int cur;			/* whose records were emitted last */
 	int write_err;
-	uint64_t rss;
-	uint64_t lost[PP_LOST_NSRC];	/* totals sent in LOST records */
 };
 
 static volatile sig_atomic_t stop_sig;
@@ -59,12 +79,36 @@ static void on_signal(int sig)
 	stop_sig = sig;
 }
 
-static void emit(struct att *a, const struct pp_hdr *rec)
+static void put(struct att *a, const struct pp_hdr *rec)
 {
 	if (a->tw && !a->write_err && pp_trace_append(a->tw, rec) < 0)
 		a->write_err = 1;
-	if (a->m)
+	if (a->m && a->o->children)
+		pp_procmux_feed(a->mux, rec);
+	else if (a->m)
 		pp_model_feed(a->m, rec);
+}
+
+/* A record of process p; with --children preceded by a PID record
+ * when another process's came last (pp_wire.h). */
+static void emit(struct aproc *p, const struct pp_hdr *rec)
+{
+	struct att *a = p->a;
+
+	if (a->o->children && a->cur != p->pid) {
+		struct pp_rec_pid r = {
+			.h = { .len = sizeof(r), .type = PP_REC_PID,
+			       .flags = p->announced ? 0 : PP_PID_NEW,
+			       .aux = p->pid },
+			.ts = pp_now_ns(),
+			.ppid = p->ppid,
+		};
+
+		p->announced = 1;
+		a->cur = p->pid;
+		put(a, &r.h);
+	}
+	put(a, rec);
 }
 
 static void from_bpf(const struct pp_hdr *rec, void *ctx)
@@ -234,14 +278,16 @@ static uint64_t read_rss(int pid)
 
 /* Each eBPF ring's and the trace's losses, as LOST records of each
  * total that grew (TICK's dropped is the shim ring's: none here). */
-static void emit_losses(struct att *a)
+static void emit_losses(struct aproc *a)
 {
 	uint64_t now[PP_LOST_NSRC] = { 0 };
 	int i;
 
 	for (i = PP_LOST_BPF_GIL; i <= PP_LOST_BPF_KMEM; i++)
-		now[i] = a->bpf ? pp_bpf_lost(a->bpf, i) : 0;
-	now[PP_LOST_TRACE_WRITE] = a->tw ? pp_trace_lost(a->tw) : 0;
+		now[i] = a->bpf ? pp_bpf_lost(a->bpf, i) : a->lost[i];
+	/* the trace's losses are the root's (one file for all) */
+	now[PP_LOST_TRACE_WRITE] = a->a->tw && !a->ppid ?
+					   pp_trace_lost(a->a->tw) : 0;
 	for (i = 0; i < PP_LOST_NSRC; i++) {
 		struct pp_rec_lost r = {
 			.h = { .len = sizeof(r), .type = PP_REC_LOST,
@@ -256,15 +302,15 @@ static void emit_losses(struct att *a)
 	}
 }
 
-static void emit_tick(struct att *a, uint64_t ts)
+static void emit_tick(struct aproc *a, uint64_t ts)
 {
-	uint64_t rss = read_rss(a->pid);
+	uint64_t rss = a->ended ? 0 : read_rss(a->pid);
 	struct pp_rec_tick t = {
 		.h = { .len = sizeof(t), .type = PP_REC_TICK },
 		.ts = ts,
 	};
 
-	if (rss)
+	if (rss || a->ended)
 		a->rss = rss;
 	t.rss_bytes = a->rss;
 	emit_losses(a);
@@ -273,7 +319,7 @@ static void emit_tick(struct att *a, uint64_t ts)
 
 /* argv from /proc/PID/cmdline, tab-separated as in wrap mode; the
  * "attach" key tells the model, the report and the viewer the mode. */
-static void emit_meta(struct att *a, uint64_t ts)
+static void emit_meta(struct aproc *a, uint64_t ts)
 {
 	union {
 		struct pp_rec_meta r;
@@ -311,7 +357,7 @@ static void emit_meta(struct att *a, uint64_t ts)
 	emit(a, &u.r.h);
 }
 
-static void emit_proc(struct att *a)
+static void emit_proc(struct aproc *a)
 {
 	const struct pp_pyproc *p = pp_bpf_proc(a->bpf);
 	union {
@@ -331,7 +377,7 @@ static void emit_proc(struct att *a)
 	emit(a, &u.r.h);
 }
 
-static int target_gone(struct att *a)
+static int target_gone(struct aproc *a)
 {
 	struct pollfd p = { .fd = a->pidfd, .events = POLLIN };
 
@@ -345,7 +391,7 @@ static int target_gone(struct att *a)
 static unsigned bpf_mode(const struct pp_session_opts *o)
 {
 	unsigned mode = PP_BPF_GC | PP_BPF_LOCKS | PP_BPF_KMEM |
-			PP_BPF_KMEM_LINES;
+			PP_BPF_KMEM_LINES | PP_BPF_KMEM_FAULTS;
 
 	if (o->gil == PP_GIL_MODE_PRECISE)
 		mode |= PP_BPF_GIL;
@@ -354,36 +400,210 @@ static unsigned bpf_mode(const struct pp_session_opts *o)
 	return mode;
 }
 
+/* ---- the processes ---- */
+
+static void proc_stop(struct aproc *p, int gone)
+{
+	if (p->bpf) {
+		emit_losses(p);	/* the counters go with the probes */
+		if (gone)
+			pp_bpf_detach_target_gone(p->bpf);
+		else
+			pp_bpf_detach(p->bpf);
+		p->bpf = NULL;
+	}
+}
+
+static void proc_free(struct aproc *p)
+{
+	if (p->lockfd >= 0)
+		close(p->lockfd);
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	free(p);
+}
+
+/*
+ * Profile process p: probes on its interpreter, its META and PROC in the
+ * stream. (An injection of the shim goes here, per process.) 0, or -1
+ * with one line in err.
+ */
+static int proc_start(struct aproc *p, char *err, size_t errlen)
+{
+	emit_meta(p, pp_now_ns());
+	if (pp_bpf_attach(&p->bpf, p->pid, bpf_mode(p->a->o), from_bpf, p, err,
+			  errlen) < 0)
+		return -1;
+	emit_proc(p);
+	emit_tick(p, pp_now_ns());
+	return 0;
+}
+
+static struct aproc *proc_new(struct att *a, int pid, int ppid)
+{
+	struct aproc *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->a = a;
+	p->pid = pid;
+	p->ppid = ppid;
+	p->pidfd = p->lockfd = -1;
+	a->procs = pp_grow(a->procs, &a->cap, a->nprocs + 1,
+			   sizeof(*a->procs));
+	a->procs[a->nprocs++] = p;
+	return p;
+}
+
+static struct aproc *proc_find(struct att *a, int pid)
+{
+	size_t i;
+
+	for (i = 0; i < a->nprocs; i++)
+		if (a->procs[i]->pid == pid && !a->procs[i]->ended)
+			return a->procs[i];
+	return NULL;
+}
+
+/*
+ * A descendant (--children), found running or just forked, or one that
+ * exec'd (its probes must be set on the new image). One that is not a
+ * Python pyprof reads (a shell, a helper) is followed but not profiled;
+ * its own children still are.
+ */
+static void child_start(struct aproc *p)
+{
+	char err[512];
+
+	if (has_shim(p->pid)) {
+		fprintf(stderr, "pyprof: child %d already runs under pyprof: "
+			"not profiled\n", p->pid);
+		return;
+	}
+	if (p->lockfd < 0)
+		p->lockfd = take_lock(p->pid);
+	if (p->lockfd < 0) {
+		fprintf(stderr, "pyprof: child %d is attached by another "
+			"pyprof: not profiled\n", p->pid);
+		return;
+	}
+	if (p->pidfd < 0)
+		p->pidfd = syscall(SYS_pidfd_open, p->pid, 0);
+	if (proc_start(p, err, sizeof(err)) < 0) {
+		if (getenv("PYPROF_DEBUG"))
+			fprintf(stderr, "pyprof: child %d not profiled: %s\n",
+				p->pid, err);
+		return;
+	}
+	if (getenv("PYPROF_DEBUG"))
+		fprintf(stderr, "pyprof: attached to child %d (parent %d)\n",
+			p->pid, p->ppid);
+}
+
+static void proc_end(struct aproc *p)
+{
+	int was = !!p->bpf;
+
+	proc_stop(p, 1);
+	p->ended = 1;
+	if (was)
+		emit_tick(p, pp_now_ns());	/* its RSS is gone */
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	p->pidfd = -1;
+	if (p->lockfd >= 0)
+		close(p->lockfd);
+	p->lockfd = -1;
+}
+
+static void on_child(void *ctx, int op, int pid, int ppid)
+{
+	struct att *a = ctx;
+	struct aproc *p = proc_find(a, pid);
+
+	switch (op) {
+	case PP_CHILD_NEW:
+		if (p || stop_sig)
+			return;
+		p = proc_new(a, pid, ppid);
+		if (p)
+			child_start(p);
+		return;
+	case PP_CHILD_EXEC:
+		if (!p)
+			return;
+		proc_stop(p, 0);
+		child_start(p);
+		return;
+	case PP_CHILD_END:
+		if (p && p->ppid)	/* the root's end is its pidfd's */
+			proc_end(p);
+		return;
+	}
+}
+
+/* ---- the session ---- */
+
 static int refuse(struct att *a)
 {
-	if (a->lockfd >= 0)
-		close(a->lockfd);
-	if (a->pidfd >= 0)
-		close(a->pidfd);
+	size_t i;
+
+	for (i = 0; i < a->nprocs; i++)
+		proc_free(a->procs[i]);
+	free(a->procs);
 	return 1;
+}
+
+/* Wait for any ring (or the tree's events) up to POLL_MS, then drain. */
+static int poll_all(struct att *a)
+{
+	struct pollfd fds[64];
+	size_t i, n = 0;
+	int rc;
+
+	for (i = 0; i < a->nprocs && n < 63; i++)
+		if (a->procs[i]->bpf)
+			fds[n++] = (struct pollfd){
+				.fd = pp_bpf_fd(a->procs[i]->bpf),
+				.events = POLLIN };
+	if (a->tree)
+		fds[n++] = (struct pollfd){ .fd = pp_children_fd(a->tree),
+					    .events = POLLIN };
+	if (poll(fds, n, POLL_MS) < 0 && errno != EINTR)
+		return -errno;
+	if (a->tree)
+		pp_children_poll(a->tree);
+	for (i = 0; i < a->nprocs; i++) {
+		if (!a->procs[i]->bpf)
+			continue;
+		rc = pp_bpf_poll(a->procs[i]->bpf, 0);
+		if (rc < 0 && rc != -EINTR)
+			return rc;
+	}
+	return 0;
 }
 
 int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 {
-	struct att a = { .o = o, .m = m, .pid = o->pid, .pidfd = -1,
-			 .lockfd = -1 };
+	struct att a = { .o = o, .m = m };
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t start, t, last_tick, last_flush;
+	struct aproc *root;
 	char err[512];
-	int gone = 0;
+	size_t i, live;
 
 	if (o->no_bpf) {
 		fprintf(stderr, "pyprof: --no-bpf cannot attach: attaching "
 			"without injection is eBPF only\n");
 		return 1;
 	}
-	if (a.pid == getpid()) {
-		fprintf(stderr, "pyprof: pid %d is pyprof itself\n", a.pid);
+	if (o->pid == getpid()) {
+		fprintf(stderr, "pyprof: pid %d is pyprof itself\n", o->pid);
 		return 1;
 	}
-	snprintf(err, sizeof(err), "/proc/%d", a.pid);
+	snprintf(err, sizeof(err), "/proc/%d", o->pid);
 	if (access(err, F_OK)) {
-		fprintf(stderr, "pyprof: no process with pid %d\n", a.pid);
+		fprintf(stderr, "pyprof: no process with pid %d\n", o->pid);
 		return 1;
 	}
 	if (!may_load_bpf()) {
@@ -391,24 +611,30 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 			"CAP_BPF+CAP_PERFMON\n");
 		return 1;
 	}
-	if (check_access(a.pid))
+	if (check_access(o->pid))
 		return 1;
-	if (has_shim(a.pid)) {
+	if (has_shim(o->pid)) {
 		fprintf(stderr, "pyprof: pid %d already runs under pyprof (its "
-			"shim is loaded)\n", a.pid);
+			"shim is loaded)\n", o->pid);
 		return 1;
 	}
-	a.lockfd = take_lock(a.pid);
-	if (a.lockfd < 0) {
-		if (a.lockfd == -EADDRINUSE)
+	root = proc_new(&a, o->pid, 0);
+	if (!root)
+		return 1;
+	a.cur = root->pid;	/* the stream starts with its records */
+	root->announced = 1;
+	root->lockfd = take_lock(root->pid);
+	if (root->lockfd < 0) {
+		if (root->lockfd == -EADDRINUSE)
 			fprintf(stderr, "pyprof: pid %d is already attached by "
-				"another pyprof\n", a.pid);
+				"another pyprof\n", root->pid);
 		else
 			fprintf(stderr, "pyprof: cannot take the attach lock for "
-				"pid %d: %s\n", a.pid, strerror(-a.lockfd));
-		return 1;
+				"pid %d: %s\n", root->pid,
+				strerror(-root->lockfd));
+		return refuse(&a);
 	}
-	a.pidfd = syscall(SYS_pidfd_open, a.pid, 0);
+	root->pidfd = syscall(SYS_pidfd_open, root->pid, 0);
 
 	start = pp_now_ns();
 	if (o->trace_path) {
@@ -417,8 +643,17 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 			fprintf(stderr, "pyprof: %s\n", err);
 			return refuse(&a);
 		}
-		if (o->max_size)
+		/* a checkpoint holds one process's live state */
+		if (o->max_size && o->children)
+			fprintf(stderr, "pyprof: --max-size is not applied "
+				"with --children (the trace keeps growing)\n");
+		else if (o->max_size)
 			pp_ckpt_cap(a.tw, o->max_size);
+	}
+	if (m && o->children) {	/* the model's owner frees it */
+		a.mux = pp_xmalloc(sizeof(*a.mux));
+		pp_procmux_init(a.mux, m);
+		m->procs = a.mux;
 	}
 	/* ^C, q, --duration or a termination signal: detach, never kill */
 	sigaction(SIGINT, &sa, NULL);
@@ -426,39 +661,45 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	emit_meta(&a, start);
-	if (pp_bpf_attach(&a.bpf, a.pid, bpf_mode(o), from_bpf, &a, err,
-			  sizeof(err)) < 0) {
+	if (proc_start(root, err, sizeof(err)) < 0) {
 		fprintf(stderr, "pyprof: %s\n", err);
 		if (a.tw) {
 			pp_trace_close(a.tw);
 			unlink(o->trace_path);
 		}
-		return refuse(&a);
+		goto fail;
 	}
-	emit_proc(&a);
 	if (!o->no_inject)
 		fprintf(stderr, "pyprof: injecting into the target is not built "
 			"yet: attaching with eBPF only (as --no-inject)\n");
 	if (getenv("PYPROF_DEBUG"))
 		fprintf(stderr, "pyprof: attached to pid %d in %.3f s:\n%s",
-			a.pid, (pp_now_ns() - start) / 1e9,
-			pp_bpf_sources(a.bpf));
+			root->pid, (pp_now_ns() - start) / 1e9,
+			pp_bpf_sources(root->bpf));
+	/* the tree's probe first, then what runs already: none is missed */
+	if (o->children) {
+		if (pp_children_open(&a.tree, root->pid, on_child, &a, err,
+				     sizeof(err)) < 0)
+			fprintf(stderr, "pyprof: %s\n", err);
+		else
+			pp_children_scan(a.tree);
+	}
 
 	t = pp_now_ns();
-	emit_tick(&a, t);
 	last_tick = last_flush = t;
 	while (!stop_sig) {
-		int rc = pp_bpf_poll(a.bpf, POLL_MS);
+		int rc = poll_all(&a);
 
-		if (rc < 0 && rc != -EINTR) {
+		if (rc < 0) {
 			fprintf(stderr, "pyprof: reading the eBPF rings: %s\n",
 				strerror(-rc));
 			break;
 		}
 		t = pp_now_ns();
 		if (t - last_tick >= TICK_NS) {
-			emit_tick(&a, t);
+			for (i = 0; i < a.nprocs; i++)
+				if (a.procs[i]->bpf)
+					emit_tick(a.procs[i], t);
 			last_tick = t;
 		}
 		if (a.tw && t - last_flush >= FLUSH_NS) {
@@ -466,33 +707,50 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 				a.write_err = 1;
 			last_flush = t;
 		}
-		if (target_gone(&a)) {
-			gone = 1;
-			break;
+		for (i = 0, live = 0; i < a.nprocs; i++) {
+			struct aproc *p = a.procs[i];
+
+			if (!p->ended && p->pidfd >= 0 && target_gone(p)) {
+				if (!p->ppid)
+					fprintf(stderr, "pyprof: pid %d ended\n",
+						p->pid);
+				proc_end(p);
+			}
+			live += !p->ended;
 		}
+		/* without --children the root's end is the end; with it, the
+		 * last process's */
+		if (root->ended && (!o->children || !live))
+			break;
 		if ((o->poll && o->poll(o->poll_ctx, m)) ||
 		    (o->duration > 0 && t - start >= o->duration * 1e9))
 			break;
 	}
 	t = pp_now_ns();		/* removing uprobes takes a while */
-	emit_losses(&a);	/* the counters go with the probes */
-	if (gone) {
-		fprintf(stderr, "pyprof: pid %d ended\n", a.pid);
-		pp_bpf_detach_target_gone(a.bpf);
-	} else {
-		pp_bpf_detach(a.bpf);
+	pp_children_close(a.tree);
+	a.tree = NULL;
+	for (i = 0; i < a.nprocs; i++) {
+		struct aproc *p = a.procs[i];
+
+		if (!p->bpf)
+			continue;
+		proc_stop(p, p->ended);
+		emit_tick(p, t);
 	}
-	a.bpf = NULL;
-	emit_tick(&a, t);
-	close(a.lockfd);
-	if (a.pidfd >= 0)
-		close(a.pidfd);
 	if (a.tw && pp_trace_close(a.tw) < 0)
 		a.write_err = 1;
+	refuse(&a);
 	if (a.write_err) {
 		fprintf(stderr, "pyprof: writing %s failed: the trace is "
 			"incomplete\n", o->trace_path);
 		return 1;
 	}
 	return 0;
+fail:
+	if (a.mux) {
+		m->procs = NULL;
+		pp_procmux_free(a.mux);
+		free(a.mux);
+	}
+	return refuse(&a);
 }

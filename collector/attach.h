@@ -15,10 +15,14 @@
 #define PP_ATTACH_NO_INJECT "ebpf"
 
 /*
- * Attach to o->pid, drain the BPF rings into the trace and/or the model
- * until o->duration, o->poll, a signal (INT, TERM, HUP, QUIT) or the
- * target's end, then detach. Returns 0 after a clean detach, or 1 after
- * printing one line saying why it could not attach.
+ * Attach to o->pid (with o->children, to its descendants too, present
+ * and future: each with its own probes, its records after a PID record,
+ * the model fed through a pp_procmux set in m->procs, which the caller
+ * frees), drain the BPF rings into the trace and/or the model until
+ * o->duration, o->poll, a signal (INT, TERM, HUP, QUIT) or the target's
+ * end (with o->children, the last process's), then detach. Returns 0
+ * after a clean detach, or 1 after printing one line saying why it
+ * could not attach.
  */
 int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m);
 

@@ -64,6 +64,22 @@ struct pp_bpf {
 	size_t ncode, capcode;
 	int handled;
 	int kmem_lines;			/* PP_BPF_KMEM_LINES */
+	/* the brk heap's growth since attach, piece by piece (each charged
+	 * to the line that grew it), lowest first: a shrink takes the top */
+	struct brk_piece {
+		uint64_t start, len;
+		uint32_t stack;
+	} *brk;
+	size_t nbrk, capbrk;
+	/* first-touch page faults (PP_BPF_KMEM_FAULTS): what is charged
+	 * whole since attach (mappings, brk pieces; sorted, disjoint) is
+	 * not charged again page by page; the pages that were */
+	int kmem_faults;
+	struct span {
+		uint64_t start, end;
+	} *spans;
+	size_t nspans, capspans;
+	struct pp_map pages;		/* page address -> bytes charged */
 };
 
 _Static_assert(offsetof(struct kmem_event, frames) == KMEM_EVENT_HEAD,
@@ -184,6 +200,132 @@ static int on_gc(void *ctx, void *data, size_t len)
 
 static void kmem_block(struct pp_bpf *b, const struct kmem_event *e,
 		       size_t len);
+static void kmem_brk(struct pp_bpf *b, const struct kmem_event *e,
+		     size_t len);
+static void emit_map(struct pp_bpf *b, int type, uint64_t addr,
+		     uint64_t size, uint32_t stack);
+static uint32_t stack_id(struct pp_bpf *b, const struct py_rawframe *raw,
+			 uint32_t n, uint32_t tid);
+
+/* ---- what is charged whole, and the pages charged one by one ---- */
+
+/* index of the first span ending after addr */
+static size_t span_find(const struct pp_bpf *b, uint64_t addr)
+{
+	size_t lo = 0, hi = b->nspans;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (b->spans[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void span_del(struct pp_bpf *b, uint64_t start, uint64_t end)
+{
+	size_t i = span_find(b, start);
+
+	while (i < b->nspans && b->spans[i].start < end) {
+		struct span *s = &b->spans[i];
+
+		if (s->start < start && s->end > end) {	/* split */
+			b->spans = pp_grow(b->spans, &b->capspans,
+					   b->nspans + 1, sizeof(*b->spans));
+			s = &b->spans[i];
+			memmove(s + 1, s, (b->nspans - i) * sizeof(*s));
+			b->nspans++;
+			s->end = start;
+			s[1].start = end;
+			return;
+		}
+		if (s->start < start) {
+			s->end = start;
+			i++;
+		} else if (s->end > end) {
+			s->start = end;
+			return;
+		} else {
+			memmove(s, s + 1, (b->nspans - i - 1) * sizeof(*s));
+			b->nspans--;
+		}
+	}
+}
+
+static void span_add(struct pp_bpf *b, uint64_t start, uint64_t end)
+{
+	size_t i;
+
+	if (!b->kmem_faults || end <= start)
+		return;
+	span_del(b, start, end);
+	i = span_find(b, start);
+	b->spans = pp_grow(b->spans, &b->capspans, b->nspans + 1,
+			   sizeof(*b->spans));
+	memmove(&b->spans[i + 1], &b->spans[i],
+		(b->nspans - i) * sizeof(*b->spans));
+	b->spans[i] = (struct span){ start, end };
+	b->nspans++;
+}
+
+static int span_has(const struct pp_bpf *b, uint64_t addr)
+{
+	size_t i = span_find(b, addr);
+
+	return i < b->nspans && b->spans[i].start <= addr;
+}
+
+/* the first-touched pages in [start, end) are gone (unmapped, given
+ * back with madvise, below a lowered break) */
+static void pages_free(struct pp_bpf *b, uint64_t start, uint64_t end)
+{
+	uint64_t *gone, a, *v;
+	size_t n = 0, i;
+
+	if (!b->kmem_faults || !b->pages.count || end <= start)
+		return;
+	start &= ~4095ull;
+	if ((end - start) / 4096 <= b->pages.count) {
+		for (a = start; a < end; a += 4096)
+			if ((v = pp_map_get(&b->pages, a))) {
+				emit_map(b, PP_REC_MUNMAP, a, *v, 0);
+				pp_map_del(&b->pages, a, NULL);
+			}
+		return;
+	}
+	gone = pp_xmalloc(b->pages.count * sizeof(*gone));
+	pp_map_for_each(&b->pages, i)
+		if (b->pages.keys[i] >= start && b->pages.keys[i] < end)
+			gone[n++] = b->pages.keys[i];
+	for (i = 0; i < n; i++) {
+		v = pp_map_get(&b->pages, gone[i]);
+		emit_map(b, PP_REC_MUNMAP, gone[i], v ? *v : 4096, 0);
+		pp_map_del(&b->pages, gone[i], NULL);
+	}
+	free(gone);
+}
+
+/* A first write to a page: a block of the line that wrote, unless it
+ * lies in what was charged whole already. */
+static void kmem_fault(struct pp_bpf *b, const struct kmem_event *e,
+		       size_t len)
+{
+	uint32_t n = len >= sizeof(*e) ? e->nframes : 0;
+	uint64_t *v;
+	int fresh;
+
+	if (!b->kmem_faults || span_has(b, e->addr))
+		return;
+	v = pp_map_put(&b->pages, e->addr, &fresh);
+	if (!v || !fresh)
+		return;
+	*v = e->size;
+	emit_map(b, PP_REC_MMAP, e->addr, e->size,
+		 stack_id(b, e->frames, n, e->tid));
+}
 
 static int on_kmem(void *ctx, void *data, size_t len)
 {
@@ -192,10 +334,27 @@ static int on_kmem(void *ctx, void *data, size_t len)
 	struct pp_rec_kmem r = { 0 };
 
 	b->handled++;
+	if (e->op == KMEM_FAULT) {
+		kmem_fault(b, e, len);
+		return 0;
+	}
+	if (e->op == KMEM_DISCARD) {
+		pages_free(b, e->addr, e->addr + e->size);
+		return 0;
+	}
+	/* whatever was there before (MAP_FIXED, munmap) is gone */
+	if (e->op != KMEM_BRK) {
+		pages_free(b, e->addr, e->addr + e->size);
+		span_del(b, e->addr, e->addr + e->size);
+	}
 	/* heap is anonymous and private: not files, not shared memory
 	 * (the shim's own ring is a shared mapping) */
 	if (e->op == KMEM_MMAP && (!(e->flags & 0x20 /* MAP_ANONYMOUS */) ||
 				   (e->flags & 0x03) != 0x02 /* MAP_PRIVATE */))
+		return 0;
+	/* attached: an address-space reservation (glibc's thread arenas
+	 * map 64 MiB PROT_NONE and open it up bit by bit) is not memory */
+	if (b->kmem_lines && e->op == KMEM_MMAP && !(e->prot & 0x2))
 		return 0;
 	r.h.len = sizeof(r);
 	r.h.type = PP_REC_KMEM;
@@ -207,6 +366,10 @@ static int on_kmem(void *ctx, void *data, size_t len)
 	b->emit(&r.h, b->ctx);
 	if (b->kmem_lines && e->op != KMEM_BRK)
 		kmem_block(b, e, len);
+	else if (b->kmem_lines)
+		kmem_brk(b, e, len);
+	if (e->op == KMEM_MMAP)
+		span_add(b, e->addr, e->addr + e->size);
 	return 0;
 }
 
@@ -430,6 +593,61 @@ static void kmem_block(struct pp_bpf *b, const struct kmem_event *e,
 	r.addr = e->addr;
 	r.size = e->size;
 	b->emit(&r.h, b->ctx);
+}
+
+static void emit_map(struct pp_bpf *b, int type, uint64_t addr,
+		     uint64_t size, uint32_t stack)
+{
+	struct pp_rec_alloc r = { 0 };
+
+	r.h.len = sizeof(r);
+	r.h.type = type;
+	r.h.flags = PP_DOM_MMAP;
+	r.h.aux = stack;
+	r.addr = addr;
+	r.size = size;
+	b->emit(&r.h, b->ctx);
+}
+
+/*
+ * The brk heap grown by a line is a block of that line, as a mapping
+ * is: malloc's small and mid-sized blocks (below its mmap threshold,
+ * which glibc raises as big blocks are freed) land there, so a leak of
+ * them grows it. A shrink (malloc trimming its top) frees the pieces
+ * above the new break; the one cut in two keeps its lower part.
+ */
+static void kmem_brk(struct pp_bpf *b, const struct kmem_event *e,
+		     size_t len)
+{
+	uint32_t n = len >= sizeof(*e) ? e->nframes : 0;
+	int64_t d = (int64_t)e->size;
+	uint64_t brk = e->addr + d;
+	struct brk_piece *p;
+
+	if (d > 0) {
+		b->brk = pp_grow(b->brk, &b->capbrk, b->nbrk + 1,
+				 sizeof(*b->brk));
+		p = &b->brk[b->nbrk++];
+		p->start = e->addr;
+		p->len = d;
+		p->stack = stack_id(b, e->frames, n, e->tid);
+		emit_map(b, PP_REC_MMAP, p->start, p->len, p->stack);
+		span_add(b, p->start, p->start + p->len);
+		return;
+	}
+	pages_free(b, brk, e->addr);
+	span_del(b, brk, e->addr);
+	while (b->nbrk && b->brk[b->nbrk - 1].start + b->brk[b->nbrk - 1].len >
+				  brk) {
+		p = &b->brk[b->nbrk - 1];
+		emit_map(b, PP_REC_MUNMAP, p->start, p->len, 0);
+		if (p->start < brk) {
+			p->len = brk - p->start;
+			emit_map(b, PP_REC_MMAP, p->start, p->len, p->stack);
+			break;
+		}
+		b->nbrk--;
+	}
 }
 
 static int on_lock(void *ctx, void *data, size_t len)
@@ -735,6 +953,16 @@ static uint64_t heap_end(int pid)
 	return end;
 }
 
+/* PYPROF_FAULT_EVERY=N: one first-touch fault in N is read (its
+ * stack), standing for N pages; 1 (the default) reads every one */
+static unsigned fault_every(void)
+{
+	const char *v = getenv("PYPROF_FAULT_EVERY");
+	unsigned long n = v ? strtoul(v, NULL, 10) : 1;
+
+	return n >= 1 && n <= 4096 ? n : 1;
+}
+
 static int attach_kmem(struct pp_bpf *b, unsigned mode)
 {
 	struct kmem_bpf *s;
@@ -750,7 +978,20 @@ static int attach_kmem(struct pp_bpf *b, unsigned mode)
 		s->rodata->with_stack = 1;
 		walk_cfg((struct py_walk_cfg *)&s->rodata->py, &b->proc);
 	}
+	if ((mode & PP_BPF_KMEM_LINES) && (mode & PP_BPF_KMEM_FAULTS)) {
+		s->rodata->with_faults = 1;
+		s->rodata->fault_every = fault_every();
+	} else {
+		bpf_program__set_autoload(s->progs.kmem_fault, false);
+	}
 	err = kmem_bpf__load(s);
+	if (err && (mode & PP_BPF_KMEM_FAULTS) && s->rodata->with_faults) {
+		/* a kernel without page_fault_user or bpf_find_vma: the
+		 * rest still works */
+		kmem_bpf__destroy(s);
+		b->kmem = NULL;
+		return attach_kmem(b, mode & ~PP_BPF_KMEM_FAULTS);
+	}
 	if (err)
 		return err;
 	if (mode & PP_BPF_KMEM_LINES) {
@@ -765,9 +1006,14 @@ static int attach_kmem(struct pp_bpf *b, unsigned mode)
 	if (err)
 		return err;
 	b->kmem_lines = !!(mode & PP_BPF_KMEM_LINES);
-	add_source(b, "kmem: syscall tracepoints mmap/munmap/brk%s",
-		   b->kmem_lines ? ", Python stack of each mmap read in BPF" :
-				   "");
+	b->kmem_faults = b->kmem_lines && (mode & PP_BPF_KMEM_FAULTS);
+	pp_map_init(&b->pages, sizeof(uint64_t));
+	add_source(b, "kmem: syscall tracepoints mmap/munmap/brk%s%s",
+		   b->kmem_lines ? ", Python stack of each mmap and brk growth "
+				   "read in BPF" :
+				   "",
+		   b->kmem_faults ? "; first-touch page faults (page_fault_user"
+				    " tracepoint) with their Python stack" : "");
 	return add_ring(b, s->maps.kmem_events, on_kmem);
 }
 
@@ -863,9 +1109,11 @@ int pp_bpf_poll(struct pp_bpf *b, int timeout_ms)
 	b->handled = 0;
 	/*
 	 * Without waiting, read every ring whether or not its wake-up came:
-	 * the kernel batches wake-ups, and the collector stamps time and
-	 * heap into the stream on its own clock, so what has been produced
-	 * must be in by then.
+	 * the programs send none (BPF_RB_NO_WAKEUP: a wake-up is an
+	 * interrupt per event, 3% of a busy service's CPU under perf), and
+	 * the collector stamps time and heap into the stream on its own
+	 * clock, so what has been produced must be in by then. Callers read
+	 * every few ms (attach: 10 ms, a 1 MiB ring's worth at 100 MiB/s).
 	 */
 	if (timeout_ms == 0)
 		rc = ring_buffer__consume(b->rb);
@@ -964,10 +1212,18 @@ void pp_bpf_detach(struct pp_bpf *b)
 	for (i = 0; i < b->ncode; i++)
 		free(b->code[i].lt);
 	free(b->code);
+	free(b->brk);
+	free(b->spans);
+	pp_map_free(&b->pages);
 	pp_map_free(&b->funcs);
 	pp_map_free(&b->stacks);
 	pp_map_free(&b->codes);
 	free(b);
+}
+
+int pp_bpf_fd(const struct pp_bpf *b)
+{
+	return ring_buffer__epoll_fd(b->rb);
 }
 
 const char *pp_bpf_sources(const struct pp_bpf *b)

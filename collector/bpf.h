@@ -35,6 +35,8 @@
 #define PP_BPF_GC_UPROBE 0x40	/* collector uprobes even if USDT exists */
 #define PP_BPF_KMEM_LINES 0x80	/* no shim: anonymous mmaps are blocks of
 				 * the caller's Python line (MMAP/MUNMAP) */
+#define PP_BPF_KMEM_FAULTS 0x100 /* with KMEM_LINES: first-touch page
+				 * faults of memory not charged whole */
 
 struct pp_bpf;
 struct pp_pyproc;
@@ -48,6 +50,8 @@ int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 /* Deliver what the kernel has; waits up to timeout_ms for the first
  * event. Returns events handled or -errno. */
 int pp_bpf_poll(struct pp_bpf *b, int timeout_ms);
+/* An fd that polls readable when events wait (epoll of the rings). */
+int pp_bpf_fd(const struct pp_bpf *b);
 /* Drain, close open intervals at now, remove every probe. */
 void pp_bpf_detach(struct pp_bpf *b);
 /* The same when the target has exited: the kernel's slow uprobe removal

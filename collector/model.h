@@ -19,6 +19,7 @@
 #define PP_MIN_STEPS 6			/* steps judged, at least */
 
 struct pp_stalls;
+struct pp_procmux;
 struct pp_loc;
 
 struct pp_func {
@@ -159,6 +160,10 @@ struct pp_model {
 	uint64_t unknown_frees;		/* frees of blocks made before hooks */
 
 	struct pp_stalls *stalls;	/* GC, GIL, locks */
+
+	/* attached with --children, live: every process's own model
+	 * (procs.h), this one being their merge; the owner frees it */
+	struct pp_procmux *procs;
 
 	pp_block_fn block_fn;		/* NULL, or told of every block */
 	/* set before feeding: keep which blocks are live and the

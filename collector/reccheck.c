@@ -39,6 +39,7 @@ static const uint16_t min_len[PP_REC_MAX] = {
 	[PP_REC_EXIT] = sizeof(struct pp_rec_exit),
 	[PP_REC_CKPT] = sizeof(struct pp_rec_ckpt),
 	[PP_REC_LIVE] = sizeof(struct pp_rec_live),
+	[PP_REC_PID] = sizeof(struct pp_rec_pid),
 };
 
 static const char *const type_name[PP_REC_MAX] = {
@@ -52,6 +53,7 @@ static const char *const type_name[PP_REC_MAX] = {
 	[PP_REC_RETAG] = "RETAG", [PP_REC_TICK] = "TICK",
 	[PP_REC_META] = "META", [PP_REC_EXIT] = "EXIT",
 	[PP_REC_CKPT] = "CKPT", [PP_REC_LIVE] = "LIVE",
+	[PP_REC_PID] = "PID",
 };
 
 enum { FUNC, STACK };
@@ -269,6 +271,9 @@ static int check_body(struct pp_rec_state *s, const struct pp_hdr *rec,
 	}
 	case PP_REC_KMEM:
 		return time_ok(s, ((const struct pp_rec_kmem *)rec)->ts) ? 0 :
+		       bad(why, n, "time out of the recording");
+	case PP_REC_PID:
+		return time_ok(s, ((const struct pp_rec_pid *)rec)->ts) ? 0 :
 		       bad(why, n, "time out of the recording");
 	case PP_REC_EXIT:
 		return time_ok(s, ((const struct pp_rec_exit *)rec)->ts) ? 0 :

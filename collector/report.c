@@ -154,12 +154,15 @@ static void sites_json(FILE *out, const struct pp_model *m, const char *key,
 /* Attached: what this mode can and cannot see, in the report's words. */
 static const char attach_sees[] = "GIL, GC and lock waits (eBPF), and "
 	"heap growth as the kernel sees it since attach: anonymous mmaps "
-	"(glibc's big blocks, pymalloc's arenas) charged to the Python line "
-	"that made them, brk in the total only";
-static const char attach_misses[] = "allocations inside memory already "
-	"mapped (malloc's brk heap, free room in pymalloc's arenas) are not "
-	"charged to a line: that needs injection (not in this version); "
-	"memory allocated before attach is not known";
+	"(glibc's big blocks, pymalloc's arenas), growth of malloc's brk "
+	"heap, and pages of older memory first written since attach, each "
+	"charged to the Python line that made it";
+static const char attach_misses[] = "blocks made and freed inside memory "
+	"that already exists (most small objects reuse free room in "
+	"malloc's heap and pymalloc's arenas) are not seen, and memory "
+	"freed but kept by an allocator stays charged: that needs injection "
+	"(not in this version); memory allocated before attach is not "
+	"known";
 
 static void attach_time(const struct pp_model *m, char *buf, size_t len)
 {
@@ -198,8 +201,8 @@ static void attach_text(FILE *out, const struct pp_model *m)
 		"RSS peak %s\n", pp_fmt_bytes(m->kernel_bytes, a, sizeof(a)),
 		pp_fmt_bytes(m->kernel_peak_bytes, b, sizeof(b)),
 		pp_fmt_bytes(m->rss_peak_bytes, when, sizeof(when)));
-	fprintf(out, "      %s of it in %.0f anonymous mappings charged to "
-		"lines; events %llu, dropped %llu\n\n",
+	fprintf(out, "      %s charged to lines (%.0f mappings, heap growths, "
+		"first-touched pages); events %llu, dropped %llu\n\n",
 		pp_fmt_bytes(m->end_live_bytes, a, sizeof(a)), m->end_live_count,
 		(unsigned long long)m->events, (unsigned long long)m->dropped);
 }

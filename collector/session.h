@@ -18,6 +18,7 @@ struct pp_session_opts {
 	char **cmd;			/* the command to run */
 	int pid;			/* or attach to this process (attach.h) */
 	int no_inject;			/* attach with eBPF only */
+	int children;			/* attach to its descendants too */
 	const char *trace_path;		/* record here, or NULL */
 	uint64_t max_size;		/* keep the trace within this (ckpt.h), 0: no cap */
 	uint64_t sample_bytes;

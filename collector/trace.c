@@ -638,6 +638,8 @@ struct pp_trace_reader {
 	size_t nidx, idx_cap;
 	uint64_t idx_end;	/* offset after the last indexed chunk */
 	size_t idx_seg;		/* and its segment */
+	pp_trace_filter_fn filter;	/* procs.h: one process, or merged */
+	void *filter_ctx;
 	char err[256];
 };
 
@@ -924,6 +926,8 @@ int pp_trace_next(struct pp_trace_reader *r, const struct pp_hdr **rec)
 			r->pos += h->len;	/* checked in check_records() */
 			r->recno++;
 			*rec = h;
+			if (r->filter && !r->filter(r->filter_ctx, h, rec))
+				continue;
 			return 1;
 		}
 		if (r->loaded) {
@@ -963,12 +967,21 @@ void pp_trace_set_check(struct pp_trace_reader *r, int on)
 	r->check = on;
 }
 
+void pp_trace_set_filter(struct pp_trace_reader *r, pp_trace_filter_fn fn,
+			 void *ctx)
+{
+	r->filter = fn;
+	r->filter_ctx = ctx;
+}
+
 static void goto_chunk(struct pp_trace_reader *r, size_t seg, uint64_t off,
 		       uint64_t no)
 {
 	struct stat st;
 	size_t i;
 
+	if (r->filter)
+		r->filter(r->filter_ctx, NULL, NULL);
 	r->cur = seg;
 	r->fd = r->segs[seg].fd;
 	r->size_before = 0;

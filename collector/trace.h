@@ -139,6 +139,16 @@ const char *pp_trace_invalid(const struct pp_trace_reader *r);
  * framing alone. A rewind starts the checks afresh; a seek keeps what
  * earlier chunks defined. */
 void pp_trace_set_check(struct pp_trace_reader *r, int on);
+/*
+ * A filter sees each checked record and delivers it (1, *out: it or a
+ * rewritten copy the filter owns until its next call) or drops it (0).
+ * Told of a rewind or seek by a call with rec NULL. NULL: no filter.
+ * (procs.h: one process of a --children trace, or all merged.)
+ */
+typedef int (*pp_trace_filter_fn)(void *ctx, const struct pp_hdr *rec,
+				  const struct pp_hdr **out);
+void pp_trace_set_filter(struct pp_trace_reader *r, pp_trace_filter_fn fn,
+			 void *ctx);
 /* Restarts from the first chunk. 0 */
 int pp_trace_rewind(struct pp_trace_reader *r);
 void pp_trace_close_reader(struct pp_trace_reader *r);

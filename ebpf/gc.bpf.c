@@ -120,7 +120,7 @@ static int end(__s64 total)
 			e->flags = GC_EV_PTRS;
 		}
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 out:
 	bpf_map_delete_elem(&pending, &tid);
 	return 0;

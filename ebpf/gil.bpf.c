@@ -77,7 +77,7 @@ static void emit(__u32 kind, __u32 tid, __u64 ws, __u64 acq, __u64 rel)
 	e->wait_start = ws;
 	e->acquired = acq;
 	e->released = rel;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
 /*

@@ -5,7 +5,11 @@
 
 #include "pystack.h"
 
-enum kmem_op { KMEM_MMAP = 1, KMEM_MUNMAP = 2, KMEM_BRK = 3 };
+enum kmem_op { KMEM_MMAP = 1, KMEM_MUNMAP = 2, KMEM_BRK = 3,
+	       KMEM_FAULT = 4,		/* first write to an anonymous page:
+					 * addr the page, size the bytes it
+					 * stands for (sampled: a multiple) */
+	       KMEM_DISCARD = 5 };	/* madvise DONTNEED/FREE/REMOVE */
 
 struct kmem_event {
 	__u32 op;		/* enum kmem_op (== enum pp_kmem_op) */
@@ -14,8 +18,9 @@ struct kmem_event {
 	__u64 addr;		/* BRK: the old break */
 	__u64 size;		/* BRK: new - old break, two's complement */
 	__u64 flags;		/* MMAP: mmap flags (MAP_ANONYMOUS...) */
-	__u32 nframes;		/* MMAP with with_stack: the caller's */
-	__u32 pad;		/* Python stack, innermost first */
+	__u32 nframes;		/* MMAP, BRK up, with with_stack: the caller's */
+	__u32 prot;		/* MMAP: PROT_*. Then the Python stack,
+				 * innermost first */
 	struct py_rawframe frames[PY_MAX_FRAMES];
 };
 /* what is sent when there is no stack: the head only */

@@ -87,7 +87,8 @@ int BPF_PROG(lock_futex_exit, struct pt_regs *regs, long ret)
 	if (ret != -11 && now - e->ts_start >= min_wait_ns) {
 		e->ts_end = now;
 		e->ret = ret;
-		if (bpf_ringbuf_output(&lock_events, e, sizeof(*e), 0))
+		if (bpf_ringbuf_output(&lock_events, e, sizeof(*e),
+				       BPF_RB_NO_WAKEUP))
 			__sync_fetch_and_add(&lost, 1);
 	}
 	bpf_map_delete_elem(&waiting, &tid);

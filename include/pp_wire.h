@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define PP_ABI_VERSION 3	/* 2: PP_REC_RETAG; 3: PP_REC_CKPT, PP_REC_LIVE */
+#define PP_ABI_VERSION 3	/* 2: PP_REC_RETAG; 3: PP_REC_CKPT, PP_REC_LIVE, PP_REC_PID */
 
 enum pp_rec_type {
 	PP_REC_NONE = 0,
@@ -43,6 +43,7 @@ enum pp_rec_type {
 	PP_REC_EXIT = 34,	/* pp_rec_exit */
 	PP_REC_CKPT = 35,	/* pp_rec_ckpt: a checkpoint begins or ends */
 	PP_REC_LIVE = 36,	/* pp_rec_live: live blocks of a checkpoint */
+	PP_REC_PID = 37,	/* pp_rec_pid: whose records follow */
 	PP_REC_MAX
 };
 
@@ -299,5 +300,22 @@ struct pp_rec_live {
 };
 #define PP_LIVE_MAX ((PP_REC_MAXLEN - sizeof(struct pp_rec_live)) / \
 		     sizeof(struct pp_live_ent))
+
+/*
+ * PID (collector, a trace of several processes: --children): the
+ * records after it, up to the next PID record, are process aux's. Ids,
+ * addresses and ticks are each process's own; tids are the kernel's.
+ * flags PP_PID_NEW: the first record of this process (ppid its parent);
+ * a process's own META and PROC follow it. Records before the first PID
+ * record are META's process (aux): a trace without PID records is one
+ * process's, as before.
+ */
+#define PP_PID_NEW 0x1
+struct pp_rec_pid {
+	struct pp_hdr h;
+	uint64_t ts;
+	uint32_t ppid;
+	uint32_t pad;
+};
 
 #endif

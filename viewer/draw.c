@@ -219,6 +219,7 @@ int pp_draw_help(struct pp_vw *v, struct pp_canvas *c, int y, int h)
 		{ "[ ]", "replay: seek 10 s back / forward" },
 		{ "{ }", "replay: to the start / the end" },
 		{ "- +", "replay: half / double speed" },
+		{ "P", "--children: next process (all merged, then each)" },
 		{ "Ctrl-L", "draw the screen again" },
 		{ "q, F10", "quit (a wrapped command keeps running;" },
 		{ "", "pyprof waits for it, ^C interrupts it)" },

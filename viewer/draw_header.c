@@ -11,6 +11,7 @@
 #include "vw.h"
 #include "stalls_view.h"
 #include "../collector/fmt.h"
+#include "../collector/procs.h"
 
 static int field(struct pp_canvas *c, int x, int y, const char *label,
 		 const char *value)
@@ -45,6 +46,16 @@ static void line_target(struct pp_vw *v, struct pp_canvas *c, int y)
 	x = pp_canvas_put(c, x, y, VA_TAB_ON, "pyprof");
 	snprintf(buf, sizeof(buf), "%d", m->pid);
 	x = field(c, x + 1, y, "pid", buf);
+	if (v->base->procs && v->base->procs->nprocs > 1) {
+		/* --children: which of the processes (P switches) */
+		if (v->proc < 0)
+			snprintf(buf, sizeof(buf), "[all %zu procs, P]",
+				 v->base->procs->nprocs);
+		else
+			snprintf(buf, sizeof(buf), "[proc %ld/%zu, P]",
+				 v->proc + 1, v->base->procs->nprocs);
+		x = pp_canvas_put(c, x + 1, y, VA_WARN, buf);
+	}
 	x = field(c, x + 2, y, "Python", m->pyver[0] ? m->pyver : "?");
 	fmt_uptime(v->snap.t, buf, sizeof(buf));
 	x = field(c, x + 2, y, v->replay ? "at" : "up", buf);
@@ -60,7 +71,7 @@ static void line_target(struct pp_vw *v, struct pp_canvas *c, int y)
 }
 
 /* Attached with eBPF only: the kernel's view since attach; sites hold
- * only the anonymous mappings each line made. */
+ * the mappings, heap growth and first-touched pages each line made. */
 static void line_heap_attached(struct pp_vw *v, struct pp_canvas *c, int y)
 {
 	const struct pp_model *m = v->m;
@@ -72,7 +83,8 @@ static void line_heap_attached(struct pp_vw *v, struct pp_canvas *c, int y)
 	x = field(c, x, y, "Heap", buf);
 	x = pp_canvas_put(c, x + 1, y, VA_LABEL, "since attach (kernel)");
 	x = field(c, x + 2, y, "RSS", pp_fmt_bytes(v->snap.rss, a, sizeof(a)));
-	pp_canvas_put(c, x + 2, y, VA_DIM, "sites: mmap growth only");
+	pp_canvas_put(c, x + 2, y, VA_DIM, "sites: kernel view (mmap, brk, "
+		      "new pages)");
 }
 
 static void line_heap(struct pp_vw *v, struct pp_canvas *c, int y)

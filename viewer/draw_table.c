@@ -160,9 +160,9 @@ int pp_draw_table(struct pp_vw *v, struct pp_canvas *c, int y, int h)
 	}
 	pp_vw_order(v, v->top + v->table_h);
 	if (!s->nrows && v->m->attach_mode) {
-		pp_canvas_put(c, 1, y + 1, VA_DIM, "no anonymous mapping made "
-			      "since attach is live (smaller blocks need "
-			      "injection)");
+		pp_canvas_put(c, 1, y + 1, VA_DIM, "no memory made since attach "
+			      "is live (blocks inside memory already made "
+			      "need injection)");
 		return 2;
 	}
 	if (!s->nrows) {

@@ -134,6 +134,8 @@ int pp_vw_key(struct pp_vw *v, int key)
 		return set_view(v, key - '1');
 	case CTRL('l'):
 		return ACT_RESIZE | ACT_REDRAW;
+	case 'P':
+		return pp_vw_next_proc(v);
 	case ' ':
 	case 'p':
 		if (v->replay) {

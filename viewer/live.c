@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../collector/alloc.h"
+#include "../collector/procs.h"
 #include "viewer.h"
 #include "vw.h"
 
@@ -215,7 +216,7 @@ static int poll_interactive(struct live *l, struct pp_model *m)
 	}
 	if (now >= l->next_snap) {
 		l->next_snap = now + SNAP_S;
-		pp_rates_sample(&l->v.rates, m);
+		pp_rates_sample(&l->v.rates, l->v.m);
 		if (!l->v.paused) {
 			refresh_snapshot(l);
 			l->dirty = 1;
@@ -244,7 +245,7 @@ static int poll_batch(struct live *l, struct pp_model *m)
 		l->next_snap = now;
 	}
 	if (now >= l->next_snap) {
-		pp_rates_sample(&l->v.rates, m);
+		pp_rates_sample(&l->v.rates, l->v.m);
 		l->next_snap = now + 0.25;
 	}
 	if (now < l->next_frame)
@@ -294,6 +295,12 @@ static void final_screen(struct live *l)
 		if (k < 0)
 			continue;
 		act = pp_vw_key(&l->v, k);
+		if ((act & ACT_REFRESH) && l->v.m != m) {
+			/* P: another process's model (finished too) */
+			m = l->v.m;
+			pp_rates_sample(&l->v.rates, m);
+			refresh_snapshot(l);
+		}
 		if (act & ACT_REFRESH)
 			act = (act & ~ACT_REFRESH) | ACT_SELECT;
 		if (apply(l, act))
@@ -308,6 +315,7 @@ int pp_view_live(const struct pp_session_opts *so, const struct pp_view_opts *vo
 	struct pp_session_opts o = *so;
 	struct pp_model m;
 	struct live *l;
+	size_t i;
 	int rc;
 
 	l = pp_xcalloc(1, sizeof(*l));
@@ -331,6 +339,8 @@ int pp_view_live(const struct pp_session_opts *so, const struct pp_view_opts *vo
 	rc = pp_session_run(&o, &m);
 
 	pp_model_finish(&m);
+	for (i = 0; m.procs && i < m.procs->nprocs; i++)
+		pp_model_finish(&m.procs->procs[i]->m);
 	if (l->interactive && l->started && !l->closed && m.py_supported == 1)
 		final_screen(l);
 	close_screen(l);
@@ -345,6 +355,10 @@ int pp_view_live(const struct pp_session_opts *so, const struct pp_view_opts *vo
 		vo->at_end(&m);
 	pp_canvas_free(&l->c);
 	pp_vw_fini(&l->v);
+	if (m.procs) {
+		pp_procmux_free(m.procs);
+		free(m.procs);
+	}
 	pp_model_free(&m);
 	free(l);
 	return rc;

@@ -15,6 +15,7 @@
 
 #include "../collector/alloc.h"
 #include "viewer.h"
+#include "../collector/procs.h"
 #include "vw.h"
 #include "../collector/trace.h"
 
@@ -77,8 +78,14 @@ static int span(struct replay *p)
 
 static void rebuild(struct replay *p)
 {
+	struct pp_procmux *x = p->m.procs;
+
 	pp_model_free(&p->m);
 	pp_model_init(&p->m);
+	if (x) {		/* --children: every process's model too */
+		p->m.procs = x;
+		pp_procmux_reset(x);
+	}
 	pp_rates_reset(&p->v.rates);
 	pp_trace_rewind(p->r);
 	p->have_pending = p->eof = p->finished = 0;
@@ -130,18 +137,23 @@ static void go_to(struct replay *p, double pos)
 			break;
 		}
 		p->have_pending = 0;
-		pp_model_feed(&p->m, rec);
+		if (p->m.procs)
+			pp_procmux_feed(p->m.procs, rec);
+		else
+			pp_model_feed(&p->m, rec);
 		if (rec->type == PP_REC_TICK &&
 		    !(rec->flags & PP_TICK_CLOCK) &&
 		    model_pos(p) + RATES_LEAD_S >= pos)
-			pp_rates_sample(&p->v.rates, &p->m);
+			pp_rates_sample(&p->v.rates, p->v.m);
 	}
 	if (p->eof && !p->finished && pos >= p->v.r_end) {
 		pp_model_finish(&p->m);
+		for (size_t i = 0; p->m.procs && i < p->m.procs->nprocs; i++)
+			pp_model_finish(&p->m.procs->procs[i]->m);
 		p->finished = 1;
 	}
 show:
-	pp_model_judge(&p->m);
+	pp_model_judge(p->v.m);
 	pp_vw_take(&p->v);
 	pp_vw_select(&p->v);
 }
@@ -196,6 +208,8 @@ static int interactive(struct replay *p)
 			go_to(p, v->r_pos);
 			v->r_busy = 0;
 			last = pp_vw_now();
+		} else if (act & ACT_REFRESH) {
+			go_to(p, v->r_pos);	/* P: another process */
 		} else if (act & ACT_SELECT) {
 			pp_vw_select(v);
 		}
@@ -235,6 +249,7 @@ static int batch(struct replay *p, const struct pp_view_opts *vo)
 int pp_view_replay(const char *path, const struct pp_view_opts *vo)
 {
 	struct replay *p = pp_xcalloc(1, sizeof(*p));
+	struct pp_proc_id *ids = NULL;
 	int rc;
 
 	p->path = path;
@@ -247,6 +262,11 @@ int pp_view_replay(const char *path, const struct pp_view_opts *vo)
 	pp_model_init(&p->m);
 	pp_vw_init(&p->v, &p->m);
 	p->v.replay = 1;
+	if (pp_trace_procs(p->r, &ids) > 1) {	/* --children */
+		p->m.procs = pp_xmalloc(sizeof(*p->m.procs));
+		pp_procmux_init(p->m.procs, &p->m);
+	}
+	free(ids);
 	if (span(p) < 0) {
 		fprintf(stderr, "pyprof: %s: %s\n", path, pp_trace_error(p->r));
 		rc = 1;
@@ -262,6 +282,10 @@ int pp_view_replay(const char *path, const struct pp_view_opts *vo)
 	}
 	pp_canvas_free(&p->c);
 	pp_vw_fini(&p->v);
+	if (p->m.procs) {
+		pp_procmux_free(p->m.procs);
+		free(p->m.procs);
+	}
 	pp_model_free(&p->m);
 	pp_trace_close_reader(p->r);
 	free(p);

@@ -107,7 +107,9 @@ void pp_snap_free(struct pp_vw_snap *s);
 #define PP_VW_FILTER_MAX 64
 
 struct pp_vw {
-	struct pp_model *m;
+	struct pp_model *m;		/* shown: base, or one process's */
+	struct pp_model *base;		/* with --children, all merged */
+	long proc;			/* -1: base; else base->procs' index */
 	struct pp_vw_snap snap;
 	struct pp_rates rates;
 	int batch, color;
@@ -197,5 +199,8 @@ void pp_batch_frame(struct pp_vw *v, int n, int of);
 double pp_vw_now(void);		/* CLOCK_MONOTONIC seconds */
 void pp_vw_init(struct pp_vw *v, struct pp_model *m);
 void pp_vw_fini(struct pp_vw *v);
+/* P: the next process of a --children session (all merged, then each);
+ * ACT_* flags, 0 when there is one process only */
+int pp_vw_next_proc(struct pp_vw *v);
 
 #endif

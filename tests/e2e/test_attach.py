@@ -12,6 +12,9 @@ Per interpreter (the chroot one is in another mount namespace):
 - 16 MiB grown after attach (1 MiB blocks, each its own mapping) shows
   in heap.kernel and at its line (the Python stack read in BPF); the
   report says the mode ("attach" key) and what it cannot see;
+- 16 MiB mapped before attach, first written after it: its 4096 pages
+  (first-touch page faults) at the writing line, and the grown mappings'
+  own pages not counted twice;
 - a second pyprof on the same pid is refused with one line;
 - pyprof killed -9 while recording: the target keeps serving, is left
   clean, and the trace reads up to its last chunk.
@@ -35,6 +38,7 @@ import harness as h
 W = "attach_target.py"
 MARK = "PLANTED_LOCK"
 GROW_MIB = 16
+TOUCH_MIB = 16
 ATTACH_S = 5.0     # generous: the machine is shared; typical is 0.2-1 s
 REPEAT = 20
 
@@ -166,6 +170,7 @@ def one(label, py):
 
 
 def window(t, tg):
+    premapped = tg.ask("premap %d" % TOUCH_MIB)
     base = state(tg.pid)
     trace = h.tmpfile("attach-%d.pp" % tg.pid)
     p, secs, err = start_attach(tg.pid, trace)
@@ -185,6 +190,7 @@ def window(t, tg):
     gc_truth = tg.ask("gc 23")
     lock_truth = tg.ask("lock")
     grown = tg.ask("grow %d" % GROW_MIB)
+    touched = tg.ask("touch")
     rc, err2 = finish(p)
     h.check(rc == 0, t + ": SIGINT detaches with exit 0", "rc %s: %s" % (rc, h.tail(err2)))
     time.sleep(0.2)
@@ -237,6 +243,15 @@ def window(t, tg):
             GROW_MIB * h.MIB <= s.get("live_bytes", 0) <= GROW_MIB * (h.MIB + 8192),
             "%s: the %d mappings are charged to %s:%d" % (t, GROW_MIB, W, line),
             why or h.fmt_site(s))
+    # pages of memory mapped before attach, made by a first write after it
+    file, line, func = h.marker_site(W, "TOUCH")
+    s, why = h.one_site(rep, file, line)
+    pages = TOUCH_MIB * h.MIB // 4096
+    h.check(premapped == "premapped %d" % TOUCH_MIB and touched == "touched %d" % pages and
+            s is not None and s.get("alloc_count") == pages and
+            s.get("live_bytes") == TOUCH_MIB * h.MIB,
+            "%s: %d first-touched pages are charged to %s:%d" % (t, pages, W, line),
+            why or "target %r %r, site %s" % (premapped, touched, h.fmt_site(s)))
 
 
 def live(t, tg):

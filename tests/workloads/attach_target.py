@@ -9,9 +9,13 @@
 #   lock          -> a planted contention, 23 blocking acquires timed:
 #                    "lock FILE LINE WAIT_S N"
 #   grow MB       -> keep MB of 1 MiB blocks (glibc mmaps each): "grown MB"
+#   premap MB     -> keep one MB block, zeroed by the kernel, not touched
+#                    (no page of it made yet): "premapped MB"
+#   touch         -> write one byte in each page of it: "touched PAGES"
 #   spin S        -> gc.collect(0) every 10 ms for S s in a thread: "spinning"
 #   quit          -> exits
 import gc
+import mmap
 import os
 import sys
 import threading
@@ -112,6 +116,17 @@ for cmd in sys.stdin:
         for _ in range(int(words[1])):
             kept.append(bytearray(1 << 20))     # GROW
         out = "grown " + words[1]
+    elif words[0] == "premap":
+        # private anonymous memory no page of which exists yet (a
+        # bytearray would be zeroed, every page touched, at once)
+        pre = mmap.mmap(-1, int(words[1]) << 20, flags=mmap.MAP_PRIVATE)
+        out = "premapped " + words[1]
+    elif words[0] == "touch":
+        n = 0
+        for i in range(0, len(pre), 4096):
+            pre[i] = 1                          # TOUCH
+            n += 1
+        out = "touched %d" % n
     elif words[0] == "spin":                # collections in the background
         def spin(until):
             while time.monotonic() < until:

@@ -1,0 +1,155 @@
+"""Throughput of a web service while pyprof is attached (scripts/bench_attach.sh).
+
+One service (tests/workloads/webapp.py, Flask's threaded server, Debian's
+python3) on 127.0.0.1 for the whole benchmark. Each round runs every mode
+once, in turn (alternating, so the machine's noise falls on all alike):
+
+  plain      nothing attached
+  no-inject  pyprof record --pid PID --no-inject (eBPF only)
+  default    pyprof record --pid PID (injection, sampling by default)
+  sample0    pyprof record --pid PID --sample 0 (every allocation)
+  NAME=OPTS  pyprof record --pid PID OPTS (e.g. futex=--no-inject --gil futex)
+
+In a run the load generator (tests/workloads/loadgen.py, 4 threads,
+keep-alive, the normal endpoints) drives the service for --seconds after
+pyprof is attached; pyprof detaches after it. Figures per mode: median
+throughput (ok requests/s) and its ratio to plain's median, the service's
+CPU (user+sys, from /proc) per 1000 requests, failures and timeouts, and
+for attached modes the time from starting pyprof to its first figures
+(a batch frame: pyprof --pid PID -b -n 1 -d 0.05), median of the rounds.
+Until injection is built, default and sample0 attach as no-inject does.
+"""
+import argparse
+import json
+import os
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PY = "/usr/bin/python3"
+PYPROF = os.path.join(ROOT, "build", "pyprof")
+MODES = {"plain": None, "no-inject": ["--no-inject"], "default": [],
+         "sample0": ["--sample", "0"]}
+
+
+def cpu(pid):
+    """user+sys seconds of the process (its threads included)."""
+    with open("/proc/%d/stat" % pid) as f:
+        f = f.read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_service():
+    p = subprocess.Popen([PY, os.path.join(ROOT, "tests/workloads/webapp.py")],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    line = p.stdout.readline().decode().split()
+    if len(line) != 2 or line[0] != "ready":
+        sys.exit("bench_attach: the service did not start")
+    return p, int(line[1])
+
+
+def load(port, secs, threads):
+    out = subprocess.run([PY, os.path.join(ROOT, "tests/workloads/loadgen.py"),
+                          "http://127.0.0.1:%d" % port, "--seconds", str(secs),
+                          "--threads", str(threads), "--keepalive"],
+                         capture_output=True, check=True).stdout
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+def attach(pid, args, trace):
+    """pyprof record attached; returns it once attached."""
+    env = dict(os.environ, PYPROF_DEBUG="1")
+    p = subprocess.Popen([PYPROF, "record", "-o", trace, "--pid", str(pid)] + args,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    err = b""
+    deadline = time.monotonic() + 60
+    while b"attached to pid" not in err and time.monotonic() < deadline:
+        r, _, _ = select.select([p.stderr], [], [], 1)
+        if r:
+            c = os.read(p.stderr.fileno(), 4096)
+            if not c:
+                break
+            err += c
+    if b"attached to pid" not in err:
+        p.kill()
+        sys.exit("bench_attach: pyprof did not attach: %s" % err.decode(errors="replace"))
+    return p
+
+
+def first_figures(pid, args):
+    """Seconds from starting the viewer attached to its first frame."""
+    t0 = time.monotonic()
+    p = subprocess.Popen([PYPROF, "--pid", str(pid), "-b", "-n", "1", "-d", "0.05"] + args,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    line = p.stdout.readline()
+    t = time.monotonic() - t0
+    p.communicate()
+    return t if line else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=8)
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--modes", default="plain,no-inject")
+    a = ap.parse_args()
+    modes = a.modes.split(",")
+    for i, m in enumerate(modes):
+        if "=" in m:        # NAME=pyprof options, e.g. futex=--no-inject --gil futex
+            name, _, flags = m.partition("=")
+            MODES[name] = flags.split()
+            modes[i] = m = name
+        if m not in MODES:
+            sys.exit("bench_attach: unknown mode %r (%s, or NAME=OPTIONS)" %
+                     (m, ", ".join(MODES)))
+    if "plain" not in modes:
+        modes.insert(0, "plain")
+    svc, port = start_service()
+    tmp = tempfile.mkdtemp(prefix="bench-attach-")
+    res = {m: [] for m in modes}
+    try:
+        load(port, 2, a.threads)                    # warm up
+        for r in range(a.runs):
+            for m in modes:
+                p = None
+                if MODES[m] is not None:
+                    p = attach(svc.pid, MODES[m], os.path.join(tmp, "t.pp"))
+                c0 = cpu(svc.pid)
+                st = load(port, a.seconds, a.threads)
+                c1 = cpu(svc.pid)
+                if p:
+                    p.send_signal(signal.SIGINT)
+                    p.wait(60)
+                ff = first_figures(svc.pid, MODES[m]) if MODES[m] is not None else None
+                st.update(cpu_s=c1 - c0, first_s=ff)
+                res[m].append(st)
+                print("round %d %-9s %8.1f req/s  cpu %.2f s  fail %d  timeout %d%s" %
+                      (r + 1, m, st["throughput"], st["cpu_s"], st["failures"],
+                       st["timeouts"], "  first figures %.2f s" % ff if ff else ""),
+                      file=sys.stderr, flush=True)
+    finally:
+        svc.terminate()
+        svc.wait()
+    base = statistics.median(x["throughput"] for x in res["plain"])
+    print("%-10s %10s %7s %15s %9s %13s" % ("mode", "req/s", "ratio", "cpu ms/1k req",
+                                            "failures", "first figs s"))
+    for m in modes:
+        rs = res[m]
+        tput = statistics.median(x["throughput"] for x in rs)
+        cpk = statistics.median(1000 * 1000 * x["cpu_s"] / max(1, x["ok"]) for x in rs)
+        ff = [x["first_s"] for x in rs if x["first_s"]]
+        print("%-10s %10.1f %7.3f %15.1f %9d %13s" % (
+            m, tput, tput / base, cpk, sum(x["failures"] + x["timeouts"] for x in rs),
+            "%.2f" % statistics.median(ff) if ff else "-"))
+    print("(%d alternating rounds of %g s, %d load threads; medians)" % (a.runs, a.seconds,
+                                                                       a.threads))
+
+
+if __name__ == "__main__":
+    main()
