@@ -14,6 +14,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/usdt.bpf.h>
 #include "gc.h"
+#include "ringwake.bpf.h"
 
 const volatile __u32 targ_tgid;
 __u64 lost;	/* events the ring had no room for */
@@ -120,7 +121,7 @@ static int end(__s64 total)
 			e->flags = GC_EV_PTRS;
 		}
 	}
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(e, pp_rb_wake(&gc_events));
 out:
 	bpf_map_delete_elem(&pending, &tid);
 	return 0;

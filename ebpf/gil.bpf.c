@@ -19,6 +19,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "gil.h"
+#include "ringwake.bpf.h"
 
 const volatile __u32 targ_tgid;
 __u64 lost;	/* events the ring had no room for */
@@ -77,7 +78,7 @@ static void emit(__u32 kind, __u32 tid, __u64 ws, __u64 acq, __u64 rel)
 	e->wait_start = ws;
 	e->acquired = acq;
 	e->released = rel;
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(e, pp_rb_wake(&gil_events));
 }
 
 /*

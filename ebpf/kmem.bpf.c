@@ -8,6 +8,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "kmem.h"
+#include "ringwake.bpf.h"
 #include "pystack.bpf.h"
 
 const volatile __u32 targ_tgid;
@@ -141,7 +142,7 @@ static int done(__u32 op, long ret)
 			   (op == KMEM_BRK && (__s64)e->size > 0)))
 		e->nframes = py_stack(e->frames);
 	if (bpf_ringbuf_output(&kmem_events, e, e->nframes ? sizeof(*e) :
-			       KMEM_EVENT_HEAD, BPF_RB_NO_WAKEUP))
+			       KMEM_EVENT_HEAD, pp_rb_wake(&kmem_events)))
 		__sync_fetch_and_add(&lost, 1);
 out:
 	bpf_map_delete_elem(&inflight, &tid);
@@ -254,7 +255,7 @@ int BPF_PROG(kmem_fault, unsigned long address, struct pt_regs *regs,
 	e->prot = 0;
 	e->nframes = py_stack(e->frames);
 	if (bpf_ringbuf_output(&kmem_events, e, e->nframes ? sizeof(*e) :
-			       KMEM_EVENT_HEAD, BPF_RB_NO_WAKEUP))
+			       KMEM_EVENT_HEAD, pp_rb_wake(&kmem_events)))
 		__sync_fetch_and_add(&lost, 1);
 	return 0;
 }

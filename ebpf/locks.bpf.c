@@ -12,6 +12,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "locks.h"
+#include "ringwake.bpf.h"
 #include "pystack.bpf.h"
 
 const volatile __u32 targ_tgid;
@@ -88,7 +89,7 @@ int BPF_PROG(lock_futex_exit, struct pt_regs *regs, long ret)
 		e->ts_end = now;
 		e->ret = ret;
 		if (bpf_ringbuf_output(&lock_events, e, sizeof(*e),
-				       BPF_RB_NO_WAKEUP))
+				       pp_rb_wake(&lock_events)))
 			__sync_fetch_and_add(&lost, 1);
 	}
 	bpf_map_delete_elem(&waiting, &tid);
