@@ -24,6 +24,7 @@
 
 #include "attach.h"
 #include "bpf.h"
+#include "inject.h"
 #include "pp_clock.h"
 #include "pp_mem.h"
 #include "pyproc.h"
@@ -47,6 +48,8 @@ struct att {
 	struct pp_bpf *bpf;
 	int pid, pidfd, lockfd;
 	int write_err;
+	struct pp_inject *inj;		/* the shim being loaded, or NULL */
+	int inj_said;
 	uint64_t rss;
 	uint64_t lost[PP_LOST_NSRC];	/* totals sent in LOST records */
 };
@@ -300,13 +303,14 @@ static void emit_meta(struct att *a, uint64_t ts)
 	cmd[got] = 0;
 	memset(&u, 0, sizeof(u));
 	n = snprintf(u.r.data, 4200, "argv\t%s\nversion\t1\nattach\t%s\n", cmd,
-		     PP_ATTACH_NO_INJECT);
+		     a->inj ? PP_ATTACH_SHIM : PP_ATTACH_NO_INJECT);
 	len = PP_REC_ALIGN(sizeof(u.r) + n);
 	clock_gettime(CLOCK_REALTIME, &rt);
 	u.r.h = (struct pp_hdr){ .len = len, .type = PP_REC_META,
 				 .aux = a->pid };
 	u.r.ts = ts;
 	u.r.realtime_ns = rt.tv_sec * 1000000000ull + rt.tv_nsec;
+	u.r.sample_bytes = a->inj ? a->o->sample_bytes : 0;
 	emit(a, &u.r.h);
 }
 
@@ -341,16 +345,94 @@ static int target_gone(struct att *a)
 
 /* ---- the session ---- */
 
-static unsigned bpf_mode(const struct pp_session_opts *o)
+static unsigned bpf_mode(const struct pp_session_opts *o, int shim)
 {
+	/* with the shim, mappings are its records; the kernel's the total */
 	unsigned mode = PP_BPF_GC | PP_BPF_LOCKS | PP_BPF_KMEM |
-			PP_BPF_KMEM_LINES;
+			(shim ? 0 : PP_BPF_KMEM_LINES);
 
 	if (o->gil == PP_GIL_MODE_PRECISE)
 		mode |= PP_BPF_GIL;
 	else if (o->gil == PP_GIL_MODE_FUTEX)
 		mode |= PP_BPF_GIL | PP_BPF_GIL_FUTEX;
 	return mode;
+}
+
+/* ---- the shim (inject.h) ---- */
+
+static void from_ring(const void *recs, size_t len, void *ctx)
+{
+	struct att *a = ctx;
+	const struct pp_hdr *rec;
+
+	if (a->tw && !a->write_err &&
+	    pp_trace_append_run(a->tw, recs, len) < 0)
+		a->write_err = 1;
+	if (a->m)
+		pp_rec_for_each(rec, recs, len)
+			pp_model_feed(a->m, rec);
+}
+
+static void start_inject(struct att *a)
+{
+	struct pp_pyproc p;
+	char err[512];
+
+	if (a->o->no_inject)
+		return;
+	if (pp_pyproc_open(&p, a->pid, err, sizeof(err)) == 0)
+		a->inj = pp_inject_start(&p, a->o->shim_path, a->o->ring_bytes,
+					 a->o->sample_bytes, 0, err, sizeof(err));
+	if (!a->inj)
+		fprintf(stderr, "pyprof: cannot load the shim into pid %d (%s): "
+			"attaching with eBPF only (as --no-inject)\n", a->pid,
+			err);
+}
+
+/* The shim connected (once), and what it recorded. */
+static void poll_inject(struct att *a)
+{
+	struct pp_ring *r;
+	char err[256];
+
+	if (!a->inj)
+		return;
+	if (!a->inj_said) {
+		int rc = pp_inject_poll(a->inj, err, sizeof(err));
+
+		if (rc < 0) {
+			fprintf(stderr, "pyprof: %s\n", err);
+			a->inj_said = 1;
+		}
+		if (rc > 0) {
+			struct pp_rec_mark mk = {
+				.h = { .len = sizeof(mk), .type = PP_REC_MARK,
+				       .aux = PP_MARK_RUN },
+				.ts = pp_now_ns(),
+			};
+
+			a->inj_said = 1;
+			emit(a, &mk.h);
+			if (getenv("PYPROF_DEBUG"))
+				fprintf(stderr, "pyprof: the shim is loaded\n");
+		}
+	}
+	r = pp_inject_ring(a->inj);
+	if (r)
+		while (pp_ring_drain(r, 4u << 20, from_ring, a) > 0)
+			;
+}
+
+static void stop_inject(struct att *a)
+{
+	int was = pp_inject_ring(a->inj) != NULL;
+
+	if (!a->inj)
+		return;
+	if (!pp_inject_stop(a->inj, from_ring, a, 2.0) && was)
+		fprintf(stderr, "pyprof: pid %d unloads the shim when its main "
+			"thread next runs Python code\n", a->pid);
+	a->inj = NULL;
 }
 
 static int refuse(struct att *a)
@@ -423,10 +505,12 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	start_inject(&a);
 	emit_meta(&a, start);
-	if (pp_bpf_attach(&a.bpf, a.pid, bpf_mode(o), from_bpf, &a, err,
-			  sizeof(err)) < 0) {
+	if (pp_bpf_attach(&a.bpf, a.pid, bpf_mode(o, a.inj != NULL), from_bpf,
+			  &a, err, sizeof(err)) < 0) {
 		fprintf(stderr, "pyprof: %s\n", err);
+		stop_inject(&a);
 		if (a.tw) {
 			pp_trace_close(a.tw);
 			unlink(o->trace_path);
@@ -434,9 +518,6 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 		return refuse(&a);
 	}
 	emit_proc(&a);
-	if (!o->no_inject)
-		fprintf(stderr, "pyprof: injecting into the target is not built "
-			"yet: attaching with eBPF only (as --no-inject)\n");
 	if (getenv("PYPROF_DEBUG"))
 		fprintf(stderr, "pyprof: attached to pid %d in %.3f s:\n%s",
 			a.pid, (pp_now_ns() - start) / 1e9,
@@ -446,7 +527,9 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 	emit_tick(&a, t);
 	last_tick = last_flush = t;
 	while (!stop_sig) {
-		int rc = pp_bpf_poll(a.bpf, POLL_MS);
+		int rc = pp_bpf_poll(a.bpf, a.inj ? 1 : POLL_MS);
+
+		poll_inject(&a);
 
 		if (rc < 0 && rc != -EINTR) {
 			fprintf(stderr, "pyprof: reading the eBPF rings: %s\n",
@@ -472,6 +555,8 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 			break;
 	}
 	t = pp_now_ns();		/* removing uprobes takes a while */
+	if (!gone)
+		stop_inject(&a);
 	emit_losses(&a);	/* the counters go with the probes */
 	if (gone) {
 		fprintf(stderr, "pyprof: pid %d ended\n", a.pid);
@@ -480,6 +565,8 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 		pp_bpf_detach(a.bpf);
 	}
 	a.bpf = NULL;
+	if (a.inj)
+		stop_inject(&a);
 	emit_tick(&a, t);
 	close(a.lockfd);
 	if (a.pidfd >= 0)
