@@ -92,6 +92,7 @@ struct pp_inject {
 	int said_waiting;
 	char copy[PATH_MAX];		/* the shim's copy, from here */
 	char shim_base[64];		/* its file name, for /proc/PID/maps */
+	uint64_t breaker;		/* see kick() */
 	struct pp_inject_data d;
 };
 
@@ -286,6 +287,37 @@ static int resolve(struct pp_inject *in, const struct pp_pyproc *p,
 	return 0;
 }
 
+/*
+ * 3.9-3.12: a pending call queued by another thread than the main one
+ * does not set the main thread's eval_breaker (Python/ceval.c,
+ * COMPUTE_EVAL_BREAKER tests whether the *caller* may handle pending
+ * calls), so a main thread that never waits for the GIL would not run it.
+ * Setting the breaker (an int the interpreter recomputes anyway) makes
+ * it look at its pending calls at the next check. While waiting only.
+ */
+static void kick(struct pp_inject *in)
+{
+	int one = 1;
+	struct iovec l = { &one, sizeof(one) };
+	struct iovec r = { (void *)in->breaker, sizeof(one) };
+
+	if (in->breaker)
+		process_vm_writev(in->pid, &l, 1, &r, 1, 0);
+}
+
+/* offsetof(PyInterpreterState, ceval.eval_breaker), from each version's
+ * Include/internal/pycore_interp.h (3.13 sets the main thread's own) */
+static uint64_t breaker_off(int minor)
+{
+	switch (minor) {
+	case 9: return 72;
+	case 10: return 68;
+	case 11: return 100;
+	case 12: return 368;
+	}
+	return 0;
+}
+
 static void inject_free(struct pp_inject *in)
 {
 	drop_copy(in);
@@ -342,6 +374,8 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 	if (copy_shim(in, shim_path, err, errlen) < 0)
 		goto fail;
 	in->start_ns = pp_now_ns();
+	if (breaker_off(p->minor) && p->interp)
+		in->breaker = p->interp + breaker_off(p->minor);
 	e = pp_remote_call(&r, err, errlen);
 	if (e < 0)
 		goto fail;
@@ -353,7 +387,8 @@ fail:
 
 int pp_inject_poll(struct pp_inject *in, char *err, size_t errlen)
 {
-	struct pp_inject_hello hello = { PP_INJ_MAGIC, PP_ABI_VERSION };
+	struct pp_inject_hello hello = { PP_INJ_MAGIC, PP_ABI_VERSION,
+					 in->breaker };
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { &hello, sizeof(hello) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
@@ -366,6 +401,7 @@ int pp_inject_poll(struct pp_inject *in, char *err, size_t errlen)
 		return 1;
 	fd = accept4(in->lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0) {
+		kick(in);
 		if (!in->said_waiting &&
 		    pp_now_ns() - in->start_ns > 2000000000ull) {
 			in->said_waiting = 1;
@@ -439,6 +475,7 @@ int pp_inject_stop(struct pp_inject *in, pp_ring_fn fn, void *ctx,
 		close(in->conn);	/* its watcher queues the detach */
 		in->conn = -1;
 		while ((gone = !shim_mapped(in)) == 0 && pp_now_ns() < end) {
+			kick(in);
 			if (fn)
 				pp_ring_drain(&in->ring, 4u << 20, fn, ctx);
 			nanosleep(&nap, NULL);

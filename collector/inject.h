@@ -33,6 +33,7 @@ struct pp_inject_data {
 struct pp_inject_hello {
 	uint32_t magic;
 	uint32_t abi;
+	uint64_t breaker;	/* the main interpreter's eval_breaker, 0 = none */
 };
 
 struct pp_inject;

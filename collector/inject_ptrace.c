@@ -378,6 +378,10 @@ int pp_remote_call(const struct pp_remote *r, char *err, size_t errlen)
 			if (in_syscall(r->pid, t[i]) != !pass)
 				continue;
 			e = call_on(r, t[i], err, errlen);
+			if (getenv("PYPROF_DEBUG"))
+				fprintf(stderr, "pyprof: thread %d (%s): %d\n",
+					t[i], pass ? "running" : "in a system call",
+					e);
 			if (e == 0 || e == -1)
 				return e;
 			if (e == -EPERM || e == -EACCES) {

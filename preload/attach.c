@@ -39,10 +39,12 @@ struct inject_data {
 	uint64_t dlopen, dlsym, munmap, page_size, handle;
 	char sym[32];
 	char sock[96];
+	char path[3072];
 };
 struct inject_hello {
 	uint32_t magic;
 	uint32_t abi;
+	uint64_t breaker;
 };
 #define INJ_MAGIC 0x4a4e4950u
 
@@ -52,6 +54,12 @@ static int conn = -1;		/* pyprof's end closes: recording is over */
 static pthread_t watcher;
 static int have_watcher;
 static int (*dlclose_fn)(void *);
+/* 3.9-3.12: Py_AddPendingCall from another thread than the main one
+ * leaves the main thread's eval_breaker as it was (Python/ceval.c
+ * COMPUTE_EVAL_BREAKER tests _Py_ThreadCanHandlePendingCalls() of the
+ * caller): a main thread that never waits for the GIL would not see the
+ * call. Setting it makes the main thread look at its pending calls. */
+static int *breaker;
 
 /* the ring's fd from pyprof, or -1 */
 static int receive_ring(const char *name)
@@ -88,6 +96,7 @@ static int receive_ring(const char *name)
 	c = CMSG_FIRSTHDR(&mh);
 	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
 		memcpy(&ring, CMSG_DATA(c), sizeof(int));
+	breaker = (int *)(uintptr_t)hello.breaker;
 	if (ring < 0)
 		close(fd);
 	else
@@ -160,6 +169,8 @@ void pp_attach_disabled(void)
 		return;
 	if (pp_shim.py.add_pending_call(detach, NULL) < 0)
 		detach_queued = 0;	/* the queue is full: the next hook */
+	else if (breaker)
+		__atomic_store_n(breaker, 1, __ATOMIC_RELAXED);
 }
 
 /*
@@ -206,6 +217,9 @@ EXPORT int pyprof_inject_entry(void *handle, const struct inject_data *d)
 	if (self || pp_shim.ring.hdr)
 		return 0;	/* loaded already (wrap mode, or twice) */
 	self = handle;
+	/* our copy in this process's /tmp: mapped now, the name can go
+	 * (pyprof also removes it, if this process may not) */
+	unlink(d->path);
 	pp_in_hook++;
 	pp_py_detect();
 	fd = receive_ring(d->sock);
