@@ -22,8 +22,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -223,9 +221,6 @@ EXPORT int pyprof_inject_entry(void *handle, const struct inject_data *d)
 	pp_in_hook++;
 	pp_py_detect();
 	fd = receive_ring(d->sock);
-	if (getenv("PYPROF_DEBUG_SHIM"))
-		fprintf(stderr, "pyprof shim: fd %d state %d layout %d\n", fd,
-			pp_shim.py_state, pp_shim.have_layout);
 	if (fd < 0 || pp_shim.py_state == PP_PY_NONE || !pp_shim.have_layout ||
 	    claim(fd) < 0) {
 		if (fd >= 0)
@@ -238,8 +233,6 @@ EXPORT int pyprof_inject_entry(void *handle, const struct inject_data *d)
 	pp_emit_proc();
 	if (pp_stacks_init() < 0 || pp_sample_init() < 0 ||
 	    start_watcher() < 0 || pp_got_hook(handle) < 0) {
-		if (getenv("PYPROF_DEBUG_SHIM"))
-			fprintf(stderr, "pyprof shim: init failed\n");
 		pp_emit_mark(PP_MARK_DETACH);
 		pp_ring_unmap(&pp_shim.ring);
 		if (have_watcher) {

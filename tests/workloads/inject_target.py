@@ -6,9 +6,10 @@
 # It churns lists and dicts all the time (their freelists), and answers
 # one line per command on stdin (read by a thread):
 #   ping          -> "pong N": N = work steps so far (it keeps running)
-#   leak N        -> the main thread keeps N bytes(1000) objects, at the
-#                    LEAK_LINE below, then answers "leaked N BYTES" with
-#                    the bytes those objects take (sys.getsizeof)
+#   leak N S      -> the main thread keeps N bytes(1000) objects, at the
+#                    LEAK_LINE below, evenly over S seconds of its work,
+#                    then answers "leaked N BYTES" with the bytes those
+#                    objects take (sys.getsizeof)
 #   check         -> "ok S": S = the sum of a computation the churn made,
 #                    compared with its expected value (output stays right)
 #   quit          -> exits
@@ -41,7 +42,6 @@ def churn(n):
 def leak(n):
     for _ in range(n):
         kept.append(bytes(1000))        # LEAK_LINE
-    return n * sys.getsizeof(bytes(1000))
 
 
 def pause():
@@ -80,11 +80,23 @@ if mode == "threads":
                          daemon=True).start()
 threading.Thread(target=reader, daemon=True).start()
 print("ready", flush=True)
+leaking = None                          # [left, total, t0, secs]
 while True:
     churn(2000)
     steps += 1
     if mode != "busy" or steps % 20 == 0:
         pause()
+    if leaking:
+        left, total, t0, secs = leaking
+        due = min(total, int(total * (time.monotonic() - t0) / secs))
+        now = due - (total - left)
+        if now > 0:
+            leak(now)
+            leaking[0] -= now
+        if not leaking[0]:
+            answers.put("leaked %d %d" % (total, total * sys.getsizeof(bytes(1000))))
+            leaking = None
+        continue
     try:
         req = requests.get_nowait()
     except queue.Empty:
@@ -92,7 +104,7 @@ while True:
     if req[0] == "ping":
         answers.put("pong %d" % steps)
     elif req[0] == "leak":
-        answers.put("leaked %s %d" % (req[1], leak(int(req[1]))))
+        leaking = [int(req[1]), int(req[1]), time.monotonic(), float(req[2])]
     elif req[0] == "check":
         answers.put("ok %d" % bad)
     elif req[0] == "quit":
