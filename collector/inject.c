@@ -3,10 +3,12 @@
  * Injection, pyprof's side (inject.h). The order makes every step
  * undoable by the kernel alone if pyprof dies:
  * 1. the shim is copied into the target's own /tmp (through
- *    /proc/PID/root: a container or chroot needs nothing installed);
- *    the copy is unlinked as soon as the shim has connected, or when
- *    pyprof gives up (a pending call that runs later then finds no file:
- *    dlopen fails and the trampoline just unmaps its page);
+ *    /proc/PID/root: a container or chroot needs nothing installed) as
+ *    libpyprof.so.<pyprof's pid>.XXXXXX; the shim unlinks it once
+ *    loaded, pyprof when it connects or when pyprof gives up (a pending
+ *    call that runs later then finds no file: dlopen fails and the
+ *    trampoline just unmaps its page); one left by a pyprof killed
+ *    before its pending call was queued is removed by the next one;
  * 2. a ring and an abstract socket (freed by the kernel with pyprof);
  * 3. one thread queues Py_AddPendingCall(trampoline, data)
  *    (inject_ptrace.c); the trampoline, run later by the main thread
@@ -14,7 +16,9 @@
  *    the shim's entry, and tail-calls munmap on its own page;
  * 4. the shim connects, gets the ring's fd, hooks (preload/attach.c).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -98,6 +102,30 @@ struct pp_inject {
 
 /* ---- the shim's copy in the target's /tmp ---- */
 
+/*
+ * Copies named libpyprof.so.PID.XXXXXX by a pyprof (PID) killed before
+ * its pending call was queued: nothing will load them, remove them.
+ */
+static void remove_stale(int pid)
+{
+	char dir[64], fn[PATH_MAX];
+	struct dirent *d;
+	DIR *dp;
+	int owner;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/root/tmp", pid);
+	dp = opendir(dir);
+	if (!dp)
+		return;
+	while ((d = readdir(dp)))
+		if (sscanf(d->d_name, "libpyprof.so.%d.", &owner) == 1 &&
+		    owner > 0 && kill(owner, 0) < 0 && errno == ESRCH) {
+			snprintf(fn, sizeof(fn), "%s/%s", dir, d->d_name);
+			unlink(fn);
+		}
+	closedir(dp);
+}
+
 static int copy_shim(struct pp_inject *in, const char *shim, char *err,
 		     size_t errlen)
 {
@@ -105,8 +133,9 @@ static int copy_shim(struct pp_inject *in, const char *shim, char *err,
 	int src, dst;
 	ssize_t n;
 
+	remove_stale(in->pid);
 	snprintf(in->copy, sizeof(in->copy),
-		 "/proc/%d/root/tmp/libpyprof.so.XXXXXX", in->pid);
+		 "/proc/%d/root/tmp/libpyprof.so.%d.XXXXXX", in->pid, getpid());
 	src = open(shim, O_RDONLY | O_CLOEXEC);
 	if (src < 0) {
 		snprintf(err, errlen, "cannot read the shim %s: %s", shim,

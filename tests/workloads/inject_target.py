@@ -7,7 +7,7 @@
 # one line per command on stdin (read by a thread):
 #   ping          -> "pong N": N = work steps so far (it keeps running)
 #   leak N S      -> the main thread keeps N bytes(1000) objects, at the
-#                    LEAK_LINE below, evenly over S seconds of its work,
+#                    leaking line below, evenly over S seconds of its work,
 #                    then answers "leaked N BYTES" with the bytes those
 #                    objects take (sys.getsizeof)
 #   check         -> "ok S": S = the sum of a computation the churn made,
