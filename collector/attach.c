@@ -234,13 +234,17 @@ static uint64_t read_rss(int pid)
 	return total;
 }
 
-/* Each eBPF ring's and the trace's losses, as LOST records of each
- * total that grew (TICK's dropped is the shim ring's: none here). */
+/* The shim's ring's, each eBPF ring's and the trace's losses, as LOST
+ * records of each total that grew. */
 static void emit_losses(struct att *a)
 {
+	struct pp_ring *ring = a->inj ? pp_inject_ring(a->inj) : NULL;
 	uint64_t now[PP_LOST_NSRC] = { 0 };
 	int i;
 
+	now[PP_LOST_SHIM_RING] = ring ? __atomic_load_n(&ring->hdr->dropped,
+							__ATOMIC_RELAXED) :
+				       a->lost[PP_LOST_SHIM_RING];
 	for (i = PP_LOST_BPF_GIL; i <= PP_LOST_BPF_KMEM; i++)
 		now[i] = a->bpf ? pp_bpf_lost(a->bpf, i) : 0;
 	now[PP_LOST_TRACE_WRITE] = a->tw ? pp_trace_lost(a->tw) : 0;
@@ -380,7 +384,12 @@ static void start_inject(struct att *a)
 
 	if (a->o->no_inject)
 		return;
-	if (pp_pyproc_open(&p, a->pid, err, sizeof(err)) == 0)
+	/* not a Python we read: the eBPF attach says so, in its one line */
+	if (pp_pyproc_open(&p, a->pid, err, sizeof(err)) < 0)
+		return;
+	if (!a->o->shim_path || !a->o->shim_path[0])
+		snprintf(err, sizeof(err), "no libpyprof.so next to pyprof");
+	else
 		a->inj = pp_inject_start(&p, a->o->shim_path, a->o->ring_bytes,
 					 a->o->sample_bytes, 0, err, sizeof(err));
 	if (!a->inj)
@@ -423,12 +432,15 @@ static void poll_inject(struct att *a)
 			;
 }
 
+static void emit_losses(struct att *a);
+
 static void stop_inject(struct att *a)
 {
 	int was = pp_inject_ring(a->inj) != NULL;
 
 	if (!a->inj)
 		return;
+	emit_losses(a);		/* the ring's drops so far */
 	if (!pp_inject_stop(a->inj, from_ring, a, 2.0) && was)
 		fprintf(stderr, "pyprof: pid %d unloads the shim when its main "
 			"thread next runs Python code\n", a->pid);
