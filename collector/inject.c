@@ -95,6 +95,7 @@ struct pp_inject {
 	uint64_t start_ns;
 	int said_waiting;
 	char copy[PATH_MAX];		/* the shim's copy, from here */
+	char script[PATH_MAX];		/* 3.14+: the script that loads it */
 	char shim_base[64];		/* its file name, for /proc/PID/maps */
 	uint64_t breaker;		/* see kick() */
 	struct pp_inject_data d;
@@ -175,6 +176,54 @@ static void drop_copy(struct pp_inject *in)
 	if (in->copy[0])
 		unlink(in->copy);
 	in->copy[0] = 0;
+	if (in->script[0])
+		unlink(in->script);
+	in->script[0] = 0;
+}
+
+/*
+ * 3.14+: the script the main thread runs (PEP 768). It loads the shim
+ * as an extension module whose PyInit__pyprof attaches and fails on
+ * purpose, so no module is made or kept; the socket's name travels in
+ * the environment for that call only. Nothing stays in __main__.
+ */
+static int write_script(struct pp_inject *in, char *target_path, size_t n)
+{
+	FILE *f;
+	int fd;
+
+	snprintf(in->script, sizeof(in->script),
+		 "/proc/%d/root/tmp/libpyprof.so.%d.XXXXXX.py", in->pid,
+		 getpid());
+	fd = mkstemps(in->script, 3);
+	if (fd < 0) {
+		in->script[0] = 0;
+		return -1;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return -1;
+	}
+	fprintf(f,
+		"def _pyprof_load():\n"
+		"    import os, importlib.machinery as m\n"
+		"    os.environ['PYPROF_INJECT_SOCK'] = '%s'\n"
+		"    try:\n"
+		"        l = m.ExtensionFileLoader('_pyprof', '%s')\n"
+		"        l.create_module(m.ModuleSpec('_pyprof', l, origin='%s'))\n"
+		"    except Exception:\n"
+		"        pass\n"
+		"    finally:\n"
+		"        os.environ.pop('PYPROF_INJECT_SOCK', None)\n"
+		"try:\n"
+		"    _pyprof_load()\n"
+		"finally:\n"
+		"    del _pyprof_load\n", in->d.sock, in->d.path, in->d.path);
+	if (fchmod(fd, 0644) < 0 || fclose(f) != 0)
+		return -1;
+	snprintf(target_path, n, "/tmp/%s", strrchr(in->script, '/') + 1);
+	return 0;
 }
 
 /* ---- the socket ---- */
@@ -376,12 +425,12 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 	in->lfd = in->ring_fd = in->conn = -1;
 	r.ctx = in;
 	snprintf(in->d.sym, sizeof(in->d.sym), "%s", PP_INJ_ENTRY);
-	if (p->major != 3 || p->minor < 9 || p->minor > 13) {
-		snprintf(err, errlen, "injection supports CPython 3.9-3.13, "
+	if (p->major != 3 || p->minor < 9 || p->minor > 15) {
+		snprintf(err, errlen, "injection supports CPython 3.9-3.15, "
 			 "not %s", p->version);
 		goto fail;
 	}
-	if (resolve(in, p, &r, err, errlen) < 0)
+	if (p->minor <= 13 && resolve(in, p, &r, err, errlen) < 0)
 		goto fail;
 	in->ring_fd = pp_ring_create(&in->ring, ring_bytes, PP_RING_DROP);
 	if (in->ring_fd < 0) {
@@ -405,7 +454,18 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 	in->start_ns = pp_now_ns();
 	if (breaker_off(p->minor) && p->interp)
 		in->breaker = p->interp + breaker_off(p->minor);
-	e = pp_remote_call(&r, err, errlen);
+	if (p->minor >= 14) {
+		char script[PATH_MAX];
+
+		if (write_script(in, script, sizeof(script)) < 0) {
+			snprintf(err, errlen, "cannot write a script into the "
+				 "target's /tmp: %s", strerror(errno));
+			goto fail;
+		}
+		e = pp_remote_exec(p, script, err, errlen);
+	} else {
+		e = pp_remote_call(&r, err, errlen);
+	}
 	if (e < 0)
 		goto fail;
 	return in;

@@ -78,4 +78,10 @@ struct pp_remote {
 };
 int pp_remote_call(const struct pp_remote *r, char *err, size_t errlen);
 
+/* inject_pep768.c, 3.14+: have the main thread run the Python script at
+ * path (in the target's namespace) at its next eval-breaker check. 0, or
+ * -1 with err (remote debugging disabled or absent: one line). */
+int pp_remote_exec(const struct pp_pyproc *p, const char *path, char *err,
+		   size_t errlen);
+
 #endif

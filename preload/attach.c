@@ -22,6 +22,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -47,6 +49,7 @@ struct inject_hello {
 #define INJ_MAGIC 0x4a4e4950u
 
 static void *self;
+static int extra_refs;		/* dlopens of ours by the import system */
 static int detach_queued;
 static int conn = -1;		/* pyprof's end closes: recording is over */
 static pthread_t watcher;
@@ -126,8 +129,12 @@ static void unload(void)
 {
 	if (!dlclose_fn)
 		dlclose_fn = dlsym(RTLD_DEFAULT, "dlclose");
-	if (dlclose_fn && pp_shim.py.add_pending_call)
-		pp_shim.py.add_pending_call(dlclose_fn, self);
+	if (dlclose_fn && pp_shim.py.add_pending_call) {
+		int i;
+
+		for (i = 0; i <= extra_refs; i++)
+			pp_shim.py.add_pending_call(dlclose_fn, self);
+	}
 }
 
 /* Main thread, GIL held: everything back, then unload. */
@@ -261,4 +268,33 @@ fail:
 	if (pp_shim.py.add_pending_call)
 		unload();
 	return 0;
+}
+
+/*
+ * 3.14+ (PEP 768): pyprof's script loads us as an extension module
+ * (collector/inject.c write_script). We attach, and fail on purpose: no
+ * module object is made, the import system keeps nothing of ours (its
+ * dlopen's reference aside: unload() drops it too).
+ */
+EXPORT void *PyInit__pyprof(void)
+{
+	static struct inject_data d;
+	const char *sock = getenv("PYPROF_INJECT_SOCK");
+	Dl_info di;
+	void *h;
+
+	if (!sock || self || !dladdr((void *)PyInit__pyprof, &di))
+		return NULL;
+	h = dlopen(di.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+	if (!h)
+		return NULL;
+	/* the import system's dlopens of this file, which it never closes
+	 * (Python/importdl.c): 3.15 looks up PyModExport_ then PyInit_,
+	 * each through _PyImport_FindSharedFuncptr */
+	pp_py_detect();
+	extra_refs = pp_shim.layout.minor >= 15 ? 2 : 1;
+	snprintf(d.sock, sizeof(d.sock), "%s", sock);
+	snprintf(d.path, sizeof(d.path), "%s", di.dli_fname);
+	pyprof_inject_entry(h, &d);
+	return NULL;
 }

@@ -1,16 +1,18 @@
 """pyprof --pid PID with the shim loaded into the running target
 (collector/inject.c, preload/attach.c), on tests/workloads/inject_target.py.
 
-Per interpreter (3.9-3.13; the chroot ones run in another mount
-namespace, Debian's python3.11 is static, pyembed3.11 embeds libpython;
-3.14+ falls back to eBPF only with one line):
+Per interpreter (3.9-3.13 by ptrace and a pending call, 3.14+ by PEP 768
+remote execution; the chroot ones run in another mount namespace,
+Debian's python3.11 is static, pyembed3.11 embeds libpython):
 - the shim loads into a target busy in pure Python, which then leaks
-  bytes(1000) objects at LEAK_LINE evenly over 1.5 s while churning lists
+  bytes(1000) objects at LEAK_LINE evenly over 2.5 s while churning lists
   and dicts: that line is the top leak, its live bytes within the default
   sampling's tolerance of what the target says it kept;
 - the target keeps running and computing right during and after;
 - after the detach (SIGINT) /proc/PID/maps, fd and task hold nothing of
-  pyprof's (the shim is unloaded, its copy in the target's /tmp gone).
+  pyprof's (the shim is unloaded, its copy in the target's /tmp gone);
+- 3.14+: a target with PYTHON_DISABLE_REMOTE_DEBUG=1 gets one line and
+  eBPF only.
 Once (Debian's python3.11): main thread blocked in time.sleep, select,
 accept, a lock, and 8 churning threads; --sample 0 (live bytes exact to
 5%); 20 attach/detach in a row on one process; a target in a new PID
@@ -127,23 +129,40 @@ def leak_case(t, tg, line, n, secs, extra=(), tol=0.40, label=None):
 
 def one(label, py):
     t = "%s inject" % label
-    ver = h.python_version(py)
     tg = Target([py, h.workload_path(W), "busy"])
     try:
         if not h.check(tg.ready, t + ": target started", "no 'ready'"):
             return
-        if tuple(int(x) for x in ver.split(".")[:2]) >= (3, 14):
-            trace = h.tmpfile("inj14.pp")
-            p = subprocess.Popen([str(h.PYPROF), "record", "-o", trace, "--pid",
-                                  str(tg.pid), "--duration", "1"],
-                                 stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-            rc, err = finish(p, None)
-            lines = [l for l in err.splitlines() if "shim" in l]
-            h.check(rc == 0 and len(lines) == 1 and "eBPF only" in lines[0],
-                    t + ": Python %s: one line, then eBPF only" % ver,
-                    "rc %s %s" % (rc, h.tail(err)))
+        leak_case(t, tg, h.line_of(W, MARK), 50000, 2.5, label=label)
+    finally:
+        tg.close()
+
+
+def opt_out(label, py):
+    """3.14+: PYTHON_DISABLE_REMOTE_DEBUG is honoured, with one line."""
+    t = "%s inject, remote debugging disabled" % label
+    env = dict(os.environ, PYTHON_DISABLE_REMOTE_DEBUG="1")
+    p0 = subprocess.Popen([py, h.workload_path(W), "sleep"], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                          start_new_session=True)
+    tg = Target.__new__(Target)
+    tg.p, tg.pid = p0, p0.pid
+    tg.ready = tg.read(30) == "ready"
+    try:
+        if not h.check(tg.ready, t + ": target started", ""):
             return
-        leak_case(t, tg, h.line_of(W, MARK), 40000, 1.5, label=label)
+        base = state(tg.pid)
+        p = subprocess.Popen([str(h.PYPROF), "record", "-o", h.tmpfile("off.pp"), "--pid",
+                              str(tg.pid), "--duration", "1"], stderr=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL)
+        rc, err = finish(p, None)
+        lines = [l for l in err.splitlines() if "shim" in l]
+        h.check(rc == 0 and len(lines) == 1 and "disabled" in lines[0] and
+                "eBPF only" in lines[0], t + ": one line, then eBPF only",
+                "rc %s %s" % (rc, h.tail(err)))
+        ok, why = same_state(base, state(tg.pid))
+        h.check(ok and (tg.ask("ping") or "").startswith("pong"),
+                t + ": nothing left, the target serves", why)
     finally:
         tg.close()
 
@@ -155,7 +174,7 @@ def modes(label, py):
         try:
             if h.check(tg.ready, "%s inject %s: target started" % (label, mode), ""):
                 leak_case("%s inject, main thread in %s" % (label, mode), tg, line,
-                          30000, 1.0)
+                          30000, 2.0)
         finally:
             tg.close()
     tg = Target([py, h.workload_path(W), "sleep"])
@@ -214,7 +233,7 @@ def pidns(label, py):
         class InNs:
             pid = int(kids[0])
             ask = tg.ask
-        leak_case(t, InNs, h.line_of(W, MARK), 30000, 1.0)
+        leak_case(t, InNs, h.line_of(W, MARK), 30000, 2.0)
     finally:
         tg.close()
 
@@ -271,6 +290,8 @@ def main():
     found = h.interpreters()
     for label, py in found:
         one(label, py)
+        if tuple(int(x) for x in h.python_version(py).split(".")[:2]) >= (3, 14):
+            opt_out(label, py)
     debian = [(label, py) for label, py in found if label == "py3.11-debian"]
     for label, py in debian:
         modes(label, py)
