@@ -47,7 +47,7 @@ static const char usage[] =
 "                        the target runs on)\n"
 "      --pid PID         attach to a running Python process: GIL, GC, locks\n"
 "                        (eBPF) and allocations since attach (the shim,\n"
-"                        loaded into it: CPython 3.9-3.13)\n"
+"                        loaded into it: CPython 3.9-3.15)\n"
 "      --no-inject       attach without loading anything into the target\n"
 "                        (eBPF only: kernel heap growth instead)\n"
 "  -b, --batch           no curses: print text frames (with -n, -d)\n"

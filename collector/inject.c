@@ -98,6 +98,7 @@ struct pp_inject {
 	char script[PATH_MAX];		/* 3.14+: the script that loads it */
 	char shim_base[64];		/* its file name, for /proc/PID/maps */
 	uint64_t breaker;		/* see kick() */
+	uint64_t pending;		/* 3.14+: the remote-exec request flag */
 	struct pp_inject_data d;
 };
 
@@ -462,7 +463,7 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 				 "target's /tmp: %s", strerror(errno));
 			goto fail;
 		}
-		e = pp_remote_exec(p, script, err, errlen);
+		e = pp_remote_exec(p, script, &in->pending, err, errlen);
 	} else {
 		e = pp_remote_call(&r, err, errlen);
 	}
@@ -552,6 +553,15 @@ int pp_inject_stop(struct pp_inject *in, pp_ring_fn fn, void *ctx,
 
 	if (!in)
 		return 1;
+	if (!in->connected && in->pending) {
+		/* 3.14+: withdraw a request not run yet (the interpreter would
+		 * report the missing script on its stderr) */
+		int zero = 0;
+		struct iovec l = { &zero, sizeof(zero) };
+		struct iovec r = { (void *)in->pending, sizeof(zero) };
+
+		process_vm_writev(in->pid, &l, 1, &r, 1, 0);
+	}
 	drop_copy(in);
 	if (in->lfd >= 0) {
 		close(in->lfd);

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Loading the shim into a running CPython 3.9-3.13 (attach mode with
+ * Loading the shim into a running CPython 3.9-3.15 (attach mode with
  * injection). Only a pending call puts code of ours on the main thread
- * (Py_AddPendingCall: between bytecodes, GIL held); ptrace is used once,
- * on one thread found at a system call boundary, to queue that call
- * (inject_ptrace.c). The shim connects back over an abstract unix
+ * (between bytecodes, GIL held): on 3.9-3.13 Py_AddPendingCall, queued by
+ * one thread found at a system call boundary through ptrace
+ * (inject_ptrace.c); on 3.14+ PEP 768's remote execution
+ * (inject_pep768.c). The shim connects back over an abstract unix
  * socket and receives the ring (preload/attach.c).
  */
 #ifndef PP_INJECT_H
@@ -79,9 +80,10 @@ struct pp_remote {
 int pp_remote_call(const struct pp_remote *r, char *err, size_t errlen);
 
 /* inject_pep768.c, 3.14+: have the main thread run the Python script at
- * path (in the target's namespace) at its next eval-breaker check. 0, or
- * -1 with err (remote debugging disabled or absent: one line). */
-int pp_remote_exec(const struct pp_pyproc *p, const char *path, char *err,
-		   size_t errlen);
+ * path (in the target's namespace) at its next eval-breaker check; the
+ * address of the request's flag in *pending. 0, or -1 with err (remote
+ * debugging disabled or absent: one line). */
+int pp_remote_exec(const struct pp_pyproc *p, const char *path,
+		   uint64_t *pending, char *err, size_t errlen);
 
 #endif

@@ -40,8 +40,8 @@ static int wr(int pid, uint64_t addr, const void *buf, size_t n)
 	return process_vm_writev(pid, &l, 1, &r, 1, 0) == (ssize_t)n ? 0 : -1;
 }
 
-int pp_remote_exec(const struct pp_pyproc *p, const char *script, char *err,
-		   size_t errlen)
+int pp_remote_exec(const struct pp_pyproc *p, const char *script,
+		   uint64_t *pending, char *err, size_t errlen)
 {
 	uint64_t t[DO_SCAN / 8], interp, tstate, breaker, off_ih, off_tm;
 	uint64_t eb, rds, enabled_off, pend, path, size;
@@ -100,5 +100,6 @@ int pp_remote_exec(const struct pp_pyproc *p, const char *script, char *err,
 			 strerror(errno));
 		return -1;
 	}
+	*pending = tstate + rds + pend;
 	return 0;
 }
