@@ -390,7 +390,8 @@ int pp_remote_call(const struct pp_remote *r, char *err, size_t errlen)
 				return -EPERM;
 			}
 		}
-	seterr(err, errlen, "no thread of the target reached a system call "
-	       "boundary (%s)", strerror(-e));
+	(void)e;
+	seterr(err, errlen, "no thread of the target made a system call "
+	       "within 0.3 s: the shim is loaded from one only%s", "");
 	return -1;
 }
