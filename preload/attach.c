@@ -49,6 +49,7 @@ struct inject_hello {
 #define INJ_MAGIC 0x4a4e4950u
 
 static void *self;
+static int pyhooked;		/* our PyMem hooks were installed */
 static int extra_refs;		/* dlopens of ours by the import system */
 static int detach_queued;
 static int conn = -1;		/* pyprof's end closes: recording is over */
@@ -154,10 +155,11 @@ static int detach(void *arg)
 	pp_in_hook++;
 	pp_shim.active = 0;
 	pp_got_unhook();
-	clean = pp_pyhooks_detach() == 0;
-	if (pp_shim.layout.minor >= 13)
+	clean = !pyhooked || pp_pyhooks_detach() == 0;
+	if (pyhooked && pp_shim.layout.minor >= 13)
 		pp_freelist_undo();
-	pp_emit_mark(PP_MARK_DETACH);	/* dropped if pyprof is gone */
+	if (pp_shim.ring.hdr)
+		pp_emit_mark(PP_MARK_DETACH);	/* dropped if pyprof is gone */
 	pp_shim.py_state = PP_PY_NONE;
 	pp_in_hook--;
 	if (pp_shim.ring.hdr)
@@ -240,19 +242,20 @@ EXPORT int pyprof_inject_entry(void *handle, const struct inject_data *d)
 	pp_emit_proc();
 	if (pp_stacks_init() < 0 || pp_sample_init() < 0 ||
 	    start_watcher() < 0 || pp_got_hook(handle) < 0) {
-		pp_emit_mark(PP_MARK_DETACH);
-		pp_ring_unmap(&pp_shim.ring);
+		detach_queued = 1;	/* the watcher queues nothing */
 		if (have_watcher) {
 			shutdown(conn, SHUT_RDWR);
 			pthread_join(watcher, NULL);
 			have_watcher = 0;
 		}
-		detach_queued = 1;
+		pp_emit_mark(PP_MARK_DETACH);
+		pp_ring_unmap(&pp_shim.ring);
 		goto fail;
 	}
 	pthread_atfork(NULL, NULL, atfork_child);
 	__atomic_store_n(&pp_shim.active, 1, __ATOMIC_RELEASE);
 	pp_pyhooks_attach();
+	pyhooked = 1;
 	if (pp_shim.layout.minor >= 13)
 		pp_freelist_install();
 	pp_shim.py_state = PP_PY_HOOKED;
