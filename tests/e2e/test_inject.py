@@ -94,7 +94,8 @@ def leak_case(t, tg, line, n, secs, extra=("--sample", "131072"), tol=0.25, labe
     if not h.check(took is not None, t + ": the shim loads", h.tail(err.decode())):
         finish(p)
         return
-    h.check(shim_mapped(tg.pid), t + ": the shim is mapped while attached", "")
+    h.check(shim_mapped(tg.pid), t + ": the shim is mapped while attached",
+            h.tail(err.decode()))
     ans = tg.ask("leak %d %s" % (n, secs), timeout=60) or ""
     pong = tg.ask("ping")
     rc, err2 = finish(p)
