@@ -267,6 +267,8 @@ static int to_boundary(int tid, struct user_regs_struct *R0)
 	return 1;
 }
 
+/* 0, -EIO (err set: give up), -EPERM/-EACCES, or another -errno (this
+ * thread cannot be used: try the next) */
 static int call_on(const struct pp_remote *r, int tid, char *err,
 		   size_t errlen)
 {
@@ -286,7 +288,7 @@ static int call_on(const struct pp_remote *r, int tid, char *err,
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		seterr(err, errlen, "cannot write to the target's stack (%s)",
 		       strerror(-e));
-		return -1;
+		return -EIO;
 	}
 	/* from here on a dead pyprof leaves the thread on its way back */
 	A = R;
@@ -301,7 +303,8 @@ static int call_on(const struct pp_remote *r, int tid, char *err,
 	A.orig_rax = (uint64_t)-1;
 	if (ptrace(PTRACE_SETREGS, tid, 0, &A) < 0) {
 		ptrace(PTRACE_DETACH, tid, 0, 0);
-		return -1;
+		seterr(err, errlen, "cannot set a thread's registers%s", "");
+		return -EIO;
 	}
 	/* mmap's entry, then its exit (an entry-stop's own system call,
 	 * skipped by orig_rax -1, has an exit-stop first) */
@@ -316,20 +319,20 @@ static int call_on(const struct pp_remote *r, int tid, char *err,
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		seterr(err, errlen, "the target's thread did not map a page "
 		       "(%s)", strerror(e < 0 ? -e : EPROTO));
-		return -1;
+		return -EIO;
 	}
 	page = A.rax;
 	if ((long)page < 0 && (long)page > -4096) {
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		seterr(err, errlen, "mmap in the target failed (%s)",
 		       strerror(-(long)page));
-		return -1;
+		return -EIO;
 	}
 	if (r->fill(r->ctx, page, &a0, &a1) < 0) {
 		/* the thread returns through the frame; the page stays */
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		seterr(err, errlen, "cannot write the target's page%s", "");
-		return -1;
+		return -EIO;
 	}
 	A.rip = r->fn;
 	A.rsp = F;	/* fn returns into __restore_rt: R again */
@@ -342,7 +345,25 @@ static int call_on(const struct pp_remote *r, int tid, char *err,
 	if (e < 0)
 		seterr(err, errlen, "cannot set the thread's registers (%s)",
 		       strerror(-e));
-	return e < 0 ? -1 : 0;
+	return e < 0 ? -EIO : 0;
+}
+
+/* TracerPid of a thread: another tracer holds it */
+static int tracer_of(int pid, int tid)
+{
+	char fn[96], line[256];
+	int t = 0;
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/task/%d/status", pid, tid);
+	f = fopen(fn, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "TracerPid: %d", &t) == 1)
+			break;
+	fclose(f);
+	return t;
 }
 
 static int tids(int pid, int *out, int max)
@@ -382,12 +403,21 @@ int pp_remote_call(const struct pp_remote *r, char *err, size_t errlen)
 				fprintf(stderr, "pyprof: thread %d (%s): %d\n",
 					t[i], pass ? "running" : "in a system call",
 					e);
-			if (e == 0 || e == -1)
-				return e;
+			if (e == 0)
+				return 0;
+			if (e == -EIO)
+				return -1;
 			if (e == -EPERM || e == -EACCES) {
-				seterr(err, errlen, "ptrace is not permitted "
-				       "(%s)", strerror(-e));
-				return -EPERM;
+				int tracer = tracer_of(r->pid, t[i]);
+
+				if (tracer > 0)
+					snprintf(err, errlen, "thread %d is "
+						 "traced by pid %d (a debugger, "
+						 "strace?)", t[i], tracer);
+				else
+					seterr(err, errlen, "ptrace is not "
+					       "permitted (%s)", strerror(-e));
+				return -1;
 			}
 		}
 	(void)e;

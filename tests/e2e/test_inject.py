@@ -17,7 +17,8 @@ Debian's python3.11 is static, pyembed3.11 embeds libpython):
 Once (Debian's python3.11): main thread blocked in time.sleep, select,
 accept, a lock, and 8 churning threads; --sample 0 (live bytes exact to
 5%); 20 attach/detach in a row on one process; a target in a new PID
-namespace; kill -9 of pyprof at many moments of the injection and while
+namespace; a target traced by strace (one line, eBPF only); kill -9 of
+pyprof at many moments of the injection and while
 recording: the target keeps serving, is never left stopped, unloads the
 shim by itself, and works as fast as before.
 """
@@ -169,6 +170,38 @@ def opt_out(label, py):
         tg.close()
 
 
+def traced(label, py):
+    """A target whose threads another tracer holds (strace -f): one line,
+    eBPF only. (A thread it does not hold would do: the test holds all.)"""
+    t = "%s inject, target traced by strace" % label
+    tg = Target([py, h.workload_path(W), "sleep"])
+    st = None
+    try:
+        if not h.check(tg.ready, t + ": target started", ""):
+            return
+        st = subprocess.Popen(["strace", "-f", "-p", str(tg.pid), "-o", "/dev/null"],
+                              stderr=subprocess.PIPE)
+        st.stderr.readline()            # "strace: Process N attached with 2 threads"
+        p = subprocess.Popen([str(h.PYPROF), "record", "-o", h.tmpfile("tr.pp"), "--pid",
+                              str(tg.pid), "--duration", "1"], stderr=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL)
+        rc, err = finish(p, None)
+        lines = [l for l in err.splitlines() if "shim" in l]
+        h.check(rc == 0 and len(lines) == 1 and "traced by" in lines[0] and
+                "eBPF only" in lines[0], t + ": one line, then eBPF only",
+                "rc %s %s" % (rc, h.tail(err)))
+        st.terminate()
+        st.wait(10)
+        st = None
+        h.check((tg.ask("ping") or "").startswith("pong") and not state(tg.pid)["stopped"],
+                t + ": the target serves, not stopped", "")
+    finally:
+        if st:
+            st.kill()
+            st.wait()
+        tg.close()
+
+
 def modes(label, py):
     line = h.line_of(W, MARK)
     for mode in ("sleep", "select", "accept", "lock", "threads"):
@@ -303,6 +336,7 @@ def main():
             opt_out(label, py)
     debian = [(label, py) for label, py in found if label == "py3.11-debian"]
     for label, py in debian:
+        traced(label, py)
         modes(label, py)
         repeat(label, py)
         pidns(label, py)
