@@ -386,18 +386,21 @@ static int tids(int pid, int *out, int max)
 
 int pp_remote_call(const struct pp_remote *r, char *err, size_t errlen)
 {
-	int t[256], n, i, pass, e = -EAGAIN;
+	int t[256], tried[256], n, i, pass, e = -EAGAIN;
 
 	n = tids(r->pid, t, 256);
 	if (n <= 0) {
 		seterr(err, errlen, "cannot list the target's threads%s", "");
 		return -1;
 	}
-	/* threads blocked in a system call first, then any */
+	memset(tried, 0, sizeof(tried));
+	/* threads blocked in a system call first, then every other one
+	 * (states change meanwhile: each thread is tried once) */
 	for (pass = 0; pass < 2; pass++)
 		for (i = 0; i < n; i++) {
-			if (in_syscall(r->pid, t[i]) != !pass)
+			if (tried[i] || (!pass && !in_syscall(r->pid, t[i])))
 				continue;
+			tried[i] = 1;
 			e = call_on(r, t[i], err, errlen);
 			if (getenv("PYPROF_DEBUG"))
 				fprintf(stderr, "pyprof: thread %d (%s): %d\n",
@@ -422,6 +425,6 @@ int pp_remote_call(const struct pp_remote *r, char *err, size_t errlen)
 		}
 	(void)e;
 	seterr(err, errlen, "no thread of the target made a system call "
-	       "within 0.3 s: the shim is loaded from one only%s", "");
+	       "within 0.3 s: loading needs one%s", "");
 	return -1;
 }

@@ -63,7 +63,7 @@ def main():
                                   str(tg.pid)] + extra, stderr=subprocess.PIPE, env=env)
             err = b""
             t0 = time.monotonic()
-            want = b"the shim is loaded" if "--no-inject" not in extra else b"attached to"
+            want = b"pyprof: the shim is loaded" if "--no-inject" not in extra else b"attached to"
             while want not in err and time.monotonic() - t0 < 20:
                 err += os.read(p.stderr.fileno(), 4096)
             got[m].append(rate())

@@ -59,7 +59,7 @@ def start(pid, trace, extra=()):
         if not chunk:
             break
         err += chunk
-        if b"the shim is loaded" in err:
+        if b"pyprof: the shim is loaded\n" in err:
             return p, time.monotonic() - t0, err
     return p, None, err
 
@@ -251,7 +251,7 @@ def repeat(label, py):
             r = h.run([str(h.PYPROF), "record", "-o", h.tmpfile("rep.pp"), "--pid",
                        str(tg.pid), "--duration", "1.5"], env=env, timeout=60)
             ok, why = same_state(base, state(tg.pid))
-            if (r.rc != 0 or not ok or "the shim is loaded" not in r.err or
+            if (r.rc != 0 or not ok or "pyprof: the shim is loaded\n" not in r.err or
                     not (tg.ask("ping") or "").startswith("pong")):
                 bad.append("run %d: rc %s %s %s" % (i, r.rc, why, h.tail(r.err)))
         h.check(not bad, t + ": each loads the shim, each detach leaves the target as "
