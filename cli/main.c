@@ -25,6 +25,7 @@
 /* record --pid: a service recorded for hours */
 #define DEFAULT_PID_MAX_SIZE (1ull << 30)
 #define MIN_MAX_SIZE (1ull << 20)
+#define PP_ATTACH_SAMPLE 524288u	/* --sample default when attached */
 
 static const char usage[] =
 "usage: pyprof [OPTIONS] -- COMMAND [ARGS...]    run COMMAND, live view\n"
@@ -41,6 +42,7 @@ static const char usage[] =
 "  -o, --output FILE     trace file to write (record) or report to write\n"
 "      --sample BYTES    record one allocation every BYTES bytes on average\n"
 "                        (unbiased estimates); 0 records every allocation\n"
+"                        (attached: default 524288)\n"
 "      --native          also record native (C) frames\n"
 "      --no-bpf          measure GC, GIL and locks in-process, without eBPF\n"
 "      --gil MODE        precise (default: every acquisition, uprobes),\n"
@@ -50,9 +52,11 @@ static const char usage[] =
 "                        1G with --pid, none otherwise; 0: no cap\n"
 "      --duration SEC    stop recording after SEC seconds (attached: detach;\n"
 "                        the target runs on)\n"
-"      --pid PID         attach to a running Python process (eBPF only in\n"
-"                        this version: GIL, GC, locks, kernel heap growth)\n"
+"      --pid PID         attach to a running Python process: GIL, GC, locks\n"
+"                        (eBPF) and allocations since attach (the shim,\n"
+"                        loaded into it: CPython 3.9-3.15)\n"
 "      --no-inject       attach without loading anything into the target\n"
+"                        (eBPF only: kernel heap growth instead)\n"
 "      --children        also attach to the target's child processes, those\n"
 "                        running and those forked later (each reported apart)\n"
 "  -b, --batch           no curses: print text frames (with -n, -d)\n"
@@ -83,6 +87,7 @@ struct opts {
 	double from, to;	/* report window (window set) */
 	int window, have_to;	/* have_to: --to given, else the end */
 	uint64_t sample;
+	int sample_given;
 	uint64_t ring;
 	uint64_t max_size;
 	int have_max_size;
@@ -719,7 +724,8 @@ static int do_run(char **cmd, const struct opts *o, int record)
 	struct pp_view_opts vo = { o->batch, o->frames, o->delay, text_report };
 	char shim[PATH_MAX] = "";
 
-	if (!o->pid && find_shim(shim, sizeof(shim)) < 0) {
+	/* attached, a missing shim means eBPF only (said then) */
+	if (find_shim(shim, sizeof(shim)) < 0 && !o->pid) {
 		fprintf(stderr, "pyprof: cannot find libpyprof.so next to "
 			"pyprof or in ../lib/pyprof (set PYPROF_SHIM)\n");
 		return 1;
@@ -788,6 +794,7 @@ int main(int argc, char **argv)
 			if (parse_u64(optarg, &o.sample) < 0)
 				return usage_error("--sample needs a byte count, "
 						   "not '%s'", optarg);
+			o.sample_given = 1;
 			break;
 		case OPT_NATIVE:
 			o.native = 1;
@@ -945,6 +952,8 @@ int main(int argc, char **argv)
 		return usage_error("%s", "record writes its trace to a file "
 				   "(-o FILE), not to stdout, which is the "
 				   "command's");
+	if (o.pid && !o.sample_given)
+		o.sample = PP_ATTACH_SAMPLE;	/* the service keeps its pace */
 	if (o.pid)
 		return do_run(NULL, &o, sub != NULL);
 	if (sub && overwrites_input(o.output, argv))

@@ -28,6 +28,7 @@
 #include "bpf.h"
 #include "children.h"
 #include "ckpt.h"
+#include "inject.h"
 #include "pp_clock.h"
 #include "pp_mem.h"
 #include "procs.h"
@@ -56,6 +57,8 @@ struct aproc {
 	int pidfd, lockfd;
 	struct pp_bpf *bpf;		/* NULL: not Python (yet), or ended */
 	int ended, announced;
+	struct pp_inject *inj;		/* the shim being loaded, or NULL */
+	int inj_said;
 	uint64_t rss;
 	uint64_t lost[PP_LOST_NSRC];	/* totals sent in LOST records */
 };
@@ -276,13 +279,17 @@ static uint64_t read_rss(int pid)
 	return total;
 }
 
-/* Each eBPF ring's and the trace's losses, as LOST records of each
- * total that grew (TICK's dropped is the shim ring's: none here). */
+/* The shim's ring's, each eBPF ring's and the trace's losses, as LOST
+ * records of each total that grew. */
 static void emit_losses(struct aproc *a)
 {
+	struct pp_ring *ring = a->inj ? pp_inject_ring(a->inj) : NULL;
 	uint64_t now[PP_LOST_NSRC] = { 0 };
 	int i;
 
+	now[PP_LOST_SHIM_RING] = ring ? __atomic_load_n(&ring->hdr->dropped,
+							__ATOMIC_RELAXED) :
+				       a->lost[PP_LOST_SHIM_RING];
 	for (i = PP_LOST_BPF_GIL; i <= PP_LOST_BPF_KMEM; i++)
 		now[i] = a->bpf ? pp_bpf_lost(a->bpf, i) : a->lost[i];
 	/* the trace's losses are the root's (one file for all) */
@@ -347,13 +354,14 @@ static void emit_meta(struct aproc *a, uint64_t ts)
 	cmd[got] = 0;
 	memset(&u, 0, sizeof(u));
 	n = snprintf(u.r.data, 4200, "argv\t%s\nversion\t1\nattach\t%s\n", cmd,
-		     PP_ATTACH_NO_INJECT);
+		     a->inj ? PP_ATTACH_SHIM : PP_ATTACH_NO_INJECT);
 	len = PP_REC_ALIGN(sizeof(u.r) + n);
 	clock_gettime(CLOCK_REALTIME, &rt);
 	u.r.h = (struct pp_hdr){ .len = len, .type = PP_REC_META,
 				 .aux = a->pid };
 	u.r.ts = ts;
 	u.r.realtime_ns = rt.tv_sec * 1000000000ull + rt.tv_nsec;
+	u.r.sample_bytes = a->inj ? a->a->o->sample_bytes : 0;
 	emit(a, &u.r.h);
 }
 
@@ -388,16 +396,109 @@ static int target_gone(struct aproc *a)
 
 /* ---- the session ---- */
 
-static unsigned bpf_mode(const struct pp_session_opts *o)
+static unsigned bpf_mode(const struct pp_session_opts *o, int shim)
 {
+	/* with the shim, mappings are its records; the kernel's the total */
 	unsigned mode = PP_BPF_GC | PP_BPF_LOCKS | PP_BPF_KMEM |
-			PP_BPF_KMEM_LINES | PP_BPF_KMEM_FAULTS;
+			(shim ? 0 : PP_BPF_KMEM_LINES | PP_BPF_KMEM_FAULTS);
 
 	if (o->gil == PP_GIL_MODE_PRECISE)
 		mode |= PP_BPF_GIL;
 	else if (o->gil == PP_GIL_MODE_FUTEX)
 		mode |= PP_BPF_GIL | PP_BPF_GIL_FUTEX;
 	return mode;
+}
+
+/* ---- the shim (inject.h) ---- */
+
+static void from_ring(const void *recs, size_t len, void *ctx)
+{
+	struct aproc *p = ctx;
+	struct att *a = p->a;
+	const struct pp_hdr *rec;
+
+	if (a->o->children) {	/* each after its PID record */
+		pp_rec_for_each(rec, recs, len)
+			emit(p, rec);
+		return;
+	}
+	if (a->tw && !a->write_err &&
+	    pp_trace_append_run(a->tw, recs, len) < 0)
+		a->write_err = 1;
+	if (a->m)
+		pp_rec_for_each(rec, recs, len)
+			pp_model_feed(a->m, rec);
+}
+
+/* The root only: a descendant is seen by eBPF (README, --children). */
+static void start_inject(struct aproc *p)
+{
+	const struct pp_session_opts *o = p->a->o;
+	struct pp_pyproc py;
+	char err[512];
+
+	if (o->no_inject || p->ppid)
+		return;
+	/* not a Python we read: the eBPF attach says so, in its one line */
+	if (pp_pyproc_open(&py, p->pid, err, sizeof(err)) < 0)
+		return;
+	if (!o->shim_path || !o->shim_path[0])
+		snprintf(err, sizeof(err), "no libpyprof.so next to pyprof");
+	else
+		p->inj = pp_inject_start(&py, o->shim_path, o->ring_bytes,
+					 o->sample_bytes, 0, err, sizeof(err));
+	if (!p->inj)
+		fprintf(stderr, "pyprof: cannot load the shim into pid %d (%s): "
+			"attaching with eBPF only (as --no-inject)\n", p->pid,
+			err);
+}
+
+/* The shim connected (once), and what it recorded. */
+static void poll_inject(struct aproc *p)
+{
+	struct pp_ring *r;
+	char err[256];
+
+	if (!p->inj)
+		return;
+	if (!p->inj_said) {
+		int rc = pp_inject_poll(p->inj, err, sizeof(err));
+
+		if (rc < 0) {
+			fprintf(stderr, "pyprof: %s\n", err);
+			p->inj_said = 1;
+		}
+		if (rc > 0) {
+			struct pp_rec_mark mk = {
+				.h = { .len = sizeof(mk), .type = PP_REC_MARK,
+				       .aux = PP_MARK_RUN },
+				.ts = pp_now_ns(),
+			};
+
+			p->inj_said = 1;
+			emit(p, &mk.h);
+			if (getenv("PYPROF_DEBUG"))
+				fprintf(stderr, "pyprof: the shim is loaded\n");
+		}
+	}
+	r = pp_inject_ring(p->inj);
+	if (r)
+		while (pp_ring_drain(r, 4u << 20, from_ring, p) > 0)
+			;
+}
+
+static void stop_inject(struct aproc *p)
+{
+	int was;
+
+	if (!p->inj)
+		return;
+	was = pp_inject_ring(p->inj) != NULL;
+	emit_losses(p);		/* the ring's drops so far */
+	if (!pp_inject_stop(p->inj, from_ring, p, 2.0) && was)
+		fprintf(stderr, "pyprof: pid %d unloads the shim when its main "
+			"thread next runs Python code\n", p->pid);
+	p->inj = NULL;
 }
 
 /* ---- the processes ---- */
@@ -425,15 +526,18 @@ static void proc_free(struct aproc *p)
 
 /*
  * Profile process p: probes on its interpreter, its META and PROC in the
- * stream. (An injection of the shim goes here, per process.) 0, or -1
+ * stream, and the shim loaded into it (start_inject). 0, or -1
  * with one line in err.
  */
 static int proc_start(struct aproc *p, char *err, size_t errlen)
 {
+	start_inject(p);
 	emit_meta(p, pp_now_ns());
-	if (pp_bpf_attach(&p->bpf, p->pid, bpf_mode(p->a->o), from_bpf, p, err,
-			  errlen) < 0)
+	if (pp_bpf_attach(&p->bpf, p->pid, bpf_mode(p->a->o, p->inj != NULL),
+			  from_bpf, p, err, errlen) < 0) {
+		stop_inject(p);
 		return -1;
+	}
 	emit_proc(p);
 	emit_tick(p, pp_now_ns());
 	return 0;
@@ -505,6 +609,7 @@ static void proc_end(struct aproc *p)
 	int was = !!p->bpf;
 
 	proc_stop(p, 1);
+	stop_inject(p);		/* its ring's last records */
 	p->ended = 1;
 	if (was)
 		emit_tick(p, pp_now_ns());	/* its RSS is gone */
@@ -559,7 +664,7 @@ static int poll_all(struct att *a)
 {
 	struct pollfd fds[64];
 	size_t i, n = 0;
-	int rc;
+	int rc, inj = 0;
 
 	for (i = 0; i < a->nprocs && n < 63; i++)
 		if (a->procs[i]->bpf)
@@ -569,11 +674,15 @@ static int poll_all(struct att *a)
 	if (a->tree)
 		fds[n++] = (struct pollfd){ .fd = pp_children_fd(a->tree),
 					    .events = POLLIN };
-	if (poll(fds, n, POLL_MS) < 0 && errno != EINTR)
+	/* a shim's ring is drained often: it has no wake-up of its own */
+	for (i = 0; i < a->nprocs && !inj; i++)
+		inj = a->procs[i]->inj != NULL;
+	if (poll(fds, n, inj ? 1 : POLL_MS) < 0 && errno != EINTR)
 		return -errno;
 	if (a->tree)
 		pp_children_poll(a->tree);
 	for (i = 0; i < a->nprocs; i++) {
+		poll_inject(a->procs[i]);
 		if (!a->procs[i]->bpf)
 			continue;
 		rc = pp_bpf_poll(a->procs[i]->bpf, 0);
@@ -669,9 +778,6 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 		}
 		goto fail;
 	}
-	if (!o->no_inject)
-		fprintf(stderr, "pyprof: injecting into the target is not built "
-			"yet: attaching with eBPF only (as --no-inject)\n");
 	if (getenv("PYPROF_DEBUG"))
 		fprintf(stderr, "pyprof: attached to pid %d in %.3f s:\n%s",
 			root->pid, (pp_now_ns() - start) / 1e9,
@@ -732,6 +838,8 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 	for (i = 0; i < a.nprocs; i++) {
 		struct aproc *p = a.procs[i];
 
+		if (!p->ended)
+			stop_inject(p);	/* unloaded while its probes run */
 		if (!p->bpf)
 			continue;
 		proc_stop(p, p->ended);

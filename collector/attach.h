@@ -13,6 +13,8 @@
 
 /* what the META record's "attach" key says (model.h: attach_mode) */
 #define PP_ATTACH_NO_INJECT "ebpf"
+/* the shim was loaded into it (inject.h): allocations since attach */
+#define PP_ATTACH_SHIM "shim"
 
 /*
  * Attach to o->pid (with o->children, to its descendants too, present

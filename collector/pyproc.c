@@ -559,3 +559,62 @@ int pp_pyproc_gil_words(const struct pp_pyproc *p, uint64_t *out, int max)
 		out[n++] = p->gil + offs[i];
 	return n;
 }
+
+static int has_prefix_base(const char *path, const char *prefix)
+{
+	const char *b = strrchr(path, '/');
+
+	b = b ? b + 1 : path;
+	if (!strcmp(prefix, "libc"))
+		return is_libc(path);
+	return !strncmp(b, prefix, strlen(prefix));
+}
+
+int pp_pyproc_lib_syms(int pid, const char *lib, const char **names,
+		       uint64_t *addrs, int n)
+{
+	struct mapping *maps = NULL;
+	int cnt = 0, i, k, found = 0;
+
+	elf_version(EV_CURRENT);
+	memset(addrs, 0, n * sizeof(*addrs));
+	if (read_maps(pid, &maps, &cnt))
+		return -1;
+	for (i = 0; i < cnt && !found; i++) {
+		struct elf_file ef;
+		uint64_t bias;
+
+		if (lib ? !has_prefix_base(maps[i].path, lib) :
+			  !strstr(maps[i].path, "/"))
+			continue;
+		if (resolve_path(pid, &maps[i]) || elf_open(&ef, maps[i].path))
+			continue;
+		bias = maps[i].start - first_load_vaddr(ef.e);
+		elf_syms(ef.e, names, addrs, n, 1);
+		for (k = 0; k < n; k++)
+			if (addrs[k]) {
+				addrs[k] += bias;
+				found = 1;
+			}
+		elf_close(&ef);
+	}
+	free(maps);
+	return found ? 0 : -1;
+}
+
+int pp_pyproc_sym(const struct pp_pyproc *p, const char *name, uint64_t *addr)
+{
+	struct elf_file ef;
+	const char *names[] = { name };
+	uint64_t v = 0;
+
+	elf_version(EV_CURRENT);
+	if (elf_open(&ef, p->pyelf))
+		return -1;
+	elf_syms(ef.e, names, &v, 1, 1);
+	elf_close(&ef);
+	if (!v)
+		return -1;
+	*addr = v + p->bias;
+	return 0;
+}

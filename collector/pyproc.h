@@ -55,4 +55,14 @@ int pp_pyproc_read(const struct pp_pyproc *p, uint64_t addr, void *buf,
  * filtering: fills out[] and returns how many. */
 int pp_pyproc_gil_words(const struct pp_pyproc *p, uint64_t *out, int max);
 
+/* Runtime address of a default-version dynamic symbol of the
+ * interpreter's ELF; 0 or -1. */
+int pp_pyproc_sym(const struct pp_pyproc *p, const char *name, uint64_t *addr);
+
+/* Runtime addresses (0: absent) of default-version dynamic symbols in
+ * the first object pid maps whose file name starts with lib ("libc":
+ * glibc's libc, any version); 0 if any was found, else -1. */
+int pp_pyproc_lib_syms(int pid, const char *lib, const char **names,
+		       uint64_t *addrs, int n);
+
 #endif

@@ -161,8 +161,23 @@ static const char attach_misses[] = "blocks made and freed inside memory "
 	"that already exists (most small objects reuse free room in "
 	"malloc's heap and pymalloc's arenas) are not seen, and memory "
 	"freed but kept by an allocator stays charged: that needs injection "
-	"(not in this version); memory allocated before attach is not "
+	"(attach without --no-inject); memory allocated before attach is not "
 	"known";
+/* Attached with the shim loaded into the target (collector/inject.c). */
+static const char shim_sees[] = "allocations since attach at their Python "
+	"lines (the shim, loaded into the target; sampled unless --sample 0), "
+	"GIL, GC and lock waits (eBPF)";
+static const char shim_misses[] = "memory allocated before attach (its "
+	"frees are counted as untracked_frees, never negative); allocations "
+	"by libraries loaded after attach; on Python 3.9-3.12 an object "
+	"re-created from a freelist keeps the line that first allocated its "
+	"block";
+
+/* the shim was loaded: the report is about growth since attach */
+static int shim_mode(const struct pp_model *m)
+{
+	return m->attach_mode && !strcmp(m->attach_mode, "shim");
+}
 
 static void attach_time(const struct pp_model *m, char *buf, size_t len)
 {
@@ -183,9 +198,9 @@ static void attach_json(FILE *out, const struct pp_model *m)
 	fputs("  \"attach\": {\"mode\": ", out);
 	pp_json_str(out, m->attach_mode);
 	fprintf(out, ", \"attached_at\": \"%s\", \"sees\": ", when);
-	pp_json_str(out, attach_sees);
+	pp_json_str(out, shim_mode(m) ? shim_sees : attach_sees);
 	fputs(", \"cannot_see\": ", out);
-	pp_json_str(out, attach_misses);
+	pp_json_str(out, shim_mode(m) ? shim_misses : attach_misses);
 	fputs("},\n", out);
 }
 
@@ -373,9 +388,15 @@ void pp_report_text_win(const struct pp_model *m, const struct pp_win *w,
 	trace_text(out, m);
 	if (w) {
 		window_text(out, m, w);
-	} else if (m->attach_mode) {
+	} else if (m->attach_mode && !shim_mode(m)) {
 		attach_text(out, m);
 	} else {
+		if (shim_mode(m)) {
+			attach_time(m, c, sizeof(c));
+			fprintf(out, "attached at %s, the shim loaded into the "
+				"target: growth since attach\nNot seen: %s.\n",
+				c, shim_misses);
+		}
 		fprintf(out, "heap: %s live at end of run, %s peak, RSS peak %s\n",
 			pp_fmt_bytes(m->end_live_bytes, a, sizeof(a)),
 			pp_fmt_bytes(m->peak_bytes, b, sizeof(b)),

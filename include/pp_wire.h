@@ -244,7 +244,8 @@ struct pp_rec_tick {
 /* META (collector, first record of a trace): key=value lines
  * ("argv=...\0" style: each entry "key\tvalue\n"). aux = target pid.
  * Keys: argv (tab-separated), version; attach (attached by pid: what was
- * put into the target, "ebpf" = nothing) when pyprof did not start it.
+ * put into the target, "ebpf" = nothing, "shim" = the shim was loaded:
+ * allocations since attach) when pyprof did not start it.
  * Attached without the shim, MMAP/MUNMAP come from eBPF (kmem). */
 struct pp_rec_meta {
 	struct pp_hdr h;

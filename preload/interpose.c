@@ -263,3 +263,26 @@ EXPORT int munmap(void *addr, size_t len)
 	pp_in_hook--;
 	return ret;
 }
+
+/* Attach mode (got.c): the GOT slots lead here, and the next
+ * definitions are lib's own (RTLD_NEXT from a dlopened shim can give a
+ * non-PIE executable's canonical PLT address, back through its GOT). */
+void pp_interpose_resolve_in(void *lib)
+{
+	resolving = 1;
+#define FROM(name) real.name = dlsym(lib, #name)
+	FROM(calloc);
+	FROM(malloc);
+	FROM(free);
+	FROM(realloc);
+	FROM(reallocarray);
+	FROM(posix_memalign);
+	FROM(aligned_alloc);
+	FROM(memalign);
+	FROM(valloc);
+	FROM(pvalloc);
+	FROM(mmap);
+	FROM(munmap);
+#undef FROM
+	resolving = 0;
+}

@@ -288,3 +288,43 @@ void pp_py_detect(void)
 			     &why) == 0)
 		pp_shim.have_layout = 1;
 }
+
+/*
+ * Attach mode (attach.c), main thread, GIL held. MEM and OBJ only:
+ * their callers hold the GIL, so when the detach (GIL held) puts them
+ * back no call is inside ours; RAW calls malloc, which the GOT hooks see.
+ */
+static const struct pymem_allocator attach_hook = {
+	.malloc = hook_malloc, .calloc = hook_calloc,
+	.realloc = hook_realloc, .free = hook_free,
+};
+
+void pp_pyhooks_attach(void)
+{
+	struct pymem_allocator a;
+	int i;
+
+	for (i = 1; i < 3; i++) {
+		pp_shim.py.get_allocator(i, &domains[i].orig);
+		a = attach_hook;
+		a.ctx = &domains[i];
+		pp_shim.py.set_allocator(i, &a);
+	}
+}
+
+int pp_pyhooks_detach(void)
+{
+	struct pymem_allocator cur;
+	int i, rc = 0;
+
+	for (i = 1; i < 3; i++) {
+		pp_shim.py.get_allocator(i, &cur);
+		if (cur.ctx == &domains[i])
+			pp_shim.py.set_allocator(i, &domains[i].orig);
+		else if (cur.ctx != domains[i].orig.ctx ||
+			 cur.malloc != domains[i].orig.malloc)
+			rc = -1;	/* chained behind another */
+		domains[i].gone = 1;
+	}
+	return rc;
+}

@@ -43,7 +43,7 @@ void pp_emit_thread(uint32_t tid, uint8_t flags, uint64_t ts,
 	pp_ring_commit(r, PP_REC_THREAD, flags, tid, len);
 }
 
-static void emit_proc(void)
+void pp_emit_proc(void)
 {
 	const char *ver = pp_shim.py.get_version ? pp_shim.py.get_version() : "";
 	size_t vlen = strcspn(ver, " ");
@@ -94,6 +94,8 @@ void pp_shim_disable(void)
 	pp_shim.active = 0;
 	if (pp_shim.py_state == PP_PY_WAIT)
 		pp_shim.py_state = PP_PY_NONE;
+	if (pp_shim.injected)
+		pp_attach_disabled();	/* unhook and unload (attach.c) */
 }
 
 static void atfork_child(void)
@@ -163,7 +165,7 @@ __attribute__((constructor)) static void pp_shim_init(void)
 	}
 	close(fd);
 	pp_shim.pid = getpid();
-	emit_proc();		/* says which Python, or that it is unsupported */
+	pp_emit_proc();		/* says which Python, or that it is unsupported */
 	if (!pp_shim.have_layout || pp_stacks_init() < 0 ||
 	    pp_sample_init() < 0) {
 		pp_shim.py_state = PP_PY_NONE;

@@ -49,6 +49,7 @@ struct pp_shim {
 	struct pp_pylayout layout;
 	struct pp_pyapi py;
 	pid_t pid;
+	int injected;			/* loaded into a running process */
 };
 
 extern struct pp_shim pp_shim;
@@ -57,6 +58,14 @@ extern __thread int pp_in_hook;
 
 /* shim.c */
 void pp_shim_disable(void);
+void pp_emit_proc(void);
+
+/* attach.c, got.c: attach mode (loaded into a running process) */
+void pp_attach_disabled(void);
+int pp_got_hook(void *self);
+void pp_got_unhook(void);
+/* interpose.c: its next definitions taken from lib's handle */
+void pp_interpose_resolve_in(void *lib);
 
 /*
  * The collector stopped recording, or is gone: so do we, for good
@@ -218,6 +227,10 @@ uint32_t *pp_codelines_func(struct pp_codelines *c);
 /* pyhooks.c */
 void pp_py_detect(void);
 void pp_py_maybe_install(void);
+/* attach mode, GIL held: MEM and OBJ hooked; put back (-1: something
+ * was chained in front of ours since, which stay pass-throughs) */
+void pp_pyhooks_attach(void);
+int pp_pyhooks_detach(void);
 
 /*
  * pystalls.c: Python thread names (always); with fallback set (no

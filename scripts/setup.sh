@@ -5,7 +5,7 @@ PKGS="gcc make clang llvm libunwind-dev libbpf-dev bpftool libelf-dev \
 zlib1g-dev libncurses-dev liblz4-dev pkg-config tmux linux-perf \
 heaptrack debootstrap python3 binutils valgrind libpython3.11-dev \
 libprotobuf-c-dev protobuf-c-compiler golang-go libclang-rt-14-dev \
-chromium python3-flask gunicorn"
+chromium python3-flask gunicorn strace"
 # the HTML report's JavaScript comes from the npm registry at build time
 # (Makefile, package.json): Debian's Node.js and npm unless one is there
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"

@@ -93,7 +93,7 @@ static void line_heap(struct pp_vw *v, struct pp_canvas *c, int y)
 	char a[32], b[32], buf[96];
 	int x = 0;
 
-	if (v->m->attach_mode) {
+	if (v->m->attach_mode && !strcmp(v->m->attach_mode, "ebpf")) {
 		line_heap_attached(v, c, y);
 		return;
 	}

@@ -159,7 +159,8 @@ int pp_draw_table(struct pp_vw *v, struct pp_canvas *c, int y, int h)
 			v->top = v->sel - v->table_h + 1;
 	}
 	pp_vw_order(v, v->top + v->table_h);
-	if (!s->nrows && v->m->attach_mode) {
+	if (!s->nrows && v->m->attach_mode &&
+	    !strcmp(v->m->attach_mode, "ebpf")) {
 		pp_canvas_put(c, 1, y + 1, VA_DIM, "no memory made since attach "
 			      "is live (blocks inside memory already made "
 			      "need injection)");

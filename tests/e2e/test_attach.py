@@ -114,8 +114,9 @@ def start_attach(pid, trace, extra=()):
     """pyprof record --pid; returns (Popen, seconds to attached or None)."""
     env = dict(os.environ, PYPROF_DEBUG="1")
     t0 = time.monotonic()
-    p = subprocess.Popen([str(h.PYPROF), "record", "-o", trace, "--pid", str(pid)] +
-                         list(extra), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    # nothing injected here (test_inject.py loads the shim)
+    p = subprocess.Popen([str(h.PYPROF), "record", "-o", trace, "--pid", str(pid),
+                          "--no-inject"] + list(extra), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=env, start_new_session=True)
     err = b""
     fd = p.stderr.fileno()   # unbuffered reads: select sees what is left
@@ -257,7 +258,8 @@ def window(t, tg):
 def live(t, tg):
     """The viewer's batch frames: figures within a second of attaching."""
     tg.ask("spin 30")
-    r = h.pyprof("--pid", str(tg.pid), "-b", "-n", "1", "-d", "1", timeout=60)
+    r = h.pyprof("--pid", str(tg.pid), "--no-inject", "-b", "-n", "1", "-d", "1",
+                 timeout=60)
     gc_line = [l for l in r.out.splitlines() if l.startswith("GC ")]
     n = int(gc_line[0].split()[1]) if gc_line and gc_line[0].split()[1].isdigit() else 0
     h.check(r.rc == 0 and n > 0 and "since attach" in r.out,
@@ -324,7 +326,7 @@ def pidns(label, py):
             return
         pid = int(kids[0])
         trace = h.tmpfile("ns.pp")
-        p, secs, err = start_attach(pid, trace, ("--no-inject",))
+        p, secs, err = start_attach(pid, trace)
         if not h.check(secs is not None, t + ": attached", h.tail(err.decode())):
             finish(p)
             return
@@ -401,7 +403,7 @@ def viewer_quit(label, py):
             return
         tg.ask("spin 20")
         base = state(tg.pid)
-        pane = Pane([h.PYPROF, "--pid", tg.pid], w=100, h_=30)
+        pane = Pane([h.PYPROF, "--pid", tg.pid, "--no-inject"], w=100, h_=30)
         ok, text = pane.wait(lambda x: "since attach" in x and
                              re.search(r"GC [1-9]", x) is not None)
         h.check(ok, t + ": header shows the attach and GC figures", h.tail(text))

@@ -1,0 +1,587 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Injection, pyprof's side (inject.h). The order makes every step
+ * undoable by the kernel alone if pyprof dies:
+ * 1. the shim is copied into the target's own /tmp (through
+ *    /proc/PID/root: a container or chroot needs nothing installed) as
+ *    libpyprof.so.<pyprof's pid>.XXXXXX; the shim unlinks it once
+ *    loaded, pyprof when it connects or when pyprof gives up (a pending
+ *    call that runs later then finds no file: dlopen fails and the
+ *    trampoline just unmaps its page); one left by a pyprof killed
+ *    before its pending call was queued is removed by the next one;
+ * 2. a ring and an abstract socket (freed by the kernel with pyprof);
+ * 3. one thread queues Py_AddPendingCall(trampoline, data)
+ *    (inject_ptrace.c); the trampoline, run later by the main thread
+ *    between bytecodes with the GIL held, calls dlopen(copy, RTLD_NOW),
+ *    the shim's entry, and tail-calls munmap on its own page;
+ * 4. the shim connects, gets the ring's fd, hooks (preload/attach.c).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "inject.h"
+#include "pp_clock.h"
+
+#define PAGE 4096
+#define D_DLOPEN 0
+#define D_DLSYM 8
+#define D_MUNMAP 16
+#define D_PAGESZ 24
+#define D_SYM 40
+#define D_PATH 168
+_Static_assert(__builtin_offsetof(struct pp_inject_data, sym) == D_SYM, "sym");
+_Static_assert(__builtin_offsetof(struct pp_inject_data, path) == D_PATH, "path");
+_Static_assert(PP_INJ_DATA + sizeof(struct pp_inject_data) <= PAGE, "page");
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/*
+ * int trampoline(struct pp_inject_data *d): the pending call. Only
+ * %rbx-relative, so it runs wherever the page is (read-only: nothing
+ * is stored in it). It returns what
+ * munmap(page) returns (0: the call succeeded) straight to CPython.
+ */
+extern const char pp_tramp[], pp_tramp_end[];
+__asm__(".pushsection .rodata\n"
+	"pp_tramp:\n"
+	"	push %rbx\n"
+	"	push %r12\n"
+	"	sub $8, %rsp\n"			/* calls 16-aligned */
+	"	mov %rdi, %rbx\n"
+	"	lea " STR(D_PATH) "(%rbx), %rdi\n"
+	"	mov $2, %esi\n"			/* RTLD_NOW */
+	"	call *" STR(D_DLOPEN) "(%rbx)\n"
+	"	test %rax, %rax\n"
+	"	jz 1f\n"
+	"	mov %rax, %r12\n"
+	"	mov %rax, %rdi\n"
+	"	lea " STR(D_SYM) "(%rbx), %rsi\n"
+	"	call *" STR(D_DLSYM) "(%rbx)\n"
+	"	test %rax, %rax\n"
+	"	jz 1f\n"
+	"	mov %r12, %rdi\n"
+	"	mov %rbx, %rsi\n"
+	"	call *%rax\n"
+	"1:	lea -" STR(PP_INJ_DATA) "(%rbx), %rdi\n"
+	"	mov " STR(D_PAGESZ) "(%rbx), %rsi\n"
+	"	mov " STR(D_MUNMAP) "(%rbx), %rax\n"
+	"	add $8, %rsp\n"
+	"	pop %r12\n"
+	"	pop %rbx\n"
+	"	jmp *%rax\n"
+	"pp_tramp_end:\n"
+	".popsection\n");
+
+struct pp_inject {
+	int pid;
+	int lfd;			/* listening socket */
+	int ring_fd;
+	int conn;			/* the shim's connection: closing it
+					 * (or dying) tells it to detach */
+	struct pp_ring ring;
+	int connected;
+	uint64_t start_ns;
+	int said_waiting;
+	char copy[PATH_MAX];		/* the shim's copy, from here */
+	char script[PATH_MAX];		/* 3.14+: the script that loads it */
+	char shim_base[64];		/* its file name, for /proc/PID/maps */
+	uint64_t breaker;		/* see kick() */
+	uint64_t pending;		/* 3.14+: the remote-exec request flag */
+	struct pp_inject_data d;
+};
+
+/* ---- the shim's copy in the target's /tmp ---- */
+
+/*
+ * Copies named libpyprof.so.PID.XXXXXX by a pyprof (PID) killed before
+ * its pending call was queued: nothing will load them, remove them.
+ */
+static void remove_stale(int pid)
+{
+	char dir[64], fn[PATH_MAX];
+	struct dirent *d;
+	DIR *dp;
+	int owner;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/root/tmp", pid);
+	dp = opendir(dir);
+	if (!dp)
+		return;
+	while ((d = readdir(dp)))
+		if (sscanf(d->d_name, "libpyprof.so.%d.", &owner) == 1 &&
+		    owner > 0 && kill(owner, 0) < 0 && errno == ESRCH) {
+			snprintf(fn, sizeof(fn), "%s/%s", dir, d->d_name);
+			unlink(fn);
+		}
+	closedir(dp);
+}
+
+static int copy_shim(struct pp_inject *in, const char *shim, char *err,
+		     size_t errlen)
+{
+	char buf[65536];
+	int src, dst;
+	ssize_t n;
+
+	remove_stale(in->pid);
+	snprintf(in->copy, sizeof(in->copy),
+		 "/proc/%d/root/tmp/libpyprof.so.%d.XXXXXX", in->pid, getpid());
+	src = open(shim, O_RDONLY | O_CLOEXEC);
+	if (src < 0) {
+		snprintf(err, errlen, "cannot read the shim %s: %s", shim,
+			 strerror(errno));
+		return -1;
+	}
+	dst = mkstemp(in->copy);
+	if (dst < 0) {
+		snprintf(err, errlen, "cannot write the shim into the target's "
+			 "/tmp: %s", strerror(errno));
+		close(src);
+		in->copy[0] = 0;
+		return -1;
+	}
+	while ((n = read(src, buf, sizeof(buf))) > 0)
+		if (write(dst, buf, n) != n) {
+			n = -1;
+			break;
+		}
+	close(src);
+	if (n < 0 || fchmod(dst, 0644) < 0 || close(dst) < 0) {
+		snprintf(err, errlen, "cannot write the shim into the target's "
+			 "/tmp: %s", strerror(errno));
+		unlink(in->copy);
+		in->copy[0] = 0;
+		return -1;
+	}
+	snprintf(in->d.path, sizeof(in->d.path), "/tmp/%s",
+		 strrchr(in->copy, '/') + 1);
+	snprintf(in->shim_base, sizeof(in->shim_base), "%s",
+		 strrchr(in->copy, '/') + 1);
+	return 0;
+}
+
+static void drop_copy(struct pp_inject *in)
+{
+	if (in->copy[0])
+		unlink(in->copy);
+	in->copy[0] = 0;
+	if (in->script[0])
+		unlink(in->script);
+	in->script[0] = 0;
+}
+
+/*
+ * 3.14+: the script the main thread runs (PEP 768). It loads the shim
+ * as an extension module whose PyInit__pyprof attaches and fails on
+ * purpose, so no module is made or kept; the socket's name travels in
+ * the environment for that call only. Nothing stays in __main__.
+ */
+static int write_script(struct pp_inject *in, char *target_path, size_t n)
+{
+	FILE *f;
+	int fd;
+
+	snprintf(in->script, sizeof(in->script),
+		 "/proc/%d/root/tmp/libpyprof.so.%d.XXXXXX.py", in->pid,
+		 getpid());
+	fd = mkstemps(in->script, 3);
+	if (fd < 0) {
+		in->script[0] = 0;
+		return -1;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return -1;
+	}
+	fprintf(f,
+		"def _pyprof_load():\n"
+		"    import os, importlib.machinery as m\n"
+		"    os.environ['PYPROF_INJECT_SOCK'] = '%s'\n"
+		"    try:\n"
+		"        l = m.ExtensionFileLoader('_pyprof', '%s')\n"
+		"        l.create_module(m.ModuleSpec('_pyprof', l, origin='%s'))\n"
+		"    except Exception:\n"
+		"        pass\n"
+		"    finally:\n"
+		"        os.environ.pop('PYPROF_INJECT_SOCK', None)\n"
+		"try:\n"
+		"    _pyprof_load()\n"
+		"finally:\n"
+		"    del _pyprof_load\n", in->d.sock, in->d.path, in->d.path);
+	if (fchmod(fd, 0644) < 0 || fclose(f) != 0)
+		return -1;
+	snprintf(target_path, n, "/tmp/%s", strrchr(in->script, '/') + 1);
+	return 0;
+}
+
+/* ---- the socket ---- */
+
+static int listen_on(struct pp_inject *in)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t len;
+	int fd, n;
+
+	n = snprintf(in->d.sock, sizeof(in->d.sock), "pyprof/inject/%d/%llu",
+		     in->pid, (unsigned long long)pp_now_ns());
+	memcpy(sa.sun_path + 1, in->d.sock, n);
+	len = offsetof(struct sockaddr_un, sun_path) + 1 + n;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, 1) < 0) {
+		n = -errno;
+		close(fd);
+		return n;
+	}
+	return fd;
+}
+
+/* ---- the page ---- */
+
+static int fill(void *ctx, uint64_t addr, uint64_t *a0, uint64_t *a1)
+{
+	struct pp_inject *in = ctx;
+	char fn[64], page[PAGE];
+	size_t n = pp_tramp_end - pp_tramp;
+	int fd, ok;
+
+	memset(page, 0, sizeof(page));
+	memcpy(page, pp_tramp, n);
+	memcpy(page + PP_INJ_DATA, &in->d, sizeof(in->d));
+	/* the page is r-x: written through /proc/PID/mem */
+	snprintf(fn, sizeof(fn), "/proc/%d/mem", in->pid);
+	fd = open(fn, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ok = pwrite(fd, page, sizeof(page), addr) == sizeof(page);
+	close(fd);
+	*a0 = addr;
+	*a1 = addr + PP_INJ_DATA;
+	return ok ? 0 : -1;
+}
+
+/* glibc's signal return trampoline (__restore_rt, not exported) in the
+ * target's libc: mov $15,%rax; syscall */
+static uint64_t find_restore_rt(int pid)
+{
+	static const unsigned char pat[] = { 0x48, 0xc7, 0xc0, 0x0f, 0x00,
+					     0x00, 0x00, 0x0f, 0x05 };
+	char fn[64], line[PATH_MAX + 128], path[PATH_MAX], perm[8];
+	unsigned long s, e;
+	uint64_t found = 0;
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
+	f = fopen(fn, "re");
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		const char *b;
+		unsigned char *buf;
+		struct iovec l, r;
+		size_t i;
+
+		path[0] = 0;
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %s", &s, &e, perm,
+			   path) < 4 || perm[2] != 'x')
+			continue;
+		b = strrchr(path, '/');
+		if (!b || (strncmp(b + 1, "libc.so", 7) &&
+			   strncmp(b + 1, "libc-2.", 7)))
+			continue;
+		buf = malloc(e - s);
+		if (!buf)
+			break;
+		l = (struct iovec){ buf, e - s };
+		r = (struct iovec){ (void *)s, e - s };
+		if (process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)(e - s))
+			for (i = 0; i + sizeof(pat) <= e - s; i++)
+				if (buf[i] == 0x48 &&
+				    !memcmp(buf + i, pat, sizeof(pat))) {
+					found = s + i;
+					break;
+				}
+		free(buf);
+	}
+	fclose(f);
+	return found;
+}
+
+static int resolve(struct pp_inject *in, const struct pp_pyproc *p,
+		   struct pp_remote *r, char *err, size_t errlen)
+{
+	const char *libc_names[] = { "dlopen", "dlsym", "munmap", "syscall" };
+	const char *priv[] = { "__libc_dlopen_mode", "__libc_dlsym" };
+	uint64_t v[4], w[2];
+
+	if (pp_pyproc_sym(p, "Py_AddPendingCall", &r->fn)) {
+		snprintf(err, errlen, "no Py_AddPendingCall in %s", p->pyelf);
+		return -1;
+	}
+	if (pp_pyproc_lib_syms(in->pid, "libc", libc_names, v, 4) ||
+	    !v[2] || !v[3]) {
+		snprintf(err, errlen, "cannot find the target's libc");
+		return -1;
+	}
+	/* glibc < 2.34: dlopen is libdl's, if the program maps it */
+	if (!v[0] || !v[1]) {
+		if (!pp_pyproc_lib_syms(in->pid, "libdl", libc_names, w, 2) &&
+		    w[0] && w[1]) {
+			v[0] = w[0];
+			v[1] = w[1];
+		} else if (!pp_pyproc_lib_syms(in->pid, "libc", priv, w, 2) &&
+			   w[0] && w[1]) {
+			v[0] = w[0];
+			v[1] = w[1];
+		} else {
+			snprintf(err, errlen, "no dlopen in the target");
+			return -1;
+		}
+	}
+	in->d.dlopen = v[0];
+	in->d.dlsym = v[1];
+	in->d.munmap = v[2];
+	in->d.page_size = PAGE;
+	r->libc_syscall = v[3];
+	r->restore_rt = find_restore_rt(in->pid);
+	if (!r->restore_rt) {
+		snprintf(err, errlen, "no signal return code in the target's "
+			 "libc");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * 3.9-3.12: a pending call queued by another thread than the main one
+ * does not set the main thread's eval_breaker (Python/ceval.c,
+ * COMPUTE_EVAL_BREAKER tests whether the *caller* may handle pending
+ * calls), so a main thread that never waits for the GIL would not run it.
+ * Setting the breaker (an int the interpreter recomputes anyway) makes
+ * it look at its pending calls at the next check. While waiting only.
+ */
+static void kick(struct pp_inject *in)
+{
+	int one = 1;
+	struct iovec l = { &one, sizeof(one) };
+	struct iovec r = { (void *)in->breaker, sizeof(one) };
+
+	if (in->breaker)
+		process_vm_writev(in->pid, &l, 1, &r, 1, 0);
+}
+
+/* offsetof(PyInterpreterState, ceval.eval_breaker), from each version's
+ * Include/internal/pycore_interp.h (3.13 sets the main thread's own) */
+static uint64_t breaker_off(int minor)
+{
+	switch (minor) {
+	case 9: return 72;
+	case 10: return 68;
+	case 11: return 100;
+	case 12: return 368;
+	}
+	return 0;
+}
+
+static void inject_free(struct pp_inject *in)
+{
+	drop_copy(in);
+	if (in->lfd >= 0)
+		close(in->lfd);
+	if (in->ring_fd >= 0)
+		close(in->ring_fd);
+	if (in->conn >= 0)
+		close(in->conn);
+	if (in->ring.hdr)
+		pp_ring_unmap(&in->ring);
+	free(in);
+}
+
+struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
+				  const char *shim_path, uint64_t ring_bytes,
+				  uint64_t sample_bytes, int native,
+				  char *err, size_t errlen)
+{
+	struct pp_inject *in = calloc(1, sizeof(*in));
+	struct pp_remote r = { .pid = p->pid, .fill = fill };
+	int e;
+
+	if (!in)
+		return NULL;
+	in->pid = p->pid;
+	in->lfd = in->ring_fd = in->conn = -1;
+	r.ctx = in;
+	snprintf(in->d.sym, sizeof(in->d.sym), "%s", PP_INJ_ENTRY);
+	if (p->major != 3 || p->minor < 9 || p->minor > 15) {
+		snprintf(err, errlen, "injection supports CPython 3.9-3.15, "
+			 "not %s", p->version);
+		goto fail;
+	}
+	if (p->minor <= 13 && resolve(in, p, &r, err, errlen) < 0)
+		goto fail;
+	in->ring_fd = pp_ring_create(&in->ring, ring_bytes, PP_RING_DROP);
+	if (in->ring_fd < 0) {
+		snprintf(err, errlen, "cannot create the event ring: %s",
+			 strerror(-in->ring_fd));
+		in->ring_fd = -1;
+		goto fail;
+	}
+	in->ring.hdr->sample_bytes = sample_bytes;
+	in->ring.hdr->opts = native ? PP_OPT_NATIVE : 0;
+	in->ring.hdr->attached = 1;
+	in->lfd = listen_on(in);
+	if (in->lfd < 0) {
+		snprintf(err, errlen, "cannot listen for the shim: %s",
+			 strerror(-in->lfd));
+		in->lfd = -1;
+		goto fail;
+	}
+	if (copy_shim(in, shim_path, err, errlen) < 0)
+		goto fail;
+	in->start_ns = pp_now_ns();
+	if (breaker_off(p->minor) && p->interp)
+		in->breaker = p->interp + breaker_off(p->minor);
+	if (p->minor >= 14) {
+		char script[PATH_MAX];
+
+		if (write_script(in, script, sizeof(script)) < 0) {
+			snprintf(err, errlen, "cannot write a script into the "
+				 "target's /tmp: %s", strerror(errno));
+			goto fail;
+		}
+		e = pp_remote_exec(p, script, &in->pending, err, errlen);
+	} else {
+		e = pp_remote_call(&r, err, errlen);
+	}
+	if (e < 0)
+		goto fail;
+	return in;
+fail:
+	inject_free(in);
+	return NULL;
+}
+
+int pp_inject_poll(struct pp_inject *in, char *err, size_t errlen)
+{
+	struct pp_inject_hello hello = { PP_INJ_MAGIC, PP_ABI_VERSION,
+					 in->breaker };
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &hello, sizeof(hello) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c;
+	int fd;
+
+	if (in->connected)
+		return 1;
+	fd = accept4(in->lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0) {
+		kick(in);
+		if (!in->said_waiting &&
+		    pp_now_ns() - in->start_ns > 2000000000ull) {
+			in->said_waiting = 1;
+			fprintf(stderr, "pyprof: waiting for pid %d's main "
+				"thread to run Python code (it loads the "
+				"shim between two bytecodes)\n", in->pid);
+		}
+		return 0;
+	}
+	memset(cbuf, 0, sizeof(cbuf));
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &in->ring_fd, sizeof(int));
+	if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
+		snprintf(err, errlen, "cannot hand the ring to the shim: %s",
+			 strerror(errno));
+		close(fd);
+		return -1;
+	}
+	in->conn = fd;
+	close(in->lfd);
+	in->lfd = -1;
+	close(in->ring_fd);
+	in->ring_fd = -1;
+	drop_copy(in);		/* mapped by now */
+	in->connected = 1;
+	return 1;
+}
+
+struct pp_ring *pp_inject_ring(struct pp_inject *in)
+{
+	return in && in->connected ? &in->ring : NULL;
+}
+
+static int shim_mapped(const struct pp_inject *in)
+{
+	char fn[64], line[PATH_MAX + 128];
+	int found = 0;
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/maps", in->pid);
+	f = fopen(fn, "re");
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, in->shim_base) != NULL;
+	fclose(f);
+	return found;
+}
+
+int pp_inject_stop(struct pp_inject *in, pp_ring_fn fn, void *ctx,
+		   double wait_s)
+{
+	uint64_t end = pp_now_ns() + (uint64_t)(wait_s * 1e9);
+	struct timespec nap = { 0, 5000000 };
+	int gone = 1;
+
+	if (!in)
+		return 1;
+	if (!in->connected && in->pending) {
+		/* 3.14+: withdraw a request not run yet (the interpreter would
+		 * report the missing script on its stderr) */
+		int zero = 0;
+		struct iovec l = { &zero, sizeof(zero) };
+		struct iovec r = { (void *)in->pending, sizeof(zero) };
+
+		process_vm_writev(in->pid, &l, 1, &r, 1, 0);
+	}
+	drop_copy(in);
+	if (in->lfd >= 0) {
+		close(in->lfd);
+		in->lfd = -1;
+	}
+	if (in->connected) {
+		/* the shim's next recorded event sees this and unhooks */
+		__atomic_store_n(&in->ring.hdr->collector_alive, 0,
+				 __ATOMIC_RELEASE);
+		close(in->conn);	/* its watcher queues the detach */
+		in->conn = -1;
+		while ((gone = !shim_mapped(in)) == 0 && pp_now_ns() < end) {
+			kick(in);
+			if (fn)
+				pp_ring_drain(&in->ring, 4u << 20, fn, ctx);
+			nanosleep(&nap, NULL);
+		}
+		if (fn)
+			pp_ring_drain(&in->ring, 4u << 20, fn, ctx);
+	}
+	inject_free(in);
+	return gone;
+}

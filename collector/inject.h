@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Loading the shim into a running CPython 3.9-3.15 (attach mode with
+ * injection). Only a pending call puts code of ours on the main thread
+ * (between bytecodes, GIL held): on 3.9-3.13 Py_AddPendingCall, queued by
+ * one thread found at a system call boundary through ptrace
+ * (inject_ptrace.c); on 3.14+ PEP 768's remote execution
+ * (inject_pep768.c). The shim connects back over an abstract unix
+ * socket and receives the ring (preload/attach.c).
+ */
+#ifndef PP_INJECT_H
+#define PP_INJECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pp_ring.h"
+#include "pyproc.h"
+
+/* The data page the pending call receives (preload/attach.c reads the
+ * fields it needs: sock). Offsets are used by the trampoline. */
+#define PP_INJ_DATA 256		/* the data's offset in the page */
+struct pp_inject_data {
+	uint64_t dlopen, dlsym, munmap, page_size;	/* 0, 8, 16, 24 */
+	uint64_t handle;				/* 32 */
+	char sym[32];					/* 40 */
+	char sock[96];					/* 72 */
+	char path[3072];				/* 168 */
+};
+#define PP_INJ_ENTRY "pyprof_inject_entry"
+#define PP_INJ_MAGIC 0x4a4e4950u	/* "PINJ": the settings message */
+
+/* what pyprof sends over the socket, with the ring's fd */
+struct pp_inject_hello {
+	uint32_t magic;
+	uint32_t abi;
+	uint64_t breaker;	/* the main interpreter's eval_breaker, 0 = none */
+};
+
+struct pp_inject;
+
+/*
+ * Queue the shim's loading into p->pid: copies the shim into the
+ * target's /tmp, creates the ring, listens, queues the pending call.
+ * Returns NULL with one line in err when it could not.
+ */
+struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
+				  const char *shim_path, uint64_t ring_bytes,
+				  uint64_t sample_bytes, int native,
+				  char *err, size_t errlen);
+
+/* Accept the shim's connection and hand it the ring (non-blocking).
+ * 1 once connected, 0 not yet, -1 with err when it timed out. */
+int pp_inject_poll(struct pp_inject *in, char *err, size_t errlen);
+
+/* the ring, once connected (else NULL) */
+struct pp_ring *pp_inject_ring(struct pp_inject *in);
+
+/*
+ * Tell the shim recording is over (it unhooks and unloads itself at the
+ * target's next pending call), drain with fn meanwhile, wait up to
+ * wait_s for its mapping to go, free everything. 1 if it is gone.
+ */
+int pp_inject_stop(struct pp_inject *in, pp_ring_fn fn, void *ctx,
+		   double wait_s);
+
+/* inject_ptrace.c: the target's thread tid, found at a system call
+ * boundary, calls fn(a0, a1) with nothing left behind but a page of
+ * ours written by write_page (NULL: none). 0, or -errno with err. */
+struct pp_remote {
+	int pid;
+	uint64_t libc_syscall;	/* libc's syscall() */
+	uint64_t restore_rt;	/* mov $15,%rax; syscall */
+	uint64_t fn;		/* what the thread calls */
+	/* after the page is mapped at addr: its contents and the call's
+	 * arguments (a0, a1) */
+	int (*fill)(void *ctx, uint64_t addr, uint64_t *a0, uint64_t *a1);
+	void *ctx;
+};
+int pp_remote_call(const struct pp_remote *r, char *err, size_t errlen);
+
+/* inject_pep768.c, 3.14+: have the main thread run the Python script at
+ * path (in the target's namespace) at its next eval-breaker check; the
+ * address of the request's flag in *pending. 0, or -1 with err (remote
+ * debugging disabled or absent: one line). */
+int pp_remote_exec(const struct pp_pyproc *p, const char *path,
+		   uint64_t *pending, char *err, size_t errlen);
+
+#endif

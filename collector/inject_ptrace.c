@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: MIT
+/*
+ * One call made by one thread of the target (inject.h), by ptrace,
+ * x86-64 only. Safe points and a pyprof killed at any moment:
+ *
+ * - The thread is taken at a system call boundary only: blocked in one
+ *   (interrupted), or stopped at the entry of its next (PTRACE_SYSCALL).
+ *   A thread there holds no user-space lock it would need again: it
+ *   released the GIL or is inside a libc wrapper; the only code that
+ *   runs on it is the target's libc syscall() and Py_AddPendingCall
+ *   (Python/ceval.c: a lock of its own, no allocation).
+ * - Its registers R (as they must be to carry on: an interrupted system
+ *   call is made to run again, as the kernel's own restart would) go
+ *   into a signal frame written below its stack's red zone, with its FP
+ *   state and signal mask. What it is made to run returns into glibc's
+ *   __restore_rt (rt_sigreturn), which puts R back. So the thread puts
+ *   itself back whatever happens to pyprof: from the first changed
+ *   register on, if pyprof dies, the kernel resumes the thread into that
+ *   return path. It is never stopped by us for longer than the steps.
+ * - Steps: the thread calls syscall(SYS_mmap, ...) (stopped at that
+ *   system call's exit to learn the address), the page is written, and
+ *   from that stop it is sent into fn(a0, a1) and detached.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "inject.h"
+#include "pp_clock.h"
+
+#define ERESTARTSYS 512
+#define ERESTARTNOINTR 513
+#define ERESTARTNOHAND 514
+#define ERESTART_RESTARTBLOCK 516
+#define NR_restart_syscall 219
+#define NR_mmap 9
+#define RED_ZONE 128
+
+/* the kernel's struct ucontext and rt_sigframe, x86-64
+ * (arch/x86/include/uapi/asm/sigcontext.h, asm/sigframe.h) */
+struct k_sigcontext {
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags;
+	uint16_t cs, gs, fs, ss;
+	uint64_t err, trapno, oldmask, cr2;
+	uint64_t fpstate;
+	uint64_t reserved1[8];
+};
+struct k_ucontext {
+	uint64_t uc_flags;
+	uint64_t uc_link;
+	uint64_t ss_sp;
+	int32_t ss_flags, pad;
+	uint64_t ss_size;
+	struct k_sigcontext mc;
+	uint64_t sigmask;
+};
+struct k_rt_sigframe {
+	uint64_t pretcode;
+	struct k_ucontext uc;
+	uint8_t info[128];
+};
+_Static_assert(sizeof(struct k_sigcontext) == 256, "sigcontext");
+_Static_assert(__builtin_offsetof(struct k_ucontext, mc) == 40, "uc_mcontext");
+_Static_assert(__builtin_offsetof(struct k_ucontext, sigmask) == 296, "sigmask");
+
+static void seterr(char *err, size_t n, const char *fmt, const char *a)
+{
+	snprintf(err, n, fmt, a);
+}
+
+static int wait_stop(int tid, int *status, double secs)
+{
+	uint64_t end = pp_now_ns() + (uint64_t)(secs * 1e9);
+	struct timespec nap = { 0, 200000 };
+
+	for (;;) {
+		int rc = waitpid(tid, status, WNOHANG | __WALL);
+
+		if (rc == tid)
+			return 0;
+		if (rc < 0 && errno != EINTR)
+			return -errno;
+		if (pp_now_ns() >= end)
+			return -ETIMEDOUT;
+		nanosleep(&nap, NULL);
+	}
+}
+
+/* a stop that is a signal for the thread: pass it on */
+static int is_signal_stop(int st)
+{
+	int sig = WSTOPSIG(st);
+
+	return WIFSTOPPED(st) && !(st >> 16) && sig != (SIGTRAP | 0x80);
+}
+
+/* Resume with req and wait for the next stop of ours, handing signals
+ * on to the thread. */
+static int step(int tid, int req, int *st, double secs)
+{
+	int sig = 0, e;
+
+	for (;;) {
+		if (ptrace(req, tid, 0, (void *)(long)sig) < 0)
+			return -errno;
+		e = wait_stop(tid, st, secs);
+		if (e < 0)
+			return e;
+		if (!WIFSTOPPED(*st))
+			return -ESRCH;	/* it exited */
+		if (!is_signal_stop(*st))
+			return 0;
+		sig = WSTOPSIG(*st);
+	}
+}
+
+/* Blocked in a system call, per /proc: a candidate. */
+static int in_syscall(int pid, int tid)
+{
+	char fn[96], buf[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/task/%d/syscall", pid, tid);
+	fd = open(fn, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	return buf[0] >= '0' && buf[0] <= '9';
+}
+
+static uint64_t sig_blocked(int pid, int tid)
+{
+	char fn[96], line[256];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/task/%d/status", pid, tid);
+	f = fopen(fn, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "SigBlk: %llx", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static int write_mem(int pid, uint64_t addr, const void *buf, size_t len)
+{
+	struct iovec l = { (void *)buf, len }, r = { (void *)addr, len };
+
+	return process_vm_writev(pid, &l, 1, &r, 1, 0) == (ssize_t)len ? 0 :
+									-EFAULT;
+}
+
+/* R: where the thread must be to carry on, from the stop's registers */
+static void carry_on(struct user_regs_struct *R, int entry)
+{
+	long rax = (long)R->rax;
+
+	if ((long)R->orig_rax < 0)
+		return;
+	if (entry) {
+		R->rip -= 2;
+		R->rax = R->orig_rax;
+	} else if (rax == -ERESTARTSYS || rax == -ERESTARTNOINTR ||
+		   rax == -ERESTARTNOHAND) {
+		R->rip -= 2;
+		R->rax = R->orig_rax;
+	} else if (rax == -ERESTART_RESTARTBLOCK) {
+		R->rip -= 2;
+		R->rax = NR_restart_syscall;
+	}
+	R->orig_rax = -1;
+}
+
+/* The frame that puts R back; returns its address (the pretcode). */
+static int write_frame(int pid, int tid, const struct user_regs_struct *R,
+		       uint64_t restore_rt, uint64_t *frame)
+{
+	struct user_fpregs_struct fp;
+	struct k_rt_sigframe f;
+	uint64_t top, fpa, F;
+
+	memset(&f, 0, sizeof(f));
+	if (ptrace(PTRACE_GETFPREGS, tid, 0, &fp) < 0)
+		return -errno;
+	/* no xsave magic: the kernel restores x87/SSE state (caller-saved
+	 * registers at a call boundary aside, this is all the thread has) */
+	memset((char *)&fp + 464, 0, 48);
+	top = (R->rsp - RED_ZONE - 256) & ~63ull;
+	fpa = top - sizeof(fp);
+	F = ((fpa - sizeof(f)) & ~15ull) - 8;	/* a call's entry alignment */
+	f.pretcode = restore_rt;
+	f.uc.uc_flags = 0;		/* also syscall()'s 7th argument: 0 */
+	f.uc.ss_flags = 0x7;		/* invalid: the alternate stack stays */
+	f.uc.mc = (struct k_sigcontext){
+		.r8 = R->r8, .r9 = R->r9, .r10 = R->r10, .r11 = R->r11,
+		.r12 = R->r12, .r13 = R->r13, .r14 = R->r14, .r15 = R->r15,
+		.rdi = R->rdi, .rsi = R->rsi, .rbp = R->rbp, .rbx = R->rbx,
+		.rdx = R->rdx, .rax = R->rax, .rcx = R->rcx, .rsp = R->rsp,
+		.rip = R->rip, .eflags = R->eflags, .cs = R->cs, .ss = R->ss,
+		.fpstate = fpa,
+	};
+	f.uc.sigmask = sig_blocked(pid, tid);
+	if (write_mem(pid, fpa, &fp, sizeof(fp)) < 0 ||
+	    write_mem(pid, F, &f, sizeof(f)) < 0)
+		return -EFAULT;
+	*frame = F;
+	return 0;
+}
+
+/* Take tid to a system call boundary: 1 entry-stop, 0 other, <0 no. */
+static int to_boundary(int tid, struct user_regs_struct *R0)
+{
+	int st, e;
+
+	if (ptrace(PTRACE_SEIZE, tid, 0, (void *)PTRACE_O_TRACESYSGOOD) < 0)
+		return -errno;
+	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
+		return -errno;
+	for (;;) {
+		e = wait_stop(tid, &st, 2.0);
+		if (e < 0)
+			return e;
+		if (!WIFSTOPPED(st))
+			return -ESRCH;
+		if (!is_signal_stop(st))
+			break;
+		/* a signal came first: hand it on, the interrupt still holds */
+		if (ptrace(PTRACE_CONT, tid, 0, (void *)(long)WSTOPSIG(st)) < 0)
+			return -errno;
+	}
+	if (ptrace(PTRACE_GETREGS, tid, 0, R0) < 0)
+		return -errno;
+	if ((long)R0->orig_rax >= 0)
+		return 0;
+	/* running user code: its next system call entry, briefly */
+	e = step(tid, PTRACE_SYSCALL, &st, 0.3);
+	if (e == -ETIMEDOUT) {
+		ptrace(PTRACE_INTERRUPT, tid, 0, 0);
+		wait_stop(tid, &st, 5.0);
+		return -EAGAIN;
+	}
+	if (e < 0)
+		return e;
+	if (WSTOPSIG(st) != (SIGTRAP | 0x80) ||
+	    ptrace(PTRACE_GETREGS, tid, 0, R0) < 0)
+		return -EAGAIN;
+	return 1;
+}
+
+/* 0, -EIO (err set: give up), -EPERM/-EACCES, or another -errno (this
+ * thread cannot be used: try the next) */
+static int call_on(const struct pp_remote *r, int tid, char *err,
+		   size_t errlen)
+{
+	struct user_regs_struct R0, R, A;
+	uint64_t F = 0, page, a0 = 0, a1 = 0;
+	int entry, st, e, i, seen;
+
+	entry = to_boundary(tid, &R0);
+	if (entry < 0) {
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+		return entry;
+	}
+	R = R0;
+	carry_on(&R, entry);
+	e = write_frame(r->pid, tid, &R, r->restore_rt, &F);
+	if (e < 0) {
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+		seterr(err, errlen, "cannot write to the target's stack (%s)",
+		       strerror(-e));
+		return -EIO;
+	}
+	/* from here on a dead pyprof leaves the thread on its way back */
+	A = R;
+	A.rip = r->libc_syscall;
+	A.rsp = F;
+	A.rdi = NR_mmap;
+	A.rsi = 0;
+	A.rdx = 4096;
+	A.rcx = PROT_READ | PROT_EXEC;
+	A.r8 = MAP_PRIVATE | MAP_ANONYMOUS;
+	A.r9 = (uint64_t)-1;
+	A.orig_rax = (uint64_t)-1;
+	if (ptrace(PTRACE_SETREGS, tid, 0, &A) < 0) {
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+		seterr(err, errlen, "cannot set a thread's registers%s", "");
+		return -EIO;
+	}
+	/* mmap's entry, then its exit (an entry-stop's own system call,
+	 * skipped by orig_rax -1, has an exit-stop first) */
+	for (i = 0, seen = 0; i < 16 && seen < 2; i++) {
+		e = step(tid, PTRACE_SYSCALL, &st, 5.0);
+		if (e < 0 || ptrace(PTRACE_GETREGS, tid, 0, &A) < 0)
+			break;
+		if (WSTOPSIG(st) == (SIGTRAP | 0x80) && A.orig_rax == NR_mmap)
+			seen++;
+	}
+	if (seen < 2) {
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+		seterr(err, errlen, "the target's thread did not map a page "
+		       "(%s)", strerror(e < 0 ? -e : EPROTO));
+		return -EIO;
+	}
+	page = A.rax;
+	if ((long)page < 0 && (long)page > -4096) {
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+		seterr(err, errlen, "mmap in the target failed (%s)",
+		       strerror(-(long)page));
+		return -EIO;
+	}
+	if (r->fill(r->ctx, page, &a0, &a1) < 0) {
+		/* the thread returns through the frame; the page stays */
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+		seterr(err, errlen, "cannot write the target's page%s", "");
+		return -EIO;
+	}
+	A.rip = r->fn;
+	A.rsp = F;	/* fn returns into __restore_rt: R again */
+	A.rdi = a0;
+	A.rsi = a1;
+	A.rax = 0;
+	A.orig_rax = (uint64_t)-1;
+	e = ptrace(PTRACE_SETREGS, tid, 0, &A) < 0 ? -errno : 0;
+	ptrace(PTRACE_DETACH, tid, 0, 0);
+	if (e < 0)
+		seterr(err, errlen, "cannot set the thread's registers (%s)",
+		       strerror(-e));
+	return e < 0 ? -EIO : 0;
+}
+
+/* TracerPid of a thread: another tracer holds it */
+static int tracer_of(int pid, int tid)
+{
+	char fn[96], line[256];
+	int t = 0;
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/task/%d/status", pid, tid);
+	f = fopen(fn, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "TracerPid: %d", &t) == 1)
+			break;
+	fclose(f);
+	return t;
+}
+
+static int tids(int pid, int *out, int max)
+{
+	char fn[64];
+	struct dirent *d;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/task", pid);
+	dir = opendir(fn);
+	if (!dir)
+		return -errno;
+	while ((d = readdir(dir)) && n < max)
+		if (d->d_name[0] != '.')
+			out[n++] = atoi(d->d_name);
+	closedir(dir);
+	return n;
+}
+
+int pp_remote_call(const struct pp_remote *r, char *err, size_t errlen)
+{
+	int t[256], tried[256], n, i, pass, e = -EAGAIN;
+
+	n = tids(r->pid, t, 256);
+	if (n <= 0) {
+		seterr(err, errlen, "cannot list the target's threads%s", "");
+		return -1;
+	}
+	memset(tried, 0, sizeof(tried));
+	/* threads blocked in a system call first, then every other one
+	 * (states change meanwhile: each thread is tried once) */
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < n; i++) {
+			if (tried[i] || (!pass && !in_syscall(r->pid, t[i])))
+				continue;
+			tried[i] = 1;
+			e = call_on(r, t[i], err, errlen);
+			if (getenv("PYPROF_DEBUG"))
+				fprintf(stderr, "pyprof: thread %d (%s): %d\n",
+					t[i], pass ? "running" : "in a system call",
+					e);
+			if (e == 0)
+				return 0;
+			if (e == -EIO)
+				return -1;
+			if (e == -EPERM || e == -EACCES) {
+				int tracer = tracer_of(r->pid, t[i]);
+
+				if (tracer > 0)
+					snprintf(err, errlen, "thread %d is "
+						 "traced by pid %d (a debugger, "
+						 "strace?)", t[i], tracer);
+				else
+					seterr(err, errlen, "ptrace is not "
+					       "permitted (%s)", strerror(-e));
+				return -1;
+			}
+		}
+	(void)e;
+	seterr(err, errlen, "no thread of the target made a system call "
+	       "within 0.3 s: loading needs one%s", "");
+	return -1;
+}

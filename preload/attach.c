@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Attach mode, the shim's side: loaded into a running process by
+ * pyprof (collector/inject.c), its entry runs from a pending call on
+ * the main thread, GIL held. It connects back to pyprof, receives the
+ * ring, and hooks: the MEM and OBJ PyMem domains, the 3.13+ reference
+ * tracer (freelists), the libc family by GOT (got.c). Nothing of the
+ * program is changed that the detach cannot put back; the 3.9-3.12
+ * freelist handling (type slots, gc.callbacks) would leave pointers into
+ * the shim, so it is not used here.
+ *
+ * The detach: when recording stops (pyprof says so through the ring, or
+ * is gone), the first hook to notice queues a pending call that puts
+ * everything back, unmaps the ring, and queues dlclose of the shim
+ * itself, which CPython runs right after (no code of ours on the stack).
+ * If something was chained in front of our PyMem hooks since, they stay
+ * pass-throughs and the shim stays loaded, costing a branch.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* collector/inject.h: the fields read here */
+struct inject_data {
+	uint64_t dlopen, dlsym, munmap, page_size, handle;
+	char sym[32];
+	char sock[96];
+	char path[3072];
+};
+struct inject_hello {
+	uint32_t magic;
+	uint32_t abi;
+	uint64_t breaker;
+};
+#define INJ_MAGIC 0x4a4e4950u
+
+static void *self;
+static int pyhooked;		/* our PyMem hooks were installed */
+static int extra_refs;		/* dlopens of ours by the import system */
+static int detach_queued;
+static int conn = -1;		/* pyprof's end closes: recording is over */
+static pthread_t watcher;
+static int have_watcher;
+static int (*dlclose_fn)(void *);
+/* 3.9-3.12: Py_AddPendingCall from another thread than the main one
+ * leaves the main thread's eval_breaker as it was (Python/ceval.c
+ * COMPUTE_EVAL_BREAKER tests _Py_ThreadCanHandlePendingCalls() of the
+ * caller): a main thread that never waits for the GIL would not see the
+ * call. Setting it makes the main thread look at its pending calls. */
+static int *breaker;
+
+/* the ring's fd from pyprof, or -1 */
+static int receive_ring(const char *name)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { 2, 0 };
+	struct inject_hello hello;
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &hello, sizeof(hello) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c;
+	size_t n = strnlen(name, sizeof(((struct inject_data *)0)->sock) - 1);
+	int fd, ring = -1;
+
+	memcpy(sa.sun_path + 1, name, n);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa,
+		    offsetof(struct sockaddr_un, sun_path) + 1 + n) < 0 ||
+	    recvmsg(fd, &mh, MSG_CMSG_CLOEXEC) != sizeof(hello) ||
+	    hello.magic != INJ_MAGIC || hello.abi != PP_ABI_VERSION) {
+		c = CMSG_FIRSTHDR(&mh);
+		if (c && c->cmsg_type == SCM_RIGHTS) {
+			memcpy(&ring, CMSG_DATA(c), sizeof(int));
+			close(ring);
+		}
+		close(fd);
+		return -1;
+	}
+	c = CMSG_FIRSTHDR(&mh);
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+		memcpy(&ring, CMSG_DATA(c), sizeof(int));
+	breaker = (int *)(uintptr_t)hello.breaker;
+	if (ring < 0)
+		close(fd);
+	else
+		conn = fd;
+	return ring;
+}
+
+static int claim(int fd)
+{
+	struct pp_ring_hdr *h;
+	int expected = 0;
+
+	if (pp_ring_map(&pp_shim.ring, fd) < 0)
+		return -1;
+	h = pp_shim.ring.hdr;
+	if (!__atomic_compare_exchange_n(&h->owner_pid, &expected, getpid(),
+					 0, __ATOMIC_ACQ_REL,
+					 __ATOMIC_RELAXED)) {
+		pp_ring_unmap(&pp_shim.ring);
+		return -1;
+	}
+	pp_shim.sample_bytes = h->sample_bytes;
+	pp_shim.native = 0;	/* no libunwind loaded into a live process */
+	return 0;
+}
+
+/* a pending call: dlclose(self) once the current call has returned */
+static void unload(void)
+{
+	if (!dlclose_fn)
+		dlclose_fn = dlsym(RTLD_DEFAULT, "dlclose");
+	if (dlclose_fn && pp_shim.py.add_pending_call) {
+		int i;
+
+		for (i = 0; i <= extra_refs; i++)
+			pp_shim.py.add_pending_call(dlclose_fn, self);
+	}
+}
+
+/* Main thread, GIL held: everything back, then unload. */
+static int detach(void *arg)
+{
+	int clean;
+
+	(void)arg;
+	if (conn >= 0)
+		shutdown(conn, SHUT_RDWR);	/* the watcher returns */
+	if (have_watcher)
+		pthread_join(watcher, NULL);
+	have_watcher = 0;
+	if (conn >= 0)
+		close(conn);
+	conn = -1;
+	pp_in_hook++;
+	pp_shim.active = 0;
+	pp_got_unhook();
+	clean = !pyhooked || pp_pyhooks_detach() == 0;
+	if (pyhooked && pp_shim.layout.minor >= 13)
+		pp_freelist_undo();
+	if (pp_shim.ring.hdr)
+		pp_emit_mark(PP_MARK_DETACH);	/* dropped if pyprof is gone */
+	pp_shim.py_state = PP_PY_NONE;
+	pp_in_hook--;
+	if (pp_shim.ring.hdr)
+		pp_ring_unmap(&pp_shim.ring);
+	if (clean)
+		unload();
+	return 0;
+}
+
+/* pp_shim_disable() in attach mode: from any thread, inside a hook. */
+void pp_attach_disabled(void)
+{
+	if (__atomic_exchange_n(&detach_queued, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (pp_shim.py.add_pending_call(detach, NULL) < 0)
+		detach_queued = 0;	/* the queue is full: the next hook */
+	else if (breaker)
+		__atomic_store_n(breaker, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * The one thread of ours: it waits for pyprof's end of the connection
+ * to close (a detach, or pyprof killed), then stops recording and
+ * queues the detach, so neither waits for the program's next
+ * allocation; it ends at once (the detach joins it).
+ */
+static void *watch(void *arg)
+{
+	struct pollfd p = { .fd = conn, .events = POLLIN };
+
+	(void)arg;
+	while (poll(&p, 1, -1) < 0 && errno == EINTR)
+		;
+	pp_shim.active = 0;
+	pp_attach_disabled();
+	return NULL;
+}
+
+static int start_watcher(void)
+{
+	sigset_t all, old;
+	int e;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);	/* inherited */
+	e = pthread_create(&watcher, NULL, watch, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!e)
+		have_watcher = 1;
+	return e ? -1 : 0;
+}
+
+static void atfork_child(void)
+{
+	pp_shim.active = 0;	/* the ring is the parent's */
+}
+
+EXPORT int pyprof_inject_entry(void *handle, const struct inject_data *d)
+{
+	int fd;
+
+	if (self || pp_shim.ring.hdr)
+		return 0;	/* loaded already (wrap mode, or twice) */
+	self = handle;
+	/* our copy in this process's /tmp: mapped now, the name can go
+	 * (pyprof also removes it, if this process may not) */
+	unlink(d->path);
+	pp_in_hook++;
+	pp_py_detect();
+	fd = receive_ring(d->sock);
+	if (fd < 0 || pp_shim.py_state == PP_PY_NONE || !pp_shim.have_layout ||
+	    claim(fd) < 0) {
+		if (fd >= 0)
+			close(fd);
+		goto fail;
+	}
+	close(fd);
+	pp_shim.pid = getpid();
+	pp_shim.injected = 1;
+	pp_emit_proc();
+	if (pp_stacks_init() < 0 || pp_sample_init() < 0 ||
+	    start_watcher() < 0 || pp_got_hook(handle) < 0) {
+		detach_queued = 1;	/* the watcher queues nothing */
+		if (have_watcher) {
+			shutdown(conn, SHUT_RDWR);
+			pthread_join(watcher, NULL);
+			have_watcher = 0;
+		}
+		pp_emit_mark(PP_MARK_DETACH);
+		pp_ring_unmap(&pp_shim.ring);
+		goto fail;
+	}
+	pthread_atfork(NULL, NULL, atfork_child);
+	__atomic_store_n(&pp_shim.active, 1, __ATOMIC_RELEASE);
+	pp_pyhooks_attach();
+	pyhooked = 1;
+	if (pp_shim.layout.minor >= 13)
+		pp_freelist_install();
+	pp_shim.py_state = PP_PY_HOOKED;
+	pp_emit_mark(PP_MARK_PY_READY);
+	pp_in_hook--;
+	return 0;
+fail:
+	if (conn >= 0)
+		close(conn);
+	conn = -1;
+	pp_shim.py_state = PP_PY_NONE;
+	pp_in_hook--;
+	if (pp_shim.py.add_pending_call)
+		unload();
+	return 0;
+}
+
+/*
+ * 3.14+ (PEP 768): pyprof's script loads us as an extension module
+ * (collector/inject.c write_script). We attach, and fail on purpose: no
+ * module object is made, the import system keeps nothing of ours (its
+ * dlopen's reference aside: unload() drops it too).
+ */
+EXPORT void *PyInit__pyprof(void)
+{
+	static struct inject_data d;
+	const char *sock = getenv("PYPROF_INJECT_SOCK");
+	Dl_info di;
+	void *h;
+
+	if (!sock || self || !dladdr((void *)PyInit__pyprof, &di))
+		return NULL;
+	h = dlopen(di.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+	if (!h)
+		return NULL;
+	/* the import system's dlopens of this file, which it never closes
+	 * (Python/importdl.c): 3.15 looks up PyModExport_ then PyInit_,
+	 * each through _PyImport_FindSharedFuncptr */
+	pp_py_detect();
+	extra_refs = pp_shim.layout.minor >= 15 ? 2 : 1;
+	snprintf(d.sock, sizeof(d.sock), "%s", sock);
+	snprintf(d.path, sizeof(d.path), "%s", di.dli_fname);
+	pyprof_inject_entry(h, &d);
+	return NULL;
+}
