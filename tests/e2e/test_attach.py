@@ -87,14 +87,21 @@ def state(pid):
                    if len(l.split(None, 5)) > 5)
         maps = sorted(maps - {"[uprobes]"})
         fds = sorted(os.listdir("/proc/%d/fd" % pid))
-        fdt = sorted(os.readlink("/proc/%d/fd/%s" % (pid, f)) for f in fds
-                     if os.path.exists("/proc/%d/fd/%s" % (pid, f)))
+        fdt = sorted(filter(None, (fd_target(pid, f) for f in fds)))
         tasks = sorted(os.listdir("/proc/%d/task" % pid))
         st = [l for l in open("/proc/%d/status" % pid) if l.startswith("State:")][0]
     except OSError as e:
         return {"error": str(e)}
     return {"maps": maps, "fds": fdt, "tasks": tasks, "stopped": "(stopped)" in st or
             "(tracing stop)" in st}
+
+
+def fd_target(pid, fd):
+    """What fd names, or None when it closed meanwhile (a busy target)."""
+    try:
+        return os.readlink("/proc/%d/fd/%s" % (pid, fd))
+    except FileNotFoundError:
+        return None
 
 
 def same_state(a, b):
@@ -110,13 +117,15 @@ def same_state(a, b):
     return True, ""
 
 
-def start_attach(pid, trace, extra=()):
-    """pyprof record --pid; returns (Popen, seconds to attached or None)."""
+def start_attach(pid, trace, extra=(), inject=False):
+    """pyprof record --pid; returns (Popen, seconds to attached or None).
+    With inject, p.loaded() waits (up to 15 s) for the shim to be loaded."""
     env = dict(os.environ, PYPROF_DEBUG="1")
     t0 = time.monotonic()
-    # nothing injected here (test_inject.py loads the shim)
-    p = subprocess.Popen([str(h.PYPROF), "record", "-o", trace, "--pid", str(pid),
-                          "--no-inject"] + list(extra), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    # nothing injected unless asked (test_inject.py loads the shim)
+    mode = [] if inject else ["--no-inject"]
+    p = subprocess.Popen([str(h.PYPROF), "record", "-o", trace, "--pid", str(pid)] +
+                         mode + list(extra), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=env, start_new_session=True)
     err = b""
     fd = p.stderr.fileno()   # unbuffered reads: select sees what is left
@@ -131,8 +140,24 @@ def start_attach(pid, trace, extra=()):
             break
         err += chunk
         if b"attached to pid" in err:
+            p.early_err = err
+            p.loaded = lambda: wait_stderr(p, b"the shim is loaded", 15)
             return p, time.monotonic() - t0, err
     return p, None, err
+
+
+def wait_stderr(p, what, secs):
+    """Read p's stderr (kept in p.early_err for finish) until what."""
+    fd = p.stderr.fileno()
+    t0 = time.monotonic()
+    while what not in p.early_err and time.monotonic() - t0 < secs:
+        r, _, _ = select.select([fd], [], [], 0.5)
+        if r:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            p.early_err += chunk
+    return what in p.early_err
 
 
 def finish(p, sig=signal.SIGINT):

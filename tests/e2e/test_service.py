@@ -1,6 +1,7 @@
-"""pyprof --pid --no-inject on a real web service under load:
-tests/workloads/webapp.py (Flask, Debian's python3-flask) driven by
-tests/workloads/loadgen.py, alone and as gunicorn's app (--children).
+"""pyprof --pid on a real web service under load, with the shim loaded
+(default sampling) and with --no-inject: tests/workloads/webapp.py
+(Flask, Debian's python3-flask) driven by tests/workloads/loadgen.py,
+alone and as gunicorn's app (--children, eBPF).
 
 - attach for a few seconds under load, then detach: no request fails or
   times out meanwhile; the service answers normally afterwards; the
@@ -8,7 +9,8 @@ tests/workloads/loadgen.py, alone and as gunicorn's app (--children).
   top leak and the top site; /proc/PID/maps, fd and task hold nothing of
   pyprof's;
 - 20 short attach/detach cycles in a row on the same process, under
-  load: each exits 0, leaves the process as it was; no request fails;
+  load, in each mode: each exits 0, leaves the process as it was (the
+  shim unloaded); no request fails;
 - a gunicorn master with 2 workers under --children: both workers (and
   one forked after attach, SIGTTIN) are reported under their own pid with
   the leak at its line (report --proc PID); the default JSON lists the
@@ -146,8 +148,11 @@ def stop(p):
         p.wait()
 
 
-def single():
-    t = "flask attach --no-inject"
+def single(inject):
+    """inject: the shim loaded (default sampling), else --no-inject."""
+    args = () if inject else ("--no-inject",)
+    mode = "(shim)" if inject else "--no-inject"
+    t = "flask attach " + mode
     app, port = start_app()
     if not h.check(app is not None, t + ": the service started", "no 'ready PORT'"):
         return
@@ -161,15 +166,19 @@ def single():
                      "--leak-every", "10")
         time.sleep(1.0)
         trace = h.tmpfile("web.pp")
-        p, secs, err = start_attach(app.pid, trace, ("--no-inject",))
+        p, secs, err = start_attach(app.pid, trace, inject=inject)
         if not h.check(secs is not None, t + ": attached under load",
                        h.tail(err.decode(errors="replace"))):
             finish(p)
             load_result(lg, stop=True)
             return
+        if inject:      # the shim is in from its RUN mark on
+            loaded = p.loaded()
+            h.check(loaded, t + ": the shim is loaded under load", "no RUN mark in 10 s")
         s0 = stats(port).get("leaked_bytes", 0)
-        ok, why = same_state(maps_only(base), maps_only(state(app.pid)))
-        h.check(ok, t + ": while attached the service maps nothing of pyprof's", why)
+        if not inject:
+            ok, why = same_state(maps_only(base), maps_only(state(app.pid)))
+            h.check(ok, t + ": while attached the service maps nothing of pyprof's", why)
         time.sleep(4.0)
         rc, err2 = finish(p)
         s1 = stats(port).get("leaked_bytes", 0)
@@ -192,12 +201,12 @@ def single():
                     ((s1 - s0) / h.MIB), why or "%.1f MiB at the line" % (live / h.MIB))
 
         # 20 short attach/detach cycles on the same process, under load
-        t = "flask attach x%d" % CYCLES
-        lg = loadgen(port, "--threads", "2", "--seconds", "120")
+        t = "flask attach %s x%d" % (mode, CYCLES)
+        lg = loadgen(port, "--threads", "2", "--seconds", "300")
         bad = []
         for i in range(CYCLES):
             r = h.pyprof("record", "-o", h.tmpfile("cyc.pp"), "--pid", str(app.pid),
-                         "--no-inject", "--duration", "0.3", timeout=60)
+                         "--duration", "0.3" if not inject else "1", *args, timeout=60)
             ok, why = same_state(maps_only(base), maps_only(state(app.pid)))
             if r.rc != 0 or not ok:
                 bad.append("run %d: rc %s %s %s" % (i, r.rc, why, h.tail(r.err)))
@@ -315,7 +324,8 @@ def main():
                    subprocess.run([PY, "-c", "import flask"]).returncode == 0,
                    "python3-flask and gunicorn installed (scripts/setup.sh)", ""):
         return h.done()
-    single()
+    single(False)
+    single(True)
     gunicorn()
     h.done()
 
