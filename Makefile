@@ -108,6 +108,7 @@ $(B)/pyprof: $(PYPROF_OBJS)
 # (interpose.o, shim.o and stallwrap.o define libc functions: never
 # outside the shim) names the one preload object it needs.
 $(B)/tests/test_pywalk: $(B)/preload/pyframe.o
+$(B)/tests/test_region: $(B)/preload/region.o
 
 $(B)/tests/%: tests/unit/%.c $(COLLECTOR_OBJS) $(COMMON_OBJS)
 	$(call msg,CC,$@)

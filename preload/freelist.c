@@ -109,9 +109,7 @@ static void reused(uintptr_t b)
 	uint32_t stack;
 
 	/* sampled: only a recorded block moves (keeping its weight) */
-	if (pp_shim.sample_bytes &&
-	    (likely(!pp_sample_maybe((void *)b)) ||
-	     !pp_sample_contains((void *)b)))
+	if (pp_shim.sample_bytes && likely(!pp_in_pymem_region((void *)b)))
 		return;
 	pp_in_hook++;
 	stack = pp_stack_current();

@@ -102,6 +102,22 @@ static inline void hook_leave(void)
 	pp_in_hook--;
 }
 
+/*
+ * --sample: the allocation the countdown picks is served from the
+ * region (region.c) and recorded; the rest pass through unrecorded.
+ */
+static inline void *sampled(size_t n, size_t align, int zero)
+{
+	void *p = pp_sample_alloc(1, n, align);
+
+	if (p) {
+		if (zero)
+			memset(p, 0, n);
+		pp_emit_alloc(PP_DOM_LIBC, p, n);
+	}
+	return p;
+}
+
 EXPORT void *malloc(size_t n)
 {
 	void *p;
@@ -110,9 +126,15 @@ EXPORT void *malloc(size_t n)
 		return boot_alloc(n);
 	if (!hook_enter())
 		return real.malloc(n);
-	p = real.malloc(n);
-	if (p)
-		pp_record_alloc(PP_DOM_LIBC, p, n);
+	if (pp_shim.sample_bytes) {
+		p = sampled(n, 0, 0);
+		if (!p)
+			p = real.malloc(n);
+	} else {
+		p = real.malloc(n);
+		if (p)
+			pp_emit_alloc(PP_DOM_LIBC, p, n);
+	}
 	hook_leave();
 	return p;
 }
@@ -121,17 +143,35 @@ EXPORT void free(void *p)
 {
 	if (unlikely(!p || in_boot_pool(p)))
 		return;
-	if (!hook_enter()) {
+	if (unlikely(pp_in_region(p))) {
+		pp_region_free_rec(PP_DOM_LIBC, p);
+		return;
+	}
+	if (pp_shim.sample_bytes || !hook_enter()) {
+		if (unlikely(!real.free))
+			resolve();
 		real.free(p);
 		return;
 	}
-	pp_record_free(PP_DOM_LIBC, p);
+	pp_emit_free(PP_DOM_LIBC, p);
 	real.free(p);
 	hook_leave();
 }
 
+/* C23's sized frees: glibc's own would unmap a region block under us */
+EXPORT void free_sized(void *p, size_t n)
+{
+	free(p);
+}
+
+EXPORT void free_aligned_sized(void *p, size_t align, size_t n)
+{
+	free(p);
+}
+
 EXPORT void *calloc(size_t n, size_t size)
 {
+	size_t bytes;
 	void *p;
 
 	if (unlikely(resolving)) {
@@ -140,10 +180,72 @@ EXPORT void *calloc(size_t n, size_t size)
 	}
 	if (!hook_enter())
 		return real.calloc(n, size);
-	p = real.calloc(n, size);
-	if (p)
-		pp_record_alloc(PP_DOM_LIBC, p, n * size);
+	if (pp_shim.sample_bytes) {
+		p = NULL;
+		if (!__builtin_mul_overflow(n, size, &bytes))
+			p = sampled(bytes, 0, 1);
+		if (!p)
+			p = real.calloc(n, size);
+	} else {
+		p = real.calloc(n, size);
+		if (p)
+			pp_emit_alloc(PP_DOM_LIBC, p, n * size);
+	}
 	hook_leave();
+	return p;
+}
+
+/*
+ * A region block reallocated, recording or not: it moves out to the
+ * real heap (take = 0) or to another region block (take = 1, recorded
+ * as a realloc when rec). NULL with the block untouched on failure.
+ */
+static void *region_realloc(void *old, size_t n, int take, int rec)
+{
+	size_t have = pp_region_usable(old);
+	void *p = NULL;
+
+	if (take && n <= have && n + 2 * 4096 > have) {
+		p = old;		/* fits: stays where it is */
+		if (rec)
+			pp_emit_realloc(PP_DOM_LIBC, old, p, n);
+		return p;
+	}
+	if (take)
+		p = pp_region_alloc(1, n, 0);
+	if (p && rec)
+		pp_emit_realloc(PP_DOM_LIBC, old, p, n);
+	if (!p) {
+		p = real.malloc(n);
+		if (!p)
+			return NULL;
+		if (rec)
+			pp_emit_free(PP_DOM_LIBC, old);
+	}
+	memcpy(p, old, n < have ? n : have);
+	pp_region_free(old);
+	return p;
+}
+
+/* Sampled realloc of a block of the real heap that the countdown picks:
+ * into a new region block (NULL: not taken, or out of memory). */
+static void *realloc_into_region(void *old, size_t n)
+{
+	void *p = pp_region_alloc(1, n, 0), *q;
+
+	if (!p)
+		return NULL;
+	if (old) {
+		/* the old size is the allocator's: let it copy n bytes */
+		q = real.realloc(old, n);
+		if (!q) {
+			pp_region_free(p);
+			return NULL;
+		}
+		memcpy(p, q, n);
+		real.free(q);
+	}
+	pp_emit_realloc(PP_DOM_LIBC, NULL, p, n);
 	return p;
 }
 
@@ -158,11 +260,26 @@ EXPORT void *realloc(void *old, size_t n)
 			memcpy(p, old, n);
 		return p;
 	}
-	if (!hook_enter())
-		return real.realloc(old, n);
-	if (old && !n) {
+	if (unlikely(pp_in_region(old)) && !n) {
 		/* glibc frees and returns NULL */
-		pp_record_free(PP_DOM_LIBC, old);
+		pp_region_free_rec(PP_DOM_LIBC, old);
+		return NULL;
+	}
+	if (!hook_enter()) {
+		if (unlikely(pp_in_region(old)))
+			return region_realloc(old, n, 0, 0);
+		return real.realloc(old, n);
+	}
+	if (pp_shim.sample_bytes) {
+		int take = pp_sample_take(n);
+
+		if (unlikely(pp_in_region(old)))
+			p = region_realloc(old, n, take, 1);
+		else if (!take || !(p = realloc_into_region(old, n)))
+			p = real.realloc(old, n);
+	} else if (old && !n) {
+		/* glibc frees and returns NULL */
+		pp_emit_free(PP_DOM_LIBC, old);
 		p = real.realloc(old, n);
 	} else {
 		struct pp_realloc_tx tx;
@@ -188,34 +305,54 @@ EXPORT void *reallocarray(void *old, size_t n, size_t size)
 
 EXPORT int posix_memalign(void **out, size_t align, size_t n)
 {
-	int err;
+	int err = 0;
 
 	if (!hook_enter())
 		return real.posix_memalign(out, align, n);
-	err = real.posix_memalign(out, align, n);
-	if (!err)
-		pp_record_alloc(PP_DOM_LIBC, *out, n);
+	if (pp_shim.sample_bytes) {
+		void *p = NULL;
+
+		/* EINVAL as glibc would say it, before the countdown */
+		if (align % sizeof(void *) || (align & (align - 1)))
+			err = EINVAL;
+		else if ((p = sampled(n, align, 0)))
+			*out = p;
+		else
+			err = real.posix_memalign(out, align, n);
+	} else {
+		err = real.posix_memalign(out, align, n);
+		if (!err)
+			pp_emit_alloc(PP_DOM_LIBC, *out, n);
+	}
 	hook_leave();
 	return err;
 }
 
-#define ALIGNED_HOOK(name, proto, args, size)                           \
+#define ALIGNED_HOOK(name, proto, args, size, align)                    \
 	EXPORT void *name proto                                         \
 	{                                                               \
 		void *p;                                                \
 		if (!hook_enter())                                      \
 			return real.name args;                          \
-		p = real.name args;                                     \
-		if (p)                                                  \
-			pp_record_alloc(PP_DOM_LIBC, p, size);          \
+		if (pp_shim.sample_bytes) {                             \
+			p = sampled(size, align, 0);                    \
+			if (!p)                                         \
+				p = real.name args;                     \
+		} else {                                                \
+			p = real.name args;                             \
+			if (p)                                          \
+				pp_emit_alloc(PP_DOM_LIBC, p, size);    \
+		}                                                       \
 		hook_leave();                                           \
 		return p;                                               \
 	}
 
-ALIGNED_HOOK(aligned_alloc, (size_t align, size_t n), (align, n), n)
-ALIGNED_HOOK(memalign, (size_t align, size_t n), (align, n), n)
-ALIGNED_HOOK(valloc, (size_t n), (n), n)
-ALIGNED_HOOK(pvalloc, (size_t n), (n), n)
+/* (an alignment that is not a power of two: the region declines and
+ * glibc decides, unrecorded) */
+ALIGNED_HOOK(aligned_alloc, (size_t align, size_t n), (align, n), n, align)
+ALIGNED_HOOK(memalign, (size_t align, size_t n), (align, n), n, align)
+ALIGNED_HOOK(valloc, (size_t n), (n), n, 4096)
+ALIGNED_HOOK(pvalloc, (size_t n), (n), n, 4096)
 
 /*
  * Anonymous private mappings are heap: the program's own (charged to

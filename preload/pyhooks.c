@@ -48,14 +48,19 @@ static inline void note_block(const struct domain *d, const void *p)
  * be half way through reading the allocator); RAW stays a pass-through.
  * If something was chained in front of us since (tracemalloc.start()),
  * we stay its pass-through too. Our wrappers never change a block, so
- * blocks they handed out are the original allocator's.
+ * blocks they handed out are the original allocator's; but for those
+ * served from the region (--sample): pymalloc would pass one to
+ * PyMem_RawFree (ours), but PYTHONMALLOC=debug's hooks check the bytes
+ * before it and abort. So with a region we stay, as a pass-through that
+ * sends region blocks home.
  */
 static void step_aside(struct domain *d)
 {
 	struct pymem_allocator cur;
 	int i = (int)(d - domains);
 
-	if (d->gone || d->pp_domain == PP_DOM_PYRAW || pp_in_hook)
+	if (d->gone || d->pp_domain == PP_DOM_PYRAW || pp_in_hook ||
+	    pp_region.len)
 		return;
 	d->gone = 1;
 	pp_shim.py.get_allocator(i, &cur);
@@ -63,10 +68,20 @@ static void step_aside(struct domain *d)
 		pp_shim.py.set_allocator(i, &d->orig);
 }
 
+/* --sample: the allocation the countdown picks comes from the region */
+static void *sampled(struct domain *d, size_t n)
+{
+	void *p = pp_sample_alloc(0, n, 0);
+
+	if (p)
+		pp_emit_alloc(d->pp_domain, p, n);
+	return p;
+}
+
 static void *hook_malloc(void *ctx, size_t n)
 {
 	struct domain *d = ctx;
-	void *p;
+	void *p = NULL;
 
 	if (pp_in_hook || !pp_shim.active) {
 		if (!pp_shim.active)
@@ -76,10 +91,17 @@ static void *hook_malloc(void *ctx, size_t n)
 		return p;
 	}
 	pp_in_hook++;
-	p = d->orig.malloc(d->orig.ctx, n);
-	note_block(d, p);
-	if (p)
-		pp_record_alloc(d->pp_domain, p, n);
+	if (pp_shim.sample_bytes) {
+		p = sampled(d, n);
+		if (!p)
+			p = d->orig.malloc(d->orig.ctx, n);
+		note_block(d, p);
+	} else {
+		p = d->orig.malloc(d->orig.ctx, n);
+		note_block(d, p);
+		if (p)
+			pp_emit_alloc(d->pp_domain, p, n);
+	}
 	pp_in_hook--;
 	if (d->pp_domain == PP_DOM_PYOBJ && unlikely(--pp_fl_check < 0))
 		pp_fl_recheck();
@@ -89,7 +111,8 @@ static void *hook_malloc(void *ctx, size_t n)
 static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
 {
 	struct domain *d = ctx;
-	void *p;
+	size_t bytes;
+	void *p = NULL;
 
 	if (pp_in_hook || !pp_shim.active) {
 		p = d->orig.calloc(d->orig.ctx, nelem, elsize);
@@ -97,11 +120,74 @@ static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
 		return p;
 	}
 	pp_in_hook++;
-	p = d->orig.calloc(d->orig.ctx, nelem, elsize);
-	note_block(d, p);
-	if (p)
-		pp_record_alloc(d->pp_domain, p, nelem * elsize);
+	if (pp_shim.sample_bytes) {
+		if (!__builtin_mul_overflow(nelem, elsize, &bytes) &&
+		    (p = sampled(d, bytes)))
+			memset(p, 0, bytes);
+		else
+			p = d->orig.calloc(d->orig.ctx, nelem, elsize);
+		note_block(d, p);
+	} else {
+		p = d->orig.calloc(d->orig.ctx, nelem, elsize);
+		note_block(d, p);
+		if (p)
+			pp_emit_alloc(d->pp_domain, p, nelem * elsize);
+	}
 	pp_in_hook--;
+	return p;
+}
+
+/*
+ * A region block reallocated, recording (rec) or not: to another region
+ * block (take) or out to the domain's own allocator. NULL, the block
+ * untouched, on failure.
+ */
+static void *region_realloc(struct domain *d, void *old, size_t n, int take,
+			    int rec)
+{
+	size_t have = pp_region_usable(old);
+	void *p = NULL;
+
+	if (take && n <= have && n + 2 * 4096 > have) {
+		if (rec)
+			pp_emit_realloc(d->pp_domain, old, old, n);
+		return old;	/* fits: stays where it is */
+	}
+	if (take)
+		p = pp_region_alloc(0, n, 0);
+	if (p && rec)
+		pp_emit_realloc(d->pp_domain, old, p, n);
+	if (!p) {
+		p = d->orig.malloc(d->orig.ctx, n ? n : 1);
+		if (!p)
+			return NULL;
+		if (rec)
+			pp_emit_free(d->pp_domain, old);
+	}
+	memcpy(p, old, n < have ? n : have);
+	pp_region_free(old);
+	return p;
+}
+
+/* Sampled realloc of one of the domain's blocks that the countdown
+ * picks: into a region block (NULL: out of memory; not taken). */
+static void *realloc_into_region(struct domain *d, void *old, size_t n)
+{
+	void *p = pp_region_alloc(0, n, 0), *q;
+
+	if (!p)
+		return NULL;
+	if (old) {
+		/* the old size is the allocator's: let it copy n bytes */
+		q = d->orig.realloc(d->orig.ctx, old, n);
+		if (!q) {
+			pp_region_free(p);
+			return NULL;
+		}
+		memcpy(p, q, n);
+		d->orig.free(d->orig.ctx, q);
+	}
+	pp_emit_realloc(d->pp_domain, NULL, p, n);
 	return p;
 }
 
@@ -112,15 +198,28 @@ static void *hook_realloc(void *ctx, void *old, size_t n)
 	void *p;
 
 	if (pp_in_hook || !pp_shim.active) {
-		p = d->orig.realloc(d->orig.ctx, old, n);
+		if (unlikely(pp_in_pymem_region(old)))
+			p = region_realloc(d, old, n, 0, 0);
+		else
+			p = d->orig.realloc(d->orig.ctx, old, n);
 		note_block(d, p);
 		return p;
 	}
 	pp_in_hook++;
-	pp_record_realloc_begin(&tx, d->pp_domain, old, n);
-	p = d->orig.realloc(d->orig.ctx, old, n);
-	note_block(d, p);
-	pp_record_realloc_end(&tx, p);
+	if (pp_shim.sample_bytes) {
+		int take = pp_sample_take(n);
+
+		if (unlikely(pp_in_pymem_region(old)))
+			p = region_realloc(d, old, n, take, 1);
+		else if (!take || !(p = realloc_into_region(d, old, n)))
+			p = d->orig.realloc(d->orig.ctx, old, n);
+		note_block(d, p);
+	} else {
+		pp_record_realloc_begin(&tx, d->pp_domain, old, n);
+		p = d->orig.realloc(d->orig.ctx, old, n);
+		note_block(d, p);
+		pp_record_realloc_end(&tx, p);
+	}
 	pp_in_hook--;
 	return p;
 }
@@ -135,14 +234,18 @@ static void hook_free(void *ctx, void *p)
 		pp_code_freeing(p);
 	if ((uintptr_t)p == pp_fl_last)
 		pp_fl_last = 0;
-	if (!p || pp_in_hook || !pp_shim.active) {
+	if (unlikely(pp_in_pymem_region(p))) {
+		pp_region_free_rec(d->pp_domain, p);
+		return;
+	}
+	if (!p || pp_in_hook || !pp_shim.active || pp_shim.sample_bytes) {
 		d->orig.free(d->orig.ctx, p);
 		if (!pp_shim.active)
 			step_aside(d);
 		return;
 	}
 	pp_in_hook++;
-	pp_record_free(d->pp_domain, p);
+	pp_emit_free(d->pp_domain, p);
 	d->orig.free(d->orig.ctx, p);
 	pp_in_hook--;
 }

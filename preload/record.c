@@ -52,17 +52,6 @@ void pp_record_realloc_begin(struct pp_realloc_tx *tx, uint8_t domain,
 {
 	tx->r = NULL;
 	tx->domain = domain;
-	if (pp_shim.sample_bytes) {
-		int was = old && pp_sample_remove(old);
-
-		if (!pp_sample_take(n)) {
-			if (was)
-				pp_emit_free(domain, old);
-			return;
-		}
-		if (!was)
-			old = NULL;
-	}
 	if (pp_emit_dropping())
 		return;
 	tx->stack = pp_stack_current();
@@ -79,10 +68,27 @@ void pp_record_realloc_end(struct pp_realloc_tx *tx, const void *p)
 	if (!tx->r)
 		return;
 	tx->r->addr = (uintptr_t)p;
-	if (p && pp_shim.sample_bytes)
-		pp_sample_insert(p);
 	pp_ring_commit(tx->r, PP_REC_REALLOC, tx->domain, tx->stack,
 		       sizeof(*tx->r));
+}
+
+/* Sampled: region blocks are reused only after this returns. */
+void pp_emit_realloc(uint8_t domain, const void *old, const void *p,
+		     size_t n)
+{
+	struct pp_rec_realloc *r;
+	uint32_t stack;
+
+	if (pp_emit_dropping())
+		return;
+	stack = pp_stack_current();
+	r = pp_emit_reserve(sizeof(*r));
+	if (!r)
+		return;
+	r->old = (uintptr_t)old;
+	r->size = n;
+	r->addr = (uintptr_t)p;
+	pp_ring_commit(r, PP_REC_REALLOC, domain, stack, sizeof(*r));
 }
 
 void pp_record_munmap(const void *p, size_t n)

@@ -7,23 +7,16 @@
  * probability 1 - exp(-n/BYTES) whatever came before it, which is
  * what makes the collector's estimate n / (1 - exp(-n/BYTES)) unbiased.
  *
- * Frees are recorded only for recorded blocks: a set of their
- * addresses, fronted by a small counting filter that stays in cache so
- * the common free (not sampled) costs one byte load.
+ * Frees are recorded only for recorded blocks, which come from a
+ * region of their own (region.c): the common free costs a compare.
  */
 #include <math.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "shim.h"
 
-#define SET_BITS 20
-
 __thread int64_t pp_sample_left;
 static __thread uint64_t rng;
-uint8_t pp_sample_filter[1u << PP_FILTER_BITS];
-static uintptr_t *set;			/* open addressing; 1 = tombstone */
-static int set_lock;
 
 static int64_t next_gap(void)
 {
@@ -51,92 +44,9 @@ int pp_sample_crossed(size_t n)
 	return 1;
 }
 
-static void lock(void)
-{
-	while (__atomic_exchange_n(&set_lock, 1, __ATOMIC_ACQUIRE))
-		__builtin_ia32_pause();
-}
-
-static void unlock(void)
-{
-	__atomic_store_n(&set_lock, 0, __ATOMIC_RELEASE);
-}
-
-void pp_sample_insert(const void *p)
-{
-	uint64_t h = pp_sample_hash(p), mask = (1u << SET_BITS) - 1, i;
-	uint8_t *f = &pp_sample_filter[h >> (64 - PP_FILTER_BITS)];
-
-	lock();
-	for (i = h; ; i++) {
-		uintptr_t *s = &set[i & mask];
-
-		if (*s <= 1) {
-			*s = (uintptr_t)p;
-			break;
-		}
-		if (i - h > mask)
-			goto out;	/* full: the block goes untracked */
-	}
-	if (*f < 255)
-		__atomic_fetch_add(f, 1, __ATOMIC_RELAXED);
-out:
-	unlock();
-}
-
-/* 1 if p was a recorded block (now forgotten). */
-int pp_sample_remove(const void *p)
-{
-	uint64_t h = pp_sample_hash(p), mask = (1u << SET_BITS) - 1, i;
-	uint8_t *f = &pp_sample_filter[h >> (64 - PP_FILTER_BITS)];
-	int found = 0;
-
-	if (likely(!__atomic_load_n(f, __ATOMIC_RELAXED)))
-		return 0;
-	lock();
-	for (i = h; i - h <= mask; i++) {
-		uintptr_t *s = &set[i & mask];
-
-		if (!*s)
-			break;
-		if (*s == (uintptr_t)p) {
-			*s = 1;
-			found = 1;
-			if (*f < 255)
-				(*f)--;
-			break;
-		}
-	}
-	unlock();
-	return found;
-}
-
-/* 1 if p is a recorded block (it stays recorded). */
-int pp_sample_contains(const void *p)
-{
-	uint64_t h = pp_sample_hash(p), mask = (1u << SET_BITS) - 1, i;
-	int found = 0;
-
-	lock();
-	for (i = h; i - h <= mask; i++) {
-		uintptr_t s = set[i & mask];
-
-		if (!s)
-			break;
-		if (s == (uintptr_t)p) {
-			found = 1;
-			break;
-		}
-	}
-	unlock();
-	return found;
-}
-
 int pp_sample_init(void)
 {
 	if (!pp_shim.sample_bytes)
 		return 0;
-	set = mmap(NULL, sizeof(uintptr_t) << SET_BITS, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	return set == MAP_FAILED ? -1 : 0;
+	return pp_region_init();
 }

@@ -93,22 +93,9 @@ void pp_emit_thread(uint32_t tid, uint8_t flags, uint64_t ts,
 void pp_wait_for_probes(void);
 
 /* sample.c */
-#define PP_FILTER_BITS 16
 extern __thread int64_t pp_sample_left;
-extern uint8_t pp_sample_filter[1u << PP_FILTER_BITS];
 int pp_sample_init(void);
 int pp_sample_crossed(size_t n);
-void pp_sample_insert(const void *p);
-int pp_sample_remove(const void *p);
-int pp_sample_contains(const void *p);
-
-static inline uint64_t pp_sample_hash(const void *p)
-{
-	uint64_t h = (uintptr_t)p >> 4;
-
-	h *= 0x9e3779b97f4a7c15ull;
-	return h ^ (h >> 29);
-}
 
 /* Sampling: 1 if this block is to be recorded (inline: most are not). */
 static inline int pp_sample_take(size_t n)
@@ -119,41 +106,83 @@ static inline int pp_sample_take(size_t n)
 	return pp_sample_crossed(n);
 }
 
-/* 0 if p is certainly not a recorded block: one byte load, in cache. */
-static inline int pp_sample_maybe(const void *p)
+/*
+ * region.c: with --sample, recorded blocks (and only they) come from a
+ * region the shim owns, so a free is of a recorded block iff its
+ * address is in it. Blocks are glibc mmapped chunks: freeable by glibc
+ * too, once our hooks are gone. Its first half holds the PyMem hooks'
+ * blocks (the only ones those hooks may take back), the second libc's.
+ */
+struct pp_region {
+	uintptr_t lo, len, half;	/* len 0: no region */
+};
+extern struct pp_region pp_region;
+
+/* libc's free: any block of the region */
+static inline int pp_in_region(const void *p)
 {
-	return pp_sample_filter[pp_sample_hash(p) >> (64 - PP_FILTER_BITS)];
+	return (uintptr_t)p - pp_region.lo < pp_region.len;
 }
+
+/* the PyMem hooks: a block they made */
+static inline int pp_in_pymem_region(const void *p)
+{
+	return (uintptr_t)p - pp_region.lo < pp_region.half;
+}
+int pp_region_init(void);
+/* NULL: region full (or a bad alignment); libc: libc's half */
+void *pp_region_alloc(int libc, size_t n, size_t align);
+void pp_region_free(void *p);
+size_t pp_region_usable(const void *p);
+void pp_region_retire(void);
 
 /* record.c: the hot path, called by the interposers with pp_in_hook set */
 void pp_emit_alloc(uint8_t domain, const void *p, size_t n);
 void pp_emit_free(uint8_t domain, const void *p);
+/* sampled: a realloc of a recorded block or into one, recorded at once */
+void pp_emit_realloc(uint8_t domain, const void *old, const void *p,
+		     size_t n);
 struct pp_realloc_tx {
 	struct pp_rec_realloc *r;
 	uint32_t stack;
 	uint8_t domain;
 };
+/* every allocation (not sampled) */
 void pp_record_realloc_begin(struct pp_realloc_tx *tx, uint8_t domain,
 			     const void *old, size_t n);
 void pp_record_realloc_end(struct pp_realloc_tx *tx, const void *p);
 void pp_record_munmap(const void *p, size_t n);
 
-static inline void pp_record_alloc(uint8_t domain, const void *p, size_t n)
+/*
+ * Sampled: the allocation of n bytes about to be made is to be recorded:
+ * serve it from the region (NULL: not taken, allocate as usual).
+ */
+static inline void *pp_sample_alloc(int libc, size_t n, size_t align)
 {
-	if (pp_shim.sample_bytes && domain != PP_DOM_ARENA) {
-		if (likely(!pp_sample_take(n)))
-			return;
-		pp_sample_insert(p);
-	}
-	pp_emit_alloc(domain, p, n);
+	if (likely(!pp_sample_take(n)))
+		return NULL;
+	return pp_region_alloc(libc, n, align);
 }
 
-static inline void pp_record_free(uint8_t domain, const void *p)
+/* a region block is freed by any of our hooks: recorded if we record */
+static inline void pp_region_free_rec(uint8_t domain, void *p)
 {
-	if (pp_shim.sample_bytes &&
-	    (likely(!pp_sample_maybe(p)) || !pp_sample_remove(p)))
+	if (pp_shim.active && !pp_in_hook) {
+		pp_in_hook++;
+		pp_emit_free(domain, p);
+		pp_in_hook--;
+	}
+	pp_region_free(p);
+}
+
+/* a block the hooks allocated; with --sample only mmaps come here (the
+ * rest take pp_sample_alloc before allocating) */
+static inline void pp_record_alloc(uint8_t domain, const void *p, size_t n)
+{
+	if (pp_shim.sample_bytes && domain != PP_DOM_ARENA &&
+	    likely(!pp_sample_take(n)))
 		return;
-	pp_emit_free(domain, p);
+	pp_emit_alloc(domain, p, n);
 }
 
 /*

@@ -5,7 +5,12 @@ bytearray(N) would be two blocks (the object and its buffer), and appending
 on the same line would add the list's own resizes to the count. The list
 is a module global, so the blocks are live when the interpreter starts to
 finalize.
+
+With --fork, a child (which records nothing) then frees the blocks, grows
+one by realloc and exits through finalization; "exact: child ok" says it
+exited 0.
 """
+import os
 import sys
 
 COUNT = 23
@@ -24,6 +29,21 @@ def main():
     allocate(COUNT)
     print("exact: %d blocks of %d bytes" % (len(BLOCKS), SIZE))
     sys.stdout.flush()
+    if "--fork" in sys.argv:
+        forked()
+
+
+def forked():
+    pid = os.fork()
+    if pid == 0:
+        grown = bytearray(BLOCKS.pop())
+        for _ in range(64):
+            grown += b"x" * 4096
+        del BLOCKS[:]
+        sys.exit(0)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        print("exact: child ok")
 
 
 if __name__ == "__main__":
