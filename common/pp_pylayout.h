@@ -116,6 +116,12 @@ int pp_pylayout_init(struct pp_pylayout *l, const char *ver,
  */
 int pp_py_walk(const struct pp_pylayout *l, const void *tstate,
 	       const void *code_type, struct pp_rawframe *out, int max);
+/* The same walk without the checks, for a hot caller that chose it once
+ * (tstate non-NULL, max > 0; code_type non-NULL on 3.13+). */
+typedef int (*pp_py_walk_fn)(const struct pp_pylayout *l, const void *tstate,
+			     const void *code_type, struct pp_rawframe *out,
+			     int max);
+pp_py_walk_fn pp_py_walker(const struct pp_pylayout *l);
 
 /* Line of byte offset off in code (in this process); co_firstlineno if
  * the table has no entry for it. */

@@ -69,7 +69,8 @@ static void step_aside(struct domain *d)
 }
 
 /* --sample: the allocation the countdown picks comes from the region */
-static void *sampled(struct domain *d, size_t n)
+static inline __attribute__((always_inline)) void *sampled(struct domain *d,
+							   size_t n)
 {
 	void *p = pp_sample_alloc(0, n, 0);
 
@@ -78,9 +79,15 @@ static void *sampled(struct domain *d, size_t n)
 	return p;
 }
 
-static void *hook_malloc(void *ctx, size_t n)
+static inline void after_obj_malloc(struct domain *d)
 {
-	struct domain *d = ctx;
+	if (d->pp_domain == PP_DOM_PYOBJ && unlikely(--pp_fl_check < 0))
+		pp_fl_recheck();
+}
+
+/* everything but the sampled common case */
+static __attribute__((noinline)) void *malloc_slow(struct domain *d, size_t n)
+{
 	void *p = NULL;
 
 	if (pp_in_hook || !pp_shim.active) {
@@ -92,20 +99,38 @@ static void *hook_malloc(void *ctx, size_t n)
 	}
 	pp_in_hook++;
 	if (pp_shim.sample_bytes) {
-		p = sampled(d, n);
-		if (!p)
+		/* the countdown crossed zero (already lowered by n) */
+		if (pp_sample_crossed(n) && (p = pp_region_alloc(0, n, 0)))
+			pp_emit_alloc(d->pp_domain, p, n);
+		else
 			p = d->orig.malloc(d->orig.ctx, n);
-		note_block(d, p);
 	} else {
 		p = d->orig.malloc(d->orig.ctx, n);
-		note_block(d, p);
 		if (p)
 			pp_emit_alloc(d->pp_domain, p, n);
 	}
+	note_block(d, p);
 	pp_in_hook--;
-	if (d->pp_domain == PP_DOM_PYOBJ && unlikely(--pp_fl_check < 0))
-		pp_fl_recheck();
+	after_obj_malloc(d);
 	return p;
+}
+
+static void *hook_malloc(void *ctx, size_t n)
+{
+	struct domain *d = ctx;
+	void *p;
+
+	/* sampled, not picked: the common case, kept short */
+	if (likely(pp_shim.sample_bytes && !pp_in_hook && pp_shim.active) &&
+	    likely((pp_sample_left -= (int64_t)n) > 0)) {
+		pp_in_hook = 1;
+		p = d->orig.malloc(d->orig.ctx, n);
+		pp_in_hook = 0;
+		note_block(d, p);
+		after_obj_malloc(d);
+		return p;
+	}
+	return malloc_slow(d, n);
 }
 
 static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
@@ -224,6 +249,20 @@ static void *hook_realloc(void *ctx, void *old, size_t n)
 	return p;
 }
 
+static __attribute__((noinline)) void free_slow(struct domain *d, void *p)
+{
+	if (!p || pp_in_hook || !pp_shim.active) {
+		d->orig.free(d->orig.ctx, p);
+		if (!pp_shim.active)
+			step_aside(d);
+		return;
+	}
+	pp_in_hook++;
+	pp_emit_free(d->pp_domain, p);
+	d->orig.free(d->orig.ctx, p);
+	pp_in_hook--;
+}
+
 static void hook_free(void *ctx, void *p)
 {
 	struct domain *d = ctx;
@@ -238,16 +277,10 @@ static void hook_free(void *ctx, void *p)
 		pp_region_free_rec(d->pp_domain, p);
 		return;
 	}
-	if (!p || pp_in_hook || !pp_shim.active || pp_shim.sample_bytes) {
-		d->orig.free(d->orig.ctx, p);
-		if (!pp_shim.active)
-			step_aside(d);
-		return;
-	}
-	pp_in_hook++;
-	pp_emit_free(d->pp_domain, p);
-	d->orig.free(d->orig.ctx, p);
-	pp_in_hook--;
+	/* sampled: never recorded (and with a region, no step_aside) */
+	if (likely(pp_shim.sample_bytes))
+		return d->orig.free(d->orig.ctx, p);
+	free_slow(d, p);
 }
 
 /* PyMethodDef (Include/methodobject.h) */

@@ -6,6 +6,15 @@
  * defined in the stream (FUNC records for new functions, then one STACK
  * record) before the id is first used, so the hot path of a known
  * stack is a walk, a hash and one table probe.
+ *
+ * Hotter still: each thread keeps its last few stacks by a hash of the
+ * (code, offset) pairs alone, valid while no code object anywhere has
+ * died (pp_code_deaths), so a repeat costs a walk and a hash: no
+ * generation loads, no probe of the big table. What is compared is
+ * what the id is made of, never a frame's identity: frames are reused
+ * in place (same address, another code or another call of the same),
+ * and the code objects of a live chain cannot die under it (each frame
+ * holds a reference), so a hit is the same stack by construction.
  */
 
 #include <dlfcn.h>
@@ -19,6 +28,7 @@
 #define PP_MAX_NATIVE 32
 #define PP_STR_MAX 1024
 #define PROBE_MAX 64
+#define HOT_WAYS 16		/* per thread: 16 x 16 bytes of static TLS */
 
 enum { SLOT_EMPTY = 0, SLOT_CLAIMED = 1, SLOT_READY = 2 };
 
@@ -37,7 +47,14 @@ struct table {
 static struct table stacks = { .next_id = 1 };	/* raw frames -> id */
 static struct table shapes;			/* resolved frames -> id */
 static struct table funcs = { .next_id = 1 };
+
+static __thread struct hot {
+	uint64_t key;
+	uint32_t id;
+	uint32_t deaths;
+} hot[HOT_WAYS];
 static uintptr_t self_lo, self_hi;	/* our own text: frames to skip */
+static pp_py_walk_fn walk;		/* this interpreter's walker */
 /*
  * libunwind's unw_backtrace, loaded only for --native: the shim itself
  * needs nothing beyond libc, so it also loads inside a container or
@@ -285,9 +302,10 @@ uint32_t pp_stack_current(void)
 	void *ips[PP_MAX_NATIVE];
 	void *ts;
 	int n = 0, nn = 0, i, skip = 0;
-	uint64_t h = 0x737461636bull;
+	uint64_t h = 0x737461636bull, k = 0x686f74ull;
+	uint32_t id, deaths;
 	struct slot *s;
-	uint32_t id;
+	struct hot *e;
 
 	if (pp_shim.py_state < PP_PY_HOOKED)
 		ts = NULL;	/* code objects' deaths are seen from then on */
@@ -296,8 +314,8 @@ uint32_t pp_stack_current(void)
 		ts = NULL;	/* the thread states are being torn down */
 	else
 		ts = pp_shim.py.this_tstate();
-	if (ts)
-		n = pp_py_walk(L, ts, pp_shim.py.code_type, raw, PP_MAX_FRAMES);
+	if (ts && walk)
+		n = walk(L, ts, pp_shim.py.code_type, raw, PP_MAX_FRAMES);
 	if (unw_backtrace_fn) {
 		nn = unw_backtrace_fn(ips, PP_MAX_NATIVE);
 		while (skip < nn && (uintptr_t)ips[skip] >= self_lo &&
@@ -306,6 +324,15 @@ uint32_t pp_stack_current(void)
 	}
 	if (!n && nn == skip)
 		return 0;
+	deaths = __atomic_load_n(&pp_code_deaths, __ATOMIC_ACQUIRE);
+	for (i = 0; i < n; i++)
+		k = mix(mix(k, (uintptr_t)raw[i].code), (uint32_t)raw[i].offset);
+	for (i = skip; i < nn; i++)
+		k = mix(k, (uintptr_t)ips[i]);
+	k = fold(k);
+	e = &hot[k & (HOT_WAYS - 1)];
+	if (e->key == k && e->deaths == deaths && e->id)
+		return e->id;
 	/* a code object is its address and that address's generation */
 	for (i = 0; i < n; i++) {
 		h = mix(h, (uintptr_t)raw[i].code);
@@ -316,12 +343,15 @@ uint32_t pp_stack_current(void)
 	for (i = skip; i < nn; i++)
 		h = mix(h, (uintptr_t)ips[i]);
 	id = table_find(&stacks, fold(h), &s);
-	if (id)
-		return id;
-	if (!s)		/* full (code objects made in a loop): resolve each time */
-		return define(raw, n, ips + skip, nn - skip);
-	id = define(raw, n, ips + skip, nn - skip);
-	table_publish(s, id);
+	if (!id) {
+		/* full (code objects made in a loop): resolve each time */
+		id = define(raw, n, ips + skip, nn - skip);
+		if (s)
+			table_publish(s, id);
+	}
+	e->key = k;
+	e->id = id;
+	e->deaths = deaths;
 	return id;
 }
 
@@ -350,6 +380,8 @@ int pp_stacks_init(void)
 	    table_init(&funcs, 18) < 0 || pp_codelines_init() < 0)
 		return -1;
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)pp_stacks_init);
+	if (pp_shim.layout.instr_kind != PP_INSTR_PTR || pp_shim.py.code_type)
+		walk = pp_py_walker(&pp_shim.layout);
 	if (pp_shim.native) {
 		void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
 
