@@ -7,7 +7,7 @@
  * record) before the id is first used, so the hot path of a known
  * stack is a walk, a hash and one table probe.
  *
- * Hotter still: each thread keeps its last few stacks by a hash of the
+ * Hotter still: each thread keeps its recent stacks by a hash of the
  * (code, offset) pairs alone, valid while no code object anywhere has
  * died (pp_code_deaths), so a repeat costs a walk and a hash: no
  * generation loads, no probe of the big table. What is compared is
@@ -21,14 +21,17 @@
 #include <link.h>
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "shim.h"
 
 #define PP_MAX_NATIVE 32
 #define PP_STR_MAX 1024
 #define PROBE_MAX 64
-#define HOT_WAYS 16		/* per thread: 16 x 16 bytes of static TLS */
+#define HOT_WAYS 256		/* per thread: one page, mapped on first use */
 
 enum { SLOT_EMPTY = 0, SLOT_CLAIMED = 1, SLOT_READY = 2 };
 
@@ -48,11 +51,43 @@ static struct table stacks = { .next_id = 1 };	/* raw frames -> id */
 static struct table shapes;			/* resolved frames -> id */
 static struct table funcs = { .next_id = 1 };
 
-static __thread struct hot {
+struct hot {
 	uint64_t key;
 	uint32_t id;
 	uint32_t deaths;
-} hot[HOT_WAYS];
+};
+#define HOT_BYTES (HOT_WAYS * sizeof(struct hot))
+#define HOT_DEAD ((struct hot *)1)	/* the thread is exiting */
+/* a pointer, not the table: static TLS is scarce for a dlopen()ed shim */
+static __thread struct hot *hot;
+static pthread_key_t hot_key;
+static int hot_key_ok;
+
+static void hot_free(void *p)
+{
+	hot = HOT_DEAD;
+	syscall(SYS_munmap, p, HOT_BYTES);
+}
+
+/* this thread's table (NULL: none); mapped by a system call, not our
+ * mmap hook, which would record it */
+static struct hot *hot_table(void)
+{
+	long p;
+
+	if (likely((uintptr_t)hot > 1) || hot == HOT_DEAD || !hot_key_ok)
+		return hot == HOT_DEAD ? NULL : hot;
+	p = syscall(SYS_mmap, NULL, HOT_BYTES, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p < 0 && p > -4096)
+		return NULL;
+	if (pthread_setspecific(hot_key, (void *)p)) {
+		syscall(SYS_munmap, p, HOT_BYTES);
+		return NULL;
+	}
+	hot = (struct hot *)p;
+	return hot;
+}
 static uintptr_t self_lo, self_hi;	/* our own text: frames to skip */
 static pp_py_walk_fn walk;		/* this interpreter's walker */
 /*
@@ -330,9 +365,12 @@ uint32_t pp_stack_current(void)
 	for (i = skip; i < nn; i++)
 		k = mix(k, (uintptr_t)ips[i]);
 	k = fold(k);
-	e = &hot[k & (HOT_WAYS - 1)];
-	if (e->key == k && e->deaths == deaths && e->id)
-		return e->id;
+	e = hot_table();
+	if (e) {
+		e += k & (HOT_WAYS - 1);
+		if (e->key == k && e->deaths == deaths && e->id)
+			return e->id;
+	}
 	/* a code object is its address and that address's generation */
 	for (i = 0; i < n; i++) {
 		h = mix(h, (uintptr_t)raw[i].code);
@@ -349,9 +387,11 @@ uint32_t pp_stack_current(void)
 		if (s)
 			table_publish(s, id);
 	}
-	e->key = k;
-	e->id = id;
-	e->deaths = deaths;
+	if (e) {
+		e->key = k;
+		e->id = id;
+		e->deaths = deaths;
+	}
 	return id;
 }
 
@@ -380,6 +420,7 @@ int pp_stacks_init(void)
 	    table_init(&funcs, 18) < 0 || pp_codelines_init() < 0)
 		return -1;
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)pp_stacks_init);
+	hot_key_ok = pthread_key_create(&hot_key, hot_free) == 0;
 	if (pp_shim.layout.instr_kind != PP_INSTR_PTR || pp_shim.py.code_type)
 		walk = pp_py_walker(&pp_shim.layout);
 	if (pp_shim.native) {
