@@ -146,7 +146,10 @@ static void drained(const void *recs, size_t len, void *ctx)
 	const struct pp_hdr *rec;
 	const char *run = recs;
 
+	uint32_t n = 0;
+
 	pp_rec_for_each(rec, recs, len) {
+		n++;
 		if (unlikely(rec->type >= PP_REC_FUNC)) {
 			note(s, rec);
 			if (rec->type == PP_REC_FUNC && name_native(s, rec, &run))
@@ -155,7 +158,11 @@ static void drained(const void *recs, size_t len, void *ctx)
 		if (s->m)
 			pp_model_feed(s->m, rec);
 	}
-	append_run(s, run, (const char *)recs + len - run);
+	/* checked by pp_ring_drain: counted, unless a FUNC was renamed */
+	if (run == recs && s->tw && !s->write_err)
+		write_result(s, pp_trace_append_counted(s->tw, recs, len, n));
+	else
+		append_run(s, run, (const char *)recs + len - run);
 }
 
 static void from_bpf(const struct pp_hdr *rec, void *ctx)

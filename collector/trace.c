@@ -244,6 +244,19 @@ int pp_trace_append_run(struct pp_trace_writer *w, const void *recs,
 	return 0;
 }
 
+int pp_trace_append_counted(struct pp_trace_writer *w, const void *recs,
+			    size_t len, uint32_t nrec)
+{
+	/* checked as the ring's drain checks them: a run that fits is one
+	 * copy, without a second walk over its records */
+	if (len > PP_TRACE_CHUNK_RAW - w->used)
+		return pp_trace_append_run(w, recs, len);
+	memcpy(w->buf + w->used, recs, len);
+	w->used += len;
+	w->nrec += nrec;
+	return 0;
+}
+
 int pp_trace_close(struct pp_trace_writer *w)
 {
 	int e;

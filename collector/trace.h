@@ -62,6 +62,10 @@ int pp_trace_append(struct pp_trace_writer *w, const struct pp_hdr *rec);
  * splitting it only at chunk boundaries. -EINVAL for a bad record. */
 int pp_trace_append_run(struct pp_trace_writer *w, const void *recs,
 			size_t len);
+/* The same for nrec records already checked whole and well-formed (what
+ * pp_ring_drain delivers): no second walk when they fit the chunk. */
+int pp_trace_append_counted(struct pp_trace_writer *w, const void *recs,
+			    size_t len, uint32_t nrec);
 /* Writes the gathered records as one chunk now; nothing if none. */
 int pp_trace_flush(struct pp_trace_writer *w);
 /* Flushes, closes and frees (also on error). NULL is a no-op. */
