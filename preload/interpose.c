@@ -266,8 +266,9 @@ EXPORT void *realloc(void *old, size_t n)
 		return NULL;
 	}
 	if (!hook_enter()) {
+		/* nested (no outer hook records it) or not recording */
 		if (unlikely(pp_in_region(old)))
-			return region_realloc(old, n, 0, 0);
+			return region_realloc(old, n, 0, pp_shim.active);
 		return real.realloc(old, n);
 	}
 	if (pp_shim.sample_bytes) {

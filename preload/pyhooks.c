@@ -224,7 +224,7 @@ static void *hook_realloc(void *ctx, void *old, size_t n)
 
 	if (pp_in_hook || !pp_shim.active) {
 		if (unlikely(pp_in_pymem_region(old)))
-			p = region_realloc(d, old, n, 0, 0);
+			p = region_realloc(d, old, n, 0, pp_shim.active);
 		else
 			p = d->orig.realloc(d->orig.ctx, old, n);
 		note_block(d, p);

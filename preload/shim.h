@@ -164,10 +164,12 @@ static inline void *pp_sample_alloc(int libc, size_t n, size_t align)
 	return pp_region_alloc(libc, n, align);
 }
 
-/* a region block is freed by any of our hooks: recorded if we record */
+/* a region block is freed by any of our hooks: recorded if we record,
+ * nested or not (an outer hook never records a block it does not take
+ * back itself, e.g. pymalloc handing a libc-half block to free()) */
 static inline void pp_region_free_rec(uint8_t domain, void *p)
 {
-	if (pp_shim.active && !pp_in_hook) {
+	if (pp_shim.active) {
 		pp_in_hook++;
 		pp_emit_free(domain, p);
 		pp_in_hook--;

@@ -414,6 +414,16 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
+/* Unloaded (a detach that dlclose()s the shim): no thread may call
+ * hot_free once its code is gone; the pages of live threads are left. */
+__attribute__((destructor)) static void stacks_fini(void)
+{
+	if (hot_key_ok) {
+		hot_key_ok = 0;
+		pthread_key_delete(hot_key);
+	}
+}
+
 int pp_stacks_init(void)
 {
 	if (table_init(&stacks, 20) < 0 || table_init(&shapes, 20) < 0 ||
