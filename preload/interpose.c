@@ -314,7 +314,7 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 		void *p = NULL;
 
 		/* EINVAL as glibc would say it, before the countdown */
-		if (align % sizeof(void *) || (align & (align - 1)))
+		if (!align || align % sizeof(void *) || (align & (align - 1)))
 			err = EINVAL;
 		else if ((p = sampled(n, align, 0)))
 			*out = p;
