@@ -13,8 +13,8 @@ chained on the same PyMem_SetAllocator hooks before pyprof):
 The same with --sample 4096 (a 1 MiB block is recorded with probability
 1 - e^-256, weight 1: the counts stay exact), where recorded blocks come
 from pyprof's own region: and a forked child, which records nothing,
-frees them, grows one and exits through finalization with status 0 (the
-debug hooks would abort on a block they did not make).
+frees them, grows one and exits with status 0 (the debug hooks would
+abort on a block they did not make).
 """
 import sys
 
