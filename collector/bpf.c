@@ -45,6 +45,8 @@ struct code_info {
 
 struct pp_bpf {
 	struct pp_pyproc proc;
+	unsigned mode;			/* what was asked for */
+	unsigned loaded;		/* parts verified and loaded */
 	unsigned active;
 	pp_emit_fn emit;
 	void *ctx;
@@ -511,23 +513,26 @@ static void test_ring_size(struct bpf_map *map)
 		(skel)->links.prog ? 0 : -errno;                       \
 	})
 
-static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
-		      size_t wl)
+static int load_gil(struct pp_bpf *b)
 {
-	const struct pp_pyproc *p = &b->proc;
 	struct gil_bpf *s;
-	int pid = p->pid, err;
 
 	s = gil_bpf__open();
 	if (!s)
 		return -errno;
 	b->gil = s;
 	test_ring_size(s->maps.gil_events);
-	s->rodata->targ_tgid = pid;
-	s->rodata->gil_addr = p->gil;
-	err = gil_bpf__load(s);
-	if (err)
-		return err;
+	s->rodata->targ_tgid = b->proc.pid;
+	s->rodata->gil_addr = b->proc.gil;
+	return gil_bpf__load(s);
+}
+
+static int link_gil(struct pp_bpf *b, unsigned mode, char *why, size_t wl)
+{
+	const struct pp_pyproc *p = &b->proc;
+	struct gil_bpf *s = b->gil;
+	int pid = p->pid, err;
+
 	err = LINK(s, gil_thread_new,
 		   bpf_program__attach(s->progs.gil_thread_new)) ?:
 	      LINK(s, gil_thread_exit,
@@ -591,25 +596,30 @@ static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 	return err;
 }
 
-static int attach_gc(struct pp_bpf *b, unsigned mode, char *why, size_t wl)
+static int load_gc(struct pp_bpf *b)
 {
 	const struct pp_pyproc *p = &b->proc;
 	struct gc_bpf *s;
-	int pid = p->pid, err;
 
 	s = gc_bpf__open();
 	if (!s)
 		return -errno;
 	b->gc = s;
 	test_ring_size(s->maps.gc_events);
-	s->rodata->targ_tgid = pid;
+	s->rodata->targ_tgid = p->pid;
 	s->rodata->runtime_addr = p->runtime;
 	s->rodata->interp_head_off = p->layout.runtime_interp_head;
 	s->rodata->gc_stats_off = p->gc_stats ? p->gc_stats - p->interp : 0;
 	s->rodata->collector_has_ptrs = p->gc_has_ptrs;
-	err = gc_bpf__load(s);
-	if (err)
-		return err;
+	return gc_bpf__load(s);
+}
+
+static int link_gc(struct pp_bpf *b, unsigned mode, char *why, size_t wl)
+{
+	const struct pp_pyproc *p = &b->proc;
+	struct gc_bpf *s = b->gc;
+	int pid = p->pid, err;
+
 	if (p->usdt_gc && !(mode & PP_BPF_GC_UPROBE)) {
 		err = LINK(s, gc_start,
 			   bpf_program__attach_usdt(s->progs.gc_start, pid,
@@ -686,13 +696,13 @@ static void walk_cfg(struct py_walk_cfg *c, const struct pp_pyproc *p)
 	c->code_tagged = l->code_tagged;
 }
 
-static int attach_locks(struct pp_bpf *b, char *why, size_t wl)
+static int load_locks(struct pp_bpf *b)
 {
 	const struct pp_pyproc *p = &b->proc;
 	struct py_walk_cfg *c;
 	struct locks_bpf *s;
 	uint64_t words[LOCK_MAX_EXCLUDE];
-	int i, n, err;
+	int i, n;
 
 	s = locks_bpf__open();
 	if (!s)
@@ -705,7 +715,14 @@ static int attach_locks(struct pp_bpf *b, char *why, size_t wl)
 		s->rodata->exclude[i] = words[i];
 	c = (struct py_walk_cfg *)&s->rodata->py;
 	walk_cfg(c, p);
-	err = locks_bpf__load(s) ?: locks_bpf__attach(s);
+	return locks_bpf__load(s);
+}
+
+static int link_locks(struct pp_bpf *b)
+{
+	struct locks_bpf *s = b->locks;
+	int err = locks_bpf__attach(s);
+
 	if (err)
 		return err;
 	add_source(b, "locks: futex tracepoints outside the GIL, Python stack "
@@ -735,10 +752,9 @@ static uint64_t heap_end(int pid)
 	return end;
 }
 
-static int attach_kmem(struct pp_bpf *b, unsigned mode)
+static int load_kmem(struct pp_bpf *b, unsigned mode)
 {
 	struct kmem_bpf *s;
-	int err;
 
 	s = kmem_bpf__open();
 	if (!s)
@@ -750,9 +766,14 @@ static int attach_kmem(struct pp_bpf *b, unsigned mode)
 		s->rodata->with_stack = 1;
 		walk_cfg((struct py_walk_cfg *)&s->rodata->py, &b->proc);
 	}
-	err = kmem_bpf__load(s);
-	if (err)
-		return err;
+	return kmem_bpf__load(s);
+}
+
+static int link_kmem(struct pp_bpf *b, unsigned mode)
+{
+	struct kmem_bpf *s = b->kmem;
+	int err;
+
 	if (mode & PP_BPF_KMEM_LINES) {
 		__u32 zero = 0;
 		__u64 brk = heap_end(b->proc.pid);
@@ -794,66 +815,122 @@ static int silent(enum libbpf_print_level level, const char *fmt,
 		       vfprintf(stderr, fmt, ap) : 0;
 }
 
-int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
-		  pp_emit_fn emit, void *ctx, char *err, size_t errlen)
+static const struct part {
+	unsigned bit;
+	const char *name;
+} parts[] = { { PP_BPF_GIL, "gil" }, { PP_BPF_GC, "gc" },
+	      { PP_BPF_LOCKS, "locks" }, { PP_BPF_KMEM, "kmem" } };
+
+#define NPARTS (sizeof(parts) / sizeof(parts[0]))
+
+/* A part that failed: no privilege ends it all (1), else noted (0). */
+static int part_failed(struct pp_bpf *b, const struct part *pt, int rc,
+		       const char *why, char *err, size_t errlen)
 {
-	struct {
-		unsigned bit;
-		const char *name;
-	} parts[] = { { PP_BPF_GIL, "gil" }, { PP_BPF_GC, "gc" },
-		      { PP_BPF_LOCKS, "locks" }, { PP_BPF_KMEM, "kmem" } };
+	if (rc == -EPERM || rc == -EACCES) {
+		snprintf(err, errlen, "attaching needs root or "
+				      "CAP_BPF+CAP_PERFMON");
+		return 1;
+	}
+	add_source(b, "%s: unavailable (%s)", pt->name,
+		   why[0] ? why : strerror(-rc));
+	return 0;
+}
+
+int pp_bpf_load(struct pp_bpf **out, int pid, unsigned mode, char *err,
+		size_t errlen)
+{
 	struct pp_bpf *b;
-	char why[256];
 	size_t i;
 	int rc;
 
 	*out = NULL;
 	b = pp_xcalloc(1, sizeof(*b));
-	if (pp_pyproc_open(&b->proc, pid, err, errlen)) {
+	rc = pp_pyproc_open(&b->proc, pid, err, errlen);
+	if (rc) {
 		free(b);
-		return -1;
+		return rc == -EAGAIN ? -EAGAIN : -1;
 	}
 	libbpf_set_print(silent);
-	b->emit = emit;
-	b->ctx = ctx;
-	b->t_attach = pp_now_ns();
-	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-		if (!(mode & parts[i].bit))
+	b->mode = mode;
+	for (i = 0; i < NPARTS; i++) {
+		unsigned bit = parts[i].bit;
+
+		if (!(mode & bit))
 			continue;
-		why[0] = 0;
-		rc = parts[i].bit == PP_BPF_GIL ? attach_gil(b, mode, why,
-							     sizeof(why)) :
-		     parts[i].bit == PP_BPF_GC ? attach_gc(b, mode, why,
-							   sizeof(why)) :
-		     parts[i].bit == PP_BPF_LOCKS ?
-						 attach_locks(b, why, sizeof(why)) :
-						 attach_kmem(b, mode);
-		if (rc == -EPERM || rc == -EACCES) {
-			snprintf(err, errlen, "attaching needs root or "
-					      "CAP_BPF+CAP_PERFMON");
+		rc = bit == PP_BPF_GIL ? load_gil(b) :
+		     bit == PP_BPF_GC ? load_gc(b) :
+		     bit == PP_BPF_LOCKS ? load_locks(b) : load_kmem(b, mode);
+		if (!rc)
+			b->loaded |= bit;
+		else if (part_failed(b, &parts[i], rc, "", err, errlen))
 			goto fail;
-		}
-		if (rc) {
-			add_source(b, "%s: unavailable (%s)", parts[i].name,
-				   why[0] ? why : strerror(-rc));
-			continue;
-		}
-		b->active |= parts[i].bit;
 	}
-	if (!b->active) {
-		snprintf(err, errlen, "pid %d (Python %s): no probe could be "
-				      "attached: %s", pid, b->proc.version,
-			 b->sources);
-		err[strcspn(err, "\n")] = 0;
-		goto fail;
-	}
-	if (b->active & PP_BPF_GIL)
-		emit_threads(b);
 	*out = b;
 	return 0;
 fail:
 	pp_bpf_detach(b);
 	return -1;
+}
+
+int pp_bpf_attach_loaded(struct pp_bpf *b, pp_emit_fn emit, void *ctx,
+			 char *err, size_t errlen)
+{
+	/* the uprobes first and back to back: the kernel's first uprobe
+	 * registration waits for an RCU grace period, the ones right
+	 * after it mostly do not; GC before the GIL */
+	static const int order[] = { 1, 0, 2, 3 };
+	char why[256];
+	size_t k;
+	int rc;
+
+	b->emit = emit;
+	b->ctx = ctx;
+	b->t_attach = pp_now_ns();
+	for (k = 0; k < NPARTS; k++) {
+		const struct part *pt = &parts[order[k]];
+
+		if (!(b->loaded & pt->bit))
+			continue;
+		why[0] = 0;
+		rc = pt->bit == PP_BPF_GIL ? link_gil(b, b->mode, why,
+						       sizeof(why)) :
+		     pt->bit == PP_BPF_GC ? link_gc(b, b->mode, why,
+						     sizeof(why)) :
+		     pt->bit == PP_BPF_LOCKS ? link_locks(b) :
+					       link_kmem(b, b->mode);
+		if (!rc)
+			b->active |= pt->bit;
+		else if (part_failed(b, pt, rc, why, err, errlen))
+			goto fail;
+	}
+	if (!b->active) {
+		snprintf(err, errlen, "pid %d (Python %s): no probe could be "
+				      "attached: %s", b->proc.pid,
+			 b->proc.version, b->sources);
+		err[strcspn(err, "\n")] = 0;
+		goto fail;
+	}
+	if (b->active & PP_BPF_GIL)
+		emit_threads(b);
+	return 0;
+fail:
+	pp_bpf_detach(b);
+	return -1;
+}
+
+int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
+		  pp_emit_fn emit, void *ctx, char *err, size_t errlen)
+{
+	struct pp_bpf *b;
+
+	*out = NULL;
+	if (pp_bpf_load(&b, pid, mode, err, errlen))
+		return -1;
+	if (pp_bpf_attach_loaded(b, emit, ctx, err, errlen))
+		return -1;
+	*out = b;
+	return 0;
 }
 
 int pp_bpf_poll(struct pp_bpf *b, int timeout_ms)

@@ -45,6 +45,19 @@ typedef void (*pp_emit_fn)(const struct pp_hdr *rec, void *ctx);
  * version, no privilege, nothing could be attached). */
 int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 		  pp_emit_fn emit, void *ctx, char *err, size_t errlen);
+/*
+ * The same in two steps, so the slow part (libbpf reading the kernel's
+ * BTF, the verifier) can run while the target is still starting up:
+ * pp_bpf_load opens and loads the programs for what mode asks (no
+ * probe in place, no record emitted; any thread), -EAGAIN while the
+ * interpreter is not made yet (ask again), else 0 or -1 with err.
+ * pp_bpf_attach_loaded puts the probes in place: 0, or -1 with err and
+ * b freed.
+ */
+int pp_bpf_load(struct pp_bpf **out, int pid, unsigned mode, char *err,
+		size_t errlen);
+int pp_bpf_attach_loaded(struct pp_bpf *b, pp_emit_fn emit, void *ctx,
+			 char *err, size_t errlen);
 /* Deliver what the kernel has; waits up to timeout_ms for the first
  * event. Returns events handled or -errno. */
 int pp_bpf_poll(struct pp_bpf *b, int timeout_ms);

@@ -511,6 +511,7 @@ int pp_pyproc_open(struct pp_pyproc *p, int pid, char *err, size_t errlen)
 		seterr(err, errlen,
 		       "pid %d: Python %s is not initialized (no interpreter)",
 		       pid, p->version);
+		rc = -EAGAIN;
 		goto out;
 	}
 	if (vi->gil_in_interp) {
@@ -521,6 +522,7 @@ int pp_pyproc_open(struct pp_pyproc *p, int pid, char *err, size_t errlen)
 		    !p->gil) {
 			seterr(err, errlen, "pid %d: cannot read the GIL pointer",
 			       pid);
+			rc = -EAGAIN;	/* none yet: starting up? */
 			goto out;
 		}
 	} else {

@@ -44,7 +44,9 @@ struct pp_pyproc {
 	struct pp_pylayout layout;
 };
 
-/* Fill p for process pid. Returns 0, or -1 with one line in err. */
+/* Fill p for process pid. Returns 0, or -1 with one line in err;
+ * -EAGAIN (also with err) when the interpreter or its GIL is not made
+ * yet: a process still starting up may be asked again. */
 int pp_pyproc_open(struct pp_pyproc *p, int pid, char *err, size_t errlen);
 
 /* Read len bytes at addr of the target (process_vm_readv); 0 or -1. */

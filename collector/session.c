@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +36,26 @@
 #define DRAIN_MAX (4u << 20)
 #define DRAIN_BATCH (256u << 10)
 
+/*
+ * Loading the probes (libbpf reading the kernel's BTF, the verifier)
+ * takes tens of ms of CPU: a thread does it from the moment the target
+ * announces itself (PROC, at exec), while its interpreter starts, so
+ * that only the attach is left when the shim reports PY_READY.
+ */
+struct probe_load {
+	pthread_t th;
+	int started;
+	int stop;		/* PY_READY came or the session ends */
+	int pid;
+	unsigned mode;
+	int rc;			/* pp_bpf_load's */
+	struct pp_bpf *b;
+	char err[256];
+};
+
 struct sess {
 	const struct pp_session_opts *o;
+	struct probe_load load;
 	struct pp_ring ring;
 	struct pp_trace_writer *tw;
 	struct pp_model *m;
@@ -176,24 +195,86 @@ static void emit_run_mark(struct sess *s)
 	emit(s, &mk.h);
 }
 
-/*
- * The Python process announced itself: attach the eBPF probes to it,
- * or, when they cannot be had, tell the shim to measure stalls itself;
- * either way release its start-up.
- */
-static void attach_probes(struct sess *s)
+static unsigned probe_mode(const struct sess *s)
 {
-	struct pp_ring_hdr *h = s->ring.hdr;
 	unsigned mode = PP_BPF_GC | PP_BPF_LOCKS | PP_BPF_KMEM;
-	char err[256];
 
 	if (s->o->gil == PP_GIL_MODE_PRECISE)
 		mode |= PP_BPF_GIL;
 	else if (s->o->gil == PP_GIL_MODE_FUTEX)
 		mode |= PP_BPF_GIL | PP_BPF_GIL_FUTEX;
-	if (s->o->no_bpf || !s->py_ok ||
-	    pp_bpf_attach(&s->bpf, s->py_pid, mode, from_bpf, s, err,
-			  sizeof(err)) < 0) {
+	return mode;
+}
+
+/* Until the interpreter exists (pp_bpf_load says -EAGAIN), ask again. */
+static void *load_thread(void *arg)
+{
+	struct probe_load *l = arg;
+	struct timespec nap = { 0, 2000000 };
+
+	while ((l->rc = pp_bpf_load(&l->b, l->pid, l->mode, l->err,
+				    sizeof(l->err))) == -EAGAIN &&
+	       !__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE))
+		nanosleep(&nap, NULL);
+	return NULL;
+}
+
+/* The target announced itself (PROC): start loading its probes. */
+static void start_load(struct sess *s)
+{
+	struct probe_load *l = &s->load;
+
+	l->started = 1;		/* tried: once is enough */
+	if (s->o->no_bpf || !s->py_ok)
+		return;
+	l->pid = s->py_pid;
+	l->mode = probe_mode(s);
+	if (pthread_create(&l->th, NULL, load_thread, l))
+		l->started = 0, l->rc = -EAGAIN;	/* load at PY_READY */
+	else
+		l->started = 2;
+}
+
+/* The loader's result (it is told to stop retrying); -EAGAIN: none. */
+static int join_load(struct sess *s, struct pp_bpf **b, char *err,
+		     size_t errlen)
+{
+	struct probe_load *l = &s->load;
+
+	*b = NULL;
+	if (l->started != 2)
+		return -EAGAIN;
+	__atomic_store_n(&l->stop, 1, __ATOMIC_RELEASE);
+	pthread_join(l->th, NULL);
+	l->started = 1;
+	*b = l->b;
+	snprintf(err, errlen, "%s", l->err);
+	return l->rc;
+}
+
+/*
+ * The Python process is ready to run its code: attach the eBPF probes
+ * (loaded meanwhile), or, when they cannot be had, tell the shim to
+ * measure stalls itself; either way release its start-up.
+ */
+static void attach_probes(struct sess *s)
+{
+	struct pp_ring_hdr *h = s->ring.hdr;
+	struct pp_bpf *b = NULL;
+	char err[256] = "";
+	int rc = -1;
+
+	if (!s->o->no_bpf && s->py_ok) {
+		rc = join_load(s, &b, err, sizeof(err));
+		if (rc == -EAGAIN)	/* not loaded yet: now, then */
+			rc = pp_bpf_load(&b, s->py_pid, probe_mode(s), err,
+					 sizeof(err));
+		if (!rc)
+			rc = pp_bpf_attach_loaded(b, from_bpf, s, err,
+						  sizeof(err));
+		s->bpf = rc ? NULL : b;
+	}
+	if (rc) {
 		if (!s->o->no_bpf && s->py_ok)
 			fprintf(stderr, "pyprof: %s; GC, GIL and lock figures "
 				"come from the in-process fallback\n", err);
@@ -429,6 +510,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	char err[256];
 	struct rusage ru = { 0 };
 	int errpipe[2], exec_err;
+	struct pp_bpf *b;
 
 	if (o->pid)
 		return pp_attach_run(o, m);
@@ -481,6 +563,8 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	while (running) {
 		long got = recording && !s.ring_bad ? drain(&s) : 0;
 
+		if (s.saw_proc && !s.load.started)
+			start_load(&s);
 		if (s.py_ready && !s.ring.hdr->attached)
 			attach_probes(&s);
 		if (s.bpf && recording)
@@ -540,6 +624,9 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 		drain_all(&s);
 		emit_tick(&s, pp_now_ns());
 	}
+	/* a target that never got ready: the loader's work is not used */
+	if (join_load(&s, &b, err, sizeof(err)) == 0)
+		pp_bpf_detach(b);
 	emit_exit(&s, status);
 	if (getenv("PYPROF_DEBUG"))
 		fprintf(stderr, "pyprof: ring: %lu producer waits, %lu dropped; "
