@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@ struct pp_bpf {
 	struct pp_pyproc proc;
 	unsigned mode;			/* what was asked for */
 	unsigned loaded;		/* parts verified and loaded */
+	unsigned tried;			/* parts whose probes were set */
 	unsigned active;
 	pp_emit_fn emit;
 	void *ctx;
@@ -122,6 +124,10 @@ static void emit_gil(struct pp_bpf *b, uint32_t tid, int state,
 {
 	struct pp_rec_gil r = { 0 };
 
+	/* probes set early (pp_bpf_attach_early) saw the start-up: the
+	 * figures start at the attach */
+	if (start < b->t_attach)
+		start = b->t_attach;
 	if (end < start)
 		return;
 	r.h.len = sizeof(r);
@@ -155,10 +161,13 @@ static int on_gil(void *ctx, void *data, size_t len)
 		emit_gil(b, e->tid, PP_GIL_WAIT, e->wait_start, e->released);
 		break;
 	case GIL_EV_THREAD_NEW:
-		emit_thread(b, e->tid, e->released, 0);
+		/* threads alive at the attach are listed then */
+		if (e->released >= b->t_attach)
+			emit_thread(b, e->tid, e->released, 0);
 		break;
 	case GIL_EV_THREAD_EXIT:
-		emit_thread(b, e->tid, e->released, PP_THREAD_EXIT);
+		if (e->released >= b->t_attach)
+			emit_thread(b, e->tid, e->released, PP_THREAD_EXIT);
 		break;
 	}
 	return 0;
@@ -171,6 +180,8 @@ static int on_gc(void *ctx, void *data, size_t len)
 	struct pp_rec_gc r = { 0 };
 
 	b->handled++;
+	if (e->ts_start < b->t_attach)	/* the interpreter's start-up */
+		return 0;
 	r.h.len = sizeof(r);
 	r.h.type = PP_REC_GC;
 	r.h.flags = e->generation >= 0 && e->generation < 3 ?
@@ -837,12 +848,43 @@ static int part_failed(struct pp_bpf *b, const struct part *pt, int rc,
 	return 0;
 }
 
+/* Load the parts in bits; rc[i] is parts[i]'s result. */
+struct loading {
+	struct pp_bpf *b;
+	unsigned bits;
+	int rc[NPARTS];
+};
+
+static void *load_parts(void *arg)
+{
+	struct loading *l = arg;
+	size_t i;
+
+	for (i = 0; i < NPARTS; i++) {
+		unsigned bit = parts[i].bit;
+
+		if (!(l->bits & bit))
+			continue;
+		l->rc[i] = bit == PP_BPF_GIL ? load_gil(l->b) :
+			   bit == PP_BPF_GC ? load_gc(l->b) :
+			   bit == PP_BPF_LOCKS ? load_locks(l->b) :
+						 load_kmem(l->b, l->b->mode);
+	}
+	return NULL;
+}
+
 int pp_bpf_load(struct pp_bpf **out, int pid, unsigned mode, char *err,
 		size_t errlen)
 {
+	/* each object costs libbpf a read of the kernel's BTF (megabytes,
+	 * a page per read() from sysfs) and the verifier: the uprobes'
+	 * objects on a second thread, the tracepoints' on this one */
+	struct loading up = { .bits = mode & (PP_BPF_GIL | PP_BPF_GC) },
+		       tp = { .bits = mode & ~(PP_BPF_GIL | PP_BPF_GC) };
 	struct pp_bpf *b;
+	pthread_t th;
 	size_t i;
-	int rc;
+	int rc, threaded;
 
 	*out = NULL;
 	b = pp_xcalloc(1, sizeof(*b));
@@ -853,16 +895,19 @@ int pp_bpf_load(struct pp_bpf **out, int pid, unsigned mode, char *err,
 	}
 	libbpf_set_print(silent);
 	b->mode = mode;
+	up.b = tp.b = b;
+	threaded = up.bits && !pthread_create(&th, NULL, load_parts, &up);
+	load_parts(&tp);
+	if (threaded)
+		pthread_join(th, NULL);
+	else
+		load_parts(&up);
 	for (i = 0; i < NPARTS; i++) {
-		unsigned bit = parts[i].bit;
-
-		if (!(mode & bit))
+		rc = up.rc[i] ?: tp.rc[i];
+		if (!(mode & parts[i].bit))
 			continue;
-		rc = bit == PP_BPF_GIL ? load_gil(b) :
-		     bit == PP_BPF_GC ? load_gc(b) :
-		     bit == PP_BPF_LOCKS ? load_locks(b) : load_kmem(b, mode);
 		if (!rc)
-			b->loaded |= bit;
+			b->loaded |= parts[i].bit;
 		else if (part_failed(b, &parts[i], rc, "", err, errlen))
 			goto fail;
 	}
@@ -873,37 +918,58 @@ fail:
 	return -1;
 }
 
+/* Set one loaded part's probes: 0 (done, or noted as unavailable), or
+ * -1 when nothing can be attached (no privilege). */
+static int link_part(struct pp_bpf *b, const struct part *pt, char *err,
+		     size_t errlen)
+{
+	char why[256] = "";
+	int rc;
+
+	if (!(b->loaded & pt->bit) || (b->tried & pt->bit))
+		return 0;
+	b->tried |= pt->bit;
+	rc = pt->bit == PP_BPF_GIL ? link_gil(b, b->mode, why, sizeof(why)) :
+	     pt->bit == PP_BPF_GC ? link_gc(b, b->mode, why, sizeof(why)) :
+	     pt->bit == PP_BPF_LOCKS ? link_locks(b) : link_kmem(b, b->mode);
+	if (!rc)
+		b->active |= pt->bit;
+	else if (part_failed(b, pt, rc, why, err, errlen))
+		return -1;
+	return 0;
+}
+
+/*
+ * GC first, then the GIL: both are uprobes, and the kernel's first
+ * uprobe registration waits for an RCU grace period while the ones
+ * right after it mostly do not.
+ */
+static const int uprobe_parts[] = { 1, 0 };
+
+int pp_bpf_attach_early(struct pp_bpf *b, char *err, size_t errlen)
+{
+	size_t k;
+
+	for (k = 0; k < 2; k++)
+		if (link_part(b, &parts[uprobe_parts[k]], err, errlen)) {
+			pp_bpf_detach(b);
+			return -1;
+		}
+	return 0;
+}
+
 int pp_bpf_attach_loaded(struct pp_bpf *b, pp_emit_fn emit, void *ctx,
 			 char *err, size_t errlen)
 {
-	/* the uprobes first and back to back: the kernel's first uprobe
-	 * registration waits for an RCU grace period, the ones right
-	 * after it mostly do not; GC before the GIL */
 	static const int order[] = { 1, 0, 2, 3 };
-	char why[256];
 	size_t k;
-	int rc;
 
 	b->emit = emit;
 	b->ctx = ctx;
 	b->t_attach = pp_now_ns();
-	for (k = 0; k < NPARTS; k++) {
-		const struct part *pt = &parts[order[k]];
-
-		if (!(b->loaded & pt->bit))
-			continue;
-		why[0] = 0;
-		rc = pt->bit == PP_BPF_GIL ? link_gil(b, b->mode, why,
-						       sizeof(why)) :
-		     pt->bit == PP_BPF_GC ? link_gc(b, b->mode, why,
-						     sizeof(why)) :
-		     pt->bit == PP_BPF_LOCKS ? link_locks(b) :
-					       link_kmem(b, b->mode);
-		if (!rc)
-			b->active |= pt->bit;
-		else if (part_failed(b, pt, rc, why, err, errlen))
+	for (k = 0; k < NPARTS; k++)
+		if (link_part(b, &parts[order[k]], err, errlen))
 			goto fail;
-	}
 	if (!b->active) {
 		snprintf(err, errlen, "pid %d (Python %s): no probe could be "
 				      "attached: %s", b->proc.pid,

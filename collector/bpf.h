@@ -58,6 +58,12 @@ int pp_bpf_load(struct pp_bpf **out, int pid, unsigned mode, char *err,
 		size_t errlen);
 int pp_bpf_attach_loaded(struct pp_bpf *b, pp_emit_fn emit, void *ctx,
 			 char *err, size_t errlen);
+/* Optionally in between, before the target runs its own code: set the
+ * uprobes (GC, GIL), slow to register, at once. What they see before
+ * pp_bpf_attach_loaded (the interpreter's start-up) is left out: GC
+ * collections that started before it, GIL intervals cut at it. 0, or
+ * -1 with err and b freed. */
+int pp_bpf_attach_early(struct pp_bpf *b, char *err, size_t errlen);
 /* Deliver what the kernel has; waits up to timeout_ms for the first
  * event. Returns events handled or -errno. */
 int pp_bpf_poll(struct pp_bpf *b, int timeout_ms);

@@ -216,6 +216,11 @@ static void *load_thread(void *arg)
 				    sizeof(l->err))) == -EAGAIN &&
 	       !__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE))
 		nanosleep(&nap, NULL);
+	/* registering uprobes is slow: before the program needs them */
+	if (!l->rc && pp_bpf_attach_early(l->b, l->err, sizeof(l->err))) {
+		l->b = NULL;
+		l->rc = -1;
+	}
 	return NULL;
 }
 
@@ -626,7 +631,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	}
 	/* a target that never got ready: the loader's work is not used */
 	if (join_load(&s, &b, err, sizeof(err)) == 0)
-		pp_bpf_detach(b);
+		pp_bpf_detach_target_gone(b);
 	emit_exit(&s, status);
 	if (getenv("PYPROF_DEBUG"))
 		fprintf(stderr, "pyprof: ring: %lu producer waits, %lu dropped; "
