@@ -4,7 +4,10 @@
 # prints the medians of wall time and of CPU time (user + sys of pyprof
 # and its target together, as wait4 reports them) and the difference to
 # plain. The eBPF helper that removes the uprobes after the target has
-# exited (collector/bpf.c) is not waited for and not counted.
+# exited (collector/bpf.c) is not waited for and not counted, but it
+# keeps the kernel's uprobe locks busy for a while: PAUSE seconds
+# (default 1) between runs keep one run's removal out of the next run's
+# registration; PAUSE=0 measures runs back to back.
 # Usage: scripts/bench_startup.sh [RUNS] [PYTHON...]
 # Default interpreters: /usr/bin/python3.11 and Debian trixie's 3.13 in
 # its root (tests/cache/python3.13-trixie, after tests/setup_chroot.sh
@@ -58,6 +61,7 @@ one_python() {
 			before) c=("$BEFORE" record -o "$tmp/t.pp" -- "$py" -c pass) ;;
 			esac
 			timed "${c[@]}" >>"$tmp/$n"
+			sleep "${PAUSE:-1}"
 		done
 	done
 	rm -f "$tmp/t.pp"
