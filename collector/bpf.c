@@ -1093,12 +1093,13 @@ void pp_bpf_detach(struct pp_bpf *b)
 		locks_bpf__detach(b->locks);
 	if (b->kmem)
 		kmem_bpf__detach(b->kmem);
+	/* probes set early but never attached for good: nobody to tell */
 	if (b->rb) {
-		while (ring_buffer__consume(b->rb) > 0)
+		while (b->emit && ring_buffer__consume(b->rb) > 0)
 			;
 		ring_buffer__free(b->rb);
 	}
-	if (b->gil && (b->active & PP_BPF_GIL))
+	if (b->emit && b->gil && (b->active & PP_BPF_GIL))
 		close_gil(b);
 	gil_bpf__destroy(b->gil);
 	gc_bpf__destroy(b->gc);
