@@ -45,8 +45,9 @@ static const char usage[] =
 "                        (attached: default 524288)\n"
 "      --native          also record native (C) frames\n"
 "      --no-bpf          measure GC, GIL and locks in-process, without eBPF\n"
-"      --gil MODE        precise (default: every acquisition, uprobes),\n"
-"                        futex (waits only, cheapest) or off\n"
+"      --gil MODE        precise (every acquisition, uprobes; the default\n"
+"                        but with --pid), futex (waits only, cheapest; the\n"
+"                        default with --pid) or off\n"
 "      --max-size BYTES  record: keep the trace within BYTES (500M, 2G),\n"
 "                        dropping the oldest part, live state kept; default\n"
 "                        1G with --pid, none otherwise; 0: no cap\n"
@@ -87,7 +88,7 @@ struct opts {
 	double from, to;	/* report window (window set) */
 	int window, have_to;	/* have_to: --to given, else the end */
 	uint64_t sample;
-	int sample_given;
+	int sample_given, gil_given;
 	uint64_t ring;
 	uint64_t max_size;
 	int have_max_size;
@@ -803,6 +804,7 @@ int main(int argc, char **argv)
 			o.no_bpf = 1;
 			break;
 		case OPT_GIL:
+			o.gil_given = 1;
 			if (!strcmp(optarg, "precise"))
 				o.gil = PP_GIL_MODE_PRECISE;
 			else if (!strcmp(optarg, "futex"))
@@ -954,6 +956,10 @@ int main(int argc, char **argv)
 				   "command's");
 	if (o.pid && !o.sample_given)
 		o.sample = PP_ATTACH_SAMPLE;	/* the service keeps its pace */
+	/* a uprobe per GIL hand-off costs a busy service more than the
+	 * shim does (README, Attaching): waits only, unless asked */
+	if (o.pid && !o.gil_given)
+		o.gil = PP_GIL_MODE_FUTEX;
 	if (o.pid)
 		return do_run(NULL, &o, sub != NULL);
 	if (sub && overwrites_input(o.output, argv))
