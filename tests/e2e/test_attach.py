@@ -273,10 +273,13 @@ def window(t, tg):
     file, line, func = h.marker_site(W, "TOUCH")
     s, why = h.one_site(rep, file, line)
     pages = TOUCH_MIB * h.MIB // 4096
+    # BPF cannot fault a page in: a fault whose Python frames are not
+    # resident (rare: the loop's own frame is hot) is charged to no line
+    n = (s or {}).get("alloc_count", 0)
     h.check(premapped == "premapped %d" % TOUCH_MIB and touched == "touched %d" % pages and
-            s is not None and s.get("alloc_count") == pages and
-            s.get("live_bytes") == TOUCH_MIB * h.MIB,
-            "%s: %d first-touched pages are charged to %s:%d" % (t, pages, W, line),
+            s is not None and 0.99 * pages <= n <= pages and
+            s.get("live_bytes") == n * 4096,
+            "%s: %d first-touched pages are charged to %s:%d (99%%)" % (t, pages, W, line),
             why or "target %r %r, site %s" % (premapped, touched, h.fmt_site(s)))
 
 
