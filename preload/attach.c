@@ -106,25 +106,6 @@ static int receive_ring(const char *name)
 	return ring;
 }
 
-static int claim(int fd)
-{
-	struct pp_ring_hdr *h;
-	int expected = 0;
-
-	if (pp_ring_map(&pp_shim.ring, fd) < 0)
-		return -1;
-	h = pp_shim.ring.hdr;
-	if (!__atomic_compare_exchange_n(&h->owner_pid, &expected, getpid(),
-					 0, __ATOMIC_ACQ_REL,
-					 __ATOMIC_RELAXED)) {
-		pp_ring_unmap(&pp_shim.ring);
-		return -1;
-	}
-	pp_shim.sample_bytes = h->sample_bytes;
-	pp_shim.native = 0;	/* no libunwind loaded into a live process */
-	return 0;
-}
-
 /* a pending call: dlclose(self) once the current call has returned */
 static void unload(void)
 {
@@ -230,8 +211,9 @@ EXPORT int pyprof_inject_entry(void *handle, const struct inject_data *d)
 	pp_in_hook++;
 	pp_py_detect();
 	fd = receive_ring(d->sock);
+	/* native 0: no libunwind is loaded into a live process */
 	if (fd < 0 || pp_shim.py_state == PP_PY_NONE || !pp_shim.have_layout ||
-	    claim(fd) < 0) {
+	    pp_shim_claim_ring(fd, 0) < 0) {
 		if (fd >= 0)
 			close(fd);
 		goto fail;

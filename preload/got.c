@@ -32,20 +32,7 @@ static int inflight;
 #define ENTER __atomic_fetch_add(&inflight, 1, __ATOMIC_SEQ_CST)
 #define LEAVE __atomic_fetch_sub(&inflight, 1, __ATOMIC_RELEASE)
 
-static struct {
-	void *(*malloc)(size_t);
-	void (*free)(void *);
-	void *(*calloc)(size_t, size_t);
-	void *(*realloc)(void *, size_t);
-	void *(*reallocarray)(void *, size_t, size_t);
-	int (*posix_memalign)(void **, size_t, size_t);
-	void *(*aligned_alloc)(size_t, size_t);
-	void *(*memalign)(size_t, size_t);
-	void *(*valloc)(size_t);
-	void *(*pvalloc)(size_t);
-	void *(*mmap)(void *, size_t, int, int, int, off_t);
-	int (*munmap)(void *, size_t);
-} hk;
+static struct pp_alloc_fns hk;
 
 static void *w_malloc(size_t n)
 {

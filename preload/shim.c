@@ -128,7 +128,7 @@ static void clean_env(void)
 		unsetenv("LD_PRELOAD");
 }
 
-static int claim_ring(int fd)
+int pp_shim_claim_ring(int fd, int native)
 {
 	struct pp_ring_hdr *h;
 	int expected = 0;
@@ -143,7 +143,7 @@ static int claim_ring(int fd)
 		return -1;
 	}
 	pp_shim.sample_bytes = h->sample_bytes;
-	pp_shim.native = !!(h->opts & PP_OPT_NATIVE);
+	pp_shim.native = native && (h->opts & PP_OPT_NATIVE);
 	return 0;
 }
 
@@ -159,7 +159,7 @@ __attribute__((constructor)) static void pp_shim_init(void)
 		return;		/* not Python: pass the shim on to children */
 	fd = atoi(env);
 	clean_env();
-	if (fd <= 2 || claim_ring(fd) < 0) {
+	if (fd <= 2 || pp_shim_claim_ring(fd, 1) < 0) {
 		pp_shim.py_state = PP_PY_NONE;
 		return;		/* another process is being profiled */
 	}

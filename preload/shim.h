@@ -59,6 +59,25 @@ extern __thread int pp_in_hook;
 /* shim.c */
 void pp_shim_disable(void);
 void pp_emit_proc(void);
+/* map the ring at fd and own it (one process records into a ring) */
+int pp_shim_claim_ring(int fd, int native);
+
+/* the libc allocation family: interpose.c's next definitions, got.c's
+ * entries before they were rewritten */
+struct pp_alloc_fns {
+	void *(*malloc)(size_t);
+	void (*free)(void *);
+	void *(*calloc)(size_t, size_t);
+	void *(*realloc)(void *, size_t);
+	void *(*reallocarray)(void *, size_t, size_t);
+	int (*posix_memalign)(void **, size_t, size_t);
+	void *(*aligned_alloc)(size_t, size_t);
+	void *(*memalign)(size_t, size_t);
+	void *(*valloc)(size_t);
+	void *(*pvalloc)(size_t);
+	void *(*mmap)(void *, size_t, int, int, int, off_t);
+	int (*munmap)(void *, size_t);
+};
 
 /* attach.c, got.c: attach mode (loaded into a running process) */
 void pp_attach_disabled(void);
