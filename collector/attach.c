@@ -430,15 +430,24 @@ static void from_ring(const void *recs, size_t len, void *ctx)
 			pp_model_feed(a->m, rec);
 }
 
-/* The root only: a descendant is seen by eBPF (README, --children). */
+/*
+ * Not with --children: a process forked from one that has the shim
+ * keeps it mapped (inert) after the detach, and the tree is eBPF's.
+ */
 static void start_inject(struct aproc *p)
 {
 	const struct pp_session_opts *o = p->a->o;
 	struct pp_pyproc py;
 	char err[512];
 
-	if (o->no_inject || p->ppid)
+	if (o->no_inject)
 		return;
+	if (o->children) {
+		fprintf(stderr, "pyprof: with --children the shim is not loaded "
+			"(a process forked from it would keep it): eBPF only, "
+			"as --no-inject\n");
+		return;
+	}
 	/* not a Python we read: the eBPF attach says so, in its one line */
 	if (pp_pyproc_open(&py, p->pid, err, sizeof(err)) < 0)
 		return;
