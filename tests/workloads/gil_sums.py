@@ -12,7 +12,8 @@
 #           through a ctypes callback (PyGILState_Ensure/Release)
 # Each worker measures its own lifetime, CPU time (time.thread_time),
 # run delay (time runnable but not running, /proc/thread-self/schedstat:
-# a preempted GIL holder holds it without CPU time) and, for sleepers,
+# a preempted GIL holder holds it without CPU time; plus the VM's steal
+# time meanwhile, the same for a vCPU the hypervisor did not run) and, for sleepers,
 # how much later than asked its sleeps returned (the GIL is retaken
 # before sleep() returns; timer slack set to 1 ns), and prints
 # "thread NATIVE_ID NAME KIND LIFE_S CPU_S DELAY_S LATE_S RELEASES", the
@@ -43,18 +44,27 @@ def delay():
         return int(f.read().split()[1]) / 1e9
 
 
+# time the hypervisor ran no vCPU of this VM (all of them: a bound for
+# this thread's): the guest counts it neither as the thread's CPU time
+# nor as its run delay, yet a GIL holder holds the GIL through it
+def steal():
+    with open("/proc/stat") as f:
+        return int(f.readline().split()[8]) / os.sysconf("SC_CLK_TCK")
+
+
 # the window measured is [start(), report()]: reading schedstat (a file:
 # it releases the GIL) stays outside it
 def start():
     d = delay()
+    st = steal()
     c = time.thread_time()
-    return time.perf_counter(), c, d
+    return time.perf_counter(), c, d, st
 
 
 def report(name, kind, t0, late=0.0, releases=0):
     life = time.perf_counter() - t0[0]
     cpu = time.thread_time() - t0[1]
-    d = delay() - t0[2]
+    d = delay() - t0[2] + steal() - t0[3]
     with res_lock:
         res.append((threading.get_native_id(), name, kind, life, cpu, d, late,
                     releases))
