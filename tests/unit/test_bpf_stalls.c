@@ -262,7 +262,7 @@ static void test_gil(const char *py, const char *tag, unsigned mode)
 	static struct sink s;
 	struct pp_gil_thread th[64];
 	struct run r;
-	char name[128], src[1024], *line;
+	char name[128], src[1024], why[160] = "", *line;
 	int nth, i, nt = 0, bad = 0, ok;
 	double worst = 0;
 
@@ -301,15 +301,18 @@ static void test_gil(const char *py, const char *tag, unsigned mode)
 		       "(held %.3f s, wait %.3f s, life %.3f s, %llu acq)\n",
 		       tid, t->wait_fraction, lo, hi, t->held_s, t->wait_s,
 		       t->lifetime_s, (unsigned long long)t->acquisitions);
-		if (err > worst)
+		if (err > worst) {
 			worst = err;
+			snprintf(why, sizeof(why), ": thread %u %.3f, truth "
+				 "%.3f..%.3f", tid, t->wait_fraction, lo, hi);
+		}
 		if (err > 0.05)
 			bad++;
 	}
 	snprintf(name, sizeof(name), "gil %s wait fraction", tag);
 	CHECK(nt == 5 && !bad, name,
-	      "%d of %d threads off by more than 5 points (worst %.1f)", bad,
-	      nt, 100 * worst);
+	      "%d of %d threads off by more than 5 points (worst %.1f%s)",
+	      bad, nt, 100 * worst, why);
 	printf("# %s: process wait fraction %.3f, worst thread error %.1f "
 	       "points\n", tag, pp_stalls_gil_wait_fraction(s.st),
 	       100 * worst);

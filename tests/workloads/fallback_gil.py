@@ -6,10 +6,12 @@
 # GIL: its wait is lifetime - on-CPU - (0 .. run delay). The I/O
 # thread's wait is how much later than asked each sleep returns (the
 # GIL is retaken before sleep() returns; timer slack 1 ns), less
-# 0 .. its run delay.
+# 0 .. its run delay. Both lower bounds also subtract the VM's steal
+# time (see stalls_gil.py).
 # Prints "thread NAME NATIVE_ID LIFETIME_S WAIT_MIN_S WAIT_MAX_S", and
 # "profile NAME NONE" (is sys.getprofile() None inside the thread).
 import ctypes
+import os
 import sys
 import threading
 import time
@@ -20,9 +22,11 @@ prof = {}
 
 
 def sched():
+    with open("/proc/stat") as f:
+        steal = int(f.readline().split()[8]) / os.sysconf("SC_CLK_TCK")
     with open("/proc/thread-self/schedstat") as f:
         oncpu, delay = f.read().split()[:2]
-    return int(oncpu) / 1e9, int(delay) / 1e9
+    return int(oncpu) / 1e9, int(delay) / 1e9 + steal
 
 
 def cpu():

@@ -5,9 +5,13 @@
 # on the GIL: its wait is lifetime - on-CPU - (0 .. run delay), since a
 # preempted holder is runnable too. The I/O thread's wait is how much
 # later than asked each sleep returns (the GIL is retaken before sleep()
-# returns; timer slack set to 1 ns), less 0 .. its run delay.
+# returns; timer slack set to 1 ns), less 0 .. its run delay. Both lower
+# bounds also subtract the VM's steal time over the window: a vCPU the
+# hypervisor did not run counts as neither CPU time nor run delay, yet
+# its thread may hold the GIL throughout.
 # Prints "thread NATIVE_ID LIFETIME_S WAIT_MIN_S WAIT_MAX_S" per thread.
 import ctypes
+import os
 import sys
 import threading
 import time
@@ -17,9 +21,11 @@ res = {}
 
 
 def sched():
+    with open("/proc/stat") as f:
+        steal = int(f.readline().split()[8]) / os.sysconf("SC_CLK_TCK")
     with open("/proc/thread-self/schedstat") as f:
         oncpu, delay = f.read().split()[:2]
-    return int(oncpu) / 1e9, int(delay) / 1e9
+    return int(oncpu) / 1e9, int(delay) / 1e9 + steal
 
 
 def cpu():
