@@ -163,6 +163,24 @@ $(B)/ebpf/%.skel.h: $(B)/ebpf/%.bpf.o
 
 # every collector-side object may include a skeleton
 $(COLLECTOR_OBJS) $(VIEWER_OBJS) $(CLI_OBJS): $(BPF_SKELS)
+.SECONDARY: $(BPF_SRCS:ebpf/%.bpf.c=$(B)/ebpf/%.bpf.o)
+
+# Start-up: the few kernel types the wrap-mode objects' CO-RE
+# relocations name, cut out of the running kernel's BTF, and that
+# kernel's build id (its ELF notes). On the same kernel libbpf relocates
+# against these few KiB instead of reading and parsing the kernel's
+# megabytes of BTF once per object (collector/bpf.c, core_btf).
+BPF_CORE_OBJS := $(addprefix $(B)/ebpf/,gil.bpf.o gc.bpf.o locks.bpf.o kmem.bpf.o)
+$(B)/ebpf/core_btf.h: $(BPF_CORE_OBJS)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) gen min_core_btf /sys/kernel/btf/vmlinux $(@D)/core.btf \
+		$(BPF_CORE_OBJS) >/dev/null
+	$(Q){ echo "static const unsigned char pp_core_btf[] = {"; \
+	  od -An -v -tx1 $(@D)/core.btf | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo "};"; echo "static const unsigned char pp_core_notes[] = {"; \
+	  od -An -v -tx1 /sys/kernel/notes | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo "};"; } > $@
+$(B)/collector/bpf.o: $(B)/ebpf/core_btf.h
 
 # The trace reader under ASan+UBSan (any report fails the test): pyprof
 # and the reader's unit tests in build-san/ (not the shim: it runs in

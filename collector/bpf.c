@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <linux/types.h>
 #include <bpf/bpf.h>
@@ -32,6 +33,7 @@
 #include "ebpf/gc.skel.h"
 #include "ebpf/locks.skel.h"
 #include "ebpf/kmem.skel.h"
+#include "ebpf/core_btf.h"
 
 struct code_info {
 	uint64_t addr;
@@ -722,6 +724,55 @@ static void test_ring_size(struct bpf_map *map)
 		bpf_map__set_max_entries(map, n);
 }
 
+/*
+ * Start-up: libbpf 1.1 reads and parses the kernel's BTF (megabytes)
+ * for each object it loads, for that object's CO-RE relocations alone:
+ * 17-24 ms of CPU per object, most of pyprof's start-up. The types those
+ * relocations name were cut out of the BTF of the kernel the build ran
+ * on (Makefile: core_btf.h, a few hundred bytes); on that same kernel
+ * (the same build id in its ELF notes) libbpf is given them instead,
+ * through a memfd. Any other kernel has its own BTF read, as before.
+ * NULL: no such file.
+ */
+static const char *core_btf_path(void)
+{
+	static char path[32];
+	static int done;
+	unsigned char notes[sizeof(pp_core_notes) + 1];
+	ssize_t n = -1;
+	int fd;
+
+	if (done)
+		return path[0] ? path : NULL;
+	done = 1;
+	fd = open("/sys/kernel/notes", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, notes, sizeof(notes));
+		close(fd);
+	}
+	if (n != sizeof(pp_core_notes) ||
+	    memcmp(notes, pp_core_notes, n) || getenv("PYPROF_KERNEL_BTF"))
+		return NULL;
+	fd = memfd_create("pyprof-core-btf", MFD_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (write(fd, pp_core_btf, sizeof(pp_core_btf)) !=
+	    (ssize_t)sizeof(pp_core_btf)) {
+		close(fd);
+		return NULL;
+	}
+	/* kept open: each object's open reads it by this name */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return path;
+}
+
+#define OPEN(name)                                                     \
+	({                                                             \
+		LIBBPF_OPTS(bpf_object_open_opts, o_,                  \
+			    .btf_custom_path = core_btf_path());       \
+		name##_bpf__open_opts(&o_);                            \
+	})
+
 /* libbpf returns NULL and sets errno */
 #define LINK(skel, prog, expr)                                         \
 	({                                                             \
@@ -736,7 +787,7 @@ static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 	struct gil_bpf *s;
 	int pid = p->pid, err;
 
-	s = gil_bpf__open();
+	s = OPEN(gil);
 	if (!s)
 		return -errno;
 	b->gil = s;
@@ -815,7 +866,7 @@ static int attach_gc(struct pp_bpf *b, unsigned mode, char *why, size_t wl)
 	struct gc_bpf *s;
 	int pid = p->pid, err;
 
-	s = gc_bpf__open();
+	s = OPEN(gc);
 	if (!s)
 		return -errno;
 	b->gc = s;
@@ -912,7 +963,7 @@ static int attach_locks(struct pp_bpf *b, char *why, size_t wl)
 	uint64_t words[LOCK_MAX_EXCLUDE];
 	int i, n, err;
 
-	s = locks_bpf__open();
+	s = OPEN(locks);
 	if (!s)
 		return -errno;
 	b->locks = s;
@@ -968,7 +1019,7 @@ static int attach_kmem(struct pp_bpf *b, unsigned mode)
 	struct kmem_bpf *s;
 	int err;
 
-	s = kmem_bpf__open();
+	s = OPEN(kmem);
 	if (!s)
 		return -errno;
 	b->kmem = s;

@@ -7,7 +7,7 @@
  *    per acquisition, drop_gil signals cond once per release, and a
  *    waiter sits in pthread_cond_timedwait(&gil->cond) (Python/
  *    ceval_gil.c);
- *  - futex syscalls (BTF raw tracepoints sys_enter/sys_exit, no tracefs
+ *  - futex syscalls (raw tracepoints sys_enter/sys_exit, no tracefs
  *    needed) on the GIL's futex words: blocked time only.
  * Thread creation/exit of the target bound each thread's lifetime.
  *
@@ -18,6 +18,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "gil.h"
 #include "ringwake.bpf.h"
 
@@ -256,7 +257,7 @@ static int gil_word(__u64 a)
 
 #define NR_futex 202	/* x86-64 */
 
-SEC("tp_btf/sys_enter")
+SEC("raw_tp/sys_enter")
 int BPF_PROG(gil_futex_enter, struct pt_regs *regs, long nr)
 {
 	struct gil_thread *t;
@@ -265,8 +266,8 @@ int BPF_PROG(gil_futex_enter, struct pt_regs *regs, long nr)
 
 	if (nr != NR_futex || !ours())
 		return 0;
-	uaddr = regs->di;
-	op = regs->si & 127;
+	uaddr = BPF_CORE_READ(regs, di);
+	op = BPF_CORE_READ(regs, si) & 127;
 	if (!gil_word(uaddr))
 		return 0;
 	/* FUTEX_WAIT, FUTEX_WAIT_BITSET */
@@ -280,7 +281,7 @@ int BPF_PROG(gil_futex_enter, struct pt_regs *regs, long nr)
 	return 0;
 }
 
-SEC("tp_btf/sys_exit")
+SEC("raw_tp/sys_exit")
 int BPF_PROG(gil_futex_exit, struct pt_regs *regs, long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
@@ -297,18 +298,18 @@ int BPF_PROG(gil_futex_exit, struct pt_regs *regs, long ret)
 }
 
 /* thread lifetimes */
-SEC("tp_btf/sched_process_fork")
+SEC("raw_tp/sched_process_fork")
 int BPF_PROG(gil_thread_new, struct task_struct *parent,
 	     struct task_struct *child)
 {
 	/* threads only: a forked child process is another tgid */
-	if (ours() && child->tgid == targ_tgid)
-		emit(GIL_EV_THREAD_NEW, child->pid, 0, 0,
+	if (ours() && BPF_CORE_READ(child, tgid) == targ_tgid)
+		emit(GIL_EV_THREAD_NEW, BPF_CORE_READ(child, pid), 0, 0,
 		     bpf_ktime_get_ns());
 	return 0;
 }
 
-SEC("tp_btf/sched_process_exit")
+SEC("raw_tp/sched_process_exit")
 int BPF_PROG(gil_thread_exit, struct task_struct *p)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();

@@ -7,6 +7,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "kmem.h"
 #include "ringwake.bpf.h"
 #include "pystack.bpf.h"
@@ -149,30 +150,41 @@ out:
 	return 0;
 }
 
-/* x86-64 syscall numbers; BTF raw tracepoints need no tracefs */
+/* x86-64 syscall numbers; raw tracepoints need no tracefs, and unlike
+ * tp_btf ones no kernel BTF to load (collector/bpf.c: start-up) */
 #define NR_mmap 9
 #define NR_munmap 11
 #define NR_brk 12
 #define NR_madvise 28
 
-SEC("tp_btf/sys_enter")
+SEC("raw_tp/sys_enter")
 int BPF_PROG(kmem_enter, struct pt_regs *regs, long nr)
 {
+	if (nr != NR_mmap && nr != NR_munmap && nr != NR_brk &&
+	    (nr != NR_madvise || !with_faults))
+		return 0;
+	if ((bpf_get_current_pid_tgid() >> 32) != targ_tgid)
+		return 0;
 	if (nr == NR_mmap)
-		return save(regs->di, regs->si, regs->r10, regs->dx);
+		return save(BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si),
+			    BPF_CORE_READ(regs, r10), BPF_CORE_READ(regs, dx));
 	if (nr == NR_munmap)
-		return save(regs->di, regs->si, 0, 0);
+		return save(BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si),
+			    0, 0);
 	if (nr == NR_brk)
-		return save(regs->di, 0, 0, 0);
-	if (nr == NR_madvise && with_faults)
-		return save(regs->di, regs->si, regs->dx, 0);
-	return 0;
+		return save(BPF_CORE_READ(regs, di), 0, 0, 0);
+	return save(BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si),
+		    BPF_CORE_READ(regs, dx), 0);
 }
 
-SEC("tp_btf/sys_exit")
+SEC("raw_tp/sys_exit")
 int BPF_PROG(kmem_exit, struct pt_regs *regs, long ret)
 {
-	long nr = regs->orig_ax;
+	long nr;
+
+	if ((bpf_get_current_pid_tgid() >> 32) != targ_tgid)
+		return 0;
+	nr = BPF_CORE_READ(regs, orig_ax);
 
 	if (nr == NR_mmap)
 		return done(KMEM_MMAP, ret);

@@ -11,6 +11,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "locks.h"
 #include "ringwake.bpf.h"
 #include "pystack.bpf.h"
@@ -41,7 +42,7 @@ struct {
 	__uint(max_entries, 1 << 20);
 } lock_events SEC(".maps");
 
-SEC("tp_btf/sys_enter")
+SEC("raw_tp/sys_enter")
 int BPF_PROG(lock_futex_enter, struct pt_regs *regs, long nr)
 {
 	__u64 id = bpf_get_current_pid_tgid(), uaddr;
@@ -51,8 +52,8 @@ int BPF_PROG(lock_futex_enter, struct pt_regs *regs, long nr)
 
 	if ((id >> 32) != targ_tgid || nr != NR_futex)
 		return 0;
-	uaddr = regs->di;
-	op = regs->si & 127;
+	uaddr = BPF_CORE_READ(regs, di);
+	op = BPF_CORE_READ(regs, si) & 127;
 	/* FUTEX_WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2 */
 	if (op != 0 && op != 6 && op != 9 && op != 11 && op != 13)
 		return 0;
@@ -72,7 +73,7 @@ int BPF_PROG(lock_futex_enter, struct pt_regs *regs, long nr)
 	return 0;
 }
 
-SEC("tp_btf/sys_exit")
+SEC("raw_tp/sys_exit")
 int BPF_PROG(lock_futex_exit, struct pt_regs *regs, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();

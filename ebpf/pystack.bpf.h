@@ -56,12 +56,12 @@ static long tstate_step(__u32 i, void *arg)
 
 static __u64 py_tstate(void)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = (void *)bpf_get_current_task();
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct tstate_find c;
 	__u64 *cached, interp;
 
-	c.fsbase = task->thread.fsbase;
+	c.fsbase = BPF_CORE_READ(task, thread.fsbase);
 	cached = bpf_map_lookup_elem(&tstates, &tid);
 	if (cached && *cached &&
 	    rd_ptr(*cached + py.tstate_thread_id) == c.fsbase)
