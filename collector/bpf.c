@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -955,13 +956,14 @@ static void walk_cfg(struct py_walk_cfg *c, const struct pp_pyproc *p)
 	c->code_tagged = l->code_tagged;
 }
 
-static int attach_locks(struct pp_bpf *b, char *why, size_t wl)
+/* open and load only: may run on another thread (see pp_bpf_attach) */
+static int load_locks(struct pp_bpf *b)
 {
 	const struct pp_pyproc *p = &b->proc;
 	struct py_walk_cfg *c;
 	struct locks_bpf *s;
 	uint64_t words[LOCK_MAX_EXCLUDE];
-	int i, n, err;
+	int i, n;
 
 	s = OPEN(locks);
 	if (!s)
@@ -974,7 +976,14 @@ static int attach_locks(struct pp_bpf *b, char *why, size_t wl)
 		s->rodata->exclude[i] = words[i];
 	c = (struct py_walk_cfg *)&s->rodata->py;
 	walk_cfg(c, p);
-	err = locks_bpf__load(s) ?: locks_bpf__attach(s);
+	return locks_bpf__load(s);
+}
+
+static int attach_locks(struct pp_bpf *b)
+{
+	struct locks_bpf *s = b->locks;
+	int err = locks_bpf__attach(s);
+
 	if (err)
 		return err;
 	add_source(b, "locks: futex tracepoints outside the GIL, Python stack "
@@ -1014,7 +1023,8 @@ static unsigned fault_every(void)
 	return n >= 1 && n <= 4096 ? n : 1;
 }
 
-static int attach_kmem(struct pp_bpf *b, unsigned mode)
+/* open and load only: may run on another thread (see pp_bpf_attach) */
+static int load_kmem(struct pp_bpf *b, unsigned mode)
 {
 	struct kmem_bpf *s;
 	int err;
@@ -1041,10 +1051,18 @@ static int attach_kmem(struct pp_bpf *b, unsigned mode)
 		 * rest still works */
 		kmem_bpf__destroy(s);
 		b->kmem = NULL;
-		return attach_kmem(b, mode & ~PP_BPF_KMEM_FAULTS);
+		return load_kmem(b, mode & ~PP_BPF_KMEM_FAULTS);
 	}
-	if (err)
-		return err;
+	return err;
+}
+
+static int attach_kmem(struct pp_bpf *b, unsigned mode)
+{
+	struct kmem_bpf *s = b->kmem;
+	int err;
+
+	if (!s->rodata->with_faults)	/* the kernel could not have them */
+		mode &= ~PP_BPF_KMEM_FAULTS;
 	if (mode & PP_BPF_KMEM_LINES) {
 		__u32 zero = 0;
 		__u64 brk = heap_end(b->proc.pid);
@@ -1091,6 +1109,49 @@ static int silent(enum libbpf_print_level level, const char *fmt,
 		       vfprintf(stderr, fmt, ap) : 0;
 }
 
+/*
+ * Start-up: the tracepoint objects (locks, kmem) are verified on a
+ * thread of their own while the uprobes (GIL, GC) are registered,
+ * which is mostly waiting for the kernel; they are attached afterwards,
+ * on the calling thread, in their turn. The thread touches nothing but
+ * its own objects.
+ */
+struct tp_load {
+	struct pp_bpf *b;
+	unsigned mode;
+	int locks, kmem;	/* 0 or -errno */
+	int threaded, loaded;
+	pthread_t thread;
+};
+
+static void *load_tp(void *arg)
+{
+	struct tp_load *l = arg;
+
+	if (l->mode & PP_BPF_LOCKS)
+		l->locks = load_locks(l->b);
+	if (l->mode & PP_BPF_KMEM)
+		l->kmem = load_kmem(l->b, l->mode);
+	return NULL;
+}
+
+static void tp_start(struct tp_load *l)
+{
+	if ((l->mode & (PP_BPF_GIL | PP_BPF_GC)) &&
+	    (l->mode & (PP_BPF_LOCKS | PP_BPF_KMEM)))
+		l->threaded = !pthread_create(&l->thread, NULL, load_tp, l);
+}
+
+static void tp_wait(struct tp_load *l)
+{
+	if (l->threaded)
+		pthread_join(l->thread, NULL);
+	else if (!l->loaded)
+		load_tp(l);
+	l->threaded = 0;
+	l->loaded = 1;
+}
+
 int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 		  pp_emit_fn emit, void *ctx, char *err, size_t errlen)
 {
@@ -1099,6 +1160,7 @@ int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 		const char *name;
 	} parts[] = { { PP_BPF_GIL, "gil" }, { PP_BPF_GC, "gc" },
 		      { PP_BPF_LOCKS, "locks" }, { PP_BPF_KMEM, "kmem" } };
+	struct tp_load tl = { .mode = mode };
 	struct pp_bpf *b;
 	char why[256];
 	size_t i;
@@ -1114,17 +1176,23 @@ int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 	b->emit = emit;
 	b->ctx = ctx;
 	b->t_attach = pp_now_ns();
+	tl.b = b;
+	core_btf_path();	/* made before the thread can ask */
+	tp_start(&tl);
 	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		if (!(mode & parts[i].bit))
 			continue;
 		why[0] = 0;
-		rc = parts[i].bit == PP_BPF_GIL ? attach_gil(b, mode, why,
-							     sizeof(why)) :
-		     parts[i].bit == PP_BPF_GC ? attach_gc(b, mode, why,
-							   sizeof(why)) :
-		     parts[i].bit == PP_BPF_LOCKS ?
-						 attach_locks(b, why, sizeof(why)) :
-						 attach_kmem(b, mode);
+		if (parts[i].bit == PP_BPF_GIL) {
+			rc = attach_gil(b, mode, why, sizeof(why));
+		} else if (parts[i].bit == PP_BPF_GC) {
+			rc = attach_gc(b, mode, why, sizeof(why));
+		} else {
+			tp_wait(&tl);
+			rc = parts[i].bit == PP_BPF_LOCKS ?
+				     tl.locks ?: attach_locks(b) :
+				     tl.kmem ?: attach_kmem(b, mode);
+		}
 		if (rc == -EPERM || rc == -EACCES) {
 			snprintf(err, errlen, "attaching needs root or "
 					      "CAP_BPF+CAP_PERFMON");
@@ -1149,6 +1217,8 @@ int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 	*out = b;
 	return 0;
 fail:
+	if (tl.threaded)
+		pthread_join(tl.thread, NULL);
 	pp_bpf_detach(b);
 	return -1;
 }

@@ -27,6 +27,7 @@
 #include "session.h"
 #include "symbols.h"
 #include "trace.h"
+#include "uprobe_warm.h"
 
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define TICK_NS 100000000ull
@@ -47,6 +48,7 @@ struct sess {
 	uint64_t lost[PP_LOST_NSRC];	/* totals sent in LOST records */
 	int saw_proc, py_ok, py_pid, py_ready;
 	struct pp_bpf *bpf;
+	int warm;		/* pp_uprobe_warm_start's, or -1 */
 	char pyver[32];
 	uint64_t rss;		/* last reading: a dead target reads as 0 */
 	int ring_bad;
@@ -200,6 +202,8 @@ static void attach_probes(struct sess *s)
 		s->bpf = NULL;
 		__atomic_or_fetch(&h->opts, PP_OPT_SHIM_STALLS, __ATOMIC_RELEASE);
 	}
+	pp_uprobe_warm_stop(s->warm);
+	s->warm = -1;
 	__atomic_store_n(&h->attached, 1, __ATOMIC_RELEASE);
 	emit_run_mark(s);
 }
@@ -422,7 +426,7 @@ static int fail(struct sess *s)
 
 int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 {
-	struct sess s = { .o = o, .m = m };
+	struct sess s = { .o = o, .m = m, .warm = -1 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t start, last_tick, last_flush, last_clock, t, lost_writes = 0;
 	int fd, status = 0, rc, running = 1, recording = 1;
@@ -455,6 +459,8 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	sigaction(SIGHUP, &sa, NULL);
 
 	start = pp_now_ns();
+	if (!o->no_bpf)
+		s.warm = pp_uprobe_warm_start();
 	if (pipe2(errpipe, O_CLOEXEC) < 0 || (s.child = fork()) < 0) {
 		fprintf(stderr, "pyprof: cannot start %s: %s\n", o->cmd[0],
 			strerror(errno));
