@@ -751,8 +751,10 @@ static const char *core_btf_path(void)
 		n = read(fd, notes, sizeof(notes));
 		close(fd);
 	}
+	/* test knob: PYPROF_TEST_KERNEL_BTF=1 takes the other way */
 	if (n != sizeof(pp_core_notes) ||
-	    memcmp(notes, pp_core_notes, n) || getenv("PYPROF_KERNEL_BTF"))
+	    memcmp(notes, pp_core_notes, n) ||
+	    getenv("PYPROF_TEST_KERNEL_BTF"))
 		return NULL;
 	fd = memfd_create("pyprof-core-btf", MFD_CLOEXEC);
 	if (fd < 0)
@@ -786,7 +788,7 @@ static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 {
 	const struct pp_pyproc *p = &b->proc;
 	struct gil_bpf *s;
-	int pid = p->pid, err;
+	int pid = p->pid, err, futex, precise, cond;
 
 	s = OPEN(gil);
 	if (!s)
@@ -795,6 +797,21 @@ static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 	test_ring_size(s->maps.gil_events);
 	s->rodata->targ_tgid = pid;
 	s->rodata->gil_addr = p->gil;
+	/* start-up: only what the branch below attaches is verified */
+	futex = !!(mode & PP_BPF_GIL_FUTEX);
+	precise = !futex && p->off_take_gil && p->off_drop_gil &&
+		  !(mode & PP_BPF_GIL_COND);
+	cond = !futex && !precise && p->off_cond_signal &&
+	       p->off_cond_timedwait;
+	bpf_program__set_autoload(s->progs.gil_futex_enter, futex);
+	bpf_program__set_autoload(s->progs.gil_futex_exit, futex);
+	bpf_program__set_autoload(s->progs.take_gil_enter, precise);
+	bpf_program__set_autoload(s->progs.take_gil_exit, precise);
+	bpf_program__set_autoload(s->progs.drop_gil_enter, precise);
+	bpf_program__set_autoload(s->progs.cond_signal, cond);
+	bpf_program__set_autoload(s->progs.cond_timedwait, cond);
+	bpf_program__set_autoload(s->progs.cond_wait,
+				  cond || (precise && p->off_cond_wait));
 	err = gil_bpf__load(s);
 	if (err)
 		return err;
@@ -865,7 +882,7 @@ static int attach_gc(struct pp_bpf *b, unsigned mode, char *why, size_t wl)
 {
 	const struct pp_pyproc *p = &b->proc;
 	struct gc_bpf *s;
-	int pid = p->pid, err;
+	int pid = p->pid, err, usdt;
 
 	s = OPEN(gc);
 	if (!s)
@@ -877,10 +894,16 @@ static int attach_gc(struct pp_bpf *b, unsigned mode, char *why, size_t wl)
 	s->rodata->interp_head_off = p->layout.runtime_interp_head;
 	s->rodata->gc_stats_off = p->gc_stats ? p->gc_stats - p->interp : 0;
 	s->rodata->collector_has_ptrs = p->gc_has_ptrs;
+	/* start-up: only what is attached below is verified */
+	usdt = p->usdt_gc && !(mode & PP_BPF_GC_UPROBE);
+	bpf_program__set_autoload(s->progs.gc_start, usdt);
+	bpf_program__set_autoload(s->progs.gc_done, usdt);
+	bpf_program__set_autoload(s->progs.gc_enter, !usdt && p->off_gc);
+	bpf_program__set_autoload(s->progs.gc_exit, !usdt && p->off_gc);
 	err = gc_bpf__load(s);
 	if (err)
 		return err;
-	if (p->usdt_gc && !(mode & PP_BPF_GC_UPROBE)) {
+	if (usdt) {
 		err = LINK(s, gc_start,
 			   bpf_program__attach_usdt(s->progs.gc_start, pid,
 						    p->pyelf, "python",
