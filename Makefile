@@ -6,6 +6,7 @@ B	:= build
 CC	?= gcc
 CLANG	?= clang
 BPFTOOL	?= bpftool
+LLVM_STRIP ?= llvm-strip
 PREFIX	?= /usr/local
 
 ifeq ($(V),1)
@@ -156,6 +157,7 @@ $(B)/ebpf/%.bpf.o: ebpf/%.bpf.c $(B)/vmlinux.h $(wildcard include/*.h common/*.h
 	$(call msg,BPF,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(INCLUDES) $(BPF_INC) -c $< -o $@
+	$(Q)$(LLVM_STRIP) -g $@	# DWARF: not loaded, but opened (start-up)
 
 $(B)/ebpf/%.skel.h: $(B)/ebpf/%.bpf.o
 	$(call msg,GEN,$@)
