@@ -10,8 +10,8 @@ keeps 16 KiB per request in a global list (LEAK-REAL). Asserts:
 - recording every allocation, the sites that grew as a leak does while
   importing (importlib's own `_new_module`, `spec_from_file_location`,
   ...) are told apart: `grew_by_import` true, `import_share` above one
-  half and their stack under importlib; the text report says so in one
-  line under the leaks.
+  half and their stack under importlib; the text report and the viewer's
+  Leaks view say how many in one line.
 """
 import re
 
@@ -59,6 +59,10 @@ def one(label, py, sample):
     h.check(txt.rc == 0 and m and int(m.group(1)) == len(told),
             t + ": the text report says how many sites grew by importing",
             h.tail(txt.out, 900))
+    vw = h.pyprof("view", r.trace, "-b", "-n", "1")
+    m = re.search(r"not leaks: (\d+) sites? that grew by importing modules", vw.out)
+    h.check(vw.rc == 0 and m and int(m.group(1)) == len(told),
+            t + ": the viewer's Leaks view says it too", h.tail(vw.out, 900))
 
 
 def main():
