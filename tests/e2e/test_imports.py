@@ -59,7 +59,7 @@ def one(label, py, sample):
     h.check(txt.rc == 0 and m and int(m.group(1)) == len(told),
             t + ": the text report says how many sites grew by importing",
             h.tail(txt.out, 900))
-    vw = h.pyprof("view", r.trace, "-b", "-n", "1")
+    vw = h.pyprof("view", r.trace, "-b", "-n", "1", "-d", "100")  # the end
     m = re.search(r"not leaks: (\d+) sites? that grew by importing modules", vw.out)
     h.check(vw.rc == 0 and m and int(m.group(1)) == len(told),
             t + ": the viewer's Leaks view says it too", h.tail(vw.out, 900))

@@ -16,7 +16,7 @@ import time
 
 DUR = float(sys.argv[1]) if len(sys.argv) > 1 else 2.0
 KEPT = []
-NAMES = ["plug%d" % i for i in range(100000)]
+NAMES = []
 BODY = '''
 DATA = {i: str(i) * 3 for i in range(300)}
 NAMES = [("name%d" % i, i) for i in range(200)]
@@ -43,6 +43,7 @@ def main():
     sys.dont_write_bytecode = True
     try:
         n = int(DUR / 0.008) + 50
+        NAMES.extend("plug%d" % i for i in range(n))
         for i in range(n):
             with open(os.path.join(d, "plug%d.py" % i), "w") as f:
                 f.write(BODY + FUNCS)
