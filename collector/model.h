@@ -33,6 +33,7 @@ struct pp_stack {
 	uint32_t nframes;
 	struct pp_frame *frames;	/* innermost first */
 	uint32_t site;			/* index into model.sites */
+	uint8_t import;			/* runs under the import system */
 	double live_bytes;		/* to pick a site's heaviest stack */
 	double alloc_bytes;		/* allocated so far (exports) */
 	double end_live_bytes;		/* at the end of the run */
@@ -49,6 +50,7 @@ struct pp_site {
 	uint32_t top_stack;		/* heaviest stack id at the end */
 	double live_bytes, live_count;
 	double alloc_bytes, alloc_count;
+	double import_bytes;		/* of alloc_bytes: made while importing */
 	double end_live_bytes, end_live_count;	/* at the end of the run */
 	/* leak judgement: per window, the lowest live bytes seen and the
 	 * bytes allocated so far at the window's end */
@@ -60,6 +62,7 @@ struct pp_site {
 	uint64_t nrec;			/* records at this site in the run */
 	/* verdict (pp_model_finish) */
 	int leak;
+	int imported;			/* grew by importing: not judged */
 	double growth_bytes_per_s;
 	double retention;		/* growth / bytes allocated, steady part */
 };

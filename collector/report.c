@@ -45,10 +45,13 @@ static void site_json(FILE *out, const struct pp_model *m, uint32_t idx,
 	fprintf(out, ", \"live_bytes\": %.0f, \"live_count\": %.0f, "
 		"\"alloc_bytes\": %.0f, \"alloc_count\": %.0f, "
 		"\"growth_bytes_per_s\": %.1f, \"leak\": %s, "
-		"\"retention\": %.3f, ",
+		"\"retention\": %.3f, \"import_share\": %.3f, "
+		"\"grew_by_import\": %s, ",
 		s->end_live_bytes, s->end_live_count, s->alloc_bytes,
 		s->alloc_count, s->growth_bytes_per_s,
-		s->leak ? "true" : "false", s->retention);
+		s->leak ? "true" : "false", s->retention,
+		s->alloc_bytes > 0 ? s->import_bytes / s->alloc_bytes : 0.0,
+		s->imported ? "true" : "false");
 	if (w && idx < w->nsites)
 		fprintf(out, "\"growth_bytes\": %.0f, ", w->site_growth[idx]);
 	fputs("\"stack\": [", out);
@@ -349,6 +352,24 @@ static void site_text(FILE *out, const struct pp_model *m, uint32_t idx,
 	}
 }
 
+/* sites that grew like a leak, but by importing modules: said, not judged */
+static void imports_text(FILE *out, const struct pp_model *m)
+{
+	double live = 0;
+	size_t i, n = 0;
+	char a[32];
+
+	for (i = 1; i < m->nsites; i++)
+		if (m->sites[i].imported) {
+			n++;
+			live += m->sites[i].end_live_bytes;
+		}
+	if (n)
+		fprintf(out, "  (not leaks: %zu site%s that grew by importing "
+			"modules, %s live: the loaded modules' own memory)\n",
+			n, n == 1 ? "" : "s", pp_fmt_bytes(live, a, sizeof(a)));
+}
+
 static void window_text(FILE *out, const struct pp_model *m,
 			const struct pp_win *w)
 {
@@ -440,6 +461,7 @@ void pp_report_text_win(const struct pp_model *m, const struct pp_win *w,
 	for (i = 0; i < n && i < TEXT_SITES; i++)
 		site_text(out, m, idx[i], 1);
 	free(idx);
+	imports_text(out, m);
 
 	n = pp_model_sorted_sites(m, &idx);
 	if (w)

@@ -141,6 +141,16 @@ static void row_leaks(struct pp_vw *v, struct pp_canvas *c, int y,
 	pp_canvas_put(c, x + 1, y, VA_NORMAL, lab);
 }
 
+/* growth by importing modules is told apart from leaks (README) */
+static void imports_note(struct pp_canvas *c, int y, size_t n)
+{
+	char buf[96];
+
+	snprintf(buf, sizeof(buf), "not leaks: %zu site%s that grew by "
+		 "importing modules", n, n == 1 ? "" : "s");
+	pp_canvas_put(c, 1, y, VA_DIM, buf);
+}
+
 int pp_draw_table(struct pp_vw *v, struct pp_canvas *c, int y, int h)
 {
 	struct pp_vw_snap *s = &v->snap;
@@ -173,6 +183,10 @@ int pp_draw_table(struct pp_vw *v, struct pp_canvas *c, int y, int h)
 			       "through most of the run") :
 			      (v->filter[0] ? "no site matches the filter" :
 			       "no allocations seen yet"));
+		if (leaks && s->nimported && !v->filter[0] && h > 2) {
+			imports_note(c, y + 2, s->nimported);
+			return 3;
+		}
 		return 2;
 	}
 	for (i = 0; i < v->table_h; i++) {
@@ -185,6 +199,10 @@ int pp_draw_table(struct pp_vw *v, struct pp_canvas *c, int y, int h)
 			row_sites(v, c, y + 1 + i, &s->all[s->rows[n]]);
 		if (n == v->sel && !v->batch)
 			pp_canvas_paint(c, y + 1 + i, VA_SELECT);
+	}
+	if (leaks && s->nimported && i < v->table_h) {
+		imports_note(c, y + 1 + i, s->nimported);
+		i++;
 	}
 	return 1 + i;
 }

@@ -81,6 +81,7 @@ void pp_vw_take(struct pp_vw *v)
 	s->all = pp_grow(s->all, &s->cap_all, m->nsites, sizeof(*s->all));
 	s->nall = 0;
 	s->nleaks = 0;
+	s->nimported = 0;
 	for (i = 0; i < m->nsites; i++) {
 		const struct pp_site *st = &m->sites[i];
 		struct pp_vw_row *row;
@@ -99,6 +100,7 @@ void pp_vw_take(struct pp_vw *v)
 		row->judged_growth = st->growth_bytes_per_s;
 		row->retention = st->retention;
 		s->nleaks += row->leak;
+		s->nimported += !!st->imported;
 	}
 }
 

@@ -95,6 +95,7 @@ struct pp_vw_snap {
 	struct pp_vw_row *all;
 	size_t nall, cap_all;
 	size_t nleaks;
+	size_t nimported;		/* grew by importing: not leaks */
 	/* the shown table: indexes into all, first nsorted in order */
 	uint32_t *rows;
 	size_t nrows, cap_rows, nsorted;

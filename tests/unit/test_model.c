@@ -24,7 +24,7 @@
 
 enum site_kind {
 	K_GROW = 1, K_CHURN, K_CACHE, K_CYCLES, K_STEPDOWN, K_SAWTOOTH,
-	K_HALFWAY, K_ONE_CLEAR, K_LIST, K_NKINDS
+	K_HALFWAY, K_ONE_CLEAR, K_LIST, K_IMPORT, K_FROZEN, K_NKINDS
 };
 
 static const char *kind_name[K_NKINDS] = {
@@ -34,6 +34,14 @@ static const char *kind_name[K_NKINDS] = {
 	[K_HALFWAY] = "growth that stops halfway",
 	[K_ONE_CLEAR] = "growth with one clear",
 	[K_LIST] = "a growing list (its buffer reallocated)",
+	[K_IMPORT] = "steady growth under an import",
+	[K_FROZEN] = "steady growth under another frozen module",
+};
+
+/* the outer frame of K_IMPORT's and K_FROZEN's stacks */
+static const char *outer_file[K_NKINDS] = {
+	[K_IMPORT] = "<frozen importlib._bootstrap>",
+	[K_FROZEN] = "<frozen runpy>",
 };
 
 /* a FIFO of live addresses per site */
@@ -61,15 +69,11 @@ static void feed(struct sim *s, const void *rec)
 	pp_model_feed(&s->m, rec);
 }
 
-static void def_site(struct sim *s, uint32_t id, const char *name)
+static void def_func(struct sim *s, uint32_t id, const char *file,
+		     const char *name)
 {
 	char buf[256];
 	struct pp_rec_func *f = (void *)buf;
-	struct {
-		struct pp_rec_stack r;
-		struct pp_frame fr[1];
-	} st;
-	const char *file = "synthetic.py";
 	size_t fl = strlen(file), nl = strlen(name);
 
 	memset(buf, 0, sizeof(buf));
@@ -81,11 +85,27 @@ static void def_site(struct sim *s, uint32_t id, const char *name)
 	memcpy(f->data, file, fl);
 	memcpy(f->data + fl, name, nl);
 	feed(s, f);
+}
+
+/* site id's stack: its own frame, under an outer one for some kinds */
+static void def_site(struct sim *s, uint32_t id, const char *name)
+{
+	struct {
+		struct pp_rec_stack r;
+		struct pp_frame fr[2];
+	} st;
+
+	def_func(s, id, "synthetic.py", name);
 	memset(&st, 0, sizeof(st));
 	st.r.h = (struct pp_hdr){ .len = sizeof(st), .type = PP_REC_STACK,
 				  .aux = id };
 	st.r.nframes = 1;
 	st.fr[0] = (struct pp_frame){ .func = id, .line = id * 10 + 1 };
+	if (outer_file[id]) {
+		def_func(s, 100 + id, outer_file[id], "outer");
+		st.r.nframes = 2;
+		st.fr[1] = (struct pp_frame){ .func = 100 + id, .line = 7 };
+	}
 	feed(s, &st);
 }
 
@@ -186,6 +206,10 @@ static void request(struct sim *s, int req, int ms)
 
 	if (k & 1u << K_GROW)
 		alloc(s, K_GROW, 2048, 1);
+	if (k & 1u << K_IMPORT)
+		alloc(s, K_IMPORT, 2048, 1);
+	if (k & 1u << K_FROZEN)
+		alloc(s, K_FROZEN, 2048, 1);
 	if (k & 1u << K_CHURN)
 		alloc(s, K_CHURN, 256 << 10, 0);
 	if (k & 1u << K_CACHE) {
@@ -300,7 +324,8 @@ static void verdicts(const char *run, int run_ms, int attach_ms,
 
 		if (!(kinds & 1u << k))
 			continue;
-		want = k == K_GROW || k == K_ONE_CLEAR || k == K_LIST;
+		want = k == K_GROW || k == K_ONE_CLEAR || k == K_LIST ||
+		       k == K_FROZEN;
 
 		snprintf(name, sizeof(name), "%s: %s %s", run, kind_name[k],
 			 want ? "is a leak" : "is not a leak");
@@ -308,6 +333,20 @@ static void verdicts(const char *run, int run_ms, int attach_ms,
 		      "leak %d, growth %.0f B/s, retention %.3f, live %.0f",
 		      st->leak, st->growth_bytes_per_s, st->retention,
 		      st->end_live_bytes);
+		/* said apart: it grew as a leak does, by importing */
+		if (k == K_IMPORT) {
+			snprintf(name, sizeof(name), "%s: growth under an "
+				 "import is told apart", run);
+			CHECK(st->imported && st->import_bytes ==
+			      st->alloc_bytes, name, "imported %d, %.0f of "
+			      "%.0f bytes", st->imported, st->import_bytes,
+			      st->alloc_bytes);
+		} else if (st->imported || st->import_bytes) {
+			snprintf(name, sizeof(name), "%s: %s is not an import",
+				 run, kind_name[k]);
+			CHECK(0, name, "imported %d, %.0f bytes", st->imported,
+			      st->import_bytes);
+		}
 	}
 	/* 2048 B per ms kept: 2 MB/s */
 	snprintf(name, sizeof(name), "%s: steady growth rate within 5%%", run);
