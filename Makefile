@@ -58,7 +58,8 @@ UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
 UNIT_BINS	:= $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all clean test demo setup install bench sanitize fuzz
-all: $(B)/pyprof $(B)/libpyprof.so $(UNIT_BINS) $(B)/tests/pyembed3.11
+all: $(B)/pyprof $(B)/libpyprof.so $(UNIT_BINS) $(B)/tests/pyembed3.11 \
+	$(B)/tests/libppkeep.so
 
 setup:
 	$(Q)./scripts/setup.sh
@@ -145,6 +146,12 @@ $(B)/tests/pyembed3.11: tests/embed/pyembed.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) -O2 -g $$($(PY311_CONFIG) --includes) $< -o $@ \
 		$$($(PY311_CONFIG) --embed --ldflags)
+
+# A C library a live target loads with ctypes after attach (test_inject)
+$(B)/tests/libppkeep.so: tests/embed/ppkeep.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g -shared -fPIC $< -o $@
 
 # eBPF: vmlinux.h from the running kernel's BTF, .bpf.c -> .bpf.o -> .skel.h
 $(B)/vmlinux.h:

@@ -3,18 +3,20 @@
  * Attach mode, the shim's side: loaded into a running process by
  * pyprof (collector/inject.c), its entry runs from a pending call on
  * the main thread, GIL held. It connects back to pyprof, receives the
- * ring, and hooks: the MEM and OBJ PyMem domains, the 3.13+ reference
- * tracer (freelists), the libc family by GOT (got.c). Nothing of the
- * program is changed that the detach cannot put back; the 3.9-3.12
- * freelist handling (type slots, gc.callbacks) would leave pointers into
- * the shim, so it is not used here.
+ * ring, and hooks: the MEM and OBJ PyMem domains, the freelists
+ * (freelist.c), the libc family by GOT (got.c). Nothing of the program
+ * is changed that the detach cannot put back.
  *
  * The detach: when recording stops (pyprof says so through the ring, or
  * is gone), the first hook to notice queues a pending call that puts
  * everything back, unmaps the ring, and queues dlclose of the shim
  * itself, which CPython runs right after (no code of ours on the stack).
- * If something was chained in front of our PyMem hooks since, they stay
- * pass-throughs and the shim stays loaded, costing a branch.
+ * Code of ours still in use then (a dlopen in progress through got.c's
+ * wrapper; a dealloc of freelist.c's that let the GIL go, an object
+ * still pointing at a private type copy) holds the dlclose back until
+ * the last such use ends (pp_attach_idle). If something was chained in
+ * front of our PyMem hooks since, they stay pass-throughs and the shim
+ * stays loaded, costing a branch.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -28,6 +30,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -119,6 +122,48 @@ static void unload(void)
 	}
 }
 
+static int unload_pending;	/* detached: unload once nothing is in use */
+static int retry_queued;
+
+static int in_use(void)
+{
+	return pp_got_busy() || pp_freelist_busy();
+}
+
+/* Main thread, GIL held: unload, once */
+static void unload_if_idle(void)
+{
+	if (!in_use() && __atomic_exchange_n(&unload_pending, 0, __ATOMIC_ACQ_REL))
+		unload();
+}
+
+/* a pending call queued by pp_attach_idle */
+static int retry_unload(void *arg)
+{
+	struct timespec nap = { 0, 1000000 };
+
+	(void)arg;
+	__atomic_store_n(&retry_queued, 0, __ATOMIC_RELEASE);
+	if (in_use())
+		return 0;	/* its last user queues us again */
+	/* the thread that queued us may still be on its way out of our
+	 * code (as pp_got_unhook's grace period) */
+	nanosleep(&nap, NULL);
+	unload_if_idle();
+	return 0;
+}
+
+void pp_attach_idle(void)
+{
+	if (!__atomic_load_n(&unload_pending, __ATOMIC_ACQUIRE) ||
+	    __atomic_exchange_n(&retry_queued, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (pp_shim.py.add_pending_call(retry_unload, NULL) < 0)
+		__atomic_store_n(&retry_queued, 0, __ATOMIC_RELEASE);
+	else if (breaker)
+		__atomic_store_n(breaker, 1, __ATOMIC_RELAXED);
+}
+
 /* Main thread, GIL held: everything back, then unload. */
 static int detach(void *arg)
 {
@@ -137,16 +182,18 @@ static int detach(void *arg)
 	pp_shim.active = 0;
 	pp_got_unhook();
 	clean = !pyhooked || pp_pyhooks_detach() == 0;
-	if (pyhooked && pp_shim.layout.minor >= 13)
-		pp_freelist_undo();
+	if (pyhooked && pp_freelist_detach() < 0)
+		clean = 0;
 	if (pp_shim.ring.hdr)
 		pp_emit_mark(PP_MARK_DETACH);	/* dropped if pyprof is gone */
 	pp_shim.py_state = PP_PY_NONE;
 	pp_in_hook--;
 	if (pp_shim.ring.hdr)
 		pp_ring_unmap(&pp_shim.ring);
-	if (clean)
-		unload();
+	if (clean) {
+		__atomic_store_n(&unload_pending, 1, __ATOMIC_RELEASE);
+		unload_if_idle();
+	}
 	return 0;
 }
 
@@ -235,11 +282,13 @@ EXPORT int pyprof_inject_entry(void *handle, const struct inject_data *d)
 		goto fail;
 	}
 	pthread_atfork(NULL, NULL, atfork_child);
+	/* not WAIT: a libc hook would queue wrap mode's install(), which
+	 * hooks the PyMem domains again, in front of ours (interpose.c) */
+	pp_shim.py_state = PP_PY_SCHEDULED;
 	__atomic_store_n(&pp_shim.active, 1, __ATOMIC_RELEASE);
 	pp_pyhooks_attach();
 	pyhooked = 1;
-	if (pp_shim.layout.minor >= 13)
-		pp_freelist_install();
+	pp_freelist_install();
 	pp_shim.py_state = PP_PY_HOOKED;
 	pp_emit_mark(PP_MARK_PY_READY);
 	pp_in_hook--;

@@ -26,6 +26,8 @@ shim by itself, and works as fast as before.
 """
 import glob
 import os
+import re
+import shutil
 import select
 import signal
 import subprocess
@@ -33,7 +35,7 @@ import sys
 import time
 
 import harness as h
-from test_attach import Target, same_state, state, report
+from test_attach import Target, finish as finish_attach, same_state, start_attach, state, report
 
 W = "inject_target.py"
 MARK = "LEAK_LINE"
@@ -329,11 +331,105 @@ def killed(label, py):
         tg.close()
 
 
+FL = "attach_freelists.py"
+FL_N = 20000
+FL_TYPES = ("list", "dict", "tuple", "float")
+KEEP_LIB = h.ROOT / "build" / "tests" / "libppkeep.so"
+KEEP_N, KEEP_SIZE = 2000, 3000
+
+
+def keep_lib(label):
+    """build/tests/libppkeep.so where the target sees it (same path)."""
+    root = h.chroot_of(label)
+    if root:
+        dst = str(root) + str(KEEP_LIB)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copy(str(KEEP_LIB), dst)
+    return str(KEEP_LIB)
+
+
+def freelists(label, py):
+    """Attached with --sample 0 to a target whose churn() keeps its
+    list/dict/tuple/float freelists primed: each leak line holds what the
+    target kept there, churn is never flagged; a C library loaded through
+    ctypes (itself imported) after attach is hooked; a list whose item's
+    __del__ let the GIL go stays safe through the detach; the target is
+    left as found and its objects right."""
+    t = "%s inject freelists" % label
+    tg = Target([py, h.workload_path(FL)])
+    try:
+        if not h.check(tg.ready, t + ": target started", "no 'ready'"):
+            return
+        base = state(tg.pid)
+        trace = h.tmpfile("fl-%d.pp" % tg.pid)
+        p, secs, err = start_attach(tg.pid, trace, ("--sample", "0"), inject=True)
+        if not h.check(secs is not None and p.loaded(), t + ": the shim loads",
+                       h.tail((getattr(p, "early_err", None) or err).decode())):
+            finish_attach(p)
+            return
+        leaked = (tg.ask("leak %d" % FL_N) or "").split()
+        native = tg.ask("ctypes %s %d %d" % (keep_lib(label), KEEP_N, KEEP_SIZE)) or ""
+        held = tg.ask("hold")
+        rc, err2 = finish_attach(p)
+        h.check(rc == 0 and held == "held", t + ": detached (exit 0) with a dealloc "
+                "waiting in another thread", "rc %s hold %r %s" % (rc, held, h.tail(err2)))
+        h.check(tg.ask("check") == "ok 0", t + ": objects made before, during and "
+                "after are right (type(x) is list ...)", "")
+        h.check(tg.ask("release") == "released", t + ": that dealloc completes", "")
+        end = time.monotonic() + 10
+        while time.monotonic() < end and shim_mapped(tg.pid):
+            time.sleep(0.1)
+        time.sleep(0.2)
+        after = state(tg.pid)
+        # what the target loaded itself meanwhile: ctypes, its libffi
+        # (3.4 keeps its own file open), the library; glibc 2.31's
+        # libgcc_s, for the holder thread's exit
+        for k in ("maps", "fds"):
+            base[k] = base.get(k, []) + [
+                m for m in after.get(k, []) if "libpyprof" not in m and
+                re.search(r"lib-dynload/|/libffi\.so|/libgcc_s\.so|/libppkeep\.so$", m)]
+        ok, why = same_state(base, after)
+        h.check(ok and not shim_mapped(tg.pid) and
+                (tg.ask("ping") or "").startswith("pong") and tg.ask("check") == "ok 0",
+                t + ": then the shim is gone, the target as before, serving, right", why)
+        rep, why = report(trace)
+        if not h.check(rep is not None, t + ": report", why):
+            return
+        leaks = rep.get("leaks") or []
+        ok = len(leaked) == 5 and leaked[0] == "leaked"
+        for i, ty in enumerate(FL_TYPES):
+            f, ln, _ = h.marker_site(FL, "FL-LEAK-" + ty.upper())
+            s, why = h.one_site(rep, f, ln)
+            truth = int(leaked[i + 1]) if ok else -1
+            live = (s or {}).get("live_bytes", 0)
+            h.check(truth > 0 and abs(live - truth) <= 0.05 * truth,
+                    "%s: the %s leak line holds what the target kept (5%%)" % (t, ty),
+                    "%s; live %s truth %s" % (why, live, truth))
+        f, _, _ = h.marker_site(FL, "FL-CHURN-LIST")
+        churn = [s for s in rep.get("sites") or []
+                 if s.get("file") == f and s.get("function") == "churn"]
+        flagged = [s for s in churn if h.sites_at(leaks, f, s.get("line"))]
+        held_b = sum(s.get("live_bytes") or 0 for s in churn)
+        h.check(not flagged and held_b <= 0.02 * FL_N * 200,
+                t + ": churn is never flagged and holds ~nothing",
+                "%d live: %s" % (held_b, [h.fmt_site(s) for s in churn]))
+        f, ln, _ = h.marker_site(FL, "NATIVE-KEEP")
+        s, why = h.one_site(rep, f, ln)
+        truth = KEEP_N * KEEP_SIZE
+        h.check(native == "kept %d" % truth and s is not None and
+                s.get("live_bytes") == truth and s.get("live_count") == KEEP_N,
+                t + ": a library loaded after attach is hooked: its %d mallocs at the "
+                "calling line" % KEEP_N, "target %r; %s" % (native, why or h.fmt_site(s)))
+    finally:
+        tg.close()
+
+
 def main():
     h.require_pyprof()
     found = h.interpreters()
     for label, py in found:
         one(label, py)
+        freelists(label, py)
         if tuple(int(x) for x in h.python_version(py).split(".")[:2]) >= (3, 14):
             opt_out(label, py)
     debian = [(label, py) for label, py in found if label == "py3.11-debian"]
