@@ -48,7 +48,7 @@ class Target:
 
     def __init__(self, argv):
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=None if os.environ.get("TG_STDERR") else subprocess.DEVNULL, start_new_session=True)
+                                  stderr=subprocess.DEVNULL, start_new_session=True)
         self.pid = self.p.pid
         self.ready = self.read(30) == "ready"
 
