@@ -33,23 +33,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pp_inject.h"
 #include "shim.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* collector/inject.h: the fields read here */
-struct inject_data {
-	uint64_t dlopen, dlsym, munmap, page_size, handle;
-	char sym[32];
-	char sock[96];
-	char path[3072];
-};
-struct inject_hello {
-	uint32_t magic;
-	uint32_t abi;
-	uint64_t breaker;
-};
-#define INJ_MAGIC 0x4a4e4950u
 
 static void *self;
 static int pyhooked;		/* our PyMem hooks were installed */
@@ -71,14 +59,14 @@ static int receive_ring(const char *name)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { 2, 0 };
-	struct inject_hello hello;
+	struct pp_inject_hello hello;
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { &hello, sizeof(hello) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 			     .msg_control = cbuf,
 			     .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *c;
-	size_t n = strnlen(name, sizeof(((struct inject_data *)0)->sock) - 1);
+	size_t n = strnlen(name, sizeof(((struct pp_inject_data *)0)->sock) - 1);
 	int fd, ring = -1;
 
 	memcpy(sa.sun_path + 1, name, n);
@@ -89,7 +77,7 @@ static int receive_ring(const char *name)
 	if (connect(fd, (struct sockaddr *)&sa,
 		    offsetof(struct sockaddr_un, sun_path) + 1 + n) < 0 ||
 	    recvmsg(fd, &mh, MSG_CMSG_CLOEXEC) != sizeof(hello) ||
-	    hello.magic != INJ_MAGIC || hello.abi != PP_ABI_VERSION) {
+	    hello.magic != PP_INJ_MAGIC || hello.abi != PP_ABI_VERSION) {
 		c = CMSG_FIRSTHDR(&mh);
 		if (c && c->cmsg_type == SCM_RIGHTS) {
 			memcpy(&ring, CMSG_DATA(c), sizeof(int));
@@ -245,7 +233,7 @@ static void atfork_child(void)
 	pp_shim.active = 0;	/* the ring is the parent's */
 }
 
-EXPORT int pyprof_inject_entry(void *handle, const struct inject_data *d)
+EXPORT int pyprof_inject_entry(void *handle, const struct pp_inject_data *d)
 {
 	int fd;
 
@@ -312,7 +300,7 @@ fail:
  */
 EXPORT void *PyInit__pyprof(void)
 {
-	static struct inject_data d;
+	static struct pp_inject_data d;
 	const char *sock = getenv("PYPROF_INJECT_SOCK");
 	Dl_info di;
 	void *h;

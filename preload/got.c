@@ -305,7 +305,8 @@ static struct obj {
 	const void *phdr;
 	const void *dyn;		/* its l_ld, to check a handle */
 	int paths;			/* DT_RPATH 2, DT_RUNPATH 1, none 0 */
-	int live;			/* pinned in this pass */
+	int live;			/* seen in this pass */
+	int done;			/* its slots written (or left) */
 } objs[MAX_OBJS];
 static int nobjs;
 static int rpath_seen;		/* an object but the program has DT_RPATH */
@@ -513,14 +514,15 @@ static void *pin(const struct pin *p, int i)
 	return h;
 }
 
-/* for each object known and present, once: fn(index) while pinned */
-static void each_pinned(void (*fn)(int))
+/* for each object known and present (fresh: not done yet), once:
+ * fn(index) while pinned */
+static void each_pinned(void (*fn)(int), int fresh)
 {
 	struct pin pb, *p = &pb;
 	int i;
 
 	for (i = 0; i < nobjs; i++)
-		objs[i].live = 0;
+		objs[i].live = fresh && objs[i].done;
 	for (;;) {
 		void *h;
 
@@ -529,6 +531,7 @@ static void each_pinned(void (*fn)(int))
 			break;
 		i = known(pb.phdr);
 		objs[i].live = 1;
+		objs[i].done = 1;
 		h = pin(&pb, i);
 		if (!h)
 			continue;
@@ -576,7 +579,7 @@ static void scan_hook(void)
 	do {
 		scan_again = 0;
 		dl_iterate_phdr(scan_object, NULL);
-		each_pinned(hook_obj);
+		each_pinned(hook_obj, 1);
 	} while (__atomic_load_n(&scan_again, __ATOMIC_ACQUIRE));
 }
 
@@ -652,7 +655,7 @@ void pp_got_unhook(void)
 
 	pthread_mutex_lock(&scan_lock);
 	__atomic_store_n(&hooking, 0, __ATOMIC_RELEASE);
-	each_pinned(unhook_obj);
+	each_pinned(unhook_obj, 0);
 	nslots = 0;
 	nobjs = 0;
 	pthread_mutex_unlock(&scan_lock);

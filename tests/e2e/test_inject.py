@@ -28,55 +28,27 @@ import glob
 import os
 import re
 import shutil
-import select
 import signal
 import subprocess
 import sys
 import time
 
 import harness as h
-from test_attach import Target, finish as finish_attach, same_state, start_attach, state, report
+from test_attach import Target, finish, same_state, start_attach, state, report
 
 W = "inject_target.py"
 MARK = "LEAK_LINE"
-LOAD_S = 20.0      # generous: the machine is shared; typical is 0.3-1 s
 REPEAT = 20
 
 
 def start(pid, trace, extra=()):
-    """pyprof record --pid; returns (Popen, seconds to the shim loaded or
-    None, stderr so far)."""
-    env = dict(os.environ, PYPROF_DEBUG="1")
+    """pyprof record --pid with the shim (test_attach.start_attach);
+    returns (Popen, seconds to the shim loaded or None, stderr so far)."""
     t0 = time.monotonic()
-    p = subprocess.Popen([str(h.PYPROF), "record", "-o", trace, "--pid", str(pid)] +
-                         list(extra), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, env=env, start_new_session=True)
-    err = b""
-    fd = p.stderr.fileno()
-    while time.monotonic() - t0 < LOAD_S:
-        r, _, _ = select.select([fd], [], [], 0.2)
-        if not r:
-            if p.poll() is not None:
-                break
-            continue
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        err += chunk
-        if b"pyprof: the shim is loaded\n" in err:
-            return p, time.monotonic() - t0, err
-    return p, None, err
-
-
-def finish(p, sig=signal.SIGINT):
-    if sig:
-        p.send_signal(sig)
-    try:
-        _, err = p.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        _, err = p.communicate()
-    return p.returncode, (err or b"").decode(errors="replace")
+    p, secs, err = start_attach(pid, trace, extra, inject=True)
+    if secs is None or not p.loaded():
+        return p, None, getattr(p, "early_err", err)
+    return p, time.monotonic() - t0, p.early_err
 
 
 def shim_mapped(pid):
@@ -365,12 +337,12 @@ def freelists(label, py):
         p, secs, err = start_attach(tg.pid, trace, ("--sample", "0"), inject=True)
         if not h.check(secs is not None and p.loaded(), t + ": the shim loads",
                        h.tail((getattr(p, "early_err", None) or err).decode())):
-            finish_attach(p)
+            finish(p)
             return
         leaked = (tg.ask("leak %d" % FL_N) or "").split()
         native = tg.ask("ctypes %s %d %d" % (keep_lib(label), KEEP_N, KEEP_SIZE)) or ""
         held = tg.ask("hold")
-        rc, err2 = finish_attach(p)
+        rc, err2 = finish(p)
         h.check(rc == 0 and held == "held", t + ": detached (exit 0) with a dealloc "
                 "waiting in another thread", "rc %s hold %r %s" % (rc, held, h.tail(err2)))
         h.check(tg.ask("check") == "ok 0", t + ": objects made before, during and "
