@@ -59,7 +59,7 @@ UNIT_BINS	:= $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all clean test demo setup install bench sanitize fuzz
 all: $(B)/pyprof $(B)/libpyprof.so $(UNIT_BINS) $(B)/tests/pyembed3.11 \
-	$(B)/tests/libppkeep.so
+	$(B)/tests/libppkeep.so $(B)/tests/ext/ppsub.so
 
 setup:
 	$(Q)./scripts/setup.sh
@@ -152,6 +152,15 @@ $(B)/tests/libppkeep.so: tests/embed/ppkeep.c
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) -O2 -g -shared -fPIC $< -o $@
+
+# An extension module for Debian's python3.11, imported after attach
+# (test_inject); the name CPython looks for is a symlink
+PY311_EXT = $(B)/tests/ext/ppsub$$($(PY311_CONFIG) --extension-suffix)
+$(B)/tests/ext/ppsub.so: tests/embed/ppsub.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g -shared -fPIC $$($(PY311_CONFIG) --includes) $< -o $@
+	$(Q)ln -sf ppsub.so $(PY311_EXT)
 
 # eBPF: vmlinux.h from the running kernel's BTF, .bpf.c -> .bpf.o -> .skel.h
 $(B)/vmlinux.h:

@@ -15,6 +15,10 @@
 #   ctypes PATH N SIZE -> imports ctypes (not imported before), loads the
 #                  C library at PATH, has it keep N malloc'd blocks of
 #                  SIZE bytes: "kept N*SIZE"
+#   ext DIR N SIZE -> imports ppsub (tests/embed/ppsub.c) from DIR, drops
+#                  instances of its static list subtype, has it keep N
+#                  malloc'd blocks of SIZE bytes: "kept N*SIZE"
+#   sub N       -> makes and drops N ppsub.List: "sub N"
 #   check       -> "ok B": B = failed self-checks (0: right), among them
 #                  the type of objects made before, during and after
 #   quit        -> exits
@@ -100,6 +104,19 @@ def keep_native(path, n, size):
     return n * size
 
 
+def keep_ext(path, n, size):
+    sys.path.insert(0, path)
+    import ppsub
+    sub_churn(100)
+    ppsub.keep(n, size)                 # EXT-KEEP
+    return n * size
+
+
+def sub_churn(n):
+    import ppsub
+    return sum(len(ppsub.List([i])) for i in range(n))
+
+
 def reader():
     for line in sys.stdin:
         requests.put(line.split())
@@ -136,6 +153,10 @@ while True:
         answers.put("released" if gone.wait(10) else "not released")
     elif req[0] == "ctypes":
         answers.put("kept %d" % keep_native(req[1], int(req[2]), int(req[3])))
+    elif req[0] == "ext":
+        answers.put("kept %d" % keep_ext(req[1], int(req[2]), int(req[3])))
+    elif req[0] == "sub":
+        answers.put("sub %d" % sub_churn(int(req[1])))
     elif req[0] == "check":
         answers.put("ok %d" % check())
     elif req[0] == "quit":
