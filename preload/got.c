@@ -504,13 +504,13 @@ static void *pin(const struct pin *p, int i)
 	if (!p->name[0])
 		return (void *)&main_base;	/* the program: never unloaded */
 	h = real_dlopen(p->name, RTLD_LAZY | RTLD_NOLOAD);
-	if (!h)
-		return NULL;
-	if (dlinfo(h, RTLD_DI_LINKMAP, &lm) < 0 || !lm ||
-	    (const void *)lm->l_ld != objs[i].dyn) {
+	if (h && (dlinfo(h, RTLD_DI_LINKMAP, &lm) < 0 || !lm ||
+		  (const void *)lm->l_ld != objs[i].dyn)) {
 		dlclose(h);
-		return NULL;
+		h = NULL;
 	}
+	if (!h)
+		dlerror();	/* the program's next dlerror() is its own */
 	return h;
 }
 
