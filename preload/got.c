@@ -28,7 +28,7 @@
 
 #include "shim.h"
 
-#define MAX_SLOTS 4096
+#define MAX_SLOTS 8192
 #define MAX_OBJS 1024
 
 static int inflight;
@@ -298,7 +298,7 @@ static struct slot {
 	uintptr_t ro_lo, ro_hi;		/* RELRO pages around it, or 0 */
 	int obj;			/* objs[] index */
 } slots[MAX_SLOTS];
-static int nslots;
+static int nslots, slots_full;
 
 /* the objects seen, known by their program headers' address */
 static struct obj {
@@ -338,7 +338,7 @@ static void scan_rela(const struct dl_phdr_info *info, const ElfW(Rela) *r,
 {
 	size_t i, n = bytes / sizeof(*r);
 
-	for (i = 0; i < n && nslots < MAX_SLOTS; i++) {
+	for (i = 0; i < n; i++) {
 		unsigned type = ELF64_R_TYPE(r[i].r_info);
 		const ElfW(Sym) *s;
 		struct slot *sl;
@@ -354,6 +354,10 @@ static void scan_rela(const struct dl_phdr_info *info, const ElfW(Rela) *r,
 		k = family_index(strtab + s->st_name);
 		if (k < 0)
 			continue;
+		if (nslots == MAX_SLOTS) {
+			slots_full = 1;
+			return;
+		}
 		sl = &slots[nslots++];
 		sl->addr = (void **)(info->dlpi_addr + r[i].r_offset);
 		sl->wrap = family[k].wrap;
@@ -394,7 +398,7 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *data)
 	const char *strtab = NULL, *name = info->dlpi_name;
 	uintptr_t rela = 0, jmprel = 0, ro_lo = 0, ro_hi = 0;
 	size_t relasz = 0, pltsz = 0, pg = getpagesize();
-	int i, paths = 0, obj;
+	int i, paths = 0, obj, first;
 
 	(void)size, (void)data;
 	if (info->dlpi_addr == self_base || strstr(name, "linux-vdso") ||
@@ -451,12 +455,17 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *data)
 	obj = nobjs++;
 	objs[obj] = (struct obj){ .phdr = info->dlpi_phdr, .dyn = dyn,
 				  .paths = paths };
+	first = nslots;
+	slots_full = 0;
 	if (rela)
 		scan_rela(info, (const void *)rela, relasz, symtab, strtab,
 			  ro_lo, ro_hi, obj);
-	if (jmprel)
+	if (jmprel && !slots_full)
 		scan_rela(info, (const void *)jmprel, pltsz, symtab, strtab,
 			  ro_lo, ro_hi, obj);
+	if (slots_full)
+		nslots = first;	/* all of an object or none: its free
+				 * must be hooked if its malloc is */
 	return 0;
 }
 
