@@ -59,7 +59,8 @@ UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
 UNIT_BINS	:= $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all clean test demo setup install bench sanitize fuzz
-all: $(B)/pyprof $(B)/libpyprof.so $(UNIT_BINS) $(B)/tests/pyembed3.11
+all: $(B)/pyprof $(B)/libpyprof.so $(UNIT_BINS) $(B)/tests/pyembed3.11 \
+	$(B)/tests/libppkeep.so $(B)/tests/ext/ppsub.so
 
 setup:
 	$(Q)./scripts/setup.sh
@@ -146,6 +147,21 @@ $(B)/tests/pyembed3.11: tests/embed/pyembed.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) -O2 -g $$($(PY311_CONFIG) --includes) $< -o $@ \
 		$$($(PY311_CONFIG) --embed --ldflags)
+
+# A C library a live target loads with ctypes after attach (test_inject)
+$(B)/tests/libppkeep.so: tests/embed/ppkeep.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g -shared -fPIC $< -o $@
+
+# An extension module for Debian's python3.11, imported after attach
+# (test_inject); the name CPython looks for is a symlink
+PY311_EXT = $(B)/tests/ext/ppsub$$($(PY311_CONFIG) --extension-suffix)
+$(B)/tests/ext/ppsub.so: tests/embed/ppsub.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g -shared -fPIC $$($(PY311_CONFIG) --includes) $< -o $@
+	$(Q)ln -sf ppsub.so $(PY311_EXT)
 
 # eBPF: vmlinux.h from the running kernel's BTF, .bpf.c -> .bpf.o -> .skel.h
 $(B)/vmlinux.h:

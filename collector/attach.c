@@ -506,7 +506,8 @@ static void stop_inject(struct aproc *p)
 	emit_losses(p);		/* the ring's drops so far */
 	if (!pp_inject_stop(p->inj, from_ring, p, 2.0) && was)
 		fprintf(stderr, "pyprof: pid %d unloads the shim when its main "
-			"thread next runs Python code\n", p->pid);
+			"thread next runs Python code and no call is inside "
+			"the shim\n", p->pid);
 	p->inj = NULL;
 }
 

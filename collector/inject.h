@@ -14,28 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pp_inject.h"
 #include "pp_ring.h"
 #include "pyproc.h"
-
-/* The data page the pending call receives (preload/attach.c reads the
- * fields it needs: sock). Offsets are used by the trampoline. */
-#define PP_INJ_DATA 256		/* the data's offset in the page */
-struct pp_inject_data {
-	uint64_t dlopen, dlsym, munmap, page_size;	/* 0, 8, 16, 24 */
-	uint64_t handle;				/* 32 */
-	char sym[32];					/* 40 */
-	char sock[96];					/* 72 */
-	char path[3072];				/* 168 */
-};
-#define PP_INJ_ENTRY "pyprof_inject_entry"
-#define PP_INJ_MAGIC 0x4a4e4950u	/* "PINJ": the settings message */
-
-/* what pyprof sends over the socket, with the ring's fd */
-struct pp_inject_hello {
-	uint32_t magic;
-	uint32_t abi;
-	uint64_t breaker;	/* the main interpreter's eval_breaker, 0 = none */
-};
 
 struct pp_inject;
 

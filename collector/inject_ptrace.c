@@ -145,10 +145,14 @@ static int in_syscall(int pid, int tid)
 	return buf[0] >= '0' && buf[0] <= '9';
 }
 
-static uint64_t sig_blocked(int pid, int tid)
+/* a field of a thread's /proc status ("SigBlk:", hex; "TracerPid:",
+ * decimal), 0 when absent */
+static unsigned long long status_field(int pid, int tid, const char *key,
+					int base)
 {
 	char fn[96], line[256];
 	unsigned long long v = 0;
+	size_t k = strlen(key);
 	FILE *f;
 
 	snprintf(fn, sizeof(fn), "/proc/%d/task/%d/status", pid, tid);
@@ -156,10 +160,17 @@ static uint64_t sig_blocked(int pid, int tid)
 	if (!f)
 		return 0;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "SigBlk: %llx", &v) == 1)
+		if (!strncmp(line, key, k)) {
+			v = strtoull(line + k, NULL, base);
 			break;
+		}
 	fclose(f);
 	return v;
+}
+
+static uint64_t sig_blocked(int pid, int tid)
+{
+	return status_field(pid, tid, "SigBlk:", 16);
 }
 
 static int write_mem(int pid, uint64_t addr, const void *buf, size_t len)
@@ -351,19 +362,7 @@ static int call_on(const struct pp_remote *r, int tid, char *err,
 /* TracerPid of a thread: another tracer holds it */
 static int tracer_of(int pid, int tid)
 {
-	char fn[96], line[256];
-	int t = 0;
-	FILE *f;
-
-	snprintf(fn, sizeof(fn), "/proc/%d/task/%d/status", pid, tid);
-	f = fopen(fn, "re");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "TracerPid: %d", &t) == 1)
-			break;
-	fclose(f);
-	return t;
+	return (int)status_field(pid, tid, "TracerPid:", 10);
 }
 
 static int tids(int pid, int *out, int max)

@@ -171,10 +171,9 @@ static const char shim_sees[] = "allocations since attach at their Python "
 	"lines (the shim, loaded into the target; sampled unless --sample 0), "
 	"GIL, GC and lock waits (eBPF)";
 static const char shim_misses[] = "memory allocated before attach (its "
-	"frees are counted as untracked_frees, never negative); allocations "
-	"by libraries loaded after attach; on Python 3.9-3.12 an object "
-	"re-created from a freelist keeps the line that first allocated its "
-	"block";
+	"frees are counted as untracked_frees, never negative); what a "
+	"library loaded after attach allocates in its constructors (before "
+	"its dlopen returns)";
 
 /* the shim was loaded: the report is about growth since attach */
 static int shim_mode(const struct pp_model *m)

@@ -3,18 +3,20 @@
  * Attach mode, the shim's side: loaded into a running process by
  * pyprof (collector/inject.c), its entry runs from a pending call on
  * the main thread, GIL held. It connects back to pyprof, receives the
- * ring, and hooks: the MEM and OBJ PyMem domains, the 3.13+ reference
- * tracer (freelists), the libc family by GOT (got.c). Nothing of the
- * program is changed that the detach cannot put back; the 3.9-3.12
- * freelist handling (type slots, gc.callbacks) would leave pointers into
- * the shim, so it is not used here.
+ * ring, and hooks: the MEM and OBJ PyMem domains, the freelists
+ * (freelist.c), the libc family by GOT (got.c). Nothing of the program
+ * is changed that the detach cannot put back.
  *
  * The detach: when recording stops (pyprof says so through the ring, or
  * is gone), the first hook to notice queues a pending call that puts
  * everything back, unmaps the ring, and queues dlclose of the shim
  * itself, which CPython runs right after (no code of ours on the stack).
- * If something was chained in front of our PyMem hooks since, they stay
- * pass-throughs and the shim stays loaded, costing a branch.
+ * Code of ours still in use then (a dlopen in progress through got.c's
+ * wrapper; a dealloc of freelist.c's that let the GIL go, an object
+ * still pointing at a private type copy) holds the dlclose back until
+ * the last such use ends (pp_attach_idle). If something was chained in
+ * front of our PyMem hooks since, they stay pass-throughs and the shim
+ * stays loaded, costing a branch.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -28,25 +30,14 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "pp_inject.h"
 #include "shim.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* collector/inject.h: the fields read here */
-struct inject_data {
-	uint64_t dlopen, dlsym, munmap, page_size, handle;
-	char sym[32];
-	char sock[96];
-	char path[3072];
-};
-struct inject_hello {
-	uint32_t magic;
-	uint32_t abi;
-	uint64_t breaker;
-};
-#define INJ_MAGIC 0x4a4e4950u
 
 static void *self;
 static int pyhooked;		/* our PyMem hooks were installed */
@@ -68,14 +59,14 @@ static int receive_ring(const char *name)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { 2, 0 };
-	struct inject_hello hello;
+	struct pp_inject_hello hello;
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { &hello, sizeof(hello) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 			     .msg_control = cbuf,
 			     .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *c;
-	size_t n = strnlen(name, sizeof(((struct inject_data *)0)->sock) - 1);
+	size_t n = strnlen(name, sizeof(((struct pp_inject_data *)0)->sock) - 1);
 	int fd, ring = -1;
 
 	memcpy(sa.sun_path + 1, name, n);
@@ -86,7 +77,7 @@ static int receive_ring(const char *name)
 	if (connect(fd, (struct sockaddr *)&sa,
 		    offsetof(struct sockaddr_un, sun_path) + 1 + n) < 0 ||
 	    recvmsg(fd, &mh, MSG_CMSG_CLOEXEC) != sizeof(hello) ||
-	    hello.magic != INJ_MAGIC || hello.abi != PP_ABI_VERSION) {
+	    hello.magic != PP_INJ_MAGIC || hello.abi != PP_ABI_VERSION) {
 		c = CMSG_FIRSTHDR(&mh);
 		if (c && c->cmsg_type == SCM_RIGHTS) {
 			memcpy(&ring, CMSG_DATA(c), sizeof(int));
@@ -119,6 +110,48 @@ static void unload(void)
 	}
 }
 
+static int unload_pending;	/* detached: unload once nothing is in use */
+static int retry_queued;
+
+static int in_use(void)
+{
+	return pp_got_busy() || pp_freelist_busy();
+}
+
+/* Main thread, GIL held: unload, once */
+static void unload_if_idle(void)
+{
+	if (!in_use() && __atomic_exchange_n(&unload_pending, 0, __ATOMIC_ACQ_REL))
+		unload();
+}
+
+/* a pending call queued by pp_attach_idle */
+static int retry_unload(void *arg)
+{
+	struct timespec nap = { 0, 1000000 };
+
+	(void)arg;
+	__atomic_store_n(&retry_queued, 0, __ATOMIC_RELEASE);
+	if (in_use())
+		return 0;	/* its last user queues us again */
+	/* the thread that queued us may still be on its way out of our
+	 * code (as pp_got_unhook's grace period) */
+	nanosleep(&nap, NULL);
+	unload_if_idle();
+	return 0;
+}
+
+void pp_attach_idle(void)
+{
+	if (!__atomic_load_n(&unload_pending, __ATOMIC_ACQUIRE) ||
+	    __atomic_exchange_n(&retry_queued, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (pp_shim.py.add_pending_call(retry_unload, NULL) < 0)
+		__atomic_store_n(&retry_queued, 0, __ATOMIC_RELEASE);
+	else if (breaker)
+		__atomic_store_n(breaker, 1, __ATOMIC_RELAXED);
+}
+
 /* Main thread, GIL held: everything back, then unload. */
 static int detach(void *arg)
 {
@@ -137,16 +170,18 @@ static int detach(void *arg)
 	pp_shim.active = 0;
 	pp_got_unhook();
 	clean = !pyhooked || pp_pyhooks_detach() == 0;
-	if (pyhooked && pp_shim.layout.minor >= 13)
-		pp_freelist_undo();
+	if (pyhooked && pp_freelist_detach() < 0)
+		clean = 0;
 	if (pp_shim.ring.hdr)
 		pp_emit_mark(PP_MARK_DETACH);	/* dropped if pyprof is gone */
 	pp_shim.py_state = PP_PY_NONE;
 	pp_in_hook--;
 	if (pp_shim.ring.hdr)
 		pp_ring_unmap(&pp_shim.ring);
-	if (clean)
-		unload();
+	if (clean) {
+		__atomic_store_n(&unload_pending, 1, __ATOMIC_RELEASE);
+		unload_if_idle();
+	}
 	return 0;
 }
 
@@ -198,7 +233,7 @@ static void atfork_child(void)
 	pp_shim.active = 0;	/* the ring is the parent's */
 }
 
-EXPORT int pyprof_inject_entry(void *handle, const struct inject_data *d)
+EXPORT int pyprof_inject_entry(void *handle, const struct pp_inject_data *d)
 {
 	int fd;
 
@@ -235,11 +270,13 @@ EXPORT int pyprof_inject_entry(void *handle, const struct inject_data *d)
 		goto fail;
 	}
 	pthread_atfork(NULL, NULL, atfork_child);
+	/* not WAIT: a libc hook would queue wrap mode's install(), which
+	 * hooks the PyMem domains again, in front of ours (interpose.c) */
+	pp_shim.py_state = PP_PY_SCHEDULED;
 	__atomic_store_n(&pp_shim.active, 1, __ATOMIC_RELEASE);
 	pp_pyhooks_attach();
 	pyhooked = 1;
-	if (pp_shim.layout.minor >= 13)
-		pp_freelist_install();
+	pp_freelist_install();
 	pp_shim.py_state = PP_PY_HOOKED;
 	pp_emit_mark(PP_MARK_PY_READY);
 	pp_in_hook--;
@@ -263,7 +300,7 @@ fail:
  */
 EXPORT void *PyInit__pyprof(void)
 {
-	static struct inject_data d;
+	static struct pp_inject_data d;
 	const char *sock = getenv("PYPROF_INJECT_SOCK");
 	Dl_info di;
 	void *h;

@@ -36,9 +36,21 @@
  * Whatever was on a freelist at install is drained (create and drop until
  * a creation is a fresh allocation). Everything is restorable:
  * pp_freelist_undo() puts the originals back, with the GIL held.
+ *
+ * Attach mode (attach.c) unloads the shim after the detach, so nothing
+ * of it may stay reachable (pp_freelist_detach): a static subtype
+ * readied meanwhile that inherited a wrapper (typeobject.c
+ * inherit_slots copies tp_dealloc) gets the original, the gc.callbacks
+ * entry goes, and the float freelist is left consistent. An object
+ * still pointing at a private copy (its dealloc let the GIL go in an
+ * item's __del__, in another thread; or it waits on that thread's
+ * trashcan list, pycore_object.h) and a wrapper frame still on a stack
+ * are counted: the copy's tp_free (ours) and the wrappers' return count
+ * them down, and the shim stays loaded until both are 0 (pp_attach_idle).
  */
 #include <dlfcn.h>
 #include <limits.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "shim.h"
@@ -51,7 +63,9 @@
 #define TP_SIZE_MAX 416			/* 3.9-3.11: 408, 3.12: 416 */
 #define TPF_MANAGED_WEAKREF (1ul << 3)
 #define TPF_MANAGED_DICT (1ul << 4)
+#define TPF_HEAPTYPE (1ul << 9)
 #define TPF_HAVE_GC (1ul << 14)
+#define TP_FREE 320			/* tp_free, 3.9-3.12 */
 #define GC_HEAD 16			/* sizeof(PyGC_Head), GIL builds */
 #define OB_TYPE 8
 #define OB_SIZE 16			/* PyVarObject.ob_size */
@@ -73,6 +87,9 @@ static struct {
 	void (*obj_free)(void *);
 	void *(*getattr)(void *, const char *);
 	int (*list_append)(void *, void *);
+	ssize_t (*list_size)(void *);
+	void *(*list_item)(void *, ssize_t);	/* borrowed */
+	int (*del_item)(void *, ssize_t);
 	void (*incref)(void *);
 	void *none;
 	int (*set_tracer)(reftracer, void *);
@@ -83,7 +100,13 @@ static struct {
 	int *float_numfree;		/* 3.11/3.12, NULL when not saturated */
 	int float_saved;
 	int minor;
+	void *gc_fn;			/* attach mode: our gc.callbacks entry */
+	int detached;			/* attach mode: undone, waiting to unload */
 } fl;
+
+/* Changed with the GIL held (in deallocs), read with it (the detach):
+ * wrapper frames on some thread's stack, objects pointing at a copy. */
+static int in_wrap, on_copy;
 
 static void float_resaturate(void);
 
@@ -174,11 +197,39 @@ struct fl_type {
 	char *type;			/* the exported type object */
 	destructor orig;		/* its tp_dealloc */
 	destructor wrap;
+	destructor free;		/* its tp_free */
 	_Alignas(16) char copy[TP_SIZE_MAX];
 };
 
 enum { FL_LIST, FL_DICT, FL_TUPLE, FL_FLOAT, FL_NTYPES };
 static struct fl_type types[FL_NTYPES];
+
+static void maybe_idle(void)
+{
+	if (unlikely(fl.detached) && !in_wrap && !on_copy)
+		pp_attach_idle();
+}
+
+/* the original dealloc, our frame counted while it runs (it may let the
+ * GIL go); what follows it runs with the GIL held */
+static void call_orig(struct fl_type *t, void *op)
+{
+	in_wrap++;
+	t->orig(op);
+	in_wrap--;
+	maybe_idle();
+}
+
+/* the copies' tp_free: the object's last use of its copy */
+static void copy_free(void *op)
+{
+	char *copy = *(char **)((char *)op + OB_TYPE);
+	struct fl_type *t = (void *)(copy - offsetof(struct fl_type, copy));
+
+	on_copy--;
+	t->free(op);
+	maybe_idle();
+}
 
 static void redirect(struct fl_type *t, char *op)
 {
@@ -186,21 +237,25 @@ static void redirect(struct fl_type *t, char *op)
 
 	if (unlikely(!pp_shim.active)) {
 		/* recording stopped: give the program its freelists back
-		 * (a dealloc runs with the GIL held) */
-		pp_freelist_undo();
-		t->orig(op);
+		 * (a dealloc runs with the GIL held); attached, the detach
+		 * does, from a pending call */
+		if (!pp_shim.injected)
+			pp_freelist_undo();
+		call_orig(t, op);
 		return;
 	}
 	if (unlikely(__atomic_load_n(&pp_shim.ring.stalled, __ATOMIC_RELAXED))) {
 		/* a stalled collector: nothing is recorded, so the program
 		 * keeps its freelists' speed until the ring drains (then at
 		 * most their few dozen objects stay with their first line) */
-		t->orig(op);
+		call_orig(t, op);
 		return;
 	}
-	if (*ob_type == t->type)
+	if (*ob_type == t->type) {
 		*ob_type = t->copy;
-	t->orig(op);
+		on_copy++;
+	}
+	call_orig(t, op);
 }
 
 static void list_dealloc(void *op)
@@ -216,7 +271,7 @@ static void dict_dealloc(void *op)
 
 	if (fl.minor == 12 &&
 	    (*(uint64_t *)((char *)op + DICT_VERSION_TAG) & 0xff)) {
-		t->orig(op);
+		call_orig(t, op);
 		return;
 	}
 	redirect(t, op);
@@ -228,7 +283,7 @@ static void tuple_dealloc(void *op)
 	struct fl_type *t = &types[FL_TUPLE];
 
 	if (*(ssize_t *)((char *)op + OB_SIZE) == 0) {
-		t->orig(op);
+		call_orig(t, op);
 		return;
 	}
 	redirect(t, op);
@@ -239,15 +294,19 @@ static void float_dealloc(void *op)
 	redirect(&types[FL_FLOAT], op);
 }
 
-static void wrap_type(struct fl_type *t, const char *sym, destructor wrap)
+/* free: what the type's tp_free must be, checking the offsets */
+static void wrap_type(struct fl_type *t, const char *sym, destructor wrap,
+		      const char *free)
 {
 	t->sym = sym;
 	t->type = dlsym(RTLD_DEFAULT, sym);
-	if (!t->type)
+	if (!t->type || *(void **)(t->type + TP_FREE) != dlsym(RTLD_DEFAULT, free))
 		return;
 	t->wrap = wrap;
 	t->orig = *(destructor *)(t->type + TP_DEALLOC);
+	t->free = *(destructor *)(t->type + TP_FREE);
 	memcpy(t->copy, t->type, fl.minor >= 12 ? 416 : 408);
+	*(destructor *)(t->copy + TP_FREE) = copy_free;
 	*(destructor *)(t->type + TP_DEALLOC) = wrap;
 }
 
@@ -365,6 +424,8 @@ static void gc_hook_install(void)
 
 	if (!fl.getattr || !fl.list_append || !fl.incref || !fl.none)
 		return;
+	if (pp_shim.injected && (!fl.list_size || !fl.list_item || !fl.del_item))
+		return;		/* the detach could not take it out */
 	gc = pp_shim.py.import_module("gc");
 	if (gc)
 		cbs = fl.getattr(gc, "callbacks");
@@ -372,7 +433,9 @@ static void gc_hook_install(void)
 		fn = pp_shim.py.cfunction_new(&gc_def, NULL, NULL);
 	if (!fn || fl.list_append(cbs, fn) < 0)
 		pp_shim.py.err_clear();
-	if (fn)
+	else if (pp_shim.injected)
+		fl.gc_fn = fn;		/* our reference: the detach removes it */
+	if (fn && !fl.gc_fn)
 		pp_shim.py.decref(fn);
 	if (cbs)
 		pp_shim.py.decref(cbs);
@@ -397,6 +460,9 @@ void pp_freelist_install(void)
 	SYM(obj_free, "PyObject_Free");
 	SYM(getattr, "PyObject_GetAttrString");
 	SYM(list_append, "PyList_Append");
+	SYM(list_size, "PyList_Size");
+	SYM(list_item, "PyList_GetItem");
+	SYM(del_item, "PySequence_DelItem");
 	SYM(incref, "Py_IncRef");
 	SYM(none, "_Py_NoneStruct");
 	SYM(set_tracer, "PyRefTracer_SetTracer");
@@ -411,11 +477,15 @@ void pp_freelist_install(void)
 	}
 	if (!fl.list_new || !fl.dict_new || !fl.tuple_new || !fl.float_new)
 		return;
-	wrap_type(&types[FL_LIST], "PyList_Type", list_dealloc);
-	wrap_type(&types[FL_DICT], "PyDict_Type", dict_dealloc);
-	wrap_type(&types[FL_TUPLE], "PyTuple_Type", tuple_dealloc);
+	wrap_type(&types[FL_LIST], "PyList_Type", list_dealloc,
+		  "PyObject_GC_Del");
+	wrap_type(&types[FL_DICT], "PyDict_Type", dict_dealloc,
+		  "PyObject_GC_Del");
+	wrap_type(&types[FL_TUPLE], "PyTuple_Type", tuple_dealloc,
+		  "PyObject_GC_Del");
 	if (fl.minor <= 10)
-		wrap_type(&types[FL_FLOAT], "PyFloat_Type", float_dealloc);
+		wrap_type(&types[FL_FLOAT], "PyFloat_Type", float_dealloc,
+			  "PyObject_Free");
 	else
 		float_saturate();
 	if (fl.float_numfree)
@@ -452,7 +522,97 @@ void pp_freelist_undo(void)
 		if (*slot == t->wrap)
 			*slot = t->orig;
 	}
-	if (fl.float_numfree && *fl.float_numfree == PY_FLOAT_MAXFREELIST)
-		*fl.float_numfree = fl.float_saved;	/* free_list is empty */
+	if (fl.float_numfree && *fl.float_numfree == PY_FLOAT_MAXFREELIST) {
+		/* a collection emptied it since, and the program filled it
+		 * up to the bound: empty it, so the count is the list's */
+		char **list = (char **)((char *)fl.float_numfree + 8), *o;
+
+		while ((o = *list)) {
+			*list = *(char **)(o + OB_TYPE);
+			fl.obj_free(o);
+		}
+		*fl.float_numfree = fl.float_saved;
+	}
 	fl.float_numfree = NULL;
+}
+
+/* A static subtype readied while we were installed may have inherited a
+ * wrapper as its tp_dealloc: the original, and so on down. */
+static void fix_inherited(char *type, struct fl_type *t, int depth)
+{
+	void *subs = pp_shim.py.call_method(type, "__subclasses__", NULL);
+	ssize_t i, n;
+
+	if (!subs) {
+		pp_shim.py.err_clear();
+		return;
+	}
+	n = fl.list_size(subs);
+	for (i = 0; i < n; i++) {
+		char *sub = fl.list_item(subs, i);
+		destructor *slot = (destructor *)(sub + TP_DEALLOC);
+
+		/* a heap type's own is subtype_dealloc, which looks its
+		 * base's up at each call; its subtypes are heap types */
+		if (*(unsigned long *)(sub + TP_FLAGS) & TPF_HEAPTYPE)
+			continue;
+		if (*slot == t->wrap)
+			*slot = t->orig;
+		if (depth < 8)
+			fix_inherited(sub, t, depth + 1);
+	}
+	pp_shim.py.decref(subs);
+}
+
+/* our gc.callbacks entry out, and freed: 0, or -1 if something else
+ * still holds it (it points at our PyMethodDef) */
+static int gc_hook_remove(void)
+{
+	void *gc, *cbs;
+	ssize_t i, n;
+	int rc = 0;
+
+	if (!fl.gc_fn)
+		return 0;
+	gc = pp_shim.py.import_module("gc");
+	cbs = gc ? fl.getattr(gc, "callbacks") : NULL;
+	if (cbs) {
+		n = fl.list_size(cbs);
+		for (i = n - 1; i >= 0; i--)
+			if (fl.list_item(cbs, i) == fl.gc_fn &&
+			    fl.del_item(cbs, i) < 0)
+				rc = -1;
+		pp_shim.py.decref(cbs);
+	}
+	if (gc)
+		pp_shim.py.decref(gc);
+	if (!cbs) {
+		pp_shim.py.err_clear();
+		rc = -1;
+	}
+	if (rc < 0 || *(ssize_t *)fl.gc_fn != 1)	/* ob_refcnt */
+		return -1;
+	pp_shim.py.decref(fl.gc_fn);
+	fl.gc_fn = NULL;
+	return 0;
+}
+
+/* Attach mode's detach, GIL held: undo, and nothing of ours reachable
+ * once pp_freelist_busy() is 0. -1: something stays (the shim must). */
+int pp_freelist_detach(void)
+{
+	int i, rc;
+
+	pp_freelist_undo();
+	for (i = 0; i < FL_NTYPES; i++)
+		if (types[i].type && types[i].wrap)
+			fix_inherited(types[i].type, &types[i], 0);
+	rc = gc_hook_remove();
+	fl.detached = 1;
+	return rc;
+}
+
+int pp_freelist_busy(void)
+{
+	return in_wrap || on_copy;
 }

@@ -81,8 +81,13 @@ struct pp_alloc_fns {
 
 /* attach.c, got.c: attach mode (loaded into a running process) */
 void pp_attach_disabled(void);
+/* a wrapper that kept the shim loaded after the detach is done: unload
+ * if nothing else does (any thread) */
+void pp_attach_idle(void);
 int pp_got_hook(void *self);
 void pp_got_unhook(void);
+/* a dlopen in progress through got.c's wrapper */
+int pp_got_busy(void);
 /* interpose.c: its next definitions taken from lib's handle */
 void pp_interpose_resolve_in(void *lib);
 
@@ -195,6 +200,11 @@ extern int pp_fl_check;
 void pp_fl_recheck(void);
 void pp_freelist_install(void);
 void pp_freelist_undo(void);
+/* attach mode: undo, and leave nothing of ours reachable (-1: something
+ * stays, the shim must too); busy: a wrapper frame or an object still
+ * pointing at a private type copy (the shim may not unload yet) */
+int pp_freelist_detach(void);
+int pp_freelist_busy(void);
 
 /* stacks.c */
 int pp_stacks_init(void);

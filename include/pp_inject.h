@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What pyprof hands the shim it loads into a running process
+ * (collector/inject.c writes, preload/attach.c reads): the data page the
+ * pending call receives, and the message sent over the socket with the
+ * ring's fd.
+ */
+#ifndef PP_INJECT_WIRE_H
+#define PP_INJECT_WIRE_H
+
+#include <stdint.h>
+
+/* The data page: the trampoline (collector/inject.c) uses the offsets,
+ * the shim's entry reads sock and path. */
+#define PP_INJ_DATA 256		/* the data's offset in the page */
+struct pp_inject_data {
+	uint64_t dlopen, dlsym, munmap, page_size;	/* 0, 8, 16, 24 */
+	uint64_t handle;				/* 32 */
+	char sym[32];					/* 40 */
+	char sock[96];					/* 72 */
+	char path[3072];				/* 168 */
+};
+#define PP_INJ_ENTRY "pyprof_inject_entry"
+#define PP_INJ_MAGIC 0x4a4e4950u	/* "PINJ": the settings message */
+
+/* what pyprof sends over the socket, with the ring's fd */
+struct pp_inject_hello {
+	uint32_t magic;
+	uint32_t abi;		/* PP_ABI_VERSION */
+	uint64_t breaker;	/* the main interpreter's eval_breaker, 0 = none */
+};
+
+#endif
