@@ -169,7 +169,8 @@ $(COLLECTOR_OBJS) $(VIEWER_OBJS) $(CLI_OBJS): $(BPF_SKELS)
 # other processes). tests/run.sh runs build-san/tests/ too.
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
-SAN_TESTS := test_trace test_crafted test_model test_segments test_procs
+SAN_TESTS := test_trace test_crafted test_model test_segments test_procs \
+	test_compact
 sanitize:
 	$(Q)$(MAKE) --no-print-directory B=build-san CFLAGS="$(SAN_FLAGS)" \
 		LDFLAGS="$(SAN_FLAGS)" build-san/pyprof \
