@@ -149,6 +149,12 @@ static void drained(const void *recs, size_t len, void *ctx)
 	const struct pp_hdr *rec;
 	const char *run = recs;
 
+	/* heap records only (the drain saw their types): nothing to look
+	 * at one by one, unless a model is fed */
+	if (!s->m && !(s->ring.run_types & ~((1u << PP_REC_FUNC) - 1))) {
+		append_run(s, recs, len);
+		return;
+	}
 	pp_rec_for_each(rec, recs, len) {
 		if (unlikely(rec->type >= PP_REC_FUNC)) {
 			note(s, rec);

@@ -77,11 +77,14 @@ struct pp_trace_writer;
 /* Creates (O_TRUNC, 0644) and writes the file header. NULL + err. */
 struct pp_trace_writer *pp_trace_create(const char *path, char *err,
 					size_t errlen);
-/* Copies rec->len bytes; compresses and writes a chunk when the buffer
- * is full. -EINVAL for a record the reader would reject. */
+/* Copies rec (an ALLOC or FREE perhaps as its compact form, pp_wire.h
+ * ALLOC_D/FREE_D); compresses and writes a chunk when the buffer is
+ * full. -EINVAL for a record the reader would reject, or of a compact
+ * type (only the writer makes those). */
 int pp_trace_append(struct pp_trace_writer *w, const struct pp_hdr *rec);
-/* Copies a run of producer records (no TICK/META/EXIT) in one go,
- * splitting it only at chunk boundaries. -EINVAL for a bad record. */
+/* Copies a run of producer records (types below PP_REC_TICK) in one
+ * pass, as pp_trace_append would one by one, splitting it only at chunk
+ * boundaries. -EINVAL for a bad record (those before it are taken). */
 int pp_trace_append_run(struct pp_trace_writer *w, const void *recs,
 			size_t len);
 /* Writes the gathered records as one chunk now; nothing if none. */

@@ -80,6 +80,8 @@ struct pp_ring {
 	uint32_t stall_drops;		/* drops since the last liveness check */
 	uint64_t stall_cons;
 	uint64_t checked_ns;		/* last "is it gone?" */
+	/* consumer: bit t set when the run given to fn holds type t */
+	uint32_t run_types;
 };
 
 /* Both sides. The producer's map also learns whether it shares the
@@ -100,7 +102,8 @@ int pp_ring_create(struct pp_ring *r, uint64_t data_size, uint32_t mode);
  * pp_rec_for_each). Returns the bytes consumed, or -EPROTO when the
  * ring holds something no producer of ours writes (the target's memory
  * is the target's: a stray write can reach the ring); the records
- * before it are delivered.
+ * before it are delivered. fn may read r->run_types: which types the
+ * run holds (so a consumer need not walk it to know).
  */
 typedef void (*pp_ring_fn)(const void *recs, size_t len, void *ctx);
 long pp_ring_drain(struct pp_ring *r, size_t max, pp_ring_fn fn, void *ctx);

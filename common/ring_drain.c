@@ -52,6 +52,7 @@ long pp_ring_drain(struct pp_ring *r, size_t max, pp_ring_fn fn, void *ctx)
 	struct pp_ring_hdr *h = r->hdr;
 	uint64_t cons = h->cons_pos, start = cons;
 	uint64_t prod = __atomic_load_n(&h->prod_pos, __ATOMIC_ACQUIRE);
+	uint32_t types = 0;
 	int bad = 0;
 
 	while (cons < prod && cons - start < max) {
@@ -67,9 +68,11 @@ long pp_ring_drain(struct pp_ring *r, size_t max, pp_ring_fn fn, void *ctx)
 			bad = 1;
 			break;
 		}
+		types |= 1u << hd.type;
 		cons += hd.len;
 	}
 	if (cons != start) {
+		r->run_types = types;
 		fn(r->data + (start & r->mask), cons - start, ctx);
 		/* zeroed, so the next lap reads "uncommitted" until written */
 		memset(r->data + (start & r->mask), 0, cons - start);

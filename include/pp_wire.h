@@ -14,7 +14,9 @@
 
 #include <stdint.h>
 
-#define PP_ABI_VERSION 3	/* 2: PP_REC_RETAG; 3: PP_REC_CKPT, PP_REC_LIVE, PP_REC_PID */
+/* 2: PP_REC_RETAG; 3: PP_REC_CKPT, PP_REC_LIVE, PP_REC_PID;
+ * 4: PP_REC_ALLOC_D, PP_REC_FREE_D (trace files only) */
+#define PP_ABI_VERSION 4
 
 enum pp_rec_type {
 	PP_REC_NONE = 0,
@@ -44,6 +46,10 @@ enum pp_rec_type {
 	PP_REC_CKPT = 35,	/* pp_rec_ckpt: a checkpoint begins or ends */
 	PP_REC_LIVE = 36,	/* pp_rec_live: live blocks of a checkpoint */
 	PP_REC_PID = 37,	/* pp_rec_pid: whose records follow */
+	/* trace chunks only: how the writer stores the common ALLOC and
+	 * FREE; a reader gives them back as those (see below) */
+	PP_REC_ALLOC_D = 38,	/* pp_rec_alloc_d */
+	PP_REC_FREE_D = 39,	/* pp_hdr alone */
 	PP_REC_MAX
 };
 
@@ -90,6 +96,22 @@ _Static_assert(sizeof(struct pp_rec_free) == 16, "pp_rec_free");
  * again without an allocator call (an object re-created from one of
  * CPython's freelists): it now belongs to stack, with its size and
  * weight, and counts as an allocation there. Unknown blocks are ignored. */
+
+/*
+ * ALLOC_D and FREE_D (trace chunks only, docs/trace-format.md "Compact
+ * records"): an ALLOC or FREE whose address lies within 2 GiB of the
+ * chunk's previous ALLOC/FREE address (0 at the chunk's start), as a
+ * signed difference. Header flags and aux as in the record they stand
+ * for, but FREE_D's aux is the difference (a FREE's aux is 0); an
+ * ALLOC_D's size is below 4 GiB. A third and a half smaller than the
+ * records they stand for, so LZ4 has that much less to do.
+ */
+struct pp_rec_alloc_d {
+	struct pp_hdr h;
+	int32_t delta;		/* addr - the previous address */
+	uint32_t size;
+};
+_Static_assert(sizeof(struct pp_rec_alloc_d) == 16, "pp_rec_alloc_d");
 
 /* REALLOC: aux = stack id, flags = domain; old = 0 acts as malloc,
  * addr = 0 (failed) leaves old live. */

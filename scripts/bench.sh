@@ -1,7 +1,10 @@
 #!/bin/bash
 # Overhead benchmark: an allocation-heavy pure-Python workload, plain and
-# under each profiler, RUNS alternating rounds; prints median wall time
-# and the ratio to plain. Where the machine exposes the instruction
+# under each profiler, RUNS alternating rounds; prints median wall time,
+# median CPU time (user + sys of the profiler and its target together:
+# /usr/bin/time of pyprof counts the child it waits for) and their
+# ratios to plain, and the trace bytes per million events of each pyprof
+# row. Where the machine exposes the instruction
 # counter (perf stat -e instructions), the instructions retired by the
 # profiler and its target together are reported as well: unlike wall
 # time, they do not move with the noise of a shared machine.
@@ -38,14 +41,13 @@ CMD[sampled-b]="$BEFORE record --sample 524288 -o $tmp/sb.pp -- $PY $W $N"
 perf_ok=0
 perf stat -x, -e instructions true 2>&1 | grep -q '^[0-9]' && perf_ok=1
 
-for name in $NAMES; do : >"$tmp/$name.t"; : >"$tmp/$name.i"; done
+for name in $NAMES; do : >"$tmp/$name.t"; : >"$tmp/$name.c"; : >"$tmp/$name.i"; done
 for r in $(seq "$RUNS"); do
 	for name in $NAMES; do
 		rm -f "$tmp"/ht*
-		s=$(date +%s.%N)
-		${CMD[$name]} >/dev/null 2>&1
-		e=$(date +%s.%N)
-		awk -v s="$s" -v e="$e" 'BEGIN { printf "%.4f\n", e - s }' >>"$tmp/$name.t"
+		/usr/bin/time -f "%e %U %S" -o "$tmp/tm" ${CMD[$name]} >/dev/null 2>&1
+		awk '{ print $1 }' "$tmp/tm" >>"$tmp/$name.t"
+		awk '{ printf "%.2f\n", $2 + $3 }' "$tmp/tm" >>"$tmp/$name.c"
 		if [ $perf_ok = 1 ]; then
 			rm -f "$tmp"/ht*
 			perf stat -x, -e instructions -o "$tmp/perf" ${CMD[$name]} \
@@ -71,16 +73,36 @@ start_cost() {
 
 median() { sort -g "$1" | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
 base=$(median "$tmp/plain.t")
+cbase=$(median "$tmp/plain.c")
 ibase=$(median "$tmp/plain.i")
+# the last run's trace: bytes per million events (what `report` counts)
+per_m() {
+	local pp=$1 bin=$2 ev
+	[ -f "$pp" ] || { echo; return; }
+	ev=$("$bin" report "$pp" --format json 2>/dev/null |
+		sed -n 's/.*"total": \([0-9]*\).*/\1/p' | head -1)
+	[ -n "$ev" ] && [ "$ev" -gt 0 ] &&
+		awk -v b="$(stat -c %s "$pp")" -v e="$ev" \
+			'BEGIN { printf "%.0f", b / e * 1e6 }'
+}
+declare -A PERM
+PERM[pyprof]=$(per_m "$tmp/all.pp" ./build/pyprof)
+PERM[sampled]=$(per_m "$tmp/s.pp" ./build/pyprof)
+[ -n "$BEFORE" ] && PERM[before]=$(per_m "$tmp/b.pp" "$BEFORE")
+[ -n "$BEFORE" ] && PERM[sampled-b]=$(per_m "$tmp/sb.pp" "$BEFORE")
 echo "workload: $PY $W $N; $RUNS alternating runs; $(nproc) cores; $(date -u +%F)"
-printf '%-12s %10s %8s %14s\n' "" "median s" "ratio" "instr. ratio"
+printf '%-12s %10s %8s %10s %8s %14s %16s\n' "" "wall s" "ratio" "CPU s" \
+	"ratio" "instr. ratio" "trace B/M events"
 for name in $NAMES; do
 	m=$(median "$tmp/$name.t")
+	c=$(median "$tmp/$name.c")
 	i=$(median "$tmp/$name.i")
 	ir="n/a"
 	[ -n "$i" ] && [ -n "$ibase" ] && ir=$(awk -v a="$i" -v b="$ibase" 'BEGIN { printf "%.2fx", a / b }')
-	printf '%-12s %10.3f %7.2fx %14s\n' "$name" "$m" \
-		"$(awk -v a="$m" -v b="$base" 'BEGIN { print a / b }')" "$ir"
+	printf '%-12s %10.3f %7.2fx %10.2f %7.2fx %14s %16s\n' "$name" "$m" \
+		"$(awk -v a="$m" -v b="$base" 'BEGIN { print a / b }')" "$c" \
+		"$(awk -v a="$c" -v b="$cbase" 'BEGIN { print b ? a / b : 0 }')" \
+		"$ir" "${PERM[$name]:-}"
 done
 echo
 echo "fixed cost on an empty program (python -c pass), median s:"

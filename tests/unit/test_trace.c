@@ -519,6 +519,9 @@ static void test_damage(void)
 	free(data);
 }
 
+/* the file header's ABI for write_chunk() */
+static uint32_t chunk_abi = PP_ABI_VERSION;
+
 /* Writes a file header and one chunk of raw bytes, as a buggy or
  * hostile writer might; lengths and CRCs are made consistent. */
 static void write_chunk(const void *raw, uint32_t raw_len, uint32_t nrec,
@@ -526,7 +529,7 @@ static void write_chunk(const void *raw, uint32_t raw_len, uint32_t nrec,
 {
 	struct pp_trace_file_hdr fh = {
 		.magic = "PYPROFTR", .version = 1, .hdr_len = 32,
-		.abi = PP_ABI_VERSION, .flags = PP_TRACE_F_LZ4,
+		.abi = chunk_abi, .flags = PP_TRACE_F_LZ4,
 	};
 	size_t cap = LZ4_compressBound(raw_len);
 	char *out = malloc(sizeof(fh) + sizeof(struct pp_trace_chunk_hdr) + cap);
@@ -600,6 +603,67 @@ static void test_bad_records(void)
 	expect_corrupt("raw_len_huge", 0, "raw length");
 	write_raw_chunk(recs, sizeof(recs), 40, sizeof(recs));
 	expect_corrupt("nrec_impossible", 0, "40 records cannot fill 64 bytes");
+}
+
+/*
+ * Compact records made by hand (docs/trace-format.md): each difference
+ * applies to the chunk's previous ALLOC/FREE address, from 0; a wrong
+ * length is corruption, and so are they in a trace of ABI 3.
+ */
+static void test_compact_records(void)
+{
+	uint64_t raw[8] = { 0 };
+	struct pp_rec_alloc_d *a0 = (void *)&raw[0], *a1 = (void *)&raw[5];
+	struct pp_rec_free *f = (void *)&raw[2];
+	struct pp_hdr *fd = (void *)&raw[4], *fd2 = (void *)&raw[7];
+	const struct pp_rec_alloc want0 = { { 24, PP_REC_ALLOC, 2, 7 },
+					    0x10000, 48 };
+	const struct pp_rec_free want1 = { { 16, PP_REC_FREE, 0, 0 },
+					   0x7f0000001000ull };
+	const struct pp_rec_free want2 = { { 16, PP_REC_FREE, 3, 0 },
+					   0x7f0000001040ull };
+	const struct pp_rec_alloc want3 = { { 24, PP_REC_ALLOC, 1, 9 },
+					    0x7eff80001040ull, 0xffffffffu };
+	const struct pp_rec_free want4 = { { 16, PP_REC_FREE, 1, 0 },
+					   0x7f0000000000ull };
+	const void *want[5] = { &want0, &want1, &want2, &want3, &want4 };
+	const struct pp_hdr *rec;
+	struct pp_trace_reader *r;
+	char err[256];
+	int n = 0, same = 0;
+
+	*a0 = (struct pp_rec_alloc_d){ { 16, PP_REC_ALLOC_D, 2, 7 }, 0x10000,
+				       48 };
+	*f = want1;
+	*fd = (struct pp_hdr){ 8, PP_REC_FREE_D, 3, 0x40 };
+	*a1 = (struct pp_rec_alloc_d){ { 16, PP_REC_ALLOC_D, 1, 9 },
+				       INT32_MIN, 0xffffffffu };
+	*fd2 = (struct pp_hdr){ 8, PP_REC_FREE_D, 1, 0x7fffefc0 };
+	write_raw_chunk(raw, sizeof(raw), 5, sizeof(raw));
+	r = open_raw(path, err, sizeof(err));
+	while (r && pp_trace_next(r, &rec) == 1) {
+		if (n < 5)
+			same += rec->len == ((const struct pp_hdr *)want[n])->len &&
+				!memcmp(rec, want[n], rec->len);
+		n++;
+	}
+	CHECK(n == 5 && same == 5, "compact_records_decode",
+	      "%d records, %d as expected: %s", n, same,
+	      r ? pp_trace_error(r) : err);
+	pp_trace_close_reader(r);
+
+	a0->h.len = 24;
+	write_raw_chunk(raw, sizeof(raw), 4, sizeof(raw));
+	expect_corrupt("compact_alloc_len", 0, "record 0 at byte 0: bad length 24");
+	a0->h.len = 16;
+	fd->len = 16;
+	write_raw_chunk(raw, sizeof(raw), 4, sizeof(raw));
+	expect_corrupt("compact_free_len", 0, "record 2 at byte 32: bad length 16");
+	fd->len = 8;
+	chunk_abi = 3;
+	write_raw_chunk(raw, sizeof(raw), 5, sizeof(raw));
+	expect_corrupt("compact_in_abi3", 0, "record 0 at byte 0: bad type 38");
+	chunk_abi = PP_ABI_VERSION;
 }
 
 /* Random byte flips (and cuts): -1 or exactly the original records. */
@@ -690,7 +754,8 @@ static void test_fuzz_records(void)
 			    rec->type >= PP_REC_MAX)
 				break;
 		}
-		if (rc == 1 || total > len)
+		/* a compact record comes back at most twice its size */
+		if (rc == 1 || total > 2 * len)
 			bad++;
 		corrupt += rc == -1;
 		pp_trace_close_reader(r);
@@ -762,6 +827,7 @@ int main(int argc, char **argv)
 	test_truncation();
 	test_damage();
 	test_bad_records();
+	test_compact_records();
 	test_fuzz();
 	test_fuzz_records();
 	unlink(path);
