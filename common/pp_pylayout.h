@@ -117,6 +117,17 @@ int pp_pylayout_init(struct pp_pylayout *l, const char *ver,
 int pp_py_walk(const struct pp_pylayout *l, const void *tstate,
 	       const void *code_type, struct pp_rawframe *out, int max);
 
+/*
+ * The walker pp_py_walk picks for l, for a caller that walks often
+ * (the shim, per event): called with a non-NULL tstate and out and
+ * max > 0. NULL when l's frames cannot be walked (3.13+ without
+ * code_type).
+ */
+typedef int (*pp_py_walk_fn)(const struct pp_pylayout *l, const void *tstate,
+			     const void *code_type, struct pp_rawframe *out,
+			     int max);
+pp_py_walk_fn pp_py_walker(const struct pp_pylayout *l, const void *code_type);
+
 /* Line of byte offset off in code (in this process); co_firstlineno if
  * the table has no entry for it. */
 int pp_code_line(const struct pp_pylayout *l, const void *code, int off);

@@ -80,32 +80,35 @@ DEFINE_WALK(walk_313, 0, 0, 0, 1, 1, 0)
 /* 3.14: f_executable is a tagged _PyStackRef */
 DEFINE_WALK(walk_314, 0, 0, 0, 1, 1, 1)
 
-int pp_py_walk(const struct pp_pylayout *l, const void *tstate,
-	       const void *code_type, struct pp_rawframe *out, int max)
+pp_py_walk_fn pp_py_walker(const struct pp_pylayout *l, const void *code_type)
 {
 	int cframe, owner;
 
-	if (!l || !tstate || !out || max <= 0 || !l->instr_kind)
-		return 0;
+	if (!l || !l->instr_kind)
+		return NULL;
 	cframe = l->cframe_frame != PP_OFF_NONE;
 	owner = l->frame_owner != PP_OFF_NONE;
 	switch (l->instr_kind) {
 	case PP_INSTR_LASTI_BYTES:
-		return walk_39(l, tstate, code_type, out, max);
+		return walk_39;
 	case PP_INSTR_LASTI_UNITS:
-		return walk_310(l, tstate, code_type, out, max);
+		return walk_310;
 	case PP_INSTR_PREV_PTR:
-		if (owner)
-			return walk_312(l, tstate, code_type, out, max);
-		return walk_311(l, tstate, code_type, out, max);
+		return owner ? walk_312 : walk_311;
 	case PP_INSTR_PTR:
-		if (cframe)
+		if (cframe || !code_type)
 			break;
-		if (!code_type)
-			break;
-		if (l->code_tagged)
-			return walk_314(l, tstate, code_type, out, max);
-		return walk_313(l, tstate, code_type, out, max);
+		return l->code_tagged ? walk_314 : walk_313;
 	}
-	return 0;
+	return NULL;
+}
+
+int pp_py_walk(const struct pp_pylayout *l, const void *tstate,
+	       const void *code_type, struct pp_rawframe *out, int max)
+{
+	pp_py_walk_fn walk = pp_py_walker(l, code_type);
+
+	if (!walk || !tstate || !out || max <= 0)
+		return 0;
+	return walk(l, tstate, code_type, out, max);
 }

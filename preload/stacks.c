@@ -6,13 +6,32 @@
  * defined in the stream (FUNC records for new functions, then one STACK
  * record) before the id is first used, so the hot path of a known
  * stack is a walk, a hash and one table probe.
+ *
+ * Between two allocations of a thread usually only the innermost
+ * frames have moved. Each thread keeps the chain it walked last,
+ * outermost first, with the hash of every prefix: the frames that
+ * match it from the outer end are not hashed again (no generation
+ * loads), and the finished hash finds its id in a small per-thread map
+ * before the big table. What is compared is what is hashed, the (code,
+ * offset) of every frame, read afresh each time; the walk itself is
+ * not cut short. No field of a frame tells one call from the next
+ * (3.11+ _PyFrame_Initialize in Include/internal/pycore_frame.h and
+ * 3.9/3.10's reused frame objects set no serial): a caller can run on
+ * and call again from another line while its callee's frame comes
+ * back at the same address with the same code, offset and link, so a
+ * frame that looks unchanged proves nothing about the frames outside
+ * it. A code object dying anywhere (pp_code_deaths) drops every
+ * thread's prefixes, as their generations may have moved.
  */
 
 #include <dlfcn.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "shim.h"
 
@@ -38,6 +57,64 @@ static struct table stacks = { .next_id = 1 };	/* raw frames -> id */
 static struct table shapes;			/* resolved frames -> id */
 static struct table funcs = { .next_id = 1 };
 static uintptr_t self_lo, self_hi;	/* our own text: frames to skip */
+static pp_py_walk_fn walk;		/* this interpreter's walker */
+
+#define HOT_WAYS 64
+
+/* one frame of a thread's last chain, and the hash up to it */
+struct link {
+	struct pp_rawframe raw;
+	uint64_t h;
+};
+
+struct chain {
+	uint32_t n;			/* frames in f[] */
+	uint32_t deaths;		/* pp_code_deaths when f[] was hashed */
+	struct {			/* finished hash -> id */
+		uint64_t key;
+		uint32_t id;
+	} hot[HOT_WAYS];
+	struct link f[PP_MAX_FRAMES];	/* outermost first */
+};
+
+#define CHAIN_BYTES ((sizeof(struct chain) + 4095) & ~(size_t)4095)
+#define CHAIN_DEAD ((struct chain *)1)	/* the thread is exiting */
+/* a pointer, not the chain: static TLS is scarce for a dlopen()ed shim */
+static __thread struct chain *chain;
+static pthread_key_t chain_key;
+static int chain_key_ok;
+
+static void chain_free(void *p)
+{
+	chain = CHAIN_DEAD;
+	syscall(SYS_munmap, p, CHAIN_BYTES);
+}
+
+/*
+ * This thread's chain, mapped on first use and unmapped at its exit;
+ * NULL when there is none (an exiting thread: allocations in other
+ * destructors are walked in full). A system call, not our mmap hook,
+ * which would record it.
+ */
+static struct chain *chain_get(void)
+{
+	long p;
+
+	if (likely((uintptr_t)chain > 1))
+		return chain;
+	if (chain == CHAIN_DEAD || !chain_key_ok)
+		return NULL;
+	p = syscall(SYS_mmap, NULL, CHAIN_BYTES, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p < 0 && p > -4096)
+		return NULL;
+	if (pthread_setspecific(chain_key, (void *)p)) {
+		syscall(SYS_munmap, p, CHAIN_BYTES);
+		return NULL;
+	}
+	chain = (struct chain *)p;
+	return chain;
+}
 /*
  * libunwind's unw_backtrace, loaded only for --native: the shim itself
  * needs nothing beyond libc, so it also loads inside a container or
@@ -278,6 +355,45 @@ static uint32_t define(const struct pp_rawframe *raw, int n,
 	return id;
 }
 
+/*
+ * Hash of raw[n] (innermost first) from the outermost frame in: a code
+ * object is its address and that address's generation. The frames
+ * that match c's from the outer end take their prefix's hash from c;
+ * c then holds this chain.
+ */
+static uint64_t chain_hash(struct chain *c, const struct pp_rawframe *raw,
+			   int n, uint32_t deaths)
+{
+	const struct pp_rawframe *r;
+	uint64_t h = 0x737461636bull;
+	int k = 0, m;
+
+	if (c && c->deaths == deaths) {
+		m = n < (int)c->n ? n : (int)c->n;
+		while (k < m && raw[n - 1 - k].code == c->f[k].raw.code &&
+		       raw[n - 1 - k].offset == c->f[k].raw.offset)
+			k++;
+		if (k)
+			h = c->f[k - 1].h;
+	}
+	for (; k < n; k++) {
+		r = &raw[n - 1 - k];
+		h = mix(h, (uintptr_t)r->code);
+		h = mix(h, (uint32_t)r->offset |
+			   (uint64_t)__atomic_load_n(pp_code_gen(r->code),
+						     __ATOMIC_RELAXED) << 32);
+		if (c) {
+			c->f[k].raw = *r;
+			c->f[k].h = h;
+		}
+	}
+	if (c) {
+		c->n = n;
+		c->deaths = deaths;
+	}
+	return h;
+}
+
 uint32_t pp_stack_current(void)
 {
 	const struct pp_pylayout *L = &pp_shim.layout;
@@ -285,9 +401,10 @@ uint32_t pp_stack_current(void)
 	void *ips[PP_MAX_NATIVE];
 	void *ts;
 	int n = 0, nn = 0, i, skip = 0;
-	uint64_t h = 0x737461636bull;
+	struct chain *c = chain_get();
+	uint32_t deaths, id;
+	uint64_t h, key;
 	struct slot *s;
-	uint32_t id;
 
 	if (pp_shim.py_state < PP_PY_HOOKED)
 		ts = NULL;	/* code objects' deaths are seen from then on */
@@ -296,8 +413,10 @@ uint32_t pp_stack_current(void)
 		ts = NULL;	/* the thread states are being torn down */
 	else
 		ts = pp_shim.py.this_tstate();
-	if (ts)
-		n = pp_py_walk(L, ts, pp_shim.py.code_type, raw, PP_MAX_FRAMES);
+	/* before the walk: a death during it drops the prefixes next time */
+	deaths = __atomic_load_n(&pp_code_deaths, __ATOMIC_ACQUIRE);
+	if (ts && walk)
+		n = walk(L, ts, pp_shim.py.code_type, raw, PP_MAX_FRAMES);
 	if (unw_backtrace_fn) {
 		nn = unw_backtrace_fn(ips, PP_MAX_NATIVE);
 		while (skip < nn && (uintptr_t)ips[skip] >= self_lo &&
@@ -306,22 +425,24 @@ uint32_t pp_stack_current(void)
 	}
 	if (!n && nn == skip)
 		return 0;
-	/* a code object is its address and that address's generation */
-	for (i = 0; i < n; i++) {
-		h = mix(h, (uintptr_t)raw[i].code);
-		h = mix(h, (uint32_t)raw[i].offset |
-			   (uint64_t)__atomic_load_n(pp_code_gen(raw[i].code),
-						     __ATOMIC_RELAXED) << 32);
-	}
+	h = chain_hash(c, raw, n, deaths);
 	for (i = skip; i < nn; i++)
 		h = mix(h, (uintptr_t)ips[i]);
-	id = table_find(&stacks, fold(h), &s);
-	if (id)
-		return id;
-	if (!s)		/* full (code objects made in a loop): resolve each time */
-		return define(raw, n, ips + skip, nn - skip);
-	id = define(raw, n, ips + skip, nn - skip);
-	table_publish(s, id);
+	key = fold(h);
+	/* a key's id never changes once published: nothing to invalidate */
+	if (c && c->hot[key & (HOT_WAYS - 1)].key == key)
+		return c->hot[key & (HOT_WAYS - 1)].id;
+	id = table_find(&stacks, key, &s);
+	if (!id) {
+		/* full (code objects made in a loop): resolve each time */
+		id = define(raw, n, ips + skip, nn - skip);
+		if (s)
+			table_publish(s, id);
+	}
+	if (c && id) {
+		c->hot[key & (HOT_WAYS - 1)].key = key;
+		c->hot[key & (HOT_WAYS - 1)].id = id;
+	}
 	return id;
 }
 
@@ -344,12 +465,24 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
+/* Unloaded (a detach that dlclose()s the shim): no thread may call
+ * chain_free once its code is gone; live threads' chains are left. */
+__attribute__((destructor)) static void stacks_fini(void)
+{
+	if (chain_key_ok) {
+		chain_key_ok = 0;
+		pthread_key_delete(chain_key);
+	}
+}
+
 int pp_stacks_init(void)
 {
 	if (table_init(&stacks, 20) < 0 || table_init(&shapes, 20) < 0 ||
 	    table_init(&funcs, 18) < 0 || pp_codelines_init() < 0)
 		return -1;
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)pp_stacks_init);
+	walk = pp_py_walker(&pp_shim.layout, pp_shim.py.code_type);
+	chain_key_ok = pthread_key_create(&chain_key, chain_free) == 0;
 	if (pp_shim.native) {
 		void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
 
