@@ -67,13 +67,16 @@ struct link {
 	uint64_t h;
 };
 
+struct hot {				/* finished hash -> id */
+	uint64_t key;
+	uint32_t id;
+};
+
 struct chain {
 	uint32_t n;			/* frames in f[] */
 	uint32_t deaths;		/* pp_code_deaths when f[] was hashed */
-	struct {			/* finished hash -> id */
-		uint64_t key;
-		uint32_t id;
-	} hot[HOT_WAYS];
+	uint32_t last_id;		/* f[]'s id, 0: unknown */
+	struct hot hot[HOT_WAYS];
 	struct link f[PP_MAX_FRAMES];	/* outermost first */
 };
 
@@ -355,42 +358,68 @@ static uint32_t define(const struct pp_rawframe *raw, int n,
 	return id;
 }
 
+/* the same (code, offset): two words, pad included (always 0) */
+static inline int same_frame(const struct pp_rawframe *a,
+			     const struct pp_rawframe *b)
+{
+	uint64_t x[2], y[2];
+
+	memcpy(x, a, sizeof(x));
+	memcpy(y, b, sizeof(y));
+	return !((x[0] ^ y[0]) | (x[1] ^ y[1]));
+}
+
 /*
  * Hash of raw[n] (innermost first) from the outermost frame in: a code
  * object is its address and that address's generation. The frames
  * that match c's from the outer end take their prefix's hash from c;
- * c then holds this chain.
+ * c then holds this chain. *whole: all of it matched c's whole chain.
  */
 static uint64_t chain_hash(struct chain *c, const struct pp_rawframe *raw,
-			   int n, uint32_t deaths)
+			   int n, uint32_t deaths, int *whole)
 {
-	const struct pp_rawframe *r;
+	const struct pp_rawframe *r = &raw[n];
 	uint64_t h = 0x737461636bull;
+	struct link *f;
 	int k = 0, m;
 
-	if (c && c->deaths == deaths) {
-		m = n < (int)c->n ? n : (int)c->n;
-		while (k < m && raw[n - 1 - k].code == c->f[k].raw.code &&
-		       raw[n - 1 - k].offset == c->f[k].raw.offset)
-			k++;
-		if (k)
-			h = c->f[k - 1].h;
+	*whole = 0;
+	if (!c) {
+		while (r-- > raw) {
+			h = mix(h, (uintptr_t)r->code);
+			h = mix(h, (uint32_t)r->offset |
+				   (uint64_t)__atomic_load_n(pp_code_gen(r->code),
+							     __ATOMIC_RELAXED) << 32);
+		}
+		return h;
 	}
-	for (; k < n; k++) {
-		r = &raw[n - 1 - k];
+	f = c->f;
+	if (c->deaths == deaths) {
+		m = n < (int)c->n ? n : (int)c->n;
+		while (k < m && same_frame(r - 1, &f->raw)) {
+			k++;
+			r--;
+			f++;
+		}
+		if (k) {
+			h = f[-1].h;
+			if (k == n && n == (int)c->n) {
+				*whole = 1;
+				return h;
+			}
+		}
+	}
+	while (r-- > raw) {
 		h = mix(h, (uintptr_t)r->code);
 		h = mix(h, (uint32_t)r->offset |
 			   (uint64_t)__atomic_load_n(pp_code_gen(r->code),
 						     __ATOMIC_RELAXED) << 32);
-		if (c) {
-			c->f[k].raw = *r;
-			c->f[k].h = h;
-		}
+		f->raw = *r;
+		f->h = h;
+		f++;
 	}
-	if (c) {
-		c->n = n;
-		c->deaths = deaths;
-	}
+	c->n = n;
+	c->deaths = deaths;
 	return h;
 }
 
@@ -402,9 +431,11 @@ uint32_t pp_stack_current(void)
 	void *ts;
 	int n = 0, nn = 0, i, skip = 0;
 	struct chain *c = chain_get();
+	struct hot *hot = NULL;
 	uint32_t deaths, id;
 	uint64_t h, key;
 	struct slot *s;
+	int whole;
 
 	if (pp_shim.py_state < PP_PY_HOOKED)
 		ts = NULL;	/* code objects' deaths are seen from then on */
@@ -425,13 +456,23 @@ uint32_t pp_stack_current(void)
 	}
 	if (!n && nn == skip)
 		return 0;
-	h = chain_hash(c, raw, n, deaths);
+	h = chain_hash(c, raw, n, deaths, &whole);
+	/* the same stack as the last one (several blocks of one line) */
+	if (whole && nn == skip && c->last_id)
+		return c->last_id;
 	for (i = skip; i < nn; i++)
 		h = mix(h, (uintptr_t)ips[i]);
 	key = fold(h);
 	/* a key's id never changes once published: nothing to invalidate */
-	if (c && c->hot[key & (HOT_WAYS - 1)].key == key)
-		return c->hot[key & (HOT_WAYS - 1)].id;
+	if (c) {
+		hot = &c->hot[key & (HOT_WAYS - 1)];
+		c->last_id = 0;
+		if (hot->key == key && hot->id) {
+			if (nn == skip)
+				c->last_id = hot->id;
+			return hot->id;
+		}
+	}
 	id = table_find(&stacks, key, &s);
 	if (!id) {
 		/* full (code objects made in a loop): resolve each time */
@@ -440,8 +481,9 @@ uint32_t pp_stack_current(void)
 			table_publish(s, id);
 	}
 	if (c && id) {
-		c->hot[key & (HOT_WAYS - 1)].key = key;
-		c->hot[key & (HOT_WAYS - 1)].id = id;
+		hot->key = key;
+		hot->id = id;
+		c->last_id = nn == skip ? id : 0;
 	}
 	return id;
 }
