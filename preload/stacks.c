@@ -8,20 +8,24 @@
  * stack is a walk, a hash and one table probe.
  *
  * Between two allocations of a thread usually only the innermost
- * frames have moved. Each thread keeps the chain it walked last,
- * outermost first, with the hash of every prefix: the frames that
- * match it from the outer end are not hashed again (no generation
- * loads), and the finished hash finds its id in a small per-thread map
- * before the big table. What is compared is what is hashed, the (code,
- * offset) of every frame, read afresh each time; the walk itself is
- * not cut short. No field of a frame tells one call from the next
- * (3.11+ _PyFrame_Initialize in Include/internal/pycore_frame.h and
- * 3.9/3.10's reused frame objects set no serial): a caller can run on
- * and call again from another line while its callee's frame comes
- * back at the same address with the same code, offset and link, so a
- * frame that looks unchanged proves nothing about the frames outside
- * it. A code object dying anywhere (pp_code_deaths) drops every
- * thread's prefixes, as their generations may have moved.
+ * frames have moved. A thread whose last stack had MEMO_MIN frames or
+ * more walks against the chain it walked last (pp_walkmemo, outermost
+ * first, with the hash of every prefix): the links that match it from
+ * the outer end, by address and by the words read from them (code,
+ * position, owner), give what they gave and keep their prefix's hash
+ * (no generation loads, no offsets); only the rest are read in full
+ * and hashed. Every link is still followed and compared: no field of a
+ * frame tells one call from the next (3.11+ _PyFrame_Initialize in
+ * Include/internal/pycore_frame.h sets no serial, and 3.9/3.10 reuse
+ * frame objects), so a caller can run on and call again from another
+ * line while its callee's frame comes back at the same address with
+ * the same code, position and link: a frame that looks unchanged
+ * proves nothing about the frames outside it. A code object dying
+ * anywhere (pp_code_deaths) empties every thread's memo, as
+ * generations may have moved. Shorter stacks are walked and hashed
+ * afresh (comparing costs more than it saves there). Either way the
+ * finished hash looks for its id in a per-thread map before the big
+ * table.
  */
 
 #include <dlfcn.h>
@@ -59,25 +63,29 @@ static struct table funcs = { .next_id = 1 };
 static uintptr_t self_lo, self_hi;	/* our own text: frames to skip */
 static pp_py_walk_fn walk;		/* this interpreter's walker */
 
-#define HOT_WAYS 64
+static pp_py_memo_walk_fn memo_walk;	/* the same against the last walk */
 
-/* one frame of a thread's last chain, and the hash up to it */
-struct link {
-	struct pp_rawframe raw;
-	uint64_t h;
-};
+#define HOT_WAYS 256
 
 struct hot {				/* finished hash -> id */
 	uint64_t key;
 	uint32_t id;
 };
 
+/*
+ * Chains shorter than this are walked and hashed afresh: comparing
+ * costs more than it saves there (callgrind, scripts/bench.sh's loop
+ * of two frames: +60 instructions an event with the memo).
+ */
+#define MEMO_MIN 8
+
 struct chain {
-	uint32_t n;			/* frames in f[] */
-	uint32_t deaths;		/* pp_code_deaths when f[] was hashed */
-	uint32_t last_id;		/* f[]'s id, 0: unknown */
+	uint32_t deaths;		/* pp_code_deaths when h[] was made */
+	uint32_t last_id;		/* the memo's stack's id, 0: unknown */
+	uint32_t deep;			/* the last walk had MEMO_MIN frames */
 	struct hot hot[HOT_WAYS];
-	struct link f[PP_MAX_FRAMES];	/* outermost first */
+	uint64_t h[PP_MEMO_LINKS];	/* hash of the frames of links 0..j */
+	struct pp_walkmemo memo;	/* the last walk, outermost first */
 };
 
 #define CHAIN_BYTES ((sizeof(struct chain) + 4095) & ~(size_t)4095)
@@ -358,84 +366,154 @@ static uint32_t define(const struct pp_rawframe *raw, int n,
 	return id;
 }
 
-/* the same (code, offset): two words, pad included (always 0) */
-static inline int same_frame(const struct pp_rawframe *a,
-			     const struct pp_rawframe *b)
-{
-	uint64_t x[2], y[2];
+#define HASH_SEED 0x737461636bull
 
-	memcpy(x, a, sizeof(x));
-	memcpy(y, b, sizeof(y));
-	return !((x[0] ^ y[0]) | (x[1] ^ y[1]));
+/* one frame into a stack's hash: a code object is its address and that
+ * address's generation */
+static inline uint64_t hash_frame(uint64_t h, const struct pp_rawframe *r)
+{
+	h = mix(h, (uintptr_t)r->code);
+	return mix(h, (uint32_t)r->offset |
+		      (uint64_t)__atomic_load_n(pp_code_gen(r->code),
+						__ATOMIC_RELAXED) << 32);
+}
+
+/* raw[n], innermost first, hashed from the outermost frame in */
+static uint64_t hash_raw(const struct pp_rawframe *raw, int n)
+{
+	uint64_t h = HASH_SEED;
+
+	while (n--)
+		h = hash_frame(h, &raw[n]);
+	return h;
 }
 
 /*
- * Hash of raw[n] (innermost first) from the outermost frame in: a code
- * object is its address and that address's generation. The frames
- * that match c's from the outer end take their prefix's hash from c;
- * c then holds this chain. *whole: all of it matched c's whole chain.
+ * The same hash of c's memo: links below same kept their frames and
+ * generations (no code object died since c->h[] was made), so their
+ * prefix's hash stands; the others are hashed on top of it.
  */
-static uint64_t chain_hash(struct chain *c, const struct pp_rawframe *raw,
-			   int n, uint32_t deaths, int *whole)
+static uint64_t memo_hash(struct chain *c, int same)
 {
-	const struct pp_rawframe *r = &raw[n];
-	uint64_t h = 0x737461636bull;
-	struct link *f;
-	int k = 0, m;
+	const struct pp_walklink *k = &c->memo.link[same];
+	uint64_t h = same ? c->h[same - 1] : HASH_SEED;
+	int j, nl = (int)c->memo.nlinks;
 
-	*whole = 0;
-	if (!c) {
-		while (r-- > raw) {
-			h = mix(h, (uintptr_t)r->code);
-			h = mix(h, (uint32_t)r->offset |
-				   (uint64_t)__atomic_load_n(pp_code_gen(r->code),
-							     __ATOMIC_RELAXED) << 32);
-		}
-		return h;
+	for (j = same; j < nl; j++, k++) {
+		if (k->kind == PP_LINK_FRAME)
+			h = hash_frame(h, &k->raw);
+		c->h[j] = h;
 	}
-	f = c->f;
-	if (c->deaths == deaths) {
-		m = n < (int)c->n ? n : (int)c->n;
-		while (k < m && same_frame(r - 1, &f->raw)) {
-			k++;
-			r--;
-			f++;
-		}
-		if (k) {
-			h = f[-1].h;
-			if (k == n && n == (int)c->n) {
-				*whole = 1;
-				return h;
-			}
-		}
-	}
-	while (r-- > raw) {
-		h = mix(h, (uintptr_t)r->code);
-		h = mix(h, (uint32_t)r->offset |
-			   (uint64_t)__atomic_load_n(pp_code_gen(r->code),
-						     __ATOMIC_RELAXED) << 32);
-		f->raw = *r;
-		f->h = h;
-		f++;
-	}
-	c->n = n;
-	c->deaths = deaths;
 	return h;
+}
+
+/* the memo's frames, innermost first */
+static int memo_raw(const struct pp_walkmemo *m, struct pp_rawframe *raw)
+{
+	int j, n = 0;
+
+	for (j = (int)m->nlinks - 1; j >= 0; j--)
+		if (m->link[j].kind == PP_LINK_FRAME)
+			raw[n++] = m->link[j].raw;
+	return n;
+}
+
+/* our own frames (this file's) off the native stack: ips[skip..nn) */
+static int native_stack(void **ips, int *skip)
+{
+	int nn = unw_backtrace_fn(ips, PP_MAX_NATIVE);
+
+	for (*skip = 0; *skip < nn && (uintptr_t)ips[*skip] >= self_lo &&
+	     (uintptr_t)ips[*skip] < self_hi;)
+		++*skip;
+	return nn;
+}
+
+/*
+ * The id of the stack whose hash is h (native frames not yet mixed
+ * in); raw[n] its Python frames, or NULL to take them from c's memo
+ * into mraw.
+ * A key's id never changes once published: the per-thread map needs
+ * no invalidation.
+ */
+static inline __attribute__((always_inline)) uint32_t
+stack_id(struct chain *c, uint64_t h, struct pp_rawframe *raw, int n,
+	 struct pp_rawframe *mraw)
+{
+	void *ips[PP_MAX_NATIVE];
+	int nn = 0, skip = 0, i;
+	struct hot *hot = NULL;
+	struct slot *s;
+	uint64_t key;
+	uint32_t id;
+
+	if (unw_backtrace_fn) {
+		nn = native_stack(ips, &skip);
+		for (i = skip; i < nn; i++)
+			h = mix(h, (uintptr_t)ips[i]);
+	}
+	if (!n && nn == skip)
+		return 0;
+	key = fold(h);
+	if (c) {
+		hot = &c->hot[key & (HOT_WAYS - 1)];
+		if (hot->key == key && hot->id)
+			return hot->id;
+	}
+	if (!raw)
+		memo_raw(&c->memo, raw = mraw);
+	id = table_find(&stacks, key, &s);
+	if (!id) {
+		/* full (code objects made in a loop): resolve each time */
+		id = define(raw, n, ips + skip, nn - skip);
+		if (s)
+			table_publish(s, id);
+	}
+	if (hot && id) {
+		hot->key = key;
+		hot->id = id;
+	}
+	return id;
+}
+
+/* A deep chain: walked against the last one. -1: walk it afresh. */
+static __attribute__((noinline)) int64_t stack_memo(struct chain *c,
+						    const void *ts)
+{
+	struct pp_rawframe mraw[PP_MAX_FRAMES];
+	uint32_t deaths, before;
+	int same, whole;
+
+	/* before the walk: a death during it is seen next time */
+	deaths = __atomic_load_n(&pp_code_deaths, __ATOMIC_ACQUIRE);
+	if (c->deaths != deaths) {
+		c->memo.nlinks = 0;
+		c->deaths = deaths;
+	}
+	before = c->memo.nlinks;
+	same = memo_walk(&pp_shim.layout, ts, pp_shim.py.code_type, &c->memo);
+	if (same < 0 || c->memo.nkept > PP_MAX_FRAMES) {
+		c->memo.nlinks = 0;	/* too deep: cut as walk() cuts */
+		c->deep = 0;
+		return -1;
+	}
+	c->deep = c->memo.nkept >= MEMO_MIN;
+	/* the same stack as the last one (several blocks of one line) */
+	whole = same && same == (int)c->memo.nlinks && before == (uint32_t)same;
+	if (whole && c->last_id && !unw_backtrace_fn)
+		return c->last_id;
+	c->last_id = stack_id(c, memo_hash(c, same), NULL, c->memo.nkept,
+			      mraw);
+	return c->last_id;
 }
 
 uint32_t pp_stack_current(void)
 {
-	const struct pp_pylayout *L = &pp_shim.layout;
 	struct pp_rawframe raw[PP_MAX_FRAMES];
-	void *ips[PP_MAX_NATIVE];
-	void *ts;
-	int n = 0, nn = 0, i, skip = 0;
 	struct chain *c = chain_get();
-	struct hot *hot = NULL;
-	uint32_t deaths, id;
-	uint64_t h, key;
-	struct slot *s;
-	int whole;
+	const void *ts;
+	int64_t id;
+	int n = 0;
 
 	if (pp_shim.py_state < PP_PY_HOOKED)
 		ts = NULL;	/* code objects' deaths are seen from then on */
@@ -444,48 +522,17 @@ uint32_t pp_stack_current(void)
 		ts = NULL;	/* the thread states are being torn down */
 	else
 		ts = pp_shim.py.this_tstate();
-	/* before the walk: a death during it drops the prefixes next time */
-	deaths = __atomic_load_n(&pp_code_deaths, __ATOMIC_ACQUIRE);
-	if (ts && walk)
-		n = walk(L, ts, pp_shim.py.code_type, raw, PP_MAX_FRAMES);
-	if (unw_backtrace_fn) {
-		nn = unw_backtrace_fn(ips, PP_MAX_NATIVE);
-		while (skip < nn && (uintptr_t)ips[skip] >= self_lo &&
-		       (uintptr_t)ips[skip] < self_hi)
-			skip++;
-	}
-	if (!n && nn == skip)
-		return 0;
-	h = chain_hash(c, raw, n, deaths, &whole);
-	/* the same stack as the last one (several blocks of one line) */
-	if (whole && nn == skip && c->last_id)
-		return c->last_id;
-	for (i = skip; i < nn; i++)
-		h = mix(h, (uintptr_t)ips[i]);
-	key = fold(h);
-	/* a key's id never changes once published: nothing to invalidate */
-	if (c) {
-		hot = &c->hot[key & (HOT_WAYS - 1)];
-		c->last_id = 0;
-		if (hot->key == key && hot->id) {
-			if (nn == skip)
-				c->last_id = hot->id;
-			return hot->id;
+	if (ts && walk) {
+		if (c && c->deep && (id = stack_memo(c, ts)) >= 0)
+			return (uint32_t)id;
+		n = walk(&pp_shim.layout, ts, pp_shim.py.code_type, raw,
+			 PP_MAX_FRAMES);
+		if (c && n >= MEMO_MIN && n < PP_MAX_FRAMES && memo_walk) {
+			c->deep = 1;	/* the memo from the next walk on */
+			c->memo.nlinks = 0;
 		}
 	}
-	id = table_find(&stacks, key, &s);
-	if (!id) {
-		/* full (code objects made in a loop): resolve each time */
-		id = define(raw, n, ips + skip, nn - skip);
-		if (s)
-			table_publish(s, id);
-	}
-	if (c && id) {
-		hot->key = key;
-		hot->id = id;
-		c->last_id = nn == skip ? id : 0;
-	}
-	return id;
+	return stack_id(c, hash_raw(raw, n), raw, n, NULL);
 }
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *data)
@@ -524,6 +571,7 @@ int pp_stacks_init(void)
 		return -1;
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)pp_stacks_init);
 	walk = pp_py_walker(&pp_shim.layout, pp_shim.py.code_type);
+	memo_walk = pp_py_memo_walker(&pp_shim.layout, pp_shim.py.code_type);
 	chain_key_ok = pthread_key_create(&chain_key, chain_free) == 0;
 	if (pp_shim.native) {
 		void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);

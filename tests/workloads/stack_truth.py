@@ -16,7 +16,8 @@ lines of one caller (the callee's frame, code, offset and link are the
 same, the caller's line is not); recursion; a generator and a coroutine
 resumed from different callers; exceptions unwinding to a handler and
 through finally blocks; code objects compiled and dropped (an address
-reused by other code); the same in two threads at once.
+reused by other code); the same in two threads at once, and in the
+main thread under a dozen more frames.
 """
 import json
 import sys
@@ -169,11 +170,20 @@ def rounds():
         a()
 
 
+def nest(d, f):
+    if d:
+        nest(d - 1, f)
+    else:
+        f()
+
+
 def main():
+    # the workers' stacks are short, the main thread's deep: the shim
+    # walks short chains afresh and compares long ones with the last
     threads = [threading.Thread(target=rounds) for _ in range(2)]
     for t in threads:
         t.start()
-    rounds()
+    nest(12, rounds)
     for t in threads:
         t.join()
     out = [{"frames": list(k), "count": COUNTS[k], "size": n} for k, n in SIZES.items()]
