@@ -418,7 +418,7 @@ static int memo_raw(const struct pp_walkmemo *m, struct pp_rawframe *raw)
 	return n;
 }
 
-/* our own frames (this file's) off the native stack: ips[skip..nn) */
+/* the native stack without the shim's own frames: ips[skip..nn) */
 static int native_stack(void **ips, int *skip)
 {
 	int nn = unw_backtrace_fn(ips, PP_MAX_NATIVE);
