@@ -117,6 +117,60 @@ int pp_pylayout_init(struct pp_pylayout *l, const char *ver,
 int pp_py_walk(const struct pp_pylayout *l, const void *tstate,
 	       const void *code_type, struct pp_rawframe *out, int max);
 
+/*
+ * The walker pp_py_walk picks for l, for a caller that walks often
+ * (the shim, per event): called with a non-NULL tstate and out and
+ * max > 0. NULL when l's frames cannot be walked (3.13+ without
+ * code_type).
+ */
+typedef int (*pp_py_walk_fn)(const struct pp_pylayout *l, const void *tstate,
+			     const void *code_type, struct pp_rawframe *out,
+			     int max);
+pp_py_walk_fn pp_py_walker(const struct pp_pylayout *l, const void *code_type);
+
+/*
+ * A walk that starts from the previous one: m holds the last walk's
+ * links (every frame of the chain, those that give no frame too),
+ * outermost first, with the words read from each and what they gave.
+ * The walk follows the whole chain, then compares its links with m's
+ * from the outer end: a link at the same address whose code, position
+ * (and owner) words are the same gives what it gave; the rest are read
+ * as pp_py_walk does. Nothing is assumed of a frame that is not
+ * compared (no field of a frame tells one call from the next).
+ */
+#define PP_MEMO_LINKS 160
+
+enum { PP_LINK_FRAME = 0, PP_LINK_SKIP, PP_LINK_RECHECK };
+
+struct pp_walklink {
+	const void *frame;
+	uintptr_t code;			/* the words as read */
+	uintptr_t instr;
+	uint8_t owner;
+	uint8_t kind;			/* PP_LINK_*: RECHECK never matches */
+	uint16_t kept;			/* frames given by links 0..this one */
+	uint32_t pad;
+	struct pp_rawframe raw;		/* PP_LINK_FRAME: the frame */
+};
+
+struct pp_walkmemo {
+	uint32_t nlinks;		/* 0: nothing to start from */
+	uint32_t nkept;			/* frames given (may exceed any max) */
+	struct pp_walklink link[PP_MEMO_LINKS];
+};
+
+/*
+ * Walk tstate's chain into m. Returns how many outer links matched m's
+ * (their link[] entries and kept counts are as they were; the others
+ * are rewritten), or -1 with m emptied when the chain has more than
+ * PP_MEMO_LINKS links. tstate non-NULL; code_type as for pp_py_walk.
+ */
+typedef int (*pp_py_memo_walk_fn)(const struct pp_pylayout *l,
+				  const void *tstate, const void *code_type,
+				  struct pp_walkmemo *m);
+pp_py_memo_walk_fn pp_py_memo_walker(const struct pp_pylayout *l,
+				     const void *code_type);
+
 /* Line of byte offset off in code (in this process); co_firstlineno if
  * the table has no entry for it. */
 int pp_code_line(const struct pp_pylayout *l, const void *code, int off);

@@ -34,6 +34,7 @@
 #define MAX_RUNS (ARENA_RUNS / 8)	/* bigger tables: scanned each time */
 
 uint32_t pp_code_gens[1u << PP_CODE_GEN_BITS];
+uint32_t pp_code_deaths;
 
 struct entry {
 	const void *code;

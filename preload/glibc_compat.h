@@ -26,6 +26,7 @@ __asm__(".symver pthread_mutex_trylock,pthread_mutex_trylock@GLIBC_2.2.5");
 __asm__(".symver pthread_sigmask,pthread_sigmask@GLIBC_2.2.5");
 __asm__(".symver pthread_key_create,pthread_key_create@GLIBC_2.2.5");
 __asm__(".symver pthread_setspecific,pthread_setspecific@GLIBC_2.2.5");
+__asm__(".symver pthread_key_delete,pthread_key_delete@GLIBC_2.2.5");
 __asm__(".symver sem_trywait,sem_trywait@GLIBC_2.2.5");
 #endif
 #endif

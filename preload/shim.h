@@ -225,6 +225,9 @@ static inline uint64_t pp_hash_ptr(const void *p)
  */
 #define PP_CODE_GEN_BITS 16
 extern uint32_t pp_code_gens[1u << PP_CODE_GEN_BITS];
+/* code objects seen dying: stacks.c's per-thread prefixes hold while
+ * it stays put */
+extern uint32_t pp_code_deaths;
 
 static inline uint32_t *pp_code_gen(const void *code)
 {
@@ -237,8 +240,10 @@ static inline uint32_t *pp_code_gen(const void *code)
 static inline void pp_code_freeing(const void *p)
 {
 	if (*(const void *const *)((const char *)p + pp_shim.layout.ob_type) ==
-	    pp_shim.py.code_type)
+	    pp_shim.py.code_type) {
 		__atomic_fetch_add(pp_code_gen(p), 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&pp_code_deaths, 1, __ATOMIC_RELEASE);
+	}
 }
 
 struct pp_codelines;

@@ -6,13 +6,36 @@
  * defined in the stream (FUNC records for new functions, then one STACK
  * record) before the id is first used, so the hot path of a known
  * stack is a walk, a hash and one table probe.
+ *
+ * Between two allocations of a thread usually only the innermost
+ * frames have moved. A thread whose last stack had MEMO_MIN frames or
+ * more walks against the chain it walked last (pp_walkmemo, outermost
+ * first, with the hash of every prefix): the links that match it from
+ * the outer end, by address and by the words read from them (code,
+ * position, owner), give what they gave and keep their prefix's hash
+ * (no generation loads, no offsets); only the rest are read in full
+ * and hashed. Every link is still followed and compared: no field of a
+ * frame tells one call from the next (3.11+ _PyFrame_Initialize in
+ * Include/internal/pycore_frame.h sets no serial, and 3.9/3.10 reuse
+ * frame objects), so a caller can run on and call again from another
+ * line while its callee's frame comes back at the same address with
+ * the same code, position and link: a frame that looks unchanged
+ * proves nothing about the frames outside it. A code object dying
+ * anywhere (pp_code_deaths) empties every thread's memo, as
+ * generations may have moved. Shorter stacks are walked and hashed
+ * afresh (comparing costs more than it saves there). Either way the
+ * finished hash looks for its id in a per-thread map before the big
+ * table.
  */
 
 #include <dlfcn.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "shim.h"
 
@@ -38,6 +61,71 @@ static struct table stacks = { .next_id = 1 };	/* raw frames -> id */
 static struct table shapes;			/* resolved frames -> id */
 static struct table funcs = { .next_id = 1 };
 static uintptr_t self_lo, self_hi;	/* our own text: frames to skip */
+static pp_py_walk_fn walk;		/* this interpreter's walker */
+
+static pp_py_memo_walk_fn memo_walk;	/* the same against the last walk */
+
+#define HOT_WAYS 256
+
+struct hot {				/* finished hash -> id */
+	uint64_t key;
+	uint32_t id;
+};
+
+/*
+ * Chains shorter than this are walked and hashed afresh: comparing
+ * costs more than it saves there (callgrind, scripts/bench.sh's loop
+ * of two frames: +60 instructions an event with the memo).
+ */
+#define MEMO_MIN 8
+
+struct chain {
+	uint32_t deaths;		/* pp_code_deaths when h[] was made */
+	uint32_t last_id;		/* the memo's stack's id, 0: unknown */
+	uint32_t deep;			/* the last walk had MEMO_MIN frames */
+	struct hot hot[HOT_WAYS];
+	uint64_t h[PP_MEMO_LINKS];	/* hash of the frames of links 0..j */
+	struct pp_walkmemo memo;	/* the last walk, outermost first */
+};
+
+#define CHAIN_BYTES ((sizeof(struct chain) + 4095) & ~(size_t)4095)
+#define CHAIN_DEAD ((struct chain *)1)	/* the thread is exiting */
+/* a pointer, not the chain: static TLS is scarce for a dlopen()ed shim */
+static __thread struct chain *chain;
+static pthread_key_t chain_key;
+static int chain_key_ok;
+
+static void chain_free(void *p)
+{
+	chain = CHAIN_DEAD;
+	syscall(SYS_munmap, p, CHAIN_BYTES);
+}
+
+/*
+ * This thread's chain, mapped on first use and unmapped at its exit;
+ * NULL when there is none (an exiting thread: allocations in other
+ * destructors are walked in full). A system call, not our mmap hook,
+ * which would record it.
+ */
+static struct chain *chain_get(void)
+{
+	long p;
+
+	if (likely((uintptr_t)chain > 1))
+		return chain;
+	if (chain == CHAIN_DEAD || !chain_key_ok)
+		return NULL;
+	p = syscall(SYS_mmap, NULL, CHAIN_BYTES, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p < 0 && p > -4096)
+		return NULL;
+	if (pthread_setspecific(chain_key, (void *)p)) {
+		syscall(SYS_munmap, p, CHAIN_BYTES);
+		return NULL;
+	}
+	chain = (struct chain *)p;
+	return chain;
+}
 /*
  * libunwind's unw_backtrace, loaded only for --native: the shim itself
  * needs nothing beyond libc, so it also loads inside a container or
@@ -278,16 +366,154 @@ static uint32_t define(const struct pp_rawframe *raw, int n,
 	return id;
 }
 
+#define HASH_SEED 0x737461636bull
+
+/* one frame into a stack's hash: a code object is its address and that
+ * address's generation */
+static inline uint64_t hash_frame(uint64_t h, const struct pp_rawframe *r)
+{
+	h = mix(h, (uintptr_t)r->code);
+	return mix(h, (uint32_t)r->offset |
+		      (uint64_t)__atomic_load_n(pp_code_gen(r->code),
+						__ATOMIC_RELAXED) << 32);
+}
+
+/* raw[n], innermost first, hashed from the outermost frame in */
+static uint64_t hash_raw(const struct pp_rawframe *raw, int n)
+{
+	uint64_t h = HASH_SEED;
+
+	while (n--)
+		h = hash_frame(h, &raw[n]);
+	return h;
+}
+
+/*
+ * The same hash of c's memo: links below same kept their frames and
+ * generations (no code object died since c->h[] was made), so their
+ * prefix's hash stands; the others are hashed on top of it.
+ */
+static uint64_t memo_hash(struct chain *c, int same)
+{
+	const struct pp_walklink *k = &c->memo.link[same];
+	uint64_t h = same ? c->h[same - 1] : HASH_SEED;
+	int j, nl = (int)c->memo.nlinks;
+
+	for (j = same; j < nl; j++, k++) {
+		if (k->kind == PP_LINK_FRAME)
+			h = hash_frame(h, &k->raw);
+		c->h[j] = h;
+	}
+	return h;
+}
+
+/* the memo's frames, innermost first */
+static int memo_raw(const struct pp_walkmemo *m, struct pp_rawframe *raw)
+{
+	int j, n = 0;
+
+	for (j = (int)m->nlinks - 1; j >= 0; j--)
+		if (m->link[j].kind == PP_LINK_FRAME)
+			raw[n++] = m->link[j].raw;
+	return n;
+}
+
+/* the native stack without the shim's own frames: ips[skip..nn) */
+static int native_stack(void **ips, int *skip)
+{
+	int nn = unw_backtrace_fn(ips, PP_MAX_NATIVE);
+
+	for (*skip = 0; *skip < nn && (uintptr_t)ips[*skip] >= self_lo &&
+	     (uintptr_t)ips[*skip] < self_hi;)
+		++*skip;
+	return nn;
+}
+
+/*
+ * The id of the stack whose hash is h (native frames not yet mixed
+ * in); raw[n] its Python frames, or NULL to take them from c's memo
+ * into mraw.
+ * A key's id never changes once published: the per-thread map needs
+ * no invalidation.
+ */
+static inline __attribute__((always_inline)) uint32_t
+stack_id(struct chain *c, uint64_t h, struct pp_rawframe *raw, int n,
+	 struct pp_rawframe *mraw)
+{
+	void *ips[PP_MAX_NATIVE];
+	int nn = 0, skip = 0, i;
+	struct hot *hot = NULL;
+	struct slot *s;
+	uint64_t key;
+	uint32_t id;
+
+	if (unw_backtrace_fn) {
+		nn = native_stack(ips, &skip);
+		for (i = skip; i < nn; i++)
+			h = mix(h, (uintptr_t)ips[i]);
+	}
+	if (!n && nn == skip)
+		return 0;
+	key = fold(h);
+	if (c) {
+		hot = &c->hot[key & (HOT_WAYS - 1)];
+		if (hot->key == key && hot->id)
+			return hot->id;
+	}
+	if (!raw)
+		memo_raw(&c->memo, raw = mraw);
+	id = table_find(&stacks, key, &s);
+	if (!id) {
+		/* full (code objects made in a loop): resolve each time */
+		id = define(raw, n, ips + skip, nn - skip);
+		if (s)
+			table_publish(s, id);
+	}
+	if (hot && id) {
+		hot->key = key;
+		hot->id = id;
+	}
+	return id;
+}
+
+/* A deep chain: walked against the last one. -1: walk it afresh. */
+static __attribute__((noinline)) int64_t stack_memo(struct chain *c,
+						    const void *ts)
+{
+	struct pp_rawframe mraw[PP_MAX_FRAMES];
+	uint32_t deaths, before;
+	int same, whole;
+
+	/* before the walk: a death during it is seen next time */
+	deaths = __atomic_load_n(&pp_code_deaths, __ATOMIC_ACQUIRE);
+	if (c->deaths != deaths) {
+		c->memo.nlinks = 0;
+		c->deaths = deaths;
+	}
+	before = c->memo.nlinks;
+	same = memo_walk(&pp_shim.layout, ts, pp_shim.py.code_type, &c->memo);
+	if (same < 0 || c->memo.nkept > PP_MAX_FRAMES) {
+		c->memo.nlinks = 0;	/* too deep: cut as walk() cuts */
+		c->deep = 0;
+		return -1;
+	}
+	c->deep = c->memo.nkept >= MEMO_MIN;
+	/* the same stack as the last one (several blocks of one line) */
+	whole = same && same == (int)c->memo.nlinks && before == (uint32_t)same;
+	if (whole && c->last_id && !unw_backtrace_fn)
+		return c->last_id;
+	c->last_id = stack_id(c, memo_hash(c, same), NULL, c->memo.nkept,
+			      mraw);
+	return c->last_id;
+}
+
 uint32_t pp_stack_current(void)
 {
-	const struct pp_pylayout *L = &pp_shim.layout;
 	struct pp_rawframe raw[PP_MAX_FRAMES];
-	void *ips[PP_MAX_NATIVE];
-	void *ts;
-	int n = 0, nn = 0, i, skip = 0;
-	uint64_t h = 0x737461636bull;
-	struct slot *s;
-	uint32_t id;
+	struct chain *c = chain_get();
+	const void *ts;
+	int64_t id;
+	int n = 0;
 
 	if (pp_shim.py_state < PP_PY_HOOKED)
 		ts = NULL;	/* code objects' deaths are seen from then on */
@@ -296,33 +522,17 @@ uint32_t pp_stack_current(void)
 		ts = NULL;	/* the thread states are being torn down */
 	else
 		ts = pp_shim.py.this_tstate();
-	if (ts)
-		n = pp_py_walk(L, ts, pp_shim.py.code_type, raw, PP_MAX_FRAMES);
-	if (unw_backtrace_fn) {
-		nn = unw_backtrace_fn(ips, PP_MAX_NATIVE);
-		while (skip < nn && (uintptr_t)ips[skip] >= self_lo &&
-		       (uintptr_t)ips[skip] < self_hi)
-			skip++;
+	if (ts && walk) {
+		if (c && c->deep && (id = stack_memo(c, ts)) >= 0)
+			return (uint32_t)id;
+		n = walk(&pp_shim.layout, ts, pp_shim.py.code_type, raw,
+			 PP_MAX_FRAMES);
+		if (c && n >= MEMO_MIN && n < PP_MAX_FRAMES && memo_walk) {
+			c->deep = 1;	/* the memo from the next walk on */
+			c->memo.nlinks = 0;
+		}
 	}
-	if (!n && nn == skip)
-		return 0;
-	/* a code object is its address and that address's generation */
-	for (i = 0; i < n; i++) {
-		h = mix(h, (uintptr_t)raw[i].code);
-		h = mix(h, (uint32_t)raw[i].offset |
-			   (uint64_t)__atomic_load_n(pp_code_gen(raw[i].code),
-						     __ATOMIC_RELAXED) << 32);
-	}
-	for (i = skip; i < nn; i++)
-		h = mix(h, (uintptr_t)ips[i]);
-	id = table_find(&stacks, fold(h), &s);
-	if (id)
-		return id;
-	if (!s)		/* full (code objects made in a loop): resolve each time */
-		return define(raw, n, ips + skip, nn - skip);
-	id = define(raw, n, ips + skip, nn - skip);
-	table_publish(s, id);
-	return id;
+	return stack_id(c, hash_raw(raw, n), raw, n, NULL);
 }
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *data)
@@ -344,12 +554,25 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
+/* Unloaded (a detach that dlclose()s the shim): no thread may call
+ * chain_free once its code is gone; live threads' chains are left. */
+__attribute__((destructor)) static void stacks_fini(void)
+{
+	if (chain_key_ok) {
+		chain_key_ok = 0;
+		pthread_key_delete(chain_key);
+	}
+}
+
 int pp_stacks_init(void)
 {
 	if (table_init(&stacks, 20) < 0 || table_init(&shapes, 20) < 0 ||
 	    table_init(&funcs, 18) < 0 || pp_codelines_init() < 0)
 		return -1;
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)pp_stacks_init);
+	walk = pp_py_walker(&pp_shim.layout, pp_shim.py.code_type);
+	memo_walk = pp_py_memo_walker(&pp_shim.layout, pp_shim.py.code_type);
+	chain_key_ok = pthread_key_create(&chain_key, chain_free) == 0;
 	if (pp_shim.native) {
 		void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
 

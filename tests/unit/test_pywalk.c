@@ -8,7 +8,10 @@
  * chain and agree frame by frame with the C API (PyFrame_GetCode,
  * PyFrame_GetLineNumber). The thread list fields used from outside the
  * process (interpreters.head, threads.head, next, thread ids) are
- * checked against a second Python thread.
+ * checked against a second Python thread. The memo walker (the shim's
+ * for deep stacks) must give pp_py_walk's frames at every probe, the
+ * memo kept from the probe before (other stacks, frames reused), and
+ * match every link when walked again at once.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -91,8 +94,43 @@ static struct call {
 	const void *capped_code[2];
 	int api_mismatch;
 	char api_why[160];
+	int memo_mismatch;
+	char memo_why[160];
 } calls[NCALLS];
 static int ncalls;
+/* kept across probes: each walk starts from the previous probe's */
+static struct pp_walkmemo memo;
+
+/* the memo walk gives walk()'s frames, from the last memo or afresh */
+static void check_memo(struct call *c, const struct pp_rawframe *raw)
+{
+	pp_py_memo_walk_fn mw = pp_py_memo_walker(&layout, py.code_type);
+	int pass, same, j, n;
+
+	for (pass = 0; pass < 2 && mw; pass++) {
+		same = mw(&layout, py.this_tstate(), py.code_type, &memo);
+		n = 0;
+		for (j = (int)memo.nlinks - 1; j >= 0 && n <= c->n; j--)
+			if (memo.link[j].kind == PP_LINK_FRAME &&
+			    (n == c->n || memo.link[j].raw.code != raw[n].code ||
+			     memo.link[j].raw.offset != raw[n++].offset))
+				n = c->n + 1;
+		/* the second walk: nothing moved, every link matches */
+		if (same < 0 || n != c->n || (int)memo.nkept != c->n ||
+		    (pass && same != (int)memo.nlinks)) {
+			c->memo_mismatch++;
+			snprintf(c->memo_why, sizeof(c->memo_why),
+				 "memo walk %d: %d of %u links matched, %u "
+				 "frames%s, pp_py_walk has %d", pass, same,
+				 memo.nlinks, memo.nkept,
+				 n != c->n ? " not pp_py_walk's" : "", c->n);
+		}
+	}
+	if (!mw) {
+		c->memo_mismatch++;
+		snprintf(c->memo_why, sizeof(c->memo_why), "no memo walker");
+	}
+}
 
 /* probe(x): walk our own stack and remember what it says */
 static PyObject *probe(PyObject *self, PyObject *arg)
@@ -111,6 +149,7 @@ static PyObject *probe(PyObject *self, PyObject *arg)
 	if (c->n < 2 || c->capped_code[0] != raw[0].code ||
 	    c->capped_code[1] != raw[1].code)
 		c->capped = -1;
+	check_memo(c, raw);
 	for (i = 0; i < c->n; i++) {
 		pp_py_str(&layout, *(void **)((char *)raw[i].code +
 					      layout.code_filename),
@@ -188,6 +227,8 @@ static int check_stack(int k, const char *arg, ...)
 		printf("# %s:%s\n", label, got);
 	snprintf(name, sizeof(name), "pywalk/%s/api%d", label, k);
 	CHECK(!c->api_mismatch, name, "%s", c->api_why);
+	snprintf(name, sizeof(name), "pywalk/%s/memo%d", label, k);
+	CHECK(!c->memo_mismatch, name, "%s", c->memo_why);
 	snprintf(name, sizeof(name), "pywalk/%s/str%d", label, k);
 	CHECK(!strcmp(c->arg, arg), name, "got \"%s\", want \"%s\"", c->arg,
 	      arg);
