@@ -572,7 +572,12 @@ int pp_stacks_init(void)
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)pp_stacks_init);
 	walk = pp_py_walker(&pp_shim.layout, pp_shim.py.code_type);
 	memo_walk = pp_py_memo_walker(&pp_shim.layout, pp_shim.py.code_type);
-	chain_key_ok = pthread_key_create(&chain_key, chain_free) == 0;
+	/*
+	 * Attached, no chains: the detach unloads the shim while threads
+	 * live on, and their chains would stay mapped in the target.
+	 */
+	chain_key_ok = !pp_shim.injected &&
+		       pthread_key_create(&chain_key, chain_free) == 0;
 	if (pp_shim.native) {
 		void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
 
