@@ -16,6 +16,31 @@
 
 #define LOAD(type, base, off) (*(const type *)((const char *)(base) + (off)))
 
+/* 3.9/3.10: an int f_lasti (UNITS: in code units, 3.10); -1 before the
+ * first instruction runs */
+static inline int32_t off_lasti(int lasti, int units)
+{
+	return lasti < 0 || lasti > (INT32_MAX >> 1) ? -1 :
+	       (units ? lasti * 2 : lasti);
+}
+
+/* 3.11+: prev_instr (instr_ptr) is one unit before the code until the
+ * first instruction runs: unknown */
+static inline int32_t off_instr(uintptr_t p, uintptr_t code, uint32_t start)
+{
+	intptr_t d = (intptr_t)(p - (code + start));
+
+	return !p || d < 0 || d > INT32_MAX ? -1 : (int32_t)d;
+}
+
+/* the layout's offsets in locals (registers), and the innermost frame */
+#define WALK_OFFSETS							\
+	const uint32_t back = l->frame_back, fcode = l->frame_code;	\
+	const uint32_t owner = l->frame_owner, cstack = l->owner_cstack; \
+	const uint32_t obtype = l->ob_type, instr = l->frame_instr;	\
+	const uint32_t start = l->code_start;				\
+	const void *f = LOAD(const void *, tstate, l->tstate_frame);
+
 /*
  * One walker per frame shape, so the loop holds no tests of the shape:
  * CFRAME (3.11/3.12 tstate->cframe->current_frame), INTLASTI (3.9/3.10
@@ -27,15 +52,9 @@
 static int name(const struct pp_pylayout *l, const void *tstate,	\
 		const void *code_type, struct pp_rawframe *out, int max) \
 {									\
-	const uint32_t back = l->frame_back, fcode = l->frame_code;	\
-	const uint32_t owner = l->frame_owner, cstack = l->owner_cstack; \
-	const uint32_t obtype = l->ob_type, instr = l->frame_instr;	\
-	const uint32_t start = l->code_start;				\
-	const void *f = LOAD(const void *, tstate, l->tstate_frame);	\
+	WALK_OFFSETS							\
 	int n = 0, links = 0;						\
-	uintptr_t code, p;						\
-	intptr_t d;							\
-	int lasti;							\
+	uintptr_t code;							\
 									\
 	if (CFRAME && f)						\
 		f = LOAD(const void *, f, l->cframe_frame);		\
@@ -51,34 +70,33 @@ static int name(const struct pp_pylayout *l, const void *tstate,	\
 			continue;					\
 		out[n].code = (const void *)code;			\
 		out[n].pad = 0;						\
-		if (INTLASTI) {						\
-			lasti = LOAD(int, f, instr);			\
-			out[n].offset = lasti < 0 || lasti > (INT32_MAX >> 1) ? \
-				-1 : (UNITS ? lasti * 2 : lasti);	\
-		} else {						\
-			/* prev_instr is one unit before the code until \
-			 * the first instruction runs: unknown */	\
-			p = LOAD(uintptr_t, f, instr);			\
-			d = (intptr_t)(p - (code + start));		\
-			out[n].offset = !p || d < 0 || d > INT32_MAX ?	\
-				-1 : (int32_t)d;			\
-		}							\
+		out[n].offset = INTLASTI ?				\
+			off_lasti(LOAD(int, f, instr), UNITS) :		\
+			off_instr(LOAD(uintptr_t, f, instr), code, start); \
 		n++;							\
 	}								\
 	return n;							\
 }
 
-/* 3.9 Objects/frameobject.c, 3.10 (f_lasti in code units) */
-DEFINE_WALK(walk_39, 0, 1, 0, 0, 0, 0)
-DEFINE_WALK(walk_310, 0, 1, 1, 0, 0, 0)
-/* 3.11 internal/pycore_frame.h: _PyInterpreterFrame_LASTI */
-DEFINE_WALK(walk_311, 1, 0, 0, 0, 0, 0)
-/* 3.12: C-stack entry frames (owner) */
-DEFINE_WALK(walk_312, 1, 0, 0, 1, 0, 0)
-/* 3.13: tstate->current_frame, f_executable may be None */
-DEFINE_WALK(walk_313, 0, 0, 0, 1, 1, 0)
-/* 3.14: f_executable is a tagged _PyStackRef */
-DEFINE_WALK(walk_314, 0, 0, 0, 1, 1, 1)
+/*
+ * The shapes by version, once for both walkers (X: version, then the
+ * DEFINE_WALK flags):
+ * 3.9 Objects/frameobject.c, 3.10 (f_lasti in code units);
+ * 3.11 internal/pycore_frame.h: _PyInterpreterFrame_LASTI;
+ * 3.12: C-stack entry frames (owner);
+ * 3.13: tstate->current_frame, f_executable may be None;
+ * 3.14: f_executable is a tagged _PyStackRef.
+ */
+#define FRAME_SHAPES(X)			\
+	X(39, 0, 1, 0, 0, 0, 0)		\
+	X(310, 0, 1, 1, 0, 0, 0)	\
+	X(311, 1, 0, 0, 0, 0, 0)	\
+	X(312, 1, 0, 0, 1, 0, 0)	\
+	X(313, 0, 0, 0, 1, 1, 0)	\
+	X(314, 0, 0, 0, 1, 1, 1)
+
+#define WALK_OF(v, ...) DEFINE_WALK(walk_##v, __VA_ARGS__)
+FRAME_SHAPES(WALK_OF)
 
 /*
  * The same shapes, walking against the previous walk (pp_walkmemo):
@@ -92,17 +110,12 @@ DEFINE_WALK(walk_314, 0, 0, 0, 1, 1, 1)
 static int name(const struct pp_pylayout *l, const void *tstate,	\
 		const void *code_type, struct pp_walkmemo *m)		\
 {									\
-	const uint32_t back = l->frame_back, fcode = l->frame_code;	\
-	const uint32_t owner = l->frame_owner, cstack = l->owner_cstack; \
-	const uint32_t obtype = l->ob_type, instr = l->frame_instr;	\
-	const uint32_t start = l->code_start;				\
-	const void *f = LOAD(const void *, tstate, l->tstate_frame);	\
+	WALK_OFFSETS							\
 	const void *fa[PP_MEMO_LINKS];					\
 	struct pp_walklink *k;						\
 	int nl = 0, j, same, kept;					\
-	uintptr_t code, p;						\
-	intptr_t d;							\
-	int lasti;							\
+	uintptr_t code, p = 0;						\
+	int lasti = 0;							\
 									\
 	if (CFRAME && f)						\
 		f = LOAD(const void *, f, l->cframe_frame);		\
@@ -147,15 +160,9 @@ static int name(const struct pp_pylayout *l, const void *tstate,	\
 			kept++;						\
 			k->raw.code = (const void *)code;		\
 			k->raw.pad = 0;					\
-			if (INTLASTI) {					\
-				k->raw.offset = lasti < 0 ||		\
-					lasti > (INT32_MAX >> 1) ? -1 :	\
-					(UNITS ? lasti * 2 : lasti);	\
-			} else {					\
-				d = (intptr_t)(p - (code + start));	\
-				k->raw.offset = !p || d < 0 ||		\
-					d > INT32_MAX ? -1 : (int32_t)d; \
-			}						\
+			k->raw.offset = INTLASTI ?			\
+				off_lasti(lasti, UNITS) :		\
+				off_instr(p, code, start);		\
 		}							\
 		k->kept = kept > UINT16_MAX ? UINT16_MAX : kept;	\
 	}								\
@@ -164,30 +171,19 @@ static int name(const struct pp_pylayout *l, const void *tstate,	\
 	return same;							\
 }
 
-DEFINE_MEMO_WALK(memo_39, 0, 1, 0, 0, 0, 0)
-DEFINE_MEMO_WALK(memo_310, 0, 1, 1, 0, 0, 0)
-DEFINE_MEMO_WALK(memo_311, 1, 0, 0, 0, 0, 0)
-DEFINE_MEMO_WALK(memo_312, 1, 0, 0, 1, 0, 0)
-DEFINE_MEMO_WALK(memo_313, 0, 0, 0, 1, 1, 0)
-DEFINE_MEMO_WALK(memo_314, 0, 0, 0, 1, 1, 1)
+#define MEMO_OF(v, ...) DEFINE_MEMO_WALK(memo_##v, __VA_ARGS__)
+FRAME_SHAPES(MEMO_OF)
 
 pp_py_memo_walk_fn pp_py_memo_walker(const struct pp_pylayout *l,
 				     const void *code_type)
 {
 	pp_py_walk_fn w = pp_py_walker(l, code_type);
 
-	if (w == walk_39)
-		return memo_39;
-	if (w == walk_310)
-		return memo_310;
-	if (w == walk_311)
-		return memo_311;
-	if (w == walk_312)
-		return memo_312;
-	if (w == walk_313)
-		return memo_313;
-	if (w == walk_314)
-		return memo_314;
+#define MEMO_FOR(v, ...)		\
+	if (w == walk_##v)		\
+		return memo_##v;
+	FRAME_SHAPES(MEMO_FOR)
+#undef MEMO_FOR
 	return NULL;
 }
 

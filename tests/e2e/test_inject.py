@@ -407,21 +407,18 @@ def freelists(label, py):
             c = (s or {}).get("live_count", -1)
             return n - lost <= c <= n and s.get("live_bytes") == c * size
 
-        f, ln, _ = h.marker_site(FL, "NATIVE-KEEP")
-        s, why = h.one_site(rep, f, ln)
-        truth = KEEP_N * KEEP_SIZE
-        h.check(native == "kept %d" % truth and kept(s, KEEP_N, KEEP_SIZE),
-                t + ": a library loaded after attach is hooked: its %d mallocs at the "
-                "calling line" % KEEP_N, "target %r; %s; events %s" % (
-                    native, why or h.fmt_site(s), rep.get("events")))
-        if ext is not False:
-            f, ln, _ = h.marker_site(FL, "EXT-KEEP")
+        def lib_kept(marker, n, size, said, what):
+            f, ln, _ = h.marker_site(FL, marker)
             s, why = h.one_site(rep, f, ln)
-            truth = EXT_N * EXT_SIZE
-            h.check(ext == "kept %d" % truth and kept(s, EXT_N, EXT_SIZE),
-                    t + ": an extension module imported after attach: its %d mallocs "
-                    "at the calling line" % EXT_N, "target %r; %s; events %s" % (
-                        ext, why or h.fmt_site(s), ev))
+            h.check(said == "kept %d" % (n * size) and kept(s, n, size),
+                    t + ": %s: its %d mallocs at the calling line" % (what, n),
+                    "target %r; %s; events %s" % (said, why or h.fmt_site(s), ev))
+
+        lib_kept("NATIVE-KEEP", KEEP_N, KEEP_SIZE, native,
+                 "a library loaded after attach is hooked")
+        if ext is not False:
+            lib_kept("EXT-KEEP", EXT_N, EXT_SIZE, ext,
+                     "an extension module imported after attach")
     finally:
         tg.close()
 
