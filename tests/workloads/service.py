@@ -15,6 +15,8 @@ The end-to-end tests find the planted lines by their marker comments, so
 keep exactly one allocation on each marked line and no marker elsewhere.
 Usage: service.py [--seconds S] [--rate REQ_PER_S] [--lru-cap N]
                   [--gc-threshold N]  (gen-0 threshold; 3.13+ default 2000)
+                  [--gc-threshold1 N]  (gen-1 threshold: gen-0 collections
+                                        per gen-1 one; default 10)
 """
 import argparse
 import collections
@@ -129,10 +131,14 @@ def main():
     ap.add_argument("--rate", type=float, default=1000.0)
     ap.add_argument("--lru-cap", type=int, default=LRU_CAP)
     ap.add_argument("--gc-threshold", type=int, default=0)
+    ap.add_argument("--gc-threshold1", type=int, default=0)
     args = ap.parse_args()
     globals()["LRU_CAP"] = args.lru_cap
     if args.gc_threshold:
         gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
+    if args.gc_threshold1:
+        t = gc.get_threshold()
+        gc.set_threshold(t[0], args.gc_threshold1, *t[2:])
     n = serve(args.seconds, args.rate)
     print(
         "service: %d requests, cache=%d callbacks=%d sessions=%d lru=%d"
