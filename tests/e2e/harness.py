@@ -297,6 +297,23 @@ def marker_site(workload, marker):
 
 # --- reading reports ------------------------------------------------------
 
+def growth_phase2_tick(rep):
+    """tests/workloads/growth.py: trace time of the first timeline tick
+    that saw phase 2, or None."""
+    tl = rep["heap"]["timeline"]
+    # BASELINE (8 MiB) is in; the first tick may come after it already
+    base = next((i for i, p in enumerate(tl) if p["live_bytes"] >= 7 * MIB), None)
+    if base is None:
+        return None
+    # the plateau: a few ticks after the baseline arrived (it may take
+    # more than one tick on a busy machine)
+    after = [p for p in tl if tl[base]["t"] + 0.3 <= p["t"]]
+    if not after:
+        return None
+    plateau = after[0]["live_bytes"]
+    return next((p["t"] for p in after if p["live_bytes"] >= plateau + MIB), None)
+
+
 def sites_at(entries, file, line):
     return [s for s in entries or [] if s.get("file") == file and s.get("line") == line]
 

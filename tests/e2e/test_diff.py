@@ -121,19 +121,8 @@ def check_collapsed(a, b, ra, rb, d):
             "%d vs %d stacks" % (len(js), len(cols)))
 
 
-def phase2_tick(rep):
-    tl = rep["heap"]["timeline"]
-    base = next((i for i, p in enumerate(tl) if p["live_bytes"] - tl[0]["live_bytes"]
-                 >= 7 * h.MIB), None)
-    after = [p for p in tl if base is not None and tl[base]["t"] + 0.3 <= p["t"]]
-    if not after:
-        return None
-    return next((p["t"] for p in after if p["live_bytes"] >= after[0]["live_bytes"] + h.MIB),
-                None)
-
-
 def check_windows(trace, rep):
-    t2 = phase2_tick(rep)
+    t2 = h.growth_phase2_tick(rep)
     if not h.check(t2 is not None, "diff windows: phase 2 shows in B's timeline",
                    [(p["t"], p["live_bytes"]) for p in rep["heap"]["timeline"][::3]]):
         return

@@ -41,22 +41,6 @@ def report(trace, *args):
         return None, r
 
 
-def phase2_tick(rep):
-    """Trace time of the first tick that saw phase 2, or None."""
-    tl = rep["heap"]["timeline"]
-    base = next((i for i, p in enumerate(tl) if p["live_bytes"] - tl[0]["live_bytes"]
-                 >= 7 * h.MIB), None)
-    if base is None:
-        return None
-    # the plateau: a few ticks after the baseline arrived (it may take
-    # more than one tick on a busy machine)
-    after = [p for p in tl if tl[base]["t"] + 0.3 <= p["t"]]
-    if not after:
-        return None
-    plateau = after[0]["live_bytes"]
-    return next((p["t"] for p in after if p["live_bytes"] >= plateau + h.MIB), None)
-
-
 def site(rep, marker):
     f, line, fn = h.marker_site(W, marker)
     hits = h.sites_at(rep["sites"], f, line)
@@ -188,7 +172,7 @@ def main():
                        rec.why):
             continue
         full = rec.report
-        t2 = phase2_tick(full)
+        t2 = h.growth_phase2_tick(full)
         if not h.check(t2 is not None, "%s %s: phase 2 shows in the timeline" % (label, W),
                        [(p["t"], p["live_bytes"]) for p in full["heap"]["timeline"][::3]]):
             continue
