@@ -459,8 +459,28 @@ static uint32_t define_func(struct pp_bpf *b, struct code_info *c)
 /*
  * The code object at addr, read and cached; the cached copy is used
  * only while the object's head reads the same (a freed code object's
- * address may be reused by another).
+ * address may be reused by another). Only the fields read and the type
+ * make that identity, not the counters (ob_refcnt, 3.11's co_warmup): a
+ * code object seen alive keeps its line table when an event naming it
+ * is read after it died (the module's code, freed as the program ends),
+ * instead of a re-read of memory that may hold something else by then.
  */
+#define OB_TYPE 8	/* PyObject.ob_type (Include/object.h) */
+
+/* The fields we use, and the type: the same code object as cached */
+static int same_code(const uint8_t *a, const uint8_t *b, const uint32_t *offs,
+		     size_t n)
+{
+	size_t i;
+
+	if (memcmp(a + OB_TYPE, b + OB_TYPE, 8))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (offs[i] != PP_OFF_NONE && memcmp(a + offs[i], b + offs[i], 8))
+			return 0;
+	return 1;
+}
+
 static struct code_info *code_get(struct pp_bpf *b, uint64_t addr)
 {
 	const struct pp_pylayout *l = &b->proc.layout;
@@ -479,9 +499,13 @@ static struct code_info *code_get(struct pp_bpf *b, uint64_t addr)
 	if (want > sizeof(hdr) || pp_pyproc_read(&b->proc, addr, hdr, want))
 		return NULL;
 	slot = pp_map_u32(&b->codes, addr, 0, 0);
+	/* freed and reused since the event: what this address held when
+	 * last seen (a frame ran it when the event was read), or nothing */
+	if (b->proc.code_type && memcmp(hdr + OB_TYPE, &b->proc.code_type, 8))
+		return slot ? &b->code[*slot] : NULL;
 	if (slot) {
 		c = &b->code[*slot];
-		if (!memcmp(c->hdr, hdr, want))
+		if (same_code(c->hdr, hdr, offs, sizeof(offs) / sizeof(offs[0])))
 			return c;
 	} else {
 		b->code = pp_grow(b->code, &b->capcode, b->ncode + 1,

@@ -498,6 +498,14 @@ int pp_pyproc_open(struct pp_pyproc *p, int pid, char *err, size_t errlen)
 		p->gc_has_ptrs = vi->gc_has_ptrs;
 		p->off_gc = g ? vaddr_to_off(ef.e, g) : 0;
 	}
+	{	/* exported by every build (the C API's): tells a live code
+		 * object from memory reused since */
+		const char *ct[] = { "PyCode_Type" };
+		uint64_t t = 0;
+
+		elf_syms(ef.e, ct, &t, 1, 0);
+		p->code_type = t ? t + p->bias : 0;
+	}
 	p->off_take_gil = v[S_TAKE] ? vaddr_to_off(ef.e, v[S_TAKE]) : 0;
 	p->off_drop_gil = v[S_DROP] ? vaddr_to_off(ef.e, v[S_DROP]) : 0;
 	p->usdt_gc = has_usdt(ef.e, "python", "gc__start") &&

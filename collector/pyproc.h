@@ -29,6 +29,7 @@ struct pp_pyproc {
 	uint64_t interp;		/* main interpreter state */
 	uint64_t gil;			/* struct _gil_runtime_state * */
 	uint64_t gc_stats;		/* interp->gc.generation_stats, 0 none */
+	uint64_t code_type;		/* &PyCode_Type, 0 if not found */
 
 	/* file offsets in pyelf for uprobes; 0 = not there */
 	uint64_t off_take_gil, off_drop_gil;

@@ -540,12 +540,30 @@ static const char *leaf(const char *qualname)
 	return d ? d + 1 : qualname;
 }
 
+/* The standard library's waiting wrappers: a wait's site is the line
+ * that called them (Queue.get, Future.result), not their insides. */
+static int in_sync_lib(const char *file)
+{
+	static const char *const libs[] = {
+		"/threading.py", "/queue.py", "/concurrent/futures/_base.py",
+		"/multiprocessing/synchronize.py", "/multiprocessing/queues.py",
+		"/multiprocessing/pool.py",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(libs) / sizeof(libs[0]); i++)
+		if (ends_with(file, libs[i]))
+			return 1;
+	return 0;
+}
+
 /*
  * Kind and site of a wait. Inside threading.py the innermost function
  * says what was waited for: Condition.wait (Event, Semaphore, Queue...)
  * waits for a notification, join/_wait_for_tstate_lock for a thread's
  * end; anything else there (Condition.__enter__...) is contention on a
- * lock. The site is the first frame outside threading.py.
+ * lock. The site is the first frame outside threading.py and the
+ * library modules built on it (in_sync_lib).
  */
 static void classify(pp_frame_fn fn, void *ctx, const struct lock_acc *l,
 		     struct pp_lock_summary *o)
@@ -576,7 +594,7 @@ static void classify(pp_frame_fn fn, void *ctx, const struct lock_acc *l,
 	}
 	o->site = f;
 	for (i = 0; !fn(ctx, l->stack, i, &f); i++) {
-		if (!ends_with(f.file, "/threading.py")) {
+		if (!in_sync_lib(f.file)) {
 			o->site = f;
 			break;
 		}

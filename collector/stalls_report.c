@@ -107,6 +107,37 @@ static const char *tail(const char *path, size_t max, const char **pre)
 	return slash && slash[1] ? slash + 1 : p;
 }
 
+/* Up to 10 rows of lk[] whose contention is as asked; how many shown */
+static int text_locks(FILE *f, const struct pp_lock_summary *lk, int n,
+		      int contention)
+{
+	int i, shown;
+
+	for (i = 0, shown = 0; i < n && shown < 10; i++) {
+		const char *pre, *file;
+		char fb[256], nb[256];
+
+		if (lk[i].contention != contention)
+			continue;
+		file = tail(pp_text_str(lk[i].site.file, fb, sizeof(fb)), 24,
+			    &pre);
+		if (!*file)	/* a thread with no Python frame (a C thread) */
+			fprintf(f, "  %8.3f %7llu  %-19.19s (no Python frame)\n",
+				lk[i].wait_s,
+				(unsigned long long)lk[i].contentions,
+				lk[i].kind);
+		else
+			fprintf(f, "  %8.3f %7llu  %-19.19s %s%s:%d %s\n",
+				lk[i].wait_s,
+				(unsigned long long)lk[i].contentions,
+				lk[i].kind, pre, file, lk[i].site.line,
+				pp_text_str(lk[i].site.function, nb,
+					    sizeof(nb)));
+		shown++;
+	}
+	return shown;
+}
+
 void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
 		    void *ctx)
 {
@@ -146,31 +177,20 @@ void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
 			(unsigned long long)pp_stalls_gil_anomalies(s));
 
 	n = pp_stalls_locks_all(s, fn, ctx, &lk);
-	fprintf(f, "\nContended locks\n    WAIT s   COUNT  KIND            "
+	fprintf(f, "\nContended locks\n    WAIT s   COUNT  KIND                "
 		   "SITE\n");
-	for (i = 0, shown = 0; i < n && shown < 10; i++) {
-		const char *pre, *file;
-		char fb[256], nb[256];
-
-		if (!lk[i].contention)
-			continue;
-		file = tail(pp_text_str(lk[i].site.file, fb, sizeof(fb)), 24,
-			    &pre);
-		if (!*file)	/* a thread with no Python frame (a C thread) */
-			fprintf(f, "  %8.3f %7llu  %-15.15s (no Python frame)\n",
-				lk[i].wait_s,
-				(unsigned long long)lk[i].contentions,
-				lk[i].kind);
-		else
-			fprintf(f, "  %8.3f %7llu  %-15.15s %s%s:%d %s\n",
-				lk[i].wait_s,
-				(unsigned long long)lk[i].contentions,
-				lk[i].kind, pre, file, lk[i].site.line,
-				pp_text_str(lk[i].site.function, nb,
-					    sizeof(nb)));
-		shown++;
-	}
-	if (!shown)
+	if (!text_locks(f, lk, n, 1))
 		fprintf(f, "  (none)\n");
+	/* blocked until notified (Condition, Event, Queue) or until a
+	 * thread ended: time a thread waited, but no lock was fought over */
+	shown = 0;
+	for (i = 0; i < n; i++)
+		shown += !lk[i].contention;
+	if (shown) {
+		fprintf(f, "\nWaits for a notification or a thread's end (not "
+			   "contention)\n    WAIT s   COUNT  KIND                "
+			   "SITE\n");
+		text_locks(f, lk, n, 0);
+	}
 	free(lk);
 }
