@@ -411,6 +411,30 @@ static void inject_free(struct pp_inject *in)
 	free(in);
 }
 
+/*
+ * A stopped process (state T) runs no pending call and answers no
+ * pending-call flag: the shim's entry would wait until it is continued,
+ * long after pyprof has gone. Left stopped, as found.
+ */
+static int stopped(int pid)
+{
+	char fn[64], buf[512], *c;
+	ssize_t n;
+	int fd;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/stat", pid);
+	fd = open(fn, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	c = strrchr(buf, ')');	/* the name may hold anything */
+	return c && c[1] == ' ' && c[2] == 'T';
+}
+
 struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 				  const char *shim_path, uint64_t ring_bytes,
 				  uint64_t sample_bytes, int native,
@@ -429,6 +453,11 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 	if (p->major != 3 || p->minor < 9 || p->minor > 15) {
 		snprintf(err, errlen, "injection supports CPython 3.9-3.15, "
 			 "not %s", p->version);
+		goto fail;
+	}
+	if (stopped(p->pid)) {
+		snprintf(err, errlen, "it is stopped (SIGSTOP): the shim loads "
+			 "only into a running process (kill -CONT %d)", p->pid);
 		goto fail;
 	}
 	if (p->minor <= 13 && resolve(in, p, &r, err, errlen) < 0)

@@ -178,6 +178,40 @@ def traced(label, py):
         tg.close()
 
 
+def stopped(label, py):
+    """A stopped target (SIGSTOP): one line, eBPF only; it stays stopped
+    as found, and once continued it serves with nothing of pyprof left."""
+    t = "%s inject, target stopped by SIGSTOP" % label
+    tg = Target([py, h.workload_path(W), "sleep"])
+    try:
+        if not h.check(tg.ready, t + ": target started", ""):
+            return
+        base = state(tg.pid)
+        os.kill(tg.pid, signal.SIGSTOP)
+        time.sleep(0.1)
+        p = subprocess.Popen([str(h.PYPROF), "record", "-o", h.tmpfile("st.pp"), "--pid",
+                              str(tg.pid), "--duration", "1"], stderr=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL)
+        rc, err = finish(p, None)
+        lines = [l for l in err.splitlines() if "shim" in l]
+        h.check(rc == 0 and len(lines) == 1 and "stopped" in lines[0] and
+                "eBPF only" in lines[0], t + ": one line, then eBPF only",
+                "rc %s %s" % (rc, h.tail(err)))
+        h.check(state(tg.pid).get("stopped"), t + ": still stopped after pyprof",
+                "state %s" % state(tg.pid))
+        os.kill(tg.pid, signal.SIGCONT)
+        ok = (tg.ask("ping") or "").startswith("pong")
+        same, why = same_state(base, state(tg.pid))
+        h.check(ok and same, t + ": continued, it serves; nothing of pyprof left",
+                why if ok else "no pong")
+    finally:
+        try:
+            os.kill(tg.pid, signal.SIGCONT)
+        except OSError:
+            pass
+        tg.close()
+
+
 def modes(label, py):
     line = h.line_of(W, MARK)
     for mode in ("sleep", "select", "accept", "lock", "threads"):
@@ -431,9 +465,11 @@ def main():
         freelists(label, py)
         if tuple(int(x) for x in h.python_version(py).split(".")[:2]) >= (3, 14):
             opt_out(label, py)
+            stopped(label, py)      # the PEP 768 path
     debian = [(label, py) for label, py in found if label == "py3.11-debian"]
     for label, py in debian:
         traced(label, py)
+        stopped(label, py)
         modes(label, py)
         repeat(label, py)
         pidns(label, py)
