@@ -406,15 +406,25 @@ static void block_free(struct pp_model *m, uint64_t addr)
  * on: it leaves its old site as if freed and arrives at the new one as
  * an allocation, with the same size (and weight, when sampled).
  */
-static void block_retag(struct pp_model *m, uint64_t addr, uint32_t stack)
+static void block_retag(struct pp_model *m, const struct pp_hdr *rec)
 {
-	const struct pp_block *b = pp_map_get(&m->live, addr);
+	const struct pp_rec_free *r = (const void *)rec;
+	const struct pp_block *b = pp_map_get(&m->live, r->addr);
 	uint64_t size;
 
-	if (!b || b->stack == stack)
-		return;		/* not ours (made before the hooks), or no move */
+	if (!b) {
+		/* made before the hooks (start-up, or before attach), so
+		 * unknown here: with its size (a 24-byte RETAG), an object
+		 * made now, like any allocation */
+		if (rec->len >= sizeof(struct pp_rec_alloc) &&
+		    (size = ((const struct pp_rec_alloc *)rec)->size))
+			block_new(m, r->addr, size, rec->aux, rec->flags);
+		return;
+	}
+	if (b->stack == rec->aux)
+		return;		/* no move */
 	size = b->size;
-	block_new(m, addr, size, stack, b->domain);
+	block_new(m, r->addr, size, rec->aux, b->domain);
 	m->free_count -= weight(m, size);	/* a move, not a free */
 }
 
@@ -872,8 +882,7 @@ void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 		realloc_rec(m, (const void *)rec);
 		break;
 	case PP_REC_RETAG:
-		block_retag(m, ((const struct pp_rec_free *)rec)->addr,
-			    rec->aux);
+		block_retag(m, rec);
 		break;
 	case PP_REC_MMAP:
 		map_new(m, (const void *)rec);

@@ -95,7 +95,10 @@ _Static_assert(sizeof(struct pp_rec_free) == 16, "pp_rec_free");
 /* RETAG: aux = stack id, flags = domain. A live block was handed out
  * again without an allocator call (an object re-created from one of
  * CPython's freelists): it now belongs to stack, with its size and
- * weight, and counts as an allocation there. Unknown blocks are ignored. */
+ * weight, and counts as an allocation there. A 24-byte RETAG is laid
+ * out as pp_rec_alloc: its size (the object's) makes a block unknown to
+ * the reader (made before the hooks) an allocation at stack; a 16-byte
+ * one's unknown block is ignored. */
 
 /*
  * ALLOC_D and FREE_D (trace chunks only, docs/trace-format.md "Compact
