@@ -71,6 +71,11 @@
 #define OB_SIZE 16			/* PyVarObject.ob_size */
 #define DICT_VERSION_TAG 24		/* PyDictObject.ma_version_tag */
 #define PYREFTRACER_CREATE 0
+#define TP_BASICSIZE 32
+#define TP_ITEMSIZE 40
+#define TPF_LONG_SUBCLASS (1ul << 24)
+#define LONG_TAG 16			/* 3.12+ PyLongObject.long_value.lv_tag */
+#define LONG_DIGITS_FROM 3		/* lv_tag >> NON_SIZE_BITS */
 
 __thread uintptr_t pp_fl_last;
 int pp_fl_check = INT_MAX;
@@ -126,9 +131,42 @@ static inline uintptr_t presize(const void *op)
 	return n;
 }
 
-static void reused(uintptr_t b)
+/*
+ * The size the allocator was asked for when op's block was made, for a
+ * static type whose pre-header is only the GC head (the freelisted
+ * built-ins: float, tuple, list, dict, int, slice, ...); 0 otherwise.
+ * Objects/typeobject.c _PyType_AllocNoTrack and Include/internal/
+ * pycore_object.h _PyObject_VAR_SIZE (rounded to a pointer);
+ * Objects/longobject.c _PyLong_New (not rounded; 3.12+ lv_tag).
+ */
+static uint64_t obj_size(const void *op)
 {
-	struct pp_rec_free *r;
+	const char *tp = *(char *const *)((const char *)op + OB_TYPE);
+	unsigned long f = *(const unsigned long *)(tp + TP_FLAGS);
+	int64_t basic = *(const int64_t *)(tp + TP_BASICSIZE);
+	int64_t item = *(const int64_t *)(tp + TP_ITEMSIZE);
+	int64_t n;
+
+	if (f & (TPF_HEAPTYPE | TPF_MANAGED_DICT | TPF_MANAGED_WEAKREF))
+		return 0;
+	if (item && (f & TPF_LONG_SUBCLASS)) {
+		n = *(const uint64_t *)((const char *)op + LONG_TAG) >>
+		    LONG_DIGITS_FROM;
+		return presize(op) + basic + item * (n ? n : 1);
+	}
+	if (item) {
+		n = *(const int64_t *)((const char *)op + OB_SIZE);
+		n = n < 0 ? -n : n;
+		return presize(op) + ((basic + item * n + 7) & ~7ull);
+	}
+	return presize(op) + basic;
+}
+
+/* b = op's block; a RETAG with its size (pp_wire.h): a block made
+ * before the hooks becomes an allocation here */
+static void reused(const void *op, uintptr_t b)
+{
+	struct pp_rec_alloc *r;
 	uint32_t stack;
 
 	/* sampled: only a recorded block moves (keeping its weight) */
@@ -141,6 +179,7 @@ static void reused(uintptr_t b)
 	r = pp_emit_reserve(sizeof(*r));
 	if (r) {
 		r->addr = b;
+		r->size = obj_size(op);
 		pp_ring_commit(r, PP_REC_RETAG, PP_DOM_PYOBJ, stack,
 			       sizeof(*r));
 	}
@@ -166,7 +205,7 @@ static int tracer(void *op, int event, void *data)
 		if (likely(b == pp_fl_last))
 			pp_fl_last = 0;		/* fresh: the hook saw it */
 		else
-			reused(b);
+			reused(op, b);
 	}
 	return fl.next ? fl.next(op, event, fl.next_data) : 0;
 }
