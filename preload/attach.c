@@ -17,6 +17,18 @@
  * the last such use ends (pp_attach_idle). If something was chained in
  * front of our PyMem hooks since, they stay pass-throughs and the shim
  * stays loaded, costing a branch.
+ *
+ * A process forked from ours (os.fork, multiprocessing's "fork") starts
+ * with all of this copied: hooks, GOT slots, the ring (a MAP_SHARED
+ * mapping: the parent's) and the connection (one socket, the parent's
+ * too). It records nothing from the fork on (atfork_child), and does
+ * the same detach but for the parent's two: no record in the ring, no
+ * shutdown of the socket (its own descriptor is closed, nothing more).
+ * It is queued by the child's first MEM or OBJ hook (GIL held), not
+ * from inside fork(): there the pending calls' lock may be held by a
+ * thread the child does not have, until PyOS_AfterFork_Child re-creates
+ * it (Python/ceval_gil.c _PyEval_ReInitThreads), and no MEM or OBJ
+ * allocation comes before that (Modules/posixmodule.c).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -43,6 +55,9 @@ static void *self;
 static int pyhooked;		/* our PyMem hooks were installed */
 static int extra_refs;		/* dlopens of ours by the import system */
 static int detach_queued;
+static int detached;		/* detach() ran (in this process, or before the fork) */
+static int forked;		/* a process forked from the one we were loaded into */
+static int child_queued;	/* its detach is queued */
 static int conn = -1;		/* pyprof's end closes: recording is over */
 static pthread_t watcher;
 static int have_watcher;
@@ -152,15 +167,22 @@ void pp_attach_idle(void)
 		__atomic_store_n(breaker, 1, __ATOMIC_RELAXED);
 }
 
-/* Main thread, GIL held: everything back, then unload. */
+/*
+ * Main thread, GIL held: everything back, then unload. In a forked
+ * child the ring and the socket are the parent's: neither is written
+ * nor shut down, only unmapped and closed.
+ */
 static int detach(void *arg)
 {
-	int clean;
+	int clean, child = forked || getpid() != pp_shim.pid;
 
 	(void)arg;
-	if (conn >= 0)
+	if (detached)
+		return 0;	/* a child: the parent's queued call and its own */
+	detached = 1;
+	if (conn >= 0 && !child)
 		shutdown(conn, SHUT_RDWR);	/* the watcher returns */
-	if (have_watcher)
+	if (have_watcher && !child)
 		pthread_join(watcher, NULL);
 	have_watcher = 0;
 	if (conn >= 0)
@@ -172,7 +194,7 @@ static int detach(void *arg)
 	clean = !pyhooked || pp_pyhooks_detach() == 0;
 	if (pyhooked && pp_freelist_detach() < 0)
 		clean = 0;
-	if (pp_shim.ring.hdr)
+	if (pp_shim.ring.hdr && !child)
 		pp_emit_mark(PP_MARK_DETACH);	/* dropped if pyprof is gone */
 	pp_shim.py_state = PP_PY_NONE;
 	pp_in_hook--;
@@ -228,9 +250,35 @@ static int start_watcher(void)
 	return e ? -1 : 0;
 }
 
+/*
+ * In the child, inside fork(): async-signal-safe steps only (a child of
+ * subprocess runs nothing else before its exec). The ring is the
+ * parent's from now on; our thread and every other one are not here.
+ */
 static void atfork_child(void)
 {
-	pp_shim.active = 0;	/* the ring is the parent's */
+	pp_shim.active = 0;
+	forked = 1;
+	have_watcher = 0;
+	pp_got_atfork_child();
+	pp_freelist_atfork_child();
+}
+
+/*
+ * pyhooks.c, a MEM or OBJ hook that found recording stopped, GIL held:
+ * in a forked child, queue its detach (the parent's queued one, if
+ * any, came along, and runs it too). 0 while it could not be queued.
+ */
+int pp_attach_child_queue(void)
+{
+	if (!forked || detached || child_queued)
+		return 1;
+	if (pp_shim.py.add_pending_call(detach, NULL) < 0)
+		return 0;	/* the queue is full: the next hook */
+	child_queued = 1;
+	if (breaker)
+		__atomic_store_n(breaker, 1, __ATOMIC_RELAXED);
+	return 1;
 }
 
 EXPORT int pyprof_inject_entry(void *handle, const struct pp_inject_data *d)

@@ -1,0 +1,121 @@
+"""pyprof --pid with the shim loaded into a process that forks
+(tests/workloads/inject_forker.py), per interpreter, --sample 0:
+
+- a child forked by os.fork from the main thread, by os.fork from
+  another thread, and by a multiprocessing 'fork' Process, while the
+  parent has the shim mapped (the control: without the child's own
+  detach the child keeps it), is clean within CLEAN_S of the fork: no
+  libpyprof or ring
+  in its /proc/self/maps, no descriptor of pyprof's (nothing new but the
+  workload's own pipes and multiprocessing's /dev/null), one task; it
+  keeps allocating and computing right (0.5 s at least) and exits 0;
+- children that leave at once (os._exit, exec, subprocess with a
+  preexec_fn) exit with their own status;
+- the parent's recording goes on through all of it: what it allocates
+  while each child runs and after each has cleaned up (so after the
+  child closed its copy of the connection) is exact in the report, line
+  by line (counts and bytes); the children's allocations are not in it;
+- the detach leaves the parent's maps, fds and tasks as they were.
+"""
+import json
+import sys
+
+import harness as h
+from test_attach import Target, finish, same_state, start_attach, state, report
+from test_inject import shim_mapped
+
+W = "inject_forker.py"
+MODES = ("os", "thread", "mp")
+AFTER_N = 400
+CLEAN_S = 5.0       # typical: 10-100 ms; generous for a loaded machine
+
+
+def child_checks(t, base, ans):
+    c = ans.get("child") or {}
+    h.check(ans.get("had_shim") is True,
+            t + ": the child is forked with the shim mapped", "had_shim %s" %
+            ans.get("had_shim"))
+    after = c.get("clean_after")
+    h.check(after is not None and after <= CLEAN_S,
+            t + ": the child unloads it within %.0f s of the fork" % CLEAN_S,
+            "clean_after %s" % after)
+    maps = sorted(set(c.get("maps") or []) - set(base["maps"]) - {"[uprobes]"})
+    fds = sorted(f for f in set(c.get("fds") or []) - set(base["fds"])
+                 if not f.startswith("pipe:") and f != "/dev/null")
+    tasks = c.get("tasks") or []
+    h.check(c.get("maps") and not maps and not fds and tasks == [str(c.get("pid"))],
+            t + ": then the child holds nothing of pyprof's (maps, fds, one task)",
+            "new maps %s, fds %s, tasks %s" % (maps[:4], fds[:4], tasks))
+    h.check(c.get("bad") == 0 and ans.get("rc") == 0,
+            t + ": the child computed right and exited 0",
+            "bad %s rc %s" % (c.get("bad"), ans.get("rc")))
+
+
+def one(label, py):
+    t = "%s inject fork" % label
+    tg = Target([py, h.workload_path(W)])
+    try:
+        if not h.check(tg.ready, t + ": target started", "no 'ready'"):
+            return
+        base = state(tg.pid)
+        trace = h.tmpfile("fork-%d.pp" % tg.pid)
+        p, secs, err = start_attach(tg.pid, trace, ("--sample", "0"), inject=True)
+        if not h.check(secs is not None and p.loaded(), t + ": the shim loads",
+                       h.tail((getattr(p, "early_err", None) or err).decode())):
+            finish(p)
+            return
+        during, sizes = 0, set()
+        for mode in MODES:
+            tm = "%s (%s)" % (t, mode)
+            raw = tg.ask("fork %s %d" % (mode, AFTER_N), timeout=60) or ""
+            try:
+                ans = json.loads(raw)
+            except ValueError:
+                h.check(False, tm + ": the target answered", repr(raw[:200]))
+                continue
+            during += ans.get("during", 0)
+            sizes.add((ans.get("during_size"), ans.get("after_size")))
+            child_checks(tm, base, ans)
+        quick = tg.ask("quick", timeout=60)
+        h.check(quick == "quick 7 0 0", t + ": children that _exit or exec at once "
+                "(os.fork, subprocess) end with their own status", repr(quick))
+        pong = tg.ask("ping")
+        rc, err2 = finish(p)
+        after = state(tg.pid)
+        ok, why = same_state(base, after)
+        h.check(rc == 0 and ok and not shim_mapped(tg.pid) and pong == "pong",
+                t + ": detach leaves the parent's maps, fds, tasks as they were",
+                "rc %s %s %s" % (rc, why, h.tail(err2)))
+        h.check(tg.ask("check") == "ok 0", t + ": the parent computed right", "")
+        rep, why = report(trace)
+        if not h.check(rep is not None, t + ": report", why):
+            return
+        # exact, but for what the report says the shim's ring dropped
+        ev = rep.get("events") or {}
+        lost = (ev.get("dropped_by_source") or {}).get("shim", 0)
+        dsize, asize = sizes.pop() if len(sizes) == 1 else (0, 0)
+        for marker, n, size in (("PARENT-DURING", during, dsize),
+                                ("PARENT-AFTER", AFTER_N * len(MODES), asize)):
+            f, ln, _ = h.marker_site(W, marker)
+            s, why = h.one_site(rep, f, ln)
+            c = (s or {}).get("live_count", -1)
+            h.check(n > 0 and n - lost <= c <= n and s.get("live_bytes") == c * size,
+                    t + ": the parent's %s allocations are exact (%d)" % (marker, n),
+                    "%s; lost %s" % (why or h.fmt_site(s), lost))
+        f, ln, _ = h.marker_site(W, "CHILD-KEEP")
+        h.check(not h.sites_at(rep.get("sites"), f, ln),
+                t + ": nothing of the children's in the parent's report",
+                str([h.fmt_site(s) for s in h.sites_at(rep.get("sites"), f, ln)]))
+    finally:
+        tg.close()
+
+
+def main():
+    h.require_pyprof()
+    for label, py in h.interpreters():
+        one(label, py)
+    h.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
