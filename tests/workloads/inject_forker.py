@@ -20,6 +20,8 @@
 #                       os.execv(/bin/true), subprocess with a
 #                       preexec_fn (fork, Python in the child, exec);
 #                       answers "quick S1 S2 S3"
+#   held             -> one JSON line: its named mappings, fd targets and
+#                       tasks as it sees them (a chroot's paths are its own)
 #   check            -> "ok B": B = wrong sums so far in this process
 import json
 import multiprocessing
@@ -185,6 +187,15 @@ def reader():
     requests.put(["quit"])
 
 
+# what the forks load lazily is the workload's own, before any attach:
+# multiprocessing's modules (3.14: _posixshmem), glibc 2.31's libgcc_s
+# (loaded for a thread's exit)
+warm = multiprocessing.get_context("fork").Process(target=int)
+warm.start()
+warm.join()
+warm = threading.Thread(target=int)
+warm.start()
+warm.join()
 threading.Thread(target=reader, daemon=True).start()
 print("ready", flush=True)
 while True:
@@ -201,6 +212,8 @@ while True:
         answers.put(fork(cmd[1], int(cmd[2])))
     elif cmd[0] == "quick":
         answers.put(quick())
+    elif cmd[0] == "held":
+        answers.put(json.dumps(held(set())))
     elif cmd[0] == "check":
         answers.put("ok %d" % bad)
     else:
