@@ -69,8 +69,10 @@ static int (*dlclose_fn)(void *);
  * call. Setting it makes the main thread look at its pending calls. */
 static int *breaker;
 
-/* the ring's fd from pyprof, or -1 */
-static int receive_ring(const char *name)
+/* the ring's fd from pyprof, or -1; *other: pyprof closed the
+ * connection without a word (it waits for another process: we are a
+ * child forked before our pending call ran, see collector/inject.c) */
+static int receive_ring(const char *name, int *other)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { 2, 0 };
@@ -83,15 +85,22 @@ static int receive_ring(const char *name)
 	struct cmsghdr *c;
 	size_t n = strnlen(name, sizeof(((struct pp_inject_data *)0)->sock) - 1);
 	int fd, ring = -1;
+	ssize_t got;
 
+	*other = 0;
 	memcpy(sa.sun_path + 1, name, n);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sa,
-		    offsetof(struct sockaddr_un, sun_path) + 1 + n) < 0 ||
-	    recvmsg(fd, &mh, MSG_CMSG_CLOEXEC) != sizeof(hello) ||
+		    offsetof(struct sockaddr_un, sun_path) + 1 + n) < 0) {
+		close(fd);
+		return -1;
+	}
+	got = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	*other = got == 0;
+	if (got != sizeof(hello) ||
 	    hello.magic != PP_INJ_MAGIC || hello.abi != PP_ABI_VERSION) {
 		c = CMSG_FIRSTHDR(&mh);
 		if (c && c->cmsg_type == SCM_RIGHTS) {
@@ -283,17 +292,19 @@ int pp_attach_child_queue(void)
 
 EXPORT int pyprof_inject_entry(void *handle, const struct pp_inject_data *d)
 {
-	int fd;
+	int fd, other;
 
 	if (self || pp_shim.ring.hdr)
 		return 0;	/* loaded already (wrap mode, or twice) */
 	self = handle;
-	/* our copy in this process's /tmp: mapped now, the name can go
-	 * (pyprof also removes it, if this process may not) */
-	unlink(d->path);
 	pp_in_hook++;
 	pp_py_detect();
-	fd = receive_ring(d->sock);
+	fd = receive_ring(d->sock, &other);
+	/* our copy in this process's /tmp: mapped now, the name can go
+	 * (pyprof also removes it, if this process may not); not when
+	 * pyprof still waits for the process it is for */
+	if (!other)
+		unlink(d->path);
 	/* native 0: no libunwind is loaded into a live process */
 	if (fd < 0 || pp_shim.py_state == PP_PY_NONE || !pp_shim.have_layout ||
 	    pp_shim_claim_ring(fd, 0) < 0) {
