@@ -18,8 +18,9 @@
 #   quick            -> children that leave at once, each checked for
 #                       its status: os.fork + os._exit(7), os.fork +
 #                       os.execv(/bin/true), subprocess with a
-#                       preexec_fn (fork, Python in the child, exec);
-#                       answers "quick S1 S2 S3"
+#                       preexec_fn (fork, Python in the child, exec),
+#                       subprocess without (vfork on 3.10+);
+#                       answers "quick S1 S2 S3 S4"
 #   held             -> one JSON line: its named mappings, fd targets and
 #                       tasks as it sees them (a chroot's paths are its own)
 #   check            -> "ok B": B = wrong sums so far in this process
@@ -177,7 +178,8 @@ def quick():
             os._exit(99)
     out.append(os.waitpid(pid, 0)[1] >> 8)
     out.append(subprocess.run(["/bin/true"], preexec_fn=lambda: None).returncode)
-    return "quick %d %d %d" % tuple(out)
+    out.append(subprocess.run(["/bin/sh", "-c", "exit 5"]).returncode)   # vfork, 3.10+
+    return "quick %d %d %d %d" % tuple(out)
 
 
 def reader():
@@ -196,6 +198,7 @@ warm.join()
 warm = threading.Thread(target=int)
 warm.start()
 warm.join()
+time.sleep(0.3)         # join returns before the thread's pthread_exit
 threading.Thread(target=reader, daemon=True).start()
 print("ready", flush=True)
 while True:
