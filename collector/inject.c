@@ -481,8 +481,12 @@ static int peer_is(int fd, int pid)
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
 
-	return !getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) &&
-	       cr.pid == pid;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return 0;
+	if (cr.pid != pid && getenv("PYPROF_DEBUG"))
+		fprintf(stderr, "pyprof: refused the shim of pid %d (forked "
+			"from %d before it loaded its own)\n", cr.pid, pid);
+	return cr.pid == pid;
 }
 
 int pp_inject_poll(struct pp_inject *in, char *err, size_t errlen)

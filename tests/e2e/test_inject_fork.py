@@ -9,12 +9,17 @@
   in its /proc/self/maps, no descriptor of pyprof's (nothing new but the
   workload's own pipes and multiprocessing's /dev/null), one task; it
   keeps allocating and computing right (0.5 s at least) and exits 0;
+- attached while its main thread sleeps (so the pending call that loads
+  the shim waits) and another thread forks RACE_N children that run
+  Python: the shim loads into the parent only (a child running the
+  pending call it inherited is refused and unloads), each child is clean
+  and exits 0, no copy of the shim is left in the target's /tmp;
 - children that leave at once (os._exit, exec, subprocess with a
   preexec_fn, subprocess by vfork) exit with their own status;
 - the parent's recording goes on through all of it: what it allocates
   while each child runs and after each has cleaned up (so after the
   child closed its copy of the connection) is exact in the report, line
-  by line (counts and bytes); the children's allocations are not in it;
+  by line (counts and bytes); no child's allocation is in it;
 - the detach leaves the parent's maps, fds and tasks as they were.
 """
 import json
@@ -22,12 +27,28 @@ import sys
 
 import harness as h
 from test_attach import Target, finish, same_state, start_attach, state, report
-from test_inject import shim_mapped
+from test_inject import copies, shim_mapped
 
 W = "inject_forker.py"
 MODES = ("os", "thread", "mp")
 AFTER_N = 400
+RACE_N = 20
 CLEAN_S = 5.0       # typical: 10-100 ms; generous for a loaded machine
+
+
+def extra(c, own):
+    """What a child's report holds that its parent does not (but pipes
+    and /dev/null), or more than one task: "" if nothing."""
+    if not c or not c.get("maps"):
+        return "no report: %r" % c
+    maps = sorted(set(c["maps"]) - set(own["maps"]) - {"[uprobes]"})
+    fds = sorted(f for f in set(c.get("fds") or []) - set(own["fds"])
+                 if not f.startswith("pipe:") and f != "/dev/null")
+    tasks = c.get("tasks") or []
+    if maps or fds or tasks != [str(c.get("pid"))]:
+        return "pid %s: new maps %s, fds %s, tasks %s" % (c.get("pid"), maps[:4], fds[:4],
+                                                          tasks)
+    return ""
 
 
 def child_checks(t, own, ans):
@@ -43,13 +64,9 @@ def child_checks(t, own, ans):
     h.check(after is not None and after <= CLEAN_S,
             t + ": the child unloads it within %.0f s of the fork" % CLEAN_S,
             "clean_after %s" % after)
-    maps = sorted(set(c.get("maps") or []) - set(own["maps"]) - {"[uprobes]"})
-    fds = sorted(f for f in set(c.get("fds") or []) - set(own["fds"])
-                 if not f.startswith("pipe:") and f != "/dev/null")
-    tasks = c.get("tasks") or []
-    h.check(c.get("maps") and not maps and not fds and tasks == [str(c.get("pid"))],
-            t + ": then the child holds nothing of pyprof's (maps, fds, one task)",
-            "new maps %s, fds %s, tasks %s" % (maps[:4], fds[:4], tasks))
+    why = extra(c, own)
+    h.check(not why, t + ": then the child holds nothing of pyprof's (maps, fds, one task)",
+            why)
     h.check(c.get("bad") == 0 and ans.get("rc") == 0,
             t + ": the child computed right and exited 0",
             "bad %s rc %s" % (c.get("bad"), ans.get("rc")))
@@ -63,11 +80,18 @@ def one(label, py):
             return
         base = state(tg.pid)
         trace = h.tmpfile("fork-%d.pp" % tg.pid)
+        # attached while the main thread sleeps and another thread forks
+        started = tg.ask("race %d" % RACE_N)
         p, secs, err = start_attach(tg.pid, trace, ("--sample", "0"), inject=True)
-        if not h.check(secs is not None and p.loaded(), t + ": the shim loads",
+        if not h.check(started == "started" and secs is not None and p.loaded(),
+                       t + ": the shim loads (children forked meanwhile)",
                        h.tail((getattr(p, "early_err", None) or err).decode())):
             finish(p)
             return
+        try:
+            raced = json.loads(tg.ask("racewait", timeout=60) or "")
+        except ValueError:
+            raced = {}
         during, sizes, answers = 0, set(), []
         for mode in MODES:
             tm = "%s (%s)" % (t, mode)
@@ -97,6 +121,16 @@ def one(label, py):
             own = {"maps": [], "fds": []}
         for tm, ans in answers:
             child_checks(tm, own, ans)
+        kids = raced.get("children") or []
+        bad = [extra(c, own) for c in kids if extra(c, own)]
+        h.check(len(kids) == RACE_N and not bad and
+                all(c and c.get("bad") == 0 for c in kids) and
+                raced.get("statuses") == [0] * RACE_N,
+                t + ": children forked before the shim loaded (its pending call "
+                "queued) hold nothing of pyprof's, computed right, exited 0",
+                "%d reports, statuses %s, %s" % (len(kids), raced.get("statuses"), bad[:2]))
+        h.check(not copies(label), t + ": no copy of the shim left in its /tmp",
+                str(copies(label)))
         rep, why = report(trace)
         if not h.check(rep is not None, t + ": report", why):
             return
@@ -112,10 +146,12 @@ def one(label, py):
             h.check(n > 0 and n - lost <= c <= n and s.get("live_bytes") == c * size,
                     t + ": the parent's %s allocations are exact (%d)" % (marker, n),
                     "%s; lost %s" % (why or h.fmt_site(s), lost))
-        f, ln, _ = h.marker_site(W, "CHILD-KEEP")
-        h.check(not h.sites_at(rep.get("sites"), f, ln),
-                t + ": nothing of the children's in the parent's report",
-                str([h.fmt_site(s) for s in h.sites_at(rep.get("sites"), f, ln)]))
+        theirs = []
+        for marker in ("CHILD-KEEP", "CHILD-RACE"):
+            f, ln, _ = h.marker_site(W, marker)
+            theirs += h.sites_at(rep.get("sites"), f, ln)
+        h.check(not theirs, t + ": nothing of the children's in the parent's report",
+                str([h.fmt_site(s) for s in theirs]))
     finally:
         tg.close()
 

@@ -21,6 +21,14 @@
 #                       preexec_fn (fork, Python in the child, exec),
 #                       subprocess without (vfork on 3.10+);
 #                       answers "quick S1 S2 S3 S4"
+#   race N           -> answers "started", then the main thread sleeps
+#                       2.5 s (a pending call queued meanwhile waits)
+#                       while another thread forks N children, one each
+#                       0.1 s; each keeps bytes(CHILD_SIZE) objects (at
+#                       the line marked CHILD-RACE) for 0.3 s, waits until its maps hold
+#                       no libpyprof (at most 5 s) and reports what it
+#                       holds
+#   racewait         -> one JSON line: those reports and exit statuses
 #   held             -> one JSON line: its named mappings, fd targets and
 #                       tasks as it sees them (a chroot's paths are its own)
 #   check            -> "ok B": B = wrong sums so far in this process
@@ -164,6 +172,63 @@ def fork(mode, n):
                        "after_size": sys.getsizeof(bytes(AFTER_SIZE))})
 
 
+race = {}
+
+
+def race_child(w):
+    t0 = time.monotonic()
+    k = 0
+    while time.monotonic() - t0 < 0.3:
+        child_keep[k] = bytes(CHILD_SIZE)           # CHILD-RACE
+        k += 1
+        churn(20)
+        time.sleep(0.002)
+    while has_shim() and time.monotonic() - t0 < 5:
+        churn(20)
+        time.sleep(0.005)
+    rep = dict(held({w}), bad=bad, pid=os.getpid())
+    os.write(w, (json.dumps(rep) + "\n").encode())
+
+
+def race_start(n):
+    def forker():
+        for _ in range(n):
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    race_child(w)
+                finally:
+                    os._exit(0)
+            os.close(w)
+            race["kids"].append((pid, r))
+            time.sleep(0.1)
+    race["kids"] = []
+    race["t"] = threading.Thread(target=forker)
+    race["t"].start()
+    answers.put("started")
+    time.sleep(2.5)
+
+
+def race_wait():
+    race["t"].join()
+    reps, statuses = [], []
+    for pid, r in race["kids"]:
+        statuses.append(os.waitpid(pid, 0)[1])
+        data = b""
+        while True:
+            c = os.read(r, 65536)
+            if not c:
+                break
+            data += c
+        os.close(r)
+        try:
+            reps.append(json.loads(data.decode()))
+        except ValueError:
+            reps.append(None)
+    return json.dumps({"children": reps, "statuses": statuses})
+
+
 def quick():
     out = []
     pid = os.fork()
@@ -215,6 +280,10 @@ while True:
         answers.put(fork(cmd[1], int(cmd[2])))
     elif cmd[0] == "quick":
         answers.put(quick())
+    elif cmd[0] == "race":
+        race_start(int(cmd[1]))
+    elif cmd[0] == "racewait":
+        answers.put(race_wait())
     elif cmd[0] == "held":
         answers.put(json.dumps(held(set())))
     elif cmd[0] == "check":
