@@ -39,6 +39,8 @@
 #define FLUSH_NS 1000000000ull
 #define POLL_MS 10
 #define INHERITED_NS 3000000000ull
+#define EXEC_NS 2000000000ull
+#define RETRY_NS 50000000ull
 
 #ifndef CAP_PERFMON
 #define CAP_PERFMON 38
@@ -64,6 +66,9 @@ struct aproc {
 	 * copy it inherited first (preload/attach.c); started once it is
 	 * gone, or at this time without the shim */
 	uint64_t inherited_until;
+	/* exec'd: its new image is Python once its libpython is mapped and
+	 * its interpreter made; tried every RETRY_NS until then */
+	uint64_t exec_until, retry_at;
 	uint64_t rss;
 	uint64_t lost[PP_LOST_NSRC];	/* totals sent in LOST records */
 };
@@ -456,8 +461,12 @@ static void start_inject(struct aproc *p)
 	if (o->no_inject || p->inherited_until == UINT64_MAX)
 		return;
 	/* not a Python we read: the eBPF attach says so, in its one line */
-	if (pp_pyproc_open(&py, p->pid, err, sizeof(err)) < 0)
+	if (pp_pyproc_open(&py, p->pid, err, sizeof(err)) < 0) {
+		if (getenv("PYPROF_DEBUG"))
+			fprintf(stderr, "pyprof: no shim for pid %d: %s\n",
+				p->pid, err);
 		return;
+	}
 	if (!o->shim_path || !o->shim_path[0])
 		snprintf(err, sizeof(err), "no libpyprof.so next to pyprof");
 	else
@@ -632,6 +641,16 @@ static void child_start(struct aproc *p)
 		if (p->inherited_until != UINT64_MAX)
 			p->inherited_until = 0;
 	}
+	if (p->exec_until) {
+		struct pp_pyproc py;
+
+		if (pp_pyproc_open(&py, p->pid, err, sizeof(err)) < 0 &&
+		    pp_now_ns() < p->exec_until) {
+			p->retry_at = pp_now_ns() + RETRY_NS;
+			return;		/* child_wait() calls again */
+		}
+		p->exec_until = 0;
+	}
 	if (p->lockfd < 0)
 		p->lockfd = take_lock(p->pid);
 	if (p->lockfd < 0) {
@@ -654,16 +673,20 @@ static void child_start(struct aproc *p)
 
 /* Children waiting for the copy they inherited to go, started once it
  * has (typically at their first pending call, within milliseconds of
- * the fork) or after INHERITED_NS without the shim. */
+ * the fork) or after INHERITED_NS without the shim; and those that
+ * exec'd, until their new image is a Python we read (EXEC_NS at most). */
 static void child_wait(struct att *a)
 {
+	uint64_t now = pp_now_ns();
 	size_t i;
 
 	for (i = 0; i < a->nprocs; i++) {
 		struct aproc *p = a->procs[i];
 
-		if (!p->ended && !p->bpf && p->inherited_until &&
-		    p->inherited_until != UINT64_MAX)
+		if (p->ended || p->bpf)
+			continue;
+		if ((p->inherited_until && p->inherited_until != UINT64_MAX) ||
+		    (p->exec_until && now >= p->retry_at))
 			child_start(p);
 	}
 }
@@ -704,6 +727,7 @@ static void on_child(void *ctx, int op, int pid, int ppid)
 		proc_stop(p, 0);
 		stop_inject(p);		/* the image it was in is gone */
 		p->inherited_until = 0;
+		p->exec_until = pp_now_ns() + EXEC_NS;
 		child_start(p);
 		return;
 	case PP_CHILD_END:
