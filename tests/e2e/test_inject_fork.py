@@ -21,6 +21,11 @@
   child closed its copy of the connection) is exact in the report, line
   by line (counts and bytes); no child's allocation is in it;
 - the detach leaves the parent's maps, fds and tasks as they were.
+With --children (CHILDREN_LABELS): a child forked from the target,
+which has the shim, gets one of its own once its inherited copy is
+gone, and one that exec's Python gets one in its new image: each is
+reported with its own sites from its shim, the target with none of
+theirs; the target is left as it was.
 """
 import json
 import sys
@@ -33,6 +38,9 @@ W = "inject_forker.py"
 MODES = ("os", "thread", "mp")
 AFTER_N = 400
 RACE_N = 20
+# --children: a static and a libpython build, a chroot one, PEP 768
+CHILDREN_LABELS = ("py3.11-debian", "py3.12", "py3.13-trixie", "py3.14-sid")
+CHILD_S = 3
 CLEAN_S = 5.0       # typical: 10-100 ms; generous for a loaded machine
 
 
@@ -156,10 +164,79 @@ def one(label, py):
         tg.close()
 
 
+def site_of(rep, marker):
+    f, ln, _ = h.marker_site(W, marker)
+    return h.sites_at((rep or {}).get("sites"), f, ln)
+
+
+def children(label, py):
+    """--children: a child forked from the target (which has the shim)
+    gets a shim of its own once its inherited copy is gone; one that
+    exec's Python gets one in its new image; each is reported with its
+    own sites, the target with none of theirs."""
+    t = "%s inject --children" % label
+    tg = Target([py, h.workload_path(W)])
+    try:
+        if not h.check(tg.ready, t + ": target started", "no 'ready'"):
+            return
+        base = state(tg.pid)
+        trace = h.tmpfile("forkc-%d.pp" % tg.pid)
+        p, secs, err = start_attach(tg.pid, trace, ("--children", "--sample", "0"),
+                                    inject=True)
+        if not h.check(secs is not None and p.loaded(), t + ": the shim loads",
+                       h.tail((getattr(p, "early_err", None) or err).decode())):
+            finish(p)
+            return
+        try:
+            ans = json.loads(tg.ask("fork os %d %s" % (AFTER_N, CHILD_S), timeout=60) or "")
+        except ValueError:
+            ans = {}
+        spawned = tg.ask("spawn %s" % CHILD_S, timeout=60)
+        rc, err2 = finish(p)
+        ok, why = same_state(base, state(tg.pid))
+        h.check(rc == 0 and ok and not shim_mapped(tg.pid) and spawned == "spawned 0" and
+                ans.get("rc") == 0, t + ": children end well, the detach leaves the "
+                "target as it was", "rc %s %s spawned %r child rc %s %s" %
+                (rc, why, spawned, ans.get("rc"), h.tail(err2)))
+        merged, why = report(trace)
+        pids = [x.get("pid") for x in (merged or {}).get("processes") or []]
+        child = (ans.get("child") or {}).get("pid")
+        kids = [x for x in pids if x not in (tg.pid, child)]
+        if not h.check(len(pids) == 3 and child in pids and len(kids) == 1,
+                       t + ": the target and its 2 children are in the trace",
+                       "%s; processes %s, child %s" % (why, pids, child)):
+            return
+        reps = {}
+        for pid in pids:
+            r = h.pyprof("report", trace, "--format", "json", "--proc", str(pid))
+            try:
+                reps[pid] = json.loads(r.stdout) if r.rc == 0 else None
+            except ValueError:
+                reps[pid] = None
+        root = reps.get(tg.pid)
+        s = site_of(root, "PARENT-AFTER")
+        h.check(not site_of(root, "CHILD-KEEP") and not site_of(root, "KID-KEEP") and
+                len(s) == 1 and s[0].get("live_count") == AFTER_N,
+                t + ": the target's report holds its own allocations, none of its "
+                "children's", "%s" % [h.fmt_site(x) for x in s])
+        for pid, marker, what in ((child, "CHILD-KEEP", "forked (inherited copy gone)"),
+                                  (kids[0], "KID-KEEP", "exec'd")):
+            r = reps.get(pid) or {}
+            s = site_of(r, marker)
+            h.check((r.get("attach") or {}).get("mode") == "shim" and len(s) == 1 and
+                    s[0].get("alloc_count", 0) > 0,
+                    t + ": the %s child has a shim of its own: its sites" % what,
+                    "attach %s, sites %s" % (r.get("attach"), [h.fmt_site(x) for x in s]))
+    finally:
+        tg.close()
+
+
 def main():
     h.require_pyprof()
     for label, py in h.interpreters():
         one(label, py)
+        if label in CHILDREN_LABELS:
+            children(label, py)
     h.done()
 
 

@@ -15,6 +15,10 @@
 #                       line: the child's report, its exit status,
 #                       DURING's count and sizes, whether the parent
 #                       had the shim mapped when it forked.
+#   fork MODE N S    -> the same, the child working S seconds at least
+#   spawn S          -> runs this file again (fork and exec) as a child
+#                       that keeps bytes(KID_SIZE) objects at KID-KEEP for
+#                       S seconds; answers "spawned RC"
 #   quick            -> children that leave at once, each checked for
 #                       its status: os.fork + os._exit(7), os.fork +
 #                       os.execv(/bin/true), subprocess with a
@@ -41,7 +45,17 @@ import sys
 import threading
 import time
 
-DURING_SIZE, AFTER_SIZE, CHILD_SIZE = 3000, 2500, 1700
+DURING_SIZE, AFTER_SIZE, CHILD_SIZE, KID_SIZE = 3000, 2500, 1700, 1900
+
+if sys.argv[1:2] == ["kid"]:
+    end = time.monotonic() + float(sys.argv[2])
+    kid = []
+    while time.monotonic() < end:
+        kid.append(bytes(KID_SIZE))                 # KID-KEEP
+        time.sleep(0.002)
+    sys.exit(0)
+
+child_secs = 0.5
 kept = []                       # each fork's lists, kept to the end
 child_keep = [None] * 200000
 bad = 0
@@ -89,14 +103,14 @@ def child_main(w, t0):
     """In the child: work until the shim is gone, report through w."""
     k = 0
     clean_after = None
-    while time.monotonic() - t0 < 8:
+    while time.monotonic() - t0 < 8 + child_secs:
         for _ in range(20):
             child_keep[k] = bytes(CHILD_SIZE)       # CHILD-KEEP
             k += 1
         churn(50)
         if clean_after is None and not has_shim():
             clean_after = time.monotonic() - t0
-        if clean_after is not None and time.monotonic() - t0 > 0.5:
+        if clean_after is not None and time.monotonic() - t0 > child_secs:
             break
         time.sleep(0.002)
     churn(2000)                 # and it goes on computing right
@@ -277,7 +291,11 @@ while True:
     if cmd[0] == "ping":
         answers.put("pong")
     elif cmd[0] == "fork":
+        child_secs = float(cmd[3]) if len(cmd) > 3 else 0.5
         answers.put(fork(cmd[1], int(cmd[2])))
+    elif cmd[0] == "spawn":
+        answers.put("spawned %d" % subprocess.run(
+            [sys.executable, os.path.abspath(__file__), "kid", cmd[1]]).returncode)
     elif cmd[0] == "quick":
         answers.put(quick())
     elif cmd[0] == "race":
