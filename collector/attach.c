@@ -38,6 +38,9 @@
 #define TICK_NS 100000000ull
 #define FLUSH_NS 1000000000ull
 #define POLL_MS 10
+#define INHERITED_NS 3000000000ull
+#define EXEC_NS 2000000000ull
+#define RETRY_NS 50000000ull
 
 #ifndef CAP_PERFMON
 #define CAP_PERFMON 38
@@ -59,6 +62,13 @@ struct aproc {
 	int ended, announced;
 	struct pp_inject *inj;		/* the shim being loaded, or NULL */
 	int inj_said;
+	/* --children: forked from a process with our shim, it unloads the
+	 * copy it inherited first (preload/attach.c); started once it is
+	 * gone, or at this time without the shim */
+	uint64_t inherited_until;
+	/* exec'd: its new image is Python once its libpython is mapped and
+	 * its interpreter made; tried every RETRY_NS until then */
+	uint64_t exec_until, retry_at;
 	uint64_t rss;
 	uint64_t lost[PP_LOST_NSRC];	/* totals sent in LOST records */
 };
@@ -190,19 +200,30 @@ denied:
 	return -1;
 }
 
-/* A target wrapped by pyprof has the shim mapped: its eBPF is taken. */
+enum { SHIM_NONE, SHIM_OURS, SHIM_OTHER };
+
+/*
+ * A target wrapped by pyprof has the shim mapped: its eBPF is taken.
+ * SHIM_OURS: a copy this pyprof loaded (collector/inject.c names it
+ * libpyprof.so.OURPID.XXXXXX), which a process forked from one we
+ * attached to inherits and unloads by itself.
+ */
 static int has_shim(int pid)
 {
-	char fn[64], line[4096];
-	int found = 0;
+	char fn[64], line[4096], ours[64];
+	int found = SHIM_NONE;
 	FILE *f;
 
 	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
+	snprintf(ours, sizeof(ours), "/libpyprof.so.%d.", (int)getpid());
 	f = fopen(fn, "re");
 	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, "/libpyprof.so") != NULL;
+		return SHIM_NONE;
+	while (found != SHIM_OTHER && fgets(line, sizeof(line), f))
+		if (strstr(line, ours))
+			found = SHIM_OURS;
+		else if (strstr(line, "/libpyprof.so"))
+			found = SHIM_OTHER;
 	fclose(f);
 	return found;
 }
@@ -430,27 +451,22 @@ static void from_ring(const void *recs, size_t len, void *ctx)
 			pp_model_feed(a->m, rec);
 }
 
-/*
- * Not with --children: a process forked from one that has the shim
- * keeps it mapped (inert) after the detach, and the tree is eBPF's.
- */
+/* With --children, into each process of the tree: each its own ring. */
 static void start_inject(struct aproc *p)
 {
 	const struct pp_session_opts *o = p->a->o;
 	struct pp_pyproc py;
 	char err[512];
 
-	if (o->no_inject)
+	if (o->no_inject || p->inherited_until == UINT64_MAX)
 		return;
-	if (o->children) {
-		fprintf(stderr, "pyprof: with --children the shim is not loaded "
-			"(a process forked from it would keep it): eBPF only, "
-			"as --no-inject\n");
+	/* not a Python we read: the eBPF attach says so, in its one line */
+	if (pp_pyproc_open(&py, p->pid, err, sizeof(err)) < 0) {
+		if (getenv("PYPROF_DEBUG"))
+			fprintf(stderr, "pyprof: no shim for pid %d: %s\n",
+				p->pid, err);
 		return;
 	}
-	/* not a Python we read: the eBPF attach says so, in its one line */
-	if (pp_pyproc_open(&py, p->pid, err, sizeof(err)) < 0)
-		return;
 	if (!o->shim_path || !o->shim_path[0])
 		snprintf(err, sizeof(err), "no libpyprof.so next to pyprof");
 	else
@@ -474,7 +490,10 @@ static void poll_inject(struct aproc *p)
 		int rc = pp_inject_poll(p->inj, err, sizeof(err));
 
 		if (rc < 0) {
-			fprintf(stderr, "pyprof: %s\n", err);
+			if (p->a->o->children)
+				fprintf(stderr, "pyprof: pid %d: %s\n", p->pid, err);
+			else
+				fprintf(stderr, "pyprof: %s\n", err);
 			p->inj_said = 1;
 		}
 		if (rc > 0) {
@@ -486,7 +505,10 @@ static void poll_inject(struct aproc *p)
 
 			p->inj_said = 1;
 			emit(p, &mk.h);
-			if (getenv("PYPROF_DEBUG"))
+			if (getenv("PYPROF_DEBUG") && p->ppid)
+				fprintf(stderr, "pyprof: the shim is loaded "
+					"(child %d)\n", p->pid);
+			else if (getenv("PYPROF_DEBUG"))
 				fprintf(stderr, "pyprof: the shim is loaded\n");
 		}
 	}
@@ -588,11 +610,46 @@ static struct aproc *proc_find(struct att *a, int pid)
 static void child_start(struct aproc *p)
 {
 	char err[512];
+	size_t i;
 
-	if (has_shim(p->pid)) {
+	/* a shim that connected meanwhile waits for its ring (2 s at most,
+	 * its main thread held): attaching to a tree takes longer */
+	for (i = 0; i < p->a->nprocs; i++)
+		if (p->a->procs[i] != p)
+			poll_inject(p->a->procs[i]);
+
+	switch (has_shim(p->pid)) {
+	case SHIM_OTHER:
 		fprintf(stderr, "pyprof: child %d already runs under pyprof: "
 			"not profiled\n", p->pid);
+		p->inherited_until = 0;
 		return;
+	case SHIM_OURS:
+		if (p->a->o->no_inject)
+			break;	/* the eBPF's view is the same either way */
+		if (!p->inherited_until)
+			p->inherited_until = pp_now_ns() + INHERITED_NS;
+		if (p->inherited_until == UINT64_MAX ||
+		    pp_now_ns() < p->inherited_until)
+			return;	/* child_wait() calls again */
+		fprintf(stderr, "pyprof: child %d still holds the shim it "
+			"inherited (it unloads it when it next runs Python "
+			"code): eBPF only, as --no-inject\n", p->pid);
+		p->inherited_until = UINT64_MAX;
+		break;
+	default:
+		if (p->inherited_until != UINT64_MAX)
+			p->inherited_until = 0;
+	}
+	if (p->exec_until) {
+		struct pp_pyproc py;
+
+		if (pp_pyproc_open(&py, p->pid, err, sizeof(err)) < 0 &&
+		    pp_now_ns() < p->exec_until) {
+			p->retry_at = pp_now_ns() + RETRY_NS;
+			return;		/* child_wait() calls again */
+		}
+		p->exec_until = 0;
 	}
 	if (p->lockfd < 0)
 		p->lockfd = take_lock(p->pid);
@@ -612,6 +669,26 @@ static void child_start(struct aproc *p)
 	if (getenv("PYPROF_DEBUG"))
 		fprintf(stderr, "pyprof: attached to child %d (parent %d)\n",
 			p->pid, p->ppid);
+}
+
+/* Children waiting for the copy they inherited to go, started once it
+ * has (typically at their first pending call, within milliseconds of
+ * the fork) or after INHERITED_NS without the shim; and those that
+ * exec'd, until their new image is a Python we read (EXEC_NS at most). */
+static void child_wait(struct att *a)
+{
+	uint64_t now = pp_now_ns();
+	size_t i;
+
+	for (i = 0; i < a->nprocs; i++) {
+		struct aproc *p = a->procs[i];
+
+		if (p->ended || p->bpf)
+			continue;
+		if ((p->inherited_until && p->inherited_until != UINT64_MAX) ||
+		    (p->exec_until && now >= p->retry_at))
+			child_start(p);
+	}
 }
 
 static void proc_end(struct aproc *p)
@@ -648,6 +725,9 @@ static void on_child(void *ctx, int op, int pid, int ppid)
 		if (!p)
 			return;
 		proc_stop(p, 0);
+		stop_inject(p);		/* the image it was in is gone */
+		p->inherited_until = 0;
+		p->exec_until = pp_now_ns() + EXEC_NS;
 		child_start(p);
 		return;
 	case PP_CHILD_END:
@@ -689,8 +769,10 @@ static int poll_all(struct att *a)
 		inj = a->procs[i]->inj != NULL;
 	if (poll(fds, n, inj ? 1 : POLL_MS) < 0 && errno != EINTR)
 		return -errno;
-	if (a->tree)
+	if (a->tree) {
 		pp_children_poll(a->tree);
+		child_wait(a);
+	}
 	for (i = 0; i < a->nprocs; i++) {
 		poll_inject(a->procs[i]);
 		if (!a->procs[i]->bpf)
@@ -845,6 +927,9 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 	t = pp_now_ns();		/* removing uprobes takes a while */
 	pp_children_close(a.tree);
 	a.tree = NULL;
+	for (i = 0; i < a.nprocs; i++)	/* all unload at once */
+		if (!a.procs[i]->ended)
+			pp_inject_release(a.procs[i]->inj);
 	for (i = 0; i < a.nprocs; i++) {
 		struct aproc *p = a.procs[i];
 

@@ -504,6 +504,20 @@ fail:
 	return NULL;
 }
 
+/* the process at the other end of fd, in our pid namespace */
+static int peer_is(int fd, int pid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return 0;
+	if (cr.pid != pid && getenv("PYPROF_DEBUG"))
+		fprintf(stderr, "pyprof: refused the shim of pid %d (forked "
+			"from %d before it loaded its own)\n", cr.pid, pid);
+	return cr.pid == pid;
+}
+
 int pp_inject_poll(struct pp_inject *in, char *err, size_t errlen)
 {
 	struct pp_inject_hello hello = { PP_INJ_MAGIC, PP_ABI_VERSION,
@@ -519,6 +533,13 @@ int pp_inject_poll(struct pp_inject *in, char *err, size_t errlen)
 	if (in->connected)
 		return 1;
 	fd = accept4(in->lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0 && !peer_is(fd, in->pid)) {
+		/* a child forked before the pending call ran, running the
+		 * copy it inherited: closed without a word, it unloads (and
+		 * leaves the file to the target) */
+		close(fd);
+		fd = -1;
+	}
 	if (fd < 0) {
 		kick(in);
 		if (!in->said_waiting &&
@@ -573,6 +594,16 @@ static int shim_mapped(const struct pp_inject *in)
 	return found;
 }
 
+void pp_inject_release(struct pp_inject *in)
+{
+	if (!in || !in->connected || in->conn < 0)
+		return;
+	/* the shim's next recorded event sees this and unhooks */
+	__atomic_store_n(&in->ring.hdr->collector_alive, 0, __ATOMIC_RELEASE);
+	close(in->conn);	/* its watcher queues the detach */
+	in->conn = -1;
+}
+
 int pp_inject_stop(struct pp_inject *in, pp_ring_fn fn, void *ctx,
 		   double wait_s)
 {
@@ -597,11 +628,7 @@ int pp_inject_stop(struct pp_inject *in, pp_ring_fn fn, void *ctx,
 		in->lfd = -1;
 	}
 	if (in->connected) {
-		/* the shim's next recorded event sees this and unhooks */
-		__atomic_store_n(&in->ring.hdr->collector_alive, 0,
-				 __ATOMIC_RELEASE);
-		close(in->conn);	/* its watcher queues the detach */
-		in->conn = -1;
+		pp_inject_release(in);
 		while ((gone = !shim_mapped(in)) == 0 && pp_now_ns() < end) {
 			kick(in);
 			if (fn)

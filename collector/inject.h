@@ -37,6 +37,10 @@ int pp_inject_poll(struct pp_inject *in, char *err, size_t errlen);
 /* the ring, once connected (else NULL) */
 struct pp_ring *pp_inject_ring(struct pp_inject *in);
 
+/* Tell the shim recording is over, not waiting (pp_inject_stop then
+ * waits): several processes unload at once. */
+void pp_inject_release(struct pp_inject *in);
+
 /*
  * Tell the shim recording is over (it unhooks and unloads itself at the
  * target's next pending call), drain with fn meanwhile, wait up to

@@ -17,6 +17,18 @@
  * the last such use ends (pp_attach_idle). If something was chained in
  * front of our PyMem hooks since, they stay pass-throughs and the shim
  * stays loaded, costing a branch.
+ *
+ * A process forked from ours (os.fork, multiprocessing's "fork") starts
+ * with all of this copied: hooks, GOT slots, the ring (a MAP_SHARED
+ * mapping: the parent's) and the connection (one socket, the parent's
+ * too). It records nothing from the fork on (atfork_child), and does
+ * the same detach but for the parent's two: no record in the ring, no
+ * shutdown of the socket (its own descriptor is closed, nothing more).
+ * It is queued by the child's first MEM or OBJ hook (GIL held), not
+ * from inside fork(): there the pending calls' lock may be held by a
+ * thread the child does not have, until PyOS_AfterFork_Child re-creates
+ * it (Python/ceval_gil.c _PyEval_ReInitThreads), and no MEM or OBJ
+ * allocation comes before that (Modules/posixmodule.c).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -43,6 +55,9 @@ static void *self;
 static int pyhooked;		/* our PyMem hooks were installed */
 static int extra_refs;		/* dlopens of ours by the import system */
 static int detach_queued;
+static int detached;		/* detach() ran (in this process, or before the fork) */
+static int forked;		/* a process forked from the one we were loaded into */
+static int child_queued;	/* its detach is queued */
 static int conn = -1;		/* pyprof's end closes: recording is over */
 static pthread_t watcher;
 static int have_watcher;
@@ -54,8 +69,10 @@ static int (*dlclose_fn)(void *);
  * call. Setting it makes the main thread look at its pending calls. */
 static int *breaker;
 
-/* the ring's fd from pyprof, or -1 */
-static int receive_ring(const char *name)
+/* the ring's fd from pyprof, or -1; *other: pyprof closed the
+ * connection without a word (it waits for another process: we are a
+ * child forked before our pending call ran, see collector/inject.c) */
+static int receive_ring(const char *name, int *other)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { 2, 0 };
@@ -68,15 +85,22 @@ static int receive_ring(const char *name)
 	struct cmsghdr *c;
 	size_t n = strnlen(name, sizeof(((struct pp_inject_data *)0)->sock) - 1);
 	int fd, ring = -1;
+	ssize_t got;
 
+	*other = 0;
 	memcpy(sa.sun_path + 1, name, n);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sa,
-		    offsetof(struct sockaddr_un, sun_path) + 1 + n) < 0 ||
-	    recvmsg(fd, &mh, MSG_CMSG_CLOEXEC) != sizeof(hello) ||
+		    offsetof(struct sockaddr_un, sun_path) + 1 + n) < 0) {
+		close(fd);
+		return -1;
+	}
+	got = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	*other = got == 0;
+	if (got != sizeof(hello) ||
 	    hello.magic != PP_INJ_MAGIC || hello.abi != PP_ABI_VERSION) {
 		c = CMSG_FIRSTHDR(&mh);
 		if (c && c->cmsg_type == SCM_RIGHTS) {
@@ -152,15 +176,22 @@ void pp_attach_idle(void)
 		__atomic_store_n(breaker, 1, __ATOMIC_RELAXED);
 }
 
-/* Main thread, GIL held: everything back, then unload. */
+/*
+ * Main thread, GIL held: everything back, then unload. In a forked
+ * child the ring and the socket are the parent's: neither is written
+ * nor shut down, only unmapped and closed.
+ */
 static int detach(void *arg)
 {
-	int clean;
+	int clean, child = forked || getpid() != pp_shim.pid;
 
 	(void)arg;
-	if (conn >= 0)
+	if (detached)
+		return 0;	/* a child: the parent's queued call and its own */
+	detached = 1;
+	if (conn >= 0 && !child)
 		shutdown(conn, SHUT_RDWR);	/* the watcher returns */
-	if (have_watcher)
+	if (have_watcher && !child)
 		pthread_join(watcher, NULL);
 	have_watcher = 0;
 	if (conn >= 0)
@@ -172,7 +203,7 @@ static int detach(void *arg)
 	clean = !pyhooked || pp_pyhooks_detach() == 0;
 	if (pyhooked && pp_freelist_detach() < 0)
 		clean = 0;
-	if (pp_shim.ring.hdr)
+	if (pp_shim.ring.hdr && !child)
 		pp_emit_mark(PP_MARK_DETACH);	/* dropped if pyprof is gone */
 	pp_shim.py_state = PP_PY_NONE;
 	pp_in_hook--;
@@ -228,24 +259,52 @@ static int start_watcher(void)
 	return e ? -1 : 0;
 }
 
+/*
+ * In the child, inside fork(): async-signal-safe steps only (a child of
+ * subprocess runs nothing else before its exec). The ring is the
+ * parent's from now on; our thread and every other one are not here.
+ */
 static void atfork_child(void)
 {
-	pp_shim.active = 0;	/* the ring is the parent's */
+	pp_shim.active = 0;
+	forked = 1;
+	have_watcher = 0;
+	pp_got_atfork_child();
+	pp_freelist_atfork_child();
+}
+
+/*
+ * pyhooks.c, a MEM or OBJ hook that found recording stopped, GIL held:
+ * in a forked child, queue its detach (the parent's queued one, if
+ * any, came along, and runs it too). 0 while it could not be queued.
+ */
+int pp_attach_child_queue(void)
+{
+	if (!forked || detached || child_queued)
+		return 1;
+	if (pp_shim.py.add_pending_call(detach, NULL) < 0)
+		return 0;	/* the queue is full: the next hook */
+	child_queued = 1;
+	if (breaker)
+		__atomic_store_n(breaker, 1, __ATOMIC_RELAXED);
+	return 1;
 }
 
 EXPORT int pyprof_inject_entry(void *handle, const struct pp_inject_data *d)
 {
-	int fd;
+	int fd, other;
 
 	if (self || pp_shim.ring.hdr)
 		return 0;	/* loaded already (wrap mode, or twice) */
 	self = handle;
-	/* our copy in this process's /tmp: mapped now, the name can go
-	 * (pyprof also removes it, if this process may not) */
-	unlink(d->path);
 	pp_in_hook++;
 	pp_py_detect();
-	fd = receive_ring(d->sock);
+	fd = receive_ring(d->sock, &other);
+	/* our copy in this process's /tmp: mapped now, the name can go
+	 * (pyprof also removes it, if this process may not); not when
+	 * pyprof still waits for the process it is for */
+	if (!other)
+		unlink(d->path);
 	/* native 0: no libunwind is loaded into a live process */
 	if (fd < 0 || pp_shim.py_state == PP_PY_NONE || !pp_shim.have_layout ||
 	    pp_shim_claim_ring(fd, 0) < 0) {

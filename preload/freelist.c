@@ -110,8 +110,12 @@ static struct {
 } fl;
 
 /* Changed with the GIL held (in deallocs), read with it (the detach):
- * wrapper frames on some thread's stack, objects pointing at a copy. */
+ * wrapper frames on some thread's stack, objects pointing at a copy;
+ * and this thread's share of each (a dealloc and its object's tp_free
+ * run on one thread: the trashcan's list is the thread's), which is
+ * all a forked child keeps of them. */
 static int in_wrap, on_copy;
+static __thread int my_wrap, my_copy;
 
 static void float_resaturate(void);
 
@@ -254,7 +258,9 @@ static void maybe_idle(void)
 static void call_orig(struct fl_type *t, void *op)
 {
 	in_wrap++;
+	my_wrap++;
 	t->orig(op);
+	my_wrap--;
 	in_wrap--;
 	maybe_idle();
 }
@@ -266,6 +272,7 @@ static void copy_free(void *op)
 	struct fl_type *t = (void *)(copy - offsetof(struct fl_type, copy));
 
 	on_copy--;
+	my_copy--;
 	t->free(op);
 	maybe_idle();
 }
@@ -293,6 +300,7 @@ static void redirect(struct fl_type *t, char *op)
 	if (*ob_type == t->type) {
 		*ob_type = t->copy;
 		on_copy++;
+		my_copy++;
 	}
 	call_orig(t, op);
 }
@@ -649,6 +657,15 @@ int pp_freelist_detach(void)
 	rc = gc_hook_remove();
 	fl.detached = 1;
 	return rc;
+}
+
+/* In a forked child, inside fork(): the other threads' deallocs, and
+ * the objects they were freeing (unreachable: their thread states go
+ * in PyOS_AfterFork_Child), are not here. */
+void pp_freelist_atfork_child(void)
+{
+	in_wrap = my_wrap;
+	on_copy = my_copy;
 }
 
 int pp_freelist_busy(void)

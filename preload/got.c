@@ -653,6 +653,17 @@ int pp_got_hook(void *self)
 	return nslots;
 }
 
+/* In a forked child, inside fork(): the calls in flight were other
+ * threads' (this one forks from Python code, not from a wrapper), but
+ * for a dlopen of this thread's (a constructor that forks); the scan
+ * lock may have been held by one of them. */
+void pp_got_atfork_child(void)
+{
+	__atomic_store_n(&inflight, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&dl_calls, dl_depth, __ATOMIC_RELAXED);
+	pthread_mutex_init(&scan_lock, NULL);
+}
+
 /* Put every slot back (one still ours) in the objects still loaded,
  * then wait until no call is in a wrapper: bounded, the calls in flight
  * are single allocations (a dlopen in flight holds the unload back:

@@ -57,6 +57,10 @@ static void step_aside(struct domain *d)
 
 	if (d->gone || d->pp_domain == PP_DOM_PYRAW || pp_in_hook)
 		return;
+	/* attached, a forked child: its detach first (the hook stays a
+	 * pass-through until that is queued) */
+	if (pp_shim.injected && !pp_attach_child_queue())
+		return;
 	d->gone = 1;
 	pp_shim.py.get_allocator(i, &cur);
 	if (cur.ctx == d)

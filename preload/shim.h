@@ -81,6 +81,12 @@ struct pp_alloc_fns {
 
 /* attach.c, got.c: attach mode (loaded into a running process) */
 void pp_attach_disabled(void);
+/* a MEM/OBJ hook in a forked child, GIL held: queue its detach (0: not
+ * queued yet, the hook stays a pass-through) */
+int pp_attach_child_queue(void);
+/* in a forked child, inside fork(): what the threads not copied held */
+void pp_got_atfork_child(void);
+void pp_freelist_atfork_child(void);
 /* a wrapper that kept the shim loaded after the detach is done: unload
  * if nothing else does (any thread) */
 void pp_attach_idle(void);

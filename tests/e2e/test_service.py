@@ -1,7 +1,7 @@
 """pyprof --pid on a real web service under load, with the shim loaded
 (default sampling) and with --no-inject: tests/workloads/webapp.py
 (Flask, Debian's python3-flask) driven by tests/workloads/loadgen.py,
-alone and as gunicorn's app (--children, eBPF).
+alone and as gunicorn's app (--children, the shim in every process).
 
 - attach for a few seconds under load, then detach: no request fails or
   times out meanwhile; the service answers normally afterwards; the
@@ -11,12 +11,16 @@ alone and as gunicorn's app (--children, eBPF).
 - 20 short attach/detach cycles in a row on the same process, under
   load, in each mode: each exits 0, leaves the process as it was (the
   shim unloaded); no request fails;
-- a gunicorn master with 2 workers under --children: both workers (and
-  one forked after attach, SIGTTIN) are reported under their own pid with
-  the leak at its line (report --proc PID); the default JSON lists the
-  processes; text has a section per process; every process is left as
-  it was and gunicorn serves afterwards; the batch viewer says it shows
-  all the processes merged.
+- a gunicorn master with 2 workers under --children, the shim loaded
+  into each: both workers (and one forked after attach, SIGTTIN, from
+  the master that has the shim: it unloads the copy it inherited, then
+  gets its own) are reported under their own pid, each with the shim's
+  allocation sites (its "attach" mode) and the leaking line as its top
+  leak (report --proc PID); the default JSON lists the processes; text
+  has a section per process; every process is left as it was (the one
+  forked later holds nothing of pyprof's either) and gunicorn serves
+  afterwards; the batch viewer (eBPF) says it shows all the processes
+  merged.
 """
 import json
 import os
@@ -28,7 +32,7 @@ import sys
 import time
 
 import harness as h
-from test_attach import finish, same_state, start_attach, state
+from test_attach import finish, same_state, start_attach, state, wait_stderr
 
 PY = "/usr/bin/python3"       # Debian's, with python3-flask and gunicorn
 APP = "webapp.py"
@@ -254,21 +258,31 @@ def gunicorn():
             return
         warm(port)
         base = {pid: state(pid) for pid in [g.pid] + first}
-        lg = loadgen(port, "--threads", "4", "--seconds", "60", "--leak-every", "20")
+        # the worker forked later is given fewer connections: a leak in
+        # one request in 10 leaves it enough to judge
+        lg = loadgen(port, "--threads", "4", "--seconds", "60", "--leak-every", "10")
         trace = h.tmpfile("gunicorn.pp")
-        p, secs, err = start_attach(g.pid, trace, ("--no-inject", "--children"))
+        # a leak every few hundred ms per worker: most of them sampled
+        p, secs, err = start_attach(g.pid, trace, ("--children", "--sample", "131072"),
+                                    inject=True)
         if not h.check(secs is not None, t + ": attached to the master",
                        h.tail(err.decode(errors="replace"))):
             finish(p)
             load_result(lg, stop=True)
             return
+        h.check(p.loaded(), t + ": the shim is loaded", "no RUN mark in 15 s")
         time.sleep(1.5)
         os.kill(g.pid, signal.SIGTTIN)      # one more worker, forked now
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and len(workers(g.pid)) < 3:
             time.sleep(0.1)
         later = sorted(set(workers(g.pid)) - set(first))
-        time.sleep(4.0)
+        # as long with its own shim as the others had (it gets one once
+        # the copy it inherited from the master is gone)
+        h.check(len(later) == 1 and wait_stderr(p, b"the shim is loaded (child %d)" %
+                                                later[0], 15),
+                t + ": the worker forked later gets a shim of its own", "later %s" % later)
+        time.sleep(5.0)
         rc, err2 = finish(p)
         h.check(rc == 0, t + ": detached with exit 0", "rc %s %s" % (rc, h.tail(err2)))
         clean_load(t, load_result(lg, stop=True))
@@ -280,6 +294,18 @@ def gunicorn():
                 now["fds"] = [f for f in now["fds"] if "/wgunicorn-" not in f]
             ok, why = same_state(b, now)
             h.check(ok, "%s: pid %d left as it was" % (t, pid), why)
+        for pid in later:
+            # no state from before: nothing of pyprof's, and no more than
+            # a worker from the start holds (a socket of its own, a task)
+            now, b = state(pid), base[first[0]]
+            socks = [f for f in now.get("fds", []) if f.startswith("socket:")]
+            bad = [m for m in now.get("maps", []) if "pyprof" in m] + \
+                [f for f in now.get("fds", []) if "pyprof" in f] + \
+                [f for f in socks if f not in b["fds"]]
+            h.check("error" not in now and not bad and not now["stopped"] and
+                    len(now["tasks"]) == len(b["tasks"]),
+                    "%s: pid %d (forked later) holds nothing of pyprof's" % (t, pid),
+                    "%s %s tasks %s" % (now.get("error", ""), bad, now.get("tasks")))
         h.check(answers(port), t + ": gunicorn answers normally afterwards", "")
         # the live viewer (batch frames) over the tree: all merged first
         r = h.pyprof("--pid", str(g.pid), "--children", "--no-inject", "-b", "-n", "1",
@@ -305,7 +331,9 @@ def gunicorn():
             if h.check(one is not None and (one.get("target") or {}).get("pid") == w,
                        tw + ": reported alone (--proc)", why or "target %s" %
                        (one or {}).get("target")):
-                leak_is_top(tw, one, file, line, "sites")
+                h.check((one.get("attach") or {}).get("mode") == "shim",
+                        tw + ": its sites are the shim's", str(one.get("attach")))
+                leak_is_top(tw, one, file, line, "leaks")
         r = h.pyprof("report", trace)
         heads = [l for l in r.out.splitlines() if l.startswith("== process ")]
         h.check(r.rc == 0 and len(heads) == len(want),
