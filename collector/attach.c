@@ -29,6 +29,7 @@
 #include "children.h"
 #include "ckpt.h"
 #include "inject.h"
+#include "procfs.h"
 #include "pp_clock.h"
 #include "pp_mem.h"
 #include "procs.h"
@@ -232,26 +233,15 @@ static int has_shim(int pid)
  * recycled pid gets another start time). */
 static unsigned long long start_time(int pid)
 {
-	char fn[64], buf[1024], *p;
-	unsigned long long t = 0;
-	ssize_t n;
-	int fd, i;
+	char buf[1024];
+	const char *p = pp_procfs_stat(pid, buf, sizeof(buf));
+	int i;
 
-	snprintf(fn, sizeof(fn), "/proc/%d/stat", pid);
-	fd = open(fn, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	p = strrchr(buf, ')');	/* comm may hold spaces and parentheses */
-	for (i = 2; p && i < 22; i++)
-		p = strchr(p + 1, ' ');
-	if (p)
-		t = strtoull(p + 1, NULL, 10);
-	return t;
+	for (i = 3; p && i < 22; i++) {	/* p is at field i */
+		p = strchr(p, ' ');
+		p = p ? p + 1 : NULL;
+	}
+	return p ? strtoull(p, NULL, 10) : 0;
 }
 
 /*

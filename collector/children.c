@@ -15,6 +15,7 @@
 
 #include "alloc.h"
 #include "children.h"
+#include "procfs.h"
 #include "../ebpf/tree.h"
 #include "ebpf/tree.skel.h"
 
@@ -92,21 +93,16 @@ static size_t all_procs(struct pp_pair **out)
 	size_t n = 0, cap = 0;
 	struct dirent *d;
 	DIR *dir = opendir("/proc");
-	char fn[64], buf[512], *p;
-	FILE *f;
+	char buf[512];
+	const char *st;
 
 	while (dir && (d = readdir(dir))) {
 		int pid = atoi(d->d_name), ppid;
 
 		if (pid <= 0)
 			continue;
-		snprintf(fn, sizeof(fn), "/proc/%d/stat", pid);
-		f = fopen(fn, "re");
-		if (!f)
-			continue;
-		p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-		fclose(f);
-		if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		st = pp_procfs_stat(pid, buf, sizeof(buf));
+		if (!st || sscanf(st, "%*c %d", &ppid) != 1)
 			continue;
 		v = pp_grow(v, &cap, n + 1, sizeof(*v));
 		v[n++] = (struct pp_pair){ pid, ppid };

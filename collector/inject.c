@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "inject.h"
+#include "procfs.h"
 #include "pp_clock.h"
 
 #define PAGE 4096
@@ -418,21 +419,10 @@ static void inject_free(struct pp_inject *in)
  */
 static int stopped(int pid)
 {
-	char fn[64], buf[512], *c;
-	ssize_t n;
-	int fd;
+	char buf[512];
+	const char *st = pp_procfs_stat(pid, buf, sizeof(buf));
 
-	snprintf(fn, sizeof(fn), "/proc/%d/stat", pid);
-	fd = open(fn, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	c = strrchr(buf, ')');	/* the name may hold anything */
-	return c && c[1] == ' ' && c[2] == 'T';
+	return st && *st == 'T';
 }
 
 struct pp_inject *pp_inject_start(const struct pp_pyproc *p,

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "inject.h"
+#include "procfs.h"
 #include "pp_clock.h"
 
 #define ERESTARTSYS 512
@@ -130,19 +131,10 @@ static int step(int tid, int req, int *st, double secs)
 static int in_syscall(int pid, int tid)
 {
 	char fn[96], buf[64];
-	ssize_t n;
-	int fd;
 
 	snprintf(fn, sizeof(fn), "/proc/%d/task/%d/syscall", pid, tid);
-	fd = open(fn, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	return buf[0] >= '0' && buf[0] <= '9';
+	return pp_procfs_read(fn, buf, sizeof(buf)) > 0 &&
+	       buf[0] >= '0' && buf[0] <= '9';
 }
 
 /* a field of a thread's /proc status ("SigBlk:", hex; "TracerPid:",
