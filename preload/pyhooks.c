@@ -232,6 +232,43 @@ free_s(struct domain *d, void *p, int dom)
 	d->orig.free(d->orig.ctx, p);
 }
 
+/* calloc and realloc: the countdown stays above zero and the old block
+ * is not a recorded one; else the full hook (which counts down itself) */
+static void *calloc_s(void *ctx, size_t nelem, size_t elsize)
+{
+	struct domain *d = ctx;
+	size_t n;
+	void *p;
+
+	if (unlikely(pp_in_hook || !pp_shim.active) ||
+	    __builtin_mul_overflow(nelem, elsize, &n) ||
+	    unlikely(pp_sample_left <= (int64_t)n))
+		return hook_calloc(ctx, nelem, elsize);
+	pp_sample_left -= (int64_t)n;
+	pp_in_hook = 1;
+	p = d->orig.calloc(d->orig.ctx, nelem, elsize);
+	pp_in_hook = 0;
+	note_block(d, p);
+	return p;
+}
+
+static void *realloc_s(void *ctx, void *old, size_t n)
+{
+	struct domain *d = ctx;
+	void *p;
+
+	if (unlikely(pp_in_hook || !pp_shim.active) ||
+	    unlikely(pp_sample_left <= (int64_t)n) ||
+	    unlikely(pp_sample_maybe(old)))
+		return hook_realloc(ctx, old, n);
+	pp_sample_left -= (int64_t)n;
+	pp_in_hook = 1;
+	p = d->orig.realloc(d->orig.ctx, old, n);
+	pp_in_hook = 0;
+	note_block(d, p);
+	return p;
+}
+
 #define SAMPLED_HOOKS(name, dom)					\
 	static void *name##_malloc(void *ctx, size_t n)			\
 	{								\
@@ -259,6 +296,8 @@ static struct pymem_allocator hooks_of(int i)
 		return a;
 	a.malloc = i == 0 ? raw_s_malloc : i == 1 ? mem_s_malloc : obj_s_malloc;
 	a.free = i == 0 ? raw_s_free : i == 1 ? mem_s_free : obj_s_free;
+	a.calloc = calloc_s;
+	a.realloc = realloc_s;
 	return a;
 }
 
