@@ -126,7 +126,8 @@ static void *hook_realloc(void *ctx, void *old, size_t n)
 }
 
 /* hook_free after its first two steps */
-static void free_rest(struct domain *d, void *p)
+static __attribute__((always_inline)) inline void free_rest(struct domain *d,
+							   void *p)
 {
 	if (!p || pp_in_hook || !pp_shim.active) {
 		d->orig.free(d->orig.ctx, p);
