@@ -166,17 +166,19 @@ static uint64_t obj_size(const void *op)
 	return presize(op) + basic;
 }
 
-/* b = op's block; a RETAG with its size (pp_wire.h): a block made
- * before the hooks becomes an allocation here */
-static void reused(const void *op, uintptr_t b)
+/*
+ * b = op's block; a RETAG with its size (pp_wire.h): a block made
+ * before the hooks becomes an allocation here. Out of line, as is the
+ * stopped path: the tracer runs for every object created and
+ * destroyed, and its common path stays a leaf that jumps to the next
+ * tracer.
+ */
+static __attribute__((noinline)) void reused(const void *op, uintptr_t b)
 {
 	struct pp_rec_alloc *r;
 	uint32_t stack;
 
-	/* sampled: only a recorded block moves (keeping its weight) */
-	if (pp_shim.sample_bytes &&
-	    (likely(!pp_sample_maybe((void *)b)) ||
-	     !pp_sample_contains((void *)b)))
+	if (pp_shim.sample_bytes && !pp_sample_contains((void *)b))
 		return;
 	pp_in_hook++;
 	stack = pp_stack_current();
@@ -190,28 +192,35 @@ static void reused(const void *op, uintptr_t b)
 	pp_in_hook--;
 }
 
+/* recording stopped (collector gone, --duration, a forked child): step
+ * aside for good; the GIL is held here */
+static __attribute__((noinline)) int tracer_stopped(void *op, int event)
+{
+	reftracer next = fl.next;
+	void *next_data = fl.next_data;
+
+	pp_freelist_undo();
+	return next ? next(op, event, next_data) : 0;
+}
+
 static int tracer(void *op, int event, void *data)
 {
-	reftracer next;
-	void *next_data;
-
-	if (unlikely(!pp_shim.active)) {
-		/* recording stopped (collector gone, --duration, a forked
-		 * child): step aside for good; the GIL is held here */
-		next = fl.next;
-		next_data = fl.next_data;
-		pp_freelist_undo();
-		return next ? next(op, event, next_data) : 0;
-	}
+	(void)data;
+	if (unlikely(!pp_shim.active))
+		return tracer_stopped(op, event);
 	if (event == PYREFTRACER_CREATE && !pp_in_hook) {
 		uintptr_t b = (uintptr_t)op - presize(op);
 
 		if (likely(b == pp_fl_last))
 			pp_fl_last = 0;		/* fresh: the hook saw it */
-		else
-			reused(op, b);
+		else if (!pp_shim.sample_bytes ||
+			 unlikely(pp_sample_maybe((void *)b)))
+			reused(op, b);	/* sampled: only a recorded block
+					 * moves (keeping its weight) */
 	}
-	return fl.next ? fl.next(op, event, fl.next_data) : 0;
+	if (fl.next)
+		return fl.next(op, event, fl.next_data);
+	return 0;
 }
 
 /* GIL held, outside our hooks. Put ours in front of whatever tracer is

@@ -104,10 +104,8 @@ EXPORT void *malloc(size_t n)
 	return p;
 }
 
-EXPORT void free(void *p)
+static __attribute__((noinline)) void free_hooked(void *p)
 {
-	if (unlikely(!p || in_boot_pool(p)))
-		return;
 	if (!hook_enter()) {
 		real.free(p);
 		return;
@@ -115,6 +113,19 @@ EXPORT void free(void *p)
 	pp_record_free(PP_DOM_LIBC, p);
 	real.free(p);
 	hook_leave();
+}
+
+EXPORT void free(void *p)
+{
+	if (unlikely(!p || in_boot_pool(p)))
+		return;
+	/* --sample: a block the filter rules out was not recorded */
+	if (pp_shim.sample_bytes && likely(real.free) &&
+	    likely(!pp_sample_maybe(p))) {
+		real.free(p);
+		return;
+	}
+	free_hooked(p);
 }
 
 EXPORT void *calloc(size_t n, size_t size)

@@ -129,16 +129,10 @@ static void *hook_realloc(void *ctx, void *old, size_t n)
 	return p;
 }
 
-static void hook_free(void *ctx, void *p)
+/* hook_free after its first two steps */
+static __attribute__((always_inline)) inline void free_rest(struct domain *d,
+							   void *p)
 {
-	struct domain *d = ctx;
-
-	/* before anything returns: a dead code object's address must not
-	 * keep its stacks and lines (codelines.c) */
-	if (p && d->pp_domain == PP_DOM_PYOBJ && pp_shim.active)
-		pp_code_freeing(p);
-	if ((uintptr_t)p == pp_fl_last)
-		pp_fl_last = 0;
 	if (!p || pp_in_hook || !pp_shim.active) {
 		d->orig.free(d->orig.ctx, p);
 		if (!pp_shim.active)
@@ -149,6 +143,167 @@ static void hook_free(void *ctx, void *p)
 	pp_record_free(d->pp_domain, p);
 	d->orig.free(d->orig.ctx, p);
 	pp_in_hook--;
+}
+
+static void hook_free(void *ctx, void *p)
+{
+	struct domain *d = ctx;
+
+	/* before anything returns: a dead code object's address must not
+	 * keep its stacks and lines (codelines.c) */
+	if (p && d->pp_domain == PP_DOM_PYOBJ && pp_shim.active)
+		pp_code_freeing(p);
+	if ((uintptr_t)p == pp_fl_last)
+		pp_fl_last = 0;
+	free_rest(d, p);
+}
+
+/*
+ * --sample: the same hooks, with the common call (nothing recorded)
+ * kept short, one copy per domain. A malloc that the countdown does not
+ * pick runs the domain's allocator and notes the block; a free whose
+ * block the filter rules out (sample.c) jumps to the domain's free: no
+ * record, so nothing to order and no pp_in_hook (a layer below, such as
+ * PyMem_RawFree, tests its own blocks the same way). Everything else
+ * takes the full hooks' paths, out of line.
+ */
+static __attribute__((noinline)) void *malloc_pass(struct domain *d, size_t n)
+{
+	void *p;
+
+	if (!pp_shim.active)
+		step_aside(d);
+	p = d->orig.malloc(d->orig.ctx, n);
+	note_block(d, p);
+	return p;
+}
+
+/* the countdown crossed zero (pp_sample_left already lowered by n) */
+static __attribute__((noinline)) void *malloc_crossed(struct domain *d,
+						      size_t n)
+{
+	int take = pp_sample_crossed(n);
+	void *p;
+
+	pp_in_hook++;
+	p = d->orig.malloc(d->orig.ctx, n);
+	note_block(d, p);
+	if (p && take) {
+		pp_sample_insert(p);
+		pp_emit_alloc(d->pp_domain, p, n);
+	}
+	pp_in_hook--;
+	return p;
+}
+
+static __attribute__((always_inline)) inline void *
+malloc_s(struct domain *d, size_t n, int dom)
+{
+	void *p;
+
+	if (unlikely(pp_in_hook || !pp_shim.active))
+		return malloc_pass(d, n);
+	pp_sample_left -= (int64_t)n;
+	if (unlikely(pp_sample_left <= 0)) {
+		p = malloc_crossed(d, n);
+	} else {
+		pp_in_hook = 1;
+		p = d->orig.malloc(d->orig.ctx, n);
+		pp_in_hook = 0;
+		if (dom != PP_DOM_PYRAW)
+			pp_fl_last = (uintptr_t)p;
+	}
+	if (dom == PP_DOM_PYOBJ && unlikely(--pp_fl_check < 0))
+		pp_fl_recheck();
+	return p;
+}
+
+static __attribute__((noinline)) void free_slow(struct domain *d, void *p)
+{
+	free_rest(d, p);
+}
+
+static __attribute__((always_inline)) inline void
+free_s(struct domain *d, void *p, int dom)
+{
+	if (dom == PP_DOM_PYOBJ && p && likely(pp_shim.active))
+		pp_code_freeing(p);
+	if (unlikely((uintptr_t)p == pp_fl_last))
+		pp_fl_last = 0;
+	if (unlikely(pp_sample_maybe(p) || !pp_shim.active)) {
+		free_slow(d, p);
+		return;
+	}
+	d->orig.free(d->orig.ctx, p);
+}
+
+/* calloc and realloc: the countdown stays above zero and the old block
+ * is not a recorded one; else the full hook (which counts down itself) */
+static void *calloc_s(void *ctx, size_t nelem, size_t elsize)
+{
+	struct domain *d = ctx;
+	size_t n;
+	void *p;
+
+	if (unlikely(pp_in_hook || !pp_shim.active) ||
+	    __builtin_mul_overflow(nelem, elsize, &n) ||
+	    unlikely(pp_sample_left <= (int64_t)n))
+		return hook_calloc(ctx, nelem, elsize);
+	pp_sample_left -= (int64_t)n;
+	pp_in_hook = 1;
+	p = d->orig.calloc(d->orig.ctx, nelem, elsize);
+	pp_in_hook = 0;
+	note_block(d, p);
+	return p;
+}
+
+static void *realloc_s(void *ctx, void *old, size_t n)
+{
+	struct domain *d = ctx;
+	void *p;
+
+	if (unlikely(pp_in_hook || !pp_shim.active) ||
+	    unlikely(pp_sample_left <= (int64_t)n) ||
+	    unlikely(pp_sample_maybe(old)))
+		return hook_realloc(ctx, old, n);
+	pp_sample_left -= (int64_t)n;
+	pp_in_hook = 1;
+	p = d->orig.realloc(d->orig.ctx, old, n);
+	pp_in_hook = 0;
+	note_block(d, p);
+	return p;
+}
+
+#define SAMPLED_HOOKS(name, dom)					\
+	static void *name##_malloc(void *ctx, size_t n)			\
+	{								\
+		return malloc_s(ctx, n, dom);				\
+	}								\
+	static void name##_free(void *ctx, void *p)			\
+	{								\
+		free_s(ctx, p, dom);					\
+	}
+SAMPLED_HOOKS(raw_s, PP_DOM_PYRAW)
+SAMPLED_HOOKS(mem_s, PP_DOM_PYMEM)
+SAMPLED_HOOKS(obj_s, PP_DOM_PYOBJ)
+#undef SAMPLED_HOOKS
+
+/* the hooks of domain i (PyMemAllocatorDomain order), ctx unset */
+static struct pymem_allocator hooks_of(int i)
+{
+	static const struct pymem_allocator all = {
+		.malloc = hook_malloc, .calloc = hook_calloc,
+		.realloc = hook_realloc, .free = hook_free,
+	};
+	struct pymem_allocator a = all;
+
+	if (!pp_shim.sample_bytes)
+		return a;
+	a.malloc = i == 0 ? raw_s_malloc : i == 1 ? mem_s_malloc : obj_s_malloc;
+	a.free = i == 0 ? raw_s_free : i == 1 ? mem_s_free : obj_s_free;
+	a.calloc = calloc_s;
+	a.realloc = realloc_s;
+	return a;
 }
 
 /* PyMethodDef (Include/methodobject.h) */
@@ -217,10 +372,6 @@ static void register_atexit(void)
 
 static int install(void *arg)
 {
-	static struct pymem_allocator hook = {
-		.malloc = hook_malloc, .calloc = hook_calloc,
-		.realloc = hook_realloc, .free = hook_free,
-	};
 	struct pymem_allocator a;
 	int i;
 
@@ -229,7 +380,7 @@ static int install(void *arg)
 	pp_in_hook++;		/* what we allocate here is not the program's */
 	for (i = 0; i < 3; i++) {
 		pp_shim.py.get_allocator(i, &domains[i].orig);
-		a = hook;
+		a = hooks_of(i);
 		a.ctx = &domains[i];
 		pp_shim.py.set_allocator(i, &a);
 	}
@@ -298,11 +449,6 @@ void pp_py_detect(void)
  * their callers hold the GIL, so when the detach (GIL held) puts them
  * back no call is inside ours; RAW calls malloc, which the GOT hooks see.
  */
-static const struct pymem_allocator attach_hook = {
-	.malloc = hook_malloc, .calloc = hook_calloc,
-	.realloc = hook_realloc, .free = hook_free,
-};
-
 void pp_pyhooks_attach(void)
 {
 	struct pymem_allocator a;
@@ -310,7 +456,7 @@ void pp_pyhooks_attach(void)
 
 	for (i = 1; i < 3; i++) {
 		pp_shim.py.get_allocator(i, &domains[i].orig);
-		a = attach_hook;
+		a = hooks_of(i);
 		a.ctx = &domains[i];
 		pp_shim.py.set_allocator(i, &a);
 	}

@@ -64,8 +64,9 @@ static void unlock(void)
 
 void pp_sample_insert(const void *p)
 {
-	uint64_t h = pp_sample_hash(p), mask = (1u << SET_BITS) - 1, i;
-	uint8_t *f = &pp_sample_filter[h >> (64 - PP_FILTER_BITS)];
+	uint64_t h = pp_sample_hash(p) >> (64 - SET_BITS), i;
+	uint64_t mask = (1u << SET_BITS) - 1;
+	uint8_t *f = &pp_sample_filter[h >> (SET_BITS - PP_FILTER_BITS)];
 
 	lock();
 	for (i = h; ; i++) {
@@ -87,8 +88,9 @@ out:
 /* 1 if p was a recorded block (now forgotten). */
 int pp_sample_remove(const void *p)
 {
-	uint64_t h = pp_sample_hash(p), mask = (1u << SET_BITS) - 1, i;
-	uint8_t *f = &pp_sample_filter[h >> (64 - PP_FILTER_BITS)];
+	uint64_t h = pp_sample_hash(p) >> (64 - SET_BITS), i;
+	uint64_t mask = (1u << SET_BITS) - 1;
+	uint8_t *f = &pp_sample_filter[h >> (SET_BITS - PP_FILTER_BITS)];
 	int found = 0;
 
 	if (likely(!__atomic_load_n(f, __ATOMIC_RELAXED)))
@@ -114,7 +116,8 @@ int pp_sample_remove(const void *p)
 /* 1 if p is a recorded block (it stays recorded). */
 int pp_sample_contains(const void *p)
 {
-	uint64_t h = pp_sample_hash(p), mask = (1u << SET_BITS) - 1, i;
+	uint64_t h = pp_sample_hash(p) >> (64 - SET_BITS), i;
+	uint64_t mask = (1u << SET_BITS) - 1;
 	int found = 0;
 
 	lock();

@@ -141,12 +141,11 @@ void pp_sample_insert(const void *p);
 int pp_sample_remove(const void *p);
 int pp_sample_contains(const void *p);
 
+/* multiplicative (Fibonacci) hashing: use the top bits only; they
+ * depend on every bit of the address, the low ones do not */
 static inline uint64_t pp_sample_hash(const void *p)
 {
-	uint64_t h = (uintptr_t)p >> 4;
-
-	h *= 0x9e3779b97f4a7c15ull;
-	return h ^ (h >> 29);
+	return (uintptr_t)p * 0x9e3779b97f4a7c15ull;
 }
 
 /* Sampling: 1 if this block is to be recorded (inline: most are not). */
@@ -158,7 +157,8 @@ static inline int pp_sample_take(size_t n)
 	return pp_sample_crossed(n);
 }
 
-/* 0 if p is certainly not a recorded block: one byte load, in cache. */
+/* 0 if p is certainly not a recorded block: a multiply, a shift and
+ * one byte load, in cache (the sampled free hooks' only test). */
 static inline int pp_sample_maybe(const void *p)
 {
 	return pp_sample_filter[pp_sample_hash(p) >> (64 - PP_FILTER_BITS)];

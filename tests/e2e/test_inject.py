@@ -86,6 +86,14 @@ def leak_case(t, tg, line, n, secs, extra=("--sample", "131072"), tol=0.25, labe
                 str(copies(label)))
     h.check(ans.startswith("leaked") and (pong or "").startswith("pong"),
             t + ": the target kept running while attached", "%r %r" % (ans, pong))
+    # the blocks recorded while attached (with --sample, known to the
+    # shim's filter) are the program's allocator's: freed after the
+    # detach, when the shim is gone
+    dropped = tg.ask("drop") or ""
+    h.check(dropped.startswith("dropped") and int(dropped.split()[1]) >= n and
+            (tg.ask("ping") or "").startswith("pong"),
+            t + ": frees the blocks recorded while attached after the detach, runs on",
+            "%r" % dropped)
     h.check(tg.ask("check") == "ok 0", t + ": its computation stayed right", "")
     rep, why = report(trace)
     if not h.check(rep is not None, t + ": report", why):

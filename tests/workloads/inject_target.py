@@ -10,6 +10,7 @@
 #                    leaking line below, evenly over S seconds of its work,
 #                    then answers "leaked N BYTES" with the bytes those
 #                    objects take (sys.getsizeof)
+#   drop          -> frees what leak kept: "dropped N" (N objects)
 #   check         -> "ok S": S = the sum of a computation the churn made,
 #                    compared with its expected value (output stays right)
 #   quit          -> exits
@@ -105,6 +106,9 @@ while True:
         answers.put("pong %d" % steps)
     elif req[0] == "leak":
         leaking = [int(req[1]), int(req[1]), time.monotonic(), float(req[2])]
+    elif req[0] == "drop":
+        answers.put("dropped %d" % len(kept))
+        del kept[:]
     elif req[0] == "check":
         answers.put("ok %d" % bad)
     elif req[0] == "quit":
