@@ -1175,6 +1175,26 @@ static void tp_wait(struct tp_load *l)
 	l->loaded = 1;
 }
 
+/*
+ * Bench knob: PYPROF_TEST_BPF_OFF=locks,kmem,faults leaves those probes
+ * out, so that scripts/bench_attach.sh can price each one (the GIL's:
+ * --gil off).
+ */
+static unsigned test_off(unsigned mode)
+{
+	const char *v = getenv("PYPROF_TEST_BPF_OFF");
+
+	if (!v)
+		return mode;
+	if (strstr(v, "locks"))
+		mode &= ~PP_BPF_LOCKS;
+	if (strstr(v, "kmem"))
+		mode &= ~PP_BPF_KMEM;
+	if (strstr(v, "faults"))
+		mode &= ~PP_BPF_KMEM_FAULTS;
+	return mode;
+}
+
 int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 		  pp_emit_fn emit, void *ctx, char *err, size_t errlen)
 {
@@ -1190,6 +1210,8 @@ int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 	int rc;
 
 	*out = NULL;
+	mode = test_off(mode);
+	tl.mode = mode;
 	b = pp_xcalloc(1, sizeof(*b));
 	if (pp_pyproc_open(&b->proc, pid, err, errlen)) {
 		free(b);
