@@ -1223,7 +1223,8 @@ static void tp_wait(struct tp_load *l)
 }
 
 /*
- * Bench knob: PYPROF_TEST_BPF_OFF=locks,kmem,faults leaves those probes
+ * Bench knob: PYPROF_TEST_BPF_OFF=locks+kmem+faults (any of them, any
+ * separator) leaves those probes
  * out, so that scripts/bench_attach.sh can price each one (the GIL's:
  * --gil off).
  */

@@ -5,7 +5,7 @@
 # Usage: scripts/bench_attach.sh [--runs N] [--seconds S] [--threads N]
 #                                [--modes plain,no-inject,default,sample0,NAME=OPTS]
 # OPTS: pyprof options, and VAR=VALUE words for its environment
-# (PYPROF_TEST_BPF_OFF=locks,kmem,faults; PYPROF=PATH: another build).
+# (PYPROF_TEST_BPF_OFF=locks+kmem+faults; PYPROF=PATH: another build).
 # Also prints the ns per getpid() of an unrelated process meanwhile
 # (scripts/syscall_cost.c).
 set -eu
