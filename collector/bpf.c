@@ -1224,9 +1224,8 @@ static void tp_wait(struct tp_load *l)
 
 /*
  * Bench knob: PYPROF_TEST_BPF_OFF=locks+kmem+faults (any of them, any
- * separator) leaves those probes
- * out, so that scripts/bench_attach.sh can price each one (the GIL's:
- * --gil off).
+ * separator) leaves those probes out, so that scripts/bench_attach.sh
+ * can price each one (the GIL's: --gil off).
  */
 static unsigned test_off(unsigned mode)
 {
