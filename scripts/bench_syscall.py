@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 
+sys.dont_write_bytecode = True     # no scripts/__pycache__ left behind
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_attach as ba  # noqa: E402
 
