@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
  * Contended waits of one CPython process: every futex wait that blocks
- * (sys.bpf.c's sys_enter/sys_exit, on futex) outside the GIL's own futex words, with the
- * Python stack of the waiting thread. A threading.Lock/RLock blocks in
+ * (futex(2) entry/exit, through sys.bpf.c) outside the GIL's own futex
+ * words, with the Python stack of the waiting thread. A threading.Lock/RLock blocks in
  * sem_clockwait/sem_wait on the lock's semaphore (3.9-3.12, Python/
  * thread_pthread.h) or parks on the thread's semaphore (3.13 PyMutex,
  * Python/parking_lot.c); both are futex waits, both with the GIL
