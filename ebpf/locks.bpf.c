@@ -2,11 +2,11 @@
 /*
  * Contended waits of one CPython process: every futex wait that blocks
  * (futex(2) entry/exit, through sys.bpf.c) outside the GIL's own futex
- * words, with the Python stack of the waiting thread. A threading.Lock/RLock blocks in
- * sem_clockwait/sem_wait on the lock's semaphore (3.9-3.12, Python/
- * thread_pthread.h) or parks on the thread's semaphore (3.13 PyMutex,
- * Python/parking_lot.c); both are futex waits, both with the GIL
- * released, so only contended acquisitions reach here.
+ * words, with the Python stack of the waiting thread. A threading.Lock/
+ * RLock blocks in sem_clockwait/sem_wait on the lock's semaphore
+ * (3.9-3.12, Python/thread_pthread.h) or parks on the thread's semaphore
+ * (3.13 PyMutex, Python/parking_lot.c); both are futex waits, both with
+ * the GIL released, so only contended acquisitions reach here.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
