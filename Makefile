@@ -188,7 +188,7 @@ $(COLLECTOR_OBJS) $(VIEWER_OBJS) $(CLI_OBJS): $(BPF_SKELS)
 # kernel's build id (its ELF notes). On the same kernel libbpf relocates
 # against these few KiB instead of reading and parsing the kernel's
 # megabytes of BTF once per object (collector/bpf.c, core_btf).
-BPF_CORE_OBJS := $(addprefix $(B)/ebpf/,gil.bpf.o gc.bpf.o locks.bpf.o kmem.bpf.o)
+BPF_CORE_OBJS := $(addprefix $(B)/ebpf/,gil.bpf.o gc.bpf.o locks.bpf.o kmem.bpf.o sys.bpf.o)
 $(B)/ebpf/core_btf.h: $(BPF_CORE_OBJS)
 	$(call msg,GEN,$@)
 	$(Q)$(BPFTOOL) gen min_core_btf /sys/kernel/btf/vmlinux $(@D)/core.btf \

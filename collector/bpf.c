@@ -34,6 +34,8 @@
 #include "ebpf/gc.skel.h"
 #include "ebpf/locks.skel.h"
 #include "ebpf/kmem.skel.h"
+#include "ebpf/sys.skel.h"
+#include "../ebpf/sys.h"
 #include "ebpf/core_btf.h"
 
 struct code_info {
@@ -56,6 +58,8 @@ struct pp_bpf {
 	struct gc_bpf *gc;
 	struct locks_bpf *locks;
 	struct kmem_bpf *kmem;
+	struct sys_bpf *sys;	/* the syscall hooks of gil (futex), locks, kmem */
+	int sys_err;		/* 0, or why they could not be had */
 	struct ring_buffer *rb;
 	char sources[1024];
 
@@ -807,6 +811,48 @@ static const char *core_btf_path(void)
 		(skel)->links.prog ? 0 : -errno;                       \
 	})
 
+/*
+ * The syscall hooks (ebpf/sys.h): one sys_enter and one sys_exit
+ * program per target, whatever uses them, attached before the users'
+ * programs are put in their slots (an empty slot is a no-op). Loaded
+ * first: the users' objects share its prog array.
+ */
+static int load_sys(struct pp_bpf *b, unsigned mode)
+{
+	struct sys_bpf *s;
+	int err;
+
+	s = OPEN(sys);
+	if (!s)
+		return -errno;
+	b->sys = s;
+	s->rodata->targ_tgid = b->proc.pid;
+	s->rodata->want_futex = (mode & PP_BPF_LOCKS) ||
+				((mode & PP_BPF_GIL) && (mode & PP_BPF_GIL_FUTEX));
+	s->rodata->want_mem = !!(mode & PP_BPF_KMEM);
+	s->rodata->want_madvise = (mode & PP_BPF_KMEM_LINES) &&
+				  (mode & PP_BPF_KMEM_FAULTS);
+	err = sys_bpf__load(s);
+	return err ?: sys_bpf__attach(s);
+}
+
+/* before the object's load: the one prog array of the target */
+static int sys_share(struct pp_bpf *b, struct bpf_map *map)
+{
+	return b->sys_err ?: bpf_map__reuse_fd(map,
+				 bpf_map__fd(b->sys->maps.sys_progs));
+}
+
+static int sys_slot(struct pp_bpf *b, int slot, struct bpf_program *prog)
+{
+	int fd = bpf_program__fd(prog);
+
+	if (bpf_map_update_elem(bpf_map__fd(b->sys->maps.sys_progs), &slot,
+				&fd, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 		      size_t wl)
 {
@@ -836,7 +882,7 @@ static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 	bpf_program__set_autoload(s->progs.cond_timedwait, cond);
 	bpf_program__set_autoload(s->progs.cond_wait,
 				  cond || (precise && p->off_cond_wait));
-	err = gil_bpf__load(s);
+	err = (futex ? sys_share(b, s->maps.sys_progs) : 0) ?: gil_bpf__load(s);
 	if (err)
 		return err;
 	err = LINK(s, gil_thread_new,
@@ -846,10 +892,8 @@ static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 	if (err)
 		return err;
 	if ((mode & PP_BPF_GIL_FUTEX)) {
-		err = LINK(s, gil_futex_enter,
-			   bpf_program__attach(s->progs.gil_futex_enter)) ?:
-		      LINK(s, gil_futex_exit,
-			   bpf_program__attach(s->progs.gil_futex_exit));
+		err = sys_slot(b, SYS_GIL_FUTEX_IN, s->progs.gil_futex_enter) ?:
+		      sys_slot(b, SYS_GIL_FUTEX_OUT, s->progs.gil_futex_exit);
 		if (!err)
 			add_source(b, "gil: futex tracepoints on the GIL's "
 				      "words (waits only)");
@@ -1017,19 +1061,19 @@ static int load_locks(struct pp_bpf *b)
 		return -errno;
 	b->locks = s;
 	test_ring_size(s->maps.lock_events);
-	s->rodata->targ_tgid = p->pid;
 	n = pp_pyproc_gil_words(p, words, LOCK_MAX_EXCLUDE);
 	for (i = 0; i < n; i++)
 		s->rodata->exclude[i] = words[i];
 	c = (struct py_walk_cfg *)&s->rodata->py;
 	walk_cfg(c, p);
-	return locks_bpf__load(s);
+	return sys_share(b, s->maps.sys_progs) ?: locks_bpf__load(s);
 }
 
 static int attach_locks(struct pp_bpf *b)
 {
 	struct locks_bpf *s = b->locks;
-	int err = locks_bpf__attach(s);
+	int err = sys_slot(b, SYS_LOCK_FUTEX_IN, s->progs.lock_futex_enter) ?:
+		  sys_slot(b, SYS_LOCK_FUTEX_OUT, s->progs.lock_futex_exit);
 
 	if (err)
 		return err;
@@ -1092,7 +1136,7 @@ static int load_kmem(struct pp_bpf *b, unsigned mode)
 	} else {
 		bpf_program__set_autoload(s->progs.kmem_fault, false);
 	}
-	err = kmem_bpf__load(s);
+	err = sys_share(b, s->maps.sys_progs) ?: kmem_bpf__load(s);
 	if (err && (mode & PP_BPF_KMEM_FAULTS) && s->rodata->with_faults) {
 		/* a kernel without page_fault_user or bpf_find_vma: the
 		 * rest still works */
@@ -1118,7 +1162,10 @@ static int attach_kmem(struct pp_bpf *b, unsigned mode)
 			bpf_map_update_elem(bpf_map__fd(s->maps.cur_brk), &zero,
 					    &brk, BPF_ANY);
 	}
-	err = kmem_bpf__attach(s);
+	/* the page fault tracepoint, if loaded; then the syscalls */
+	err = kmem_bpf__attach(s) ?:
+	      sys_slot(b, SYS_KMEM_IN, s->progs.kmem_enter) ?:
+	      sys_slot(b, SYS_KMEM_OUT, s->progs.kmem_exit);
 	if (err)
 		return err;
 	b->kmem_lines = !!(mode & PP_BPF_KMEM_LINES);
@@ -1199,6 +1246,26 @@ static void tp_wait(struct tp_load *l)
 	l->loaded = 1;
 }
 
+/*
+ * Bench knob: PYPROF_TEST_BPF_OFF=locks+kmem+faults (any of them, any
+ * separator) leaves those probes out, so that scripts/bench_attach.sh
+ * can price each one (the GIL's: --gil off).
+ */
+static unsigned test_off(unsigned mode)
+{
+	const char *v = getenv("PYPROF_TEST_BPF_OFF");
+
+	if (!v)
+		return mode;
+	if (strstr(v, "locks"))
+		mode &= ~PP_BPF_LOCKS;
+	if (strstr(v, "kmem"))
+		mode &= ~PP_BPF_KMEM;
+	if (strstr(v, "faults"))
+		mode &= ~PP_BPF_KMEM_FAULTS;
+	return mode;
+}
+
 int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 		  pp_emit_fn emit, void *ctx, char *err, size_t errlen)
 {
@@ -1214,6 +1281,8 @@ int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 	int rc;
 
 	*out = NULL;
+	mode = test_off(mode);
+	tl.mode = mode;
 	b = pp_xcalloc(1, sizeof(*b));
 	if (pp_pyproc_open(&b->proc, pid, err, errlen)) {
 		free(b);
@@ -1225,6 +1294,13 @@ int pp_bpf_attach(struct pp_bpf **out, int pid, unsigned mode,
 	b->t_attach = pp_now_ns();
 	tl.b = b;
 	core_btf_path();	/* made before the thread can ask */
+	if (mode & (PP_BPF_GIL_FUTEX | PP_BPF_LOCKS | PP_BPF_KMEM))
+		b->sys_err = load_sys(b, mode);
+	if (b->sys_err == -EPERM || b->sys_err == -EACCES) {
+		snprintf(err, errlen, "attaching needs root or "
+				      "CAP_BPF+CAP_PERFMON");
+		goto fail;
+	}
 	tp_start(&tl);
 	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		if (!(mode & parts[i].bit))
@@ -1358,6 +1434,8 @@ void pp_bpf_detach(struct pp_bpf *b)
 	if (!b)
 		return;
 	/* stop the probes first, then drain what they queued */
+	if (b->sys)
+		sys_bpf__detach(b->sys);
 	if (b->gil)
 		gil_bpf__detach(b->gil);
 	if (b->gc)
@@ -1377,6 +1455,7 @@ void pp_bpf_detach(struct pp_bpf *b)
 	gc_bpf__destroy(b->gc);
 	locks_bpf__destroy(b->locks);
 	kmem_bpf__destroy(b->kmem);
+	sys_bpf__destroy(b->sys);
 	for (i = 0; i < b->ncode; i++)
 		free(b->code[i].lt);
 	free(b->code);

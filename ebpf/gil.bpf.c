@@ -7,8 +7,8 @@
  *    per acquisition, drop_gil signals cond once per release, and a
  *    waiter sits in pthread_cond_timedwait(&gil->cond) (Python/
  *    ceval_gil.c);
- *  - futex syscalls (raw tracepoints sys_enter/sys_exit, no tracefs
- *    needed) on the GIL's futex words: blocked time only.
+ *  - futex syscalls (sys.bpf.c's raw tracepoints sys_enter/sys_exit,
+ *    no tracefs needed) on the GIL's futex words: blocked time only.
  * Thread creation/exit of the target bound each thread's lifetime.
  *
  * Per thread, a wait and the hold that follows are closed together when
@@ -21,6 +21,7 @@
 #include <bpf/bpf_core_read.h>
 #include "gil.h"
 #include "ringwake.bpf.h"
+#include "sys.bpf.h"
 
 const volatile __u32 targ_tgid;
 __u64 lost;	/* events the ring had no room for */
@@ -255,45 +256,43 @@ static int gil_word(__u64 a)
 	       a == gil_addr + GIL_OFF_SWITCH_MUTEX;
 }
 
-#define NR_futex 202	/* x86-64 */
-
-SEC("raw_tp/sys_enter")
+/*
+ * Called from sys.bpf.c (tail calls, ebpf/sys.h) on a futex(2) of the
+ * target only; each goes on to the lock probes' program after it.
+ */
+SEC("raw_tp")
 int BPF_PROG(gil_futex_enter, struct pt_regs *regs, long nr)
 {
 	struct gil_thread *t;
 	__u64 uaddr;
 	int op;
 
-	if (nr != NR_futex || !ours())
-		return 0;
 	uaddr = BPF_CORE_READ(regs, di);
 	op = BPF_CORE_READ(regs, si) & 127;
-	if (!gil_word(uaddr))
-		return 0;
 	/* FUTEX_WAIT, FUTEX_WAIT_BITSET */
-	if (op != 0 && op != 9)
-		return 0;
-	t = thread_get((__u32)bpf_get_current_pid_tgid());
-	if (!t)
-		return 0;
-	t->futex_start = bpf_ktime_get_ns();
-	t->futex_uaddr = uaddr;
+	if ((op == 0 || op == 9) && gil_word(uaddr)) {
+		t = thread_get((__u32)bpf_get_current_pid_tgid());
+		if (t) {
+			t->futex_start = bpf_ktime_get_ns();
+			t->futex_uaddr = uaddr;
+		}
+	}
+	bpf_tail_call(ctx, &sys_progs, SYS_LOCK_FUTEX_IN);
 	return 0;
 }
 
-SEC("raw_tp/sys_exit")
+SEC("raw_tp")
 int BPF_PROG(gil_futex_exit, struct pt_regs *regs, long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct gil_thread *t;
 
-	if (!ours())
-		return 0;
 	t = bpf_map_lookup_elem(&threads, &tid);
-	if (!t || !t->futex_start)
-		return 0;
-	emit(GIL_EV_WAIT, tid, t->futex_start, 0, bpf_ktime_get_ns());
-	t->futex_start = 0;
+	if (t && t->futex_start) {
+		emit(GIL_EV_WAIT, tid, t->futex_start, 0, bpf_ktime_get_ns());
+		t->futex_start = 0;
+	}
+	bpf_tail_call(ctx, &sys_progs, SYS_LOCK_FUTEX_OUT);
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /* mmap/munmap/brk of one process as the kernel sees them (syscall
- * entry/exit, filtered by tgid): successful calls only. With with_stack
+ * entry/exit, through sys.bpf.c): successful calls only. With with_stack
  * (attached, no shim) an mmap or a brk that grows the heap carries the
  * caller's Python stack, read here, so growth is charged to a line
  * without anything in the target. */
@@ -11,6 +11,7 @@
 #include "kmem.h"
 #include "ringwake.bpf.h"
 #include "pystack.bpf.h"
+#include "sys.bpf.h"
 
 const volatile __u32 targ_tgid;
 const volatile __u32 with_stack;
@@ -66,13 +67,10 @@ struct {
 
 static int save(__u64 addr, __u64 len, __u64 flags, __u64 prot)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct kmem_args a = { .addr = addr, .len = len, .flags = flags,
 			       .prot = prot };
 
-	if ((id >> 32) != targ_tgid)
-		return 0;
 	bpf_map_update_elem(&inflight, &tid, &a, BPF_ANY);
 	return 0;
 }
@@ -81,14 +79,11 @@ static int save(__u64 addr, __u64 len, __u64 flags, __u64 prot)
 
 static int done(__u32 op, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id, zero = 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), zero = 0;
 	struct kmem_args *a;
 	struct kmem_event *e;
 	__u64 *old;
 
-	if ((id >> 32) != targ_tgid)
-		return 0;
 	a = bpf_map_lookup_elem(&inflight, &tid);
 	if (!a)
 		return 0;
@@ -150,49 +145,39 @@ out:
 	return 0;
 }
 
-/* x86-64 syscall numbers; raw tracepoints need no tracefs, and unlike
- * tp_btf ones no kernel BTF to load (collector/bpf.c: start-up) */
-#define NR_mmap 9
-#define NR_munmap 11
-#define NR_brk 12
-#define NR_madvise 28
-
-SEC("raw_tp/sys_enter")
+/* Called from sys.bpf.c (tail calls, ebpf/sys.h) on the target's
+ * mmap, munmap, brk and (with_faults) madvise only; raw tracepoints
+ * need no tracefs, and unlike tp_btf ones no kernel BTF to load
+ * (collector/bpf.c: start-up) */
+SEC("raw_tp")
 int BPF_PROG(kmem_enter, struct pt_regs *regs, long nr)
 {
-	if (nr != NR_mmap && nr != NR_munmap && nr != NR_brk &&
-	    (nr != NR_madvise || !with_faults))
-		return 0;
-	if ((bpf_get_current_pid_tgid() >> 32) != targ_tgid)
-		return 0;
-	if (nr == NR_mmap)
+	if (nr == SYS_NR_mmap)
 		return save(BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si),
 			    BPF_CORE_READ(regs, r10), BPF_CORE_READ(regs, dx));
-	if (nr == NR_munmap)
+	if (nr == SYS_NR_munmap)
 		return save(BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si),
 			    0, 0);
-	if (nr == NR_brk)
+	if (nr == SYS_NR_brk)
 		return save(BPF_CORE_READ(regs, di), 0, 0, 0);
-	return save(BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si),
-		    BPF_CORE_READ(regs, dx), 0);
+	if (nr == SYS_NR_madvise && with_faults)
+		return save(BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si),
+			    BPF_CORE_READ(regs, dx), 0);
+	return 0;
 }
 
-SEC("raw_tp/sys_exit")
+SEC("raw_tp")
 int BPF_PROG(kmem_exit, struct pt_regs *regs, long ret)
 {
-	long nr;
+	long nr = BPF_CORE_READ(regs, orig_ax);
 
-	if ((bpf_get_current_pid_tgid() >> 32) != targ_tgid)
-		return 0;
-	nr = BPF_CORE_READ(regs, orig_ax);
-
-	if (nr == NR_mmap)
+	if (nr == SYS_NR_mmap)
 		return done(KMEM_MMAP, ret);
-	if (nr == NR_munmap)
+	if (nr == SYS_NR_munmap)
 		return done(KMEM_MUNMAP, ret);
-	if (nr == NR_brk)
+	if (nr == SYS_NR_brk)
 		return done(KMEM_BRK, ret);
-	if (nr == NR_madvise && with_faults)
+	if (nr == SYS_NR_madvise && with_faults)
 		return done(KMEM_MADVISE, ret);
 	return 0;
 }
@@ -231,13 +216,17 @@ SEC("tp_btf/page_fault_user")
 int BPF_PROG(kmem_fault, unsigned long address, struct pt_regs *regs,
 	     unsigned long error_code)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	struct fault_ctx c = { 0 };
 	__u32 zero = 0, *n;
 	struct kmem_event *e;
-	__u64 *end;
+	__u64 *end, id;
 
-	if (!with_faults || (id >> 32) != targ_tgid || (error_code & 7) != 6)
+	/* cheapest first: most faults of the machine are not a user
+	 * write to a missing page (a test of an argument, no call) */
+	if (!with_faults || (error_code & 7) != 6)
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	if ((id >> 32) != targ_tgid)
 		return 0;
 	if (fault_every > 1) {
 		n = bpf_map_lookup_elem(&fault_count, &zero);

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
  * Contended waits of one CPython process: every futex wait that blocks
- * (sys_enter/exit_futex) outside the GIL's own futex words, with the
- * Python stack of the waiting thread. A threading.Lock/RLock blocks in
- * sem_clockwait/sem_wait on the lock's semaphore (3.9-3.12, Python/
- * thread_pthread.h) or parks on the thread's semaphore (3.13 PyMutex,
- * Python/parking_lot.c); both are futex waits, both with the GIL
- * released, so only contended acquisitions reach here.
+ * (futex(2) entry/exit, through sys.bpf.c) outside the GIL's own futex
+ * words, with the Python stack of the waiting thread. A threading.Lock/
+ * RLock blocks in sem_clockwait/sem_wait on the lock's semaphore
+ * (3.9-3.12, Python/thread_pthread.h) or parks on the thread's semaphore
+ * (3.13 PyMutex, Python/parking_lot.c); both are futex waits, both with
+ * the GIL released, so only contended acquisitions reach here.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -15,13 +15,11 @@
 #include "locks.h"
 #include "ringwake.bpf.h"
 #include "pystack.bpf.h"
+#include "sys.bpf.h"
 
-const volatile __u32 targ_tgid;
 __u64 lost;	/* events the ring had no room for */
 const volatile __u64 exclude[LOCK_MAX_EXCLUDE];	/* GIL futex words */
 const volatile __u64 min_wait_ns;
-
-#define NR_futex 202	/* x86-64 */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -42,7 +40,9 @@ struct {
 	__uint(max_entries, 1 << 20);
 } lock_events SEC(".maps");
 
-SEC("raw_tp/sys_enter")
+/* Called from sys.bpf.c (tail calls, ebpf/sys.h) on a futex(2) of the
+ * target only. */
+SEC("raw_tp")
 int BPF_PROG(lock_futex_enter, struct pt_regs *regs, long nr)
 {
 	__u64 id = bpf_get_current_pid_tgid(), uaddr;
@@ -50,8 +50,6 @@ int BPF_PROG(lock_futex_enter, struct pt_regs *regs, long nr)
 	struct lock_event *e;
 	int op, i;
 
-	if ((id >> 32) != targ_tgid || nr != NR_futex)
-		return 0;
 	uaddr = BPF_CORE_READ(regs, di);
 	op = BPF_CORE_READ(regs, si) & 127;
 	/* FUTEX_WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2 */
@@ -73,15 +71,13 @@ int BPF_PROG(lock_futex_enter, struct pt_regs *regs, long nr)
 	return 0;
 }
 
-SEC("raw_tp/sys_exit")
+SEC("raw_tp")
 int BPF_PROG(lock_futex_exit, struct pt_regs *regs, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
 	__u32 tid = (__u32)id;
 	struct lock_event *e;
 
-	if ((id >> 32) != targ_tgid)
-		return 0;
 	e = bpf_map_lookup_elem(&waiting, &tid);
 	if (!e)
 		return 0;
