@@ -64,6 +64,12 @@ static uintptr_t self_lo, self_hi;	/* our own text: frames to skip */
 static pp_py_walk_fn walk;		/* this interpreter's walker */
 
 static pp_py_memo_walk_fn memo_walk;	/* the same against the last walk */
+static pp_py_key_walk_fn key_walk;	/* a short chain's quick key */
+/* the calling thread's current thread state, whoever holds the GIL
+ * before 3.12 (_PyRuntime's tstate_current), this thread's own if it
+ * holds it from 3.12 on (_Py_tss_tstate): no TSS lookup */
+static void *(*tstate_now)(void);
+static int tstate_own;			/* 3.12+: tstate_now() is ours */
 
 #define HOT_WAYS 256
 
@@ -79,10 +85,21 @@ struct hot {				/* finished hash -> id */
  */
 #define MEMO_MIN 8
 
+#define QUICK_WAYS 256
+
+struct quick {				/* quick key of a short chain -> id */
+	uint64_t key;
+	uint32_t id;
+	uint32_t deaths;		/* pp_code_deaths when it was made */
+};
+
 struct chain {
 	uint32_t deaths;		/* pp_code_deaths when h[] was made */
 	uint32_t last_id;		/* the memo's stack's id, 0: unknown */
 	uint32_t deep;			/* the last walk had MEMO_MIN frames */
+	const void *ts;			/* this thread's state, last seen */
+	unsigned long self;		/* pthread_self() */
+	struct quick quick[QUICK_WAYS];
 	struct hot hot[HOT_WAYS];
 	uint64_t h[PP_MEMO_LINKS];	/* hash of the frames of links 0..j */
 	struct pp_walkmemo memo;	/* the last walk, outermost first */
@@ -124,6 +141,7 @@ static struct chain *chain_get(void)
 		return NULL;
 	}
 	chain = (struct chain *)p;
+	chain->self = (unsigned long)pthread_self();
 	return chain;
 }
 /*
@@ -507,21 +525,14 @@ static __attribute__((noinline)) int64_t stack_memo(struct chain *c,
 	return c->last_id;
 }
 
-uint32_t pp_stack_current(void)
+/* Walked in full: against the memo, or afresh and hashed. */
+static __attribute__((noinline)) uint32_t stack_full(struct chain *c,
+						     const void *ts)
 {
 	struct pp_rawframe raw[PP_MAX_FRAMES];
-	struct chain *c = chain_get();
-	const void *ts;
 	int64_t id;
 	int n = 0;
 
-	if (pp_shim.py_state < PP_PY_HOOKED)
-		ts = NULL;	/* code objects' deaths are seen from then on */
-	else if (pp_shim.py_state == PP_PY_FINALIZING &&
-		 !pp_shim.py.is_initialized())
-		ts = NULL;	/* the thread states are being torn down */
-	else
-		ts = pp_shim.py.this_tstate();
 	if (ts && walk) {
 		if (c && c->deep && (id = stack_memo(c, ts)) >= 0)
 			return (uint32_t)id;
@@ -533,6 +544,79 @@ uint32_t pp_stack_current(void)
 		}
 	}
 	return stack_id(c, hash_raw(raw, n), raw, n, NULL);
+}
+
+/*
+ * This thread's state. The interpreter's current one is ours when it
+ * is the one the TSS lookup gave last time: from 3.12 on it is this
+ * thread's own (_Py_tss_tstate); before, it is the GIL holder's
+ * (_PyRuntime.gilstate.tstate_current), so it must also say it belongs
+ * to this thread (a state freed and made again at that address for
+ * another thread says that thread). Otherwise the lookup, as before.
+ */
+static inline const void *this_tstate(struct chain *c)
+{
+	const void *ts;
+
+	if (tstate_now && c) {
+		ts = tstate_now();
+		if (ts && ts == c->ts &&
+		    (tstate_own ||
+		     FIELD(ts, pp_shim.layout.tstate_thread_id,
+			   const unsigned long) == c->self))
+			return ts;
+	}
+	ts = pp_shim.py.this_tstate();
+	if (c)
+		c->ts = ts;
+	return ts;
+}
+
+/*
+ * A short chain (fewer than MEMO_MIN frames) by its quick key: a hit
+ * costs one pass over the links, no offsets, generations or tables.
+ * Sound while no code object has died since the entry was made (the
+ * deaths are read before the walk): until then an address is the same
+ * code object, and (code, instruction word) the same frame.
+ */
+uint32_t pp_stack_current(void)
+{
+	struct chain *c = chain_get();
+	const void *ts;
+	struct quick *q;
+	uint64_t key;
+	uint32_t deaths, id;
+	int n;
+
+	if (pp_shim.py_state < PP_PY_HOOKED)
+		ts = NULL;	/* code objects' deaths are seen from then on */
+	else if (pp_shim.py_state == PP_PY_FINALIZING &&
+		 !pp_shim.py.is_initialized())
+		ts = NULL;	/* the thread states are being torn down */
+	else
+		ts = this_tstate(c);
+	if (!ts || !c || c->deep || !key_walk)
+		return stack_full(c, ts);
+	deaths = __atomic_load_n(&pp_code_deaths, __ATOMIC_ACQUIRE);
+	n = key_walk(&pp_shim.layout, ts, pp_shim.py.code_type, &key,
+		     MEMO_MIN - 1);
+	if (n <= 0)
+		return n ? stack_full(c, ts) : 0;
+	/* two ways a set, the last one made first: a loop's few dozen
+	 * keys would collide in a direct-mapped table of this size */
+	q = &c->quick[key & (QUICK_WAYS - 2)];
+	if (likely(q[0].key == key && q[0].deaths == deaths && q[0].id))
+		return q[0].id;
+	if (q[1].key == key && q[1].deaths == deaths && q[1].id)
+		return q[1].id;
+	id = stack_full(c, ts);
+	if (id) {
+		q[1] = q[0];
+		q[0].key = key;
+		q[0].id = id;
+		q[0].deaths = deaths;
+	}
+	return id;
 }
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *data)
@@ -572,6 +656,17 @@ int pp_stacks_init(void)
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)pp_stacks_init);
 	walk = pp_py_walker(&pp_shim.layout, pp_shim.py.code_type);
 	memo_walk = pp_py_memo_walker(&pp_shim.layout, pp_shim.py.code_type);
+	key_walk = pp_py_key_walker(&pp_shim.layout, pp_shim.py.code_type);
+	if (pp_shim.have_layout) {
+		tstate_now = dlsym(RTLD_DEFAULT, "PyThreadState_GetUnchecked");
+		if (!tstate_now)
+			tstate_now = dlsym(RTLD_DEFAULT,
+					   "_PyThreadState_UncheckedGet");
+		tstate_own = pp_shim.layout.minor >= 12;
+		if (!tstate_own &&
+		    pp_shim.layout.tstate_thread_id == PP_OFF_NONE)
+			tstate_now = NULL;
+	}
 	/*
 	 * Attached, no chains: the detach unloads the shim while threads
 	 * live on, and their chains would stay mapped in the target.
@@ -584,6 +679,8 @@ int pp_stacks_init(void)
 		unw_backtrace_fn = lib ? dlsym(lib, "unw_backtrace") : NULL;
 		if (!unw_backtrace_fn)
 			pp_shim.native = 0;	/* no libunwind: Python frames only */
+		else
+			key_walk = NULL;	/* the key holds no native frames */
 	}
 	return 0;
 }
