@@ -102,6 +102,11 @@ struct chain {
 	struct quick quick[QUICK_WAYS];
 	struct hot hot[HOT_WAYS];
 	uint64_t h[PP_MEMO_LINKS];	/* hash of the frames of links 0..j */
+	/* links 0..nres-1 of the memo were resolved (res[j]: the frame of
+	 * link j) and have not changed since: a new stack resolves only
+	 * the links below its common part with the last one resolved */
+	uint32_t nres;
+	struct pp_frame res[PP_MEMO_LINKS];
 	struct pp_walkmemo memo;	/* the last walk, outermost first */
 };
 
@@ -340,12 +345,40 @@ static uint32_t native_func(uintptr_t ip, int *is_eval)
 }
 
 /*
- * Resolve a new raw stack. Several raw stacks (two instructions of one
- * line) can resolve to the same frames: those share one id, so each
- * stack is defined once in the stream.
+ * The memo's frames resolved into out[max], innermost first (codelines
+ * lock held): the links that kept their frames since the last time
+ * give what they gave then (an import's stacks differ from one another
+ * in their innermost frames, below a deep importlib stack).
+ */
+static int memo_frames(struct chain *c, struct pp_frame *out, int max)
+{
+	const struct pp_walkmemo *m = &c->memo;
+	int j, k = 0, ok = 1;
+
+	for (j = (int)m->nlinks - 1; j >= 0; j--) {
+		if (m->link[j].kind != PP_LINK_FRAME)
+			continue;
+		if (k == max) {
+			ok = 0;		/* cut: the outer links are not read */
+			break;
+		}
+		if ((uint32_t)j >= c->nres)
+			py_frame(&m->link[j].raw, &c->res[j]);
+		ok &= !!c->res[j].func;	/* 0: tried again next time */
+		out[k++] = c->res[j];
+	}
+	c->nres = ok ? m->nlinks : 0;
+	return k;
+}
+
+/*
+ * Resolve a new raw stack: raw[n], or with mc the memo's frames.
+ * Several raw stacks (two instructions of one line) can resolve to the
+ * same frames: those share one id, so each stack is defined once in
+ * the stream.
  */
 static uint32_t define(const struct pp_rawframe *raw, int n,
-		       void *const *ips, int nn)
+		       void *const *ips, int nn, struct chain *mc)
 {
 	uint32_t len, id;
 	struct pp_rec_stack *r;
@@ -361,8 +394,11 @@ static uint32_t define(const struct pp_rawframe *raw, int n,
 			break;	/* the Python frames take over from here */
 	}
 	pp_codelines_lock();
-	for (i = 0; i < n && k < PP_MAX_FRAMES; i++)
-		py_frame(&raw[i], &frames[k++]);
+	if (mc)
+		k += memo_frames(mc, frames + k, PP_MAX_FRAMES - k);
+	else
+		for (i = 0; i < n && k < PP_MAX_FRAMES; i++)
+			py_frame(&raw[i], &frames[k++]);
 	pp_codelines_unlock();
 	for (i = 0; i < k; i++)
 		h = mix(h, (uint64_t)frames[i].func << 32 | frames[i].line);
@@ -425,17 +461,6 @@ static uint64_t memo_hash(struct chain *c, int same)
 	return h;
 }
 
-/* the memo's frames, innermost first */
-static int memo_raw(const struct pp_walkmemo *m, struct pp_rawframe *raw)
-{
-	int j, n = 0;
-
-	for (j = (int)m->nlinks - 1; j >= 0; j--)
-		if (m->link[j].kind == PP_LINK_FRAME)
-			raw[n++] = m->link[j].raw;
-	return n;
-}
-
 /* the native stack without the shim's own frames: ips[skip..nn) */
 static int native_stack(void **ips, int *skip)
 {
@@ -449,14 +474,12 @@ static int native_stack(void **ips, int *skip)
 
 /*
  * The id of the stack whose hash is h (native frames not yet mixed
- * in); raw[n] its Python frames, or NULL to take them from c's memo
- * into mraw.
+ * in); raw[n] its Python frames, or NULL: c's memo's.
  * A key's id never changes once published: the per-thread map needs
  * no invalidation.
  */
 static inline __attribute__((always_inline)) uint32_t
-stack_id(struct chain *c, uint64_t h, struct pp_rawframe *raw, int n,
-	 struct pp_rawframe *mraw)
+stack_id(struct chain *c, uint64_t h, struct pp_rawframe *raw, int n)
 {
 	void *ips[PP_MAX_NATIVE];
 	int nn = 0, skip = 0, i;
@@ -478,12 +501,10 @@ stack_id(struct chain *c, uint64_t h, struct pp_rawframe *raw, int n,
 		if (hot->key == key && hot->id)
 			return hot->id;
 	}
-	if (!raw)
-		memo_raw(&c->memo, raw = mraw);
 	id = table_find(&stacks, key, &s);
 	if (!id) {
 		/* full (code objects made in a loop): resolve each time */
-		id = define(raw, n, ips + skip, nn - skip);
+		id = define(raw, n, ips + skip, nn - skip, raw ? NULL : c);
 		if (s)
 			table_publish(s, id);
 	}
@@ -498,7 +519,6 @@ stack_id(struct chain *c, uint64_t h, struct pp_rawframe *raw, int n,
 static __attribute__((noinline)) int64_t stack_memo(struct chain *c,
 						    const void *ts)
 {
-	struct pp_rawframe mraw[PP_MAX_FRAMES];
 	uint32_t deaths, before;
 	int same, whole;
 
@@ -512,16 +532,18 @@ static __attribute__((noinline)) int64_t stack_memo(struct chain *c,
 	same = memo_walk(&pp_shim.layout, ts, pp_shim.py.code_type, &c->memo);
 	if (same < 0 || c->memo.nkept > PP_MAX_FRAMES) {
 		c->memo.nlinks = 0;	/* too deep: cut as walk() cuts */
+		c->nres = 0;
 		c->deep = 0;
 		return -1;
 	}
+	if (c->nres > (uint32_t)same)
+		c->nres = same;
 	c->deep = c->memo.nkept >= MEMO_MIN;
 	/* the same stack as the last one (several blocks of one line) */
 	whole = same && same == (int)c->memo.nlinks && before == (uint32_t)same;
 	if (whole && c->last_id && !unw_backtrace_fn)
 		return c->last_id;
-	c->last_id = stack_id(c, memo_hash(c, same), NULL, c->memo.nkept,
-			      mraw);
+	c->last_id = stack_id(c, memo_hash(c, same), NULL, c->memo.nkept);
 	return c->last_id;
 }
 
@@ -543,7 +565,7 @@ static __attribute__((noinline)) uint32_t stack_full(struct chain *c,
 			c->memo.nlinks = 0;
 		}
 	}
-	return stack_id(c, hash_raw(raw, n), raw, n, NULL);
+	return stack_id(c, hash_raw(raw, n), raw, n);
 }
 
 /*
