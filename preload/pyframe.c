@@ -175,8 +175,9 @@ static int name(const struct pp_pylayout *l, const void *tstate,	\
  * The same shapes, for the shim's quick key of a short chain: a hash of
  * each kept frame's code and instruction word (the words its offset is
  * made from, so equal words give equal frames while the code objects
- * live), nothing stored, no offsets worked out. -1: more than max
- * frames (or a chain cut short), the caller walks it in full.
+ * live), nothing stored, no offsets worked out, not folded (its high
+ * bits are the mixed ones). -1: more than max frames (or a chain cut
+ * short), the caller walks it in full.
  */
 static inline uint64_t key_mix(uint64_t h, uint64_t v)
 {
@@ -213,9 +214,7 @@ static int name(const struct pp_pylayout *l, const void *tstate,	\
 			       (uint64_t)(uint32_t)LOAD(int, f, instr) : \
 			       LOAD(uintptr_t, f, instr));		\
 	}								\
-	h ^= h >> 31;							\
-	h *= 0xff51afd7ed558ccdull;					\
-	*key = h ^ (h >> 29);						\
+	*key = h;							\
 	return n;							\
 }
 

@@ -610,11 +610,12 @@ uint32_t pp_stack_current(void)
 	uint32_t deaths, id;
 	int n;
 
-	if (pp_shim.py_state < PP_PY_HOOKED)
+	if (likely(pp_shim.py_state == PP_PY_HOOKED))
+		ts = this_tstate(c);
+	else if (pp_shim.py_state < PP_PY_HOOKED)
 		ts = NULL;	/* code objects' deaths are seen from then on */
-	else if (pp_shim.py_state == PP_PY_FINALIZING &&
-		 !pp_shim.py.is_initialized())
-		ts = NULL;	/* the thread states are being torn down */
+	else if (!pp_shim.py.is_initialized())
+		ts = NULL;	/* finalizing: thread states being torn down */
 	else
 		ts = this_tstate(c);
 	if (!ts || !c || c->deep || !key_walk)
@@ -626,7 +627,7 @@ uint32_t pp_stack_current(void)
 		return n ? stack_full(c, ts) : 0;
 	/* two ways a set, the last one made first: a loop's few dozen
 	 * keys would collide in a direct-mapped table of this size */
-	q = &c->quick[key & (QUICK_WAYS - 2)];
+	q = &c->quick[(key >> 56) & (QUICK_WAYS - 2)];
 	if (likely(q[0].key == key && q[0].deaths == deaths && q[0].id))
 		return q[0].id;
 	if (q[1].key == key && q[1].deaths == deaths && q[1].id)
