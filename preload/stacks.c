@@ -13,8 +13,9 @@
  * first, with the hash of every prefix): the links that match it from
  * the outer end, by address and by the words read from them (code,
  * position, owner), give what they gave and keep their prefix's hash
- * (no generation loads, no offsets); only the rest are read in full
- * and hashed. Every link is still followed and compared: no field of a
+ * (no generation loads, no offsets) and, once a new stack resolved
+ * them, their function and line; only the rest are read in full, hashed
+ * and resolved. Every link is still followed and compared: no field of a
  * frame tells one call from the next (3.11+ _PyFrame_Initialize in
  * Include/internal/pycore_frame.h sets no serial, and 3.9/3.10 reuse
  * frame objects), so a caller can run on and call again from another
@@ -22,10 +23,12 @@
  * the same code, position and link: a frame that looks unchanged
  * proves nothing about the frames outside it. A code object dying
  * anywhere (pp_code_deaths) empties every thread's memo, as
- * generations may have moved. Shorter stacks are walked and hashed
- * afresh (comparing costs more than it saves there). Either way the
- * finished hash looks for its id in a per-thread map before the big
- * table.
+ * generations may have moved. Shorter stacks are known by a quick key
+ * (pp_stack_current): one pass hashing each frame's code and
+ * instruction words, looked up in a per-thread table that holds while
+ * no code object dies; on a miss they are walked and hashed afresh
+ * (comparing costs more than it saves there). Either way the finished
+ * hash looks for its id in a per-thread map before the big table.
  */
 
 #include <dlfcn.h>
