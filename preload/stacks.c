@@ -82,9 +82,10 @@ struct hot {				/* finished hash -> id */
 };
 
 /*
- * Chains shorter than this are walked and hashed afresh: comparing
- * costs more than it saves there (callgrind, scripts/bench.sh's loop
- * of two frames: +60 instructions an event with the memo).
+ * Chains shorter than this go by their quick key, and are walked and
+ * hashed afresh on a miss: comparing with the memo costs more than it
+ * saves there (callgrind, scripts/bench.sh's loop of two frames: +60
+ * instructions an event with the memo).
  */
 #define MEMO_MIN 8
 
