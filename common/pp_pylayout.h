@@ -129,6 +129,17 @@ typedef int (*pp_py_walk_fn)(const struct pp_pylayout *l, const void *tstate,
 pp_py_walk_fn pp_py_walker(const struct pp_pylayout *l, const void *code_type);
 
 /*
+ * The shim's quick key of a chain of at most max frames (see pyframe.c):
+ * returns the frames kept and sets *key, or -1 (longer: walk it). Equal
+ * keys are equal stacks as long as no code object has died in between.
+ */
+typedef int (*pp_py_key_walk_fn)(const struct pp_pylayout *l,
+				 const void *tstate, const void *code_type,
+				 uint64_t *key, int max);
+pp_py_key_walk_fn pp_py_key_walker(const struct pp_pylayout *l,
+				   const void *code_type);
+
+/*
  * A walk that starts from the previous one: m holds the last walk's
  * links (every frame of the chain, those that give no frame too),
  * outermost first, with the words read from each and what they gave.

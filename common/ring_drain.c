@@ -50,33 +50,38 @@ fail:
 long pp_ring_drain(struct pp_ring *r, size_t max, pp_ring_fn fn, void *ctx)
 {
 	struct pp_ring_hdr *h = r->hdr;
-	uint64_t cons = h->cons_pos, start = cons;
+	uint64_t start = h->cons_pos;
 	uint64_t prod = __atomic_load_n(&h->prod_pos, __ATOMIC_ACQUIRE);
+	/* contiguous up to prod thanks to the double mapping; data and
+	 * mask in locals, not reloaded after each acquire load */
+	uint8_t *base = r->data + (start & r->mask);
+	uint64_t lim = prod - start, off = 0;
 	uint32_t types = 0;
 	int bad = 0;
 
-	while (cons < prod && cons - start < max) {
-		struct pp_hdr *rec = (struct pp_hdr *)(r->data + (cons & r->mask));
-		uint64_t v = __atomic_load_n((uint64_t *)rec, __ATOMIC_ACQUIRE);
+	while (off < lim && off < max) {
+		uint64_t v = __atomic_load_n((uint64_t *)(base + off),
+					     __ATOMIC_ACQUIRE);
 		struct pp_hdr hd;
 
 		if (!v)
 			break;	/* reserved, not yet committed */
 		memcpy(&hd, &v, sizeof(hd));
-		if (hd.len < sizeof(hd) || (hd.len & 7) || hd.len > prod - cons ||
-		    !hd.type || hd.type >= PP_REC_TICK) {
+		/* type 0 wraps to 255: one compare for 1..PP_REC_TICK-1 */
+		if (hd.len < sizeof(hd) || (hd.len & 7) || hd.len > lim - off ||
+		    (uint8_t)(hd.type - 1) >= PP_REC_TICK - 1) {
 			bad = 1;
 			break;
 		}
 		types |= 1u << hd.type;
-		cons += hd.len;
+		off += hd.len;
 	}
-	if (cons != start) {
+	if (off) {
 		r->run_types = types;
-		fn(r->data + (start & r->mask), cons - start, ctx);
+		fn(base, off, ctx);
 		/* zeroed, so the next lap reads "uncommitted" until written */
-		memset(r->data + (start & r->mask), 0, cons - start);
-		__atomic_store_n(&h->cons_pos, cons, __ATOMIC_RELEASE);
+		memset(base, 0, off);
+		__atomic_store_n(&h->cons_pos, start + off, __ATOMIC_RELEASE);
 	}
-	return bad ? -EPROTO : (long)(cons - start);
+	return bad ? -EPROTO : (long)off;
 }

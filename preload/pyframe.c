@@ -171,6 +171,69 @@ static int name(const struct pp_pylayout *l, const void *tstate,	\
 	return same;							\
 }
 
+/*
+ * The same shapes, for the shim's quick key of a short chain: a hash of
+ * each kept frame's code and instruction word (the words its offset is
+ * made from, so equal words give equal frames while the code objects
+ * live), nothing stored, no offsets worked out, not folded (its high
+ * bits are the mixed ones). -1: more than max frames (or a chain cut
+ * short), the caller walks it in full.
+ */
+static inline uint64_t key_mix(uint64_t h, uint64_t v)
+{
+	return (h ^ v) * 0x9e3779b97f4a7c15ull;
+}
+
+#define DEFINE_KEY_WALK(name, CFRAME, INTLASTI, UNITS, OWNER, TYPECHECK, TAGGED) \
+static int name(const struct pp_pylayout *l, const void *tstate,	\
+		const void *code_type, uint64_t *key, int max)		\
+{									\
+	WALK_OFFSETS							\
+	uint64_t h = 0x6b6579ull;					\
+	int n = 0, links = 0;						\
+	uintptr_t code;							\
+									\
+	(void)start;							\
+	if (CFRAME && f)						\
+		f = LOAD(const void *, f, l->cframe_frame);		\
+	for (; f; f = LOAD(const void *, f, back)) {			\
+		if (++links > WALK_LINKS)				\
+			return -1;					\
+		if (OWNER && LOAD(uint8_t, f, owner) >= cstack)		\
+			continue;					\
+		code = LOAD(uintptr_t, f, fcode);			\
+		if (TAGGED)						\
+			code &= ~(uintptr_t)3;				\
+		if (!code || (TYPECHECK &&				\
+			      LOAD(const void *, code, obtype) != code_type)) \
+			continue;					\
+		if (++n > max)						\
+			return -1;					\
+		h = key_mix(h, code);					\
+		h = key_mix(h, INTLASTI ?				\
+			       (uint64_t)(uint32_t)LOAD(int, f, instr) : \
+			       LOAD(uintptr_t, f, instr));		\
+	}								\
+	*key = h;							\
+	return n;							\
+}
+
+#define KEY_OF(v, ...) DEFINE_KEY_WALK(key_##v, __VA_ARGS__)
+FRAME_SHAPES(KEY_OF)
+
+pp_py_key_walk_fn pp_py_key_walker(const struct pp_pylayout *l,
+				   const void *code_type)
+{
+	pp_py_walk_fn w = pp_py_walker(l, code_type);
+
+#define KEY_FOR(v, ...)			\
+	if (w == walk_##v)		\
+		return key_##v;
+	FRAME_SHAPES(KEY_FOR)
+#undef KEY_FOR
+	return NULL;
+}
+
 #define MEMO_OF(v, ...) DEFINE_MEMO_WALK(memo_##v, __VA_ARGS__)
 FRAME_SHAPES(MEMO_OF)
 

@@ -13,8 +13,9 @@
  * first, with the hash of every prefix): the links that match it from
  * the outer end, by address and by the words read from them (code,
  * position, owner), give what they gave and keep their prefix's hash
- * (no generation loads, no offsets); only the rest are read in full
- * and hashed. Every link is still followed and compared: no field of a
+ * (no generation loads, no offsets) and, once a new stack resolved
+ * them, their function and line; only the rest are read in full, hashed
+ * and resolved. Every link is still followed and compared: no field of a
  * frame tells one call from the next (3.11+ _PyFrame_Initialize in
  * Include/internal/pycore_frame.h sets no serial, and 3.9/3.10 reuse
  * frame objects), so a caller can run on and call again from another
@@ -22,10 +23,12 @@
  * the same code, position and link: a frame that looks unchanged
  * proves nothing about the frames outside it. A code object dying
  * anywhere (pp_code_deaths) empties every thread's memo, as
- * generations may have moved. Shorter stacks are walked and hashed
- * afresh (comparing costs more than it saves there). Either way the
- * finished hash looks for its id in a per-thread map before the big
- * table.
+ * generations may have moved. Shorter stacks are known by a quick key
+ * (pp_stack_current): one pass hashing each frame's code and
+ * instruction words, looked up in a per-thread table that holds while
+ * no code object dies; on a miss they are walked and hashed afresh
+ * (comparing costs more than it saves there). Either way the finished
+ * hash looks for its id in a per-thread map before the big table.
  */
 
 #include <dlfcn.h>
@@ -64,6 +67,12 @@ static uintptr_t self_lo, self_hi;	/* our own text: frames to skip */
 static pp_py_walk_fn walk;		/* this interpreter's walker */
 
 static pp_py_memo_walk_fn memo_walk;	/* the same against the last walk */
+static pp_py_key_walk_fn key_walk;	/* a short chain's quick key */
+/* the calling thread's current thread state, whoever holds the GIL
+ * before 3.12 (_PyRuntime's tstate_current), this thread's own if it
+ * holds it from 3.12 on (_Py_tss_tstate): no TSS lookup */
+static void *(*tstate_now)(void);
+static int tstate_own;			/* 3.12+: tstate_now() is ours */
 
 #define HOT_WAYS 256
 
@@ -73,18 +82,35 @@ struct hot {				/* finished hash -> id */
 };
 
 /*
- * Chains shorter than this are walked and hashed afresh: comparing
- * costs more than it saves there (callgrind, scripts/bench.sh's loop
- * of two frames: +60 instructions an event with the memo).
+ * Chains shorter than this go by their quick key, and are walked and
+ * hashed afresh on a miss: comparing with the memo costs more than it
+ * saves there (callgrind, scripts/bench.sh's loop of two frames: +60
+ * instructions an event with the memo).
  */
 #define MEMO_MIN 8
+
+#define QUICK_WAYS 256
+
+struct quick {				/* quick key of a short chain -> id */
+	uint64_t key;
+	uint32_t id;
+	uint32_t deaths;		/* pp_code_deaths when it was made */
+};
 
 struct chain {
 	uint32_t deaths;		/* pp_code_deaths when h[] was made */
 	uint32_t last_id;		/* the memo's stack's id, 0: unknown */
 	uint32_t deep;			/* the last walk had MEMO_MIN frames */
+	const void *ts;			/* this thread's state, last seen */
+	unsigned long self;		/* pthread_self() */
+	struct quick quick[QUICK_WAYS];
 	struct hot hot[HOT_WAYS];
 	uint64_t h[PP_MEMO_LINKS];	/* hash of the frames of links 0..j */
+	/* links 0..nres-1 of the memo were resolved (res[j]: the frame of
+	 * link j) and have not changed since: a new stack resolves only
+	 * the links below its common part with the last one resolved */
+	uint32_t nres;
+	struct pp_frame res[PP_MEMO_LINKS];
 	struct pp_walkmemo memo;	/* the last walk, outermost first */
 };
 
@@ -124,6 +150,7 @@ static struct chain *chain_get(void)
 		return NULL;
 	}
 	chain = (struct chain *)p;
+	chain->self = (unsigned long)pthread_self();
 	return chain;
 }
 /*
@@ -322,12 +349,40 @@ static uint32_t native_func(uintptr_t ip, int *is_eval)
 }
 
 /*
- * Resolve a new raw stack. Several raw stacks (two instructions of one
- * line) can resolve to the same frames: those share one id, so each
- * stack is defined once in the stream.
+ * The memo's frames resolved into out[max], innermost first (codelines
+ * lock held): the links that kept their frames since the last time
+ * give what they gave then (an import's stacks differ from one another
+ * in their innermost frames, below a deep importlib stack).
+ */
+static int memo_frames(struct chain *c, struct pp_frame *out, int max)
+{
+	const struct pp_walkmemo *m = &c->memo;
+	int j, k = 0, ok = 1;
+
+	for (j = (int)m->nlinks - 1; j >= 0; j--) {
+		if (m->link[j].kind != PP_LINK_FRAME)
+			continue;
+		if (k == max) {
+			ok = 0;		/* cut: the outer links are not read */
+			break;
+		}
+		if ((uint32_t)j >= c->nres)
+			py_frame(&m->link[j].raw, &c->res[j]);
+		ok &= !!c->res[j].func;	/* 0: tried again next time */
+		out[k++] = c->res[j];
+	}
+	c->nres = ok ? m->nlinks : 0;
+	return k;
+}
+
+/*
+ * Resolve a new raw stack: raw[n], or with mc the memo's frames.
+ * Several raw stacks (two instructions of one line) can resolve to the
+ * same frames: those share one id, so each stack is defined once in
+ * the stream.
  */
 static uint32_t define(const struct pp_rawframe *raw, int n,
-		       void *const *ips, int nn)
+		       void *const *ips, int nn, struct chain *mc)
 {
 	uint32_t len, id;
 	struct pp_rec_stack *r;
@@ -343,8 +398,11 @@ static uint32_t define(const struct pp_rawframe *raw, int n,
 			break;	/* the Python frames take over from here */
 	}
 	pp_codelines_lock();
-	for (i = 0; i < n && k < PP_MAX_FRAMES; i++)
-		py_frame(&raw[i], &frames[k++]);
+	if (mc)
+		k += memo_frames(mc, frames + k, PP_MAX_FRAMES - k);
+	else
+		for (i = 0; i < n && k < PP_MAX_FRAMES; i++)
+			py_frame(&raw[i], &frames[k++]);
 	pp_codelines_unlock();
 	for (i = 0; i < k; i++)
 		h = mix(h, (uint64_t)frames[i].func << 32 | frames[i].line);
@@ -407,17 +465,6 @@ static uint64_t memo_hash(struct chain *c, int same)
 	return h;
 }
 
-/* the memo's frames, innermost first */
-static int memo_raw(const struct pp_walkmemo *m, struct pp_rawframe *raw)
-{
-	int j, n = 0;
-
-	for (j = (int)m->nlinks - 1; j >= 0; j--)
-		if (m->link[j].kind == PP_LINK_FRAME)
-			raw[n++] = m->link[j].raw;
-	return n;
-}
-
 /* the native stack without the shim's own frames: ips[skip..nn) */
 static int native_stack(void **ips, int *skip)
 {
@@ -431,14 +478,12 @@ static int native_stack(void **ips, int *skip)
 
 /*
  * The id of the stack whose hash is h (native frames not yet mixed
- * in); raw[n] its Python frames, or NULL to take them from c's memo
- * into mraw.
+ * in); raw[n] its Python frames, or NULL: c's memo's.
  * A key's id never changes once published: the per-thread map needs
  * no invalidation.
  */
 static inline __attribute__((always_inline)) uint32_t
-stack_id(struct chain *c, uint64_t h, struct pp_rawframe *raw, int n,
-	 struct pp_rawframe *mraw)
+stack_id(struct chain *c, uint64_t h, struct pp_rawframe *raw, int n)
 {
 	void *ips[PP_MAX_NATIVE];
 	int nn = 0, skip = 0, i;
@@ -460,12 +505,10 @@ stack_id(struct chain *c, uint64_t h, struct pp_rawframe *raw, int n,
 		if (hot->key == key && hot->id)
 			return hot->id;
 	}
-	if (!raw)
-		memo_raw(&c->memo, raw = mraw);
 	id = table_find(&stacks, key, &s);
 	if (!id) {
 		/* full (code objects made in a loop): resolve each time */
-		id = define(raw, n, ips + skip, nn - skip);
+		id = define(raw, n, ips + skip, nn - skip, raw ? NULL : c);
 		if (s)
 			table_publish(s, id);
 	}
@@ -480,7 +523,6 @@ stack_id(struct chain *c, uint64_t h, struct pp_rawframe *raw, int n,
 static __attribute__((noinline)) int64_t stack_memo(struct chain *c,
 						    const void *ts)
 {
-	struct pp_rawframe mraw[PP_MAX_FRAMES];
 	uint32_t deaths, before;
 	int same, whole;
 
@@ -494,34 +536,29 @@ static __attribute__((noinline)) int64_t stack_memo(struct chain *c,
 	same = memo_walk(&pp_shim.layout, ts, pp_shim.py.code_type, &c->memo);
 	if (same < 0 || c->memo.nkept > PP_MAX_FRAMES) {
 		c->memo.nlinks = 0;	/* too deep: cut as walk() cuts */
+		c->nres = 0;
 		c->deep = 0;
 		return -1;
 	}
+	if (c->nres > (uint32_t)same)
+		c->nres = same;
 	c->deep = c->memo.nkept >= MEMO_MIN;
 	/* the same stack as the last one (several blocks of one line) */
 	whole = same && same == (int)c->memo.nlinks && before == (uint32_t)same;
 	if (whole && c->last_id && !unw_backtrace_fn)
 		return c->last_id;
-	c->last_id = stack_id(c, memo_hash(c, same), NULL, c->memo.nkept,
-			      mraw);
+	c->last_id = stack_id(c, memo_hash(c, same), NULL, c->memo.nkept);
 	return c->last_id;
 }
 
-uint32_t pp_stack_current(void)
+/* Walked in full: against the memo, or afresh and hashed. */
+static __attribute__((noinline)) uint32_t stack_full(struct chain *c,
+						     const void *ts)
 {
 	struct pp_rawframe raw[PP_MAX_FRAMES];
-	struct chain *c = chain_get();
-	const void *ts;
 	int64_t id;
 	int n = 0;
 
-	if (pp_shim.py_state < PP_PY_HOOKED)
-		ts = NULL;	/* code objects' deaths are seen from then on */
-	else if (pp_shim.py_state == PP_PY_FINALIZING &&
-		 !pp_shim.py.is_initialized())
-		ts = NULL;	/* the thread states are being torn down */
-	else
-		ts = pp_shim.py.this_tstate();
 	if (ts && walk) {
 		if (c && c->deep && (id = stack_memo(c, ts)) >= 0)
 			return (uint32_t)id;
@@ -532,7 +569,81 @@ uint32_t pp_stack_current(void)
 			c->memo.nlinks = 0;
 		}
 	}
-	return stack_id(c, hash_raw(raw, n), raw, n, NULL);
+	return stack_id(c, hash_raw(raw, n), raw, n);
+}
+
+/*
+ * This thread's state. The interpreter's current one is ours when it
+ * is the one the TSS lookup gave last time: from 3.12 on it is this
+ * thread's own (_Py_tss_tstate); before, it is the GIL holder's
+ * (_PyRuntime.gilstate.tstate_current), so it must also say it belongs
+ * to this thread (a state freed and made again at that address for
+ * another thread says that thread). Otherwise the lookup, as before.
+ */
+static inline const void *this_tstate(struct chain *c)
+{
+	const void *ts;
+
+	if (tstate_now && c) {
+		ts = tstate_now();
+		if (ts && ts == c->ts &&
+		    (tstate_own ||
+		     FIELD(ts, pp_shim.layout.tstate_thread_id,
+			   const unsigned long) == c->self))
+			return ts;
+	}
+	ts = pp_shim.py.this_tstate();
+	if (c)
+		c->ts = ts;
+	return ts;
+}
+
+/*
+ * A short chain (fewer than MEMO_MIN frames) by its quick key: a hit
+ * costs one pass over the links, no offsets, generations or tables.
+ * Sound while no code object has died since the entry was made (the
+ * deaths are read before the walk): until then an address is the same
+ * code object, and (code, instruction word) the same frame.
+ */
+uint32_t pp_stack_current(void)
+{
+	struct chain *c = chain_get();
+	const void *ts;
+	struct quick *q;
+	uint64_t key;
+	uint32_t deaths, id;
+	int n;
+
+	if (likely(pp_shim.py_state == PP_PY_HOOKED))
+		ts = this_tstate(c);
+	else if (pp_shim.py_state < PP_PY_HOOKED)
+		ts = NULL;	/* code objects' deaths are seen from then on */
+	else if (!pp_shim.py.is_initialized())
+		ts = NULL;	/* finalizing: thread states being torn down */
+	else
+		ts = this_tstate(c);
+	if (!ts || !c || c->deep || !key_walk)
+		return stack_full(c, ts);
+	deaths = __atomic_load_n(&pp_code_deaths, __ATOMIC_ACQUIRE);
+	n = key_walk(&pp_shim.layout, ts, pp_shim.py.code_type, &key,
+		     MEMO_MIN - 1);
+	if (n <= 0)
+		return n ? stack_full(c, ts) : 0;
+	/* two ways a set, the last one made first: a loop's few dozen
+	 * keys would collide in a direct-mapped table of this size */
+	q = &c->quick[(key >> 56) & (QUICK_WAYS - 2)];
+	if (likely(q[0].key == key && q[0].deaths == deaths && q[0].id))
+		return q[0].id;
+	if (q[1].key == key && q[1].deaths == deaths && q[1].id)
+		return q[1].id;
+	id = stack_full(c, ts);
+	if (id) {
+		q[1] = q[0];
+		q[0].key = key;
+		q[0].id = id;
+		q[0].deaths = deaths;
+	}
+	return id;
 }
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *data)
@@ -572,6 +683,17 @@ int pp_stacks_init(void)
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)pp_stacks_init);
 	walk = pp_py_walker(&pp_shim.layout, pp_shim.py.code_type);
 	memo_walk = pp_py_memo_walker(&pp_shim.layout, pp_shim.py.code_type);
+	key_walk = pp_py_key_walker(&pp_shim.layout, pp_shim.py.code_type);
+	if (pp_shim.have_layout) {
+		tstate_now = dlsym(RTLD_DEFAULT, "PyThreadState_GetUnchecked");
+		if (!tstate_now)
+			tstate_now = dlsym(RTLD_DEFAULT,
+					   "_PyThreadState_UncheckedGet");
+		tstate_own = pp_shim.layout.minor >= 12;
+		if (!tstate_own &&
+		    pp_shim.layout.tstate_thread_id == PP_OFF_NONE)
+			tstate_now = NULL;
+	}
 	/*
 	 * Attached, no chains: the detach unloads the shim while threads
 	 * live on, and their chains would stay mapped in the target.
@@ -584,6 +706,8 @@ int pp_stacks_init(void)
 		unw_backtrace_fn = lib ? dlsym(lib, "unw_backtrace") : NULL;
 		if (!unw_backtrace_fn)
 			pp_shim.native = 0;	/* no libunwind: Python frames only */
+		else
+			key_walk = NULL;	/* the key holds no native frames */
 	}
 	return 0;
 }

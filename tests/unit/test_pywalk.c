@@ -11,7 +11,9 @@
  * checked against a second Python thread. The memo walker (the shim's
  * for deep stacks) must give pp_py_walk's frames at every probe, the
  * memo kept from the probe before (other stacks, frames reused), and
- * match every link when walked again at once.
+ * match every link when walked again at once; the quick key walker
+ * (the shim's for short stacks) pp_py_walk's frame count, the same key
+ * again, another key for another stack.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -96,6 +98,9 @@ static struct call {
 	char api_why[160];
 	int memo_mismatch;
 	char memo_why[160];
+	uint64_t key;		/* the quick key's */
+	int key_mismatch;
+	char key_why[160];
 } calls[NCALLS];
 static int ncalls;
 /* kept across probes: each walk starts from the previous probe's */
@@ -132,6 +137,35 @@ static void check_memo(struct call *c, const struct pp_rawframe *raw)
 	}
 }
 
+/*
+ * The quick key (the shim's for short stacks): pp_py_walk's frame
+ * count, -1 when that is more than max, and the same key when the
+ * same stack is walked again.
+ */
+static void check_key(struct call *c)
+{
+	pp_py_key_walk_fn kw = pp_py_key_walker(&layout, py.code_type);
+	uint64_t k2 = 0, k3 = 0;
+	int n, n2, cut;
+
+	if (!kw) {
+		c->key_mismatch++;
+		snprintf(c->key_why, sizeof(c->key_why), "no key walker");
+		return;
+	}
+	n = kw(&layout, py.this_tstate(), py.code_type, &c->key, MAXF);
+	n2 = kw(&layout, py.this_tstate(), py.code_type, &k2, MAXF);
+	cut = kw(&layout, py.this_tstate(), py.code_type, &k3, c->n - 1);
+	if (n != c->n || n2 != n || k2 != c->key || cut != -1) {
+		c->key_mismatch++;
+		snprintf(c->key_why, sizeof(c->key_why),
+			 "key walk: %d frames (again: %d, key %s), with max "
+			 "%d: %d; pp_py_walk has %d", n, n2,
+			 k2 == c->key ? "the same" : "another", c->n - 1,
+			 cut, c->n);
+	}
+}
+
 /* probe(x): walk our own stack and remember what it says */
 static PyObject *probe(PyObject *self, PyObject *arg)
 {
@@ -150,6 +184,7 @@ static PyObject *probe(PyObject *self, PyObject *arg)
 	    c->capped_code[1] != raw[1].code)
 		c->capped = -1;
 	check_memo(c, raw);
+	check_key(c);
 	for (i = 0; i < c->n; i++) {
 		pp_py_str(&layout, *(void **)((char *)raw[i].code +
 					      layout.code_filename),
@@ -229,6 +264,20 @@ static int check_stack(int k, const char *arg, ...)
 	CHECK(!c->api_mismatch, name, "%s", c->api_why);
 	snprintf(name, sizeof(name), "pywalk/%s/memo%d", label, k);
 	CHECK(!c->memo_mismatch, name, "%s", c->memo_why);
+	/* other stacks, other keys */
+	for (i = 0; i < k && !c->key_mismatch; i++) {
+		int j, same = calls[i].n == c->n;
+
+		for (j = 0; same && j < c->n; j++)
+			same = !strcmp(calls[i].frames[j], c->frames[j]);
+		if (!same && calls[i].key == c->key) {
+			c->key_mismatch++;
+			snprintf(c->key_why, sizeof(c->key_why),
+				 "the key of probe %d's other stack", i);
+		}
+	}
+	snprintf(name, sizeof(name), "pywalk/%s/key%d", label, k);
+	CHECK(!c->key_mismatch, name, "%s", c->key_why);
 	snprintf(name, sizeof(name), "pywalk/%s/str%d", label, k);
 	CHECK(!strcmp(c->arg, arg), name, "got \"%s\", want \"%s\"", c->arg,
 	      arg);
