@@ -500,9 +500,13 @@ static struct code_info *code_get(struct pp_bpf *b, uint64_t addr)
 	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++)
 		if (offs[i] != PP_OFF_NONE && offs[i] + 8 > want)
 			want = offs[i] + 8;
-	if (want > sizeof(hdr) || pp_pyproc_read(&b->proc, addr, hdr, want))
+	if (want > sizeof(hdr))
 		return NULL;
 	slot = pp_map_u32(&b->codes, addr, 0, 0);
+	/* the process has ended (its last events drained after its exit),
+	 * or the page is gone: what this address held when last seen */
+	if (pp_pyproc_read(&b->proc, addr, hdr, want))
+		return slot ? &b->code[*slot] : NULL;
 	/* freed and reused since the event: what this address held when
 	 * last seen (a frame ran it when the event was read), or nothing */
 	if (b->proc.code_type && memcmp(hdr + OB_TYPE, &b->proc.code_type, 8))

@@ -88,6 +88,7 @@ struct pp_trace_writer {
 	uint64_t space_t, rate_t, rate_bytes;
 	double rate;		/* bytes/s over the last RATE_NS */
 	bool warned_space;
+	int reserve_fd;		/* room kept for the count of what is lost */
 };
 
 #define SPACE_EVERY_NS	1000000000ull
@@ -97,6 +98,46 @@ struct pp_trace_writer {
 /* a segment, at least (a chunk is up to ~1 MiB compressed) */
 #define SEG_MIN		(256u << 10)
 #define CAP_SEGS	8
+
+/*
+ * Room on the trace's file system for the records that say what a
+ * failed write lost (they follow it in small chunks, README "Trace
+ * files"): a full disk may leave none, not even after the failed
+ * chunk's part is cut off (nothing of it went out). An unnamed file
+ * (O_TMPFILE) holds RESERVE bytes and is closed at the first failure;
+ * the kernel frees it if pyprof dies. None where O_TMPFILE is not
+ * supported: the count then reaches the file only if room is left.
+ */
+#define RESERVE (64u << 10)
+
+static int reserve_room(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (posix_fallocate(fd, 0, RESERVE)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void release_room(struct pp_trace_writer *w)
+{
+	if (w->reserve_fd >= 0)
+		close(w->reserve_fd);
+	w->reserve_fd = -1;
+}
 
 /* The chunk's buffer is empty again (written, lost or abandoned). */
 static void chunk_empty(struct pp_trace_writer *w)
@@ -240,6 +281,7 @@ struct pp_trace_writer *pp_trace_create(const char *path, char *err,
 
 	w = pp_xcalloc(1, sizeof(*w));
 	w->fd = -1;
+	w->reserve_fd = -1;
 	w->out_cap = sizeof(struct pp_trace_chunk_hdr) +
 		     LZ4_compressBound(PP_TRACE_CHUNK_RAW);
 	w->buf = pp_xmalloc(PP_TRACE_CHUNK_RAW);
@@ -255,6 +297,7 @@ struct pp_trace_writer *pp_trace_create(const char *path, char *err,
 		goto fail;
 	}
 	w->bytes = w->written = PP_TRACE_HDR_LEN;
+	w->reserve_fd = reserve_room(path);
 	return w;
 fail:
 	snprintf(err, errlen, "cannot create: %s", strerror(e));
@@ -540,6 +583,7 @@ int pp_trace_flush(struct pp_trace_writer *w)
 		if (ftruncate(w->fd, w->bytes) < 0 ||
 		    lseek(w->fd, w->bytes, SEEK_SET) < 0)
 			e = -errno;
+		release_room(w);
 		goto lose;
 	}
 	w->bytes += sizeof(*ch) + n;
@@ -651,6 +695,7 @@ int pp_trace_close(struct pp_trace_writer *w)
 	e = pp_trace_flush(w);
 	if (close(w->fd) && !e)
 		e = -errno;
+	release_room(w);
 	if (w->ops && w->ops->free)
 		w->ops->free(w->ctx);
 	free(w->olds);
