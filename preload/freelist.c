@@ -141,7 +141,8 @@ static inline uintptr_t presize(const void *op)
  * built-ins: float, tuple, list, dict, int, slice, ...); 0 otherwise.
  * Objects/typeobject.c _PyType_AllocNoTrack and Include/internal/
  * pycore_object.h _PyObject_VAR_SIZE (rounded to a pointer);
- * Objects/longobject.c _PyLong_New (not rounded; 3.12+ lv_tag).
+ * Objects/longobject.c _PyLong_New (not rounded; 3.12+ lv_tag) and
+ * _PyLong_FromMedium.
  */
 static uint64_t obj_size(const void *op)
 {
@@ -154,9 +155,13 @@ static uint64_t obj_size(const void *op)
 	if (f & (TPF_HEAPTYPE | TPF_MANAGED_DICT | TPF_MANAGED_WEAKREF))
 		return 0;
 	if (item && (f & TPF_LONG_SUBCLASS)) {
+		/* a compact int is made as sizeof(PyLongObject), padded
+		 * (_PyLong_FromMedium; the freelist holds only those) */
 		n = *(const uint64_t *)((const char *)op + LONG_TAG) >>
 		    LONG_DIGITS_FROM;
-		return presize(op) + basic + item * (n ? n : 1);
+		if (n <= 1)
+			return presize(op) + ((basic + item + 7) & ~7ull);
+		return presize(op) + basic + item * n;
 	}
 	if (item) {
 		n = *(const int64_t *)((const char *)op + OB_SIZE);
