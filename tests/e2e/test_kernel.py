@@ -24,7 +24,9 @@ def main():
 
 def one(label, py):
     t = "%s kernel" % label
-    r = h.record(py, W)
+    # held 0.3 s once made: a regular tick sees them live (a program
+    # this short may otherwise end between two ticks)
+    r = h.record(py, W, args=("--hold",))
     if not h.check(r.report is not None, t + ": recorded", str(r.why)):
         return
     k = r.report["heap"].get("kernel") or {}

@@ -7,6 +7,7 @@ is a module global, so the blocks are live when the interpreter starts to
 finalize.
 """
 import sys
+import time
 
 COUNT = 23
 SIZE = 1 << 20
@@ -24,6 +25,9 @@ def main():
     allocate(COUNT)
     print("exact: %d blocks of %d bytes" % (len(BLOCKS), SIZE))
     sys.stdout.flush()
+    if "--hold" in sys.argv:
+        # test_kernel: a timeline tick (every 100 ms) while they are live
+        time.sleep(0.3)
 
 
 if __name__ == "__main__":
