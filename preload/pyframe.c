@@ -221,34 +221,25 @@ static int name(const struct pp_pylayout *l, const void *tstate,	\
 #define KEY_OF(v, ...) DEFINE_KEY_WALK(key_##v, __VA_ARGS__)
 FRAME_SHAPES(KEY_OF)
 
-pp_py_key_walk_fn pp_py_key_walker(const struct pp_pylayout *l,
-				   const void *code_type)
-{
-	pp_py_walk_fn w = pp_py_walker(l, code_type);
-
-#define KEY_FOR(v, ...)			\
-	if (w == walk_##v)		\
-		return key_##v;
-	FRAME_SHAPES(KEY_FOR)
-#undef KEY_FOR
-	return NULL;
-}
-
 #define MEMO_OF(v, ...) DEFINE_MEMO_WALK(memo_##v, __VA_ARGS__)
 FRAME_SHAPES(MEMO_OF)
 
-pp_py_memo_walk_fn pp_py_memo_walker(const struct pp_pylayout *l,
-				     const void *code_type)
-{
-	pp_py_walk_fn w = pp_py_walker(l, code_type);
-
-#define MEMO_FOR(v, ...)		\
-	if (w == walk_##v)		\
-		return memo_##v;
-	FRAME_SHAPES(MEMO_FOR)
-#undef MEMO_FOR
-	return NULL;
+/* The key or memo walker of the shape pp_py_walker picks for l */
+#define KEY_FOR(v, ...)  if (w == walk_##v) return key_##v;
+#define MEMO_FOR(v, ...) if (w == walk_##v) return memo_##v;
+#define DEFINE_PICK(name, type, pick)					\
+type name(const struct pp_pylayout *l, const void *code_type)		\
+{									\
+	pp_py_walk_fn w = pp_py_walker(l, code_type);			\
+									\
+	FRAME_SHAPES(pick)						\
+	return NULL;							\
 }
+DEFINE_PICK(pp_py_key_walker, pp_py_key_walk_fn, KEY_FOR)
+DEFINE_PICK(pp_py_memo_walker, pp_py_memo_walk_fn, MEMO_FOR)
+#undef DEFINE_PICK
+#undef MEMO_FOR
+#undef KEY_FOR
 
 pp_py_walk_fn pp_py_walker(const struct pp_pylayout *l, const void *code_type)
 {
