@@ -1375,9 +1375,7 @@ int pp_bpf_poll(struct pp_bpf *b, int timeout_ms)
 /* Intervals still open at detach: a thread holding or waiting. */
 static void close_gil(struct pp_bpf *b)
 {
-	struct gil_thread_val {
-		__u64 wait_start, acquired, futex_start, futex_uaddr;
-	} v;
+	struct gil_thread v;
 	uint64_t now = pp_now_ns();
 	__u32 key, next, *prev = NULL;
 	int fd = bpf_map__fd(b->gil->maps.threads);

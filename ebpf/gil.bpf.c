@@ -31,13 +31,6 @@ const volatile __u64 gil_addr;
 __u32 gil_synced;
 __u64 unmatched;	/* release signals of a thread not holding the GIL */
 
-struct gil_thread {
-	__u64 wait_start;
-	__u64 acquired;
-	__u64 futex_start;
-	__u64 futex_uaddr;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -98,11 +91,11 @@ static void missed_release(struct gil_thread *t)
 	t->wait_start = 0;
 }
 
-static void begin_wait(struct gil_thread *t)
+static void begin_wait(struct gil_thread *t, __u64 since)
 {
 	missed_release(t);
 	if (!t->wait_start)
-		t->wait_start = bpf_ktime_get_ns();
+		t->wait_start = since ?: bpf_ktime_get_ns();
 }
 
 static void on_acquired(__u64 now)
@@ -113,6 +106,7 @@ static void on_acquired(__u64 now)
 		return;
 	missed_release(t);
 	t->acquired = now;
+	t->released = 0;
 	gil_synced = 1;
 }
 
@@ -147,9 +141,21 @@ static void on_released(__u64 now)
 	gil_synced = 1;
 	t->wait_start = 0;
 	t->acquired = 0;
+	t->released = now;
 }
 
-/* precise: take_gil(tstate) entry/return, drop_gil(...) entry */
+static __u64 nvcsw(void)
+{
+	return bpf_get_current_task_btf()->nvcsw;
+}
+
+/*
+ * precise: take_gil(tstate) entry/return, drop_gil(...) entry. A free
+ * GIL is taken at once: our own probes' time is not a wait. But the
+ * GIL read free at entry may be taken by another thread first, or its
+ * mutex held by a preempted waiter: a take_gil that blocked (the
+ * thread made a voluntary switch inside it) waited from its entry.
+ */
 SEC("uprobe")
 int BPF_KPROBE(take_gil_enter)
 {
@@ -161,22 +167,33 @@ int BPF_KPROBE(take_gil_enter)
 	t = thread_get((__u32)bpf_get_current_pid_tgid());
 	if (!t)
 		return 0;
-	/* a free GIL is taken at once: do not count our own probe
-	 * overhead as waiting */
 	missed_release(t);
-	if (t->wait_start)	/* since a forced switch, see cond_wait */
+	if (t->wait_start)	/* since a forced drop, see cond_wait */
 		return 0;
 	bpf_probe_read_user(&locked, sizeof(locked),
 			    (void *)(gil_addr + GIL_OFF_LOCKED));
-	t->wait_start = locked ? bpf_ktime_get_ns() : 0;
+	t->enter = bpf_ktime_get_ns();
+	if (locked)
+		t->wait_start = t->enter;
+	else
+		t->nvcsw = nvcsw();
 	return 0;
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(take_gil_exit)
 {
-	if (ours())
-		on_acquired(bpf_ktime_get_ns());
+	struct gil_thread *t;
+
+	if (!ours())
+		return 0;
+	t = bpf_map_lookup_elem(&threads,
+				&(__u32){ (__u32)bpf_get_current_pid_tgid() });
+	if (t && !t->wait_start && t->enter && t->nvcsw != nvcsw())
+		t->wait_start = t->enter;
+	if (t)
+		t->enter = 0;
+	on_acquired(bpf_ktime_get_ns());
 	return 0;
 }
 
@@ -212,14 +229,15 @@ int BPF_KPROBE(cond_timedwait, void *cond)
 		return 0;
 	t = thread_get((__u32)bpf_get_current_pid_tgid());
 	if (t)
-		begin_wait(t);
+		begin_wait(t, 0);
 	return 0;
 }
 
 /*
  * A thread made to drop the GIL (drop request) waits in drop_gil on
  * switch_cond until another thread has taken it, then goes straight to
- * take_gil: from the thread's view it waits for the GIL from here on.
+ * take_gil: from the thread's view it has waited since its release
+ * (drop_gil may block on the GIL's mutex before it gets here).
  */
 SEC("uprobe")
 int BPF_KPROBE(cond_wait, void *cond)
@@ -230,7 +248,7 @@ int BPF_KPROBE(cond_wait, void *cond)
 		return 0;
 	t = thread_get((__u32)bpf_get_current_pid_tgid());
 	if (t)
-		begin_wait(t);
+		begin_wait(t, t->released);
 	return 0;
 }
 

@@ -30,4 +30,15 @@ struct gil_event {
 	__u64 released;		/* CYCLE: release; WAIT: end of the wait */
 };
 
+/* a thread's state, the threads map's value (read back at detach) */
+struct gil_thread {
+	__u64 wait_start;	/* 0: not waiting */
+	__u64 acquired;		/* 0: not holding (or not seen taking it) */
+	__u64 released;		/* the last release, until the next wait */
+	__u64 enter;		/* take_gil entered with the GIL free */
+	__u64 nvcsw;		/* the thread's voluntary switches then */
+	__u64 futex_start;
+	__u64 futex_uaddr;
+};
+
 #endif

@@ -27,6 +27,7 @@
 struct gil_thread {
 	uint64_t wait_start;	/* 0: not waiting */
 	uint64_t acquired;	/* 0: not holding (or not seen taking it) */
+	uint64_t released;	/* the last release, until the next wait */
 	int seen;
 };
 
@@ -68,6 +69,7 @@ static void released(uint64_t now)
 	emit_gil(PP_GIL_HOLD, me.acquired, now);
 	me.wait_start = 0;
 	me.acquired = 0;
+	me.released = now;
 }
 
 /* what the thread has open ends now (its exit, the process's) */
@@ -132,8 +134,11 @@ void pp_gilwatch_cond_wait(const void *cond, int timed)
 		first_sight(now);
 	if (me.acquired)
 		missed_release();
+	/* after a forced drop the thread has waited since its release
+	 * (drop_gil may block on the GIL's mutex before switch_cond) */
 	if (!me.wait_start)
-		me.wait_start = now;
+		me.wait_start = !timed && me.released ? me.released : now;
+	me.released = 0;
 }
 
 /*

@@ -308,11 +308,9 @@ static void test_gil(const char *py, const char *tag, unsigned mode)
 		}
 		/*
 		 * 7 points: the condition-variable method does not see a
-		 * wait spent blocked on the GIL's mutex before take_gil's
-		 * first cond wait (a preempted holder of that mutex); on
-		 * 3.9/3.10 this put single threads 5.2-5.3 points under
-		 * the truth's lower bound in 2 of about 10 CI runs
-		 * (README, What the numbers mean)
+		 * re-take's wait spent blocked on the GIL's mutex before
+		 * take_gil's first cond wait (a preempted holder of that
+		 * mutex); README, What the numbers mean
 		 */
 		if (err > 0.07)
 			bad++;
