@@ -138,13 +138,43 @@ static int text_locks(FILE *f, const struct pp_lock_summary *lk, int n,
 	return shown;
 }
 
+/* thread names: a column as wide as the longest, up to 32 characters */
+#define NAME_MAX_COLS 32
+
+/* characters of a valid UTF-8 string (pp_text_str's output) */
+static int name_cols(const char *s)
+{
+	int n = 0;
+
+	for (; s && *s; s++)
+		n += (*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* s in w columns: padded, or cut at a character with a '~' at the end */
+static void put_name(FILE *f, const char *s, int w)
+{
+	int cols = name_cols(s), n = 0;
+
+	if (cols <= w) {
+		fprintf(f, "%s%*s", s, w - cols, "");
+		return;
+	}
+	for (; *s; s++) {
+		if ((*s & 0xc0) != 0x80 && ++n == w)
+			break;
+		fputc(*s, f);
+	}
+	fputc('~', f);
+}
+
 void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
 		    void *ctx)
 {
 	struct pp_gil_thread *th;
 	struct pp_lock_summary *lk;
 	struct pp_gc_summary g;
-	int i, n, shown;
+	int i, n, w, shown;
 
 	fprintf(f, "GC pauses\n  gen  colls   total ms  p50 ms  p99 ms  "
 		   "max ms   collected  uncollect\n");
@@ -158,15 +188,19 @@ void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
 	}
 
 	n = pp_stalls_gil_threads_all(s, &th);
+	for (i = 0, w = 4; i < n; i++)
+		if (name_cols(th[i].name) > w)
+			w = name_cols(th[i].name);
+	w = w > NAME_MAX_COLS ? NAME_MAX_COLS : w;
 	fprintf(f, "\nGIL: waiting %.1f%% of thread time\n"
-		   "      TID  NAME                 HELD s    WAIT s  WAIT %%"
-		   "    ACQUIRED\n",
-		100 * pp_stalls_gil_wait_fraction(s));
+		   "      TID  %-*s    HELD s    WAIT s  WAIT %%    ACQUIRED\n",
+		100 * pp_stalls_gil_wait_fraction(s), w, "NAME");
 	for (i = 0; i < n; i++) {
-		char name[19];	/* 18 bytes, never half a character */
+		char name[4 * NAME_MAX_COLS + 1];
 
-		fprintf(f, "  %7u  %-18s %9.3f %9.3f %6.1f%% %11llu\n",
-			th[i].tid, pp_text_str(th[i].name, name, sizeof(name)),
+		fprintf(f, "  %7u  ", th[i].tid);
+		put_name(f, pp_text_str(th[i].name, name, sizeof(name)), w);
+		fprintf(f, " %9.3f %9.3f %6.1f%% %11llu\n",
 			th[i].held_s, th[i].wait_s, 100 * th[i].wait_fraction,
 			(unsigned long long)th[i].acquisitions);
 	}

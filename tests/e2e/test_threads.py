@@ -6,7 +6,9 @@ Asserts, per interpreter and thread (alloc-alpha/beta/gamma/delta):
   within [count*size, count*(size+256)] (the delta thread's 300-byte blocks
   come from pymalloc, the others from malloc);
 - the thread's Python name appears in gil.threads (the contract: a thread's
-  name is threading.Thread.name).
+  name is threading.Thread.name);
+- the text report's GIL table keeps its columns under each other, the long
+  name (delta's, not ASCII) cut to the column's 32 characters with a '~'.
 """
 import sys
 
@@ -18,7 +20,7 @@ THREADS = {
     "alloc-alpha": ("THREAD-ALPHA", 11, 65536),
     "alloc-beta": ("THREAD-BETA", 13, 98304),
     "alloc-gamma": ("THREAD-GAMMA", 17, 163840),
-    "alloc-delta": ("THREAD-DELTA", 19, 300),
+    "alloc-delta, a thread whose name is too long for a column \u2603": ("THREAD-DELTA", 19, 300),
 }
 HDR = 256
 
@@ -53,6 +55,34 @@ def one(label, py):
                 "%s: live_bytes in [%d, %d]" % (tt, lo, hi), h.fmt_site(site))
         h.check(name in names, "%s: name in gil.threads" % tt,
                 "gil.threads names: %s" % sorted(str(n) for n in names))
+    text_table(t, r.trace)
+
+
+def text_table(t, trace):
+    """The GIL table: every row's figures start where the header's HELD
+    column does (in characters), each thread shown by its name or, past
+    32 characters, its first 31 and a '~'."""
+    rep = h.pyprof("report", trace)
+    lines = rep.out.split("\n")
+    hdr = [i for i, ln in enumerate(lines) if ln.lstrip().startswith("TID  NAME")]
+    h.check(rep.rc == 0 and len(hdr) == 1, t + ": text report has one GIL table",
+            "rc %s; %s" % (rep.rc, h.tail(rep.out)))
+    if not hdr:
+        return
+    head = lines[hdr[0]]
+    col = head.index("HELD s") + len("HELD s")
+    rows = {}
+    for ln in lines[hdr[0] + 1:]:
+        if not ln.strip() or not ln.lstrip()[0].isdigit():
+            break
+        name = ln[head.index("NAME"):col - 10].rstrip()
+        rows[name] = ln
+    for name in THREADS:
+        want = name if len(name) <= 32 else name[:31] + "~"
+        ln = rows.get(want)
+        h.check(ln is not None and ln[col - 1] != " " and ln[col] == " "
+                and ln[col - 10] == " ", "%s %s: text GIL row, figures aligned" % (t, name[:11]),
+                "want %r in rows %r" % (want, rows))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ own marked line, all kept alive until exit.
   alloc-alpha    THREAD-ALPHA   11      65536
   alloc-beta     THREAD-BETA    13      98304
   alloc-gamma    THREAD-GAMMA   17      163840
-  alloc-delta    THREAD-DELTA   19      300      (a pymalloc-sized block)
+  alloc-delta... THREAD-DELTA   19      300      (a pymalloc-sized block)
+
+The delta thread's name is longer than the text report's name column
+(32 characters) and not ASCII.
 
 The threads wait for each other on barriers, so all four are alive at once
 both while allocating and just before they end.
@@ -13,11 +16,14 @@ both while allocating and just before they end.
 import sys
 import threading
 
+# a name longer than the text report's column, not ASCII
+DELTA = "alloc-delta, a thread whose name is too long for a column \u2603"
+
 SPECS = {
     "alloc-alpha": (11, 65536),
     "alloc-beta": (13, 98304),
     "alloc-gamma": (17, 163840),
-    "alloc-delta": (19, 300),
+    DELTA: (19, 300),
 }
 
 KEEP = {name: [] for name in SPECS}
@@ -53,7 +59,7 @@ WORK = {
     "alloc-alpha": work_alpha,
     "alloc-beta": work_beta,
     "alloc-gamma": work_gamma,
-    "alloc-delta": work_delta,
+    DELTA: work_delta,
 }
 
 
