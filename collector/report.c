@@ -351,7 +351,8 @@ static void site_text(FILE *out, const struct pp_model *m, uint32_t idx,
 	const struct pp_func *f = pp_model_func(m, s->func);
 	char live[32], alloc[32], rate[32], fb[512], nb[256];
 	const char *file = f ? pp_text_str(f->file, fb, sizeof(fb)) : "<native>";
-	const char *name = f ? pp_text_str(f->name, nb, sizeof(nb)) : "";
+	const char *name = f ? pp_text_str(f->name, nb, sizeof(nb)) :
+			   "(no Python frame: start-up, threads not in Python)";
 
 	pp_fmt_bytes(s->end_live_bytes, live, sizeof(live));
 	pp_fmt_bytes(s->alloc_bytes, alloc, sizeof(alloc));
