@@ -290,11 +290,18 @@ static void put_back(int tid, const struct user_regs_struct *R,
 	uint64_t end = pp_now_ns() + 10000000000ull;
 	struct user_regs_struct A, B;
 	struct __ptrace_syscall_info si;
-	int st;
+	int st, e;
 
 	while (pp_now_ns() < end) {
-		if (step(tid, PTRACE_SYSCALL, &st, 10.0) < 0 ||
-		    ptrace(PTRACE_GETREGS, tid, 0, &A) < 0)
+		e = step(tid, PTRACE_SYSCALL, &st,
+			 (end - pp_now_ns()) / 1e9 + 0.001);
+		if (e == -ETIMEDOUT) {
+			/* running: stopped again, so that it can be let go */
+			ptrace(PTRACE_INTERRUPT, tid, 0, 0);
+			wait_stop(tid, &st, 5.0);
+			return;
+		}
+		if (e < 0 || ptrace(PTRACE_GETREGS, tid, 0, &A) < 0)
 			return;
 		if (WSTOPSIG(st) != (SIGTRAP | 0x80) ||
 		    ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(si), &si) <= 0 ||
