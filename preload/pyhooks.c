@@ -65,6 +65,8 @@ static void step_aside(struct domain *d)
 	pp_shim.py.get_allocator(i, &cur);
 	if (cur.ctx == d)
 		pp_shim.py.set_allocator(i, &d->orig);
+	if (domains[1].gone && domains[2].gone)	/* MEM, OBJ */
+		pp_shim_forked_quiet();
 }
 
 static void *hook_malloc(void *ctx, size_t n)
