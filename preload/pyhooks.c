@@ -69,6 +69,26 @@ static void step_aside(struct domain *d)
 		pp_shim_forked_quiet();
 }
 
+/*
+ * Attach mode: no atexit callback of ours can be registered (it would
+ * outlive the shim's unloading), so the end of the program's own run is
+ * the first OBJ free once the interpreter finalizes (Py_IsFinalizing:
+ * set after the atexit callbacks, before the modules are torn down):
+ * the FINALIZE mark goes before that free, and the live state of a
+ * process that ends while attached is the one it ran with, as wrapped.
+ */
+static int (*is_finalizing)(void);
+static int fin_watch;
+
+static __attribute__((noinline)) void fin_check(void)
+{
+	if (!is_finalizing())
+		return;
+	fin_watch = 0;
+	if (pp_shim.active)
+		pp_emit_mark(PP_MARK_FINALIZE);
+}
+
 static void *hook_malloc(void *ctx, size_t n)
 {
 	struct domain *d = ctx;
@@ -153,8 +173,11 @@ static void hook_free(void *ctx, void *p)
 
 	/* before anything returns: a dead code object's address must not
 	 * keep its stacks and lines (codelines.c) */
-	if (p && d->pp_domain == PP_DOM_PYOBJ && pp_shim.active)
+	if (p && d->pp_domain == PP_DOM_PYOBJ && pp_shim.active) {
+		if (unlikely(fin_watch))
+			fin_check();
 		pp_code_freeing(p);
+	}
 	if ((uintptr_t)p == pp_fl_last)
 		pp_fl_last = 0;
 	free_rest(d, p);
@@ -228,8 +251,11 @@ static __attribute__((noinline)) void free_slow(struct domain *d, void *p)
 static __attribute__((always_inline)) inline void
 free_s(struct domain *d, void *p, int dom)
 {
-	if (dom == PP_DOM_PYOBJ && p && likely(pp_shim.active))
+	if (dom == PP_DOM_PYOBJ && p && likely(pp_shim.active)) {
+		if (unlikely(fin_watch))
+			fin_check();
 		pp_code_freeing(p);
+	}
 	if (unlikely((uintptr_t)p == pp_fl_last))
 		pp_fl_last = 0;
 	if (unlikely(pp_sample_maybe(p) || !pp_shim.active)) {
@@ -456,6 +482,11 @@ void pp_pyhooks_attach(void)
 	struct pymem_allocator a;
 	int i;
 
+	/* 3.13+ named it Py_IsFinalizing (Include/cpython/pylifecycle.h) */
+	is_finalizing = dlsym(RTLD_DEFAULT, "Py_IsFinalizing");
+	if (!is_finalizing)
+		is_finalizing = dlsym(RTLD_DEFAULT, "_Py_IsFinalizing");
+	fin_watch = is_finalizing != NULL;
 	for (i = 1; i < 3; i++) {
 		pp_shim.py.get_allocator(i, &domains[i].orig);
 		a = hooks_of(i);
