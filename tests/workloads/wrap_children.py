@@ -7,8 +7,9 @@
 # libpyprof.so.PID.XXXXXX: the main thread loaded it, so its hooks are
 # in), then keeps KID_N[mode] bytes(KID_SIZE[mode]) objects at its marked
 # line until it ends; with "nowait" it keeps them at once. The parent
-# keeps PARENT_N bytes(PARENT_SIZE) at PARENT-KEEP and prints one line
-# per child: "MODE PID SAW_SHIM EXIT_STATUS".
+# keeps PARENT_N bytes(PARENT_SIZE) at PARENT-KEEP, prints one line
+# per child: "MODE PID SAW_SHIM EXIT_STATUS", and exits with status
+# STATUS (the second argument).
 import multiprocessing
 import os
 import subprocess
@@ -71,6 +72,7 @@ def main():
                        stdout=subprocess.PIPE, universal_newlines=True)
     pid, saw = (r.stdout.split() + ["0", "0"])[:2]
     print("exec", pid, saw, r.returncode, flush=True)
+    sys.exit(int(sys.argv[2]))
 
 
 if __name__ == "__main__":
