@@ -70,6 +70,9 @@ struct aproc {
 	/* exec'd: its new image is Python once its libpython is mapped and
 	 * its interpreter made; tried every RETRY_NS until then */
 	uint64_t exec_until, retry_at;
+	/* when child_start last looked at its image: an exec before it
+	 * was seen (the tree's events may come late) */
+	uint64_t seen_ns;
 	uint64_t rss;
 	uint64_t lost[PP_LOST_NSRC];	/* totals sent in LOST records */
 };
@@ -642,6 +645,7 @@ static void child_start(struct aproc *p)
 		p->inherited_until = p->exec_until = 0;
 		return;
 	}
+	p->seen_ns = pp_now_ns();
 	switch (has_shim_ring(p->pid, &ring)) {
 	case SHIM_OTHER:
 		/* wrap mode: the command's preloaded shim, inert in a forked
@@ -754,7 +758,7 @@ static void proc_end(struct aproc *p)
 	p->lockfd = -1;
 }
 
-static void on_child(void *ctx, int op, int pid, int ppid)
+static void on_child(void *ctx, int op, int pid, int ppid, uint64_t ts)
 {
 	struct att *a = ctx;
 	struct aproc *p = proc_find(a, pid);
@@ -768,7 +772,8 @@ static void on_child(void *ctx, int op, int pid, int ppid)
 			child_start(p);
 		return;
 	case PP_CHILD_EXEC:
-		if (!p)
+		/* profiled already in its new image (found after the exec) */
+		if (!p || (p->bpf && ts < p->seen_ns))
 			return;
 		proc_stop(p, 0);
 		stop_inject(p);		/* the image it was in is gone */

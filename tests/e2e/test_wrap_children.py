@@ -104,7 +104,7 @@ def with_children(label, py):
         others = [m for m2, (m, _, _) in KIDS.items() if m2 != mode] + ["PARENT-KEEP"]
         h.check(ok and not any(site(rep, m) for m in others),
                 t + ": the %s child's report: its line exact, nothing of the others'" % mode,
-                why)
+                "%s; pyprof's stderr: %s" % (why, h.tail(rec.err)))
 
 
 def without(label, py):

@@ -5,9 +5,9 @@
 # child, with WAIT "wait", first waits (WAIT_S at most) until a shim of
 # its own is in it (its /proc/self/maps shows pyprof's copy,
 # libpyprof.so.PID.XXXXXX: the main thread loaded it, so its hooks are
-# in), then keeps KID_N[mode] bytes(KID_SIZE[mode]) objects at its marked
+# in), then keeps KID_N[mode] bytes objects of KID_SIZE[mode] at its marked
 # line until it ends; with "nowait" it keeps them at once. The parent
-# keeps PARENT_N bytes(PARENT_SIZE) at PARENT-KEEP, prints one line
+# keeps PARENT_N bytes objects of PARENT_SIZE at PARENT-KEEP, prints one line
 # per child: "MODE PID SAW_SHIM EXIT_STATUS", and exits with status
 # STATUS (the second argument).
 import multiprocessing
@@ -35,17 +35,17 @@ def kid(mode, wait, out):
         while not saw and time.monotonic() < end:
             saw = own_shim()
             time.sleep(0.005)
-    n, size = KID_N[mode], KID_SIZE[mode]
+    n, size, pad = KID_N[mode], KID_SIZE[mode], b"k"
     keep = [None] * n
     if mode == "spawn":
         for i in range(n):
-            keep[i] = bytes(size)                   # KID-SPAWN
+            keep[i] = pad * size                   # KID-SPAWN
     elif mode == "fork":
         for i in range(n):
-            keep[i] = bytes(size)                   # KID-FORK
+            keep[i] = pad * size                   # KID-FORK
     else:
         for i in range(n):
-            keep[i] = bytes(size)                   # KID-EXEC
+            keep[i] = pad * size                   # KID-EXEC
     KEPT.append(keep)
     if out is not None:
         out.put((os.getpid(), saw))
@@ -56,9 +56,10 @@ def kid(mode, wait, out):
 
 def main():
     wait = sys.argv[1] == "wait"
-    keep = [None] * PARENT_N
+    keep, pad = [None] * PARENT_N, b"p"
+
     for i in range(PARENT_N):
-        keep[i] = bytes(PARENT_SIZE)                # PARENT-KEEP
+        keep[i] = pad * PARENT_SIZE                # PARENT-KEEP
     KEPT.append(keep)
     for mode in ("spawn", "fork"):
         ctx = multiprocessing.get_context(mode)
