@@ -63,6 +63,7 @@ struct aproc {
 	int ended, announced;
 	struct pp_inject *inj;		/* the shim being loaded, or NULL */
 	int inj_said;
+	int inj_retry;			/* just exec'd: loading failed, again */
 	/* --children: forked from a process with our shim, it unloads the
 	 * copy it inherited first (preload/attach.c); started once it is
 	 * gone, or at this time without the shim */
@@ -490,10 +491,16 @@ static void start_inject(struct aproc *p)
 	else
 		p->inj = pp_inject_start(&py, o->shim_path, o->ring_bytes,
 					 o->sample_bytes, 0, err, sizeof(err));
-	if (!p->inj)
-		fprintf(stderr, "pyprof: cannot load the shim into pid %d (%s): "
-			"attaching with eBPF only (as --no-inject)\n", p->pid,
-			err);
+	if (p->inj)
+		return;
+	/* just exec'd, its interpreter half made (3.14: no main thread
+	 * state yet): child_wait() tries again, EXEC_NS at most */
+	if (p->exec_until && pp_now_ns() < p->exec_until) {
+		p->inj_retry = 1;
+		return;
+	}
+	fprintf(stderr, "pyprof: cannot load the shim into pid %d (%s): "
+		"attaching with eBPF only (as --no-inject)\n", p->pid, err);
 }
 
 /* The shim connected (once), and what it recorded. */
@@ -576,12 +583,16 @@ static void proc_free(struct aproc *p)
 
 /*
  * Profile process p: probes on its interpreter, its META and PROC in the
- * stream, and the shim loaded into it (start_inject). 0, or -1
- * with one line in err.
+ * stream, and the shim loaded into it (start_inject). 0, 1 when it is
+ * to be tried again (start_inject), or -1 with one line in err.
  */
 static int proc_start(struct aproc *p, char *err, size_t errlen)
 {
 	start_inject(p);
+	if (p->inj_retry) {
+		p->inj_retry = 0;
+		return 1;
+	}
 	emit_meta(p, pp_now_ns());
 	if (pp_bpf_attach(&p->bpf, p->pid, bpf_mode(p->a->o, p->inj != NULL),
 			  from_bpf, p, err, errlen) < 0) {
@@ -629,7 +640,7 @@ static void child_start(struct aproc *p)
 {
 	char err[512];
 	size_t i;
-	int ring;
+	int ring, rc;
 
 	/* a shim that connected meanwhile waits for its ring (2 s at most,
 	 * its main thread held): attaching to a tree takes longer */
@@ -699,7 +710,6 @@ static void child_start(struct aproc *p)
 			p->retry_at = pp_now_ns() + RETRY_NS;
 			return;		/* child_wait() calls again */
 		}
-		p->exec_until = 0;
 	}
 	if (p->lockfd < 0)
 		p->lockfd = take_lock(p->pid);
@@ -710,7 +720,13 @@ static void child_start(struct aproc *p)
 	}
 	if (p->pidfd < 0)
 		p->pidfd = syscall(SYS_pidfd_open, p->pid, 0);
-	if (proc_start(p, err, sizeof(err)) < 0) {
+	rc = proc_start(p, err, sizeof(err));
+	if (rc > 0) {
+		p->retry_at = pp_now_ns() + RETRY_NS;
+		return;		/* child_wait() calls again */
+	}
+	p->exec_until = 0;
+	if (rc < 0) {
 		if (getenv("PYPROF_DEBUG"))
 			fprintf(stderr, "pyprof: child %d not profiled: %s\n",
 				p->pid, err);
@@ -773,7 +789,8 @@ static void on_child(void *ctx, int op, int pid, int ppid, uint64_t ts)
 		return;
 	case PP_CHILD_EXEC:
 		/* profiled already in its new image (found after the exec) */
-		if (!p || (p->bpf && ts < p->seen_ns))
+		if (!p || (p->bpf && ts < p->seen_ns &&
+			   (p->inj || p->a->o->no_inject)))
 			return;
 		proc_stop(p, 0);
 		stop_inject(p);		/* the image it was in is gone */
