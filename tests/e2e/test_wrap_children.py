@@ -14,6 +14,7 @@ With --children:
   nothing of the other children's or the command's lines;
 - the command's own report (--proc): PARENT-KEEP exact, none of the
   children's lines.
+--children --no-bpf: status 2, no trace.
 Without --children (as before): one process in the trace (no
 "processes"), PARENT-KEEP exact, no child's line, the same exit status.
 """
@@ -127,8 +128,19 @@ def without(label, py):
                                     rec.report.get("processes")))
 
 
+def usage():
+    """--children needs eBPF: with --no-bpf, one line, status 2, no trace"""
+    trace = h.tmpfile("nobpf.pp")
+    r = h.pyprof("record", "--children", "--no-bpf", "-o", trace, "--", "/bin/true")
+    h.check(r.rc == 2 and len(r.err.strip().splitlines()) <= 2 and "--no-bpf" in r.err and
+            not h.os.path.exists(trace),
+            "wrap --children --no-bpf: a usage error, no trace",
+            "rc %s; %s" % (r.rc, h.tail(r.err)))
+
+
 def main():
     h.require_pyprof()
+    usage()
     for label, py in h.interpreters():
         if label not in LABELS:
             continue
