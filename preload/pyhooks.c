@@ -72,10 +72,12 @@ static void step_aside(struct domain *d)
 /*
  * Attach mode: no atexit callback of ours can be registered (it would
  * outlive the shim's unloading), so the end of the program's own run is
- * the first OBJ free once the interpreter finalizes (Py_IsFinalizing:
- * set after the atexit callbacks, before the modules are torn down):
- * the FINALIZE mark goes before that free, and the live state of a
- * process that ends while attached is the one it ran with, as wrapped.
+ * the first free recorded once the interpreter finalizes
+ * (Py_IsFinalizing: set after the atexit callbacks, before the modules
+ * are torn down): the FINALIZE mark goes before it, and the live state
+ * of a process that ends while attached is the one it ran with, as
+ * wrapped. Only recorded frees ask (a sampled run's others change no
+ * figure): the common free pays nothing.
  */
 static int (*is_finalizing)(void);
 static int fin_watch;
@@ -142,6 +144,8 @@ static void *hook_realloc(void *ctx, void *old, size_t n)
 		note_block(d, p);
 		return p;
 	}
+	if (unlikely(fin_watch) && old)
+		fin_check();
 	pp_in_hook++;
 	pp_record_realloc_begin(&tx, d->pp_domain, old, n);
 	p = d->orig.realloc(d->orig.ctx, old, n);
@@ -161,6 +165,8 @@ static __attribute__((always_inline)) inline void free_rest(struct domain *d,
 			step_aside(d);
 		return;
 	}
+	if (unlikely(fin_watch))
+		fin_check();
 	pp_in_hook++;
 	pp_record_free(d->pp_domain, p);
 	d->orig.free(d->orig.ctx, p);
@@ -173,11 +179,8 @@ static void hook_free(void *ctx, void *p)
 
 	/* before anything returns: a dead code object's address must not
 	 * keep its stacks and lines (codelines.c) */
-	if (p && d->pp_domain == PP_DOM_PYOBJ && pp_shim.active) {
-		if (unlikely(fin_watch))
-			fin_check();
+	if (p && d->pp_domain == PP_DOM_PYOBJ && pp_shim.active)
 		pp_code_freeing(p);
-	}
 	if ((uintptr_t)p == pp_fl_last)
 		pp_fl_last = 0;
 	free_rest(d, p);
@@ -251,11 +254,8 @@ static __attribute__((noinline)) void free_slow(struct domain *d, void *p)
 static __attribute__((always_inline)) inline void
 free_s(struct domain *d, void *p, int dom)
 {
-	if (dom == PP_DOM_PYOBJ && p && likely(pp_shim.active)) {
-		if (unlikely(fin_watch))
-			fin_check();
+	if (dom == PP_DOM_PYOBJ && p && likely(pp_shim.active))
 		pp_code_freeing(p);
-	}
 	if (unlikely((uintptr_t)p == pp_fl_last))
 		pp_fl_last = 0;
 	if (unlikely(pp_sample_maybe(p) || !pp_shim.active)) {
