@@ -676,16 +676,16 @@ static void frames_install(void)
 	globals = code ? fl.dict_new() : NULL;
 	f = globals ? fl.frame_new(ts, code, globals, NULL) : NULL;
 	if (f && *(void **)((char *)f + F_CODE) == code) {
-		pp_shim.py.decref(f);
-		f = NULL;
-		if (*(void **)((char *)code + CO_ZOMBIE) != NULL) {
-			void *z = *(void **)((char *)code + CO_ZOMBIE);
+		void **zombie = (void **)((char *)code + CO_ZOMBIE);
 
-			*(void **)((char *)code + CO_ZOMBIE) = NULL;
-			fl.gc_del(z);
+		pp_shim.py.decref(f);	/* to the empty zombie slot */
+		if (*zombie == f) {
+			*zombie = NULL;
+			fl.gc_del(f);
 			wrap_pull(&types[FL_FRAME], "PyFrame_Type",
 				  frame_dealloc);
 		}
+		f = NULL;
 	}
 	if (f)
 		pp_shim.py.decref(f);

@@ -9,8 +9,8 @@ churn of that type at FA-CHURN-KIND (which fills its freelist), the line
 FA-KEEP-KIND that keeps N holds exactly N live objects (frames: a kept
 generator on 3.9/3.10 is two objects, the generator and its frame, both
 made at that line; a 3.11+ generator holds its frame and is made at
-its def line, FA-GEN, so that line is added), and the churn
-lines hold none. Async generator wrapped values cannot be kept: the
+its def line, FA-GEN, so that line is added), and the churn lines hold
+none (3.13+: at most PARKED objects parked on their freelists). Async generator wrapped values cannot be kept: the
 line that yields N of them has made N of them (alloc_count N to N+2:
 the generator's first suspension makes one or two short-lived blocks of
 its own there, 1 on 3.10, 2 on 3.11/3.12; without re-creations counted
@@ -32,6 +32,10 @@ W = "freelists_all.py"
 N = 500
 KINDS = ("frame", "asend", "context", "slice", "memerr")
 STATIC_39 = ("asend", "context", "slice", "memerr", "agval")
+# 3.13+: what a churn line dropped last may wait on its freelist, still
+# charged to it (README, "parked"): the asend line's asend and the args
+# tuple of the StopIteration that its send raises
+PARKED = 2
 
 
 def minor_of(py):
@@ -77,8 +81,10 @@ def one(label, py):
         churn = [m for m in ("FA-CHURN-" + kind.upper(), "FA-CHURN-" + kind.upper() + "2")
                  if m in open(h.workload_path(W)).read()]
         held = {m: live_at(sites, *h.marker_site(W, m)[:2]) for m in churn}
-        h.check(not any(held.values()), "%s: %s churn lines hold nothing live" % (t, kind),
-                "live: %s" % held)
+        bound = PARKED if minor >= 13 else 0
+        h.check(sum(held.values()) <= bound, "%s: %s churn lines hold %s live" % (
+            t, kind, "nothing" if not bound else "at most %d parked objects" % bound),
+            "live: %s" % held)
     if minor == 9 or minor >= 13:
         print("note: %s agval: alloc count not checked on 3.%d (README)" % (t, minor))
         return
