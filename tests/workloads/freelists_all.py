@@ -1,9 +1,10 @@
 # For tests/e2e/test_freelists_all.py: every other type CPython hands out
 # again from a freelist or a cache (frames, async generator asend objects
 # and wrapped values, contextvars contexts, slices, MemoryError). For each
-# kind, churn_KIND creates and drops many at FA-CHURN-KIND (that fills its
-# freelist), then keep_KIND creates N and keeps them at FA-KEEP-KIND, in
-# lists made beforehand, so that nothing else of that line stays live.
+# kind, churn_KIND creates and drops many at FA-CHURN-KIND, BATCH at a
+# time (that fills its freelist; the slice cache holds one), then
+# keep_KIND creates N and keeps them at FA-KEEP-KIND, in lists made
+# beforehand, so that nothing else of that line stays live.
 # Async wrapped values cannot be kept (the generator's machinery unwraps
 # and drops each at once): N are made at FA-KEEP-AGVAL, one per yield.
 # 3.11+ make a generator (frame inside) at its def line (FA-GEN).
@@ -12,6 +13,7 @@ import sys
 
 N = 500
 CHURN = 3000
+BATCH = 64  # churned together: that many wait on the freelist after
 KEEP = {k: [None] * N for k in ("frame", "asend", "context", "slice", "memerr")}
 
 
@@ -21,8 +23,8 @@ def rec(n):
 
 
 def churn_frame():
-    for _ in range(CHURN):
-        rec(3)                                         # FA-CHURN-FRAME
+    for _ in range(CHURN // BATCH):
+        rec(BATCH)                                     # FA-CHURN-FRAME
 
 
 def gen():                                             # FA-GEN
@@ -45,11 +47,13 @@ async def agen_churn(vals):
 
 
 def churn_asend(ag):
-    for _ in range(CHURN):
-        try:
-            ag.asend(None).send(None)                  # FA-CHURN-ASEND
-        except StopIteration:
-            pass
+    for _ in range(CHURN // BATCH):
+        batch = [ag.asend(None) for _ in range(BATCH)]  # FA-CHURN-ASEND
+        for a in batch:
+            try:
+                a.send(None)
+            except StopIteration:
+                pass
 
 
 def keep_asend(ag, keep):
@@ -58,8 +62,8 @@ def keep_asend(ag, keep):
 
 
 def churn_context():
-    for _ in range(CHURN):
-        contextvars.copy_context()                     # FA-CHURN-CONTEXT
+    for _ in range(CHURN // BATCH):
+        [contextvars.copy_context() for _ in range(BATCH)]  # FA-CHURN-CONTEXT
 
 
 def keep_context(keep):
