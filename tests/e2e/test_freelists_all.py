@@ -1,28 +1,28 @@
 """Every other freelisted type: objects re-created from a freelist or a
 cache are charged to the line that re-creates them
-(tests/workloads/freelists_all.py; list, dict, tuple, float and int are
-tests/e2e/test_freelists.py's).
+(tests/workloads/freelists_all.py; lists, dicts, tuples and floats are
+test_freelists.py's, start-up's freelists test_freelists_start.py's).
 
 Per interpreter, recording every allocation, for frames, async generator
 asend objects, contextvars contexts, slices and MemoryError: after a
-churn of that type at FA-CHURN-KIND (which fills its freelist), the line
-FA-KEEP-KIND that keeps N holds exactly N live objects (frames: a kept
-generator on 3.9/3.10 is two objects, the generator and its frame, both
-made at that line; a 3.11+ generator holds its frame and is made at
-its def line, FA-GEN, so that line is added), and the churn lines hold
-none (3.13+: at most PARKED objects parked on their freelists). Async generator wrapped values cannot be kept: the
+churn of that type at FA-CHURN-KIND (BATCH at a time, which fills its
+freelist), the line FA-KEEP-KIND that keeps N holds exactly N live
+objects (frames: a kept generator on 3.9/3.10 is two objects, the
+generator and its frame, both made at that line; a 3.11+ generator holds
+its frame and is made at its def line, FA-GEN, so that line is added),
+and the churn lines hold none (3.13+: at most PARKED objects waiting on
+their freelists). Async generator wrapped values cannot be kept: the
 line that yields N of them has made N of them (alloc_count N to N+2:
 the generator's first suspension makes one or two short-lived blocks of
-its own there, 1 on 3.10, 2 on 3.11/3.12; without re-creations counted
-it is 1 or 2).
+its own there, 1 on 3.10, 2 on 3.11/3.12; with the re-created ones
+uncounted it is 1 or 2).
 
 Not checked where README says it is not covered: MemoryError on
-3.9-3.12 (its freelist is the interpreter's out-of-memory reserve); 3.9 keeps the asend,
-wrapped value, context, slice and MemoryError freelists in static
-variables (the slice line may be one short, a churn line may hold one
-slice); on 3.13+ an object back on its freelist stays charged to the
-line that last made it ("parked"), so a wrapped value re-made at the
-same line is one allocation there, not N.
+3.9-3.12 (its freelist is the interpreter's out-of-memory reserve); on
+3.9 the asend, wrapped value, context and slice freelists (static
+variables of the interpreter); on 3.13+ the wrapped values' count (an
+object back on its freelist stays charged to the line that last made it,
+"parked", so one re-made at the same line adds no allocation there).
 """
 import sys
 
