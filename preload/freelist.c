@@ -33,6 +33,9 @@
  *   PyFloat_FromDouble's pop by free_list != NULL: the list is drained
  *   and numfree saturated (interp->float_state, pycore_interp.h), after
  *   checking the offset on a float of our own.
+ * - frames (3.9/3.10), slices, contexts and async generator objects
+ *   (3.10-3.12) are pushed whatever their type: the wrapper takes each
+ *   back off after the push ("Freelists whose dealloc pushes", below).
  * Whatever was on a freelist at install is drained (create and drop until
  * a creation is a fresh allocation). Everything is restorable:
  * pp_freelist_undo() puts the originals back, with the GIL held.
@@ -472,8 +475,8 @@ static void float_resaturate(void)
  * type copy to fail), 3.9-3.12: the wrapper lets the original dealloc
  * push the object and takes it straight back off, to PyObject_GC_Del
  * (these types' tp_free). A push is the dealloc's last step (nothing
- * runs between it and our check), and the lists are verified on objects
- * of our own at install (else that type is left alone); the checks
+ * runs between it and our check; frames: below), and the lists are
+ * verified at install (else that type is left alone); the checks
  * below only write when the list's top is the object just pushed.
  * - frames, 3.9/3.10 (Objects/frameobject.c frame_dealloc): to the code
  *   object's co_zombieframe if it is empty, else to the frame freelist.
@@ -481,7 +484,9 @@ static void float_resaturate(void)
  *   frame: one made before us, or one a dealloc further up this stack
  *   pushed and has yet to take back) and take the frame back from it
  *   after, holding a reference to the code so that Py_DECREF(co) cannot
- *   free it: the freelist itself never gets a frame again.
+ *   free it: the freelist itself never gets a frame again. The trashcan's
+ *   end, which may run other deallocs after the push, does not touch
+ *   the frame (object.h Py_TRASHCAN_END).
  * - slices, 3.10-3.12 (Objects/sliceobject.c slice_dealloc): the
  *   interpreter's one-entry slice_cache.
  * - contextvars contexts, 3.10-3.12 (Python/context.c
