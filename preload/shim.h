@@ -168,6 +168,8 @@ static inline int pp_sample_maybe(const void *p)
 void pp_emit_alloc(uint8_t domain, const void *p, size_t n);
 void pp_emit_free(uint8_t domain, const void *p);
 uint32_t pp_stack_current(void);
+/* stacks.c: what pp_stack_current calls, this interpreter's own copy */
+extern uint32_t (*pp_stack_now)(void);
 
 /*
  * The bodies of an ALLOC of a Python domain and of a FREE, inline in the
@@ -183,7 +185,7 @@ pp_emit_py_alloc(uint8_t domain, const void *p, size_t n)
 
 	if (pp_emit_dropping())
 		return;
-	stack = pp_stack_current();
+	stack = pp_stack_now();
 	r = pp_emit_reserve(sizeof(*r));
 	if (!r)
 		return;
