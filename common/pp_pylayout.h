@@ -138,6 +138,9 @@ typedef int (*pp_py_key_walk_fn)(const struct pp_pylayout *l,
 				 uint64_t *key, int max);
 pp_py_key_walk_fn pp_py_key_walker(const struct pp_pylayout *l,
 				   const void *code_type);
+/* the FRAME_SHAPES version (preload/pywalk.h) pp_py_walker picks for l:
+ * 39, 310, 311, ...; 0 = none */
+int pp_py_shape(const struct pp_pylayout *l, const void *code_type);
 
 /*
  * A walk that starts from the previous one: m holds the last walk's

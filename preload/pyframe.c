@@ -10,11 +10,7 @@
 #include <stdint.h>
 
 #include "pp_pylayout.h"
-
-/* links followed per walk, counting skipped frames */
-#define WALK_LINKS 4096
-
-#define LOAD(type, base, off) (*(const type *)((const char *)(base) + (off)))
+#include "pywalk.h"
 
 /* 3.9/3.10: an int f_lasti (UNITS: in code units, 3.10); -1 before the
  * first instruction runs */
@@ -32,14 +28,6 @@ static inline int32_t off_instr(uintptr_t p, uintptr_t code, uint32_t start)
 
 	return !p || d < 0 || d > INT32_MAX ? -1 : (int32_t)d;
 }
-
-/* the layout's offsets in locals (registers), and the innermost frame */
-#define WALK_OFFSETS							\
-	const uint32_t back = l->frame_back, fcode = l->frame_code;	\
-	const uint32_t owner = l->frame_owner, cstack = l->owner_cstack; \
-	const uint32_t obtype = l->ob_type, instr = l->frame_instr;	\
-	const uint32_t start = l->code_start;				\
-	const void *f = LOAD(const void *, tstate, l->tstate_frame);
 
 /*
  * One walker per frame shape, so the loop holds no tests of the shape:
@@ -78,34 +66,29 @@ static int name(const struct pp_pylayout *l, const void *tstate,	\
 	return n;							\
 }
 
-/*
- * The shapes by version, once for both walkers (X: version, then the
- * DEFINE_WALK flags):
- * 3.9 Objects/frameobject.c, 3.10 (f_lasti in code units);
- * 3.11 internal/pycore_frame.h: _PyInterpreterFrame_LASTI;
- * 3.12: C-stack entry frames (owner);
- * 3.13: tstate->current_frame, f_executable may be None;
- * 3.14: f_executable is a tagged _PyStackRef.
- */
-#define FRAME_SHAPES(X)			\
-	X(39, 0, 1, 0, 0, 0, 0)		\
-	X(310, 0, 1, 1, 0, 0, 0)	\
-	X(311, 1, 0, 0, 0, 0, 0)	\
-	X(312, 1, 0, 0, 1, 0, 0)	\
-	X(313, 0, 0, 0, 1, 1, 0)	\
-	X(314, 0, 0, 0, 1, 1, 1)
-
 #define WALK_OF(v, ...) DEFINE_WALK(walk_##v, __VA_ARGS__)
 FRAME_SHAPES(WALK_OF)
 
 /*
  * The same shapes, walking against the previous walk (pp_walkmemo):
- * first the links alone (one load each), then, from the outer end, the
- * links whose address and words are unchanged, then the rest read in
- * full. A link whose executable was not a code object is read again
- * every time: a code object may have been born at that address since,
- * and only code objects' deaths empty the memo (pp_code_deaths).
+ * one pass over the links comparing each with the memo's (address and
+ * words), which finds the outer links that are unchanged when the chain
+ * is as deep as before (else a second pass from the outer end does),
+ * then the rest read in full. A link whose executable was not a code
+ * object is read again every time: a code object may have been born at
+ * that address since, and only code objects' deaths empty the memo
+ * (pp_code_deaths).
  */
+
+/* frame f is memo link k as it was */
+#define SAME_LINK(f, k, INTLASTI, OWNER, TYPECHECK)			\
+	((f) == (k)->frame &&						\
+	 (!TYPECHECK || (k)->kind != PP_LINK_RECHECK) &&		\
+	 LOAD(uintptr_t, f, fcode) == (k)->code &&			\
+	 (INTLASTI ? (uintptr_t)(uint32_t)LOAD(int, f, instr) :		\
+		     LOAD(uintptr_t, f, instr)) == (k)->instr &&	\
+	 (!OWNER || LOAD(uint8_t, f, owner) == (k)->owner))
+
 #define DEFINE_MEMO_WALK(name, CFRAME, INTLASTI, UNITS, OWNER, TYPECHECK, TAGGED) \
 static int name(const struct pp_pylayout *l, const void *tstate,	\
 		const void *code_type, struct pp_walkmemo *m)		\
@@ -113,12 +96,23 @@ static int name(const struct pp_pylayout *l, const void *tstate,	\
 	WALK_OFFSETS							\
 	const void *fa[PP_MEMO_LINKS];					\
 	struct pp_walklink *k;						\
-	int nl = 0, j, same, kept;					\
+	int nl = 0, j, same, kept, miss = -1;				\
 	uintptr_t code, p = 0;						\
 	int lasti = 0;							\
 									\
 	if (CFRAME && f)						\
 		f = LOAD(const void *, f, l->cframe_frame);		\
+	/* one pass from the inner end, each link compared with the	\
+	 * memo's at the same depth from its inner end: right when the	\
+	 * chain is as deep as before (the common case), and then the	\
+	 * outermost mismatch tells the unchanged outer links */	\
+	k = m->link + m->nlinks;	/* nlinks <= PP_MEMO_LINKS */	\
+	for (; f && k != m->link; f = LOAD(const void *, f, back)) {	\
+		k--;							\
+		if (!SAME_LINK(f, k, INTLASTI, OWNER, TYPECHECK))	\
+			miss = nl;					\
+		fa[nl++] = f;						\
+	}								\
 	for (; f; f = LOAD(const void *, f, back)) {			\
 		if (nl == PP_MEMO_LINKS) {				\
 			m->nlinks = m->nkept = 0;			\
@@ -126,14 +120,15 @@ static int name(const struct pp_pylayout *l, const void *tstate,	\
 		}							\
 		fa[nl++] = f;						\
 	}								\
-	for (j = 0, k = m->link; j < nl && j < (int)m->nlinks; j++, k++) { \
-		f = fa[nl - 1 - j];					\
-		if (f != k->frame || k->kind == PP_LINK_RECHECK ||	\
-		    LOAD(uintptr_t, f, fcode) != k->code ||		\
-		    (INTLASTI ? (uintptr_t)(uint32_t)LOAD(int, f, instr) : \
-				LOAD(uintptr_t, f, instr)) != k->instr || \
-		    (OWNER && LOAD(uint8_t, f, owner) != k->owner))	\
-			break;						\
+	if (nl == (int)m->nlinks) {					\
+		j = nl - 1 - miss;					\
+		k = m->link + j;					\
+	} else {	/* deeper or shallower: from the outer end */	\
+		for (j = 0, k = m->link; j < nl && j < (int)m->nlinks;	\
+		     j++, k++)						\
+			if (!SAME_LINK(fa[nl - 1 - j], k, INTLASTI, OWNER,	\
+				       TYPECHECK))			\
+				break;					\
 	}								\
 	same = j;							\
 	kept = same ? m->link[same - 1].kept : 0;			\
@@ -171,61 +166,16 @@ static int name(const struct pp_pylayout *l, const void *tstate,	\
 	return same;							\
 }
 
-/*
- * The same shapes, for the shim's quick key of a short chain: a hash of
- * each kept frame's code and instruction word (the words its offset is
- * made from, so equal words give equal frames while the code objects
- * live), nothing stored, no offsets worked out, not folded (its high
- * bits are the mixed ones). -1: more than max frames (or a chain cut
- * short), the caller walks it in full.
- */
-static inline uint64_t key_mix(uint64_t h, uint64_t v)
-{
-	return (h ^ v) * 0x9e3779b97f4a7c15ull;
-}
-
-#define DEFINE_KEY_WALK(name, CFRAME, INTLASTI, UNITS, OWNER, TYPECHECK, TAGGED) \
-static int name(const struct pp_pylayout *l, const void *tstate,	\
-		const void *code_type, uint64_t *key, int max)		\
-{									\
-	WALK_OFFSETS							\
-	uint64_t h = 0x6b6579ull;					\
-	int n = 0, links = 0;						\
-	uintptr_t code;							\
-									\
-	(void)start;							\
-	if (CFRAME && f)						\
-		f = LOAD(const void *, f, l->cframe_frame);		\
-	for (; f; f = LOAD(const void *, f, back)) {			\
-		if (++links > WALK_LINKS)				\
-			return -1;					\
-		if (OWNER && LOAD(uint8_t, f, owner) >= cstack)		\
-			continue;					\
-		code = LOAD(uintptr_t, f, fcode);			\
-		if (TAGGED)						\
-			code &= ~(uintptr_t)3;				\
-		if (!code || (TYPECHECK &&				\
-			      LOAD(const void *, code, obtype) != code_type)) \
-			continue;					\
-		if (++n > max)						\
-			return -1;					\
-		h = key_mix(h, code);					\
-		h = key_mix(h, INTLASTI ?				\
-			       (uint64_t)(uint32_t)LOAD(int, f, instr) : \
-			       LOAD(uintptr_t, f, instr));		\
-	}								\
-	*key = h;							\
-	return n;							\
-}
-
 #define KEY_OF(v, ...) DEFINE_KEY_WALK(key_##v, __VA_ARGS__)
 FRAME_SHAPES(KEY_OF)
 
 #define MEMO_OF(v, ...) DEFINE_MEMO_WALK(memo_##v, __VA_ARGS__)
 FRAME_SHAPES(MEMO_OF)
 
-/* The key or memo walker of the shape pp_py_walker picks for l */
+/* The key or memo walker of the shape pp_py_walker picks for l, or its
+ * FRAME_SHAPES version (0: none) */
 #define KEY_FOR(v, ...)  if (w == walk_##v) return key_##v;
+#define SHAPE_FOR(v, ...) if (w == walk_##v) return v;
 #define MEMO_FOR(v, ...) if (w == walk_##v) return memo_##v;
 #define DEFINE_PICK(name, type, pick)					\
 type name(const struct pp_pylayout *l, const void *code_type)		\
@@ -233,11 +183,13 @@ type name(const struct pp_pylayout *l, const void *code_type)		\
 	pp_py_walk_fn w = pp_py_walker(l, code_type);			\
 									\
 	FRAME_SHAPES(pick)						\
-	return NULL;							\
+	return 0;							\
 }
 DEFINE_PICK(pp_py_key_walker, pp_py_key_walk_fn, KEY_FOR)
 DEFINE_PICK(pp_py_memo_walker, pp_py_memo_walk_fn, MEMO_FOR)
+DEFINE_PICK(pp_py_shape, int, SHAPE_FOR)
 #undef DEFINE_PICK
+#undef SHAPE_FOR
 #undef MEMO_FOR
 #undef KEY_FOR
 

@@ -91,29 +91,6 @@ static __attribute__((noinline)) void fin_check(void)
 		pp_emit_mark(PP_MARK_FINALIZE);
 }
 
-static void *hook_malloc(void *ctx, size_t n)
-{
-	struct domain *d = ctx;
-	void *p;
-
-	if (pp_in_hook || !pp_shim.active) {
-		if (!pp_shim.active)
-			step_aside(d);
-		p = d->orig.malloc(d->orig.ctx, n);
-		note_block(d, p);
-		return p;
-	}
-	pp_in_hook++;
-	p = d->orig.malloc(d->orig.ctx, n);
-	note_block(d, p);
-	if (p)
-		pp_record_alloc(d->pp_domain, p, n);
-	pp_in_hook--;
-	if (d->pp_domain == PP_DOM_PYOBJ && unlikely(--pp_fl_check < 0))
-		pp_fl_recheck();
-	return p;
-}
-
 static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
 {
 	struct domain *d = ctx;
@@ -155,7 +132,7 @@ static void *hook_realloc(void *ctx, void *old, size_t n)
 	return p;
 }
 
-/* hook_free after its first two steps */
+/* a PyMem free after its first two steps (free_a, free_s) */
 static __attribute__((always_inline)) inline void free_rest(struct domain *d,
 							   void *p)
 {
@@ -171,19 +148,6 @@ static __attribute__((always_inline)) inline void free_rest(struct domain *d,
 	pp_record_free(d->pp_domain, p);
 	d->orig.free(d->orig.ctx, p);
 	pp_in_hook--;
-}
-
-static void hook_free(void *ctx, void *p)
-{
-	struct domain *d = ctx;
-
-	/* before anything returns: a dead code object's address must not
-	 * keep its stacks and lines (codelines.c) */
-	if (p && d->pp_domain == PP_DOM_PYOBJ && pp_shim.active)
-		pp_code_freeing(p);
-	if ((uintptr_t)p == pp_fl_last)
-		pp_fl_last = 0;
-	free_rest(d, p);
 }
 
 /*
@@ -251,6 +215,49 @@ static __attribute__((noinline)) void free_slow(struct domain *d, void *p)
 	free_rest(d, p);
 }
 
+/*
+ * Every allocation: one copy per domain, the record inline (one frame,
+ * the domain's tests made at build time); what is not recorded (nested,
+ * stopped, NULL) takes the out-of-line paths above.
+ */
+static __attribute__((always_inline)) inline void *
+malloc_a(struct domain *d, size_t n, int dom)
+{
+	void *p;
+
+	if (unlikely(pp_in_hook || !pp_shim.active))
+		return malloc_pass(d, n);
+	pp_in_hook = 1;
+	p = d->orig.malloc(d->orig.ctx, n);
+	if (dom != PP_DOM_PYRAW)
+		pp_fl_last = (uintptr_t)p;
+	if (likely(p))
+		pp_emit_py_alloc(dom, p, n);
+	pp_in_hook = 0;
+	if (dom == PP_DOM_PYOBJ && unlikely(--pp_fl_check < 0))
+		pp_fl_recheck();
+	return p;
+}
+
+static __attribute__((always_inline)) inline void
+free_a(struct domain *d, void *p, int dom)
+{
+	/* before anything returns: a dead code object's address must not
+	 * keep its stacks and lines (codelines.c) */
+	if (dom == PP_DOM_PYOBJ && p && likely(pp_shim.active))
+		pp_code_freeing(p);
+	if (unlikely((uintptr_t)p == pp_fl_last))
+		pp_fl_last = 0;
+	if (unlikely(!p || pp_in_hook || !pp_shim.active)) {
+		free_slow(d, p);
+		return;
+	}
+	pp_in_hook = 1;
+	pp_emit_free_inline(dom, p);
+	d->orig.free(d->orig.ctx, p);
+	pp_in_hook = 0;
+}
+
 static __attribute__((always_inline)) inline void
 free_s(struct domain *d, void *p, int dom)
 {
@@ -311,22 +318,38 @@ static void *realloc_s(void *ctx, void *old, size_t n)
 	{								\
 		free_s(ctx, p, dom);					\
 	}
+#define ALL_HOOKS(name, dom)						\
+	static void *name##_malloc(void *ctx, size_t n)			\
+	{								\
+		return malloc_a(ctx, n, dom);				\
+	}								\
+	static void name##_free(void *ctx, void *p)			\
+	{								\
+		free_a(ctx, p, dom);					\
+	}
 SAMPLED_HOOKS(raw_s, PP_DOM_PYRAW)
 SAMPLED_HOOKS(mem_s, PP_DOM_PYMEM)
 SAMPLED_HOOKS(obj_s, PP_DOM_PYOBJ)
+ALL_HOOKS(raw_a, PP_DOM_PYRAW)
+ALL_HOOKS(mem_a, PP_DOM_PYMEM)
+ALL_HOOKS(obj_a, PP_DOM_PYOBJ)
 #undef SAMPLED_HOOKS
+#undef ALL_HOOKS
 
 /* the hooks of domain i (PyMemAllocatorDomain order), ctx unset */
 static struct pymem_allocator hooks_of(int i)
 {
 	static const struct pymem_allocator all = {
-		.malloc = hook_malloc, .calloc = hook_calloc,
-		.realloc = hook_realloc, .free = hook_free,
+		.calloc = hook_calloc, .realloc = hook_realloc,
 	};
 	struct pymem_allocator a = all;
 
-	if (!pp_shim.sample_bytes)
+	if (!pp_shim.sample_bytes) {
+		a.malloc = i == 0 ? raw_a_malloc : i == 1 ? mem_a_malloc :
+				    obj_a_malloc;
+		a.free = i == 0 ? raw_a_free : i == 1 ? mem_a_free : obj_a_free;
 		return a;
+	}
 	a.malloc = i == 0 ? raw_s_malloc : i == 1 ? mem_s_malloc : obj_s_malloc;
 	a.free = i == 0 ? raw_s_free : i == 1 ? mem_s_free : obj_s_free;
 	a.calloc = calloc_s;

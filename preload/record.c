@@ -33,13 +33,7 @@ void pp_emit_alloc(uint8_t domain, const void *p, size_t n)
 
 void pp_emit_free(uint8_t domain, const void *p)
 {
-	struct pp_rec_free *r;
-
-	r = pp_emit_reserve(sizeof(*r));
-	if (!r)
-		return;
-	r->addr = (uintptr_t)p;
-	pp_ring_commit(r, PP_REC_FREE, domain, 0, sizeof(*r));
+	pp_emit_free_inline(domain, p);
 }
 
 /*

@@ -170,6 +170,44 @@ static inline int pp_sample_maybe(const void *p)
 /* record.c: the hot path, called by the interposers with pp_in_hook set */
 void pp_emit_alloc(uint8_t domain, const void *p, size_t n);
 void pp_emit_free(uint8_t domain, const void *p);
+uint32_t pp_stack_current(void);
+/* stacks.c: what pp_stack_current calls, this interpreter's own copy */
+extern uint32_t (*pp_stack_now)(void);
+
+/*
+ * The bodies of an ALLOC of a Python domain and of a FREE, inline in the
+ * PyMem hooks' every-allocation path (one frame for the hook and its
+ * record: that call's saves and restores were a fifth of the hook's
+ * own cost); pp_emit_alloc and pp_emit_free for the other callers.
+ */
+static __attribute__((always_inline)) inline void
+pp_emit_py_alloc(uint8_t domain, const void *p, size_t n)
+{
+	struct pp_rec_alloc *r;
+	uint32_t stack;
+
+	if (pp_emit_dropping())
+		return;
+	stack = pp_stack_now();
+	r = pp_emit_reserve(sizeof(*r));
+	if (!r)
+		return;
+	r->addr = (uintptr_t)p;
+	r->size = n;
+	pp_ring_commit(r, PP_REC_ALLOC, domain, stack, sizeof(*r));
+}
+
+static __attribute__((always_inline)) inline void
+pp_emit_free_inline(uint8_t domain, const void *p)
+{
+	struct pp_rec_free *r;
+
+	r = pp_emit_reserve(sizeof(*r));
+	if (!r)
+		return;
+	r->addr = (uintptr_t)p;
+	pp_ring_commit(r, PP_REC_FREE, domain, 0, sizeof(*r));
+}
 struct pp_realloc_tx {
 	struct pp_rec_realloc *r;
 	uint32_t stack;
@@ -215,9 +253,8 @@ void pp_freelist_undo(void);
 int pp_freelist_detach(void);
 int pp_freelist_busy(void);
 
-/* stacks.c */
+/* stacks.c (pp_stack_current: above) */
 int pp_stacks_init(void);
-uint32_t pp_stack_current(void);
 
 static inline uint64_t pp_hash_ptr(const void *p)
 {

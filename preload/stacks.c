@@ -40,6 +40,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "pywalk.h"
 #include "shim.h"
 
 #define PP_MAX_NATIVE 32
@@ -133,12 +134,10 @@ static void chain_free(void *p)
  * destructors are walked in full). A system call, not our mmap hook,
  * which would record it.
  */
-static struct chain *chain_get(void)
+static __attribute__((noinline)) struct chain *chain_make(void)
 {
 	long p;
 
-	if (likely((uintptr_t)chain > 1))
-		return chain;
 	if (chain == CHAIN_DEAD || !chain_key_ok)
 		return NULL;
 	p = syscall(SYS_mmap, NULL, CHAIN_BYTES, PROT_READ | PROT_WRITE,
@@ -152,6 +151,13 @@ static struct chain *chain_get(void)
 	chain = (struct chain *)p;
 	chain->self = (unsigned long)pthread_self();
 	return chain;
+}
+
+static inline struct chain *chain_get(void)
+{
+	if (likely((uintptr_t)chain > 1))
+		return chain;
+	return chain_make();
 }
 /*
  * libunwind's unw_backtrace, loaded only for --native: the shim itself
@@ -598,35 +604,60 @@ static inline const void *this_tstate(struct chain *c)
 	return ts;
 }
 
+/* the thread state to walk, outside the common state (PP_PY_HOOKED) */
+static __attribute__((noinline)) const void *tstate_other(struct chain *c)
+{
+	if (pp_shim.py_state < PP_PY_HOOKED)
+		return NULL;	/* code objects' deaths are seen from then on */
+	if (!pp_shim.py.is_initialized())
+		return NULL;	/* finalizing: thread states being torn down */
+	return this_tstate(c);
+}
+
+/* a quick key not in the table: walk in full, remember the id */
+static __attribute__((noinline)) uint32_t quick_miss(struct chain *c,
+						     const void *ts,
+						     struct quick *q,
+						     uint64_t key,
+						     uint32_t deaths)
+{
+	uint32_t id = stack_full(c, ts);
+
+	if (id) {
+		q[1] = q[0];
+		q[0].key = key;
+		q[0].id = id;
+		q[0].deaths = deaths;
+	}
+	return id;
+}
+
 /*
  * A short chain (fewer than MEMO_MIN frames) by its quick key: a hit
  * costs one pass over the links, no offsets, generations or tables.
  * Sound while no code object has died since the entry was made (the
  * deaths are read before the walk): until then an address is the same
- * code object, and (code, instruction word) the same frame.
+ * code object, and (code, instruction word) the same frame. kw is the
+ * key walker, a shape's own (inlined) in the per-shape copies below.
  */
-uint32_t pp_stack_current(void)
+static __attribute__((always_inline)) inline uint32_t
+stack_with(pp_py_key_walk_fn kw)
 {
 	struct chain *c = chain_get();
 	const void *ts;
 	struct quick *q;
 	uint64_t key;
-	uint32_t deaths, id;
+	uint32_t deaths;
 	int n;
 
 	if (likely(pp_shim.py_state == PP_PY_HOOKED))
 		ts = this_tstate(c);
-	else if (pp_shim.py_state < PP_PY_HOOKED)
-		ts = NULL;	/* code objects' deaths are seen from then on */
-	else if (!pp_shim.py.is_initialized())
-		ts = NULL;	/* finalizing: thread states being torn down */
 	else
-		ts = this_tstate(c);
-	if (!ts || !c || c->deep || !key_walk)
+		ts = tstate_other(c);
+	if (!ts || !c || c->deep || !kw)
 		return stack_full(c, ts);
 	deaths = __atomic_load_n(&pp_code_deaths, __ATOMIC_ACQUIRE);
-	n = key_walk(&pp_shim.layout, ts, pp_shim.py.code_type, &key,
-		     MEMO_MIN - 1);
+	n = kw(&pp_shim.layout, ts, pp_shim.py.code_type, &key, MEMO_MIN - 1);
 	if (n <= 0)
 		return n ? stack_full(c, ts) : 0;
 	/* two ways a set, the last one made first: a loop's few dozen
@@ -636,14 +667,30 @@ uint32_t pp_stack_current(void)
 		return q[0].id;
 	if (q[1].key == key && q[1].deaths == deaths && q[1].id)
 		return q[1].id;
-	id = stack_full(c, ts);
-	if (id) {
-		q[1] = q[0];
-		q[0].key = key;
-		q[0].id = id;
-		q[0].deaths = deaths;
+	return quick_miss(c, ts, q, key, deaths);
+}
+
+/* any shape, the key walker called through key_walk (NULL: none) */
+static uint32_t stack_any(void)
+{
+	return stack_with(key_walk);
+}
+
+/* one copy per frame shape, its key walk inlined (pywalk.h) */
+#define CURRENT_OF(v, ...)						\
+	DEFINE_KEY_WALK(qkey_##v, __VA_ARGS__)				\
+	static uint32_t current_##v(void)				\
+	{								\
+		return stack_with(qkey_##v);				\
 	}
-	return id;
+FRAME_SHAPES(CURRENT_OF)
+#undef CURRENT_OF
+
+uint32_t (*pp_stack_now)(void) = stack_any;
+
+uint32_t pp_stack_current(void)
+{
+	return pp_stack_now();
 }
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *data)
@@ -708,6 +755,13 @@ int pp_stacks_init(void)
 			pp_shim.native = 0;	/* no libunwind: Python frames only */
 		else
 			key_walk = NULL;	/* the key holds no native frames */
+	}
+	if (key_walk) {
+#define SHAPE_CASE(v, ...) case v: pp_stack_now = current_##v; break;
+		switch (pp_py_shape(&pp_shim.layout, pp_shim.py.code_type)) {
+		FRAME_SHAPES(SHAPE_CASE)
+		}
+#undef SHAPE_CASE
 	}
 	return 0;
 }
