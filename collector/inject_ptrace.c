@@ -276,14 +276,19 @@ static int call_on(const struct pp_remote *r, int tid, char *err,
 		   size_t errlen)
 {
 	struct user_regs_struct R0, R, A;
-	uint64_t F = 0, page, a0 = 0, a1 = 0;
-	int entry, st, e, i, seen;
+	uint64_t F = 0, page, rip = 0, a0 = 0, a1 = 0;
+	int entry, st, e, i, seen, direct;
 
 	entry = to_boundary(tid, &R0);
 	if (entry < 0) {
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		return entry;
 	}
+	direct = r->direct && r->direct(r->ctx, tid, &R0);
+	if (getenv("PYPROF_DEBUG"))
+		fprintf(stderr, "pyprof: thread %d stopped in system call %ld "
+			"(%ld): %s call\n", tid, (long)R0.orig_rax,
+			(long)R0.rax, direct ? "direct" : "pending");
 	R = R0;
 	carry_on(&R, entry);
 	e = write_frame(r->pid, tid, &R, r->restore_rt, &F);
@@ -331,14 +336,14 @@ static int call_on(const struct pp_remote *r, int tid, char *err,
 		       strerror(-(long)page));
 		return -EIO;
 	}
-	if (r->fill(r->ctx, page, &a0, &a1) < 0) {
+	if (r->fill(r->ctx, page, direct, &rip, &a0, &a1) < 0) {
 		/* the thread returns through the frame; the page stays */
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		seterr(err, errlen, "cannot write the target's page%s", "");
 		return -EIO;
 	}
-	A.rip = r->fn;
-	A.rsp = F;	/* fn returns into __restore_rt: R again */
+	A.rip = rip;
+	A.rsp = F;	/* it returns into __restore_rt: R again */
 	A.rdi = a0;
 	A.rsi = a1;
 	A.rax = 0;
