@@ -632,6 +632,8 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 	}
 	if (p->minor <= 13 && resolve(in, p, &r, err, errlen) < 0)
 		goto fail;
+	if (p->minor >= 14 && pp_remote_exec_ok(p, err, errlen) < 0)
+		goto fail;
 	in->ring_fd = pp_ring_create(&in->ring, ring_bytes, PP_RING_DROP);
 	if (in->ring_fd < 0) {
 		snprintf(err, errlen, "cannot create the event ring: %s",
@@ -654,7 +656,25 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 	in->start_ns = pp_now_ns();
 	if (breaker_off(p->minor) && p->interp)
 		in->breaker = p->interp + breaker_off(p->minor);
+	e = -1;
 	if (p->minor >= 14) {
+		/* a main thread blocked with the GIL released: the direct
+		 * call (as for 3.9-3.13; its remote debugging is enabled),
+		 * or else PEP 768's request, never both */
+		char e2[256];
+
+		r.direct_only = 1;
+		e2[0] = 0;
+		if (resolve(in, p, &r, e2, sizeof(e2)) == 0)
+			e = pp_remote_call(&r, e2, sizeof(e2));
+		if (e < 0 && getenv("PYPROF_DEBUG"))
+			fprintf(stderr, "pyprof: no direct call: %s\n", e2);
+		if (e < 0 && in->direct) {
+			snprintf(err, errlen, "%s", e2);
+			goto fail;
+		}
+	}
+	if (p->minor >= 14 && e < 0) {
 		char script[PATH_MAX];
 
 		if (write_script(in, script, sizeof(script)) < 0) {
@@ -663,7 +683,7 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 			goto fail;
 		}
 		e = pp_remote_exec(p, script, &in->pending, err, errlen);
-	} else {
+	} else if (p->minor <= 13) {
 		e = pp_remote_call(&r, err, errlen);
 	}
 	if (e < 0)
@@ -711,13 +731,21 @@ int pp_inject_poll(struct pp_inject *in, char *err, size_t errlen)
 		fd = -1;
 	}
 	if (fd < 0) {
-		kick(in);
+		if (!in->direct)
+			kick(in);
 		if (!in->said_waiting &&
 		    pp_now_ns() - in->start_ns > 2000000000ull) {
 			in->said_waiting = 1;
-			fprintf(stderr, "pyprof: waiting for pid %d's main "
-				"thread to run Python code (it loads the "
-				"shim between two bytecodes)\n", in->pid);
+			if (in->direct)
+				fprintf(stderr, "pyprof: waiting for pid %d's "
+					"main thread to take the GIL (it loads "
+					"the shim from inside a system call)\n",
+					in->pid);
+			else
+				fprintf(stderr, "pyprof: waiting for pid %d's "
+					"main thread to run Python code (it loads "
+					"the shim between two bytecodes)\n",
+					in->pid);
 		}
 		return 0;
 	}

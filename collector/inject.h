@@ -60,6 +60,7 @@ struct pp_remote {
 	/* with the thread stopped, R its registers at the stop: 1 for the
 	 * direct call (on this thread), 0 for the pending call */
 	int (*direct)(void *ctx, int tid, const struct user_regs_struct *R);
+	int direct_only;	/* the main thread's direct call, or nothing */
 	/* after the page is mapped at addr: its contents, what the thread
 	 * calls (rip) and the call's arguments (a0, a1) */
 	int (*fill)(void *ctx, uint64_t addr, int direct, uint64_t *rip,
@@ -74,5 +75,9 @@ int pp_remote_call(const struct pp_remote *r, char *err, size_t errlen);
  * debugging disabled or absent: one line). */
 int pp_remote_exec(const struct pp_pyproc *p, const char *path,
 		   uint64_t *pending, char *err, size_t errlen);
+
+/* inject_pep768.c: 0 if p's remote execution is there and enabled, or
+ * -1 with err (the same lines as pp_remote_exec) */
+int pp_remote_exec_ok(const struct pp_pyproc *p, char *err, size_t errlen);
 
 #endif

@@ -287,8 +287,13 @@ static int call_on(const struct pp_remote *r, int tid, char *err,
 	direct = r->direct && r->direct(r->ctx, tid, &R0);
 	if (getenv("PYPROF_DEBUG"))
 		fprintf(stderr, "pyprof: thread %d stopped in system call %ld "
-			"(%ld): %s call\n", tid, (long)R0.orig_rax,
-			(long)R0.rax, direct ? "direct" : "pending");
+			"(%ld): %s\n", tid, (long)R0.orig_rax, (long)R0.rax,
+			direct ? "direct call" : r->direct_only ? "not blocked "
+			"with the GIL released" : "pending call");
+	if (!direct && r->direct_only) {
+		ptrace(PTRACE_DETACH, tid, 0, 0);	/* nothing changed */
+		return -EAGAIN;
+	}
 	R = R0;
 	carry_on(&R, entry);
 	e = write_frame(r->pid, tid, &R, r->restore_rt, &F);
@@ -389,6 +394,14 @@ int pp_remote_call(const struct pp_remote *r, char *err, size_t errlen)
 		seterr(err, errlen, "cannot list the target's threads%s", "");
 		return -1;
 	}
+	/* the main thread first: the one a direct call is made on */
+	for (i = 1; i < n; i++)
+		if (t[i] == r->pid) {
+			t[i] = t[0];
+			t[0] = r->pid;
+		}
+	if (r->direct_only)
+		n = t[0] == r->pid && in_syscall(r->pid, t[0]);
 	memset(tried, 0, sizeof(tried));
 	/* threads blocked in a system call first, then every other one
 	 * (states change meanwhile: each thread is tried once) */
@@ -405,6 +418,8 @@ int pp_remote_call(const struct pp_remote *r, char *err, size_t errlen)
 			if (e == 0)
 				return 0;
 			if (e == -EIO)
+				return -1;
+			if (r->direct_only)
 				return -1;
 			if (e == -EPERM || e == -EACCES) {
 				int tracer = tracer_of(r->pid, t[i]);
