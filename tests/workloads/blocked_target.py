@@ -7,7 +7,9 @@
 #   drop     -> frees them: "dropped N"
 #   main     -> "sleeping" while the main thread is still blocked, then
 #               "woke S" (S: seconds time.sleep took)
-#   quit     -> the worker ends (join: the main thread returns)
+#   ping     -> "pong"
+#   quit     -> the process exits (os._exit: the main thread may sleep on)
+import os
 import sys
 import threading
 import time
@@ -28,15 +30,19 @@ def serve():
     for line in sys.stdin:
         cmd = line.split()
         if not cmd or cmd[0] == "quit":
-            break
+            sys.stdout.flush()
+            os._exit(0)
         if cmd[0] == "keep":
-            for _ in range(int(cmd[1])):
-                kept.append(bytes(1000))  # BLOCKED-KEEP
+            kept = [None] * int(cmd[1])
+            for i in range(len(kept)):
+                kept[i] = bytes(1000)  # BLOCKED-KEEP
             say("kept %d %d" % (len(kept), sum(sys.getsizeof(b) for b in kept)))
         elif cmd[0] == "drop":
             n = len(kept)
             kept = []
             say("dropped %d" % n)
+        elif cmd[0] == "ping":
+            say("pong")
         elif cmd[0] == "main":
             say("sleeping" if woke is None else "woke %.3f" % woke)
 
