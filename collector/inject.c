@@ -152,6 +152,8 @@ struct pp_inject {
 	uint64_t breaker;		/* see kick() */
 	uint64_t pending;		/* 3.14+: the remote-exec request flag */
 	uint64_t gil;			/* struct _gil_runtime_state * */
+	uint64_t interp_head;		/* &_PyRuntime.interpreters.head */
+	uint64_t interp;		/* what it held at the start */
 	uint64_t pending_call;		/* Py_AddPendingCall */
 	uint32_t tid_off;		/* PyThreadState.thread_id */
 	int direct;			/* the main thread loads it directly */
@@ -393,18 +395,24 @@ static int blocking_call(const struct pp_inject *in,
 	return 0;
 }
 
-/* does the thread whose pthread_t is self hold the GIL? (-1: unknown) */
+/*
+ * Does the thread whose pthread_t is self hold the GIL? (-1: unknown;
+ * also when the interpreter is gone, after Py_Finalize in a program
+ * that embeds it: PyGILState_Ensure would abort there)
+ */
 static int holds_gil(const struct pp_inject *in, uint64_t self)
 {
-	uint64_t holder = 0, id = 0;
+	uint64_t holder = 0, id = 0, interp = 0;
 	int locked = 0;
-	struct iovec l[2] = { { &locked, 4 }, { &holder, 8 } };
-	struct iovec r[2] = {
+	struct iovec l[3] = { { &locked, 4 }, { &holder, 8 }, { &interp, 8 } };
+	struct iovec r[3] = {
 		{ (void *)(in->gil + PP_GIL_OFF_LOCKED), 4 },
-		{ (void *)(in->gil + PP_GIL_OFF_HOLDER), 8 } };
+		{ (void *)(in->gil + PP_GIL_OFF_HOLDER), 8 },
+		{ (void *)in->interp_head, 8 } };
 	struct iovec li = { &id, 8 }, ri;
 
-	if (process_vm_readv(in->pid, l, 2, r, 2, 0) != 12)
+	if (process_vm_readv(in->pid, l, 3, r, 3, 0) != 20 ||
+	    interp != in->interp || !interp)
 		return -1;
 	if (!locked)
 		return 0;
@@ -616,6 +624,8 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 		return NULL;
 	in->pid = p->pid;
 	in->gil = p->gil;
+	in->interp_head = p->runtime + p->layout.runtime_interp_head;
+	in->interp = p->interp;
 	in->tid_off = p->layout.tstate_thread_id;
 	in->lfd = in->ring_fd = in->conn = -1;
 	r.ctx = in;
