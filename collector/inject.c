@@ -154,6 +154,7 @@ struct pp_inject {
 	uint64_t gil;			/* struct _gil_runtime_state * */
 	uint64_t interp_head;		/* &_PyRuntime.interpreters.head */
 	uint64_t interp;		/* what it held at the start */
+	uint64_t finalizing;		/* &_PyRuntime._finalizing, 0: unknown */
 	uint64_t pending_call;		/* Py_AddPendingCall */
 	uint32_t tid_off;		/* PyThreadState.thread_id */
 	int direct;			/* the main thread loads it directly */
@@ -396,23 +397,46 @@ static int blocking_call(const struct pp_inject *in,
 }
 
 /*
- * Does the thread whose pthread_t is self hold the GIL? (-1: unknown;
- * also when the interpreter is gone, after Py_Finalize in a program
- * that embeds it: PyGILState_Ensure would abort there)
+ * &_PyRuntime._finalizing: 3.9-3.12 (Include/internal/pycore_runtime.h)
+ * keep it 16 bytes before interpreters.head (the interpreters' mutex
+ * between); 3.13+ say where in _Py_DebugOffsets' runtime_state (its
+ * 5th word). 0: unknown.
+ */
+static uint64_t finalizing_addr(const struct pp_pyproc *p)
+{
+	uint64_t off = 0;
+
+	if (p->minor <= 12)
+		return p->layout.runtime_interp_head >= 16 ?
+			p->runtime + p->layout.runtime_interp_head - 16 : 0;
+	if (pp_pyproc_read(p, p->runtime + 32, &off, 8) || !off ||
+	    off >= 65536)
+		return 0;
+	return p->runtime + off;
+}
+
+/*
+ * Does the thread whose pthread_t is self hold the GIL? (-1: unknown,
+ * and when the interpreter is finalizing or gone: PyGILState_Ensure
+ * would end the thread there (3.9-3.13), hang it (3.14+) or, after
+ * Py_Finalize in a program that embeds Python, abort)
  */
 static int holds_gil(const struct pp_inject *in, uint64_t self)
 {
-	uint64_t holder = 0, id = 0, interp = 0;
+	uint64_t holder = 0, id = 0, interp = 0, fin = 1;
 	int locked = 0;
-	struct iovec l[3] = { { &locked, 4 }, { &holder, 8 }, { &interp, 8 } };
-	struct iovec r[3] = {
+	struct iovec l[4] = { { &locked, 4 }, { &holder, 8 }, { &interp, 8 },
+			      { &fin, 8 } };
+	struct iovec r[4] = {
 		{ (void *)(in->gil + PP_GIL_OFF_LOCKED), 4 },
 		{ (void *)(in->gil + PP_GIL_OFF_HOLDER), 8 },
-		{ (void *)in->interp_head, 8 } };
+		{ (void *)in->interp_head, 8 },
+		{ (void *)in->finalizing, 8 } };
 	struct iovec li = { &id, 8 }, ri;
 
-	if (process_vm_readv(in->pid, l, 3, r, 3, 0) != 20 ||
-	    interp != in->interp || !interp)
+	if (!in->finalizing ||
+	    process_vm_readv(in->pid, l, 4, r, 4, 0) != 28 ||
+	    interp != in->interp || !interp || fin)
 		return -1;
 	if (!locked)
 		return 0;
@@ -626,6 +650,7 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 	in->gil = p->gil;
 	in->interp_head = p->runtime + p->layout.runtime_interp_head;
 	in->interp = p->interp;
+	in->finalizing = finalizing_addr(p);
 	in->tid_off = p->layout.tstate_thread_id;
 	in->lfd = in->ring_fd = in->conn = -1;
 	r.ctx = in;
