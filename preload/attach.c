@@ -13,7 +13,8 @@
  * pyprof's direct call, made by the main thread itself inside that
  * system call, which takes the GIL with PyGILState_Ensure; then a
  * failed entry returns 1 and the direct call dlcloses us. 3.14+: from
- * PEP 768's script, on the thread it was aimed at.
+ * PEP 768's script, run by the main thread between two bytecodes, or
+ * from the direct call.
  *
  * The detach: when recording stops (pyprof closes the connection, or
  * is gone), our watcher thread takes the GIL as any C thread does
@@ -25,7 +26,8 @@
  * Code of ours still in use then (a dlopen in progress through got.c's
  * wrapper; a dealloc of freelist.c's that let the GIL go, an object
  * still pointing at a private type copy) holds the dlclose back until
- * the last such use ends. If something was chained in front of our
+ * the last such use ends (past 2 s, the watcher ends and the last use
+ * queues the dlclose as a pending call: pp_attach_idle). If something was chained in front of our
  * PyMem hooks since, they stay pass-throughs and the shim stays loaded,
  * costing a branch.
  *
@@ -282,10 +284,18 @@ __attribute__((used)) void *pp_watch_body(void)
 	if (!clean)
 		return NULL;
 	/* a thread may still be on its way out of our code (as
-	 * pp_got_unhook's grace period) */
-	do
+	 * pp_got_unhook's grace period); a use that lasts (an object
+	 * still on a private type copy) is left to its end, whose
+	 * pp_attach_idle queues the unload (a pending call, as before) */
+	for (i = 0; i < 1 || (i < 2000 && in_use()); i++)
 		nanosleep(&nap, NULL);
-	while (in_use());
+	if (in_use()) {
+		__atomic_store_n(&unload_pending, 1, __ATOMIC_RELEASE);
+		/* unless it ended meanwhile: then ours, if not taken */
+		if (in_use() ||
+		    !__atomic_exchange_n(&unload_pending, 0, __ATOMIC_ACQ_REL))
+			return NULL;
+	}
 	for (i = 0; i < extra_refs; i++)
 		dlclose_fn(self);
 	pp_watch_dlclose = dlclose_fn;
