@@ -156,6 +156,7 @@ struct pp_inject {
 	uint64_t interp;		/* what it held at the start */
 	uint64_t finalizing;		/* &_PyRuntime._finalizing, 0: unknown */
 	uint64_t pending_call;		/* Py_AddPendingCall */
+	uint64_t restore_rt;		/* glibc's __restore_rt */
 	uint32_t tid_off;		/* PyThreadState.thread_id */
 	int direct;			/* the main thread loads it directly */
 	struct pp_inject_data d;
@@ -449,6 +450,27 @@ static int holds_gil(const struct pp_inject *in, uint64_t self)
 }
 
 /*
+ * Is the thread inside a signal handler (which may have interrupted it
+ * with malloc's lock held)? A handler's frame starts with its return
+ * address, glibc's __restore_rt, just above the handler's own frames:
+ * looked for in the 64 KiB above the stack pointer.
+ */
+static int in_handler(const struct pp_inject *in, uint64_t sp)
+{
+	static uint64_t buf[8192];
+	struct iovec l = { buf, sizeof(buf) }, r = { (void *)sp, sizeof(buf) };
+	ssize_t n = process_vm_readv(in->pid, &l, 1, &r, 1, 0);
+	size_t i;
+
+	if (n < 8 || !in->restore_rt)
+		return 1;
+	for (i = 0; i < (size_t)n / 8; i++)
+		if (buf[i] == in->restore_rt)
+			return 1;
+	return 0;
+}
+
+/*
  * Called with thread tid stopped at a system call boundary: 1 to have
  * it make the direct call (the main thread, blocked with the GIL
  * released: it may never run a pending call), 0 to have it queue the
@@ -466,7 +488,7 @@ static int pick_direct(void *ctx, int tid, const struct user_regs_struct *R)
 	if (rax != -512 && rax != -513 && rax != -514 && rax != -516 &&
 	    rax != -EINTR)
 		return 0;
-	if (!blocking_call(in, R))
+	if (!blocking_call(in, R) || in_handler(in, R->rsp))
 		return 0;
 	return holds_gil(in, R->fs_base) == 0;
 }
@@ -567,7 +589,7 @@ static int resolve(struct pp_inject *in, const struct pp_pyproc *p,
 		in->d.gil_ensure = in->d.gil_release = 0;
 	in->d.page_size = PAGE;
 	r->libc_syscall = v[3];
-	r->restore_rt = find_restore_rt(in->pid);
+	r->restore_rt = in->restore_rt = find_restore_rt(in->pid);
 	if (!r->restore_rt) {
 		snprintf(err, errlen, "no signal return code in the target's "
 			 "libc");
