@@ -18,6 +18,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -289,6 +290,48 @@ static int write_script(struct pp_inject *in, char *target_path, size_t n)
 
 /* ---- the socket ---- */
 
+/*
+ * An abstract socket's name is seen only in its network namespace: a
+ * target in a container of its own (Docker, Kubernetes) could never
+ * connect to one made in ours. So the socket is made in the target's
+ * (this thread enters it for the socket() call and comes back; the
+ * socket keeps the namespace it was made in).
+ */
+static int socket_in_netns(int pid)
+{
+	char fn[64];
+	struct stat a, b;
+	int fd, ours, theirs, e;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/ns/net", pid);
+	if (stat("/proc/self/ns/net", &a) < 0 || stat(fn, &b) < 0 ||
+	    (a.st_dev == b.st_dev && a.st_ino == b.st_ino))
+		return socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC |
+			      SOCK_NONBLOCK, 0);
+	ours = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	theirs = open(fn, O_RDONLY | O_CLOEXEC);
+	if (ours < 0 || theirs < 0 || setns(theirs, CLONE_NEWNET) < 0) {
+		e = errno;
+		fd = -1;
+	} else {
+		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC |
+			    SOCK_NONBLOCK, 0);
+		e = errno;
+		if (setns(ours, CLONE_NEWNET) < 0) {
+			/* cannot come back: nothing else may run in theirs */
+			fprintf(stderr, "pyprof: cannot leave pid %d's network "
+				"namespace: %s\n", pid, strerror(errno));
+			abort();
+		}
+	}
+	if (ours >= 0)
+		close(ours);
+	if (theirs >= 0)
+		close(theirs);
+	errno = e;
+	return fd;
+}
+
 static int listen_on(struct pp_inject *in)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -299,7 +342,7 @@ static int listen_on(struct pp_inject *in)
 		     in->pid, (unsigned long long)pp_now_ns());
 	memcpy(sa.sun_path + 1, in->d.sock, n);
 	len = offsetof(struct sockaddr_un, sun_path) + 1 + n;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = socket_in_netns(in->pid);
 	if (fd < 0)
 		return -errno;
 	if (bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, 1) < 0) {
@@ -656,6 +699,15 @@ static int stopped(int pid)
 	return st && *st == 'T';
 }
 
+/* pp_remote.idle: accept the shim's connection while its direct call
+ * is followed (inject_ptrace.c put_back) */
+static void answer(void *ctx)
+{
+	char err[256];
+
+	pp_inject_poll(ctx, err, sizeof(err));
+}
+
 struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 				  const char *shim_path, uint64_t ring_bytes,
 				  uint64_t sample_bytes, int native,
@@ -663,7 +715,7 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 {
 	struct pp_inject *in = calloc(1, sizeof(*in));
 	struct pp_remote r = { .pid = p->pid, .fill = fill,
-			       .direct = pick_direct };
+			       .direct = pick_direct, .idle = answer };
 	int e;
 
 	if (!in)

@@ -61,6 +61,9 @@ struct pp_remote {
 	 * direct call (on this thread), 0 for the pending call */
 	int (*direct)(void *ctx, int tid, const struct user_regs_struct *R);
 	int direct_only;	/* the main thread's direct call, or nothing */
+	/* called while a direct call is followed to its end (the shim's
+	 * entry, inside it, waits for pyprof to answer its connection) */
+	void (*idle)(void *ctx);
 	/* after the page is mapped at addr: its contents, what the thread
 	 * calls (rip) and the call's arguments (a0, a1) */
 	int (*fill)(void *ctx, uint64_t addr, int direct, uint64_t *rip,

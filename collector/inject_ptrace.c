@@ -46,6 +46,7 @@
 #define ERESTART_RESTARTBLOCK 516
 #define NR_restart_syscall 219
 #define NR_mmap 9
+#define NR_rt_sigreturn 15
 #define RED_ZONE 128
 
 /* the kernel's struct ucontext and rt_sigframe, x86-64
@@ -81,6 +82,11 @@ static void seterr(char *err, size_t n, const char *fmt, const char *a)
 	snprintf(err, n, fmt, a);
 }
 
+/* while put_back follows a direct call: pyprof's side of the shim's
+ * handshake, which that call waits for (inject.c pp_inject_poll) */
+static void (*idle_fn)(void *ctx);
+static void *idle_ctx;
+
 static int wait_stop(int tid, int *status, double secs)
 {
 	uint64_t end = pp_now_ns() + (uint64_t)(secs * 1e9);
@@ -95,6 +101,8 @@ static int wait_stop(int tid, int *status, double secs)
 			return -errno;
 		if (pp_now_ns() >= end)
 			return -ETIMEDOUT;
+		if (idle_fn)
+			idle_fn(idle_ctx);
 		nanosleep(&nap, NULL);
 	}
 }
@@ -196,7 +204,8 @@ static void carry_on(struct user_regs_struct *R, int entry)
 
 /* The frame that puts R back; returns its address (the pretcode). */
 static int write_frame(int pid, int tid, const struct user_regs_struct *R,
-		       uint64_t restore_rt, uint64_t *frame)
+		       uint64_t restore_rt, uint64_t *frame,
+		       struct user_fpregs_struct *fp0)
 {
 	struct user_fpregs_struct fp;
 	struct k_rt_sigframe f;
@@ -205,6 +214,7 @@ static int write_frame(int pid, int tid, const struct user_regs_struct *R,
 	memset(&f, 0, sizeof(f));
 	if (ptrace(PTRACE_GETFPREGS, tid, 0, &fp) < 0)
 		return -errno;
+	*fp0 = fp;
 	/* no xsave magic: the kernel restores x87/SSE state (caller-saved
 	 * registers at a call boundary aside, this is all the thread has) */
 	memset((char *)&fp + 464, 0, 48);
@@ -270,12 +280,59 @@ static int to_boundary(int tid, struct user_regs_struct *R0)
 	return 1;
 }
 
+/*
+ * fn has been set going: put R back ourselves rather than through the
+ * frame. rt_sigreturn makes a pending restart of the interrupted system
+ * call fail with EINTR (the kernel resets the thread's restart block:
+ * arch/x86/kernel/signal_64.c), which a sleep (nanosleep, a timed futex
+ * or poll) in C code that does not retry would see as cut short. So fn
+ * is followed to its return into __restore_rt, whose rt_sigreturn is
+ * skipped and R and the FP state set instead: the thread restarts its
+ * call as the kernel would have. If that does not come within 10 s (fn
+ * blocked: a direct call waiting for the GIL) or pyprof dies meanwhile,
+ * the frame still puts R back. Left stopped, for the detach.
+ */
+static void put_back(int tid, const struct user_regs_struct *R,
+		     const struct user_fpregs_struct *fp, uint64_t F)
+{
+	uint64_t end = pp_now_ns() + 10000000000ull;
+	struct user_regs_struct A, B;
+	struct __ptrace_syscall_info si;
+	int st, e;
+
+	while (pp_now_ns() < end) {
+		e = step(tid, PTRACE_SYSCALL, &st, 10.0);
+		if (e == -ETIMEDOUT) {
+			/* running, blocked in a call: stopped again to be
+			 * detached (a traced thread would stop at its next
+			 * system call with nobody to resume it) */
+			ptrace(PTRACE_INTERRUPT, tid, 0, 0);
+			wait_stop(tid, &st, 5.0);
+			return;
+		}
+		if (e < 0 || ptrace(PTRACE_GETREGS, tid, 0, &A) < 0)
+			return;
+		if (WSTOPSIG(st) != (SIGTRAP | 0x80) ||
+		    ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(si), &si) <= 0 ||
+		    si.op != 1 /* PTRACE_SYSCALL_INFO_ENTRY */ ||
+		    A.orig_rax != NR_rt_sigreturn || A.rsp != F + 8)
+			continue;
+		B = *R;
+		B.orig_rax = (uint64_t)-1;	/* rt_sigreturn is skipped */
+		if (ptrace(PTRACE_SETFPREGS, tid, 0, (void *)fp) < 0 ||
+		    ptrace(PTRACE_SETREGS, tid, 0, &B) < 0)
+			ptrace(PTRACE_SETREGS, tid, 0, &A);	/* the frame's way */
+		return;
+	}
+}
+
 /* 0, -EIO (err set: give up), -EPERM/-EACCES, or another -errno (this
  * thread cannot be used: try the next) */
 static int call_on(const struct pp_remote *r, int tid, char *err,
 		   size_t errlen)
 {
 	struct user_regs_struct R0, R, A;
+	struct user_fpregs_struct fp;
 	uint64_t F = 0, page, rip = 0, a0 = 0, a1 = 0;
 	int entry, st, e, i, seen, direct;
 
@@ -296,7 +353,7 @@ static int call_on(const struct pp_remote *r, int tid, char *err,
 	}
 	R = R0;
 	carry_on(&R, entry);
-	e = write_frame(r->pid, tid, &R, r->restore_rt, &F);
+	e = write_frame(r->pid, tid, &R, r->restore_rt, &F, &fp);
 	if (e < 0) {
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		seterr(err, errlen, "cannot write to the target's stack (%s)",
@@ -354,11 +411,21 @@ static int call_on(const struct pp_remote *r, int tid, char *err,
 	A.rax = 0;
 	A.orig_rax = (uint64_t)-1;
 	e = ptrace(PTRACE_SETREGS, tid, 0, &A) < 0 ? -errno : 0;
-	ptrace(PTRACE_DETACH, tid, 0, 0);
-	if (e < 0)
+	if (e < 0) {
+		ptrace(PTRACE_DETACH, tid, 0, 0);
 		seterr(err, errlen, "cannot set the thread's registers (%s)",
 		       strerror(-e));
-	return e < 0 ? -EIO : 0;
+		return -EIO;
+	}
+	if (direct) {
+		/* the shim's entry waits for pyprof's hello meanwhile */
+		idle_fn = r->idle;
+		idle_ctx = r->ctx;
+	}
+	put_back(tid, &R, &fp, F);
+	idle_fn = NULL;
+	ptrace(PTRACE_DETACH, tid, 0, 0);
+	return 0;
 }
 
 /* TracerPid of a thread: another tracer holds it */

@@ -907,6 +907,8 @@ void pp_model_feed(struct pp_model *m, const struct pp_hdr *rec)
 			if (rec->aux == PP_MARK_RUN && !m->t_run &&
 			    !m->finalized)
 				run_starts(m, r->ts);
+			if (rec->aux == PP_MARK_PY_READY)
+				m->shim_ready = 1;
 			if (rec->aux == PP_MARK_FINALIZE && !m->finalized) {
 				snapshot_end(m);
 				m->finalized = 1;

@@ -106,6 +106,7 @@ struct pp_model {
 	/* attached to a running process (META "attach"): what was put
 	 * into it, "ebpf" = nothing; NULL when pyprof started it */
 	char *attach_mode;
+	int shim_ready;			/* PP_MARK_PY_READY: the hooks are in */
 	uint64_t realtime0;		/* wall clock at start, ns */
 
 	/* time (CLOCK_MONOTONIC ns) */

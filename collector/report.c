@@ -175,10 +175,20 @@ static const char shim_misses[] = "memory allocated before attach (its "
 	"library loaded after attach allocates in its constructors (before "
 	"its dlopen returns)";
 
+static const char shim_never[] = "allocations: the shim was sent but "
+	"never loaded while attached (it loads when the target runs Python "
+	"code where it can: none did)";
+
+/* the shim was sent (it may not have loaded: shim_ready) */
+static int shim_sent(const struct pp_model *m)
+{
+	return m->attach_mode && !strcmp(m->attach_mode, "shim");
+}
+
 /* the shim was loaded: the report is about growth since attach */
 static int shim_mode(const struct pp_model *m)
 {
-	return m->attach_mode && !strcmp(m->attach_mode, "shim");
+	return shim_sent(m) && m->shim_ready;
 }
 
 static void attach_time(const struct pp_model *m, char *buf, size_t len)
@@ -200,9 +210,14 @@ static void attach_json(FILE *out, const struct pp_model *m)
 	fputs("  \"attach\": {\"mode\": ", out);
 	pp_json_str(out, m->attach_mode);
 	fprintf(out, ", \"attached_at\": \"%s\", \"sees\": ", when);
-	pp_json_str(out, shim_mode(m) ? shim_sees : attach_sees);
+	pp_json_str(out, shim_mode(m) ? shim_sees : shim_sent(m) ?
+		    "GIL, GC and lock waits (eBPF)" : attach_sees);
 	fputs(", \"cannot_see\": ", out);
-	pp_json_str(out, shim_mode(m) ? shim_misses : attach_misses);
+	pp_json_str(out, shim_mode(m) ? shim_misses : shim_sent(m) ?
+		    shim_never : attach_misses);
+	if (shim_sent(m))
+		fprintf(out, ", \"shim_loaded\": %s",
+			m->shim_ready ? "true" : "false");
 	fputs("},\n", out);
 }
 
@@ -336,7 +351,8 @@ static void site_text(FILE *out, const struct pp_model *m, uint32_t idx,
 	const struct pp_func *f = pp_model_func(m, s->func);
 	char live[32], alloc[32], rate[32], fb[512], nb[256];
 	const char *file = f ? pp_text_str(f->file, fb, sizeof(fb)) : "<native>";
-	const char *name = f ? pp_text_str(f->name, nb, sizeof(nb)) : "";
+	const char *name = f ? pp_text_str(f->name, nb, sizeof(nb)) :
+			   "(no Python frame: start-up, threads not in Python)";
 
 	pp_fmt_bytes(s->end_live_bytes, live, sizeof(live));
 	pp_fmt_bytes(s->alloc_bytes, alloc, sizeof(alloc));
@@ -408,8 +424,12 @@ void pp_report_text_win(const struct pp_model *m, const struct pp_win *w,
 	trace_text(out, m);
 	if (w) {
 		window_text(out, m, w);
-	} else if (m->attach_mode && !shim_mode(m)) {
+	} else if (m->attach_mode && !shim_sent(m)) {
 		attach_text(out, m);
+	} else if (shim_sent(m) && !m->shim_ready) {
+		attach_time(m, c, sizeof(c));
+		fprintf(out, "attached at %s\nNot seen: %s.\nSeen: GIL, GC "
+			"and lock waits (eBPF).\n\n", c, shim_never);
 	} else {
 		if (shim_mode(m)) {
 			attach_time(m, c, sizeof(c));

@@ -22,15 +22,18 @@ static int columns(void)
 
 static void emit(const struct pp_canvas *c, int rows)
 {
-	int y, x, end;
+	char u[8];
+	int y, x, end, n;
 
 	for (y = 0; y < rows && y < c->h; y++) {
-		const char *ch = c->ch + (size_t)y * c->w;
+		const uint32_t *ch = c->ch + (size_t)y * c->w;
 
 		for (end = c->w; end > 0 && ch[end - 1] == ' '; end--)
 			;
-		for (x = 0; x < end; x++)
-			putchar(ch[x]);
+		for (x = 0; x < end; x++) {
+			n = pp_canvas_cell_utf8(ch[x], u, 0);
+			fwrite(u, 1, n, stdout);
+		}
 		putchar('\n');
 	}
 }

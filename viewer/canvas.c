@@ -1,21 +1,26 @@
 // SPDX-License-Identifier: MIT
 /*
- * A canvas: a grid of one-byte cells, each with a logical attribute.
+ * A canvas: a grid of cells, a character and a logical attribute each.
  * Drawing code writes here; the terminal or batch output reads it, so
- * the same rendering serves curses and text frames. Bytes outside
- * printable ASCII become '?' to keep every cell one column wide.
+ * the same rendering serves curses and text frames. Names and paths are
+ * UTF-8 (Python identifiers and file names need not be ASCII): a
+ * character takes the columns a terminal gives it, so columns stay
+ * under each other.
  */
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "../collector/alloc.h"
+#include "../collector/utf8.h"
 #include "vw.h"
 
 int pp_canvas_size(struct pp_canvas *c, int w, int h)
 {
-	char *ch;
+	uint32_t *ch;
 	uint8_t *at;
 
 	if (w < 1)
@@ -24,7 +29,7 @@ int pp_canvas_size(struct pp_canvas *c, int w, int h)
 		h = 1;
 	if (w == c->w && h == c->h)
 		return 0;
-	ch = pp_xmalloc((size_t)w * h);
+	ch = pp_xmalloc((size_t)w * h * sizeof(*ch));
 	at = pp_xmalloc((size_t)w * h);
 	free(c->ch);
 	free(c->at);
@@ -45,28 +50,179 @@ void pp_canvas_free(struct pp_canvas *c)
 
 void pp_canvas_clear(struct pp_canvas *c)
 {
-	memset(c->ch, ' ', (size_t)c->w * c->h);
+	size_t i;
+
+	for (i = 0; i < (size_t)c->w * c->h; i++)
+		c->ch[i] = ' ';
 	memset(c->at, VA_NORMAL, (size_t)c->w * c->h);
+}
+
+/* columns of cp as a terminal shows it: wcwidth in a UTF-8 locale
+ * (whatever pyprof's own is), -1 for a control character */
+static int cp_width(uint32_t cp)
+{
+	static locale_t utf8;
+	static int tried;
+	locale_t old;
+	int w;
+
+	if (cp < 0x7f)
+		return cp >= 0x20 ? 1 : -1;
+	if (!tried) {
+		tried = 1;
+		utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	}
+	if (!utf8)
+		return 1;
+	old = uselocale(utf8);
+	w = wcwidth((wchar_t)cp);
+	uselocale(old);
+	return w;
+}
+
+/* the next character of s (n bytes left): its code point, *len its
+ * bytes */
+static uint32_t next_cp(const unsigned char *s, size_t n, int *len)
+{
+	int k = pp_utf8_seq(s, n);
+
+	if (k < 0) {
+		*len = -k;
+		return 0xfffd;
+	}
+	*len = k;
+	switch (k) {
+	case 1:
+		return s[0];
+	case 2:
+		return (s[0] & 0x1f) << 6 | (s[1] & 0x3f);
+	case 3:
+		return (s[0] & 0x0f) << 12 | (s[1] & 0x3f) << 6 | (s[2] & 0x3f);
+	default:
+		return (s[0] & 0x07) << 18 | (s[1] & 0x3f) << 12 |
+		       (s[2] & 0x3f) << 6 | (s[3] & 0x3f);
+	}
+}
+
+/* cell o is written: a double-width character it cut in half goes */
+static void unsplit(struct pp_canvas *c, int x, int y)
+{
+	size_t o = (size_t)y * c->w + x;
+
+	if (c->ch[o] == PP_CELL_CONT && x > 0)
+		c->ch[o - 1] = ' ';
+	else if (x + 1 < c->w && c->ch[o + 1] == PP_CELL_CONT)
+		c->ch[o + 1] = ' ';
+}
+
+static void set_cell(struct pp_canvas *c, int x, int y, uint32_t cp,
+		     int attr)
+{
+	size_t o = (size_t)y * c->w + x;
+
+	unsplit(c, x, y);
+	c->ch[o] = cp;
+	c->at[o] = attr;
+}
+
+int pp_canvas_cell_utf8(uint32_t cp, char *out, int ascii)
+{
+	if (cp == PP_CELL_CONT)
+		return 0;
+	if (cp < 0x80 || ascii) {
+		out[0] = cp < 0x80 ? cp : '?';
+		if (cp >= 0x80 && cp_width(cp) == 2) {
+			out[1] = '?';
+			return 2;
+		}
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = 0xc0 | cp >> 6;
+		out[1] = 0x80 | (cp & 0x3f);
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = 0xe0 | cp >> 12;
+		out[1] = 0x80 | (cp >> 6 & 0x3f);
+		out[2] = 0x80 | (cp & 0x3f);
+		return 3;
+	}
+	out[0] = 0xf0 | cp >> 18;
+	out[1] = 0x80 | (cp >> 12 & 0x3f);
+	out[2] = 0x80 | (cp >> 6 & 0x3f);
+	out[3] = 0x80 | (cp & 0x3f);
+	return 4;
+}
+
+/* s from x in at most lim columns (lim < 0: to the edge); the x after */
+static int put(struct pp_canvas *c, int x, int y, int attr, const char *s,
+	       int lim)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s);
+	int len, w, end = lim < 0 ? c->w : x + lim;
+	uint32_t cp;
+
+	if (y < 0 || y >= c->h)
+		return x;
+	if (end > c->w)
+		end = c->w;
+	for (; n; p += len, n -= len) {
+		cp = next_cp(p, n, &len);
+		w = cp_width(cp);
+		if (w == 0)
+			continue;	/* a combining mark */
+		if (w < 0) {
+			cp = '?';
+			w = 1;
+		}
+		if (x + w > end)
+			break;
+		if (x >= 0) {
+			set_cell(c, x, y, cp, attr);
+			if (w == 2)
+				set_cell(c, x + 1, y, PP_CELL_CONT, attr);
+		}
+		x += w;
+	}
+	return x;
 }
 
 int pp_canvas_put(struct pp_canvas *c, int x, int y, int attr, const char *s)
 {
-	size_t o;
+	return put(c, x, y, attr, s, -1);
+}
 
-	if (y < 0 || y >= c->h)
-		return x;
-	for (; *s; s++, x++) {
-		unsigned char b = *s;
+/* the columns s takes */
+static int cols(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s);
+	int len, w, sum = 0;
 
-		if (x < 0)
-			continue;
-		if (x >= c->w)
-			break;
-		o = (size_t)y * c->w + x;
-		c->ch[o] = b >= 0x20 && b < 0x7f ? b : '?';
-		c->at[o] = attr;
+	for (; n; p += len, n -= len) {
+		w = cp_width(next_cp(p, n, &len));
+		sum += w < 0 ? 1 : w;
 	}
-	return x;
+	return sum;
+}
+
+int pp_canvas_put_w(struct pp_canvas *c, int x, int y, int attr,
+		    const char *s, int w)
+{
+	int e;
+
+	if (w <= 0)
+		return x;
+	if (cols(s) <= w) {
+		e = put(c, x, y, attr, s, w);
+	} else {
+		e = put(c, x, y, attr, s, w - 1);
+		e = put(c, e, y, attr, "~", 1);
+	}
+	pp_canvas_fill(c, e, y, x + w - e, ' ', attr);
+	return x + w;
 }
 
 int pp_canvas_printf(struct pp_canvas *c, int x, int y, int attr,
@@ -90,8 +246,7 @@ void pp_canvas_fill(struct pp_canvas *c, int x, int y, int n, char ch, int attr)
 			continue;
 		if (x >= c->w)
 			break;
-		c->ch[(size_t)y * c->w + x] = ch;
-		c->at[(size_t)y * c->w + x] = attr;
+		set_cell(c, x, y, (unsigned char)ch, attr);
 	}
 }
 

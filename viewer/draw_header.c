@@ -97,6 +97,14 @@ static void line_heap(struct pp_vw *v, struct pp_canvas *c, int y)
 		line_heap_attached(v, c, y);
 		return;
 	}
+	if (v->m->attach_mode && !strcmp(v->m->attach_mode, "shim") &&
+	    !v->m->shim_ready) {
+		/* it loads when the target runs Python code where it can */
+		x = field(c, x, y, "RSS", pp_fmt_bytes(s->rss, a, sizeof(a)));
+		pp_canvas_put(c, x + 2, y, VA_WARN, "allocations: the shim has "
+			      "not loaded (yet)");
+		return;
+	}
 	x = field(c, x, y, "Heap", pp_fmt_bytes(s->live, a, sizeof(a)));
 	if (!isnan(s->heap_per_min)) {
 		pp_fmt_bytes(s->heap_per_min, a, sizeof(a));

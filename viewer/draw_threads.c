@@ -39,8 +39,9 @@ int pp_draw_threads(struct pp_vw *v, struct pp_canvas *c, int y, int h)
 		double blocked;
 		int x;
 
-		x = pp_canvas_printf(c, 0, y + r, VA_NORMAL, "%8u %-14.14s ",
-				     t->tid, t->name ? t->name : "");
+		x = pp_canvas_printf(c, 0, y + r, VA_NORMAL, "%8u ", t->tid);
+		x = pp_canvas_put_w(c, x, y + r, VA_NORMAL,
+				    t->name ? t->name : "", 14) + 1;
 		x = pp_canvas_printf(c, x, y + r, t->lifetime_s > 0 &&
 				     t->wait_s / t->lifetime_s > 0.2 ? VA_LEAK :
 				     VA_VALUE, "%5.1f%%", t->lifetime_s > 0 ?

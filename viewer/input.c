@@ -58,14 +58,22 @@ static int filter_key(struct pp_vw *v, int key)
 		v->filter[0] = 0;
 		break;
 	case KEY_V_BACKSPACE:
+		/* a whole character: its UTF-8 continuation bytes too */
+		while (n && (v->filter[n - 1] & 0xc0) == 0x80)
+			n--;
 		if (n)
 			v->filter[n - 1] = 0;
+		else
+			v->filter[0] = 0;
 		break;
 	case CTRL('u'):
 		v->filter[0] = 0;
 		break;
 	default:
-		if (key < 0x20 || key >= 0x7f || n + 1 >= sizeof(v->filter))
+		/* bytes past ASCII: a UTF-8 terminal's characters, byte
+		 * by byte (names need not be ASCII) */
+		if (key < 0x20 || key == 0x7f || key > 0xff ||
+		    n + 1 >= sizeof(v->filter))
 			return 0;
 		v->filter[n] = key;
 		v->filter[n + 1] = 0;

@@ -8,6 +8,7 @@
  * with async-signal-safe calls, then die of the same signal).
  */
 #include <curses.h>
+#include <langinfo.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 static SCREEN *scr;
 static FILE *tty_out;
 static int tty_fd = -1, open_now, colored;
+static int utf8_tty;		/* its locale's characters are UTF-8 */
 static struct termios saved_tio;
 static int have_tio;
 static char reset_seq[256];
@@ -148,6 +150,8 @@ int pp_term_open(int out_fd, int color_ok)
 	if (open_now)
 		return 0;
 	setlocale(LC_CTYPE, "");
+	/* a terminal that does not take UTF-8 gets '?' past ASCII */
+	utf8_tty = !strcmp(nl_langinfo(CODESET), "UTF-8");
 	fd = dup(out_fd);
 	if (fd < 0 || !(tty_out = fdopen(fd, "w"))) {
 		if (fd >= 0)
@@ -292,11 +296,12 @@ int pp_term_key(int ms)
 
 void pp_term_show(const struct pp_canvas *c)
 {
-	int y, x, run, h, w;
+	char buf[4096];
+	int y, x, run, h, w, n, i;
 
 	getmaxyx(stdscr, h, w);
 	for (y = 0; y < c->h && y < h; y++) {
-		const char *ch = c->ch + (size_t)y * c->w;
+		const uint32_t *ch = c->ch + (size_t)y * c->w;
 		const uint8_t *at = c->at + (size_t)y * c->w;
 
 		for (x = 0; x < c->w && x < w; x += run) {
@@ -306,10 +311,17 @@ void pp_term_show(const struct pp_canvas *c)
 			/* the last cell of the screen scrolls it: leave it */
 			if (y == h - 1 && x + run == w)
 				run--;
+			/* a wide character is shown whole or not at all */
+			if (run > 0 && x + run < c->w &&
+			    ch[x + run] == PP_CELL_CONT)
+				run--;
 			if (run <= 0)
 				break;
+			for (i = 0, n = 0; i < run && n + 8 < (int)sizeof(buf); i++)
+				n += pp_canvas_cell_utf8(ch[x + i], buf + n,
+							 !utf8_tty);
 			attrset(attr_of[at[x] < VA_NATTR ? at[x] : 0]);
-			mvaddnstr(y, x, ch + x, run);
+			mvaddnstr(y, x, buf, n);
 		}
 	}
 	attrset(A_NORMAL);

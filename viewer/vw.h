@@ -36,17 +36,31 @@ enum pp_vw_attr {
 	VA_NATTR
 };
 
+/* a cell holds a code point; the right half of a double-width one
+ * (CJK) holds PP_CELL_CONT */
+#define PP_CELL_CONT 0xffffffffu
+
 struct pp_canvas {
 	int w, h;
-	char *ch;
+	uint32_t *ch;
 	uint8_t *at;
 };
 
 int pp_canvas_size(struct pp_canvas *c, int w, int h);
 void pp_canvas_free(struct pp_canvas *c);
 void pp_canvas_clear(struct pp_canvas *c);
-/* text at (x, y), clipped; returns the x after it */
+/* UTF-8 text at (x, y), clipped; returns the x after it. A character
+ * takes the columns a terminal gives it (wcwidth: 2 for CJK, 0 for a
+ * combining mark, which is left out); an invalid sequence is U+FFFD,
+ * a control character '?'. */
 int pp_canvas_put(struct pp_canvas *c, int x, int y, int attr, const char *s);
+/* the same in exactly w columns: padded, or cut with a '~' at the end */
+int pp_canvas_put_w(struct pp_canvas *c, int x, int y, int attr,
+		    const char *s, int w);
+/* a cell's characters as UTF-8 into out (at least 5 bytes): their
+ * length, 0 for the right half of a double-width character; ascii:
+ * '?' for anything past ASCII ('??' for a double-width one) */
+int pp_canvas_cell_utf8(uint32_t cp, char *out, int ascii);
 int pp_canvas_printf(struct pp_canvas *c, int x, int y, int attr,
 		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* n cells of ch from x */

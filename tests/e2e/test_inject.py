@@ -15,7 +15,10 @@ Debian's python3.11 is static, pyembed3.11 embeds libpython):
 - after the detach (SIGINT) /proc/PID/maps, fd and task hold nothing of
   pyprof's (the shim is unloaded, its copy in the target's /tmp gone);
 - 3.14+: a target with PYTHON_DISABLE_REMOTE_DEBUG=1 gets one line and
-  eBPF only.
+  eBPF only;
+- Debian's 3.11 (ptrace), trixie's 3.13 (ptrace, another root) and sid's
+  3.14 (PEP 768, another root) in namespaces of their own as a container
+  has them (pid, mount, network, UTS, IPC): the leak is found as above.
 Once (Debian's python3.11): main thread blocked in time.sleep, select,
 accept, a lock, and 8 churning threads; --sample 0 (live bytes exact to
 5%); 20 attach/detach in a row on one process; a target in a new PID
@@ -279,9 +282,13 @@ def repeat(label, py):
         tg.close()
 
 
-def pidns(label, py):
-    t = "%s inject pid namespace" % label
-    tg = Target(["unshare", "--pid", "--fork", "--mount-proc", py, h.workload_path(W),
+def pidns(label, py, container=False):
+    """A target in a new PID namespace; container: also its own network,
+    UTS and IPC namespaces, as Docker makes them (the shim connects back
+    through a socket made in the target's network namespace)."""
+    t = "%s inject %s" % (label, "container namespaces" if container else "pid namespace")
+    more = ["--net", "--uts", "--ipc"] if container else []
+    tg = Target(["unshare", "--pid", "--fork", "--mount-proc"] + more + [py, h.workload_path(W),
                  "busy"])
     try:
         if not h.check(tg.ready, t + ": target started", ""):
@@ -476,6 +483,8 @@ def main():
         if tuple(int(x) for x in h.python_version(py).split(".")[:2]) >= (3, 14):
             opt_out(label, py)
             stopped(label, py)      # the PEP 768 path
+        if label in ("py3.11-debian", "py3.13-trixie", "py3.14-sid"):
+            pidns(label, py, container=True)
     debian = [(label, py) for label, py in found if label == "py3.11-debian"]
     for label, py in debian:
         traced(label, py)

@@ -11,11 +11,17 @@ Per interpreter (python3.11 from Debian, static and embedded through\nDebian's s
   -n it goes to the end of the trace, where the cache leak is in Leaks;
 - PYPROF_COLUMNS widens the frames;
 - without -b and without a terminal, stdout carries only the command's
-  output and the text report goes to stderr.
+  output and the text report goes to stderr;
+- names past ASCII (unicode_names.py: a function répartir, a function
+  数据 whose characters are two columns wide, a thread
+  "ouvrière-☃-数据-longue"): shown as they are, not as '?', at their
+  lines; the thread's name cut to its 14 columns with a '~'; the rows'
+  figures under each other counted in terminal columns.
 """
 import os
 import re
 import sys
+import unicodedata
 
 import harness as h
 
@@ -133,6 +139,37 @@ def replay(label, py):
             "longest line %d" % longest)
 
 
+def cols(s):
+    """Terminal columns of s (East Asian wide ones take two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+
+def unicode_names(label, py):
+    t = "%s viewer batch, names past ASCII" % label
+    u = "unicode_names.py"
+    rec = h.record(py, u)
+    if not h.check(rec.rc == 0 and os.path.exists(rec.trace), t + ": recorded a trace",
+                   "rc %s; %s" % (rec.rc, h.tail(rec.err))):
+        return
+    r = h.pyprof("view", rec.trace, "-b", "-n", "1")
+    out = r.out
+    for mark, fn in (("UNI-FR", "répartir"), ("UNI-ZH", "数据")):
+        want = "%s:%d %s" % (u, h.line_of(u, mark), fn)
+        h.check(want in out, "%s: site %s shown" % (t, want), h.tail(out, 1500))
+    h.check("?" not in section(out, "Sites") and "\ufffd" not in out,
+            t + ": no '?' or U+FFFD in place of a character", section(out, "Sites")[:600])
+    rows = [ln for ln in out.splitlines() if re.match(r"^ +\d+ ", ln) and "%" in ln
+            and "[" in ln]
+    mine = [ln for ln in rows if "ouvrière-☃-数~" in ln]
+    main_row = [ln for ln in rows if "MainThread" in ln]
+    h.check(len(mine) == 1 and len(main_row) == 1 and
+            cols(mine[0][:mine[0].index("%")]) == cols(main_row[0][:main_row[0].index("%")]),
+            t + ": thread name cut to 14 columns with '~', WAIT% under MainThread's",
+            "%r %r" % (mine, main_row))
+    wide = [ln for ln in out.splitlines() if cols(ln) > 80]
+    h.check(r.rc == 0 and not wide, t + ": every line within 80 columns", wide[:3])
+
+
 def main():
     h.require_pyprof()
     for label, py in PYS:
@@ -141,6 +178,7 @@ def main():
             continue
         live(label, py)
         replay(label, py)
+        unicode_names(label, py)
     h.done()
 
 
