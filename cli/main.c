@@ -58,8 +58,9 @@ static const char usage[] =
 "                        loaded into it: CPython 3.9-3.15)\n"
 "      --no-inject       attach without loading anything into the target\n"
 "                        (eBPF only: kernel heap growth instead)\n"
-"      --children        also attach to the target's child processes, those\n"
-"                        running and those forked later (each reported apart)\n"
+"      --children        also profile the target's (or the command's) child\n"
+"                        processes, those running and those started later,\n"
+"                        each with a shim loaded into it (each reported apart)\n"
 "  -b, --batch           no curses: print text frames (with -n, -d)\n"
 "  -n N                  stop after N frames (batch)\n"
 "  -d SEC                seconds between frames (batch)\n"
@@ -493,7 +494,7 @@ static void proc_heading(FILE *f, const struct pp_proc_id *p, size_t i,
 	if (p->ppid)
 		fprintf(f, " (child of %d)", p->ppid);
 	else
-		fputs(" (attached to)", f);
+		fputs(p->wrapped ? " (the command)" : " (attached to)", f);
 	fputs(" ==\n", f);
 }
 
@@ -935,8 +936,9 @@ int main(int argc, char **argv)
 		return usage_error("%s", "give a command or --pid, not both");
 	if (o.no_inject && !o.pid)
 		return usage_error("%s", "--no-inject is for attaching (--pid)");
-	if (o.children && !o.pid)
-		return usage_error("%s", "--children is for attaching (--pid)");
+	if (o.children && o.no_bpf)
+		return usage_error("%s", "--children follows the process tree "
+				   "with eBPF: not with --no-bpf");
 	if (o.proc || o.merge)
 		return usage_error("%s", "--proc and --merge are for report");
 	if (argc < 1 && !o.pid)

@@ -63,6 +63,7 @@ struct aproc {
 	int ended, announced;
 	struct pp_inject *inj;		/* the shim being loaded, or NULL */
 	int inj_said;
+	int inj_retry;			/* just exec'd: loading failed, again */
 	/* --children: forked from a process with our shim, it unloads the
 	 * copy it inherited first (preload/attach.c); started once it is
 	 * gone, or at this time without the shim */
@@ -70,6 +71,9 @@ struct aproc {
 	/* exec'd: its new image is Python once its libpython is mapped and
 	 * its interpreter made; tried every RETRY_NS until then */
 	uint64_t exec_until, retry_at;
+	/* when child_start last looked at its image: an exec before it
+	 * was seen (the tree's events may come late) */
+	uint64_t seen_ns;
 	uint64_t rss;
 	uint64_t lost[PP_LOST_NSRC];	/* totals sent in LOST records */
 };
@@ -84,6 +88,11 @@ struct att {
 	size_t nprocs, cap;
 	int cur;			/* whose records were emitted last */
 	int write_err;
+	/* wrap mode (pp_tree_open): the root is the wrapped command, its
+	 * records the session's; the process that claimed its ring */
+	int wrap;
+	const int32_t *ring_owner;
+	uint64_t last_tick;
 };
 
 static volatile sig_atomic_t stop_sig;
@@ -103,9 +112,9 @@ static void put(struct att *a, const struct pp_hdr *rec)
 		pp_model_feed(a->m, rec);
 }
 
-/* A record of process p; with --children preceded by a PID record
- * when another process's came last (pp_wire.h). */
-static void emit(struct aproc *p, const struct pp_hdr *rec)
+/* With --children, a PID record when another process's records came
+ * last (pp_wire.h): p's follow. */
+static void switch_to(struct aproc *p)
 {
 	struct att *a = p->a;
 
@@ -122,7 +131,13 @@ static void emit(struct aproc *p, const struct pp_hdr *rec)
 		a->cur = p->pid;
 		put(a, &r.h);
 	}
-	put(a, rec);
+}
+
+/* A record of process p (after its PID record, switch_to). */
+static void emit(struct aproc *p, const struct pp_hdr *rec)
+{
+	switch_to(p);
+	put(p->a, rec);
 }
 
 static void from_bpf(const struct pp_hdr *rec, void *ctx)
@@ -133,7 +148,7 @@ static void from_bpf(const struct pp_hdr *rec, void *ctx)
 /* ---- may we, and is it a target at all ---- */
 
 /* CAP_BPF+CAP_PERFMON (or CAP_SYS_ADMIN) in the effective set. */
-static int may_load_bpf(void)
+int pp_may_load_bpf(void)
 {
 	struct __user_cap_header_struct h = {
 		.version = _LINUX_CAPABILITY_VERSION_3,
@@ -207,26 +222,40 @@ enum { SHIM_NONE, SHIM_OURS, SHIM_OTHER };
  * A target wrapped by pyprof has the shim mapped: its eBPF is taken.
  * SHIM_OURS: a copy this pyprof loaded (collector/inject.c names it
  * libpyprof.so.OURPID.XXXXXX), which a process forked from one we
- * attached to inherits and unloads by itself.
+ * attached to inherits and unloads by itself. *ring (may be NULL): an
+ * event ring is mapped (common/ring_drain.c names its memfd).
  */
-static int has_shim(int pid)
+static int has_shim_ring(int pid, int *ring)
 {
 	char fn[64], line[4096], ours[64];
 	int found = SHIM_NONE;
 	FILE *f;
+
+	if (ring)
+		*ring = 0;
 
 	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
 	snprintf(ours, sizeof(ours), "/libpyprof.so.%d.", (int)getpid());
 	f = fopen(fn, "re");
 	if (!f)
 		return SHIM_NONE;
-	while (found != SHIM_OTHER && fgets(line, sizeof(line), f))
+	while (fgets(line, sizeof(line), f)) {
+		if (ring && strstr(line, "/memfd:pyprof-ring"))
+			*ring = 1;
+		if (found == SHIM_OTHER)
+			continue;
 		if (strstr(line, ours))
 			found = SHIM_OURS;
 		else if (strstr(line, "/libpyprof.so"))
 			found = SHIM_OTHER;
+	}
 	fclose(f);
 	return found;
+}
+
+static int has_shim(int pid)
+{
+	return has_shim_ring(pid, NULL);
 }
 
 /* Field 22 of /proc/PID/stat: with the pid, names this process (a
@@ -462,10 +491,16 @@ static void start_inject(struct aproc *p)
 	else
 		p->inj = pp_inject_start(&py, o->shim_path, o->ring_bytes,
 					 o->sample_bytes, 0, err, sizeof(err));
-	if (!p->inj)
-		fprintf(stderr, "pyprof: cannot load the shim into pid %d (%s): "
-			"attaching with eBPF only (as --no-inject)\n", p->pid,
-			err);
+	if (p->inj)
+		return;
+	/* just exec'd, its interpreter half made (3.14: no main thread
+	 * state yet): child_wait() tries again, EXEC_NS at most */
+	if (p->exec_until && pp_now_ns() < p->exec_until) {
+		p->inj_retry = 1;
+		return;
+	}
+	fprintf(stderr, "pyprof: cannot load the shim into pid %d (%s): "
+		"attaching with eBPF only (as --no-inject)\n", p->pid, err);
 }
 
 /* The shim connected (once), and what it recorded. */
@@ -548,12 +583,16 @@ static void proc_free(struct aproc *p)
 
 /*
  * Profile process p: probes on its interpreter, its META and PROC in the
- * stream, and the shim loaded into it (start_inject). 0, or -1
- * with one line in err.
+ * stream, and the shim loaded into it (start_inject). 0, 1 when it is
+ * to be tried again (start_inject), or -1 with one line in err.
  */
 static int proc_start(struct aproc *p, char *err, size_t errlen)
 {
 	start_inject(p);
+	if (p->inj_retry) {
+		p->inj_retry = 0;
+		return 1;
+	}
 	emit_meta(p, pp_now_ns());
 	if (pp_bpf_attach(&p->bpf, p->pid, bpf_mode(p->a->o, p->inj != NULL),
 			  from_bpf, p, err, errlen) < 0) {
@@ -601,6 +640,7 @@ static void child_start(struct aproc *p)
 {
 	char err[512];
 	size_t i;
+	int ring, rc;
 
 	/* a shim that connected meanwhile waits for its ring (2 s at most,
 	 * its main thread held): attaching to a tree takes longer */
@@ -608,8 +648,39 @@ static void child_start(struct aproc *p)
 		if (p->a->procs[i] != p)
 			poll_inject(p->a->procs[i]);
 
-	switch (has_shim(p->pid)) {
+	/* wrap mode: the process recording into the wrap ring has its
+	 * shim from the start (it claims the ring before its interpreter
+	 * is made, so before pyproc_open can succeed below) */
+	if (p->a->ring_owner &&
+	    p->pid == __atomic_load_n(p->a->ring_owner, __ATOMIC_ACQUIRE)) {
+		p->inherited_until = p->exec_until = 0;
+		return;
+	}
+	p->seen_ns = pp_now_ns();
+	switch (has_shim_ring(p->pid, &ring)) {
 	case SHIM_OTHER:
+		/* wrap mode: the command's preloaded shim, inert in a forked
+		 * child; it steps aside (PyMem hooks, freelists) at its first
+		 * hook after the fork, then drops the parent's ring's mapping
+		 * (preload/shim.c, pp_shim_forked_quiet). One that never held
+		 * the ring (not Python, or not the first Python) is inert. */
+		if (p->a->wrap) {
+			if (!ring || p->a->o->no_inject) {
+				if (p->inherited_until != UINT64_MAX)
+					p->inherited_until = 0;
+				break;
+			}
+			if (!p->inherited_until)
+				p->inherited_until = pp_now_ns() + INHERITED_NS;
+			if (p->inherited_until == UINT64_MAX ||
+			    pp_now_ns() < p->inherited_until)
+				return;	/* child_wait() calls again */
+			fprintf(stderr, "pyprof: child %d still holds the "
+				"command's shim (it steps aside when it next "
+				"runs Python code): eBPF only\n", p->pid);
+			p->inherited_until = UINT64_MAX;
+			break;
+		}
 		fprintf(stderr, "pyprof: child %d already runs under pyprof: "
 			"not profiled\n", p->pid);
 		p->inherited_until = 0;
@@ -639,7 +710,6 @@ static void child_start(struct aproc *p)
 			p->retry_at = pp_now_ns() + RETRY_NS;
 			return;		/* child_wait() calls again */
 		}
-		p->exec_until = 0;
 	}
 	if (p->lockfd < 0)
 		p->lockfd = take_lock(p->pid);
@@ -650,7 +720,13 @@ static void child_start(struct aproc *p)
 	}
 	if (p->pidfd < 0)
 		p->pidfd = syscall(SYS_pidfd_open, p->pid, 0);
-	if (proc_start(p, err, sizeof(err)) < 0) {
+	rc = proc_start(p, err, sizeof(err));
+	if (rc > 0) {
+		p->retry_at = pp_now_ns() + RETRY_NS;
+		return;		/* child_wait() calls again */
+	}
+	p->exec_until = 0;
+	if (rc < 0) {
 		if (getenv("PYPROF_DEBUG"))
 			fprintf(stderr, "pyprof: child %d not profiled: %s\n",
 				p->pid, err);
@@ -698,7 +774,7 @@ static void proc_end(struct aproc *p)
 	p->lockfd = -1;
 }
 
-static void on_child(void *ctx, int op, int pid, int ppid)
+static void on_child(void *ctx, int op, int pid, int ppid, uint64_t ts)
 {
 	struct att *a = ctx;
 	struct aproc *p = proc_find(a, pid);
@@ -712,7 +788,9 @@ static void on_child(void *ctx, int op, int pid, int ppid)
 			child_start(p);
 		return;
 	case PP_CHILD_EXEC:
-		if (!p)
+		/* profiled already in its new image (found after the exec) */
+		if (!p || (p->bpf && ts < p->seen_ns &&
+			   (p->inj || p->a->o->no_inject)))
 			return;
 		proc_stop(p, 0);
 		stop_inject(p);		/* the image it was in is gone */
@@ -739,26 +817,12 @@ static int refuse(struct att *a)
 	return 1;
 }
 
-/* Wait for any ring (or the tree's events) up to POLL_MS, then drain. */
-static int poll_all(struct att *a)
+/* The tree's events, then every process's rings. */
+static int drain_procs(struct att *a)
 {
-	struct pollfd fds[64];
-	size_t i, n = 0;
-	int rc, inj = 0;
+	size_t i;
+	int rc;
 
-	for (i = 0; i < a->nprocs && n < 63; i++)
-		if (a->procs[i]->bpf)
-			fds[n++] = (struct pollfd){
-				.fd = pp_bpf_fd(a->procs[i]->bpf),
-				.events = POLLIN };
-	if (a->tree)
-		fds[n++] = (struct pollfd){ .fd = pp_children_fd(a->tree),
-					    .events = POLLIN };
-	/* a shim's ring is drained often: it has no wake-up of its own */
-	for (i = 0; i < a->nprocs && !inj; i++)
-		inj = a->procs[i]->inj != NULL;
-	if (poll(fds, n, inj ? 1 : POLL_MS) < 0 && errno != EINTR)
-		return -errno;
 	if (a->tree) {
 		pp_children_poll(a->tree);
 		child_wait(a);
@@ -774,14 +838,86 @@ static int poll_all(struct att *a)
 	return 0;
 }
 
+/* Every TICK_NS a tick of each process profiled; the processes that
+ * ended, ended. The count of those still running. */
+static size_t tick_and_reap(struct att *a, uint64_t t)
+{
+	size_t i, live;
+
+	if (t - a->last_tick >= TICK_NS) {
+		for (i = 0; i < a->nprocs; i++)
+			if (a->procs[i]->bpf)
+				emit_tick(a->procs[i], t);
+		a->last_tick = t;
+	}
+	for (i = 0, live = 0; i < a->nprocs; i++) {
+		struct aproc *p = a->procs[i];
+
+		if (!p->ended && p->pidfd >= 0 && target_gone(p)) {
+			if (!p->ppid)
+				fprintf(stderr, "pyprof: pid %d ended\n", p->pid);
+			proc_end(p);
+		}
+		live += !p->ended;
+	}
+	return live;
+}
+
+/* The end: the tree let go, every shim told to unload at once, the
+ * probes off. */
+static void detach_all(struct att *a)
+{
+	uint64_t t = pp_now_ns();	/* removing uprobes takes a while */
+	size_t i;
+
+	pp_children_close(a->tree);
+	a->tree = NULL;
+	for (i = 0; i < a->nprocs; i++)	/* all unload at once */
+		if (!a->procs[i]->ended)
+			pp_inject_release(a->procs[i]->inj);
+	for (i = 0; i < a->nprocs; i++) {
+		struct aproc *p = a->procs[i];
+
+		if (!p->ended)
+			stop_inject(p);	/* unloaded while its probes run */
+		if (!p->bpf)
+			continue;
+		proc_stop(p, p->ended);
+		emit_tick(p, t);
+	}
+}
+
+/* Wait for any ring (or the tree's events) up to POLL_MS, then drain. */
+static int poll_all(struct att *a)
+{
+	struct pollfd fds[64];
+	size_t i, n = 0;
+	int inj = 0;
+
+	for (i = 0; i < a->nprocs && n < 63; i++)
+		if (a->procs[i]->bpf)
+			fds[n++] = (struct pollfd){
+				.fd = pp_bpf_fd(a->procs[i]->bpf),
+				.events = POLLIN };
+	if (a->tree)
+		fds[n++] = (struct pollfd){ .fd = pp_children_fd(a->tree),
+					    .events = POLLIN };
+	/* a shim's ring is drained often: it has no wake-up of its own */
+	for (i = 0; i < a->nprocs && !inj; i++)
+		inj = a->procs[i]->inj != NULL;
+	if (poll(fds, n, inj ? 1 : POLL_MS) < 0 && errno != EINTR)
+		return -errno;
+	return drain_procs(a);
+}
+
 int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 {
 	struct att a = { .o = o, .m = m };
 	struct sigaction sa = { .sa_handler = on_signal };
-	uint64_t start, t, last_tick, last_flush;
+	uint64_t start, t, last_flush;
 	struct aproc *root;
 	char err[512];
-	size_t i, live;
+	size_t live;
 
 	if (o->no_bpf) {
 		fprintf(stderr, "pyprof: --no-bpf cannot attach: attaching "
@@ -797,7 +933,7 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 		fprintf(stderr, "pyprof: no process with pid %d\n", o->pid);
 		return 1;
 	}
-	if (!may_load_bpf()) {
+	if (!pp_may_load_bpf()) {
 		fprintf(stderr, "pyprof: attaching needs root or "
 			"CAP_BPF+CAP_PERFMON\n");
 		return 1;
@@ -874,7 +1010,7 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 	}
 
 	t = pp_now_ns();
-	last_tick = last_flush = t;
+	a.last_tick = last_flush = t;
 	while (!stop_sig) {
 		int rc = poll_all(&a);
 
@@ -884,28 +1020,12 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 			break;
 		}
 		t = pp_now_ns();
-		if (t - last_tick >= TICK_NS) {
-			for (i = 0; i < a.nprocs; i++)
-				if (a.procs[i]->bpf)
-					emit_tick(a.procs[i], t);
-			last_tick = t;
-		}
 		if (a.tw && t - last_flush >= FLUSH_NS) {
 			if (pp_trace_flush(a.tw) < 0)
 				a.write_err = 1;
 			last_flush = t;
 		}
-		for (i = 0, live = 0; i < a.nprocs; i++) {
-			struct aproc *p = a.procs[i];
-
-			if (!p->ended && p->pidfd >= 0 && target_gone(p)) {
-				if (!p->ppid)
-					fprintf(stderr, "pyprof: pid %d ended\n",
-						p->pid);
-				proc_end(p);
-			}
-			live += !p->ended;
-		}
+		live = tick_and_reap(&a, t);
 		/* without --children the root's end is the end; with it, the
 		 * last process's */
 		if (root->ended && (!o->children || !live))
@@ -914,22 +1034,7 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 		    (o->duration > 0 && t - start >= o->duration * 1e9))
 			break;
 	}
-	t = pp_now_ns();		/* removing uprobes takes a while */
-	pp_children_close(a.tree);
-	a.tree = NULL;
-	for (i = 0; i < a.nprocs; i++)	/* all unload at once */
-		if (!a.procs[i]->ended)
-			pp_inject_release(a.procs[i]->inj);
-	for (i = 0; i < a.nprocs; i++) {
-		struct aproc *p = a.procs[i];
-
-		if (!p->ended)
-			stop_inject(p);	/* unloaded while its probes run */
-		if (!p->bpf)
-			continue;
-		proc_stop(p, p->ended);
-		emit_tick(p, t);
-	}
+	detach_all(&a);
 	if (a.tw && pp_trace_close(a.tw) < 0)
 		a.write_err = 1;
 	refuse(&a);
@@ -946,4 +1051,83 @@ fail:
 		free(a.mux);
 	}
 	return refuse(&a);
+}
+
+/* ---- wrap mode's descendants (pp_tree_*) ---- */
+
+struct pp_tree {
+	struct att a;
+};
+
+struct pp_tree *pp_tree_open(const struct pp_session_opts *o,
+			     struct pp_model *m, struct pp_trace_writer *tw,
+			     int root, const int32_t *ring_owner,
+			     char *err, size_t errlen)
+{
+	struct pp_tree *t = pp_xcalloc(1, sizeof(*t));
+	struct att *a = &t->a;
+	struct aproc *r;
+
+	a->o = o;
+	a->m = m;
+	a->tw = tw;
+	a->wrap = 1;
+	a->ring_owner = ring_owner;
+	a->last_tick = pp_now_ns();
+	/* the command: its records are the session's (no probes, no
+	 * pidfd here), the stream starts with them */
+	r = proc_new(a, root, 0);
+	r->announced = 1;
+	a->cur = root;
+	if (pp_children_open(&a->tree, root, on_child, a, err, errlen) < 0) {
+		refuse(a);
+		free(t);
+		return NULL;
+	}
+	if (m) {		/* the model's owner frees it */
+		a->mux = pp_xmalloc(sizeof(*a->mux));
+		pp_procmux_init(a->mux, m);
+		m->procs = a->mux;
+	}
+	return t;
+}
+
+void pp_tree_own(struct pp_tree *t)
+{
+	switch_to(t->a.procs[0]);
+}
+
+int pp_tree_poll(struct pp_tree *t)
+{
+	struct att *a = &t->a;
+	int rc = drain_procs(a);
+
+	if (rc < 0 && !a->write_err)
+		fprintf(stderr, "pyprof: reading the children's eBPF rings: "
+			"%s\n", strerror(-rc));
+	/* the root is not counted: the session follows it */
+	return (int)tick_and_reap(a, pp_now_ns()) - !a->procs[0]->ended;
+}
+
+int pp_tree_close(struct pp_tree *t, double grace_s)
+{
+	struct att *a;
+	uint64_t until;
+	int err;
+
+	if (!t)
+		return 0;
+	a = &t->a;
+	a->procs[0]->ended = 1;
+	until = pp_now_ns() + (uint64_t)(grace_s * 1e9);
+	while (pp_tree_poll(t) > 0 && pp_now_ns() < until) {
+		struct timespec nap = { 0, 2000000 };
+
+		nanosleep(&nap, NULL);
+	}
+	detach_all(a);
+	err = a->write_err;
+	refuse(a);
+	free(t);
+	return err;
 }

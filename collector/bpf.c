@@ -46,6 +46,13 @@ struct code_info {
 	int firstlineno;
 	uint8_t *lt;
 	size_t lt_len;
+	unsigned checked;	/* the pp_bpf_poll round it was last read in */
+	/* lines of recent instructions (a direct-mapped cache: the line
+	 * table's decoding was the collector's top cost on a service) */
+	struct {
+		uint64_t instr;
+		int line;
+	} lines[8];
 };
 
 struct pp_bpf {
@@ -70,6 +77,7 @@ struct pp_bpf {
 	struct code_info *code;
 	size_t ncode, capcode;
 	int handled;
+	unsigned round;			/* pp_bpf_poll calls, from 1 */
 	int kmem_lines;			/* PP_BPF_KMEM_LINES */
 	/* the brk heap's growth since attach, piece by piece (each charged
 	 * to the line that grew it), lowest first: a shrink takes the top */
@@ -503,6 +511,10 @@ static struct code_info *code_get(struct pp_bpf *b, uint64_t addr)
 	if (want > sizeof(hdr))
 		return NULL;
 	slot = pp_map_u32(&b->codes, addr, 0, 0);
+	/* read once a round: the events of one read of the rings are
+	 * resolved against the code objects as they are then */
+	if (slot && b->code[*slot].checked == b->round)
+		return &b->code[*slot];
 	/* the process has ended (its last events drained after its exit),
 	 * or the page is gone: what this address held when last seen */
 	if (pp_pyproc_read(&b->proc, addr, hdr, want))
@@ -513,8 +525,11 @@ static struct code_info *code_get(struct pp_bpf *b, uint64_t addr)
 		return slot ? &b->code[*slot] : NULL;
 	if (slot) {
 		c = &b->code[*slot];
-		if (same_code(c->hdr, hdr, offs, sizeof(offs) / sizeof(offs[0])))
+		if (same_code(c->hdr, hdr, offs,
+			      sizeof(offs) / sizeof(offs[0]))) {
+			c->checked = b->round;
 			return c;
+		}
 	} else {
 		b->code = pp_grow(b->code, &b->capcode, b->ncode + 1,
 				  sizeof(*b->code));
@@ -528,6 +543,8 @@ static struct code_info *code_get(struct pp_bpf *b, uint64_t addr)
 	free(c->lt);
 	c->lt = NULL;
 	c->lt_len = 0;
+	memset(c->lines, 0, sizeof(c->lines));
+	c->checked = b->round;
 	c->addr = addr;
 	memcpy(c->hdr, hdr, want);
 	c->hdr_len = want;
@@ -547,6 +564,7 @@ static struct code_info *code_get(struct pp_bpf *b, uint64_t addr)
 static int frame_line(struct pp_bpf *b, struct code_info *c, uint64_t instr)
 {
 	const struct pp_pylayout *l = &b->proc.layout;
+	__typeof__(c->lines[0]) *e;
 	int64_t off;
 	int line;
 
@@ -563,9 +581,15 @@ static int frame_line(struct pp_bpf *b, struct code_info *c, uint64_t instr)
 	}
 	if (off < 0 || off > (1 << 26) || !c->lt)
 		return c->firstlineno;
+	/* entries hold off + 1: a zeroed one matches nothing */
+	e = &c->lines[(off >> 1) % (sizeof(c->lines) / sizeof(c->lines[0]))];
+	if (e->instr == (uint64_t)off + 1)
+		return e->line;
 	line = pp_lt_addr2line(l->lt_kind, c->lt, c->lt_len, c->firstlineno,
 			       (int)off);
-	return line < 0 ? c->firstlineno : line;
+	e->instr = off + 1;
+	e->line = line < 0 ? c->firstlineno : line;
+	return e->line;
 }
 
 /* Stack id of the raw frames (defining FUNC/STACK records), 0 if none. */
@@ -1029,6 +1053,23 @@ SAME_WIDTH(frame_owner, frame_owner);
 SAME_WIDTH(owner_cstack, owner_cstack);
 SAME_WIDTH(code_tagged, code_tagged);
 
+/* The bytes from a frame's start that hold every field the BPF walker
+ * reads (8 for each, the owner byte 1), read at once; 0 if more than
+ * it may read in one piece (ebpf/pystack.bpf.h). */
+static uint32_t frame_span(const struct pp_pylayout *l)
+{
+	uint32_t offs[] = { l->frame_code, l->frame_back, l->frame_instr },
+		 span = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++)
+		if (offs[i] + 8 > span)
+			span = offs[i] + 8;
+	if (l->frame_owner != PP_OFF_NONE && l->frame_owner + 1 > span)
+		span = l->frame_owner + 1;
+	return span <= PY_FRAME_READ ? span : 0;
+}
+
 /* The BPF stack walker's view of the target (ebpf/pystack.h). */
 static void walk_cfg(struct py_walk_cfg *c, const struct pp_pyproc *p)
 {
@@ -1049,6 +1090,7 @@ static void walk_cfg(struct py_walk_cfg *c, const struct pp_pyproc *p)
 	c->frame_owner = l->frame_owner;
 	c->owner_cstack = l->owner_cstack;
 	c->code_tagged = l->code_tagged;
+	c->frame_span = frame_span(l);
 }
 
 /* open and load only: may run on another thread (see pp_bpf_attach) */
@@ -1355,6 +1397,7 @@ int pp_bpf_poll(struct pp_bpf *b, int timeout_ms)
 	int rc;
 
 	b->handled = 0;
+	b->round++;
 	/*
 	 * Without waiting, read every ring whether or not its wake-up came:
 	 * the programs send none (BPF_RB_NO_WAKEUP: a wake-up is an
@@ -1447,6 +1490,7 @@ void pp_bpf_detach(struct pp_bpf *b)
 	if (b->kmem)
 		kmem_bpf__detach(b->kmem);
 	if (b->rb) {
+		b->round++;
 		while (ring_buffer__consume(b->rb) > 0)
 			;
 		ring_buffer__free(b->rb);

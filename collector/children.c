@@ -15,6 +15,7 @@
 
 #include "alloc.h"
 #include "children.h"
+#include "pp_clock.h"
 #include "procfs.h"
 #include "../ebpf/tree.h"
 #include "ebpf/tree.skel.h"
@@ -36,7 +37,7 @@ static int on_event(void *ctx, void *data, size_t len)
 		return 0;
 	c->fn(c->ctx, e->op == TREE_FORK ? PP_CHILD_NEW :
 		      e->op == TREE_EXEC ? PP_CHILD_EXEC : PP_CHILD_END,
-	      e->pid, e->ppid);
+	      e->pid, e->ppid, e->ts);
 	return 0;
 }
 
@@ -133,7 +134,8 @@ void pp_children_scan(struct pp_children *c)
 				continue;
 			queue[tail++] = v[j].pid;
 			add(c, v[j].pid);
-			c->fn(c->ctx, PP_CHILD_NEW, v[j].pid, parent);
+			c->fn(c->ctx, PP_CHILD_NEW, v[j].pid, parent,
+			      pp_now_ns());
 		}
 	}
 	free(queue);

@@ -13,12 +13,15 @@
 #define PP_CHILDREN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum pp_child_op { PP_CHILD_NEW = 1, PP_CHILD_EXEC = 2, PP_CHILD_END = 3 };
 
 struct pp_children;
-/* op: enum pp_child_op; ppid for PP_CHILD_NEW (the tree's root: none) */
-typedef void (*pp_child_fn)(void *ctx, int op, int pid, int ppid);
+/* op: enum pp_child_op; ppid for PP_CHILD_NEW (the tree's root: none);
+ * ts: when it happened (CLOCK_MONOTONIC ns; a scan's: now) */
+typedef void (*pp_child_fn)(void *ctx, int op, int pid, int ppid,
+			    uint64_t ts);
 
 /* 0, or -1 with one line in err */
 int pp_children_open(struct pp_children **out, int root, pp_child_fn fn,

@@ -301,11 +301,10 @@ static void put_back(int tid, const struct user_regs_struct *R,
 	int st, e;
 
 	while (pp_now_ns() < end) {
-		e = step(tid, PTRACE_SYSCALL, &st, 10.0);
+		e = step(tid, PTRACE_SYSCALL, &st,
+			 (end - pp_now_ns()) / 1e9 + 0.001);
 		if (e == -ETIMEDOUT) {
-			/* running, blocked in a call: stopped again to be
-			 * detached (a traced thread would stop at its next
-			 * system call with nobody to resume it) */
+			/* running: stopped again, so that it can be let go */
 			ptrace(PTRACE_INTERRUPT, tid, 0, 0);
 			wait_stop(tid, &st, 5.0);
 			return;

@@ -411,6 +411,7 @@ static void block_retag(struct pp_model *m, const struct pp_hdr *rec)
 	const struct pp_rec_free *r = (const void *)rec;
 	const struct pp_block *b = pp_map_get(&m->live, r->addr);
 	uint64_t size;
+	uint8_t domain;
 
 	if (!b) {
 		/* made before the hooks (start-up, or before attach), so
@@ -421,10 +422,18 @@ static void block_retag(struct pp_model *m, const struct pp_hdr *rec)
 			block_new(m, r->addr, size, rec->aux, rec->flags);
 		return;
 	}
-	if (b->stack == rec->aux)
-		return;		/* no move */
 	size = b->size;
-	block_new(m, r->addr, size, rec->aux, b->domain);
+	domain = b->domain;
+	if (b->stack == rec->aux) {
+		/* re-made where it was last made (it waited on a freelist
+		 * charged here): one more allocation here all the same, out
+		 * and in again with no dip of the site's floor between */
+		struct pp_block old;
+
+		if (pp_map_del(&m->live, r->addr, &old))
+			block_drop(m, r->addr, &old);
+	}
+	block_new(m, r->addr, size, rec->aux, domain);
 	m->free_count -= weight(m, size);	/* a move, not a free */
 }
 

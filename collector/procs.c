@@ -223,6 +223,17 @@ int pp_procsel_filter(void *ctx, const struct pp_hdr *rec,
 	return merge(s, rec, out);
 }
 
+/* a META with an "attach" key (attach.c): the root was attached to,
+ * not started by pyprof */
+static int meta_attached(const struct pp_hdr *rec)
+{
+	const struct pp_rec_meta *m = (const void *)rec;
+	size_t len = rec->len - sizeof(*m);
+
+	return (len >= 7 && !memcmp(m->data, "attach\t", 7)) ||
+	       memmem(m->data, len, "\nattach\t", 8);
+}
+
 long pp_trace_procs(struct pp_trace_reader *r, struct pp_proc_id **out)
 {
 	struct pp_proc_id *v = NULL;
@@ -246,7 +257,9 @@ long pp_trace_procs(struct pp_trace_reader *r, struct pp_proc_id **out)
 		if (i < n)
 			continue;
 		v = pp_grow(v, &cap, n + 1, sizeof(*v));
-		v[n++] = (struct pp_proc_id){ pid, ppid };
+		v[n] = (struct pp_proc_id){ pid, ppid, !n &&
+					    !meta_attached(rec) };
+		n++;
 	}
 	pp_trace_rewind(r);
 	if (rc < 0 || !n) {

@@ -34,6 +34,7 @@ int pp_procsel_filter(void *ctx, const struct pp_hdr *rec,
 
 struct pp_proc_id {
 	int pid, ppid;		/* ppid 0: the root (the pid attached to) */
+	int wrapped;		/* the root, a command pyprof ran */
 };
 /*
  * The processes of the trace, the root first, then in order of their

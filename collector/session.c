@@ -24,6 +24,7 @@
 #include "pp_clock.h"
 #include "pp_pylayout.h"
 #include "pp_ring.h"
+#include "procs.h"
 #include "session.h"
 #include "symbols.h"
 #include "trace.h"
@@ -35,6 +36,9 @@
 #define FLUSH_NS 1000000000ull
 #define DRAIN_MAX (4u << 20)
 #define DRAIN_BATCH (256u << 10)
+/* --children: after the command, its descendants still running are
+ * followed this long, then left to run on */
+#define CHILDREN_GRACE_S 1.0
 
 struct sess {
 	const struct pp_session_opts *o;
@@ -53,6 +57,7 @@ struct sess {
 	uint64_t rss;		/* last reading: a dead target reads as 0 */
 	int ring_bad;
 	int tick_due;		/* a tick right after this drain */
+	struct pp_tree *tree;	/* --children: the command's descendants */
 };
 
 static volatile sig_atomic_t forward_sig;
@@ -91,9 +96,26 @@ static void note(struct sess *s, const struct pp_hdr *rec)
 		s->tick_due = 1;
 }
 
+/* The model, or with --children the command's model in the mux. */
+static void feed(struct sess *s, const struct pp_hdr *rec)
+{
+	if (s->m->procs)
+		pp_procmux_feed(s->m->procs, rec);
+	else
+		pp_model_feed(s->m, rec);
+}
+
+/* --children: the command's records follow (pp_wire.h, PID). */
+static void own(struct sess *s)
+{
+	if (s->tree)
+		pp_tree_own(s->tree);
+}
+
 /* One record from pyprof itself or the eBPF side. */
 static void emit(struct sess *s, const struct pp_hdr *rec)
 {
+	own(s);
 	note(s, rec);
 	/* after a failure only the LOST records still go (they are few) */
 	if (s->tw && (!s->write_err || rec->type == PP_REC_LOST))
@@ -101,7 +123,7 @@ static void emit(struct sess *s, const struct pp_hdr *rec)
 	else if (s->tw)
 		s->unwritten++;
 	if (s->m)
-		pp_model_feed(s->m, rec);
+		feed(s, rec);
 }
 
 static void append_run(struct sess *s, const void *recs, size_t len)
@@ -149,6 +171,7 @@ static void drained(const void *recs, size_t len, void *ctx)
 	const struct pp_hdr *rec;
 	const char *run = recs;
 
+	own(s);
 	/* heap records only (the drain saw their types): nothing to look
 	 * at one by one, unless a model is fed */
 	if (!s->m && !(s->ring.run_types & ~((1u << PP_REC_FUNC) - 1))) {
@@ -162,7 +185,7 @@ static void drained(const void *recs, size_t len, void *ctx)
 				continue;
 		}
 		if (s->m)
-			pp_model_feed(s->m, rec);
+			feed(s, rec);
 	}
 	append_run(s, run, (const char *)recs + len - run);
 }
@@ -344,11 +367,20 @@ static void emit_exit(struct sess *s, int status)
 	emit(s, &e.h);
 }
 
-/* LD_PRELOAD gets the shim in front; the ring fd travels by number. */
-static void exec_child(const struct pp_session_opts *o, int fd, int errfd)
+/* LD_PRELOAD gets the shim in front; the ring fd travels by number.
+ * gofd (--children, else -1): wait for the parent to follow the tree
+ * before anything runs. */
+static void exec_child(const struct pp_session_opts *o, int fd, int errfd,
+		       int gofd)
 {
 	const char *pre = getenv("LD_PRELOAD");
-	char num[16], *val;
+	char num[16], *val, c;
+
+	if (gofd >= 0) {
+		while (read(gofd, &c, 1) < 0 && errno == EINTR)
+			;
+		close(gofd);
+	}
 
 	if (pre && *pre) {
 		if (asprintf(&val, "%s:%s", o->shim_path, pre) < 0)
@@ -370,6 +402,14 @@ static void exec_child(const struct pp_session_opts *o, int fd, int errfd)
 			_exit(127);
 		_exit(e == ENOENT ? 127 : 126);
 	}
+}
+
+/* --children: the descendants followed up to grace_s more, then let go */
+static void close_tree(struct sess *s, double grace_s)
+{
+	if (s->tree && pp_tree_close(s->tree, grace_s))
+		write_result(s, -EIO);
+	s->tree = NULL;
 }
 
 /* Drain; a ring the target scribbled over ends the recording. */
@@ -407,6 +447,7 @@ static void stop_recording(struct sess *s)
 	s->bpf = NULL;
 	drain_all(s);
 	emit_tick(s, t);
+	close_tree(s, 0);	/* the descendants run on too */
 }
 
 /* The command's status as a shell reports it: 128 + N for signal N. */
@@ -438,10 +479,15 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	int fd, status = 0, rc, running = 1, recording = 1;
 	char err[256];
 	struct rusage ru = { 0 };
-	int errpipe[2], exec_err;
+	int errpipe[2], exec_err, gopipe[2] = { -1, -1 };
 
 	if (o->pid)
 		return pp_attach_run(o, m);
+	if (o->children && !pp_may_load_bpf()) {
+		fprintf(stderr, "pyprof: --children needs root or "
+			"CAP_BPF+CAP_PERFMON\n");
+		return 1;
+	}
 	fd = pp_ring_create(&s.ring, o->ring_bytes, PP_RING_BLOCK);
 	if (fd < 0) {
 		fprintf(stderr, "pyprof: cannot create the event ring: %s\n",
@@ -449,14 +495,19 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 		return 1;
 	}
 	s.ring.hdr->sample_bytes = o->sample_bytes;
-	s.ring.hdr->opts = (o->native ? PP_OPT_NATIVE : 0) | PP_OPT_WAIT_ATTACH;
+	s.ring.hdr->opts = (o->native ? PP_OPT_NATIVE : 0) | PP_OPT_WAIT_ATTACH |
+			   (o->children ? PP_OPT_CHILDREN : 0);
 	if (o->trace_path) {
 		s.tw = pp_trace_create(o->trace_path, err, sizeof(err));
 		if (!s.tw) {
 			fprintf(stderr, "pyprof: %s: %s\n", o->trace_path, err);
 			return 1;
 		}
-		if (o->max_size)
+		/* a checkpoint holds one process's live state */
+		if (o->max_size && o->children)
+			fprintf(stderr, "pyprof: --max-size is not applied "
+				"with --children (the trace keeps growing)\n");
+		else if (o->max_size)
 			pp_ckpt_cap(s.tw, o->max_size);
 	}
 	signal(SIGINT, SIG_IGN);	/* the terminal's ^C is for the target */
@@ -467,22 +518,36 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 	start = pp_now_ns();
 	if (!o->no_bpf)
 		s.warm = pp_uprobe_warm_start();
-	if (pipe2(errpipe, O_CLOEXEC) < 0 || (s.child = fork()) < 0) {
+	if (pipe2(errpipe, O_CLOEXEC) < 0 ||
+	    (o->children && pipe2(gopipe, O_CLOEXEC) < 0) ||
+	    (s.child = fork()) < 0) {
 		fprintf(stderr, "pyprof: cannot start %s: %s\n", o->cmd[0],
 			strerror(errno));
 		return fail(&s);
 	}
 	if (s.child == 0) {
 		close(errpipe[0]);
-		exec_child(o, fd, errpipe[1]);
+		if (gopipe[1] >= 0)
+			close(gopipe[1]);
+		exec_child(o, fd, errpipe[1], gopipe[0]);
 	}
 	close(fd);
 	close(errpipe[1]);
+	if (o->children) {
+		/* the tree's probe before the command runs: no fork missed */
+		close(gopipe[0]);
+		s.tree = pp_tree_open(o, m, s.tw, s.child,
+				      &s.ring.hdr->owner_pid, err, sizeof(err));
+		if (!s.tree)
+			fprintf(stderr, "pyprof: %s\n", err);
+		close(gopipe[1]);	/* go */
+	}
 	if (read(errpipe[0], &exec_err, sizeof(exec_err)) == sizeof(exec_err)) {
 		fprintf(stderr, "pyprof: cannot run %s: %s\n", o->cmd[0],
 			strerror(exec_err));
 		waitpid(s.child, &status, 0);
 		close(errpipe[0]);
+		close_tree(&s, 0);
 		fail(&s);
 		return exec_err == ENOENT ? 127 : 126;
 	}
@@ -497,6 +562,8 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 			attach_probes(&s);
 		if (s.bpf && recording)
 			pp_bpf_poll(s.bpf, 0);
+		if (s.tree)
+			pp_tree_poll(s.tree);
 		t = pp_now_ns();
 		if (recording && (s.tick_due || t - last_tick >= TICK_NS)) {
 			s.tick_due = 0;
@@ -553,6 +620,7 @@ int pp_session_run(const struct pp_session_opts *o, struct pp_model *m)
 		emit_tick(&s, pp_now_ns());
 	}
 	emit_exit(&s, status);
+	close_tree(&s, CHILDREN_GRACE_S);
 	if (getenv("PYPROF_DEBUG"))
 		fprintf(stderr, "pyprof: ring: %lu producer waits, %lu dropped; "
 			"target cpu %.3f s\n", (unsigned long)s.ring.hdr->waits,

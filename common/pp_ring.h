@@ -33,6 +33,9 @@ enum pp_ring_mode {
 #define PP_OPT_NATIVE 0x1	/* unwind native frames */
 #define PP_OPT_WAIT_ATTACH 0x2	/* hold start-up until probes are attached */
 #define PP_OPT_SHIM_STALLS 0x4	/* no eBPF: the shim measures GC/GIL/locks */
+/* --children (wrap): a forked child drops the ring's mapping once its
+ * inherited shim has stepped aside (collector/attach.c waits for it) */
+#define PP_OPT_CHILDREN 0x8
 
 struct pp_ring_hdr {
 	uint64_t magic;

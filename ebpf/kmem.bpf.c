@@ -60,6 +60,23 @@ struct {
 	__type(value, __u64);
 } fresh SEC(".maps");
 
+/* with_faults: each thread's last writable mapping, [start, end): a
+ * thread touches what it just mapped (CPython's 16 KiB frame chunk of a
+ * new thread, a big block), and that VMA may have merged with a
+ * neighbour, so that fresh no longer finds it by its start: checked
+ * first, before the VMA is even looked up */
+struct fresh_range {
+	__u64 start;
+	__u64 end;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct fresh_range);
+} last_fresh SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
@@ -117,15 +134,22 @@ static int done(__u32 op, long ret)
 		e->addr = ret;
 		e->size = a->len;
 		if (with_faults && (a->prot & 2)) {
-			__u64 end = ret + a->len;
+			struct fresh_range r = { ret, ret + a->len };
 
-			bpf_map_update_elem(&fresh, &e->addr, &end, BPF_ANY);
+			bpf_map_update_elem(&fresh, &e->addr, &r.end, BPF_ANY);
+			bpf_map_update_elem(&last_fresh, &tid, &r, BPF_ANY);
 		}
 	} else if (op == KMEM_MUNMAP || op == KMEM_DISCARD) {
 		e->addr = a->addr;
 		e->size = a->len;
-		if (op == KMEM_MUNMAP && with_faults)
+		if (op == KMEM_MUNMAP && with_faults) {
+			struct fresh_range *r;
+
 			bpf_map_delete_elem(&fresh, &e->addr);
+			r = bpf_map_lookup_elem(&last_fresh, &tid);
+			if (r && r->start < a->addr + a->len && a->addr < r->end)
+				bpf_map_delete_elem(&last_fresh, &tid);
+		}
 	} else {
 		old = bpf_map_lookup_elem(&cur_brk, &zero);
 		e->addr = old ? *old : 0;
@@ -217,7 +241,8 @@ int BPF_PROG(kmem_fault, unsigned long address, struct pt_regs *regs,
 	     unsigned long error_code)
 {
 	struct fault_ctx c = { 0 };
-	__u32 zero = 0, *n;
+	struct fresh_range *r;
+	__u32 zero = 0, *n, tid;
 	struct kmem_event *e;
 	__u64 *end, id;
 
@@ -227,6 +252,10 @@ int BPF_PROG(kmem_fault, unsigned long address, struct pt_regs *regs,
 		return 0;
 	id = bpf_get_current_pid_tgid();
 	if ((id >> 32) != targ_tgid)
+		return 0;
+	tid = (__u32)id;
+	r = bpf_map_lookup_elem(&last_fresh, &tid);
+	if (r && address >= r->start && address < r->end)
 		return 0;
 	if (fault_every > 1) {
 		n = bpf_map_lookup_elem(&fault_count, &zero);

@@ -21,11 +21,20 @@ __u64 lost;	/* events the ring had no room for */
 const volatile __u64 exclude[LOCK_MAX_EXCLUDE];	/* GIL futex words */
 const volatile __u64 min_wait_ns;
 
+/* a thread in futex(2): the word and when. The stack is read at the
+ * exit, of waits that blocked only: the thread's Python frames cannot
+ * change while it is in the syscall, and most futex calls of a busy
+ * service do not block (the word changed before it slept) */
+struct lock_wait {
+	__u64 uaddr;
+	__u64 ts_start;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u32);
-	__type(value, struct lock_event);
+	__type(value, struct lock_wait);
 } waiting SEC(".maps");
 
 struct {
@@ -46,8 +55,8 @@ SEC("raw_tp")
 int BPF_PROG(lock_futex_enter, struct pt_regs *regs, long nr)
 {
 	__u64 id = bpf_get_current_pid_tgid(), uaddr;
-	__u32 tid = (__u32)id, zero = 0;
-	struct lock_event *e;
+	__u32 tid = (__u32)id;
+	struct lock_wait w;
 	int op, i;
 
 	uaddr = BPF_CORE_READ(regs, di);
@@ -58,16 +67,9 @@ int BPF_PROG(lock_futex_enter, struct pt_regs *regs, long nr)
 	for (i = 0; i < LOCK_MAX_EXCLUDE; i++)
 		if (exclude[i] && exclude[i] == uaddr)
 			return 0;
-	e = bpf_map_lookup_elem(&scratch, &zero);
-	if (!e)
-		return 0;
-	e->tid = tid;
-	e->uaddr = uaddr;
-	e->ret = 0;
-	e->ts_end = 0;
-	e->nframes = py_stack(e->frames);
-	e->ts_start = bpf_ktime_get_ns();
-	bpf_map_update_elem(&waiting, &tid, e, BPF_ANY);
+	w.uaddr = uaddr;
+	w.ts_start = bpf_ktime_get_ns();
+	bpf_map_update_elem(&waiting, &tid, &w, BPF_ANY);
 	return 0;
 }
 
@@ -75,20 +77,29 @@ SEC("raw_tp")
 int BPF_PROG(lock_futex_exit, struct pt_regs *regs, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
-	__u32 tid = (__u32)id;
+	__u32 tid = (__u32)id, zero = 0;
 	struct lock_event *e;
+	struct lock_wait *w;
 
-	e = bpf_map_lookup_elem(&waiting, &tid);
-	if (!e)
+	w = bpf_map_lookup_elem(&waiting, &tid);
+	if (!w)
 		return 0;
 	/* -EAGAIN: the word changed before we slept, no wait happened */
-	if (ret != -11 && now - e->ts_start >= min_wait_ns) {
+	if (ret != -11 && now - w->ts_start >= min_wait_ns) {
+		e = bpf_map_lookup_elem(&scratch, &zero);
+		if (!e)
+			goto out;
+		e->tid = tid;
+		e->uaddr = w->uaddr;
+		e->ts_start = w->ts_start;
 		e->ts_end = now;
 		e->ret = ret;
+		e->nframes = py_stack(e->frames);
 		if (bpf_ringbuf_output(&lock_events, e, sizeof(*e),
 				       pp_rb_wake(&lock_events)))
 			__sync_fetch_and_add(&lost, 1);
 	}
+out:
 	bpf_map_delete_elem(&waiting, &tid);
 	return 0;
 }

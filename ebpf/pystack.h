@@ -23,8 +23,11 @@ struct py_walk_cfg {
 	__u32 frame_owner;
 	__u32 owner_cstack;
 	__u32 code_tagged;
-	__u32 pad;
+	__u32 frame_span;	/* bytes that hold the fields above, one read
+				 * per frame; 0: a read per field */
 };
+
+#define PY_FRAME_READ 128	/* the most frame_span may be */
 
 /* One frame as read: resolved to file/line/function in user space. */
 struct py_rawframe {

@@ -374,7 +374,7 @@ int pp_attach_child_queue(void)
  * 0: attached, or (a pending call) failed and unloading; 1: failed, the
  * direct call (d->direct) dlcloses us.
  */
-EXPORT int pyprof_inject_entry(void *handle, const struct pp_inject_data *d)
+static int inject_entry(void *handle, const struct pp_inject_data *d)
 {
 	int fd, other;
 
@@ -442,6 +442,12 @@ fail:
 	return 0;
 }
 
+/* the trampoline's way in (inject.c: dlsym on our own handle) */
+EXPORT int pyprof_inject_entry(void *handle, const struct pp_inject_data *d)
+{
+	return inject_entry(handle, d);
+}
+
 /*
  * 3.14+ (PEP 768): pyprof's script loads us as an extension module
  * (collector/inject.c write_script). We attach, and fail on purpose: no
@@ -455,7 +461,10 @@ EXPORT void *PyInit__pyprof(void)
 	Dl_info di;
 	void *h;
 
-	if (!sock || self || !dladdr((void *)PyInit__pyprof, &di))
+	/* our own code's address, not an exported name: a process forked
+	 * from a wrapped one has the preloaded shim, whose definitions of
+	 * the exported names come first (wrap mode with --children) */
+	if (!sock || self || !dladdr((void *)inject_entry, &di))
 		return NULL;
 	h = dlopen(di.dli_fname, RTLD_NOW | RTLD_NOLOAD);
 	if (!h)
@@ -467,6 +476,6 @@ EXPORT void *PyInit__pyprof(void)
 	extra_refs = pp_shim.layout.minor >= 15 ? 2 : 1;
 	snprintf(d.sock, sizeof(d.sock), "%s", sock);
 	snprintf(d.path, sizeof(d.path), "%s", di.dli_fname);
-	pyprof_inject_entry(h, &d);
+	inject_entry(h, &d);
 	return NULL;
 }

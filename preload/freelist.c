@@ -33,6 +33,9 @@
  *   PyFloat_FromDouble's pop by free_list != NULL: the list is drained
  *   and numfree saturated (interp->float_state, pycore_interp.h), after
  *   checking the offset on a float of our own.
+ * - frames (3.9/3.10), slices, contexts and async generator objects
+ *   (3.10-3.12) are pushed whatever their type: the wrapper takes each
+ *   back off after the push ("Freelists whose dealloc pushes", below).
  * Whatever was on a freelist at install is drained (create and drop until
  * a creation is a fresh allocation). Everything is restorable:
  * pp_freelist_undo() puts the originals back, with the GIL held.
@@ -96,6 +99,13 @@ static struct {
 	void *(*list_item)(void *, ssize_t);	/* borrowed */
 	int (*del_item)(void *, ssize_t);
 	void (*incref)(void *);
+	void (*gc_del)(void *);
+	void *(*slice_new)(void *, void *, void *);
+	void *(*context_new)(void);
+	void *(*code_new)(const char *, const char *, int);
+	void *(*frame_new)(void *, void *, void *, void *);
+	void *(*tstate_get)(void);
+	char *interp;			/* the main interpreter (3.10-3.12) */
 	void *none;
 	int (*set_tracer)(reftracer, void *);
 	reftracer (*get_tracer)(void **);
@@ -258,7 +268,8 @@ struct fl_type {
 	_Alignas(16) char copy[TP_SIZE_MAX];
 };
 
-enum { FL_LIST, FL_DICT, FL_TUPLE, FL_FLOAT, FL_NTYPES };
+enum { FL_LIST, FL_DICT, FL_TUPLE, FL_FLOAT, FL_FRAME, FL_SLICE, FL_CONTEXT,
+       FL_ASEND, FL_AGVAL, FL_NTYPES };
 static struct fl_type types[FL_NTYPES];
 
 static void maybe_idle(void)
@@ -459,6 +470,306 @@ static void float_resaturate(void)
 	*numfree = PY_FLOAT_MAXFREELIST;
 }
 
+/*
+ * Freelists whose dealloc pushes whatever the type (no exact test for a
+ * type copy to fail), 3.9-3.12: the wrapper lets the original dealloc
+ * push the object and takes it straight back off, to PyObject_GC_Del
+ * (these types' tp_free). A push is the dealloc's last step (nothing
+ * runs between it and our check; frames: below), and the lists are
+ * verified at install (else that type is left alone); the checks
+ * below only write when the list's top is the object just pushed.
+ * - frames, 3.9/3.10 (Objects/frameobject.c frame_dealloc): to the code
+ *   object's co_zombieframe if it is empty, else to the frame freelist.
+ *   We empty the zombie slot before the dealloc (what is there is a dead
+ *   frame: one made before us, or one a dealloc further up this stack
+ *   pushed and has yet to take back) and take the frame back from it
+ *   after, holding a reference to the code so that Py_DECREF(co) cannot
+ *   free it: the freelist itself never gets a frame again. The trashcan's
+ *   end, which may run other deallocs after the push, does not touch
+ *   the frame (object.h Py_TRASHCAN_END).
+ * - slices, 3.10-3.12 (Objects/sliceobject.c slice_dealloc): the
+ *   interpreter's one-entry slice_cache.
+ * - contextvars contexts, 3.10-3.12 (Python/context.c
+ *   context_tp_dealloc): interp->context, linked through
+ *   ctx_weakreflist, with a count.
+ * - async generator asend objects and wrapped values, 3.10-3.12
+ *   (Objects/genobject.c): interp->async_gen's two arrays of 80.
+ * 3.9 keeps the last four in static variables of the interpreter (not
+ * exported, stripped from Debian's build): not covered there.
+ */
+#define F_CODE 32			/* PyFrameObject.f_code, 3.9/3.10 */
+#define CO_ZOMBIE 128			/* PyCodeObject.co_zombieframe */
+#define CTX_WEAKREFLIST 32		/* PyContext.ctx_weakreflist */
+#define AG_MAXFREELIST 80		/* _PyAsyncGen_MAXFREELIST */
+#define AG_VALUE_NUMFREE 640		/* struct _Py_async_gen_state */
+#define AG_ASEND_LIST 648
+#define AG_ASEND_NUMFREE 1288
+
+/* pycore_interp.h: offsetof(PyInterpreterState, slice_cache / async_gen
+ * / context), from pyenv's 3.10.13, 3.11.7, 3.12.1 and Debian's 3.11.2
+ * headers; verified at install */
+static const size_t slice_off[] = { [10] = 9792, [11] = 3624, [12] = 269824 };
+static const size_t ag_off[] = { [10] = 12000, [11] = 5816, [12] = 272088 };
+static const size_t ctx_off[] = { [10] = 13296, [11] = 7112, [12] = 273384 };
+
+/* may a dying object be taken back off its freelist now? */
+static int pulling(void)
+{
+	if (unlikely(!pp_shim.active)) {
+		if (!pp_shim.injected)
+			pp_freelist_undo();	/* as redirect() */
+		return 0;
+	}
+	return !__atomic_load_n(&pp_shim.ring.stalled, __ATOMIC_RELAXED);
+}
+
+static void pull_wrap(struct fl_type *t, char *op, void (*pull)(char *))
+{
+	int on = pulling();
+
+	in_wrap++;
+	my_wrap++;
+	t->orig(op);
+	if (on)
+		pull(op);
+	my_wrap--;
+	in_wrap--;
+	maybe_idle();
+}
+
+static void frame_dealloc(void *op)
+{
+	struct fl_type *t = &types[FL_FRAME];
+	char *co = *(char **)((char *)op + F_CODE);
+	void **zombie = (void **)(co + CO_ZOMBIE), *z;
+	int on = pulling();
+
+	in_wrap++;
+	my_wrap++;
+	if (on) {
+		fl.incref(co);
+		if ((z = *zombie)) {
+			*zombie = NULL;
+			fl.gc_del(z);
+		}
+	}
+	t->orig(op);
+	if (on) {
+		if (*zombie == op) {
+			*zombie = NULL;
+			fl.gc_del(op);
+		}
+		pp_shim.py.decref(co);
+	}
+	my_wrap--;
+	in_wrap--;
+	maybe_idle();
+}
+
+static void slice_pull(char *op)
+{
+	char **cache = (char **)(fl.interp + slice_off[fl.minor]);
+
+	if (*cache == op) {
+		*cache = NULL;
+		fl.gc_del(op);
+	}
+}
+
+static void slice_dealloc(void *op)
+{
+	pull_wrap(&types[FL_SLICE], op, slice_pull);
+}
+
+static void context_pull(char *op)
+{
+	char *st = fl.interp + ctx_off[fl.minor];
+	char **head = (char **)st;
+	int *numfree = (int *)(st + 8);
+
+	if (*head == op && *numfree > 0) {
+		*head = *(char **)(op + CTX_WEAKREFLIST);
+		(*numfree)--;
+		fl.gc_del(op);
+	}
+}
+
+static void context_dealloc(void *op)
+{
+	pull_wrap(&types[FL_CONTEXT], op, context_pull);
+}
+
+/* an array freelist: list[0..*numfree) */
+static void array_pull(char **list, int *numfree, char *op)
+{
+	int n = *numfree;
+
+	if (n > 0 && n <= AG_MAXFREELIST && list[n - 1] == op) {
+		*numfree = n - 1;
+		fl.gc_del(op);
+	}
+}
+
+static void asend_pull(char *op)
+{
+	char *st = fl.interp + ag_off[fl.minor];
+
+	array_pull((char **)(st + AG_ASEND_LIST),
+		   (int *)(st + AG_ASEND_NUMFREE), op);
+}
+
+static void agval_pull(char *op)
+{
+	char *st = fl.interp + ag_off[fl.minor];
+
+	array_pull((char **)st, (int *)(st + AG_VALUE_NUMFREE), op);
+}
+
+static void asend_dealloc(void *op)
+{
+	pull_wrap(&types[FL_ASEND], op, asend_pull);
+}
+
+static void agval_dealloc(void *op)
+{
+	pull_wrap(&types[FL_AGVAL], op, agval_pull);
+}
+
+/* an array freelist whose count is in range and whose entries are dead
+ * objects of the type: emptied (1), or not the layout we know (0) */
+static int array_drain(char **list, int *numfree, const char *type)
+{
+	int i, n = *numfree;
+
+	if (n < 0 || n > AG_MAXFREELIST)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!list[i] || *(const char **)(list[i] + OB_TYPE) != type)
+			return 0;
+	for (i = 0; i < n; i++)
+		fl.gc_del(list[i]);
+	*numfree = 0;
+	return 1;
+}
+
+/* wrap_type() without a copy: the types whose freelist we pull from */
+static void wrap_pull(struct fl_type *t, const char *sym, destructor wrap)
+{
+	t->sym = sym;
+	t->type = dlsym(RTLD_DEFAULT, sym);
+	if (!t->type || !fl.gc_del ||
+	    *(void **)(t->type + TP_FREE) != (void *)fl.gc_del)
+		return;
+	t->wrap = wrap;
+	t->orig = *(destructor *)(t->type + TP_DEALLOC);
+	t->free = *(destructor *)(t->type + TP_FREE);
+	*(destructor *)(t->type + TP_DEALLOC) = wrap;
+}
+
+/* 3.9/3.10: a frame of our own goes to its code's zombie slot; then the
+ * frame freelist is drained (made frames come off it until one is a
+ * fresh allocation: they die through our wrapper, which frees them) */
+static void frames_install(void)
+{
+	void *code, *globals, *f, *ts;
+	int i;
+
+	if (!fl.code_new || !fl.frame_new || !fl.tstate_get || !fl.gc_del)
+		return;
+	ts = fl.tstate_get();
+	code = fl.code_new("<pyprof>", "<pyprof>", 1);
+	globals = code ? fl.dict_new() : NULL;
+	f = globals ? fl.frame_new(ts, code, globals, NULL) : NULL;
+	if (f && *(void **)((char *)f + F_CODE) == code) {
+		void **zombie = (void **)((char *)code + CO_ZOMBIE);
+
+		pp_shim.py.decref(f);	/* to the empty zombie slot */
+		if (*zombie == f) {
+			*zombie = NULL;
+			fl.gc_del(f);
+			wrap_pull(&types[FL_FRAME], "PyFrame_Type",
+				  frame_dealloc);
+		}
+		f = NULL;
+	}
+	if (f)
+		pp_shim.py.decref(f);
+	for (i = 0; types[FL_FRAME].wrap && i < 4096; i++) {
+		int fresh;
+
+		f = fl.frame_new(ts, code, globals, NULL);
+		if (!f)
+			break;
+		fresh = (uintptr_t)f - GC_HEAD == pp_fl_last;
+		pp_shim.py.decref(f);
+		if (fresh)
+			break;
+	}
+	if (globals)
+		pp_shim.py.decref(globals);
+	if (code)
+		pp_shim.py.decref(code);
+	pp_shim.py.err_clear();
+}
+
+/* 3.10-3.12: verify each state on an object of ours, then empty it */
+static void pulls_install(void)
+{
+	char *st, *o;
+
+	fl.interp = fl.interp_get ? fl.interp_get() : NULL;
+	if (!fl.interp || !fl.gc_del)
+		return;
+	/* the slice cache: our slice lands in it */
+	if (fl.slice_new && (o = fl.slice_new(NULL, NULL, NULL))) {
+		char **cache = (char **)(fl.interp + slice_off[fl.minor]);
+
+		pp_shim.py.decref(o);
+		if (*cache == o) {
+			*cache = NULL;
+			fl.gc_del(o);
+			wrap_pull(&types[FL_SLICE], "PySlice_Type",
+				  slice_dealloc);
+		}
+	}
+	/* contexts: ours on top, count in range, then pop them all */
+	st = fl.interp + ctx_off[fl.minor];
+	if (fl.context_new && (o = fl.context_new())) {
+		char **head = (char **)st;
+		int *numfree = (int *)(st + 8), n0 = *numfree;
+
+		pp_shim.py.decref(o);
+		if (*head == o && *numfree == n0 + 1 && n0 >= 0 &&
+		    n0 < 256) {
+			while (*numfree > 0 && (o = *head)) {
+				*head = *(char **)(o + CTX_WEAKREFLIST);
+				(*numfree)--;
+				fl.gc_del(o);
+			}
+			if (*numfree == 0 && !*head)
+				wrap_pull(&types[FL_CONTEXT], "PyContext_Type",
+					  context_dealloc);
+		}
+	}
+	pp_shim.py.err_clear();
+	/* async generators: none of ours to make from C; the counts in
+	 * range and every entry a dead object of the type */
+	st = fl.interp + ag_off[fl.minor];
+	{
+		char *ty = dlsym(RTLD_DEFAULT, "_PyAsyncGenASend_Type");
+
+		if (ty && array_drain((char **)(st + AG_ASEND_LIST),
+				      (int *)(st + AG_ASEND_NUMFREE), ty))
+			wrap_pull(&types[FL_ASEND], "_PyAsyncGenASend_Type",
+				  asend_dealloc);
+		ty = dlsym(RTLD_DEFAULT, "_PyAsyncGenWrappedValue_Type");
+		if (ty && array_drain((char **)st, (int *)(st + AG_VALUE_NUMFREE),
+				      ty))
+			wrap_pull(&types[FL_AGVAL],
+				  "_PyAsyncGenWrappedValue_Type", agval_dealloc);
+	}
+}
+
 /* PyMethodDef (Include/methodobject.h), METH_FASTCALL */
 struct py_method_def {
 	const char *name;
@@ -525,6 +836,12 @@ void pp_freelist_install(void)
 	SYM(list_item, "PyList_GetItem");
 	SYM(del_item, "PySequence_DelItem");
 	SYM(incref, "Py_IncRef");
+	SYM(gc_del, "PyObject_GC_Del");
+	SYM(slice_new, "PySlice_New");
+	SYM(context_new, "PyContext_New");
+	SYM(code_new, "PyCode_NewEmpty");
+	SYM(frame_new, "PyFrame_New");
+	SYM(tstate_get, "PyThreadState_Get");
 	SYM(none, "_Py_NoneStruct");
 	SYM(set_tracer, "PyRefTracer_SetTracer");
 	SYM(get_tracer, "PyRefTracer_GetTracer");
@@ -557,6 +874,10 @@ void pp_freelist_install(void)
 		drain(fl.tuple_new, n, GC_HEAD);
 	if (fl.minor <= 10)
 		drain(make_float, 0, 0);
+	if (fl.minor <= 10)
+		frames_install();
+	if (fl.minor >= 10)
+		pulls_install();
 }
 
 /* Put every original back (GIL held). Wrappers stay callable: a type

@@ -65,6 +65,30 @@ static void step_aside(struct domain *d)
 	pp_shim.py.get_allocator(i, &cur);
 	if (cur.ctx == d)
 		pp_shim.py.set_allocator(i, &d->orig);
+	if (domains[1].gone && domains[2].gone)	/* MEM, OBJ */
+		pp_shim_forked_quiet();
+}
+
+/*
+ * Attach mode: no atexit callback of ours can be registered (it would
+ * outlive the shim's unloading), so the end of the program's own run is
+ * the first free recorded once the interpreter finalizes
+ * (Py_IsFinalizing: set after the atexit callbacks, before the modules
+ * are torn down): the FINALIZE mark goes before it, and the live state
+ * of a process that ends while attached is the one it ran with, as
+ * wrapped. Only recorded frees ask (a sampled run's others change no
+ * figure): the common free pays nothing.
+ */
+static int (*is_finalizing)(void);
+static int fin_watch;
+
+static __attribute__((noinline)) void fin_check(void)
+{
+	if (!is_finalizing())
+		return;
+	fin_watch = 0;
+	if (pp_shim.active)
+		pp_emit_mark(PP_MARK_FINALIZE);
 }
 
 static void *hook_malloc(void *ctx, size_t n)
@@ -120,6 +144,8 @@ static void *hook_realloc(void *ctx, void *old, size_t n)
 		note_block(d, p);
 		return p;
 	}
+	if (unlikely(fin_watch) && old)
+		fin_check();
 	pp_in_hook++;
 	pp_record_realloc_begin(&tx, d->pp_domain, old, n);
 	p = d->orig.realloc(d->orig.ctx, old, n);
@@ -139,6 +165,8 @@ static __attribute__((always_inline)) inline void free_rest(struct domain *d,
 			step_aside(d);
 		return;
 	}
+	if (unlikely(fin_watch))
+		fin_check();
 	pp_in_hook++;
 	pp_record_free(d->pp_domain, p);
 	d->orig.free(d->orig.ctx, p);
@@ -454,6 +482,11 @@ void pp_pyhooks_attach(void)
 	struct pymem_allocator a;
 	int i;
 
+	/* 3.13+ named it Py_IsFinalizing (Include/cpython/pylifecycle.h) */
+	is_finalizing = dlsym(RTLD_DEFAULT, "Py_IsFinalizing");
+	if (!is_finalizing)
+		is_finalizing = dlsym(RTLD_DEFAULT, "_Py_IsFinalizing");
+	fin_watch = is_finalizing != NULL;
 	for (i = 1; i < 3; i++) {
 		pp_shim.py.get_allocator(i, &domains[i].orig);
 		a = hooks_of(i);

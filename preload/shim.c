@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -96,6 +97,31 @@ void pp_shim_disable(void)
 		pp_shim.py_state = PP_PY_NONE;
 	if (pp_shim.injected)
 		pp_attach_disabled();	/* unhook and unload (attach.c) */
+}
+
+/*
+ * Wrap mode with --children, a child forked from the profiled process,
+ * once its MEM and OBJ hooks have stepped aside (GIL held): the
+ * freelists are given back now rather than at the next dealloc, and the
+ * parent's ring is no longer mapped (plain zeroed memory in its place:
+ * a stray read finds no collector, a write reaches no one). The
+ * collector waits for the ring's mapping to go before it loads a shim of
+ * the child's own (collector/attach.c), which then finds the program's
+ * allocators and freelists as they were. A vfork child, sharing its
+ * parent's memory, never gets here (it runs no Python before exec).
+ */
+void pp_shim_forked_quiet(void)
+{
+	struct pp_ring *r = &pp_shim.ring;
+
+	if (pp_shim.injected || !r->hdr || getpid() == pp_shim.pid ||
+	    !(__atomic_load_n(&r->hdr->opts, __ATOMIC_RELAXED) &
+	      PP_OPT_CHILDREN))
+		return;
+	pp_freelist_undo();
+	/* its opts read 0 from now on: not again */
+	mmap(r->hdr, r->map_len, PROT_READ | PROT_WRITE,
+	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 }
 
 static void atfork_child(void)

@@ -58,6 +58,9 @@ extern __thread int pp_in_hook;
 
 /* shim.c */
 void pp_shim_disable(void);
+/* a forked child's PyMem hooks are the program's again, GIL held:
+ * with --children, its freelists too and the parent's ring let go */
+void pp_shim_forked_quiet(void);
 void pp_emit_proc(void);
 /* map the ring at fd and own it (one process records into a ring) */
 int pp_shim_claim_ring(int fd, int native);

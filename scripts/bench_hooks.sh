@@ -11,14 +11,15 @@
 # MODES="sampled all" (default "sampled"; plain always runs);
 # BEFORE=/other/build/pyprof adds rows "sampled-b" / "all-b" with that
 # build (its libpyprof.so beside it);
-# N1/N2 the two lengths (20000, 120000).
+# N1/N2 the two lengths (20000, 120000); W another loop taking the
+# iterations as its argument (scripts/bench_calls.py).
 set -u
 cd "$(dirname "$0")/.."
 N1=${N1:-20000}
 N2=${N2:-120000}
 MODES=${MODES:-sampled}
 BEFORE=${BEFORE:-}
-W=scripts/bench_alloc.py
+W=${W:-scripts/bench_alloc.py}
 tmp=$(mktemp -d /tmp/pyprof-hooks.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 

@@ -10,7 +10,7 @@
  * that stops halfway do not. Also: the shortest judged growth, one just
  * too short, a trace with 100 ms stamps only, and the live judgement
  * naming a leak at the same moment a finished run of that length would.
- * And the drop totals per source.
+ * And the drop totals per source, and RETAG's moves.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -454,6 +454,58 @@ static void live_vs_finished(void)
 	free(f);
 }
 
+/*
+ * RETAG (an object re-made from a freelist): to another stack, a move
+ * (an allocation there, the block gone from the old site, no free); at
+ * the stack it already had (re-made where it was parked), one more
+ * allocation there with the live figures unchanged.
+ */
+static void retag(void)
+{
+	struct sim *s = calloc(1, sizeof(*s));
+	struct pp_rec_alloc a = {
+		.h = { .len = sizeof(a), .type = PP_REC_ALLOC,
+		       .flags = PP_DOM_PYOBJ, .aux = K_GROW },
+		.addr = 0x10000, .size = 64,
+	};
+	struct pp_rec_free t = {
+		.h = { .len = sizeof(t), .type = PP_REC_RETAG,
+		       .flags = PP_DOM_PYOBJ, .aux = K_GROW },
+		.addr = 0x10000,
+	};
+	const struct pp_site *g, *c;
+
+	pp_model_init(&s->m);
+	def_site(s, K_GROW, "parks");
+	def_site(s, K_CHURN, "takes");
+	feed(s, &a);
+	feed(s, &t);
+	feed(s, &t);
+	g = site(s, K_GROW);
+	CHECK(g->alloc_count == 3 && g->alloc_bytes == 192 &&
+	      g->live_count == 1 && g->live_bytes == 64 &&
+	      s->m.live_count == 1 && s->m.alloc_count == 3 &&
+	      s->m.free_count == 0,
+	      "retag: re-made at its own stack, one more allocation there",
+	      "site alloc %.0f (%.0f B) live %.0f (%.0f B); heap live %.0f "
+	      "alloc %.0f free %.0f", g->alloc_count, g->alloc_bytes,
+	      g->live_count, g->live_bytes, s->m.live_count,
+	      s->m.alloc_count, s->m.free_count);
+	t.h.aux = K_CHURN;
+	feed(s, &t);
+	g = site(s, K_GROW);
+	c = site(s, K_CHURN);
+	CHECK(g->live_count == 0 && g->alloc_count == 3 &&
+	      c->live_count == 1 && c->alloc_count == 1 &&
+	      s->m.live_count == 1 && s->m.free_count == 0,
+	      "retag: re-made at another stack, moved there",
+	      "old site live %.0f alloc %.0f, new live %.0f alloc %.0f, "
+	      "free %.0f", g->live_count, g->alloc_count, c->live_count,
+	      c->alloc_count, s->m.free_count);
+	pp_model_free(&s->m);
+	free(s);
+}
+
 /* Drops: each source's total (ticks and LOST records), their sum. */
 static void drops(void)
 {
@@ -540,6 +592,7 @@ int main(void)
 	      "a 1.2 s start-up is judged a leak", "not flagged");
 
 	live_vs_finished();
+	retag();
 	drops();
 	TEST_EXIT();
 }

@@ -1,7 +1,8 @@
 # A running target for tests/e2e/test_inject.py: objects re-created from
 # CPython's freelists while pyprof is attached. Its main loop primes the
 # list, dict, tuple and float freelists all the time (churn: each object
-# it makes dies at once, onto its type's freelist); on command, leak()
+# it makes dies at once, onto its type's freelist; frames, slices,
+# contexts and async generator objects too); on command, leak()
 # keeps new objects of each type, one type per line, interleaved with
 # churn, so each kept object comes off the freelist churn just filled.
 # One line per command on stdin (read by a thread):
@@ -22,6 +23,7 @@
 #   check       -> "ok B": B = failed self-checks (0: right), among them
 #                  the type of objects made before, during and after
 #   quit        -> exits
+import contextvars
 import queue
 import sys
 import threading
@@ -46,6 +48,28 @@ def sample(i):
     return [[i, i], {"k": i}, (i, i), i * 0.5]
 
 
+async def numbers():
+    i = 0
+    while True:
+        yield i
+        i += 1
+
+
+AGEN = numbers()
+
+
+def depth(n):
+    return depth(n - 1) + 1 if n else 0
+
+
+class Key:
+    def __getitem__(self, k):
+        return k
+
+
+KEY = Key()
+
+
 def churn(n):
     global bad
     total = 0.0
@@ -55,6 +79,16 @@ def churn(n):
         t = (i, i)                      # FL-CHURN-TUPLE
         f = i * 0.25                    # FL-CHURN-FLOAT
         total += a[1] - t[0] + len(d) + f * 4 - i
+        # the other freelisted types (frames, slices, contexts, asend
+        # objects and wrapped values), through the attach and detach
+        s = KEY[i:i + 1]
+        c = contextvars.copy_context()
+        try:
+            AGEN.asend(None).send(None)
+            v = None
+        except StopIteration as e:
+            v = e.value
+        total += (s.stop - s.start - 1) + len(c) + depth(3) - 3 + (v is None)
     if total != 0.0:
         bad += 1
 

@@ -1,0 +1,83 @@
+# A program that starts Python children, for tests/e2e/test_wrap_children.py
+# (run wrapped: pyprof record [--children] -- python wrap_children.py
+# WAIT). One after the other: a multiprocessing Process by 'spawn', one by
+# 'fork', and sys.executable running this file by subprocess.run. Each
+# child, with WAIT "wait", first waits (WAIT_S at most) until a shim of
+# its own is in it (its /proc/self/maps shows pyprof's copy,
+# libpyprof.so.PID.XXXXXX: the main thread loaded it, so its hooks are
+# in), then keeps KID_N[mode] bytes objects of KID_SIZE[mode] at its marked
+# line until it ends; with "nowait" it keeps them at once. The parent
+# keeps PARENT_N bytes objects of PARENT_SIZE at PARENT-KEEP, prints one line
+# per child: "MODE PID SAW_SHIM EXIT_STATUS", and exits with status
+# STATUS (the second argument).
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+
+PARENT_N, PARENT_SIZE = 300, 2100
+KID_N = {"spawn": 200, "fork": 250, "exec": 150}
+KID_SIZE = {"spawn": 1300, "fork": 1500, "exec": 1700}
+WAIT_S = 20
+KEPT = []                       # what each process keeps to its end
+
+
+def own_shim():
+    with open("/proc/self/maps") as f:
+        return "/libpyprof.so." in f.read()
+
+
+def kid(mode, wait, out):
+    saw = False
+    if wait:
+        end = time.monotonic() + WAIT_S
+        while not saw and time.monotonic() < end:
+            saw = own_shim()
+            time.sleep(0.005)
+    n, size, pad = KID_N[mode], KID_SIZE[mode], b"k"
+    keep = [None] * n
+    if mode == "spawn":
+        for i in range(n):
+            keep[i] = pad * size                   # KID-SPAWN
+    elif mode == "fork":
+        for i in range(n):
+            keep[i] = pad * size                   # KID-FORK
+    else:
+        for i in range(n):
+            keep[i] = pad * size                   # KID-EXEC
+    KEPT.append(keep)
+    if out is not None:
+        out.put((os.getpid(), saw))
+    else:
+        print(os.getpid(), int(saw), flush=True)
+    time.sleep(0.05)
+
+
+def main():
+    wait = sys.argv[1] == "wait"
+    keep, pad = [None] * PARENT_N, b"p"
+
+    for i in range(PARENT_N):
+        keep[i] = pad * PARENT_SIZE                # PARENT-KEEP
+    KEPT.append(keep)
+    for mode in ("spawn", "fork"):
+        ctx = multiprocessing.get_context(mode)
+        q = ctx.SimpleQueue()
+        p = ctx.Process(target=kid, args=(mode, wait, q))
+        p.start()
+        pid, saw = q.get()
+        p.join()
+        print(mode, pid, int(saw), p.exitcode, flush=True)
+    r = subprocess.run([sys.executable, __file__, "kid", sys.argv[1]],
+                       stdout=subprocess.PIPE, universal_newlines=True)
+    pid, saw = (r.stdout.split() + ["0", "0"])[:2]
+    print("exec", pid, saw, r.returncode, flush=True)
+    sys.exit(int(sys.argv[2]))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "kid":
+        kid("exec", sys.argv[2] == "wait", None)
+    else:
+        main()
