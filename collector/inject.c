@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -34,16 +35,23 @@
 #include "inject.h"
 #include "procfs.h"
 #include "pp_clock.h"
+#include "pp_pystate.h"
 
 #define PAGE 4096
 #define D_DLOPEN 0
 #define D_DLSYM 8
 #define D_MUNMAP 16
 #define D_PAGESZ 24
+#define D_DLCLOSE 32
 #define D_SYM 40
 #define D_PATH 168
+#define D_ENSURE 3240
+#define D_RELEASE 3248
+_Static_assert(__builtin_offsetof(struct pp_inject_data, dlclose) == D_DLCLOSE, "dlclose");
 _Static_assert(__builtin_offsetof(struct pp_inject_data, sym) == D_SYM, "sym");
 _Static_assert(__builtin_offsetof(struct pp_inject_data, path) == D_PATH, "path");
+_Static_assert(__builtin_offsetof(struct pp_inject_data, gil_ensure) == D_ENSURE, "ensure");
+_Static_assert(__builtin_offsetof(struct pp_inject_data, gil_release) == D_RELEASE, "release");
 _Static_assert(PP_INJ_DATA + sizeof(struct pp_inject_data) <= PAGE, "page");
 
 #define STR_(x) #x
@@ -83,8 +91,51 @@ __asm__(".pushsection .rodata\n"
 	"	pop %r12\n"
 	"	pop %rbx\n"
 	"	jmp *%rax\n"
+	/*
+	 * void direct(struct pp_inject_data *d): the direct call, made by
+	 * the main thread itself from a system call it makes with the GIL
+	 * released (pick_direct()): what a C callback of such a call does
+	 * (PyGILState_Ensure, as ctypes' callbacks), then the same as the
+	 * pending call. An entry that returns non-zero (it did not attach)
+	 * is dlclosed here, from our page. Returns into __restore_rt.
+	 */
+	"pp_direct:\n"
+	"	push %rbx\n"
+	"	push %r12\n"
+	"	push %r13\n"			/* calls 16-aligned */
+	"	mov %rdi, %rbx\n"
+	"	call *" STR(D_ENSURE) "(%rbx)\n"
+	"	mov %eax, %r13d\n"
+	"	lea " STR(D_PATH) "(%rbx), %rdi\n"
+	"	mov $2, %esi\n"		/* RTLD_NOW */
+	"	call *" STR(D_DLOPEN) "(%rbx)\n"
+	"	test %rax, %rax\n"
+	"	jz 2f\n"
+	"	mov %rax, %r12\n"
+	"	mov %rax, %rdi\n"
+	"	lea " STR(D_SYM) "(%rbx), %rsi\n"
+	"	call *" STR(D_DLSYM) "(%rbx)\n"
+	"	test %rax, %rax\n"
+	"	jz 1f\n"
+	"	mov %r12, %rdi\n"
+	"	mov %rbx, %rsi\n"
+	"	call *%rax\n"
+	"	test %eax, %eax\n"
+	"	jz 2f\n"
+	"1:	mov %r12, %rdi\n"
+	"	call *" STR(D_DLCLOSE) "(%rbx)\n"
+	"2:	mov %r13d, %edi\n"
+	"	call *" STR(D_RELEASE) "(%rbx)\n"
+	"	lea -" STR(PP_INJ_DATA) "(%rbx), %rdi\n"
+	"	mov " STR(D_PAGESZ) "(%rbx), %rsi\n"
+	"	mov " STR(D_MUNMAP) "(%rbx), %rax\n"
+	"	pop %r13\n"
+	"	pop %r12\n"
+	"	pop %rbx\n"
+	"	jmp *%rax\n"
 	"pp_tramp_end:\n"
 	".popsection\n");
+extern const char pp_direct[];
 
 struct pp_inject {
 	int pid;
@@ -101,6 +152,14 @@ struct pp_inject {
 	char shim_base[64];		/* its file name, for /proc/PID/maps */
 	uint64_t breaker;		/* see kick() */
 	uint64_t pending;		/* 3.14+: the remote-exec request flag */
+	uint64_t gil;			/* struct _gil_runtime_state * */
+	uint64_t interp_head;		/* &_PyRuntime.interpreters.head */
+	uint64_t interp;		/* what it held at the start */
+	uint64_t finalizing;		/* &_PyRuntime._finalizing, 0: unknown */
+	uint64_t pending_call;		/* Py_AddPendingCall */
+	uint64_t restore_rt;		/* glibc's __restore_rt */
+	uint32_t tid_off;		/* PyThreadState.thread_id */
+	int direct;			/* the main thread loads it directly */
 	struct pp_inject_data d;
 };
 
@@ -296,15 +355,20 @@ static int listen_on(struct pp_inject *in)
 
 /* ---- the page ---- */
 
-static int fill(void *ctx, uint64_t addr, uint64_t *a0, uint64_t *a1)
+static int fill(void *ctx, uint64_t addr, int direct, uint64_t *rip,
+		uint64_t *a0, uint64_t *a1)
 {
 	struct pp_inject *in = ctx;
 	char fn[64], page[PAGE];
 	size_t n = pp_tramp_end - pp_tramp;
 	int fd, ok;
 
+	if (n > PP_INJ_DATA)
+		return -1;
 	memset(page, 0, sizeof(page));
 	memcpy(page, pp_tramp, n);
+	in->d.direct = direct;
+	in->direct = direct;
 	memcpy(page + PP_INJ_DATA, &in->d, sizeof(in->d));
 	/* the page is r-x: written through /proc/PID/mem */
 	snprintf(fn, sizeof(fn), "/proc/%d/mem", in->pid);
@@ -313,9 +377,163 @@ static int fill(void *ctx, uint64_t addr, uint64_t *a0, uint64_t *a1)
 		return -1;
 	ok = pwrite(fd, page, sizeof(page), addr) == sizeof(page);
 	close(fd);
-	*a0 = addr;
-	*a1 = addr + PP_INJ_DATA;
+	if (direct) {
+		*rip = addr + (pp_direct - pp_tramp);
+		*a0 = addr + PP_INJ_DATA;
+		*a1 = 0;
+	} else {
+		*rip = in->pending_call;
+		*a0 = addr;
+		*a1 = addr + PP_INJ_DATA;
+	}
 	return ok ? 0 : -1;
+}
+
+/*
+ * The direct call's conditions, main thread stopped (pick_direct). It
+ * must be blocked in a system call that is never made with a libc or
+ * loader lock held (malloc's and the loader's locks wait in FUTEX_WAIT;
+ * condition variables and semaphores, hence Python's locks, in
+ * FUTEX_WAIT_BITSET) and must not hold the GIL: then it is inside a
+ * Py_BEGIN_ALLOW_THREADS region, where PyGILState_Ensure is allowed.
+ * A read of a regular file may be the loader's (dlopen reads with its
+ * lock held): reads count on pipes, sockets, terminals, eventfds only.
+ */
+static int read_fd_ok(int pid, uint64_t fd)
+{
+	char fn[64], to[64];
+	ssize_t n;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/fd/%d", pid, (int)fd);
+	n = readlink(fn, to, sizeof(to) - 1);
+	if (n <= 0)
+		return 0;
+	to[n] = 0;
+	return !strncmp(to, "socket:", 7) || !strncmp(to, "pipe:", 5) ||
+	       !strncmp(to, "anon_inode:", 11) || !strncmp(to, "/dev/pts/", 9) ||
+	       !strncmp(to, "/dev/tty", 8);
+}
+
+static int blocking_call(const struct pp_inject *in,
+			 const struct user_regs_struct *R)
+{
+	uint64_t op = R->rsi & 127, ua = R->rdi;
+
+	switch (R->orig_rax) {
+	case SYS_nanosleep: case SYS_clock_nanosleep: case SYS_select:
+	case SYS_pselect6: case SYS_poll: case SYS_ppoll:
+	case SYS_epoll_wait: case SYS_epoll_pwait: case SYS_accept:
+	case SYS_accept4: case SYS_wait4: case SYS_waitid: case SYS_pause:
+	case SYS_rt_sigsuspend: case SYS_rt_sigtimedwait:
+#ifdef SYS_epoll_pwait2
+	case SYS_epoll_pwait2:
+#endif
+		return 1;
+	case SYS_read: case SYS_recvfrom: case SYS_recvmsg:
+		return read_fd_ok(in->pid, R->rdi);
+	case SYS_futex:
+		/* FUTEX_WAIT_BITSET, not on the GIL's own words (a wait
+		 * for the GIL is inside take_gil, its mutex held meanwhile
+		 * by glibc's condvar protocol) */
+		return op == 9 && !(ua >= in->gil && ua < in->gil + 256);
+	}
+	return 0;
+}
+
+/*
+ * &_PyRuntime._finalizing: 3.9-3.12 (Include/internal/pycore_runtime.h)
+ * keep it 16 bytes before interpreters.head (the interpreters' mutex
+ * between); 3.13+ say where in _Py_DebugOffsets' runtime_state (its
+ * 5th word). 0: unknown.
+ */
+static uint64_t finalizing_addr(const struct pp_pyproc *p)
+{
+	uint64_t off = 0;
+
+	if (p->minor <= 12)
+		return p->layout.runtime_interp_head >= 16 ?
+			p->runtime + p->layout.runtime_interp_head - 16 : 0;
+	if (pp_pyproc_read(p, p->runtime + 32, &off, 8) || !off ||
+	    off >= 65536)
+		return 0;
+	return p->runtime + off;
+}
+
+/*
+ * Does the thread whose pthread_t is self hold the GIL? (-1: unknown,
+ * and when the interpreter is finalizing or gone: PyGILState_Ensure
+ * would end the thread there (3.9-3.13), hang it (3.14+) or, after
+ * Py_Finalize in a program that embeds Python, abort)
+ */
+static int holds_gil(const struct pp_inject *in, uint64_t self)
+{
+	uint64_t holder = 0, id = 0, interp = 0, fin = 1;
+	int locked = 0;
+	struct iovec l[4] = { { &locked, 4 }, { &holder, 8 }, { &interp, 8 },
+			      { &fin, 8 } };
+	struct iovec r[4] = {
+		{ (void *)(in->gil + PP_GIL_OFF_LOCKED), 4 },
+		{ (void *)(in->gil + PP_GIL_OFF_HOLDER), 8 },
+		{ (void *)in->interp_head, 8 },
+		{ (void *)in->finalizing, 8 } };
+	struct iovec li = { &id, 8 }, ri;
+
+	if (!in->finalizing ||
+	    process_vm_readv(in->pid, l, 4, r, 4, 0) != 28 ||
+	    interp != in->interp || !interp || fin)
+		return -1;
+	if (!locked)
+		return 0;
+	if (!holder)
+		return -1;
+	ri = (struct iovec){ (void *)(holder + in->tid_off), 8 };
+	if (process_vm_readv(in->pid, &li, 1, &ri, 1, 0) != 8)
+		return -1;
+	return id == self;
+}
+
+/*
+ * Is the thread inside a signal handler (which may have interrupted it
+ * with malloc's lock held)? A handler's frame starts with its return
+ * address, glibc's __restore_rt, just above the handler's own frames:
+ * looked for in the 64 KiB above the stack pointer.
+ */
+static int in_handler(const struct pp_inject *in, uint64_t sp)
+{
+	static uint64_t buf[8192];
+	struct iovec l = { buf, sizeof(buf) }, r = { (void *)sp, sizeof(buf) };
+	ssize_t n = process_vm_readv(in->pid, &l, 1, &r, 1, 0);
+	size_t i;
+
+	if (n < 8 || !in->restore_rt)
+		return 1;
+	for (i = 0; i < (size_t)n / 8; i++)
+		if (buf[i] == in->restore_rt)
+			return 1;
+	return 0;
+}
+
+/*
+ * Called with thread tid stopped at a system call boundary: 1 to have
+ * it make the direct call (the main thread, blocked with the GIL
+ * released: it may never run a pending call), 0 to have it queue the
+ * pending call.
+ */
+static int pick_direct(void *ctx, int tid, const struct user_regs_struct *R)
+{
+	struct pp_inject *in = ctx;
+	long rax = (long)R->rax;
+
+	if (tid != in->pid || !in->d.gil_ensure || !in->gil ||
+	    in->tid_off == PP_OFF_NONE || (long)R->orig_rax < 0)
+		return 0;
+	/* blocked in it, interrupted by our stop (not a call's entry) */
+	if (rax != -512 && rax != -513 && rax != -514 && rax != -516 &&
+	    rax != -EINTR)
+		return 0;
+	if (!blocking_call(in, R) || in_handler(in, R->rsp))
+		return 0;
+	return holds_gil(in, R->fs_base) == 0;
 }
 
 /* glibc's signal return trampoline (__restore_rt, not exported) in the
@@ -368,29 +586,39 @@ static uint64_t find_restore_rt(int pid)
 static int resolve(struct pp_inject *in, const struct pp_pyproc *p,
 		   struct pp_remote *r, char *err, size_t errlen)
 {
-	const char *libc_names[] = { "dlopen", "dlsym", "munmap", "syscall" };
-	const char *priv[] = { "__libc_dlopen_mode", "__libc_dlsym" };
-	uint64_t v[4], w[2];
+	const char *libc_names[] = { "dlopen", "dlsym", "munmap", "syscall",
+				     "dlclose" };
+	const char *priv[] = { "__libc_dlopen_mode", "__libc_dlsym",
+			       "__libc_dlclose" };
+	uint64_t v[5], w[3];
 
-	if (pp_pyproc_sym(p, "Py_AddPendingCall", &r->fn)) {
+	if (pp_pyproc_sym(p, "Py_AddPendingCall", &in->pending_call)) {
 		snprintf(err, errlen, "no Py_AddPendingCall in %s", p->pyelf);
 		return -1;
 	}
-	if (pp_pyproc_lib_syms(in->pid, "libc", libc_names, v, 4) ||
+	/* the direct call's: without them, only the pending call */
+	if (pp_pyproc_sym(p, "PyGILState_Ensure", &in->d.gil_ensure) ||
+	    pp_pyproc_sym(p, "PyGILState_Release", &in->d.gil_release))
+		in->d.gil_ensure = in->d.gil_release = 0;
+	if (pp_pyproc_lib_syms(in->pid, "libc", libc_names, v, 5) ||
 	    !v[2] || !v[3]) {
 		snprintf(err, errlen, "cannot find the target's libc");
 		return -1;
 	}
 	/* glibc < 2.34: dlopen is libdl's, if the program maps it */
 	if (!v[0] || !v[1]) {
-		if (!pp_pyproc_lib_syms(in->pid, "libdl", libc_names, w, 2) &&
+		const char *dl[] = { "dlopen", "dlsym", "dlclose" };
+
+		if (!pp_pyproc_lib_syms(in->pid, "libdl", dl, w, 3) &&
 		    w[0] && w[1]) {
 			v[0] = w[0];
 			v[1] = w[1];
-		} else if (!pp_pyproc_lib_syms(in->pid, "libc", priv, w, 2) &&
+			v[4] = w[2];
+		} else if (!pp_pyproc_lib_syms(in->pid, "libc", priv, w, 3) &&
 			   w[0] && w[1]) {
 			v[0] = w[0];
 			v[1] = w[1];
+			v[4] = w[2];
 		} else {
 			snprintf(err, errlen, "no dlopen in the target");
 			return -1;
@@ -399,9 +627,12 @@ static int resolve(struct pp_inject *in, const struct pp_pyproc *p,
 	in->d.dlopen = v[0];
 	in->d.dlsym = v[1];
 	in->d.munmap = v[2];
+	in->d.dlclose = v[4];
+	if (!v[4])
+		in->d.gil_ensure = in->d.gil_release = 0;
 	in->d.page_size = PAGE;
 	r->libc_syscall = v[3];
-	r->restore_rt = find_restore_rt(in->pid);
+	r->restore_rt = in->restore_rt = find_restore_rt(in->pid);
 	if (!r->restore_rt) {
 		snprintf(err, errlen, "no signal return code in the target's "
 			 "libc");
@@ -468,18 +699,33 @@ static int stopped(int pid)
 	return st && *st == 'T';
 }
 
+/* pp_remote.idle: accept the shim's connection while its direct call
+ * is followed (inject_ptrace.c put_back) */
+static void answer(void *ctx)
+{
+	char err[256];
+
+	pp_inject_poll(ctx, err, sizeof(err));
+}
+
 struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 				  const char *shim_path, uint64_t ring_bytes,
 				  uint64_t sample_bytes, int native,
 				  char *err, size_t errlen)
 {
 	struct pp_inject *in = calloc(1, sizeof(*in));
-	struct pp_remote r = { .pid = p->pid, .fill = fill };
+	struct pp_remote r = { .pid = p->pid, .fill = fill,
+			       .direct = pick_direct, .idle = answer };
 	int e;
 
 	if (!in)
 		return NULL;
 	in->pid = p->pid;
+	in->gil = p->gil;
+	in->interp_head = p->runtime + p->layout.runtime_interp_head;
+	in->interp = p->interp;
+	in->finalizing = finalizing_addr(p);
+	in->tid_off = p->layout.tstate_thread_id;
 	in->lfd = in->ring_fd = in->conn = -1;
 	r.ctx = in;
 	snprintf(in->d.sym, sizeof(in->d.sym), "%s", PP_INJ_ENTRY);
@@ -494,6 +740,8 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 		goto fail;
 	}
 	if (p->minor <= 13 && resolve(in, p, &r, err, errlen) < 0)
+		goto fail;
+	if (p->minor >= 14 && pp_remote_exec_ok(p, err, errlen) < 0)
 		goto fail;
 	in->ring_fd = pp_ring_create(&in->ring, ring_bytes, PP_RING_DROP);
 	if (in->ring_fd < 0) {
@@ -517,7 +765,25 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 	in->start_ns = pp_now_ns();
 	if (breaker_off(p->minor) && p->interp)
 		in->breaker = p->interp + breaker_off(p->minor);
+	e = -1;
 	if (p->minor >= 14) {
+		/* a main thread blocked with the GIL released: the direct
+		 * call (as for 3.9-3.13; its remote debugging is enabled),
+		 * or else PEP 768's request, never both */
+		char e2[256];
+
+		r.direct_only = 1;
+		e2[0] = 0;
+		if (resolve(in, p, &r, e2, sizeof(e2)) == 0)
+			e = pp_remote_call(&r, e2, sizeof(e2));
+		if (e < 0 && getenv("PYPROF_DEBUG"))
+			fprintf(stderr, "pyprof: no direct call: %s\n", e2);
+		if (e < 0 && in->direct) {
+			snprintf(err, errlen, "%s", e2);
+			goto fail;
+		}
+	}
+	if (p->minor >= 14 && e < 0) {
 		char script[PATH_MAX];
 
 		if (write_script(in, script, sizeof(script)) < 0) {
@@ -526,7 +792,7 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 			goto fail;
 		}
 		e = pp_remote_exec(p, script, &in->pending, err, errlen);
-	} else {
+	} else if (p->minor <= 13) {
 		e = pp_remote_call(&r, err, errlen);
 	}
 	if (e < 0)
@@ -574,13 +840,21 @@ int pp_inject_poll(struct pp_inject *in, char *err, size_t errlen)
 		fd = -1;
 	}
 	if (fd < 0) {
-		kick(in);
+		if (!in->direct)
+			kick(in);
 		if (!in->said_waiting &&
 		    pp_now_ns() - in->start_ns > 2000000000ull) {
 			in->said_waiting = 1;
-			fprintf(stderr, "pyprof: waiting for pid %d's main "
-				"thread to run Python code (it loads the "
-				"shim between two bytecodes)\n", in->pid);
+			if (in->direct)
+				fprintf(stderr, "pyprof: waiting for pid %d's "
+					"main thread to take the GIL (it loads "
+					"the shim from inside a system call)\n",
+					in->pid);
+			else
+				fprintf(stderr, "pyprof: waiting for pid %d's "
+					"main thread to run Python code (it loads "
+					"the shim between two bytecodes)\n",
+					in->pid);
 		}
 		return 0;
 	}

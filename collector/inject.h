@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/user.h>
 
 #include "pp_inject.h"
 #include "pp_ring.h"
@@ -50,16 +51,23 @@ int pp_inject_stop(struct pp_inject *in, pp_ring_fn fn, void *ctx,
 		   double wait_s);
 
 /* inject_ptrace.c: the target's thread tid, found at a system call
- * boundary, calls fn(a0, a1) with nothing left behind but a page of
- * ours written by write_page (NULL: none). 0, or -errno with err. */
+ * boundary, calls rip(a0, a1), with nothing left behind but a page of
+ * ours written by fill. 0, or -errno with err. */
 struct pp_remote {
 	int pid;
 	uint64_t libc_syscall;	/* libc's syscall() */
 	uint64_t restore_rt;	/* mov $15,%rax; syscall */
-	uint64_t fn;		/* what the thread calls */
-	/* after the page is mapped at addr: its contents and the call's
-	 * arguments (a0, a1) */
-	int (*fill)(void *ctx, uint64_t addr, uint64_t *a0, uint64_t *a1);
+	/* with the thread stopped, R its registers at the stop: 1 for the
+	 * direct call (on this thread), 0 for the pending call */
+	int (*direct)(void *ctx, int tid, const struct user_regs_struct *R);
+	int direct_only;	/* the main thread's direct call, or nothing */
+	/* called while a direct call is followed to its end (the shim's
+	 * entry, inside it, waits for pyprof to answer its connection) */
+	void (*idle)(void *ctx);
+	/* after the page is mapped at addr: its contents, what the thread
+	 * calls (rip) and the call's arguments (a0, a1) */
+	int (*fill)(void *ctx, uint64_t addr, int direct, uint64_t *rip,
+		    uint64_t *a0, uint64_t *a1);
 	void *ctx;
 };
 int pp_remote_call(const struct pp_remote *r, char *err, size_t errlen);
@@ -70,5 +78,9 @@ int pp_remote_call(const struct pp_remote *r, char *err, size_t errlen);
  * debugging disabled or absent: one line). */
 int pp_remote_exec(const struct pp_pyproc *p, const char *path,
 		   uint64_t *pending, char *err, size_t errlen);
+
+/* inject_pep768.c: 0 if p's remote execution is there and enabled, or
+ * -1 with err (the same lines as pp_remote_exec) */
+int pp_remote_exec_ok(const struct pp_pyproc *p, char *err, size_t errlen);
 
 #endif

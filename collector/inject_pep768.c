@@ -40,12 +40,16 @@ static int wr(int pid, uint64_t addr, const void *buf, size_t n)
 	return process_vm_writev(pid, &l, 1, &r, 1, 0) == (ssize_t)n ? 0 : -1;
 }
 
-int pp_remote_exec(const struct pp_pyproc *p, const char *script,
-		   uint64_t *pending, char *err, size_t errlen)
+struct rdebug {
+	uint64_t interp, off_tm, eb, rds, pend, path, size;
+};
+
+static int locate(const struct pp_pyproc *p, struct rdebug *d, char *err,
+		  size_t errlen)
 {
-	uint64_t t[DO_SCAN / 8], interp, tstate, breaker, off_ih, off_tm;
+	uint64_t t[DO_SCAN / 8], interp, off_ih, off_tm;
 	uint64_t eb, rds, enabled_off, pend, path, size;
-	int32_t enabled = 0, one = 1;
+	int32_t enabled = 0;
 	size_t i;
 
 	if (rd(p->pid, p->runtime, t, sizeof(t)) || memcmp(t, "xdebugpy", 8)) {
@@ -83,6 +87,33 @@ int pp_remote_exec(const struct pp_pyproc *p, const char *script,
 			 "(PYTHON_DISABLE_REMOTE_DEBUG or -X disable-remote-debug)");
 		return -1;
 	}
+	*d = (struct rdebug){ interp, off_tm, eb, rds, pend, path, size };
+	return 0;
+}
+
+int pp_remote_exec_ok(const struct pp_pyproc *p, char *err, size_t errlen)
+{
+	struct rdebug d;
+
+	return locate(p, &d, err, errlen);
+}
+
+int pp_remote_exec(const struct pp_pyproc *p, const char *script,
+		   uint64_t *pending, char *err, size_t errlen)
+{
+	uint64_t tstate, breaker, interp, off_tm, eb, rds, pend, path, size;
+	struct rdebug d;
+	int32_t one = 1;
+
+	if (locate(p, &d, err, errlen) < 0)
+		return -1;
+	interp = d.interp;
+	off_tm = d.off_tm;
+	eb = d.eb;
+	rds = d.rds;
+	pend = d.pend;
+	path = d.path;
+	size = d.size;
 	if (strlen(script) >= size) {
 		snprintf(err, errlen, "the script path is too long");
 		return -1;

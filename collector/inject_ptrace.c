@@ -82,6 +82,11 @@ static void seterr(char *err, size_t n, const char *fmt, const char *a)
 	snprintf(err, n, fmt, a);
 }
 
+/* while put_back follows a direct call: pyprof's side of the shim's
+ * handshake, which that call waits for (inject.c pp_inject_poll) */
+static void (*idle_fn)(void *ctx);
+static void *idle_ctx;
+
 static int wait_stop(int tid, int *status, double secs)
 {
 	uint64_t end = pp_now_ns() + (uint64_t)(secs * 1e9);
@@ -96,6 +101,8 @@ static int wait_stop(int tid, int *status, double secs)
 			return -errno;
 		if (pp_now_ns() >= end)
 			return -ETIMEDOUT;
+		if (idle_fn)
+			idle_fn(idle_ctx);
 		nanosleep(&nap, NULL);
 	}
 }
@@ -282,7 +289,8 @@ static int to_boundary(int tid, struct user_regs_struct *R0)
  * is followed to its return into __restore_rt, whose rt_sigreturn is
  * skipped and R and the FP state set instead: the thread restarts its
  * call as the kernel would have. If that does not come within 10 s (fn
- * blocked) or pyprof dies meanwhile, the frame still puts R back.
+ * blocked: a direct call waiting for the GIL) or pyprof dies meanwhile,
+ * the frame still puts R back. Left stopped, for the detach.
  */
 static void put_back(int tid, const struct user_regs_struct *R,
 		     const struct user_fpregs_struct *fp, uint64_t F)
@@ -324,13 +332,23 @@ static int call_on(const struct pp_remote *r, int tid, char *err,
 {
 	struct user_regs_struct R0, R, A;
 	struct user_fpregs_struct fp;
-	uint64_t F = 0, page, a0 = 0, a1 = 0;
-	int entry, st, e, i, seen;
+	uint64_t F = 0, page, rip = 0, a0 = 0, a1 = 0;
+	int entry, st, e, i, seen, direct;
 
 	entry = to_boundary(tid, &R0);
 	if (entry < 0) {
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		return entry;
+	}
+	direct = r->direct && r->direct(r->ctx, tid, &R0);
+	if (getenv("PYPROF_DEBUG"))
+		fprintf(stderr, "pyprof: thread %d stopped in system call %ld "
+			"(%ld): %s\n", tid, (long)R0.orig_rax, (long)R0.rax,
+			direct ? "direct call" : r->direct_only ? "not blocked "
+			"with the GIL released" : "pending call");
+	if (!direct && r->direct_only) {
+		ptrace(PTRACE_DETACH, tid, 0, 0);	/* nothing changed */
+		return -EAGAIN;
 	}
 	R = R0;
 	carry_on(&R, entry);
@@ -379,14 +397,14 @@ static int call_on(const struct pp_remote *r, int tid, char *err,
 		       strerror(-(long)page));
 		return -EIO;
 	}
-	if (r->fill(r->ctx, page, &a0, &a1) < 0) {
+	if (r->fill(r->ctx, page, direct, &rip, &a0, &a1) < 0) {
 		/* the thread returns through the frame; the page stays */
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		seterr(err, errlen, "cannot write the target's page%s", "");
 		return -EIO;
 	}
-	A.rip = r->fn;
-	A.rsp = F;	/* fn returns into __restore_rt: R again */
+	A.rip = rip;
+	A.rsp = F;	/* it returns into __restore_rt: R again */
 	A.rdi = a0;
 	A.rsi = a1;
 	A.rax = 0;
@@ -398,7 +416,13 @@ static int call_on(const struct pp_remote *r, int tid, char *err,
 		       strerror(-e));
 		return -EIO;
 	}
+	if (direct) {
+		/* the shim's entry waits for pyprof's hello meanwhile */
+		idle_fn = r->idle;
+		idle_ctx = r->ctx;
+	}
 	put_back(tid, &R, &fp, F);
+	idle_fn = NULL;
 	ptrace(PTRACE_DETACH, tid, 0, 0);
 	return 0;
 }
@@ -436,6 +460,14 @@ int pp_remote_call(const struct pp_remote *r, char *err, size_t errlen)
 		seterr(err, errlen, "cannot list the target's threads%s", "");
 		return -1;
 	}
+	/* the main thread first: the one a direct call is made on */
+	for (i = 1; i < n; i++)
+		if (t[i] == r->pid) {
+			t[i] = t[0];
+			t[0] = r->pid;
+		}
+	if (r->direct_only)
+		n = t[0] == r->pid && in_syscall(r->pid, t[0]);
 	memset(tried, 0, sizeof(tried));
 	/* threads blocked in a system call first, then every other one
 	 * (states change meanwhile: each thread is tried once) */
@@ -452,6 +484,8 @@ int pp_remote_call(const struct pp_remote *r, char *err, size_t errlen)
 			if (e == 0)
 				return 0;
 			if (e == -EIO)
+				return -1;
+			if (r->direct_only)
 				return -1;
 			if (e == -EPERM || e == -EACCES) {
 				int tracer = tracer_of(r->pid, t[i]);

@@ -15,10 +15,16 @@
 #define PP_INJ_DATA 256		/* the data's offset in the page */
 struct pp_inject_data {
 	uint64_t dlopen, dlsym, munmap, page_size;	/* 0, 8, 16, 24 */
-	uint64_t handle;				/* 32 */
+	uint64_t dlclose;				/* 32 */
 	char sym[32];					/* 40 */
 	char sock[96];					/* 72 */
 	char path[3072];				/* 168 */
+	/* the direct call (collector/inject.c): PyGILState_Ensure and
+	 * PyGILState_Release */
+	uint64_t gil_ensure, gil_release;		/* 3240, 3248 */
+	/* 1: the entry runs from the direct trampoline, which dlcloses
+	 * the shim when the entry returns non-zero */
+	uint32_t direct;
 };
 #define PP_INJ_ENTRY "pyprof_inject_entry"
 #define PP_INJ_MAGIC 0x4a4e4950u	/* "PINJ": the settings message */

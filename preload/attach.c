@@ -7,16 +7,29 @@
  * (freelist.c), the libc family by GOT (got.c). Nothing of the program
  * is changed that the detach cannot put back.
  *
- * The detach: when recording stops (pyprof says so through the ring, or
- * is gone), the first hook to notice queues a pending call that puts
- * everything back, unmaps the ring, and queues dlclose of the shim
- * itself, which CPython runs right after (no code of ours on the stack).
+ * The entry runs on the main thread with the GIL held: from a pending
+ * call between two bytecodes, or (a main thread blocked in a system
+ * call with the GIL released, which may never run a pending call) from
+ * pyprof's direct call, made by the main thread itself inside that
+ * system call, which takes the GIL with PyGILState_Ensure; then a
+ * failed entry returns 1 and the direct call dlcloses us. 3.14+: from
+ * PEP 768's script, run by the main thread between two bytecodes, or
+ * from the direct call.
+ *
+ * The detach: when recording stops (pyprof closes the connection, or
+ * is gone), our watcher thread takes the GIL as any C thread does
+ * (PyGILState_Ensure: a thread state of its own, deleted again by
+ * PyGILState_Release), puts everything back, unmaps the ring, lets the
+ * GIL go, and ends in dlclose of the shim (pp_watch_start: dlclose
+ * returns into glibc's start_thread, no code of ours on the stack). No
+ * pending call: a main thread blocked for hours does not keep us hooked.
  * Code of ours still in use then (a dlopen in progress through got.c's
  * wrapper; a dealloc of freelist.c's that let the GIL go, an object
  * still pointing at a private type copy) holds the dlclose back until
- * the last such use ends (pp_attach_idle). If something was chained in
- * front of our PyMem hooks since, they stay pass-throughs and the shim
- * stays loaded, costing a branch.
+ * the last such use ends (past 2 s, the watcher ends and the last use
+ * queues the dlclose as a pending call: pp_attach_idle). If something was chained in front of our
+ * PyMem hooks since, they stay pass-throughs and the shim stays loaded,
+ * costing a branch.
  *
  * A process forked from ours (os.fork, multiprocessing's "fork") starts
  * with all of this copied: hooks, GOT slots, the ring (a MAP_SHARED
@@ -62,6 +75,9 @@ static int conn = -1;		/* pyprof's end closes: recording is over */
 static pthread_t watcher;
 static int have_watcher;
 static int (*dlclose_fn)(void *);
+static int (*gil_ensure)(void);		/* PyGILState_Ensure */
+static void (*gil_release)(int);	/* PyGILState_Release */
+static int watch_abort;		/* the entry failed: the watcher just ends */
 /* 3.9-3.12: Py_AddPendingCall from another thread than the main one
  * leaves the main thread's eval_breaker as it was (Python/ceval.c
  * COMPUTE_EVAL_BREAKER tests _Py_ThreadCanHandlePendingCalls() of the
@@ -177,22 +193,18 @@ void pp_attach_idle(void)
 }
 
 /*
- * Main thread, GIL held: everything back, then unload. In a forked
- * child the ring and the socket are the parent's: neither is written
- * nor shut down, only unmapped and closed.
+ * GIL held: everything back. On the watcher (the parent), or from a
+ * pending call in a forked child, where the ring and the socket are the
+ * parent's: neither is written nor shut down, only unmapped and closed.
+ * 1 if the shim may be unloaded.
  */
-static int detach(void *arg)
+static int put_back(void)
 {
 	int clean, child = forked || getpid() != pp_shim.pid;
 
-	(void)arg;
 	if (detached)
 		return 0;	/* a child: the parent's queued call and its own */
 	detached = 1;
-	if (conn >= 0 && !child)
-		shutdown(conn, SHUT_RDWR);	/* the watcher returns */
-	if (have_watcher && !child)
-		pthread_join(watcher, NULL);
 	have_watcher = 0;
 	if (conn >= 0)
 		close(conn);
@@ -209,16 +221,30 @@ static int detach(void *arg)
 	pp_in_hook--;
 	if (pp_shim.ring.hdr)
 		pp_ring_unmap(&pp_shim.ring);
-	if (clean) {
+	return clean;
+}
+
+/* a forked child's pending call: everything back, then unload */
+static int detach(void *arg)
+{
+	(void)arg;
+	if (put_back()) {
 		__atomic_store_n(&unload_pending, 1, __ATOMIC_RELEASE);
 		unload_if_idle();
 	}
 	return 0;
 }
 
-/* pp_shim_disable() in attach mode: from any thread, inside a hook. */
+/*
+ * pp_shim_disable() in attach mode: from any thread, inside a hook. In
+ * the process we were loaded into, the watcher detaches (pyprof closes
+ * the connection right after it stops recording, the kernel when it
+ * dies); a forked child has no watcher: a pending call does.
+ */
 void pp_attach_disabled(void)
 {
+	if (!forked && getpid() == pp_shim.pid)
+		return;
 	if (__atomic_exchange_n(&detach_queued, 1, __ATOMIC_ACQ_REL))
 		return;
 	if (pp_shim.py.add_pending_call(detach, NULL) < 0)
@@ -228,22 +254,75 @@ void pp_attach_disabled(void)
 }
 
 /*
- * The one thread of ours: it waits for pyprof's end of the connection
- * to close (a detach, or pyprof killed), then stops recording and
- * queues the detach, so neither waits for the program's next
- * allocation; it ends at once (the detach joins it).
+ * The one thread of ours (pp_watch_start runs it): it waits for pyprof's
+ * end of the connection to close (a detach, or pyprof killed), stops
+ * recording, detaches with the GIL taken as a C thread takes it, and
+ * once nothing of ours is in use returns our handle, which
+ * pp_watch_start passes on to dlclose (NULL: the shim stays). Every
+ * signal is blocked on it. A target finalizing meanwhile ends the
+ * thread inside PyGILState_Ensure (3.9-3.13; pp_watch_start has unwind
+ * information for that) or keeps it there (3.14+) until it exits.
  */
-static void *watch(void *arg)
+__attribute__((used)) void *pp_watch_body(void);
+__attribute__((used)) int (*pp_watch_dlclose)(void *);
+__attribute__((used)) void *pp_watch_body(void)
 {
 	struct pollfd p = { .fd = conn, .events = POLLIN };
+	struct timespec nap = { 0, 1000000 };
+	int st, clean, i;
 
-	(void)arg;
+	pp_in_hook++;		/* nothing of this thread is recorded */
 	while (poll(&p, 1, -1) < 0 && errno == EINTR)
 		;
+	if (__atomic_load_n(&watch_abort, __ATOMIC_ACQUIRE))
+		return NULL;	/* the entry joins us */
+	pthread_detach(pthread_self());
 	pp_shim.active = 0;
-	pp_attach_disabled();
-	return NULL;
+	st = gil_ensure();
+	clean = put_back();
+	gil_release(st);
+	if (!clean)
+		return NULL;
+	/* a thread may still be on its way out of our code (as
+	 * pp_got_unhook's grace period); a use that lasts (an object
+	 * still on a private type copy) is left to its end, whose
+	 * pp_attach_idle queues the unload (a pending call, as before) */
+	for (i = 0; i < 1 || (i < 2000 && in_use()); i++)
+		nanosleep(&nap, NULL);
+	if (in_use()) {
+		__atomic_store_n(&unload_pending, 1, __ATOMIC_RELEASE);
+		/* unless it ended meanwhile: then ours, if not taken */
+		if (in_use() ||
+		    !__atomic_exchange_n(&unload_pending, 0, __ATOMIC_ACQ_REL))
+			return NULL;
+	}
+	for (i = 0; i < extra_refs; i++)
+		dlclose_fn(self);
+	pp_watch_dlclose = dlclose_fn;
+	return self;
 }
+
+/* the thread's start: pp_watch_body(), then a tail call of dlclose on
+ * what it returned, whose return goes to glibc's start_thread */
+extern char pp_watch_start[];
+__asm__(".pushsection .text\n"
+	".p2align 4\n"
+	".type pp_watch_start, @function\n"
+	"pp_watch_start:\n"
+	".cfi_startproc\n"
+	"	sub $8, %rsp\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"	call pp_watch_body\n"
+	"	add $8, %rsp\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"	test %rax, %rax\n"
+	"	jz 1f\n"
+	"	mov %rax, %rdi\n"
+	"	jmp *pp_watch_dlclose(%rip)\n"
+	"1:	ret\n"
+	".cfi_endproc\n"
+	".size pp_watch_start, .-pp_watch_start\n"
+	".popsection\n");
 
 static int start_watcher(void)
 {
@@ -252,7 +331,8 @@ static int start_watcher(void)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);	/* inherited */
-	e = pthread_create(&watcher, NULL, watch, NULL);
+	e = pthread_create(&watcher, NULL,
+			   (void *(*)(void *))(void *)pp_watch_start, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!e)
 		have_watcher = 1;
@@ -290,15 +370,22 @@ int pp_attach_child_queue(void)
 	return 1;
 }
 
+/*
+ * 0: attached, or (a pending call) failed and unloading; 1: failed, the
+ * direct call (d->direct) dlcloses us.
+ */
 static int inject_entry(void *handle, const struct pp_inject_data *d)
 {
 	int fd, other;
 
 	if (self || pp_shim.ring.hdr)
-		return 0;	/* loaded already (wrap mode, or twice) */
+		return d->direct;	/* loaded already (wrap mode, or twice) */
 	self = handle;
 	pp_in_hook++;
 	pp_py_detect();
+	dlclose_fn = dlsym(RTLD_DEFAULT, "dlclose");
+	gil_ensure = dlsym(RTLD_DEFAULT, "PyGILState_Ensure");
+	gil_release = dlsym(RTLD_DEFAULT, "PyGILState_Release");
 	fd = receive_ring(d->sock, &other);
 	/* our copy in this process's /tmp: mapped now, the name can go
 	 * (pyprof also removes it, if this process may not); not when
@@ -307,6 +394,7 @@ static int inject_entry(void *handle, const struct pp_inject_data *d)
 		unlink(d->path);
 	/* native 0: no libunwind is loaded into a live process */
 	if (fd < 0 || pp_shim.py_state == PP_PY_NONE || !pp_shim.have_layout ||
+	    !dlclose_fn || !gil_ensure || !gil_release ||
 	    pp_shim_claim_ring(fd, 0) < 0) {
 		if (fd >= 0)
 			close(fd);
@@ -318,8 +406,9 @@ static int inject_entry(void *handle, const struct pp_inject_data *d)
 	pp_emit_proc();
 	if (pp_stacks_init() < 0 || pp_sample_init() < 0 ||
 	    start_watcher() < 0 || pp_got_hook(handle) < 0) {
-		detach_queued = 1;	/* the watcher queues nothing */
+		detach_queued = 1;
 		if (have_watcher) {
+			__atomic_store_n(&watch_abort, 1, __ATOMIC_RELEASE);
 			shutdown(conn, SHUT_RDWR);
 			pthread_join(watcher, NULL);
 			have_watcher = 0;
@@ -346,6 +435,8 @@ fail:
 	conn = -1;
 	pp_shim.py_state = PP_PY_NONE;
 	pp_in_hook--;
+	if (d->direct)
+		return 1;
 	if (pp_shim.py.add_pending_call)
 		unload();
 	return 0;
