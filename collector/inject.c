@@ -246,8 +246,10 @@ static void drop_copy(struct pp_inject *in)
 /*
  * 3.14+: the script the main thread runs (PEP 768). It loads the shim
  * as an extension module whose PyInit__pyprof attaches and fails on
- * purpose, so no module is made or kept; the socket's name travels in
- * the environment for that call only. Nothing stays in __main__.
+ * purpose, so no module is made or kept; it finds the socket by its own
+ * file name (listen_on), so that nothing of the program's is changed to
+ * pass it (the environment, which another thread may be reading in C).
+ * Nothing stays in __main__.
  */
 static int write_script(struct pp_inject *in, char *target_path, size_t n)
 {
@@ -269,19 +271,16 @@ static int write_script(struct pp_inject *in, char *target_path, size_t n)
 	}
 	fprintf(f,
 		"def _pyprof_load():\n"
-		"    import os, importlib.machinery as m\n"
-		"    os.environ['PYPROF_INJECT_SOCK'] = '%s'\n"
+		"    import importlib.machinery as m\n"
 		"    try:\n"
 		"        l = m.ExtensionFileLoader('_pyprof', '%s')\n"
 		"        l.create_module(m.ModuleSpec('_pyprof', l, origin='%s'))\n"
 		"    except Exception:\n"
 		"        pass\n"
-		"    finally:\n"
-		"        os.environ.pop('PYPROF_INJECT_SOCK', None)\n"
 		"try:\n"
 		"    _pyprof_load()\n"
 		"finally:\n"
-		"    del _pyprof_load\n", in->d.sock, in->d.path, in->d.path);
+		"    del _pyprof_load\n", in->d.path, in->d.path);
 	if (fchmod(fd, 0644) < 0 || fclose(f) != 0)
 		return -1;
 	snprintf(target_path, n, "/tmp/%s", strrchr(in->script, '/') + 1);
@@ -338,8 +337,11 @@ static int listen_on(struct pp_inject *in)
 	socklen_t len;
 	int fd, n;
 
-	n = snprintf(in->d.sock, sizeof(in->d.sock), "pyprof/inject/%d/%llu",
-		     in->pid, (unsigned long long)pp_now_ns());
+	/* named after the copy (unique: pyprof's pid, mkstemp's suffix),
+	 * so that the shim finds it from its own file name (include/
+	 * pp_inject.h: PP_INJ_SOCK_PREFIX) */
+	n = snprintf(in->d.sock, sizeof(in->d.sock), PP_INJ_SOCK_PREFIX "%s",
+		     in->shim_base);
 	memcpy(sa.sun_path + 1, in->d.sock, n);
 	len = offsetof(struct sockaddr_un, sun_path) + 1 + n;
 	fd = socket_in_netns(in->pid);
@@ -753,6 +755,8 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 	in->ring.hdr->sample_bytes = sample_bytes;
 	in->ring.hdr->opts = native ? PP_OPT_NATIVE : 0;
 	in->ring.hdr->attached = 1;
+	if (copy_shim(in, shim_path, err, errlen) < 0)
+		goto fail;
 	in->lfd = listen_on(in);
 	if (in->lfd < 0) {
 		snprintf(err, errlen, "cannot listen for the shim: %s",
@@ -760,8 +764,6 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 		in->lfd = -1;
 		goto fail;
 	}
-	if (copy_shim(in, shim_path, err, errlen) < 0)
-		goto fail;
 	in->start_ns = pp_now_ns();
 	if (breaker_off(p->minor) && p->interp)
 		in->breaker = p->interp + breaker_off(p->minor);

@@ -13,6 +13,9 @@
 /* The data page: the trampoline (collector/inject.c) uses the offsets,
  * the shim's entry reads sock and path. */
 #define PP_INJ_DATA 256		/* the data's offset in the page */
+/* the socket's abstract name: this and the shim copy's file name */
+#define PP_INJ_SOCK_PREFIX "pyprof/inject/"
+
 struct pp_inject_data {
 	uint64_t dlopen, dlsym, munmap, page_size;	/* 0, 8, 16, 24 */
 	uint64_t dlclose;				/* 32 */

@@ -457,14 +457,19 @@ EXPORT int pyprof_inject_entry(void *handle, const struct pp_inject_data *d)
 EXPORT void *PyInit__pyprof(void)
 {
 	static struct pp_inject_data d;
-	const char *sock = getenv("PYPROF_INJECT_SOCK");
+	const char *base;
 	Dl_info di;
 	void *h;
 
 	/* our own code's address, not an exported name: a process forked
 	 * from a wrapped one has the preloaded shim, whose definitions of
 	 * the exported names come first (wrap mode with --children) */
-	if (!sock || self || !dladdr((void *)inject_entry, &di))
+	if (self || !dladdr((void *)inject_entry, &di) || !di.dli_fname)
+		return NULL;
+	/* pyprof's copy, libpyprof.so.PID.XXXXXX, names the socket */
+	base = strrchr(di.dli_fname, '/');
+	base = base ? base + 1 : di.dli_fname;
+	if (strncmp(base, "libpyprof.so.", 13))
 		return NULL;
 	h = dlopen(di.dli_fname, RTLD_NOW | RTLD_NOLOAD);
 	if (!h)
@@ -474,7 +479,7 @@ EXPORT void *PyInit__pyprof(void)
 	 * each through _PyImport_FindSharedFuncptr */
 	pp_py_detect();
 	extra_refs = pp_shim.layout.minor >= 15 ? 2 : 1;
-	snprintf(d.sock, sizeof(d.sock), "%s", sock);
+	snprintf(d.sock, sizeof(d.sock), PP_INJ_SOCK_PREFIX "%s", base);
 	snprintf(d.path, sizeof(d.path), "%s", di.dli_fname);
 	inject_entry(h, &d);
 	return NULL;
