@@ -87,6 +87,7 @@ def one(label, py):
         if not h.check(tg.ready, t + ": target started", "no 'ready'"):
             return
         base = state(tg.pid)
+        had = copies(label)
         trace = h.tmpfile("fork-%d.pp" % tg.pid)
         # attached while the main thread sleeps and another thread forks
         started = tg.ask("race %d" % RACE_N)
@@ -137,8 +138,8 @@ def one(label, py):
                 t + ": children forked before the shim loaded (its pending call "
                 "queued) hold nothing of pyprof's, computed right, exited 0",
                 "%d reports, statuses %s, %s" % (len(kids), raced.get("statuses"), bad[:2]))
-        h.check(not copies(label), t + ": no copy of the shim left in its /tmp",
-                str(copies(label)))
+        h.check(not copies(label, had), t + ": no copy of the shim left in its /tmp",
+                str(copies(label, had)))
         rep, why = report(trace)
         if not h.check(rep is not None, t + ": report", why):
             return
