@@ -239,15 +239,31 @@ static uint32_t new_id(struct table *t)
 	return __atomic_fetch_add(&t->next_id, 1, __ATOMIC_RELAXED);
 }
 
-static int emit_func(uint32_t id, int native, uint32_t firstlineno,
-		     const char *file, size_t flen, const char *name,
-		     size_t nlen)
+/*
+ * A definition the ring had no room for (pyprof behind: records are being
+ * dropped). The stack being defined then is not kept: its frames would
+ * name function 0 for good in the tables and the per-thread caches, and
+ * every later block made there would have no Python frame. It is defined
+ * again next time.
+ */
+static __thread int def_lost;
+
+/* The function's id (0: lost), taken only once its record has room: a
+ * lost definition leaves no gap in the ids (a reader bounds the gaps,
+ * collector/reccheck.h), however long the drops last. */
+static uint32_t emit_func(int native, uint32_t firstlineno,
+			  const char *file, size_t flen, const char *name,
+			  size_t nlen)
 {
 	uint32_t len = PP_REC_ALIGN(sizeof(struct pp_rec_func) + flen + nlen);
 	struct pp_rec_func *r = pp_emit_reserve(len);
+	uint32_t id;
 
-	if (!r)
-		return -1;
+	if (!r) {
+		def_lost = 1;
+		return 0;
+	}
+	id = new_id(&funcs);
 	r->firstlineno = firstlineno;
 	r->file_len = flen;
 	r->name_len = nlen;
@@ -255,7 +271,7 @@ static int emit_func(uint32_t id, int native, uint32_t firstlineno,
 	memcpy(r->data + flen, name, nlen);
 	memset(r->data + flen + nlen, 0, len - sizeof(*r) - flen - nlen);
 	pp_ring_commit(r, PP_REC_FUNC, native ? PP_FUNC_NATIVE : 0, id, len);
-	return 0;
+	return id;
 }
 
 #define FIELD(p, off, type) (*(type *)((const char *)(p) + (off)))
@@ -293,9 +309,7 @@ static uint32_t py_func(const void *code)
 	id = table_find(&funcs, key, &s);
 	if (id || !s)
 		return id;
-	id = new_id(&funcs);
-	if (emit_func(id, 0, first, fbuf, fl, nbuf, nl) < 0)
-		id = 0;
+	id = emit_func(0, first, fbuf, fl, nbuf, nl);
 	table_publish(s, id);
 	return id;
 }
@@ -347,9 +361,7 @@ static uint32_t native_func(uintptr_t ip, int *is_eval)
 	id = table_find(&funcs, fold(mix(0x6e6100, sym)), &s);
 	if (id || !s)
 		return id;
-	id = new_id(&funcs);
-	if (emit_func(id, 1, 0, file, strlen(file), name, strlen(name)) < 0)
-		id = 0;
+	id = emit_func(1, 0, file, strlen(file), name, strlen(name));
 	table_publish(s, id);
 	return id;
 }
@@ -397,6 +409,7 @@ static uint32_t define(const struct pp_rawframe *raw, int n,
 	uint64_t h = 0x73686170ull;
 	int i, k = 0, eval;
 
+	def_lost = 0;
 	for (i = 0; i < nn && k < PP_MAX_FRAMES; i++) {
 		frames[k].func = native_func((uintptr_t)ips[i], &eval);
 		frames[k++].line = 0;
@@ -410,18 +423,20 @@ static uint32_t define(const struct pp_rawframe *raw, int n,
 		for (i = 0; i < n && k < PP_MAX_FRAMES; i++)
 			py_frame(&raw[i], &frames[k++]);
 	pp_codelines_unlock();
+	if (unlikely(def_lost))
+		return 0;	/* a function not defined: not kept (above) */
 	for (i = 0; i < k; i++)
 		h = mix(h, (uint64_t)frames[i].func << 32 | frames[i].line);
 	id = table_find(&shapes, fold(h), &s);
 	if (id || !s)
 		return id;
-	id = new_id(&stacks);
 	len = sizeof(*r) + k * sizeof(frames[0]);
 	r = pp_emit_reserve(len);
 	if (!r) {
-		table_publish(s, 0);
+		table_publish(s, 0);	/* no id taken: see emit_func */
 		return 0;
 	}
+	id = new_id(&stacks);
 	r->nframes = k;
 	r->tid = 0;
 	memcpy(r->frames, frames, k * sizeof(frames[0]));
