@@ -417,7 +417,7 @@ void pp_report_text_win(const struct pp_model *m, const struct pp_win *w,
 
 	fprintf(out, "pyprof %s: pid %d, Python %s, %.1f s",
 		PP_VERSION, m->pid, m->pyver[0] ? m->pyver : "?", duration(m));
-	if (m->sample_bytes)
+	if (m->sample_bytes && (!shim_sent(m) || m->shim_ready))
 		fprintf(out, ", sampling every %llu bytes",
 			(unsigned long long)m->sample_bytes);
 	fputc('\n', out);
