@@ -11,24 +11,23 @@
 void pp_emit_alloc(uint8_t domain, const void *p, size_t n)
 {
 	struct pp_rec_alloc *r;
-	uint32_t stack = 0;
-	uint8_t type = PP_REC_ALLOC;
+	uint32_t stack;
 
+	if (domain != PP_DOM_ARENA && domain != PP_DOM_MMAP) {
+		pp_emit_py_alloc(domain, p, n);	/* an ALLOC at its stack */
+		return;
+	}
 	if (pp_emit_dropping())
 		return;
-	if (domain == PP_DOM_ARENA) {
-		type = PP_REC_MMAP;	/* no stack: nobody's line */
-	} else {
-		if (domain == PP_DOM_MMAP)
-			type = PP_REC_MMAP;
-		stack = pp_stack_current();
-	}
+	/* an arena has no stack: nobody's line (a stack is interned,
+	 * maybe defined, before the record is reserved) */
+	stack = domain == PP_DOM_MMAP ? pp_stack_current() : 0;
 	r = pp_emit_reserve(sizeof(*r));
 	if (!r)
 		return;
 	r->addr = (uintptr_t)p;
 	r->size = n;
-	pp_ring_commit(r, type, domain, stack, sizeof(*r));
+	pp_ring_commit(r, PP_REC_MMAP, domain, stack, sizeof(*r));
 }
 
 void pp_emit_free(uint8_t domain, const void *p)

@@ -175,7 +175,7 @@ uint32_t pp_stack_current(void);
 extern uint32_t (*pp_stack_now)(void);
 
 /*
- * The bodies of an ALLOC of a Python domain and of a FREE, inline in the
+ * The bodies of an ALLOC and of a FREE, inline in the
  * PyMem hooks' every-allocation path (one frame for the hook and its
  * record: that call's saves and restores were a fifth of the hook's
  * own cost); pp_emit_alloc and pp_emit_free for the other callers.
