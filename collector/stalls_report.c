@@ -138,34 +138,30 @@ static int text_locks(FILE *f, const struct pp_lock_summary *lk, int n,
 	return shown;
 }
 
-/* thread names: a column as wide as the longest, up to 32 characters */
+/* thread names: a column as wide as the longest, up to 32 columns */
 #define NAME_MAX_COLS 32
 
-/* characters of a valid UTF-8 string (pp_text_str's output) */
-static int name_cols(const char *s)
-{
-	int n = 0;
-
-	for (; s && *s; s++)
-		n += (*s & 0xc0) != 0x80;
-	return n;
-}
-
-/* s in w columns: padded, or cut at a character with a '~' at the end */
+/* s in w columns (a terminal's: CJK takes two): padded, or cut at a
+ * character with a '~' at the end */
 static void put_name(FILE *f, const char *s, int w)
 {
-	int cols = name_cols(s), n = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s);
+	int len, c, used = 0;
 
-	if (cols <= w) {
-		fprintf(f, "%s%*s", s, w - cols, "");
+	if (pp_utf8_cols(s) <= w) {
+		fprintf(f, "%s%*s", s, w - pp_utf8_cols(s), "");
 		return;
 	}
-	for (; *s; s++) {
-		if ((*s & 0xc0) != 0x80 && ++n == w)
+	for (; n; p += len, n -= len) {
+		c = pp_cp_cols(pp_utf8_next(p, n, &len));
+		c = c < 0 ? 1 : c;
+		if (used + c > w - 1)
 			break;
-		fputc(*s, f);
+		fwrite(p, 1, len, f);
+		used += c;
 	}
-	fputc('~', f);
+	fprintf(f, "~%*s", w - 1 - used, "");
 }
 
 void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
@@ -188,9 +184,11 @@ void pp_stalls_text(const struct pp_stalls *s, FILE *f, pp_frame_fn fn,
 	}
 
 	n = pp_stalls_gil_threads_all(s, &th);
-	for (i = 0, w = 4; i < n; i++)
-		if (name_cols(th[i].name) > w)
-			w = name_cols(th[i].name);
+	for (i = 0, w = 4; i < n; i++) {
+		int c = pp_utf8_cols(th[i].name ? th[i].name : "");
+
+		w = c > w ? c : w;
+	}
 	w = w > NAME_MAX_COLS ? NAME_MAX_COLS : w;
 	fprintf(f, "\nGIL: waiting %.1f%% of thread time\n"
 		   "      TID  %-*s    HELD s    WAIT s  WAIT %%    ACQUIRED\n",

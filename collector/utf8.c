@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* Valid UTF-8 out, whatever came in (see utf8.h). */
+#include <locale.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "utf8.h"
 
@@ -104,4 +106,60 @@ const char *pp_text_str(const char *str, char *buf, size_t len)
 	}
 	buf[o] = 0;
 	return buf;
+}
+
+int pp_cp_cols(uint32_t cp)
+{
+	static locale_t utf8;
+	static int tried;
+	locale_t old;
+	int w;
+
+	if (cp < 0x7f)
+		return cp >= 0x20 ? 1 : -1;
+	if (!tried) {
+		tried = 1;
+		utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	}
+	if (!utf8)
+		return 1;
+	old = uselocale(utf8);	/* wcwidth in a UTF-8 locale, whatever ours */
+	w = wcwidth((wchar_t)cp);
+	uselocale(old);
+	return w;
+}
+
+uint32_t pp_utf8_next(const unsigned char *s, size_t n, int *len)
+{
+	int k = pp_utf8_seq(s, n);
+
+	if (k < 0) {
+		*len = -k;
+		return 0xfffd;
+	}
+	*len = k;
+	switch (k) {
+	case 1:
+		return s[0];
+	case 2:
+		return (s[0] & 0x1f) << 6 | (s[1] & 0x3f);
+	case 3:
+		return (s[0] & 0x0f) << 12 | (s[1] & 0x3f) << 6 | (s[2] & 0x3f);
+	default:
+		return (s[0] & 0x07) << 18 | (s[1] & 0x3f) << 12 |
+		       (s[2] & 0x3f) << 6 | (s[3] & 0x3f);
+	}
+}
+
+int pp_utf8_cols(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s);
+	int len, w, sum = 0;
+
+	for (; n; p += len, n -= len) {
+		w = pp_cp_cols(pp_utf8_next(p, n, &len));
+		sum += w < 0 ? 1 : w;
+	}
+	return sum;
 }

@@ -9,6 +9,7 @@
 #define PP_UTF8_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define PP_UTF8_REPLACEMENT "\xef\xbf\xbd"	/* U+FFFD */
@@ -28,5 +29,14 @@ void pp_json_str(FILE *out, const char *s);
  * itself when it needs nothing, else buf (truncated to len).
  */
 const char *pp_text_str(const char *s, char *buf, size_t len);
+
+/* the character at s (n >= 1 bytes left): its code point, U+FFFD for
+ * an invalid sequence; *len the bytes it takes */
+uint32_t pp_utf8_next(const unsigned char *s, size_t n, int *len);
+/* the columns a terminal gives cp (wcwidth in a UTF-8 locale, whatever
+ * pyprof's own): 2 for CJK, 0 for a combining mark, -1 for a control */
+int pp_cp_cols(uint32_t cp);
+/* the columns s takes (a control character counted as one '?') */
+int pp_utf8_cols(const char *s);
 
 #endif

@@ -7,12 +7,10 @@
  * character takes the columns a terminal gives it, so columns stay
  * under each other.
  */
-#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <wchar.h>
 
 #include "../collector/alloc.h"
 #include "../collector/utf8.h"
@@ -57,53 +55,6 @@ void pp_canvas_clear(struct pp_canvas *c)
 	memset(c->at, VA_NORMAL, (size_t)c->w * c->h);
 }
 
-/* columns of cp as a terminal shows it: wcwidth in a UTF-8 locale
- * (whatever pyprof's own is), -1 for a control character */
-static int cp_width(uint32_t cp)
-{
-	static locale_t utf8;
-	static int tried;
-	locale_t old;
-	int w;
-
-	if (cp < 0x7f)
-		return cp >= 0x20 ? 1 : -1;
-	if (!tried) {
-		tried = 1;
-		utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
-	}
-	if (!utf8)
-		return 1;
-	old = uselocale(utf8);
-	w = wcwidth((wchar_t)cp);
-	uselocale(old);
-	return w;
-}
-
-/* the next character of s (n bytes left): its code point, *len its
- * bytes */
-static uint32_t next_cp(const unsigned char *s, size_t n, int *len)
-{
-	int k = pp_utf8_seq(s, n);
-
-	if (k < 0) {
-		*len = -k;
-		return 0xfffd;
-	}
-	*len = k;
-	switch (k) {
-	case 1:
-		return s[0];
-	case 2:
-		return (s[0] & 0x1f) << 6 | (s[1] & 0x3f);
-	case 3:
-		return (s[0] & 0x0f) << 12 | (s[1] & 0x3f) << 6 | (s[2] & 0x3f);
-	default:
-		return (s[0] & 0x07) << 18 | (s[1] & 0x3f) << 12 |
-		       (s[2] & 0x3f) << 6 | (s[3] & 0x3f);
-	}
-}
-
 /* cell o is written: a double-width character it cut in half goes */
 static void unsplit(struct pp_canvas *c, int x, int y)
 {
@@ -131,7 +82,7 @@ int pp_canvas_cell_utf8(uint32_t cp, char *out, int ascii)
 		return 0;
 	if (cp < 0x80 || ascii) {
 		out[0] = cp < 0x80 ? cp : '?';
-		if (cp >= 0x80 && cp_width(cp) == 2) {
+		if (cp >= 0x80 && pp_cp_cols(cp) == 2) {
 			out[1] = '?';
 			return 2;
 		}
@@ -169,8 +120,8 @@ static int put(struct pp_canvas *c, int x, int y, int attr, const char *s,
 	if (end > c->w)
 		end = c->w;
 	for (; n; p += len, n -= len) {
-		cp = next_cp(p, n, &len);
-		w = cp_width(cp);
+		cp = pp_utf8_next(p, n, &len);
+		w = pp_cp_cols(cp);
 		if (w == 0)
 			continue;	/* a combining mark */
 		if (w < 0) {
@@ -194,20 +145,6 @@ int pp_canvas_put(struct pp_canvas *c, int x, int y, int attr, const char *s)
 	return put(c, x, y, attr, s, -1);
 }
 
-/* the columns s takes */
-static int cols(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s);
-	int len, w, sum = 0;
-
-	for (; n; p += len, n -= len) {
-		w = cp_width(next_cp(p, n, &len));
-		sum += w < 0 ? 1 : w;
-	}
-	return sum;
-}
-
 int pp_canvas_put_w(struct pp_canvas *c, int x, int y, int attr,
 		    const char *s, int w)
 {
@@ -215,7 +152,7 @@ int pp_canvas_put_w(struct pp_canvas *c, int x, int y, int attr,
 
 	if (w <= 0)
 		return x;
-	if (cols(s) <= w) {
+	if (pp_utf8_cols(s) <= w) {
 		e = put(c, x, y, attr, s, w);
 	} else {
 		e = put(c, x, y, attr, s, w - 1);

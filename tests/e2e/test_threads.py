@@ -7,10 +7,13 @@ Asserts, per interpreter and thread (alloc-alpha/beta/gamma/delta):
   come from pymalloc, the others from malloc);
 - the thread's Python name appears in gil.threads (the contract: a thread's
   name is threading.Thread.name);
-- the text report's GIL table keeps its columns under each other, the long
-  name (delta's, not ASCII) cut to the column's 32 characters with a '~'.
+- the text report's GIL table keeps its columns under each other in
+  terminal columns, the long name (delta's, with two-column CJK
+  characters) cut to the column's 32 columns with a '~'.
 """
+import re
 import sys
+import unicodedata
 
 import harness as h
 
@@ -20,7 +23,8 @@ THREADS = {
     "alloc-alpha": ("THREAD-ALPHA", 11, 65536),
     "alloc-beta": ("THREAD-BETA", 13, 98304),
     "alloc-gamma": ("THREAD-GAMMA", 17, 163840),
-    "alloc-delta, a thread whose name is too long for a column \u2603": ("THREAD-DELTA", 19, 300),
+    "alloc-delta \u6570\u636e, a thread whose name is too long for a column \u2603":
+        ("THREAD-DELTA", 19, 300),
 }
 HDR = 256
 
@@ -58,10 +62,27 @@ def one(label, py):
     text_table(t, r.trace)
 
 
+def cols(s):
+    """Terminal columns of s (East Asian wide characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+
+def cut(name, w=32):
+    """name as the table shows it: whole, or cut to w - 1 columns and '~'."""
+    if cols(name) <= w:
+        return name
+    out = ""
+    for c in name:
+        if cols(out + c) > w - 1:
+            break
+        out += c
+    return out + "~"
+
+
 def text_table(t, trace):
-    """The GIL table: every row's figures start where the header's HELD
-    column does (in characters), each thread shown by its name or, past
-    32 characters, its first 31 and a '~'."""
+    """The GIL table: in terminal columns, every row's HELD figure ends
+    where the header's HELD column does, each thread shown by its name
+    or, past 32 columns, its first 31 columns and a '~'."""
     rep = h.pyprof("report", trace)
     lines = rep.out.split("\n")
     hdr = [i for i, ln in enumerate(lines) if ln.lstrip().startswith("TID  NAME")]
@@ -70,19 +91,17 @@ def text_table(t, trace):
     if not hdr:
         return
     head = lines[hdr[0]]
-    col = head.index("HELD s") + len("HELD s")
+    held = cols(head[:head.index("HELD s") + len("HELD s")])
     rows = {}
     for ln in lines[hdr[0] + 1:]:
-        if not ln.strip() or not ln.lstrip()[0].isdigit():
+        m = re.match(r"^ +\d+  (.*?) +(\d+\.\d{3}) ", ln)
+        if not m:
             break
-        name = ln[head.index("NAME"):col - 10].rstrip()
-        rows[name] = ln
+        rows[m.group(1)] = cols(ln[:m.end(2)])
     for name in THREADS:
-        want = name if len(name) <= 32 else name[:31] + "~"
-        ln = rows.get(want)
-        h.check(ln is not None and ln[col - 1] != " " and ln[col] == " "
-                and ln[col - 10] == " ", "%s %s: text GIL row, figures aligned" % (t, name[:11]),
-                "want %r in rows %r" % (want, rows))
+        want = cut(name)
+        h.check(rows.get(want) == held, "%s %s: text GIL row, figures aligned" % (t, name[:11]),
+                "want %r ending at column %d in rows %r" % (want, held, rows))
 
 
 if __name__ == "__main__":

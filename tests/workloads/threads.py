@@ -17,7 +17,7 @@ import sys
 import threading
 
 # a name longer than the text report's column, not ASCII
-DELTA = "alloc-delta, a thread whose name is too long for a column \u2603"
+DELTA = "alloc-delta \u6570\u636e, a thread whose name is too long for a column \u2603"
 
 SPECS = {
     "alloc-alpha": (11, 65536),
