@@ -8,6 +8,12 @@
 
 #include "vw.h"
 
+/* after the run, as the table: the state at its end (before finalization) */
+static double stack_live(const struct pp_model *m, const struct pp_stack *st)
+{
+	return m->t_end_run ? st->end_live_bytes : st->live_bytes;
+}
+
 static const struct pp_stack *heaviest(const struct pp_model *m,
 				       uint32_t site, size_t *nstacks)
 {
@@ -22,7 +28,7 @@ static const struct pp_stack *heaviest(const struct pp_model *m,
 			if (!st->frames || st->site != site)
 				continue;
 			++*nstacks;
-			if (!best || st->live_bytes > best->live_bytes)
+			if (!best || stack_live(m, st) > stack_live(m, best))
 				best = st;
 		}
 	}
@@ -47,15 +53,17 @@ int pp_draw_stack(struct pp_vw *v, struct pp_canvas *c, int y, int h)
 	st = heaviest(m, v->detail_site, &n);
 	pp_canvas_printf(c, 1, y + r++, VA_NORMAL,
 			 "live %s in %s blocks, allocated %s; %s",
-			 pp_vw_bytes(s->live_bytes, a, sizeof(a)),
-			 pp_vw_count(s->live_count, b, sizeof(b)),
+			 pp_vw_bytes(m->t_end_run ? s->end_live_bytes :
+				     s->live_bytes, a, sizeof(a)),
+			 pp_vw_count(m->t_end_run ? s->end_live_count :
+				     s->live_count, b, sizeof(b)),
 			 pp_vw_bytes(s->alloc_bytes, d, sizeof(d)),
 			 s->leak ? "judged LEAKING" : "not judged leaking");
 	if (n > 1)
 		pp_canvas_printf(c, 1, y + r++, VA_DIM,
 				 "the heaviest of %zu stacks reaching this "
 				 "site (%s live):", n,
-				 pp_vw_bytes(st->live_bytes, a, sizeof(a)));
+				 pp_vw_bytes(stack_live(m, st), a, sizeof(a)));
 	if (!st) {
 		pp_canvas_put(c, 1, y + r, VA_DIM, "no stack recorded");
 		return r + 1;

@@ -13,7 +13,7 @@ Each request exercises:
 
 The end-to-end tests find the planted lines by their marker comments, so
 keep exactly one allocation on each marked line and no marker elsewhere.
-Usage: service.py [--seconds S] [--rate REQ_PER_S] [--lru-cap N]
+Usage: service.py [--seconds S] [--rate REQ_PER_S] [--lru-cap N] [--stop-file F]
                   [--gc-threshold N]  (gen-0 threshold; 3.13+ default 2000)
                   [--gc-threshold1 N]  (gen-1 threshold: gen-0 collections
                                         per gen-1 one; default 10)
@@ -21,6 +21,7 @@ Usage: service.py [--seconds S] [--rate REQ_PER_S] [--lru-cap N]
 import argparse
 import collections
 import gc
+import os
 import sys
 import time
 
@@ -109,13 +110,15 @@ def handle_request(rid):
     scratch_graph(rid)
 
 
-def serve(seconds, rate):
+def serve(seconds, rate, stop_file=None):
     start = time.monotonic()
     end = start + seconds
     rid = 0
     while True:
         now = time.monotonic()
         if now >= end:
+            break
+        if stop_file and rid % 100 == 0 and os.path.exists(stop_file):
             break
         due = start + rid / rate
         if due > now:
@@ -132,6 +135,7 @@ def main():
     ap.add_argument("--lru-cap", type=int, default=LRU_CAP)
     ap.add_argument("--gc-threshold", type=int, default=0)
     ap.add_argument("--gc-threshold1", type=int, default=0)
+    ap.add_argument("--stop-file", help="end early once this file exists")
     args = ap.parse_args()
     globals()["LRU_CAP"] = args.lru_cap
     if args.gc_threshold:
@@ -139,7 +143,7 @@ def main():
     if args.gc_threshold1:
         t = gc.get_threshold()
         gc.set_threshold(t[0], args.gc_threshold1, *t[2:])
-    n = serve(args.seconds, args.rate)
+    n = serve(args.seconds, args.rate, args.stop_file)
     print(
         "service: %d requests, cache=%d callbacks=%d sessions=%d lru=%d"
         % (n, len(RESPONSE_CACHE), len(CALLBACKS), len(SESSIONS), len(LRU))
