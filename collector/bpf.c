@@ -901,6 +901,7 @@ static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 		  !(mode & PP_BPF_GIL_COND);
 	cond = !futex && !precise && p->off_cond_signal &&
 	       p->off_cond_timedwait;
+	s->rodata->gil_precise = precise;
 	bpf_program__set_autoload(s->progs.gil_futex_enter, futex);
 	bpf_program__set_autoload(s->progs.gil_futex_exit, futex);
 	bpf_program__set_autoload(s->progs.take_gil_enter, precise);

@@ -26,10 +26,12 @@
 const volatile __u32 targ_tgid;
 __u64 lost;	/* events the ring had no room for */
 const volatile __u64 gil_addr;
+const volatile __u32 gil_precise;	/* take_gil/drop_gil probes attached */
 /* 1 once an acquisition or a release was seen: from then on every
  * holder was seen taking the GIL */
 __u32 gil_synced;
 __u64 unmatched;	/* release signals of a thread not holding the GIL */
+__u32 switch_tid;	/* the thread last seen waiting on switch_cond */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -98,12 +100,56 @@ static void begin_wait(struct gil_thread *t, __u64 since)
 		t->wait_start = since ?: bpf_ktime_get_ns();
 }
 
+/*
+ * drop_gil's switch_cond wait (cond_wait below) ends when another thread
+ * takes the GIL. After a forced drop the thread goes straight back to
+ * take_gil; after a voluntary one (PyEval_SaveThread with a drop request
+ * pending) it goes on to its I/O or sleep, which is no GIL wait. With
+ * take_gil's entry seen (precise), the switch wait is closed where it
+ * ended and take_gil counts its own wait from its entry. The condvar
+ * method sees no entry (a wait may start blocked on the GIL's mutex,
+ * before the first cond wait): there the wait runs on from the release
+ * to the next acquisition (README, What the numbers mean).
+ */
+static void switch_ended(__u32 tid, __u64 now)
+{
+	__u32 w = switch_tid;
+	struct gil_thread *o;
+
+	if (!w || w == tid)
+		return;
+	o = bpf_map_lookup_elem(&threads, &w);
+	if (o && o->switch_wait && !o->switch_end)
+		o->switch_end = now;
+	switch_tid = 0;
+}
+
+static void close_switch_wait(struct gil_thread *t, __u32 tid, __u64 now)
+{
+	__u64 end = t->switch_end ?: now;
+
+	if (!t->switch_wait)
+		return;
+	if (t->wait_start && !t->acquired && end > t->wait_start) {
+		emit(GIL_EV_WAIT, tid, t->wait_start, 0, end);
+		t->wait_start = 0;
+	}
+	t->switch_wait = 0;
+	t->switch_end = 0;
+	if (switch_tid == tid)
+		switch_tid = 0;
+}
+
 static void on_acquired(__u64 now)
 {
-	struct gil_thread *t = thread_get((__u32)bpf_get_current_pid_tgid());
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct gil_thread *t = thread_get(tid);
 
+	if (gil_precise)
+		switch_ended(tid, now);
 	if (!t)
 		return;
+	close_switch_wait(t, tid, now);
 	missed_release(t);
 	t->acquired = now;
 	t->released = 0;
@@ -167,12 +213,13 @@ int BPF_KPROBE(take_gil_enter)
 	t = thread_get((__u32)bpf_get_current_pid_tgid());
 	if (!t)
 		return 0;
+	t->enter = bpf_ktime_get_ns();
+	close_switch_wait(t, (__u32)bpf_get_current_pid_tgid(), t->enter);
 	missed_release(t);
-	if (t->wait_start)	/* since a forced drop, see cond_wait */
+	if (t->wait_start)
 		return 0;
 	bpf_probe_read_user(&locked, sizeof(locked),
 			    (void *)(gil_addr + GIL_OFF_LOCKED));
-	t->enter = bpf_ktime_get_ns();
 	if (locked)
 		t->wait_start = t->enter;
 	else
@@ -197,11 +244,28 @@ int BPF_KRETPROBE(take_gil_exit)
 	return 0;
 }
 
+/*
+ * drop_gil runs only in a holder: a thread that enters it with a wait
+ * open was not seen taking the GIL (a missed return probe). Its wait
+ * ended at that unseen acquisition, not at the next one: drop it rather
+ * than count the hold between as waiting.
+ */
 SEC("uprobe")
 int BPF_KPROBE(drop_gil_enter)
 {
-	if (ours())
-		on_released(bpf_ktime_get_ns());
+	struct gil_thread *t;
+	__u32 tid;
+
+	if (!ours())
+		return 0;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (t && !t->acquired && t->wait_start && gil_synced) {
+		__sync_fetch_and_add(&unmatched, 1);
+		t->wait_start = 0;
+		t->switch_wait = 0;
+	}
+	on_released(bpf_ktime_get_ns());
 	return 0;
 }
 
@@ -234,21 +298,29 @@ int BPF_KPROBE(cond_timedwait, void *cond)
 }
 
 /*
- * A thread made to drop the GIL (drop request) waits in drop_gil on
- * switch_cond until another thread has taken it, then goes straight to
- * take_gil: from the thread's view it has waited since its release
- * (drop_gil may block on the GIL's mutex before it gets here).
+ * A thread releasing the GIL with a drop request pending waits in
+ * drop_gil on switch_cond until another thread has taken it: it has
+ * waited since its release (drop_gil may block on the GIL's mutex
+ * before it gets here) until that acquisition (precise: switch_ended)
+ * or, seen by the condvars, until it has the GIL again.
  */
 SEC("uprobe")
 int BPF_KPROBE(cond_wait, void *cond)
 {
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct gil_thread *t;
 
 	if (!ours() || (__u64)cond != gil_addr + GIL_OFF_SWITCH_COND)
 		return 0;
-	t = thread_get((__u32)bpf_get_current_pid_tgid());
-	if (t)
-		begin_wait(t, t->released);
+	t = thread_get(tid);
+	if (!t)
+		return 0;
+	begin_wait(t, t->released);
+	if (gil_precise) {
+		t->switch_wait = 1;
+		t->switch_end = 0;
+		switch_tid = tid;
+	}
 	return 0;
 }
 

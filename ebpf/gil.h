@@ -39,6 +39,8 @@ struct gil_thread {
 	__u64 nvcsw;		/* the thread's voluntary switches then */
 	__u64 futex_start;
 	__u64 futex_uaddr;
+	__u64 switch_wait;	/* in or after drop_gil's switch_cond wait */
+	__u64 switch_end;	/* another thread's acquisition that ended it */
 };
 
 #endif

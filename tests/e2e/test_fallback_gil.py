@@ -64,9 +64,12 @@ def fallback(label, py):
             continue
         h.check(th.get("name") == name, tt + ": named by its Python name",
                 "name %r" % th.get("name"))
+        # the thread's wait against its bounds over the same life (from
+        # its creation), as a share of that life
         wf = th.get("wait_fraction") or 0.0
+        ws = th.get("wait_s") or 0.0
         lo_f, hi_f = lo / life, hi / life
-        err = lo_f - wf if wf < lo_f else wf - hi_f if wf > hi_f else 0.0
+        err = (lo - ws if ws < lo else ws - hi if ws > hi else 0.0) / life
         h.check(err <= 0.07, "%s: wait fraction %.3f within 7 points of %.3f..%.3f"
                 % (tt, wf, lo_f, hi_f),
                 "off by %.1f points (held %s s, wait %s s, life %s s, %s acq)" % (

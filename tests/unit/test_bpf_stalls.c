@@ -295,8 +295,10 @@ static void test_gil(const char *py, const char *tag, unsigned mode)
 			printf("# thread %u: not seen\n", tid);
 			continue;
 		}
-		err = t->wait_fraction > hi ? t->wait_fraction - hi :
-		      t->wait_fraction < lo ? lo - t->wait_fraction : 0;
+		/* its wait against its bounds over the same life (from its
+		 * creation: stalls_gil.py), as a share of that life */
+		err = (t->wait_s > wmax ? t->wait_s - wmax :
+		       t->wait_s < wmin ? wmin - t->wait_s : 0) / life;
 		printf("# thread %u: wait fraction %.3f, truth %.3f..%.3f "
 		       "(held %.3f s, wait %.3f s, life %.3f s, %llu acq)\n",
 		       tid, t->wait_fraction, lo, hi, t->held_s, t->wait_s,
