@@ -18,6 +18,7 @@ enum { FUNC, STACK };
 
 struct mproc {
 	int pid;
+	int finalized;		/* a child past its FINALIZE mark */
 	uint64_t rss, dropped;
 	uint64_t lost[PP_LOST_NSRC];
 };
@@ -114,22 +115,27 @@ static int merge(struct pp_procsel *s, const struct pp_hdr *rec,
 	case PP_REC_ALLOC:
 	case PP_REC_MMAP:
 		h->aux = new_id(s, STACK, rec->aux);
-		/* fall through */
-	case PP_REC_MUNMAP: {
-		struct pp_rec_alloc *r = (void *)h;
-
-		r->addr = tag(s, r->addr);
+		((struct pp_rec_alloc *)h)->addr =
+			tag(s, ((struct pp_rec_alloc *)h)->addr);
 		return 1;
-	}
+	case PP_REC_MUNMAP:
+		/* a child's teardown: it is kept as it ended (PP_REC_MARK) */
+		if (p->finalized)
+			return 0;
+		((struct pp_rec_alloc *)h)->addr =
+			tag(s, ((struct pp_rec_alloc *)h)->addr);
+		return 1;
+	case PP_REC_FREE:
+		if (p->finalized)
+			return 0;
+		((struct pp_rec_free *)h)->addr =
+			tag(s, ((struct pp_rec_free *)h)->addr);
+		return 1;
 	case PP_REC_RETAG:
 		h->aux = new_id(s, STACK, rec->aux);
-		/* fall through */
-	case PP_REC_FREE: {
-		struct pp_rec_free *r = (void *)h;
-
-		r->addr = tag(s, r->addr);
+		((struct pp_rec_free *)h)->addr =
+			tag(s, ((struct pp_rec_free *)h)->addr);
 		return 1;
-	}
 	case PP_REC_REALLOC: {
 		struct pp_rec_realloc *r = (void *)h;
 
@@ -176,9 +182,18 @@ static int merge(struct pp_procsel *s, const struct pp_hdr *rec,
 		r->count = sum;
 		return 1;
 	}
+	case PP_REC_MARK:
+		/*
+		 * A child that begins to finalize has ended its run: the
+		 * merged view keeps its heap as it was then, as the child's
+		 * own report does (its end-of-run state), rather than let
+		 * its teardown's frees empty it before the root's end.
+		 */
+		if (s->k && rec->aux == PP_MARK_FINALIZE)
+			p->finalized = 1;
+		return s->k == 0;
 	case PP_REC_META:
 	case PP_REC_PROC:
-	case PP_REC_MARK:
 	case PP_REC_EXIT:
 		/* the root's: the merged run is its run */
 		return s->k == 0;

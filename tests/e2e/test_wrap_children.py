@@ -13,7 +13,9 @@ With --children:
   holds exactly the objects it keeps to its end (count and bytes), and
   nothing of the other children's or the command's lines;
 - the command's own report (--proc): PARENT-KEEP exact, none of the
-  children's lines.
+  children's lines;
+- the merged report: each child's marked line as its own report has it
+  (a finished child's heap as it was at its end of run).
 --children --no-bpf: status 2, no trace.
 Without --children (as before): one process in the trace (no
 "processes"), PARENT-KEEP exact, no child's line, the same exit status.
@@ -106,6 +108,11 @@ def with_children(label, py):
         h.check(ok and not any(site(rep, m) for m in others),
                 t + ": the %s child's report: its line exact, nothing of the others'" % mode,
                 "%s; pyprof's stderr: %s" % (why, h.tail(rec.err)))
+        # merged, a finished child counts as its own report ends it
+        # (its teardown's frees come after its end of run)
+        ok, why = exact(rec.report, marker, n, size, over)
+        h.check(ok, t + ": the merged report holds the %s child's line as it ended" % mode,
+                why)
 
 
 def without(label, py):
