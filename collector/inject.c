@@ -4,7 +4,12 @@
  * undoable by the kernel alone if pyprof dies:
  * 1. the shim is copied into the target's own /tmp (through
  *    /proc/PID/root: a container or chroot needs nothing installed) as
- *    libpyprof.so.<pyprof's pid>.XXXXXX; the shim unlinks it once
+ *    libpyprof.so.<pyprof's pid>.XXXXXX (a /tmp read-only, noexec or
+ *    full: the target's thread makes a memfd of that name in step 3,
+ *    which pyprof fills through /proc/PID/fd/N and the trampoline
+ *    closes after its dlopen of /proc/self/fd/N; one not loaded because
+ *    pyprof gave up is loaded when the pending call runs and unloads
+ *    itself, finding no socket); the shim unlinks it once
  *    loaded, pyprof when it connects or when pyprof gives up (a pending
  *    call that runs later then finds no file: dlopen fails and the
  *    trampoline just unmaps its page); one left by a pyprof killed
@@ -27,6 +32,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -47,11 +53,15 @@
 #define D_PATH 168
 #define D_ENSURE 3240
 #define D_RELEASE 3248
+#define D_MEMFD 3260
+#define D_CLOSE 3264
 _Static_assert(__builtin_offsetof(struct pp_inject_data, dlclose) == D_DLCLOSE, "dlclose");
 _Static_assert(__builtin_offsetof(struct pp_inject_data, sym) == D_SYM, "sym");
 _Static_assert(__builtin_offsetof(struct pp_inject_data, path) == D_PATH, "path");
 _Static_assert(__builtin_offsetof(struct pp_inject_data, gil_ensure) == D_ENSURE, "ensure");
 _Static_assert(__builtin_offsetof(struct pp_inject_data, gil_release) == D_RELEASE, "release");
+_Static_assert(__builtin_offsetof(struct pp_inject_data, memfd) == D_MEMFD, "memfd");
+_Static_assert(__builtin_offsetof(struct pp_inject_data, close) == D_CLOSE, "close");
 _Static_assert(PP_INJ_DATA + sizeof(struct pp_inject_data) <= PAGE, "page");
 
 #define STR_(x) #x
@@ -60,7 +70,8 @@ _Static_assert(PP_INJ_DATA + sizeof(struct pp_inject_data) <= PAGE, "page");
 /*
  * int trampoline(struct pp_inject_data *d): the pending call. Only
  * %rbx-relative, so it runs wherever the page is (read-only: nothing
- * is stored in it). It returns what
+ * is stored in it). The shim's memfd, if it came from one, is closed
+ * right after dlopen, loaded or not. It returns what
  * munmap(page) returns (0: the call succeeded) straight to CPython.
  */
 extern const char pp_tramp[], pp_tramp_end[];
@@ -73,10 +84,11 @@ __asm__(".pushsection .rodata\n"
 	"	lea " STR(D_PATH) "(%rbx), %rdi\n"
 	"	mov $2, %esi\n"			/* RTLD_NOW */
 	"	call *" STR(D_DLOPEN) "(%rbx)\n"
-	"	test %rax, %rax\n"
-	"	jz 1f\n"
 	"	mov %rax, %r12\n"
-	"	mov %rax, %rdi\n"
+	"	call pp_tramp_close\n"
+	"	test %r12, %r12\n"
+	"	jz 1f\n"
+	"	mov %r12, %rdi\n"
 	"	lea " STR(D_SYM) "(%rbx), %rsi\n"
 	"	call *" STR(D_DLSYM) "(%rbx)\n"
 	"	test %rax, %rax\n"
@@ -109,10 +121,11 @@ __asm__(".pushsection .rodata\n"
 	"	lea " STR(D_PATH) "(%rbx), %rdi\n"
 	"	mov $2, %esi\n"		/* RTLD_NOW */
 	"	call *" STR(D_DLOPEN) "(%rbx)\n"
-	"	test %rax, %rax\n"
-	"	jz 2f\n"
 	"	mov %rax, %r12\n"
-	"	mov %rax, %rdi\n"
+	"	call pp_tramp_close\n"
+	"	test %r12, %r12\n"
+	"	jz 2f\n"
+	"	mov %r12, %rdi\n"
 	"	lea " STR(D_SYM) "(%rbx), %rsi\n"
 	"	call *" STR(D_DLSYM) "(%rbx)\n"
 	"	test %rax, %rax\n"
@@ -133,6 +146,15 @@ __asm__(".pushsection .rodata\n"
 	"	pop %r12\n"
 	"	pop %rbx\n"
 	"	jmp *%rax\n"
+	/* the memfd the shim came from, if any: the mapping keeps it (the
+	 * stack is 8 off a call's alignment here, as at a function's entry:
+	 * close is reached by a tail call) */
+	"pp_tramp_close:\n"
+	"	movslq " STR(D_MEMFD) "(%rbx), %rdi\n"
+	"	test %rdi, %rdi\n"
+	"	js 1f\n"
+	"	jmp *" STR(D_CLOSE) "(%rbx)\n"
+	"1:	ret\n"
 	"pp_tramp_end:\n"
 	".popsection\n");
 extern const char pp_direct[];
@@ -150,6 +172,8 @@ struct pp_inject {
 	char copy[PATH_MAX];		/* the shim's copy, from here */
 	char script[PATH_MAX];		/* 3.14+: the script that loads it */
 	char shim_base[64];		/* its file name, for /proc/PID/maps */
+	const char *shim_src;		/* pyprof's libpyprof.so */
+	char why_memfd[160];		/* why not the /tmp copy ("": copied) */
 	uint64_t breaker;		/* see kick() */
 	uint64_t pending;		/* 3.14+: the remote-exec request flag */
 	uint64_t gil;			/* struct _gil_runtime_state * */
@@ -189,12 +213,37 @@ static void remove_stale(int pid)
 	closedir(dp);
 }
 
+/* src's bytes into dst: 0, or -1 with errno */
+static int copy_fd(int src, int dst)
+{
+	char buf[65536];
+	ssize_t n, w;
+
+	while ((n = read(src, buf, sizeof(buf))) > 0)
+		for (w = 0; w < n; ) {
+			ssize_t k = write(dst, buf + w, n - w);
+
+			if (k < 0)
+				return -1;
+			if (k == 0) {
+				errno = ENOSPC;
+				return -1;
+			}
+			w += k;
+		}
+	return n < 0 ? -1 : 0;
+}
+
+/*
+ * 0: copied; 1: the target's /tmp cannot hold an object to load
+ * (read-only, noexec, full: in->why_memfd says which), the shim goes
+ * into a memfd instead (fill); -1 with err.
+ */
 static int copy_shim(struct pp_inject *in, const char *shim, char *err,
 		     size_t errlen)
 {
-	char buf[65536];
-	int src, dst;
-	ssize_t n;
+	struct statvfs sv;
+	int src, dst, e;
 
 	remove_stale(in->pid);
 	snprintf(in->copy, sizeof(in->copy),
@@ -203,34 +252,65 @@ static int copy_shim(struct pp_inject *in, const char *shim, char *err,
 	if (src < 0) {
 		snprintf(err, errlen, "cannot read the shim %s: %s", shim,
 			 strerror(errno));
+		in->copy[0] = 0;
 		return -1;
+	}
+	/* on a noexec /tmp, dlopen's mmap would fail in the target */
+	*strrchr(in->copy, '/') = 0;
+	e = statvfs(in->copy, &sv) == 0 && (sv.f_flag & ST_NOEXEC);
+	in->copy[strlen(in->copy)] = '/';
+	if (e) {
+		close(src);
+		in->copy[0] = 0;
+		snprintf(in->why_memfd, sizeof(in->why_memfd), "noexec");
+		return 1;
 	}
 	dst = mkstemp(in->copy);
 	if (dst < 0) {
-		snprintf(err, errlen, "cannot write the shim into the target's "
-			 "/tmp: %s", strerror(errno));
+		snprintf(in->why_memfd, sizeof(in->why_memfd), "%s",
+			 strerror(errno));
 		close(src);
 		in->copy[0] = 0;
-		return -1;
+		return 1;
 	}
-	while ((n = read(src, buf, sizeof(buf))) > 0)
-		if (write(dst, buf, n) != n) {
-			n = -1;
-			break;
-		}
-	close(src);
-	if (n < 0 || fchmod(dst, 0644) < 0 || close(dst) < 0) {
-		snprintf(err, errlen, "cannot write the shim into the target's "
-			 "/tmp: %s", strerror(errno));
+	if (copy_fd(src, dst) < 0 || fchmod(dst, 0644) < 0 ||
+	    close(dst) < 0) {
+		snprintf(in->why_memfd, sizeof(in->why_memfd), "%s",
+			 strerror(errno));
+		close(src);
 		unlink(in->copy);
 		in->copy[0] = 0;
-		return -1;
+		return 1;
 	}
+	close(src);
 	snprintf(in->d.path, sizeof(in->d.path), "/tmp/%s",
 		 strrchr(in->copy, '/') + 1);
 	snprintf(in->shim_base, sizeof(in->shim_base), "%s",
 		 strrchr(in->copy, '/') + 1);
 	return 0;
+}
+
+/*
+ * The memfd's name, as the copy's (libpyprof.so.PID.XXXXXX: the socket's
+ * name, and what /proc/PID/maps shows as /memfd:NAME (deleted)).
+ */
+static void memfd_name(struct pp_inject *in)
+{
+	static const char c[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+	static unsigned seq;
+	unsigned char r[6];
+	char sfx[7];
+	int i;
+
+	if (getentropy(r, sizeof(r)) < 0)
+		for (i = 0; i < 6; i++)
+			r[i] = (unsigned char)((pp_now_ns() >> (i * 5)) + seq);
+	r[0] = (unsigned char)(r[0] + seq++);
+	for (i = 0; i < 6; i++)
+		sfx[i] = c[r[i] % 36];
+	sfx[6] = 0;
+	snprintf(in->shim_base, sizeof(in->shim_base), "libpyprof.so.%d.%s",
+		 getpid(), sfx);
 }
 
 static void drop_copy(struct pp_inject *in)
@@ -357,8 +437,34 @@ static int listen_on(struct pp_inject *in)
 
 /* ---- the page ---- */
 
-static int fill(void *ctx, uint64_t addr, int direct, uint64_t *rip,
-		uint64_t *a0, uint64_t *a1)
+/*
+ * The target's memfd, filled through /proc/PID/fd/N (which opens the
+ * same file anew, root's right over a process it may ptrace); loaded
+ * as /proc/self/fd/N, glibc's name for it (l_name, dladdr's dli_fname).
+ */
+static int fill_memfd(struct pp_inject *in, int memfd)
+{
+	char fn[64];
+	int src, dst, e;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/fd/%d", in->pid, memfd);
+	dst = open(fn, O_WRONLY | O_CLOEXEC);
+	if (dst < 0)
+		return -1;
+	src = open(in->shim_src, O_RDONLY | O_CLOEXEC);
+	e = src < 0 || copy_fd(src, dst) < 0;
+	if (src >= 0)
+		close(src);
+	close(dst);
+	if (e)
+		return -1;
+	snprintf(in->d.path, sizeof(in->d.path), "/proc/self/fd/%d", memfd);
+	in->d.memfd = memfd;
+	return 0;
+}
+
+static int fill(void *ctx, uint64_t addr, int direct, int memfd,
+		uint64_t *rip, uint64_t *a0, uint64_t *a1)
 {
 	struct pp_inject *in = ctx;
 	char fn[64], page[PAGE];
@@ -366,6 +472,8 @@ static int fill(void *ctx, uint64_t addr, int direct, uint64_t *rip,
 	int fd, ok;
 
 	if (n > PP_INJ_DATA)
+		return -1;
+	if (memfd >= 0 && fill_memfd(in, memfd) < 0)
 		return -1;
 	memset(page, 0, sizeof(page));
 	memcpy(page, pp_tramp, n);
@@ -535,7 +643,10 @@ static int pick_direct(void *ctx, int tid, const struct user_regs_struct *R)
 		return 0;
 	if (!blocking_call(in, R) || in_handler(in, R->rsp))
 		return 0;
-	return holds_gil(in, R->fs_base) == 0;
+	/* set before the page and memfd: their failure is the direct
+	 * call's (3.14+: no PEP 768 request after it) */
+	in->direct = holds_gil(in, R->fs_base) == 0;
+	return in->direct;
 }
 
 /* glibc's signal return trampoline (__restore_rt, not exported) in the
@@ -589,10 +700,10 @@ static int resolve(struct pp_inject *in, const struct pp_pyproc *p,
 		   struct pp_remote *r, char *err, size_t errlen)
 {
 	const char *libc_names[] = { "dlopen", "dlsym", "munmap", "syscall",
-				     "dlclose" };
+				     "dlclose", "close" };
 	const char *priv[] = { "__libc_dlopen_mode", "__libc_dlsym",
 			       "__libc_dlclose" };
-	uint64_t v[5], w[3];
+	uint64_t v[6], w[3];
 
 	if (pp_pyproc_sym(p, "Py_AddPendingCall", &in->pending_call)) {
 		snprintf(err, errlen, "no Py_AddPendingCall in %s", p->pyelf);
@@ -602,8 +713,8 @@ static int resolve(struct pp_inject *in, const struct pp_pyproc *p,
 	if (pp_pyproc_sym(p, "PyGILState_Ensure", &in->d.gil_ensure) ||
 	    pp_pyproc_sym(p, "PyGILState_Release", &in->d.gil_release))
 		in->d.gil_ensure = in->d.gil_release = 0;
-	if (pp_pyproc_lib_syms(in->pid, "libc", libc_names, v, 5) ||
-	    !v[2] || !v[3]) {
+	if (pp_pyproc_lib_syms(in->pid, "libc", libc_names, v, 6) ||
+	    !v[2] || !v[3] || !v[5]) {
 		snprintf(err, errlen, "cannot find the target's libc");
 		return -1;
 	}
@@ -630,6 +741,7 @@ static int resolve(struct pp_inject *in, const struct pp_pyproc *p,
 	in->d.dlsym = v[1];
 	in->d.munmap = v[2];
 	in->d.dlclose = v[4];
+	in->d.close = v[5];
 	if (!v[4])
 		in->d.gil_ensure = in->d.gil_release = 0;
 	in->d.page_size = PAGE;
@@ -755,8 +867,18 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 	in->ring.hdr->sample_bytes = sample_bytes;
 	in->ring.hdr->opts = native ? PP_OPT_NATIVE : 0;
 	in->ring.hdr->attached = 1;
-	if (copy_shim(in, shim_path, err, errlen) < 0)
+	in->shim_src = shim_path;
+	in->d.memfd = -1;
+	e = copy_shim(in, shim_path, err, errlen);
+	if (e < 0)
 		goto fail;
+	if (e > 0) {
+		memfd_name(in);
+		r.memfd_name = in->shim_base;
+		if (getenv("PYPROF_DEBUG"))
+			fprintf(stderr, "pyprof: pid %d's /tmp: %s: the shim "
+				"goes into a memfd\n", in->pid, in->why_memfd);
+	}
 	in->lfd = listen_on(in);
 	if (in->lfd < 0) {
 		snprintf(err, errlen, "cannot listen for the shim: %s",
@@ -784,6 +906,12 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 			snprintf(err, errlen, "%s", e2);
 			goto fail;
 		}
+	}
+	if (p->minor >= 14 && e < 0 && r.memfd_name) {
+		snprintf(err, errlen, "its /tmp cannot hold the shim (%s) and "
+			 "Python 3.14+ loads it from a script there (PEP 768) "
+			 "unless its main thread is blocked", in->why_memfd);
+		goto fail;
 	}
 	if (p->minor >= 14 && e < 0) {
 		char script[PATH_MAX];

@@ -378,8 +378,15 @@ static int inject_entry(void *handle, const struct pp_inject_data *d)
 {
 	int fd, other;
 
-	if (self || pp_shim.ring.hdr)
-		return d->direct;	/* loaded already (wrap mode, or twice) */
+	if (self || pp_shim.ring.hdr) {
+		/* loaded already (wrap mode, or twice). A dlopen of
+		 * /proc/self/fd/N (a memfd: collector/inject.c) finds us
+		 * by that name if we came from the same fd number: the
+		 * reference it took is dropped (the direct call drops it) */
+		if (self == handle && !d->direct && dlclose_fn)
+			dlclose_fn(handle);
+		return d->direct;
+	}
 	self = handle;
 	pp_in_hook++;
 	pp_py_detect();
@@ -389,8 +396,10 @@ static int inject_entry(void *handle, const struct pp_inject_data *d)
 	fd = receive_ring(d->sock, &other);
 	/* our copy in this process's /tmp: mapped now, the name can go
 	 * (pyprof also removes it, if this process may not); not when
-	 * pyprof still waits for the process it is for */
-	if (!other)
+	 * pyprof still waits for the process it is for. A memfd
+	 * (/proc/self/fd/N) has no name to remove: the trampoline closes
+	 * it, the mapping keeps it. */
+	if (!other && strncmp(d->path, "/proc/self/fd/", 14))
 		unlink(d->path);
 	/* native 0: no libunwind is loaded into a live process */
 	if (fd < 0 || pp_shim.py_state == PP_PY_NONE || !pp_shim.have_layout ||
