@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -162,6 +163,10 @@ extern const char pp_direct[];
 struct pp_inject {
 	int pid;
 	int lfd;			/* listening socket */
+	/* 3.14+ by PEP 768, the memfd route: the shim's memfd (pyprof's
+	 * own), handed over lfd_fd to the loader script, itself in a memfd
+	 * the target made (script_fd, closed by the script) */
+	int lfd_fd, shim_fd, script_fd;
 	int ring_fd;
 	int conn;			/* the shim's connection: closing it
 					 * (or dying) tells it to detach */
@@ -411,18 +416,13 @@ static int socket_in_netns(int pid)
 	return fd;
 }
 
-static int listen_on(struct pp_inject *in)
+static int listen_at(struct pp_inject *in, const char *name)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	socklen_t len;
-	int fd, n;
+	int fd, n = strlen(name);
 
-	/* named after the copy (unique: pyprof's pid, mkstemp's suffix),
-	 * so that the shim finds it from its own file name (include/
-	 * pp_inject.h: PP_INJ_SOCK_PREFIX) */
-	n = snprintf(in->d.sock, sizeof(in->d.sock), PP_INJ_SOCK_PREFIX "%s",
-		     in->shim_base);
-	memcpy(sa.sun_path + 1, in->d.sock, n);
+	memcpy(sa.sun_path + 1, name, n);
 	len = offsetof(struct sockaddr_un, sun_path) + 1 + n;
 	fd = socket_in_netns(in->pid);
 	if (fd < 0)
@@ -433,6 +433,175 @@ static int listen_on(struct pp_inject *in)
 		return n;
 	}
 	return fd;
+}
+
+static int listen_on(struct pp_inject *in)
+{
+	/* named after the copy (unique: pyprof's pid, mkstemp's suffix),
+	 * so that the shim finds it from its own file name (include/
+	 * pp_inject.h: PP_INJ_SOCK_PREFIX) */
+	snprintf(in->d.sock, sizeof(in->d.sock), PP_INJ_SOCK_PREFIX "%s",
+		 in->shim_base);
+	return listen_at(in, in->d.sock);
+}
+
+static int peer_is(int fd, int pid);
+
+/* ---- 3.14+ by PEP 768 with no /tmp: the script and the shim in memfds ---- */
+
+/* memfd_create with MFD_EXEC (inject_ptrace.c make_memfd says why) */
+static int memfd_exec(const char *name)
+{
+	int fd = syscall(SYS_memfd_create, name, MFD_CLOEXEC | 0x10u);
+
+	if (fd < 0 && errno == EINVAL)
+		fd = syscall(SYS_memfd_create, name, MFD_CLOEXEC);
+	return fd;
+}
+
+/*
+ * pp_remote.fill for the script's memfd, made by one thread of the
+ * target: pyprof writes the script into it (through /proc/PID/fd/N);
+ * nothing is called. The script, run by the main thread as
+ * /proc/self/fd/N (the interpreter opens it anew), closes N first,
+ * receives the shim's memfd over the socket PP_INJ_SOCK_PREFIX NAME/fd
+ * (_socket, not socket.py: fewer modules imported into the program),
+ * loads it as write_script's does, and closes it: nothing stays.
+ */
+static int fill_script(void *ctx, uint64_t addr, int direct, int memfd,
+		       uint64_t *rip, uint64_t *a0, uint64_t *a1)
+{
+	struct pp_inject *in = ctx;
+	char fn[64];
+	FILE *f;
+	int fd, ok;
+
+	(void)addr;
+	(void)direct;
+	*rip = *a0 = *a1 = 0;
+	snprintf(fn, sizeof(fn), "/proc/%d/fd/%d", in->pid, memfd);
+	fd = open(fn, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return -1;
+	}
+	fprintf(f,
+		"def _pyprof_load():\n"
+		"    import os, _socket as s, importlib.machinery as m\n"
+		"    fds, c = [], None\n"
+		"    try:\n"
+		"        os.close(%d)\n"
+		"        c = s.socket(s.AF_UNIX, s.SOCK_SEQPACKET)\n"
+		"        c.settimeout(2)\n"
+		"        c.connect(b'\\0%s/fd')\n"
+		"        r = c.recvmsg(8, s.CMSG_SPACE(4))\n"
+		"        for lv, ty, b in r[1]:\n"
+		"            if lv == s.SOL_SOCKET and ty == s.SCM_RIGHTS:\n"
+		"                fds += [int.from_bytes(b[i:i + 4], 'little')\n"
+		"                        for i in range(0, len(b) - 3, 4)]\n"
+		"        p = '/proc/self/fd/%%d' %% fds[0]\n"
+		"        l = m.ExtensionFileLoader('_pyprof', p)\n"
+		"        l.create_module(m.ModuleSpec('_pyprof', l, origin=p))\n"
+		"    except Exception:\n"
+		"        pass\n"
+		"    finally:\n"
+		"        if c is not None:\n"
+		"            c.close()\n"
+		"        for fd in fds:\n"
+		"            os.close(fd)\n"
+		"try:\n"
+		"    _pyprof_load()\n"
+		"finally:\n"
+		"    del _pyprof_load\n", memfd, in->d.sock);
+	ok = fclose(f) == 0;
+	if (ok)
+		in->script_fd = memfd;
+	return ok ? 0 : -1;
+}
+
+/*
+ * The script's memfd in the target (by ptrace, one thread at a system
+ * call boundary, as the pending call), the shim's in pyprof, the socket
+ * that hands it over: the script's path in *path. 0, or -1 with err.
+ */
+static int script_memfd(struct pp_inject *in, struct pp_remote *r,
+			char *path, size_t n, char *err, size_t errlen)
+{
+	char name[96], sock[128];
+	int src, e;
+
+	in->shim_fd = memfd_exec(in->shim_base);
+	if (in->shim_fd < 0) {
+		snprintf(err, errlen, "%s", errno == EACCES ?
+			 "vm.memfd_noexec=2 forbids an executable memfd" :
+			 strerror(errno));
+		return -1;
+	}
+	src = open(in->shim_src, O_RDONLY | O_CLOEXEC);
+	e = src < 0 || copy_fd(src, in->shim_fd) < 0;
+	if (src >= 0)
+		close(src);
+	if (e) {
+		snprintf(err, errlen, "cannot read the shim %s: %s",
+			 in->shim_src, strerror(errno));
+		return -1;
+	}
+	snprintf(sock, sizeof(sock), "%s/fd", in->d.sock);
+	in->lfd_fd = listen_at(in, sock);
+	if (in->lfd_fd < 0) {
+		snprintf(err, errlen, "cannot listen for the script: %s",
+			 strerror(-in->lfd_fd));
+		in->lfd_fd = -1;
+		return -1;
+	}
+	snprintf(name, sizeof(name), "%s.py", in->shim_base);
+	r->memfd_name = name;
+	r->fill = fill_script;
+	r->direct = NULL;
+	r->direct_only = 0;
+	if (pp_remote_call(r, err, errlen) < 0 || in->script_fd < 0)
+		return -1;
+	snprintf(path, n, "/proc/self/fd/%d", in->script_fd);
+	return 0;
+}
+
+/* the script's connection: the shim's memfd, then nothing more */
+static void hand_shim(struct pp_inject *in)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))], one = 0;
+	struct iovec iov = { &one, 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c;
+	int fd;
+
+	if (in->lfd_fd < 0)
+		return;
+	fd = accept4(in->lfd_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (!peer_is(fd, in->pid)) {
+		close(fd);
+		return;
+	}
+	memset(cbuf, 0, sizeof(cbuf));
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &in->shim_fd, sizeof(int));
+	if (sendmsg(fd, &mh, MSG_NOSIGNAL) == 1) {
+		/* the target's now: one script, one shim */
+		close(in->lfd_fd);
+		in->lfd_fd = -1;
+		close(in->shim_fd);
+		in->shim_fd = -1;
+	}
+	close(fd);
 }
 
 /* ---- the page ---- */
@@ -791,6 +960,10 @@ static void inject_free(struct pp_inject *in)
 	drop_copy(in);
 	if (in->lfd >= 0)
 		close(in->lfd);
+	if (in->lfd_fd >= 0)
+		close(in->lfd_fd);
+	if (in->shim_fd >= 0)
+		close(in->shim_fd);
 	if (in->ring_fd >= 0)
 		close(in->ring_fd);
 	if (in->conn >= 0)
@@ -841,6 +1014,7 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 	in->finalizing = finalizing_addr(p);
 	in->tid_off = p->layout.tstate_thread_id;
 	in->lfd = in->ring_fd = in->conn = -1;
+	in->lfd_fd = in->shim_fd = in->script_fd = -1;
 	r.ctx = in;
 	snprintf(in->d.sym, sizeof(in->d.sym), "%s", PP_INJ_ENTRY);
 	if (p->major != 3 || p->minor < 9 || p->minor > 15) {
@@ -907,16 +1081,14 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 			goto fail;
 		}
 	}
-	if (p->minor >= 14 && e < 0 && r.memfd_name) {
-		snprintf(err, errlen, "its /tmp cannot hold the shim (%s) and "
-			 "Python 3.14+ loads it from a script there (PEP 768) "
-			 "unless its main thread is blocked", in->why_memfd);
-		goto fail;
-	}
 	if (p->minor >= 14 && e < 0) {
 		char script[PATH_MAX];
 
-		if (write_script(in, script, sizeof(script)) < 0) {
+		if (r.memfd_name) {
+			if (script_memfd(in, &r, script, sizeof(script), err,
+					 errlen) < 0)
+				goto fail;
+		} else if (write_script(in, script, sizeof(script)) < 0) {
 			snprintf(err, errlen, "cannot write a script into the "
 				 "target's /tmp: %s", strerror(errno));
 			goto fail;
@@ -961,6 +1133,7 @@ int pp_inject_poll(struct pp_inject *in, char *err, size_t errlen)
 
 	if (in->connected)
 		return 1;
+	hand_shim(in);
 	fd = accept4(in->lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd >= 0 && !peer_is(fd, in->pid)) {
 		/* a child forked before the pending call ran, running the

@@ -70,7 +70,8 @@ struct pp_remote {
 	const char *memfd_name;
 	/* after the page is mapped at addr (and the memfd made: its fd in
 	 * the target, else -1): its contents, what the thread calls (rip)
-	 * and the call's arguments (a0, a1) */
+	 * and the call's arguments (a0, a1); *rip 0: nothing to call (the
+	 * memfd was all: it stays open in the target, the page goes) */
 	int (*fill)(void *ctx, uint64_t addr, int direct, int memfd,
 		    uint64_t *rip, uint64_t *a0, uint64_t *a1);
 	void *ctx;

@@ -419,18 +419,24 @@ static int make_memfd(const struct pp_remote *r, int tid, uint64_t F,
 	return 0;
 }
 
-/* A failed step after the page: the thread closes memfd (>= 0) and
- * unmaps the page itself, then goes back through the frame. */
+/*
+ * A failed step after the page, or nothing to call: the thread closes
+ * memfd (>= 0) and unmaps the page itself, then returns from syscall()
+ * into __restore_rt, where put_back sets R (else, the frame does).
+ */
 static void undo(const struct pp_remote *r, int tid, uint64_t F,
-		 struct user_regs_struct *A, uint64_t page, int memfd)
+		 struct user_regs_struct *A, uint64_t page, int memfd,
+		 const struct user_regs_struct *R,
+		 const struct user_fpregs_struct *fp)
 {
 	uint64_t ret;
 
 	if (memfd >= 0 && remote_syscall(tid, r->libc_syscall, F, A, NR_close,
 					 memfd, 0, 0, 0, 0, &ret) < 0)
 		return;
-	remote_syscall(tid, r->libc_syscall, F, A, NR_munmap, page, 4096, 0,
-		       0, 0, &ret);
+	if (remote_syscall(tid, r->libc_syscall, F, A, NR_munmap, page, 4096,
+			   0, 0, 0, &ret) == 0)
+		put_back(tid, R, fp, F);
 }
 
 /* 0, -EIO (err set: give up), -EPERM/-EACCES, or another -errno (this
@@ -488,14 +494,20 @@ static int call_on(const struct pp_remote *r, int tid, char *err,
 	if (r->memfd_name) {
 		e = make_memfd(r, tid, F, &A, page, &memfd, err, errlen);
 		if (e < 0) {
-			undo(r, tid, F, &A, page, -1);
+			undo(r, tid, F, &A, page, -1, &R, &fp);
 			ptrace(PTRACE_DETACH, tid, 0, 0);
 			return -EIO;
 		}
 	}
-	if (r->fill(r->ctx, page, direct, memfd, &rip, &a0, &a1) < 0) {
-		/* the thread returns through the frame */
-		undo(r, tid, F, &A, page, memfd);
+	e = r->fill(r->ctx, page, direct, memfd, &rip, &a0, &a1);
+	if (e == 0 && !rip) {
+		/* the memfd was all (it stays the target's): no call */
+		undo(r, tid, F, &A, page, -1, &R, &fp);
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+		return 0;
+	}
+	if (e < 0) {
+		undo(r, tid, F, &A, page, memfd, &R, &fp);
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		seterr(err, errlen, "cannot write the target's page%s",
 		       memfd >= 0 ? " or memfd" : "");

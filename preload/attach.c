@@ -463,9 +463,36 @@ EXPORT int pyprof_inject_entry(void *handle, const struct pp_inject_data *d)
  * module object is made, the import system keeps nothing of ours (its
  * dlopen's reference aside: unload() drops it too).
  */
+/*
+ * Our file name as pyprof chose it, libpyprof.so.PID.XXXXXX: the copy's
+ * base name, or (loaded from a memfd as /proc/self/fd/N, its fd still
+ * open: collector/inject.c fill_script) the memfd's name, which its
+ * link reads as "/memfd:NAME (deleted)". NULL when it is neither.
+ */
+static const char *own_name(const char *fname, char *buf, size_t n)
+{
+	const char *base = strrchr(fname, '/');
+	ssize_t k;
+	char *sp;
+
+	base = base ? base + 1 : fname;
+	if (!strncmp(fname, "/proc/self/fd/", 14)) {
+		k = readlink(fname, buf, n - 1);
+		if (k <= 7 || strncmp(buf, "/memfd:", 7))
+			return NULL;
+		buf[k] = 0;
+		sp = strchr(buf, ' ');
+		if (sp)
+			*sp = 0;
+		base = buf + 7;
+	}
+	return strncmp(base, "libpyprof.so.", 13) ? NULL : base;
+}
+
 EXPORT void *PyInit__pyprof(void)
 {
 	static struct pp_inject_data d;
+	char buf[80];
 	const char *base;
 	Dl_info di;
 	void *h;
@@ -475,10 +502,10 @@ EXPORT void *PyInit__pyprof(void)
 	 * the exported names come first (wrap mode with --children) */
 	if (self || !dladdr((void *)inject_entry, &di) || !di.dli_fname)
 		return NULL;
-	/* pyprof's copy, libpyprof.so.PID.XXXXXX, names the socket */
-	base = strrchr(di.dli_fname, '/');
-	base = base ? base + 1 : di.dli_fname;
-	if (strncmp(base, "libpyprof.so.", 13))
+	/* pyprof's copy or memfd, libpyprof.so.PID.XXXXXX, names the
+	 * socket */
+	base = own_name(di.dli_fname, buf, sizeof(buf));
+	if (!base)
 		return NULL;
 	h = dlopen(di.dli_fname, RTLD_NOW | RTLD_NOLOAD);
 	if (!h)
