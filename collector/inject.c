@@ -559,6 +559,7 @@ static int script_memfd(struct pp_inject *in, struct pp_remote *r,
 	}
 	snprintf(name, sizeof(name), "%s.py", in->shim_base);
 	r->memfd_name = name;
+	r->memfd_data = 1;
 	r->fill = fill_script;
 	r->direct = NULL;
 	r->direct_only = 0;

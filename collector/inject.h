@@ -68,6 +68,7 @@ struct pp_remote {
 	/* non-NULL: after the page, the thread makes a memfd of this name
 	 * (MFD_CLOEXEC), closed and the page unmapped again if fill fails */
 	const char *memfd_name;
+	int memfd_data;		/* not to be mapped executable (a script) */
 	/* after the page is mapped at addr (and the memfd made: its fd in
 	 * the target, else -1): its contents, what the thread calls (rip)
 	 * and the call's arguments (a0, a1); *rip 0: nothing to call (the

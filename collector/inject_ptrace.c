@@ -49,7 +49,8 @@
 #define NR_mmap 9
 #define NR_munmap 11
 #define NR_memfd_create 319
-#define MFD_EXEC_ 0x10u		/* linux/memfd.h, 6.3+ */
+#define MFD_NOEXEC_SEAL_ 0x08u	/* linux/memfd.h, 6.3+ */
+#define MFD_EXEC_ 0x10u
 #define NR_rt_sigreturn 15
 #define RED_ZONE 128
 
@@ -375,7 +376,8 @@ static int remote_syscall(int tid, uint64_t libc_syscall, uint64_t F,
  * descriptor is the target's, named r->memfd_name (written into the
  * page, which fill overwrites). MFD_EXEC first: vm.memfd_noexec=1 seals
  * a memfd made without it against execution; kernels before 6.3 do not
- * know it (EINVAL); vm.memfd_noexec=2 refuses it (EACCES).
+ * know it (EINVAL); vm.memfd_noexec=2 refuses it (EACCES). Data (a
+ * script) is made MFD_NOEXEC_SEAL, which every setting allows.
  */
 static int make_memfd(const struct pp_remote *r, int tid, uint64_t F,
 		      struct user_regs_struct *A, uint64_t page, int *fd,
@@ -396,7 +398,8 @@ static int make_memfd(const struct pp_remote *r, int tid, uint64_t F,
 		return -EIO;
 	}
 	e = remote_syscall(tid, r->libc_syscall, F, A, NR_memfd_create, page,
-			   MFD_CLOEXEC | MFD_EXEC_, 0, 0, 0, &ret);
+			   MFD_CLOEXEC | (r->memfd_data ? MFD_NOEXEC_SEAL_ :
+					  MFD_EXEC_), 0, 0, 0, &ret);
 	if (!e && (long)ret == -EINVAL)
 		e = remote_syscall(tid, r->libc_syscall, F, A, NR_memfd_create,
 				   page, MFD_CLOEXEC, 0, 0, 0, &ret);
