@@ -63,7 +63,7 @@ def ro_case(label, py, mode="busy"):
             return
         if not h.check(read_only(tg.pid), t + ": its /tmp is read-only", ""):
             return
-        leak_case(t, tg, h.line_of(W, MARK), 50000, 4.0, memfd=True)
+        leak_case(t, tg, h.line_of(W, MARK), 80000, 5, memfd=True)
     finally:
         tg.close()
 
