@@ -9,7 +9,9 @@
  *    which pyprof fills through /proc/PID/fd/N and the trampoline
  *    closes after its dlopen of /proc/self/fd/N; one not loaded because
  *    pyprof gave up is loaded when the pending call runs and unloads
- *    itself, finding no socket); the shim unlinks it once
+ *    itself, finding no socket; a pyprof killed between the memfd's
+ *    creation and the call leaves that descriptor open in the target,
+ *    close-on-exec); the shim unlinks it once
  *    loaded, pyprof when it connects or when pyprof gives up (a pending
  *    call that runs later then finds no file: dlopen fails and the
  *    trampoline just unmaps its page); one left by a pyprof killed

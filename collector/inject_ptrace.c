@@ -462,7 +462,8 @@ static int call_on(const struct pp_remote *r, int tid, char *err,
 		fprintf(stderr, "pyprof: thread %d stopped in system call %ld "
 			"(%ld): %s\n", tid, (long)R0.orig_rax, (long)R0.rax,
 			direct ? "direct call" : r->direct_only ? "not blocked "
-			"with the GIL released" : "pending call");
+			"with the GIL released" : r->memfd_data ? "a memfd only" :
+			"pending call");
 	if (!direct && r->direct_only) {
 		ptrace(PTRACE_DETACH, tid, 0, 0);	/* nothing changed */
 		return -EAGAIN;

@@ -10,11 +10,12 @@ from a memfd instead of a copy in the target's /tmp.
   create a file in its /tmp (EROFS, so nothing of pyprof's is written in
   its filesystem); the leak is the top leak at its line with its live
   bytes within 25% of what the target kept (test_inject.leak_case);
-  while attached the shim is mapped from /memfd:libpyprof.so.* and the
-  target holds no descriptor of it; after the detach its maps, fds and
+  while attached the shim is mapped from /memfd:libpyprof.so.*, and once
+  the main thread ran again the target holds no descriptor of it; after the detach its maps, fds and
   tasks are as they were, and it runs on.
 - Once (3.11, main thread blocked in time.sleep: the direct call), the
-  same.
+  same; once (3.11) with /tmp writable but mounted noexec: the same, and
+  its /tmp holds what it held before.
 - vm.memfd_noexec=2 in the target's PID namespace (it refuses executable
   memfds; scoped to that namespace): one line naming it, eBPF only, the
   target holds nothing of pyprof's and serves.
@@ -30,16 +31,18 @@ from test_attach import Target, finish, same_state, state
 from test_inject import W, MARK, leak_case, memfd_fds
 
 RO_TMP = 'mount -t tmpfs -o ro,size=64k tmpfs /tmp && exec "$@"'
+NOEXEC_TMP = 'mount -t tmpfs -o noexec,size=4m tmpfs /tmp && exec "$@"'
 RO_ROOT = ('mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && '
            'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"')
 
 
-def argv(label, py, mode):
-    """The target in a private mount namespace, its /tmp read-only."""
+def argv(label, py, mode, tmp=RO_TMP):
+    """The target in a private mount namespace, its /tmp read-only (or
+    as tmp mounts it)."""
     root = h.chroot_of(label)
     un = ["unshare", "--mount", "--propagation", "private", "sh", "-c"]
     if root is None:
-        return un + [RO_TMP, "sh", py, h.workload_path(W), mode]
+        return un + [tmp, "sh", py, h.workload_path(W), mode]
     inner = "/usr/bin/" + re.sub(r"-\w+$", "", os.path.basename(py))
     return un + [RO_ROOT, os.path.realpath(str(root)), inner, h.workload_path(W), mode]
 
@@ -64,6 +67,23 @@ def ro_case(label, py, mode="busy"):
         if not h.check(read_only(tg.pid), t + ": its /tmp is read-only", ""):
             return
         leak_case(t, tg, h.line_of(W, MARK), 80000, 5, memfd=True)
+    finally:
+        tg.close()
+
+
+def noexec_case(label, py):
+    """A /tmp mounted noexec (a copy there could be written, not mapped
+    executable): the memfd, and nothing written in /tmp."""
+    t = "%s inject, noexec /tmp" % label
+    tg = Target(argv(label, py, "busy", NOEXEC_TMP))
+    try:
+        if not h.check(tg.ready, t + ": target started", ""):
+            return
+        tmp = "/proc/%d/root/tmp" % tg.pid
+        before = sorted(os.listdir(tmp))
+        leak_case(t, tg, h.line_of(W, MARK), 80000, 5, memfd=True)
+        h.check(sorted(os.listdir(tmp)) == before, t + ": nothing written in its /tmp",
+                "%s -> %s" % (before, sorted(os.listdir(tmp))))
     finally:
         tg.close()
 
@@ -107,6 +127,7 @@ def main():
             ro_case(label, found[label])
     if "py3.11-debian" in found:
         ro_case("py3.11-debian", found["py3.11-debian"], "sleep")
+        noexec_case("py3.11-debian", found["py3.11-debian"])
         noexec_sysctl("py3.11-debian", found["py3.11-debian"])
     h.done()
 
