@@ -222,8 +222,9 @@ enum { SHIM_NONE, SHIM_OURS, SHIM_OTHER };
  * A target wrapped by pyprof has the shim mapped: its eBPF is taken.
  * SHIM_OURS: a copy this pyprof loaded (collector/inject.c names it
  * libpyprof.so.OURPID.XXXXXX, a file or /memfd:NAME), which a process
- * forked from one we attached to inherits and unloads by itself. *ring (may be NULL): an
- * event ring is mapped (common/ring_drain.c names its memfd).
+ * forked from one we attached to inherits and unloads by itself. *ring
+ * (may be NULL): an event ring is mapped (common/ring_drain.c names its
+ * memfd).
  */
 static int has_shim_ring(int pid, int *ring)
 {

@@ -458,12 +458,6 @@ EXPORT int pyprof_inject_entry(void *handle, const struct pp_inject_data *d)
 }
 
 /*
- * 3.14+ (PEP 768): pyprof's script loads us as an extension module
- * (collector/inject.c write_script). We attach, and fail on purpose: no
- * module object is made, the import system keeps nothing of ours (its
- * dlopen's reference aside: unload() drops it too).
- */
-/*
  * Our file name as pyprof chose it, libpyprof.so.PID.XXXXXX: the copy's
  * base name, or (loaded from a memfd as /proc/self/fd/N, its fd still
  * open: collector/inject.c fill_script) the memfd's name, which its
@@ -489,6 +483,12 @@ static const char *own_name(const char *fname, char *buf, size_t n)
 	return strncmp(base, "libpyprof.so.", 13) ? NULL : base;
 }
 
+/*
+ * 3.14+ (PEP 768): pyprof's script loads us as an extension module
+ * (collector/inject.c write_script). We attach, and fail on purpose: no
+ * module object is made, the import system keeps nothing of ours (its
+ * dlopen's reference aside: unload() drops it too).
+ */
 EXPORT void *PyInit__pyprof(void)
 {
 	static struct pp_inject_data d;
