@@ -221,13 +221,14 @@ enum { SHIM_NONE, SHIM_OURS, SHIM_OTHER };
 /*
  * A target wrapped by pyprof has the shim mapped: its eBPF is taken.
  * SHIM_OURS: a copy this pyprof loaded (collector/inject.c names it
- * libpyprof.so.OURPID.XXXXXX), which a process forked from one we
- * attached to inherits and unloads by itself. *ring (may be NULL): an
- * event ring is mapped (common/ring_drain.c names its memfd).
+ * libpyprof.so.OURPID.XXXXXX, a file or /memfd:NAME), which a process
+ * forked from one we attached to inherits and unloads by itself. *ring
+ * (may be NULL): an event ring is mapped (common/ring_drain.c names its
+ * memfd).
  */
 static int has_shim_ring(int pid, int *ring)
 {
-	char fn[64], line[4096], ours[64];
+	char fn[64], line[4096], ours[64], oursm[64];
 	int found = SHIM_NONE;
 	FILE *f;
 
@@ -236,6 +237,8 @@ static int has_shim_ring(int pid, int *ring)
 
 	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
 	snprintf(ours, sizeof(ours), "/libpyprof.so.%d.", (int)getpid());
+	snprintf(oursm, sizeof(oursm), "/memfd:libpyprof.so.%d.",
+		 (int)getpid());
 	f = fopen(fn, "re");
 	if (!f)
 		return SHIM_NONE;
@@ -244,9 +247,10 @@ static int has_shim_ring(int pid, int *ring)
 			*ring = 1;
 		if (found == SHIM_OTHER)
 			continue;
-		if (strstr(line, ours))
+		if (strstr(line, ours) || strstr(line, oursm))
 			found = SHIM_OURS;
-		else if (strstr(line, "/libpyprof.so"))
+		else if (strstr(line, "/libpyprof.so") ||
+			 strstr(line, "/memfd:libpyprof.so"))
 			found = SHIM_OTHER;
 	}
 	fclose(f);

@@ -4,7 +4,14 @@
  * undoable by the kernel alone if pyprof dies:
  * 1. the shim is copied into the target's own /tmp (through
  *    /proc/PID/root: a container or chroot needs nothing installed) as
- *    libpyprof.so.<pyprof's pid>.XXXXXX; the shim unlinks it once
+ *    libpyprof.so.<pyprof's pid>.XXXXXX (a /tmp read-only, noexec or
+ *    full: the target's thread makes a memfd of that name in step 3,
+ *    which pyprof fills through /proc/PID/fd/N and the trampoline
+ *    closes after its dlopen of /proc/self/fd/N; one not loaded because
+ *    pyprof gave up is loaded when the pending call runs and unloads
+ *    itself, finding no socket; a pyprof killed between the memfd's
+ *    creation and the call leaves that descriptor open in the target,
+ *    close-on-exec); the shim unlinks it once
  *    loaded, pyprof when it connects or when pyprof gives up (a pending
  *    call that runs later then finds no file: dlopen fails and the
  *    trampoline just unmaps its page); one left by a pyprof killed
@@ -25,8 +32,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -47,11 +56,15 @@
 #define D_PATH 168
 #define D_ENSURE 3240
 #define D_RELEASE 3248
+#define D_MEMFD 3260
+#define D_CLOSE 3264
 _Static_assert(__builtin_offsetof(struct pp_inject_data, dlclose) == D_DLCLOSE, "dlclose");
 _Static_assert(__builtin_offsetof(struct pp_inject_data, sym) == D_SYM, "sym");
 _Static_assert(__builtin_offsetof(struct pp_inject_data, path) == D_PATH, "path");
 _Static_assert(__builtin_offsetof(struct pp_inject_data, gil_ensure) == D_ENSURE, "ensure");
 _Static_assert(__builtin_offsetof(struct pp_inject_data, gil_release) == D_RELEASE, "release");
+_Static_assert(__builtin_offsetof(struct pp_inject_data, memfd) == D_MEMFD, "memfd");
+_Static_assert(__builtin_offsetof(struct pp_inject_data, close) == D_CLOSE, "close");
 _Static_assert(PP_INJ_DATA + sizeof(struct pp_inject_data) <= PAGE, "page");
 
 #define STR_(x) #x
@@ -60,7 +73,8 @@ _Static_assert(PP_INJ_DATA + sizeof(struct pp_inject_data) <= PAGE, "page");
 /*
  * int trampoline(struct pp_inject_data *d): the pending call. Only
  * %rbx-relative, so it runs wherever the page is (read-only: nothing
- * is stored in it). It returns what
+ * is stored in it). The shim's memfd, if it came from one, is closed
+ * right after dlopen, loaded or not. It returns what
  * munmap(page) returns (0: the call succeeded) straight to CPython.
  */
 extern const char pp_tramp[], pp_tramp_end[];
@@ -73,10 +87,11 @@ __asm__(".pushsection .rodata\n"
 	"	lea " STR(D_PATH) "(%rbx), %rdi\n"
 	"	mov $2, %esi\n"			/* RTLD_NOW */
 	"	call *" STR(D_DLOPEN) "(%rbx)\n"
-	"	test %rax, %rax\n"
-	"	jz 1f\n"
 	"	mov %rax, %r12\n"
-	"	mov %rax, %rdi\n"
+	"	call pp_tramp_close\n"
+	"	test %r12, %r12\n"
+	"	jz 1f\n"
+	"	mov %r12, %rdi\n"
 	"	lea " STR(D_SYM) "(%rbx), %rsi\n"
 	"	call *" STR(D_DLSYM) "(%rbx)\n"
 	"	test %rax, %rax\n"
@@ -109,10 +124,11 @@ __asm__(".pushsection .rodata\n"
 	"	lea " STR(D_PATH) "(%rbx), %rdi\n"
 	"	mov $2, %esi\n"		/* RTLD_NOW */
 	"	call *" STR(D_DLOPEN) "(%rbx)\n"
-	"	test %rax, %rax\n"
-	"	jz 2f\n"
 	"	mov %rax, %r12\n"
-	"	mov %rax, %rdi\n"
+	"	call pp_tramp_close\n"
+	"	test %r12, %r12\n"
+	"	jz 2f\n"
+	"	mov %r12, %rdi\n"
 	"	lea " STR(D_SYM) "(%rbx), %rsi\n"
 	"	call *" STR(D_DLSYM) "(%rbx)\n"
 	"	test %rax, %rax\n"
@@ -133,6 +149,15 @@ __asm__(".pushsection .rodata\n"
 	"	pop %r12\n"
 	"	pop %rbx\n"
 	"	jmp *%rax\n"
+	/* the memfd the shim came from, if any: the mapping keeps it (the
+	 * stack is 8 off a call's alignment here, as at a function's entry:
+	 * close is reached by a tail call) */
+	"pp_tramp_close:\n"
+	"	movslq " STR(D_MEMFD) "(%rbx), %rdi\n"
+	"	test %rdi, %rdi\n"
+	"	js 1f\n"
+	"	jmp *" STR(D_CLOSE) "(%rbx)\n"
+	"1:	ret\n"
 	"pp_tramp_end:\n"
 	".popsection\n");
 extern const char pp_direct[];
@@ -140,6 +165,10 @@ extern const char pp_direct[];
 struct pp_inject {
 	int pid;
 	int lfd;			/* listening socket */
+	/* 3.14+ by PEP 768, the memfd route: the shim's memfd (pyprof's
+	 * own), handed over lfd_fd to the loader script, itself in a memfd
+	 * the target made (script_fd, closed by the script) */
+	int lfd_fd, shim_fd, script_fd;
 	int ring_fd;
 	int conn;			/* the shim's connection: closing it
 					 * (or dying) tells it to detach */
@@ -150,6 +179,8 @@ struct pp_inject {
 	char copy[PATH_MAX];		/* the shim's copy, from here */
 	char script[PATH_MAX];		/* 3.14+: the script that loads it */
 	char shim_base[64];		/* its file name, for /proc/PID/maps */
+	const char *shim_src;		/* pyprof's libpyprof.so */
+	char why_memfd[160];		/* why not the /tmp copy ("": copied) */
 	uint64_t breaker;		/* see kick() */
 	uint64_t pending;		/* 3.14+: the remote-exec request flag */
 	uint64_t gil;			/* struct _gil_runtime_state * */
@@ -189,12 +220,37 @@ static void remove_stale(int pid)
 	closedir(dp);
 }
 
+/* src's bytes into dst: 0, or -1 with errno */
+static int copy_fd(int src, int dst)
+{
+	char buf[65536];
+	ssize_t n, w;
+
+	while ((n = read(src, buf, sizeof(buf))) > 0)
+		for (w = 0; w < n; ) {
+			ssize_t k = write(dst, buf + w, n - w);
+
+			if (k < 0)
+				return -1;
+			if (k == 0) {
+				errno = ENOSPC;
+				return -1;
+			}
+			w += k;
+		}
+	return n < 0 ? -1 : 0;
+}
+
+/*
+ * 0: copied; 1: the target's /tmp cannot hold an object to load
+ * (read-only, noexec, full: in->why_memfd says which), the shim goes
+ * into a memfd instead (fill); -1 with err.
+ */
 static int copy_shim(struct pp_inject *in, const char *shim, char *err,
 		     size_t errlen)
 {
-	char buf[65536];
-	int src, dst;
-	ssize_t n;
+	struct statvfs sv;
+	int src, dst, e;
 
 	remove_stale(in->pid);
 	snprintf(in->copy, sizeof(in->copy),
@@ -203,34 +259,65 @@ static int copy_shim(struct pp_inject *in, const char *shim, char *err,
 	if (src < 0) {
 		snprintf(err, errlen, "cannot read the shim %s: %s", shim,
 			 strerror(errno));
+		in->copy[0] = 0;
 		return -1;
+	}
+	/* on a noexec /tmp, dlopen's mmap would fail in the target */
+	*strrchr(in->copy, '/') = 0;
+	e = statvfs(in->copy, &sv) == 0 && (sv.f_flag & ST_NOEXEC);
+	in->copy[strlen(in->copy)] = '/';
+	if (e) {
+		close(src);
+		in->copy[0] = 0;
+		snprintf(in->why_memfd, sizeof(in->why_memfd), "noexec");
+		return 1;
 	}
 	dst = mkstemp(in->copy);
 	if (dst < 0) {
-		snprintf(err, errlen, "cannot write the shim into the target's "
-			 "/tmp: %s", strerror(errno));
+		snprintf(in->why_memfd, sizeof(in->why_memfd), "%s",
+			 strerror(errno));
 		close(src);
 		in->copy[0] = 0;
-		return -1;
+		return 1;
 	}
-	while ((n = read(src, buf, sizeof(buf))) > 0)
-		if (write(dst, buf, n) != n) {
-			n = -1;
-			break;
-		}
-	close(src);
-	if (n < 0 || fchmod(dst, 0644) < 0 || close(dst) < 0) {
-		snprintf(err, errlen, "cannot write the shim into the target's "
-			 "/tmp: %s", strerror(errno));
+	if (copy_fd(src, dst) < 0 || fchmod(dst, 0644) < 0 ||
+	    close(dst) < 0) {
+		snprintf(in->why_memfd, sizeof(in->why_memfd), "%s",
+			 strerror(errno));
+		close(src);
 		unlink(in->copy);
 		in->copy[0] = 0;
-		return -1;
+		return 1;
 	}
+	close(src);
 	snprintf(in->d.path, sizeof(in->d.path), "/tmp/%s",
 		 strrchr(in->copy, '/') + 1);
 	snprintf(in->shim_base, sizeof(in->shim_base), "%s",
 		 strrchr(in->copy, '/') + 1);
 	return 0;
+}
+
+/*
+ * The memfd's name, as the copy's (libpyprof.so.PID.XXXXXX: the socket's
+ * name, and what /proc/PID/maps shows as /memfd:NAME (deleted)).
+ */
+static void memfd_name(struct pp_inject *in)
+{
+	static const char c[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+	static unsigned seq;
+	unsigned char r[6];
+	char sfx[7];
+	int i;
+
+	if (getentropy(r, sizeof(r)) < 0)
+		for (i = 0; i < 6; i++)
+			r[i] = (unsigned char)((pp_now_ns() >> (i * 5)) + seq);
+	r[0] = (unsigned char)(r[0] + seq++);
+	for (i = 0; i < 6; i++)
+		sfx[i] = c[r[i] % 36];
+	sfx[6] = 0;
+	snprintf(in->shim_base, sizeof(in->shim_base), "libpyprof.so.%d.%s",
+		 getpid(), sfx);
 }
 
 static void drop_copy(struct pp_inject *in)
@@ -331,18 +418,13 @@ static int socket_in_netns(int pid)
 	return fd;
 }
 
-static int listen_on(struct pp_inject *in)
+static int listen_at(struct pp_inject *in, const char *name)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	socklen_t len;
-	int fd, n;
+	int fd, n = strlen(name);
 
-	/* named after the copy (unique: pyprof's pid, mkstemp's suffix),
-	 * so that the shim finds it from its own file name (include/
-	 * pp_inject.h: PP_INJ_SOCK_PREFIX) */
-	n = snprintf(in->d.sock, sizeof(in->d.sock), PP_INJ_SOCK_PREFIX "%s",
-		     in->shim_base);
-	memcpy(sa.sun_path + 1, in->d.sock, n);
+	memcpy(sa.sun_path + 1, name, n);
 	len = offsetof(struct sockaddr_un, sun_path) + 1 + n;
 	fd = socket_in_netns(in->pid);
 	if (fd < 0)
@@ -355,10 +437,206 @@ static int listen_on(struct pp_inject *in)
 	return fd;
 }
 
+static int listen_on(struct pp_inject *in)
+{
+	/* named after the copy (unique: pyprof's pid, mkstemp's suffix),
+	 * so that the shim finds it from its own file name (include/
+	 * pp_inject.h: PP_INJ_SOCK_PREFIX) */
+	snprintf(in->d.sock, sizeof(in->d.sock), PP_INJ_SOCK_PREFIX "%s",
+		 in->shim_base);
+	return listen_at(in, in->d.sock);
+}
+
+static int peer_is(int fd, int pid);
+
+/* ---- 3.14+ by PEP 768 with no /tmp: the script and the shim in memfds ---- */
+
+/* memfd_create with MFD_EXEC (inject_ptrace.c make_memfd says why) */
+static int memfd_exec(const char *name)
+{
+	int fd = syscall(SYS_memfd_create, name, MFD_CLOEXEC | 0x10u);
+
+	if (fd < 0 && errno == EINVAL)
+		fd = syscall(SYS_memfd_create, name, MFD_CLOEXEC);
+	return fd;
+}
+
+/*
+ * pp_remote.fill for the script's memfd, made by one thread of the
+ * target: pyprof writes the script into it (through /proc/PID/fd/N);
+ * nothing is called. The script, run by the main thread as
+ * /proc/self/fd/N (the interpreter opens it anew), closes N first,
+ * receives the shim's memfd over the socket PP_INJ_SOCK_PREFIX NAME/fd
+ * (_socket, not socket.py: fewer modules imported into the program),
+ * loads it as write_script's does, and closes it: nothing stays.
+ */
+static int fill_script(void *ctx, uint64_t addr, int direct, int memfd,
+		       uint64_t *rip, uint64_t *a0, uint64_t *a1)
+{
+	struct pp_inject *in = ctx;
+	char fn[64];
+	FILE *f;
+	int fd, ok;
+
+	(void)addr;
+	(void)direct;
+	*rip = *a0 = *a1 = 0;
+	snprintf(fn, sizeof(fn), "/proc/%d/fd/%d", in->pid, memfd);
+	fd = open(fn, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return -1;
+	}
+	fprintf(f,
+		"def _pyprof_load():\n"
+		"    import os, _socket as s, importlib.machinery as m\n"
+		"    fds, c = [], None\n"
+		"    try:\n"
+		"        os.close(%d)\n"
+		"        c = s.socket(s.AF_UNIX, s.SOCK_SEQPACKET)\n"
+		"        c.settimeout(2)\n"
+		"        c.connect(b'\\0%s/fd')\n"
+		"        r = c.recvmsg(8, s.CMSG_SPACE(4))\n"
+		"        for lv, ty, b in r[1]:\n"
+		"            if lv == s.SOL_SOCKET and ty == s.SCM_RIGHTS:\n"
+		"                fds += [int.from_bytes(b[i:i + 4], 'little')\n"
+		"                        for i in range(0, len(b) - 3, 4)]\n"
+		"        p = '/proc/self/fd/%%d' %% fds[0]\n"
+		"        l = m.ExtensionFileLoader('_pyprof', p)\n"
+		"        l.create_module(m.ModuleSpec('_pyprof', l, origin=p))\n"
+		"    except Exception:\n"
+		"        pass\n"
+		"    finally:\n"
+		"        if c is not None:\n"
+		"            c.close()\n"
+		"        for fd in fds:\n"
+		"            os.close(fd)\n"
+		"try:\n"
+		"    _pyprof_load()\n"
+		"finally:\n"
+		"    del _pyprof_load\n", memfd, in->d.sock);
+	ok = fclose(f) == 0;
+	if (ok)
+		in->script_fd = memfd;
+	return ok ? 0 : -1;
+}
+
+/*
+ * The script's memfd in the target (by ptrace, one thread at a system
+ * call boundary, as the pending call), the shim's in pyprof, the socket
+ * that hands it over: the script's path in *path. 0, or -1 with err.
+ */
+static int script_memfd(struct pp_inject *in, struct pp_remote *r,
+			char *path, size_t n, char *err, size_t errlen)
+{
+	char name[96], sock[128];
+	int src, e;
+
+	in->shim_fd = memfd_exec(in->shim_base);
+	if (in->shim_fd < 0) {
+		snprintf(err, errlen, "%s", errno == EACCES ?
+			 "vm.memfd_noexec=2 forbids an executable memfd" :
+			 strerror(errno));
+		return -1;
+	}
+	src = open(in->shim_src, O_RDONLY | O_CLOEXEC);
+	e = src < 0 || copy_fd(src, in->shim_fd) < 0;
+	if (src >= 0)
+		close(src);
+	if (e) {
+		snprintf(err, errlen, "cannot read the shim %s: %s",
+			 in->shim_src, strerror(errno));
+		return -1;
+	}
+	snprintf(sock, sizeof(sock), "%s/fd", in->d.sock);
+	in->lfd_fd = listen_at(in, sock);
+	if (in->lfd_fd < 0) {
+		snprintf(err, errlen, "cannot listen for the script: %s",
+			 strerror(-in->lfd_fd));
+		in->lfd_fd = -1;
+		return -1;
+	}
+	snprintf(name, sizeof(name), "%s.py", in->shim_base);
+	r->memfd_name = name;
+	r->memfd_data = 1;
+	r->fill = fill_script;
+	r->direct = NULL;
+	r->direct_only = 0;
+	if (pp_remote_call(r, err, errlen) < 0 || in->script_fd < 0)
+		return -1;
+	snprintf(path, n, "/proc/self/fd/%d", in->script_fd);
+	return 0;
+}
+
+/* the script's connection: the shim's memfd, then nothing more */
+static void hand_shim(struct pp_inject *in)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))], one = 0;
+	struct iovec iov = { &one, 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c;
+	int fd;
+
+	if (in->lfd_fd < 0)
+		return;
+	fd = accept4(in->lfd_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (!peer_is(fd, in->pid)) {
+		close(fd);
+		return;
+	}
+	memset(cbuf, 0, sizeof(cbuf));
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &in->shim_fd, sizeof(int));
+	if (sendmsg(fd, &mh, MSG_NOSIGNAL) == 1) {
+		/* the target's now: one script, one shim */
+		close(in->lfd_fd);
+		in->lfd_fd = -1;
+		close(in->shim_fd);
+		in->shim_fd = -1;
+	}
+	close(fd);
+}
+
 /* ---- the page ---- */
 
-static int fill(void *ctx, uint64_t addr, int direct, uint64_t *rip,
-		uint64_t *a0, uint64_t *a1)
+/*
+ * The target's memfd, filled through /proc/PID/fd/N (which opens the
+ * same file anew, root's right over a process it may ptrace); loaded
+ * as /proc/self/fd/N, glibc's name for it (l_name, dladdr's dli_fname).
+ */
+static int fill_memfd(struct pp_inject *in, int memfd)
+{
+	char fn[64];
+	int src, dst, e;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/fd/%d", in->pid, memfd);
+	dst = open(fn, O_WRONLY | O_CLOEXEC);
+	if (dst < 0)
+		return -1;
+	src = open(in->shim_src, O_RDONLY | O_CLOEXEC);
+	e = src < 0 || copy_fd(src, dst) < 0;
+	if (src >= 0)
+		close(src);
+	close(dst);
+	if (e)
+		return -1;
+	snprintf(in->d.path, sizeof(in->d.path), "/proc/self/fd/%d", memfd);
+	in->d.memfd = memfd;
+	return 0;
+}
+
+static int fill(void *ctx, uint64_t addr, int direct, int memfd,
+		uint64_t *rip, uint64_t *a0, uint64_t *a1)
 {
 	struct pp_inject *in = ctx;
 	char fn[64], page[PAGE];
@@ -366,6 +644,8 @@ static int fill(void *ctx, uint64_t addr, int direct, uint64_t *rip,
 	int fd, ok;
 
 	if (n > PP_INJ_DATA)
+		return -1;
+	if (memfd >= 0 && fill_memfd(in, memfd) < 0)
 		return -1;
 	memset(page, 0, sizeof(page));
 	memcpy(page, pp_tramp, n);
@@ -535,7 +815,10 @@ static int pick_direct(void *ctx, int tid, const struct user_regs_struct *R)
 		return 0;
 	if (!blocking_call(in, R) || in_handler(in, R->rsp))
 		return 0;
-	return holds_gil(in, R->fs_base) == 0;
+	/* set before the page and memfd: their failure is the direct
+	 * call's (3.14+: no PEP 768 request after it) */
+	in->direct = holds_gil(in, R->fs_base) == 0;
+	return in->direct;
 }
 
 /* glibc's signal return trampoline (__restore_rt, not exported) in the
@@ -589,10 +872,10 @@ static int resolve(struct pp_inject *in, const struct pp_pyproc *p,
 		   struct pp_remote *r, char *err, size_t errlen)
 {
 	const char *libc_names[] = { "dlopen", "dlsym", "munmap", "syscall",
-				     "dlclose" };
+				     "dlclose", "close" };
 	const char *priv[] = { "__libc_dlopen_mode", "__libc_dlsym",
 			       "__libc_dlclose" };
-	uint64_t v[5], w[3];
+	uint64_t v[6], w[3];
 
 	if (pp_pyproc_sym(p, "Py_AddPendingCall", &in->pending_call)) {
 		snprintf(err, errlen, "no Py_AddPendingCall in %s", p->pyelf);
@@ -602,8 +885,8 @@ static int resolve(struct pp_inject *in, const struct pp_pyproc *p,
 	if (pp_pyproc_sym(p, "PyGILState_Ensure", &in->d.gil_ensure) ||
 	    pp_pyproc_sym(p, "PyGILState_Release", &in->d.gil_release))
 		in->d.gil_ensure = in->d.gil_release = 0;
-	if (pp_pyproc_lib_syms(in->pid, "libc", libc_names, v, 5) ||
-	    !v[2] || !v[3]) {
+	if (pp_pyproc_lib_syms(in->pid, "libc", libc_names, v, 6) ||
+	    !v[2] || !v[3] || !v[5]) {
 		snprintf(err, errlen, "cannot find the target's libc");
 		return -1;
 	}
@@ -630,6 +913,7 @@ static int resolve(struct pp_inject *in, const struct pp_pyproc *p,
 	in->d.dlsym = v[1];
 	in->d.munmap = v[2];
 	in->d.dlclose = v[4];
+	in->d.close = v[5];
 	if (!v[4])
 		in->d.gil_ensure = in->d.gil_release = 0;
 	in->d.page_size = PAGE;
@@ -679,6 +963,10 @@ static void inject_free(struct pp_inject *in)
 	drop_copy(in);
 	if (in->lfd >= 0)
 		close(in->lfd);
+	if (in->lfd_fd >= 0)
+		close(in->lfd_fd);
+	if (in->shim_fd >= 0)
+		close(in->shim_fd);
 	if (in->ring_fd >= 0)
 		close(in->ring_fd);
 	if (in->conn >= 0)
@@ -729,6 +1017,7 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 	in->finalizing = finalizing_addr(p);
 	in->tid_off = p->layout.tstate_thread_id;
 	in->lfd = in->ring_fd = in->conn = -1;
+	in->lfd_fd = in->shim_fd = in->script_fd = -1;
 	r.ctx = in;
 	snprintf(in->d.sym, sizeof(in->d.sym), "%s", PP_INJ_ENTRY);
 	if (p->major != 3 || p->minor < 9 || p->minor > 15) {
@@ -755,8 +1044,18 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 	in->ring.hdr->sample_bytes = sample_bytes;
 	in->ring.hdr->opts = native ? PP_OPT_NATIVE : 0;
 	in->ring.hdr->attached = 1;
-	if (copy_shim(in, shim_path, err, errlen) < 0)
+	in->shim_src = shim_path;
+	in->d.memfd = -1;
+	e = copy_shim(in, shim_path, err, errlen);
+	if (e < 0)
 		goto fail;
+	if (e > 0) {
+		memfd_name(in);
+		r.memfd_name = in->shim_base;
+		if (getenv("PYPROF_DEBUG"))
+			fprintf(stderr, "pyprof: pid %d's /tmp: %s: the shim "
+				"goes into a memfd\n", in->pid, in->why_memfd);
+	}
 	in->lfd = listen_on(in);
 	if (in->lfd < 0) {
 		snprintf(err, errlen, "cannot listen for the shim: %s",
@@ -788,7 +1087,11 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
 	if (p->minor >= 14 && e < 0) {
 		char script[PATH_MAX];
 
-		if (write_script(in, script, sizeof(script)) < 0) {
+		if (r.memfd_name) {
+			if (script_memfd(in, &r, script, sizeof(script), err,
+					 errlen) < 0)
+				goto fail;
+		} else if (write_script(in, script, sizeof(script)) < 0) {
 			snprintf(err, errlen, "cannot write a script into the "
 				 "target's /tmp: %s", strerror(errno));
 			goto fail;
@@ -833,6 +1136,7 @@ int pp_inject_poll(struct pp_inject *in, char *err, size_t errlen)
 
 	if (in->connected)
 		return 1;
+	hand_shim(in);
 	fd = accept4(in->lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd >= 0 && !peer_is(fd, in->pid)) {
 		/* a child forked before the pending call ran, running the

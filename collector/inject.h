@@ -23,7 +23,8 @@ struct pp_inject;
 
 /*
  * Queue the shim's loading into p->pid: copies the shim into the
- * target's /tmp, creates the ring, listens, queues the pending call.
+ * target's /tmp (or, when it cannot, has the target make a memfd that
+ * pyprof fills), creates the ring, listens, queues the pending call.
  * Returns NULL with one line in err when it could not.
  */
 struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
@@ -64,10 +65,16 @@ struct pp_remote {
 	/* called while a direct call is followed to its end (the shim's
 	 * entry, inside it, waits for pyprof to answer its connection) */
 	void (*idle)(void *ctx);
-	/* after the page is mapped at addr: its contents, what the thread
-	 * calls (rip) and the call's arguments (a0, a1) */
-	int (*fill)(void *ctx, uint64_t addr, int direct, uint64_t *rip,
-		    uint64_t *a0, uint64_t *a1);
+	/* non-NULL: after the page, the thread makes a memfd of this name
+	 * (MFD_CLOEXEC), closed and the page unmapped again if fill fails */
+	const char *memfd_name;
+	int memfd_data;		/* not to be mapped executable (a script) */
+	/* after the page is mapped at addr (and the memfd made: its fd in
+	 * the target, else -1): its contents, what the thread calls (rip)
+	 * and the call's arguments (a0, a1); *rip 0: nothing to call (the
+	 * memfd was all: it stays open in the target, the page goes) */
+	int (*fill)(void *ctx, uint64_t addr, int direct, int memfd,
+		    uint64_t *rip, uint64_t *a0, uint64_t *a1);
 	void *ctx;
 };
 int pp_remote_call(const struct pp_remote *r, char *err, size_t errlen);

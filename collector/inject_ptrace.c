@@ -45,7 +45,12 @@
 #define ERESTARTNOHAND 514
 #define ERESTART_RESTARTBLOCK 516
 #define NR_restart_syscall 219
+#define NR_close 3
 #define NR_mmap 9
+#define NR_munmap 11
+#define NR_memfd_create 319
+#define MFD_NOEXEC_SEAL_ 0x08u	/* linux/memfd.h, 6.3+ */
+#define MFD_EXEC_ 0x10u
 #define NR_rt_sigreturn 15
 #define RED_ZONE 128
 
@@ -325,6 +330,118 @@ static void put_back(int tid, const struct user_regs_struct *R,
 	}
 }
 
+/*
+ * At a system call stop, A the thread's registers: it calls libc's
+ * syscall(nr, a..e) with its stack at F (where a return would go into
+ * __restore_rt: R again) and is stopped at that call's exit, *ret its
+ * raw result (errno is not touched). An entry-stop's own system call,
+ * skipped by orig_rax -1, has an exit-stop first: only stops of nr
+ * count. 0 or -errno (then the thread may be anywhere on its way back).
+ */
+static int remote_syscall(int tid, uint64_t libc_syscall, uint64_t F,
+			  struct user_regs_struct *A, long nr, uint64_t a,
+			  uint64_t b, uint64_t c, uint64_t d, uint64_t e5,
+			  uint64_t *ret)
+{
+	int st, e = 0, i, seen;
+
+	A->rip = libc_syscall;
+	A->rsp = F;
+	A->rdi = nr;
+	A->rsi = a;
+	A->rdx = b;
+	A->rcx = c;
+	A->r8 = d;
+	A->r9 = e5;
+	A->orig_rax = (uint64_t)-1;
+	if (ptrace(PTRACE_SETREGS, tid, 0, A) < 0)
+		return -errno;
+	for (i = 0, seen = 0; i < 16 && seen < 2; i++) {
+		e = step(tid, PTRACE_SYSCALL, &st, 5.0);
+		if (e < 0 || ptrace(PTRACE_GETREGS, tid, 0, A) < 0)
+			break;
+		if (WSTOPSIG(st) == (SIGTRAP | 0x80) &&
+		    A->orig_rax == (uint64_t)nr)
+			seen++;
+	}
+	if (seen < 2)
+		return e < 0 ? e : -EPROTO;
+	*ret = A->rax;
+	return 0;
+}
+
+/*
+ * The memfd the shim is loaded from when it cannot be copied into the
+ * target's /tmp (inject.c): made by the thread itself, so that the
+ * descriptor is the target's, named r->memfd_name (written into the
+ * page, which fill overwrites). MFD_EXEC first: vm.memfd_noexec=1 seals
+ * a memfd made without it against execution; kernels before 6.3 do not
+ * know it (EINVAL); vm.memfd_noexec=2 refuses it (EACCES). Data (a
+ * script) is made MFD_NOEXEC_SEAL, which every setting allows.
+ */
+static int make_memfd(const struct pp_remote *r, int tid, uint64_t F,
+		      struct user_regs_struct *A, uint64_t page, int *fd,
+		      char *err, size_t errlen)
+{
+	char fn[64];
+	uint64_t ret = 0;
+	int m, e, ok;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/mem", r->pid);
+	m = open(fn, O_RDWR | O_CLOEXEC);
+	ok = m >= 0 && pwrite(m, r->memfd_name, strlen(r->memfd_name) + 1,
+			      page) == (ssize_t)strlen(r->memfd_name) + 1;
+	if (m >= 0)
+		close(m);
+	if (!ok) {
+		seterr(err, errlen, "cannot write the target's page%s", "");
+		return -EIO;
+	}
+	e = remote_syscall(tid, r->libc_syscall, F, A, NR_memfd_create, page,
+			   MFD_CLOEXEC | (r->memfd_data ? MFD_NOEXEC_SEAL_ :
+					  MFD_EXEC_), 0, 0, 0, &ret);
+	if (!e && (long)ret == -EINVAL)
+		e = remote_syscall(tid, r->libc_syscall, F, A, NR_memfd_create,
+				   page, MFD_CLOEXEC, 0, 0, 0, &ret);
+	if (e < 0) {
+		seterr(err, errlen, "the target's thread did not make a memfd "
+		       "(%s)", strerror(-e));
+		return e;
+	}
+	if ((long)ret == -EACCES) {
+		seterr(err, errlen, "the target's /tmp is not usable and "
+		       "vm.memfd_noexec=2 forbids an executable memfd%s", "");
+		return -EACCES;
+	}
+	if ((long)ret < 0) {
+		seterr(err, errlen, "memfd_create in the target failed (%s)",
+		       strerror(-(long)ret));
+		return (int)(long)ret;
+	}
+	*fd = (int)ret;
+	return 0;
+}
+
+/*
+ * A failed step after the page, or nothing to call: the thread closes
+ * memfd (>= 0) and unmaps the page itself, then returns from syscall()
+ * into __restore_rt, where put_back sets R (else, the frame does).
+ */
+static void undo(const struct pp_remote *r, int tid, uint64_t F,
+		 struct user_regs_struct *A, uint64_t page, int memfd,
+		 const struct user_regs_struct *R,
+		 const struct user_fpregs_struct *fp)
+{
+	uint64_t ret;
+
+	if (memfd >= 0 && remote_syscall(tid, r->libc_syscall, F, A, NR_close,
+					 memfd, 0, 0, 0, 0, &ret) < 0)
+		return;
+	if (remote_syscall(tid, r->libc_syscall, F, A, NR_munmap, page, 4096,
+			   0, 0, 0, &ret) == 0)
+		put_back(tid, R, fp, F);
+}
+
 /* 0, -EIO (err set: give up), -EPERM/-EACCES, or another -errno (this
  * thread cannot be used: try the next) */
 static int call_on(const struct pp_remote *r, int tid, char *err,
@@ -332,8 +449,8 @@ static int call_on(const struct pp_remote *r, int tid, char *err,
 {
 	struct user_regs_struct R0, R, A;
 	struct user_fpregs_struct fp;
-	uint64_t F = 0, page, rip = 0, a0 = 0, a1 = 0;
-	int entry, st, e, i, seen, direct;
+	uint64_t F = 0, page, rip = 0, a0 = 0, a1 = 0, ret;
+	int entry, e, direct, memfd = -1;
 
 	entry = to_boundary(tid, &R0);
 	if (entry < 0) {
@@ -345,7 +462,8 @@ static int call_on(const struct pp_remote *r, int tid, char *err,
 		fprintf(stderr, "pyprof: thread %d stopped in system call %ld "
 			"(%ld): %s\n", tid, (long)R0.orig_rax, (long)R0.rax,
 			direct ? "direct call" : r->direct_only ? "not blocked "
-			"with the GIL released" : "pending call");
+			"with the GIL released" : r->memfd_data ? "a memfd only" :
+			"pending call");
 	if (!direct && r->direct_only) {
 		ptrace(PTRACE_DETACH, tid, 0, 0);	/* nothing changed */
 		return -EAGAIN;
@@ -361,46 +479,42 @@ static int call_on(const struct pp_remote *r, int tid, char *err,
 	}
 	/* from here on a dead pyprof leaves the thread on its way back */
 	A = R;
-	A.rip = r->libc_syscall;
-	A.rsp = F;
-	A.rdi = NR_mmap;
-	A.rsi = 0;
-	A.rdx = 4096;
-	A.rcx = PROT_READ | PROT_EXEC;
-	A.r8 = MAP_PRIVATE | MAP_ANONYMOUS;
-	A.r9 = (uint64_t)-1;
-	A.orig_rax = (uint64_t)-1;
-	if (ptrace(PTRACE_SETREGS, tid, 0, &A) < 0) {
-		ptrace(PTRACE_DETACH, tid, 0, 0);
-		seterr(err, errlen, "cannot set a thread's registers%s", "");
-		return -EIO;
-	}
-	/* mmap's entry, then its exit (an entry-stop's own system call,
-	 * skipped by orig_rax -1, has an exit-stop first) */
-	for (i = 0, seen = 0; i < 16 && seen < 2; i++) {
-		e = step(tid, PTRACE_SYSCALL, &st, 5.0);
-		if (e < 0 || ptrace(PTRACE_GETREGS, tid, 0, &A) < 0)
-			break;
-		if (WSTOPSIG(st) == (SIGTRAP | 0x80) && A.orig_rax == NR_mmap)
-			seen++;
-	}
-	if (seen < 2) {
+	e = remote_syscall(tid, r->libc_syscall, F, &A, NR_mmap, 0, 4096,
+			   PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+			   (uint64_t)-1, &ret);
+	if (e < 0) {
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		seterr(err, errlen, "the target's thread did not map a page "
-		       "(%s)", strerror(e < 0 ? -e : EPROTO));
+		       "(%s)", strerror(-e));
 		return -EIO;
 	}
-	page = A.rax;
+	page = ret;
 	if ((long)page < 0 && (long)page > -4096) {
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		seterr(err, errlen, "mmap in the target failed (%s)",
 		       strerror(-(long)page));
 		return -EIO;
 	}
-	if (r->fill(r->ctx, page, direct, &rip, &a0, &a1) < 0) {
-		/* the thread returns through the frame; the page stays */
+	if (r->memfd_name) {
+		e = make_memfd(r, tid, F, &A, page, &memfd, err, errlen);
+		if (e < 0) {
+			undo(r, tid, F, &A, page, -1, &R, &fp);
+			ptrace(PTRACE_DETACH, tid, 0, 0);
+			return -EIO;
+		}
+	}
+	e = r->fill(r->ctx, page, direct, memfd, &rip, &a0, &a1);
+	if (e == 0 && !rip) {
+		/* the memfd was all (it stays the target's): no call */
+		undo(r, tid, F, &A, page, -1, &R, &fp);
 		ptrace(PTRACE_DETACH, tid, 0, 0);
-		seterr(err, errlen, "cannot write the target's page%s", "");
+		return 0;
+	}
+	if (e < 0) {
+		undo(r, tid, F, &A, page, memfd, &R, &fp);
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+		seterr(err, errlen, "cannot write the target's page%s",
+		       memfd >= 0 ? " or memfd" : "");
 		return -EIO;
 	}
 	A.rip = rip;

@@ -13,7 +13,8 @@
 /* The data page: the trampoline (collector/inject.c) uses the offsets,
  * the shim's entry reads sock and path. */
 #define PP_INJ_DATA 256		/* the data's offset in the page */
-/* the socket's abstract name: this and the shim copy's file name */
+/* the socket's abstract name: this and the shim copy's file name (or
+ * its memfd's name: /memfd:libpyprof.so.PID.XXXXXX in /proc/PID/maps) */
 #define PP_INJ_SOCK_PREFIX "pyprof/inject/"
 
 struct pp_inject_data {
@@ -27,7 +28,12 @@ struct pp_inject_data {
 	uint64_t gil_ensure, gil_release;		/* 3240, 3248 */
 	/* 1: the entry runs from the direct trampoline, which dlcloses
 	 * the shim when the entry returns non-zero */
-	uint32_t direct;
+	uint32_t direct;				/* 3256 */
+	/* the shim's memfd in the target, which it was loaded from as
+	 * /proc/self/fd/N (its /tmp not usable): the trampoline closes it
+	 * after dlopen, loaded or not; -1: a file */
+	int32_t memfd;					/* 3260 */
+	uint64_t close;					/* 3264 */
 };
 #define PP_INJ_ENTRY "pyprof_inject_entry"
 #define PP_INJ_MAGIC 0x4a4e4950u	/* "PINJ": the settings message */

@@ -378,8 +378,15 @@ static int inject_entry(void *handle, const struct pp_inject_data *d)
 {
 	int fd, other;
 
-	if (self || pp_shim.ring.hdr)
-		return d->direct;	/* loaded already (wrap mode, or twice) */
+	if (self || pp_shim.ring.hdr) {
+		/* loaded already (wrap mode, or twice). A dlopen of
+		 * /proc/self/fd/N (a memfd: collector/inject.c) finds us
+		 * by that name if we came from the same fd number: the
+		 * reference it took is dropped (the direct call drops it) */
+		if (self == handle && !d->direct && dlclose_fn)
+			dlclose_fn(handle);
+		return d->direct;
+	}
 	self = handle;
 	pp_in_hook++;
 	pp_py_detect();
@@ -389,8 +396,10 @@ static int inject_entry(void *handle, const struct pp_inject_data *d)
 	fd = receive_ring(d->sock, &other);
 	/* our copy in this process's /tmp: mapped now, the name can go
 	 * (pyprof also removes it, if this process may not); not when
-	 * pyprof still waits for the process it is for */
-	if (!other)
+	 * pyprof still waits for the process it is for. A memfd
+	 * (/proc/self/fd/N) has no name to remove: the trampoline closes
+	 * it, the mapping keeps it. */
+	if (!other && strncmp(d->path, "/proc/self/fd/", 14))
 		unlink(d->path);
 	/* native 0: no libunwind is loaded into a live process */
 	if (fd < 0 || pp_shim.py_state == PP_PY_NONE || !pp_shim.have_layout ||
@@ -449,6 +458,32 @@ EXPORT int pyprof_inject_entry(void *handle, const struct pp_inject_data *d)
 }
 
 /*
+ * Our file name as pyprof chose it, libpyprof.so.PID.XXXXXX: the copy's
+ * base name, or (loaded from a memfd as /proc/self/fd/N, its fd still
+ * open: collector/inject.c fill_script) the memfd's name, which its
+ * link reads as "/memfd:NAME (deleted)". NULL when it is neither.
+ */
+static const char *own_name(const char *fname, char *buf, size_t n)
+{
+	const char *base = strrchr(fname, '/');
+	ssize_t k;
+	char *sp;
+
+	base = base ? base + 1 : fname;
+	if (!strncmp(fname, "/proc/self/fd/", 14)) {
+		k = readlink(fname, buf, n - 1);
+		if (k <= 7 || strncmp(buf, "/memfd:", 7))
+			return NULL;
+		buf[k] = 0;
+		sp = strchr(buf, ' ');
+		if (sp)
+			*sp = 0;
+		base = buf + 7;
+	}
+	return strncmp(base, "libpyprof.so.", 13) ? NULL : base;
+}
+
+/*
  * 3.14+ (PEP 768): pyprof's script loads us as an extension module
  * (collector/inject.c write_script). We attach, and fail on purpose: no
  * module object is made, the import system keeps nothing of ours (its
@@ -457,6 +492,7 @@ EXPORT int pyprof_inject_entry(void *handle, const struct pp_inject_data *d)
 EXPORT void *PyInit__pyprof(void)
 {
 	static struct pp_inject_data d;
+	char buf[80];
 	const char *base;
 	Dl_info di;
 	void *h;
@@ -466,10 +502,10 @@ EXPORT void *PyInit__pyprof(void)
 	 * the exported names come first (wrap mode with --children) */
 	if (self || !dladdr((void *)inject_entry, &di) || !di.dli_fname)
 		return NULL;
-	/* pyprof's copy, libpyprof.so.PID.XXXXXX, names the socket */
-	base = strrchr(di.dli_fname, '/');
-	base = base ? base + 1 : di.dli_fname;
-	if (strncmp(base, "libpyprof.so.", 13))
+	/* pyprof's copy or memfd, libpyprof.so.PID.XXXXXX, names the
+	 * socket */
+	base = own_name(di.dli_fname, buf, sizeof(buf));
+	if (!base)
 		return NULL;
 	h = dlopen(di.dli_fname, RTLD_NOW | RTLD_NOLOAD);
 	if (!h)

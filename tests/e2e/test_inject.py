@@ -37,7 +37,7 @@ import sys
 import time
 
 import harness as h
-from test_attach import Target, finish, same_state, start_attach, state, report
+from test_attach import Target, fd_target, finish, same_state, start_attach, state, report
 
 W = "inject_target.py"
 MARK = "LEAK_LINE"
@@ -54,9 +54,9 @@ def start(pid, trace, extra=()):
     return p, time.monotonic() - t0, p.early_err
 
 
-def shim_mapped(pid):
+def shim_mapped(pid, what="libpyprof"):
     try:
-        return any("libpyprof" in l for l in open("/proc/%d/maps" % pid))
+        return any(what in l for l in open("/proc/%d/maps" % pid))
     except OSError:
         return False
 
@@ -69,8 +69,20 @@ def copies(label, before=()):
                                              "libpyprof.so.*"))) - set(before))
 
 
-def leak_case(t, tg, line, n, secs, extra=("--sample", "131072"), tol=0.25, label=None):
-    """Attach, leak n blocks over secs, detach: the checks of one run."""
+def memfd_fds(pid):
+    """The target's descriptors of a shim's memfd (test_inject_ro.py)."""
+    try:
+        return [f for f in os.listdir("/proc/%d/fd" % pid)
+                if "memfd:libpyprof" in (fd_target(pid, f) or "")]
+    except OSError:
+        return []
+
+
+def leak_case(t, tg, line, n, secs, extra=("--sample", "131072"), tol=0.25, label=None,
+              memfd=False):
+    """Attach, leak n blocks over secs, detach: the checks of one run.
+    memfd: the shim must be mapped from a memfd, whose descriptor the
+    target no longer has (test_inject_ro.py)."""
     base = state(tg.pid)
     had = copies(label) if label else ()
     trace = h.tmpfile("inj-%d.pp" % tg.pid)
@@ -80,7 +92,15 @@ def leak_case(t, tg, line, n, secs, extra=("--sample", "131072"), tol=0.25, labe
         return
     h.check(shim_mapped(tg.pid), t + ": the shim is mapped while attached",
             h.tail(err.decode()))
+    if memfd:
+        h.check(shim_mapped(tg.pid, "/memfd:libpyprof.so."), t + ": mapped from a memfd",
+                h.tail(err.decode()))
     ans = tg.ask("leak %d %s" % (n, secs), timeout=60) or ""
+    if memfd:
+        # the main thread leaked after its loader (the trampoline, or
+        # 3.14's script) closed the descriptor
+        h.check(not memfd_fds(tg.pid), t + ": no descriptor of the memfd left in the target",
+                "fds %s" % memfd_fds(tg.pid))
     pong = tg.ask("ping")
     rc, err2 = finish(p)
     after = state(tg.pid)
