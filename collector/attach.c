@@ -507,6 +507,15 @@ static void start_inject(struct aproc *p)
 		"attaching with eBPF only (as --no-inject)\n", p->pid, err);
 }
 
+static void inject_failed(struct aproc *p, const char *err)
+{
+	if (p->a->o->children)
+		fprintf(stderr, "pyprof: pid %d: %s\n", p->pid, err);
+	else
+		fprintf(stderr, "pyprof: %s\n", err);
+	p->inj_said = 1;
+}
+
 /* The shim connected (once), and what it recorded. */
 static void poll_inject(struct aproc *p)
 {
@@ -518,13 +527,8 @@ static void poll_inject(struct aproc *p)
 	if (!p->inj_said) {
 		int rc = pp_inject_poll(p->inj, err, sizeof(err));
 
-		if (rc < 0) {
-			if (p->a->o->children)
-				fprintf(stderr, "pyprof: pid %d: %s\n", p->pid, err);
-			else
-				fprintf(stderr, "pyprof: %s\n", err);
-			p->inj_said = 1;
-		}
+		if (rc < 0)
+			inject_failed(p, err);
 		if (rc > 0) {
 			struct pp_rec_mark mk = {
 				.h = { .len = sizeof(mk), .type = PP_REC_MARK,
@@ -592,14 +596,23 @@ static void proc_free(struct aproc *p)
  */
 static int proc_start(struct aproc *p, char *err, size_t errlen)
 {
+	struct pp_inject_answer *ans;
+	char why[256];
+	int rc;
+
 	start_inject(p);
 	if (p->inj_retry) {
 		p->inj_retry = 0;
 		return 1;
 	}
 	emit_meta(p, pp_now_ns());
-	if (pp_bpf_attach(&p->bpf, p->pid, bpf_mode(p->a->o, p->inj != NULL),
-			  from_bpf, p, err, errlen) < 0) {
+	/* the shim may load meanwhile: it is answered */
+	ans = pp_inject_answer_begin(p->inj);
+	rc = pp_bpf_attach(&p->bpf, p->pid, bpf_mode(p->a->o, p->inj != NULL),
+			   from_bpf, p, err, errlen);
+	if (pp_inject_answer_end(ans, why, sizeof(why)) < 0)
+		inject_failed(p, why);
+	if (rc < 0) {
 		stop_inject(p);
 		return -1;
 	}

@@ -36,6 +36,15 @@ struct pp_inject *pp_inject_start(const struct pp_pyproc *p,
  * 1 once connected, 0 not yet, -1 with err when it timed out. */
 int pp_inject_poll(struct pp_inject *in, char *err, size_t errlen);
 
+/*
+ * Answer the shim from a thread while the caller does something else
+ * (inject_answer.c); the caller leaves in alone until _end, which
+ * returns what pp_inject_poll last did (err with -1). NULL in: nothing.
+ */
+struct pp_inject_answer *pp_inject_answer_begin(struct pp_inject *in);
+int pp_inject_answer_end(struct pp_inject_answer *a, char *err,
+			 size_t errlen);
+
 /* the ring, once connected (else NULL) */
 struct pp_ring *pp_inject_ring(struct pp_inject *in);
 
