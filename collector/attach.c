@@ -608,6 +608,8 @@ static int proc_start(struct aproc *p, char *err, size_t errlen)
 	emit_meta(p, pp_now_ns());
 	/* the shim may load meanwhile: it is answered */
 	ans = pp_inject_answer_begin(p->inj);
+	if (getenv("PYPROF_TEST_PROBES_DELAY"))	/* a loaded machine */
+		usleep(atof(getenv("PYPROF_TEST_PROBES_DELAY")) * 1e6);
 	rc = pp_bpf_attach(&p->bpf, p->pid, bpf_mode(p->a->o, p->inj != NULL),
 			   from_bpf, p, err, errlen);
 	if (pp_inject_answer_end(ans, why, sizeof(why)) < 0)

@@ -152,6 +152,22 @@ def one(label, py):
         tg.close()
 
 
+def slow_probes(label, py):
+    """The probes take longer to attach than the shim waits for pyprof's
+    answer (2 s, holding the GIL) on a loaded machine: it is answered
+    meanwhile and loads (PYPROF_TEST_PROBES_DELAY: 3 s before them)."""
+    t = "%s inject, probes attached slowly" % label
+    tg = Target([py, h.workload_path(W), "busy"])
+    os.environ["PYPROF_TEST_PROBES_DELAY"] = "3"
+    try:
+        if not h.check(tg.ready, t + ": target started", "no 'ready'"):
+            return
+        leak_case(t, tg, h.line_of(W, MARK), 40000, 3, label=label)
+    finally:
+        del os.environ["PYPROF_TEST_PROBES_DELAY"]
+        tg.close()
+
+
 def opt_out(label, py):
     """3.14+: PYTHON_DISABLE_REMOTE_DEBUG is honoured, with one line."""
     t = "%s inject, remote debugging disabled" % label
@@ -510,6 +526,8 @@ def main():
             stopped(label, py)      # the PEP 768 path
         if label in ("py3.11-debian", "py3.13-trixie", "py3.14-sid"):
             pidns(label, py, container=True)
+        if label in ("py3.11-debian", "py3.14-sid"):
+            slow_probes(label, py)
     debian = [(label, py) for label, py in found if label == "py3.11-debian"]
     for label, py in debian:
         traced(label, py)
