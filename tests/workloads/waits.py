@@ -1,7 +1,8 @@
 # Waits that are not contention, for tests/e2e/test_waits.py: the main
-# thread blocks in Queue.get (10 items a producer puts 20 ms apart), in
-# Event.wait (set 100 ms later) and in Future.result (a pool task of
-# 60 ms), each at a marked line and timed with perf_counter. Prints
+# thread blocks in Queue.get (10 items a producer puts 20 ms after it
+# waits for each), in Event.wait (set 100 ms later) and in
+# Future.result (a pool task of 60 ms), each at a marked line and timed
+# with perf_counter. Prints
 # "wait MARK SECONDS COUNT" per kind.
 import concurrent.futures
 import queue
@@ -15,6 +16,11 @@ took = {}
 
 def producer():
     for i in range(10):
+        # each item 20 ms after the consumer waits for it: a get that
+        # found an item there would not wait (a loaded machine can keep
+        # the consumer off the CPU for longer than a fixed 20 ms)
+        while not q.not_empty._waiters:
+            time.sleep(0.001)
         time.sleep(0.02)
         q.put(i)
     time.sleep(0.1)
