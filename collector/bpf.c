@@ -97,6 +97,8 @@ struct pp_bpf {
 	struct pp_map pages;		/* page address -> bytes charged */
 };
 
+_Static_assert(offsetof(struct lock_event, frames) == LOCK_EVENT_HEAD,
+	       "LOCK_EVENT_HEAD");
 _Static_assert(offsetof(struct kmem_event, frames) == KMEM_EVENT_HEAD,
 	       "kmem_event head");
 
@@ -724,9 +726,12 @@ static int on_lock(void *ctx, void *data, size_t len)
 	const struct lock_event *e = data;
 	struct pp_rec_lock r = { 0 };
 	uint32_t sid;
+	size_t n;
 
 	b->handled++;
-	sid = stack_id(b, e->frames, e->nframes, e->tid);
+	n = len > LOCK_EVENT_HEAD ? (len - LOCK_EVENT_HEAD) /
+				    sizeof(e->frames[0]) : 0;
+	sid = stack_id(b, e->frames, e->nframes < n ? e->nframes : n, e->tid);
 	r.h.len = sizeof(r);
 	r.h.type = PP_REC_LOCK;
 	r.h.flags = sid ? PP_LOCK_PY : PP_LOCK_FUTEX;

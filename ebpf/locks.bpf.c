@@ -95,7 +95,11 @@ int BPF_PROG(lock_futex_exit, struct pt_regs *regs, long ret)
 		e->ts_end = now;
 		e->ret = ret;
 		e->nframes = py_stack(e->frames);
-		if (bpf_ringbuf_output(&lock_events, e, sizeof(*e),
+		/* the frames walked only (see kmem.bpf.c's event_size) */
+		if (bpf_ringbuf_output(&lock_events, e, LOCK_EVENT_HEAD +
+				       (e->nframes > PY_MAX_FRAMES ?
+					PY_MAX_FRAMES : e->nframes) *
+				       sizeof(struct py_rawframe),
 				       pp_rb_wake(&lock_events)))
 			__sync_fetch_and_add(&lost, 1);
 	}

@@ -17,5 +17,7 @@ struct lock_event {
 	__s64 ret;		/* futex return: 0, -ETIMEDOUT, -EAGAIN... */
 	struct py_rawframe frames[PY_MAX_FRAMES];
 };
+/* sent: the head and the frames walked */
+#define LOCK_EVENT_HEAD 40
 
 #endif
