@@ -60,7 +60,7 @@ UNIT_BINS	:= $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all clean test demo setup install bench sanitize fuzz
 all: $(B)/pyprof $(B)/libpyprof.so $(UNIT_BINS) $(B)/tests/pyembed3.11 \
-	$(B)/tests/libppkeep.so $(B)/tests/ext/ppsub.so
+	$(B)/tests/libppkeep.so $(B)/tests/ext/ppsub.so $(B)/bench_collector
 
 setup:
 	$(Q)./scripts/setup.sh
@@ -137,6 +137,11 @@ $(B)/tests/%: tests/unit/%.c $(COLLECTOR_OBJS) $(COMMON_OBJS)
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) -Icollector $< $(filter %.o,$^) -o $@ $(LIBS) -lunwind -ldl
+
+# the collector's hot path replayed from a trace (scripts/bench.sh)
+$(B)/bench_collector: scripts/bench_collector.c $(COLLECTOR_OBJS) $(COMMON_OBJS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) -Icollector $< $(filter %.o,$^) -o $@ $(LIBS)
 
 # A program embedding Debian's shared libpython3.11 (libpython3.11-dev),
 # one of the interpreters under test (tests/interpreters). Debian's own

@@ -190,6 +190,70 @@ static void drained(const void *recs, size_t len, void *ctx)
 	append_run(s, run, (const char *)recs + len - run);
 }
 
+/* Of the ring's records, what the session looks at itself (note(),
+ * name_native()): pp_trace_take stops at them. */
+#define LOOK ((1u << PP_REC_FUNC) | (1u << PP_REC_PROC) | (1u << PP_REC_MARK))
+
+/*
+ * The record at p (avail bytes left) where pp_trace_take stopped: its
+ * length once taken, 0 if it is not committed yet, -1 if no producer
+ * of ours writes it.
+ */
+static long take_one(struct sess *s, const char *p, size_t avail)
+{
+	uint64_t v = __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE);
+	uint64_t buf[(sizeof(struct pp_rec_func) + 2 * 4096) / 8];
+	const struct pp_hdr *rec = (const void *)p, *named;
+	struct pp_hdr hd;
+
+	if (!v)
+		return 0;
+	memcpy(&hd, &v, sizeof(hd));
+	if (hd.len < sizeof(hd) || (hd.len & 7) || hd.len > avail ||
+	    (uint8_t)(hd.type - 1) >= PP_REC_TICK - 1)
+		return -1;
+	named = hd.type != PP_REC_FUNC ? NULL :
+		pp_symbols_name_func(rec, s->py_pid ? s->py_pid : s->child,
+				     buf, sizeof(buf));
+	emit(s, named ? named : rec);
+	return hd.len;
+}
+
+/*
+ * pyprof record's drain (no model fed, the trace being written): the
+ * records go from the ring to the trace in one pass, checked and
+ * compacted as they are copied; only those in LOOK are handed over
+ * one by one. -EPROTO: the ring holds something no producer writes
+ * (what came before it is taken).
+ */
+static long drain_to_trace(struct sess *s)
+{
+	const char *base;
+	size_t avail = pp_ring_peek(&s->ring, (const void **)&base), off = 0;
+	size_t lim = avail < DRAIN_MAX ? avail : DRAIN_MAX;
+	long k = 0;
+	int e;
+
+	if (avail)
+		own(s);
+	/* up to DRAIN_MAX, and the record that straddles it */
+	while (off < lim) {
+		off += pp_trace_take(s->tw, base + off, lim - off, LOOK, &e);
+		if (e) {
+			write_result(s, e);
+			break;
+		}
+		if (off >= avail)
+			break;
+		k = take_one(s, base + off, avail - off);
+		if (k <= 0)
+			break;
+		off += k;
+	}
+	pp_ring_release(&s->ring, off);
+	return k < 0 ? -EPROTO : (long)off;
+}
+
 static void from_bpf(const struct pp_hdr *rec, void *ctx)
 {
 	emit(ctx, rec);
@@ -415,7 +479,8 @@ static void close_tree(struct sess *s, double grace_s)
 /* Drain; a ring the target scribbled over ends the recording. */
 static long drain(struct sess *s)
 {
-	long n = pp_ring_drain(&s->ring, DRAIN_MAX, drained, s);
+	long n = !s->m && s->tw && !s->write_err ? drain_to_trace(s) :
+		 pp_ring_drain(&s->ring, DRAIN_MAX, drained, s);
 
 	if (n < 0 && !s->ring_bad) {
 		fprintf(stderr, "pyprof: the event ring holds a record no "
