@@ -211,7 +211,7 @@ $(B)/collector/bpf.o: $(B)/ebpf/core_btf.h
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 SAN_TESTS := test_trace test_crafted test_model test_segments test_procs \
-	test_compact
+	test_compact test_drain
 sanitize:
 	$(Q)$(MAKE) --no-print-directory B=build-san CFLAGS="$(SAN_FLAGS)" \
 		LDFLAGS="$(SAN_FLAGS)" build-san/pyprof \

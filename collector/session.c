@@ -21,6 +21,7 @@
 #include "attach.h"
 #include "bpf.h"
 #include "ckpt.h"
+#include "drain.h"
 #include "pp_clock.h"
 #include "pp_pylayout.h"
 #include "pp_ring.h"
@@ -194,64 +195,40 @@ static void drained(const void *recs, size_t len, void *ctx)
  * name_native()): pp_trace_take stops at them. */
 #define LOOK ((1u << PP_REC_FUNC) | (1u << PP_REC_PROC) | (1u << PP_REC_MARK))
 
-/*
- * The record at p (avail bytes left) where pp_trace_take stopped: its
- * length once taken, 0 if it is not committed yet, -1 if no producer
- * of ours writes it.
- */
-static long take_one(struct sess *s, const char *p, size_t avail)
+/* A record the session looks at (LOOK): a FUNC is named if need be. */
+static void take_one(void *ctx, const struct pp_hdr *rec)
 {
-	uint64_t v = __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE);
+	struct sess *s = ctx;
 	uint64_t buf[(sizeof(struct pp_rec_func) + 2 * 4096) / 8];
-	const struct pp_hdr *rec = (const void *)p, *named;
-	struct pp_hdr hd;
+	const struct pp_hdr *named = NULL;
 
-	if (!v)
-		return 0;
-	memcpy(&hd, &v, sizeof(hd));
-	if (hd.len < sizeof(hd) || (hd.len & 7) || hd.len > avail ||
-	    (uint8_t)(hd.type - 1) >= PP_REC_TICK - 1)
-		return -1;
-	named = hd.type != PP_REC_FUNC ? NULL :
-		pp_symbols_name_func(rec, s->py_pid ? s->py_pid : s->child,
-				     buf, sizeof(buf));
+	if (rec->type == PP_REC_FUNC)
+		named = pp_symbols_name_func(rec, s->py_pid ? s->py_pid :
+					     s->child, buf, sizeof(buf));
 	emit(s, named ? named : rec);
-	return hd.len;
 }
 
 /*
  * pyprof record's drain (no model fed, the trace being written): the
  * records go from the ring to the trace in one pass, checked and
  * compacted as they are copied; only those in LOOK are handed over
- * one by one. -EPROTO: the ring holds something no producer writes
- * (what came before it is taken).
+ * one by one.
  */
 static long drain_to_trace(struct sess *s)
 {
-	const char *base;
-	size_t avail = pp_ring_peek(&s->ring, (const void **)&base), off = 0;
-	size_t lim = avail < DRAIN_MAX ? avail : DRAIN_MAX;
-	long k = 0;
+	const void *first;
+	long n;
 	int e;
 
-	if (avail)
-		own(s);
-	/* up to DRAIN_MAX, and the record that straddles it */
-	while (off < lim) {
-		off += pp_trace_take(s->tw, base + off, lim - off, LOOK, &e);
-		if (e) {
-			write_result(s, e);
-			break;
-		}
-		if (off >= avail)
-			break;
-		k = take_one(s, base + off, avail - off);
-		if (k <= 0)
-			break;
-		off += k;
-	}
-	pp_ring_release(&s->ring, off);
-	return k < 0 ? -EPROTO : (long)off;
+	/* nothing committed: no PID record for nothing (--children) */
+	if (!pp_ring_peek(&s->ring, &first) ||
+	    !__atomic_load_n((const uint64_t *)first, __ATOMIC_ACQUIRE))
+		return 0;
+	own(s);
+	n = pp_drain_to_trace(&s->ring, s->tw, DRAIN_MAX, LOOK, take_one, s,
+			      &e);
+	write_result(s, e);
+	return n;
 }
 
 static void from_bpf(const struct pp_hdr *rec, void *ctx)

@@ -3,10 +3,10 @@
  * The collector's hot path alone, replayed: the producer records of a
  * trace (pyprof record -o T, with every allocation) are put back into
  * a ring as the shim puts them, 1 MiB at a time, and drained through
- * what `pyprof record` runs for heap records (collector/session.c,
- * drain_to_trace): pp_ring_peek, pp_trace_take (checks, compaction,
- * and LZ4 and the write once per chunk) into OUT, pp_ring_release. Only the drain is timed, in this thread's CPU time;
- * the filling is the producers' work.
+ * what `pyprof record` runs (collector/drain.c: checked, compacted and
+ * copied in one pass; LZ4 and the write once per chunk) into OUT.
+ * Only the drain is timed, in this thread's CPU time; the filling is
+ * the producers' work.
  *
  * Usage: bench_collector TRACE OUT [ROUNDS]
  * Prints "events N bytes B ns/event X" (median of ROUNDS replays) and
@@ -20,8 +20,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "pp_ring.h"
-#include "trace.h"
+#include "drain.h"
 
 #define FILL (1u << 20)
 
@@ -40,19 +39,20 @@ static int cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* as drain_to_trace, for a ring of records the trace takes whole */
+static void no_look(void *ctx, const struct pp_hdr *rec)
+{
+}
+
+/* as pyprof record's drain */
 static long drain(struct pp_ring *r, struct pp_trace_writer *w)
 {
-	const void *recs;
-	size_t avail = pp_ring_peek(r, &recs), n;
 	int e;
+	long n = pp_drain_to_trace(r, w, 4u << 20, 0, no_look, NULL, &e);
 
-	n = pp_trace_take(w, recs, avail, 0, &e);
-	if (e || n != avail) {
-		fprintf(stderr, "bench_collector: take failed\n");
+	if (n < 0 || e) {
+		fprintf(stderr, "bench_collector: drain failed\n");
 		exit(1);
 	}
-	pp_ring_release(r, n);
 	return n;
 }
 
