@@ -216,7 +216,7 @@ static void take_one(void *ctx, const struct pp_hdr *rec)
  */
 static long drain_to_trace(struct sess *s)
 {
-	const void *first;
+	void *first;
 	long n;
 	int e;
 

@@ -653,10 +653,10 @@ int pp_trace_append(struct pp_trace_writer *w, const struct pp_hdr *rec)
  * length, or when a chunk fails to write (*err; its records are
  * counted lost). Returns the bytes taken.
  */
-static size_t take_run(struct pp_trace_writer *w, const char *recs,
-		       size_t len, uint32_t look, int *err)
+static inline size_t take_run(struct pp_trace_writer *w, char *recs,
+			      size_t len, uint32_t look, bool zero, int *err)
 {
-	const char *p = recs, *end = recs + len;
+	char *p = recs, *end = recs + len;
 	char *dst = w->buf + w->used, *lim = w->buf + PP_TRACE_CHUNK_RAW;
 	const struct pp_trace_cap_ops *ops = w->ops;
 	uint64_t prev = w->prev_addr;
@@ -679,6 +679,8 @@ static size_t take_run(struct pp_trace_writer *w, const char *recs,
 
 			if (unlikely(ops != NULL))
 				ops->observe(w->ctx, &a->h);
+			if (zero)
+				memset(p, 0, sizeof(*a));
 			n++;
 			prev = addr;
 			p += sizeof(*a);
@@ -706,6 +708,8 @@ static size_t take_run(struct pp_trace_writer *w, const char *recs,
 
 			if (unlikely(ops != NULL))
 				ops->observe(w->ctx, (const struct pp_hdr *)p);
+			if (zero)
+				memset(p, 0, sizeof(struct pp_rec_free));
 			n++;
 			prev = addr;
 			p += sizeof(struct pp_rec_free);
@@ -751,6 +755,8 @@ static size_t take_run(struct pp_trace_writer *w, const char *recs,
 			prev = ((const struct pp_rec_free *)p)->addr;
 		memcpy(dst, &v, 8);
 		memcpy(dst + 8, p + 8, rlen - 8);
+		if (zero)
+			memset(p, 0, rlen);
 		dst += rlen;
 		p += rlen;
 	}
@@ -766,7 +772,7 @@ int pp_trace_append_run(struct pp_trace_writer *w, const void *recs,
 	const char *p = recs, *end = p + len;
 	int e;
 
-	p += take_run(w, recs, len, 0, &e);
+	p += take_run(w, (char *)recs, len, 0, false, &e);
 	if (e) {
 		/* the rest would name what the lost chunk defined */
 		while (p < end && ((const struct pp_hdr *)p)->len >= 8) {
@@ -778,10 +784,10 @@ int pp_trace_append_run(struct pp_trace_writer *w, const void *recs,
 	return p < end ? -EINVAL : 0;
 }
 
-size_t pp_trace_take(struct pp_trace_writer *w, const void *recs,
-		     size_t len, uint32_t look, int *err)
+size_t pp_trace_take(struct pp_trace_writer *w, void *recs, size_t len,
+		     uint32_t look, int *err)
 {
-	return take_run(w, recs, len, look, err);
+	return take_run(w, recs, len, look, true, err);
 }
 
 int pp_trace_close(struct pp_trace_writer *w)

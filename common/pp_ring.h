@@ -116,11 +116,13 @@ long pp_ring_drain(struct pp_ring *r, size_t max, pp_ring_fn fn, void *ctx);
  * first unread byte; returns how many bytes producers have reserved
  * from there, contiguous. Only those before the first zero header are
  * committed (read each header with an acquire load), and a record
- * may be larger than it says (the target's memory is the target's);
- * pp_ring_release(r, n) then gives the first n bytes back.
+ * may be larger than it says (the target's memory is the target's).
+ * pp_ring_release(r, n, zeroed) then gives the first n bytes back,
+ * zeroing them but for the first `zeroed` (the caller zeroed those
+ * as it went: the next lap must read them as uncommitted).
  */
-size_t pp_ring_peek(struct pp_ring *r, const void **recs);
-void pp_ring_release(struct pp_ring *r, size_t n);
+size_t pp_ring_peek(struct pp_ring *r, void **recs);
+void pp_ring_release(struct pp_ring *r, size_t n, size_t zeroed);
 
 #define pp_rec_for_each(rec, buf, len)                                   \
 	for ((rec) = (const struct pp_hdr *)(buf);                       \

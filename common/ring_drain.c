@@ -47,7 +47,7 @@ fail:
 	return err;
 }
 
-size_t pp_ring_peek(struct pp_ring *r, const void **recs)
+size_t pp_ring_peek(struct pp_ring *r, void **recs)
 {
 	struct pp_ring_hdr *h = r->hdr;
 	uint64_t start = h->cons_pos;
@@ -56,7 +56,7 @@ size_t pp_ring_peek(struct pp_ring *r, const void **recs)
 	return __atomic_load_n(&h->prod_pos, __ATOMIC_ACQUIRE) - start;
 }
 
-void pp_ring_release(struct pp_ring *r, size_t n)
+void pp_ring_release(struct pp_ring *r, size_t n, size_t zeroed)
 {
 	struct pp_ring_hdr *h = r->hdr;
 	uint64_t start = h->cons_pos;
@@ -64,7 +64,8 @@ void pp_ring_release(struct pp_ring *r, size_t n)
 	if (!n)
 		return;
 	/* zeroed, so the next lap reads "uncommitted" until written */
-	memset(r->data + (start & r->mask), 0, n);
+	if (zeroed < n)
+		memset(r->data + ((start + zeroed) & r->mask), 0, n - zeroed);
 	__atomic_store_n(&h->cons_pos, start + n, __ATOMIC_RELEASE);
 }
 
