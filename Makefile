@@ -60,7 +60,7 @@ UNIT_BINS	:= $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all clean test demo setup install bench sanitize fuzz
 all: $(B)/pyprof $(B)/libpyprof.so $(UNIT_BINS) $(B)/tests/pyembed3.11 \
-	$(B)/tests/libppkeep.so $(B)/tests/ext/ppsub.so
+	$(B)/tests/libppkeep.so $(B)/tests/ext/ppsub.so $(B)/bench_collector
 
 setup:
 	$(Q)./scripts/setup.sh
@@ -138,6 +138,11 @@ $(B)/tests/%: tests/unit/%.c $(COLLECTOR_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) -Icollector $< $(filter %.o,$^) -o $@ $(LIBS) -lunwind -ldl
 
+# the collector's hot path replayed from a trace (scripts/bench.sh)
+$(B)/bench_collector: scripts/bench_collector.c $(COLLECTOR_OBJS) $(COMMON_OBJS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(PP_CFLAGS) $(CFLAGS) -Icollector $< $(filter %.o,$^) -o $@ $(LIBS)
+
 # A program embedding Debian's shared libpython3.11 (libpython3.11-dev),
 # one of the interpreters under test (tests/interpreters). Debian's own
 # python3.11-config: not a pyenv one earlier in PATH.
@@ -206,7 +211,7 @@ $(B)/collector/bpf.o: $(B)/ebpf/core_btf.h
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 SAN_TESTS := test_trace test_crafted test_model test_segments test_procs \
-	test_compact
+	test_compact test_drain
 sanitize:
 	$(Q)$(MAKE) --no-print-directory B=build-san CFLAGS="$(SAN_FLAGS)" \
 		LDFLAGS="$(SAN_FLAGS)" build-san/pyprof \

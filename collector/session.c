@@ -21,6 +21,7 @@
 #include "attach.h"
 #include "bpf.h"
 #include "ckpt.h"
+#include "drain.h"
 #include "pp_clock.h"
 #include "pp_pylayout.h"
 #include "pp_ring.h"
@@ -188,6 +189,46 @@ static void drained(const void *recs, size_t len, void *ctx)
 			feed(s, rec);
 	}
 	append_run(s, run, (const char *)recs + len - run);
+}
+
+/* Of the ring's records, what the session looks at itself (note(),
+ * name_native()): pp_trace_take stops at them. */
+#define LOOK ((1u << PP_REC_FUNC) | (1u << PP_REC_PROC) | (1u << PP_REC_MARK))
+
+/* A record the session looks at (LOOK): a FUNC is named if need be. */
+static void take_one(void *ctx, const struct pp_hdr *rec)
+{
+	struct sess *s = ctx;
+	uint64_t buf[(sizeof(struct pp_rec_func) + 2 * 4096) / 8];
+	const struct pp_hdr *named = NULL;
+
+	if (rec->type == PP_REC_FUNC)
+		named = pp_symbols_name_func(rec, s->py_pid ? s->py_pid :
+					     s->child, buf, sizeof(buf));
+	emit(s, named ? named : rec);
+}
+
+/*
+ * pyprof record's drain (no model fed, the trace being written): the
+ * records go from the ring to the trace in one pass, checked and
+ * compacted as they are copied; only those in LOOK are handed over
+ * one by one.
+ */
+static long drain_to_trace(struct sess *s)
+{
+	void *first;
+	long n;
+	int e;
+
+	/* nothing committed: no PID record for nothing (--children) */
+	if (!pp_ring_peek(&s->ring, &first) ||
+	    !__atomic_load_n((const uint64_t *)first, __ATOMIC_ACQUIRE))
+		return 0;
+	own(s);
+	n = pp_drain_to_trace(&s->ring, s->tw, DRAIN_MAX, LOOK, take_one, s,
+			      &e);
+	write_result(s, e);
+	return n;
 }
 
 static void from_bpf(const struct pp_hdr *rec, void *ctx)
@@ -415,7 +456,8 @@ static void close_tree(struct sess *s, double grace_s)
 /* Drain; a ring the target scribbled over ends the recording. */
 static long drain(struct sess *s)
 {
-	long n = pp_ring_drain(&s->ring, DRAIN_MAX, drained, s);
+	long n = !s->m && s->tw && !s->write_err ? drain_to_trace(s) :
+		 pp_ring_drain(&s->ring, DRAIN_MAX, drained, s);
 
 	if (n < 0 && !s->ring_bad) {
 		fprintf(stderr, "pyprof: the event ring holds a record no "

@@ -633,57 +633,161 @@ int pp_trace_append(struct pp_trace_writer *w, const struct pp_hdr *rec)
 	return e;
 }
 
-int pp_trace_append_run(struct pp_trace_writer *w, const void *recs,
-			size_t len)
+/* a record header's fields, from the word it is read as */
+#define HDR_LEN(v)	((uint32_t)(v) & 0xffff)
+#define HDR_TYPE(v)	((uint32_t)((v) >> 16) & 0xff)
+/* ALLOC_D / FREE_D headers: the record's flags (and ALLOC's aux) kept */
+#define HDR_KEEP_ALLOC	0xffffffffff000000ull
+#define HDR_KEEP_FREE	0x00000000ff000000ull
+#define HDR_MAKE(len, type)	((uint64_t)(type) << 16 | (len))
+
+/*
+ * The hot loop (the collector's every event goes through it): checks,
+ * observes and copies records into the chunk, ALLOC and FREE as their
+ * compact forms where they can be (put_rec's rule), in one pass over
+ * recs, flushing at chunk boundaries. Each header is read once, with
+ * an acquire load (recs may be a ring the producers are still writing:
+ * a record is whole once its header is), and taken from that copy.
+ * Stops at the first record of a type in look (bit 0: a zero header,
+ * uncommitted in a ring), of type PP_REC_TICK or above, of a bad
+ * length, or when a chunk fails to write (*err; its records are
+ * counted lost). Returns the bytes taken.
+ */
+static inline size_t take_run(struct pp_trace_writer *w, char *recs,
+			      size_t len, uint32_t look, bool zero, int *err)
 {
-	const char *p = recs, *end = p + len;
+	char *p = recs, *end = recs + len;
 	char *dst = w->buf + w->used, *lim = w->buf + PP_TRACE_CHUNK_RAW;
+	const struct pp_trace_cap_ops *ops = w->ops;
 	uint64_t prev = w->prev_addr;
 	uint32_t n = 0;
-	int e;
 
-	/* checked, observed and copied (compacted) in one pass */
-	while (p < end) {
-		const struct pp_hdr *rec = (const void *)p;
+	*err = 0;
+	look |= 1;
+	while ((size_t)(end - p) >= sizeof(struct pp_hdr)) {
+		uint64_t v = __atomic_load_n((const uint64_t *)p,
+					     __ATOMIC_ACQUIRE);
+		uint32_t rlen = HDR_LEN(v), type = HDR_TYPE(v);
+		uint32_t key = (uint32_t)v & 0xffffff;	/* len and type */
 
-		if (unlikely(rec->len < sizeof(*rec) || (rec->len & 7) ||
-			     rec->len > (size_t)(end - p) || !rec->type ||
-			     rec->type >= PP_REC_TICK)) {
-			e = -EINVAL;
-			goto out;
+		/* the common two first: their checks are one compare */
+		if (likely(key == HDR_MAKE(24, PP_REC_ALLOC)) &&
+		    (size_t)(end - p) >= 24 && (size_t)(lim - dst) >= 24) {
+			const struct pp_rec_alloc *a = (const void *)p;
+			uint64_t addr = a->addr, size = a->size;
+			uint64_t d = addr - prev;
+
+			if (unlikely(ops != NULL))
+				ops->observe(w->ctx, &a->h);
+			if (zero)
+				memset(p, 0, sizeof(*a));
+			n++;
+			prev = addr;
+			p += sizeof(*a);
+			if (likely(!(((d + 0x80000000ull) | size) >> 32))) {
+				uint64_t c[2] = {
+					(v & HDR_KEEP_ALLOC) |
+					HDR_MAKE(16, PP_REC_ALLOC_D),
+					(uint32_t)d | size << 32,
+				};
+
+				memcpy(dst, c, sizeof(c));
+				dst += sizeof(c);
+				continue;
+			}
+			memcpy(dst, &v, 8);
+			memcpy(dst + 8, &addr, 8);
+			memcpy(dst + 16, &size, 8);
+			dst += sizeof(*a);
+			continue;
 		}
-		if (unlikely(rec->len > (size_t)(lim - dst))) {
+		if (likely(key == HDR_MAKE(16, PP_REC_FREE)) &&
+		    (size_t)(end - p) >= 16 && (size_t)(lim - dst) >= 16) {
+			uint64_t addr = ((const struct pp_rec_free *)p)->addr;
+			uint64_t d = addr - prev;
+
+			if (unlikely(ops != NULL))
+				ops->observe(w->ctx, (const struct pp_hdr *)p);
+			if (zero)
+				memset(p, 0, sizeof(struct pp_rec_free));
+			n++;
+			prev = addr;
+			p += sizeof(struct pp_rec_free);
+			if (likely(!(((d + 0x80000000ull) >> 32) | v >> 32))) {
+				uint64_t c = (v & HDR_KEEP_FREE) |
+					     HDR_MAKE(8, PP_REC_FREE_D) |
+					     (uint64_t)(uint32_t)d << 32;
+
+				memcpy(dst, &c, sizeof(c));
+				dst += sizeof(c);
+				continue;
+			}
+			memcpy(dst, &v, 8);
+			memcpy(dst + 8, &addr, 8);
+			dst += sizeof(struct pp_rec_free);
+			continue;
+		}
+		/* any other record, or one of those at a chunk's end */
+		if (unlikely(type >= PP_REC_TICK || ((look >> type) & 1) ||
+			     (rlen & 7) ||
+			     (size_t)rlen - 8 > (size_t)(end - p) - 8))
+			break;
+		if (unlikely(rlen > (size_t)(lim - dst))) {
 			w->used = dst - w->buf;
 			w->nrec += n;
 			n = 0;
 			w->prev_addr = prev;
-			e = pp_trace_flush(w);
+			*err = pp_trace_flush(w);
 			dst = w->buf + w->used;
 			prev = w->prev_addr;
-			if (e) {
-				/* the rest would name what the lost chunk
-				 * defined */
-				while (p < end &&
-				       ((const struct pp_hdr *)p)->len >= 8) {
-					p += ((const struct pp_hdr *)p)->len;
-					w->lost++;
-				}
-				return e;
-			}
+			if (*err)
+				break;
 			continue;
 		}
-		if (w->ops)
-			w->ops->observe(w->ctx, rec);
-		dst += put_rec(&prev, dst, rec);
+		if (unlikely(ops != NULL))
+			ops->observe(w->ctx, (const struct pp_hdr *)p);
 		n++;
-		p += rec->len;
+		/* (an ALLOC or FREE here is longer than its struct: the
+		 * others took the path above, after a flush if need be) */
+		if (type == PP_REC_ALLOC && rlen >= sizeof(struct pp_rec_alloc))
+			prev = ((const struct pp_rec_alloc *)p)->addr;
+		else if (type == PP_REC_FREE && rlen >= sizeof(struct pp_rec_free))
+			prev = ((const struct pp_rec_free *)p)->addr;
+		memcpy(dst, &v, 8);
+		memcpy(dst + 8, p + 8, rlen - 8);
+		if (zero)
+			memset(p, 0, rlen);
+		dst += rlen;
+		p += rlen;
 	}
-	e = 0;
-out:
 	w->used = dst - w->buf;
 	w->nrec += n;
 	w->prev_addr = prev;
-	return e;
+	return p - recs;
+}
+
+int pp_trace_append_run(struct pp_trace_writer *w, const void *recs,
+			size_t len)
+{
+	const char *p = recs, *end = p + len;
+	int e;
+
+	p += take_run(w, (char *)recs, len, 0, false, &e);
+	if (e) {
+		/* the rest would name what the lost chunk defined */
+		while (p < end && ((const struct pp_hdr *)p)->len >= 8) {
+			p += ((const struct pp_hdr *)p)->len;
+			w->lost++;
+		}
+		return e;
+	}
+	return p < end ? -EINVAL : 0;
+}
+
+size_t pp_trace_take(struct pp_trace_writer *w, void *recs, size_t len,
+		     uint32_t look, int *err)
+{
+	return take_run(w, recs, len, look, true, err);
 }
 
 int pp_trace_close(struct pp_trace_writer *w)

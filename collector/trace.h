@@ -87,6 +87,19 @@ int pp_trace_append(struct pp_trace_writer *w, const struct pp_hdr *rec);
  * boundaries. -EINVAL for a bad record (those before it are taken). */
 int pp_trace_append_run(struct pp_trace_writer *w, const void *recs,
 			size_t len);
+/*
+ * The collector's hot path: takes records from recs (a ring's unread
+ * bytes: each header is read once, with an acquire load) as
+ * pp_trace_append_run does, zeroing each once it is copied (the ring's
+ * "uncommitted" for its next lap, while the line is at hand), and
+ * stops at the first that is uncommitted (a zero header), of a type
+ * whose bit is set in look (types below 32 but ALLOC and FREE: the
+ * caller looks at those itself), of type PP_REC_TICK or above, or of a
+ * bad length; or when a chunk fails to write (*err = -errno; its
+ * records are counted lost). Returns the bytes taken.
+ */
+size_t pp_trace_take(struct pp_trace_writer *w, void *recs, size_t len,
+		     uint32_t look, int *err);
 /* Writes the gathered records as one chunk now; nothing if none. */
 int pp_trace_flush(struct pp_trace_writer *w);
 /* Flushes, closes and frees (also on error). NULL is a no-op. */

@@ -111,6 +111,19 @@ int pp_ring_create(struct pp_ring *r, uint64_t data_size, uint32_t mode);
 typedef void (*pp_ring_fn)(const void *recs, size_t len, void *ctx);
 long pp_ring_drain(struct pp_ring *r, size_t max, pp_ring_fn fn, void *ctx);
 
+/*
+ * Consumer, for a caller that walks the records itself: *recs is the
+ * first unread byte; returns how many bytes producers have reserved
+ * from there, contiguous. Only those before the first zero header are
+ * committed (read each header with an acquire load), and a record
+ * may be larger than it says (the target's memory is the target's).
+ * pp_ring_release(r, n, zeroed) then gives the first n bytes back,
+ * zeroing them but for the first `zeroed` (the caller zeroed those
+ * as it went: the next lap must read them as uncommitted).
+ */
+size_t pp_ring_peek(struct pp_ring *r, void **recs);
+void pp_ring_release(struct pp_ring *r, size_t n, size_t zeroed);
+
 #define pp_rec_for_each(rec, buf, len)                                   \
 	for ((rec) = (const struct pp_hdr *)(buf);                       \
 	     (const char *)(rec) < (const char *)(buf) + (len);          \

@@ -47,6 +47,28 @@ fail:
 	return err;
 }
 
+size_t pp_ring_peek(struct pp_ring *r, void **recs)
+{
+	struct pp_ring_hdr *h = r->hdr;
+	uint64_t start = h->cons_pos;
+
+	*recs = r->data + (start & r->mask);
+	return __atomic_load_n(&h->prod_pos, __ATOMIC_ACQUIRE) - start;
+}
+
+void pp_ring_release(struct pp_ring *r, size_t n, size_t zeroed)
+{
+	struct pp_ring_hdr *h = r->hdr;
+	uint64_t start = h->cons_pos;
+
+	if (!n)
+		return;
+	/* zeroed, so the next lap reads "uncommitted" until written */
+	if (zeroed < n)
+		memset(r->data + ((start + zeroed) & r->mask), 0, n - zeroed);
+	__atomic_store_n(&h->cons_pos, start + n, __ATOMIC_RELEASE);
+}
+
 long pp_ring_drain(struct pp_ring *r, size_t max, pp_ring_fn fn, void *ctx)
 {
 	struct pp_ring_hdr *h = r->hdr;
