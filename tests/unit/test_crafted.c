@@ -329,7 +329,7 @@ static void stack_frames_overrun(void)
 	struct pp_rec_stack *r = (void *)&u;
 
 	memset(&u, 0, sizeof(u));
-	*r = (struct pp_rec_stack){ { 24, PP_REC_STACK, 0, 3 }, 1000, 0 };
+	*r = (struct pp_rec_stack){ { 24, PP_REC_STACK, 0, 3 }, 1000, { 0 } };
 	put(&r->h);
 }
 

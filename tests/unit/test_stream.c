@@ -2,7 +2,8 @@
 /*
  * Stack interning, checked on real recordings: every FUNC and STACK is
  * defined exactly once, before the first record that uses it, and no
- * two definitions describe the same stack.
+ * two definitions describe the same stack (a stack under a parent,
+ * PP_STACK_PARENT, is its frames and then its parent's).
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -38,8 +39,46 @@ static uint64_t hash_bytes(const void *p, size_t n)
 	return h | 1;
 }
 
+struct full {
+	uint32_t n;
+	struct pp_frame *f;
+};
+
+/* st's whole frames, innermost first, kept in full[] by id's index */
+static uint64_t full_stack(struct pp_map *ix, struct full **full, size_t *nf,
+			   const struct pp_rec_stack *st, uint64_t *undefined)
+{
+	size_t up = 0;		/* its parent's index + 1, 0: none */
+	struct full *d;
+	uint32_t *slot;
+	uint64_t h;
+
+	if (st->h.flags & PP_STACK_PARENT) {
+		slot = pp_map_u32(ix, st->parent, 0, 0);
+		if (slot && *slot)
+			up = *slot;
+		else
+			++*undefined;
+	}
+	*full = realloc(*full, (*nf + 1) * sizeof(**full));
+	d = &(*full)[(*nf)++];
+	d->n = st->nframes + (up ? (*full)[up - 1].n : 0);
+	d->f = malloc(d->n * sizeof(*d->f) + 1);
+	memcpy(d->f, st->frames, st->nframes * sizeof(*d->f));
+	if (up)
+		memcpy(d->f + st->nframes, (*full)[up - 1].f,
+		       (*full)[up - 1].n * sizeof(*d->f));
+	slot = pp_map_u32(ix, st->h.aux, 1, 0);
+	*slot = *nf;
+	h = hash_bytes(d->f, d->n * sizeof(*d->f));
+	return h;
+}
+
 static void check_trace(const char *name, const char *path)
 {
+	struct pp_map ix;
+	struct full *full = NULL;
+	size_t nf = 0;
 	struct pp_map funcs, stacks, shapes;
 	struct pp_trace_reader *r;
 	const struct pp_hdr *rec;
@@ -50,6 +89,7 @@ static void check_trace(const char *name, const char *path)
 	pp_map_init(&funcs, 1);
 	pp_map_init(&stacks, 1);
 	pp_map_init(&shapes, 1);
+	pp_map_init(&ix, sizeof(uint32_t));
 	r = pp_trace_open(path, err, sizeof(err));
 	snprintf(label, sizeof(label), "%s: trace opens", name);
 	CHECK(r != NULL, label, "%s", err);
@@ -71,8 +111,8 @@ static void check_trace(const char *name, const char *path)
 			for (i = 0; i < st->nframes; i++)
 				undefined += !pp_map_get(&funcs,
 					st->frames[i].func | 0x100000000ull);
-			pp_map_put(&shapes, hash_bytes(st->frames,
-				   st->nframes * sizeof(st->frames[0])), &fresh);
+			pp_map_put(&shapes, full_stack(&ix, &full, &nf, st,
+						       &undefined), &fresh);
 			dup_shape += !fresh;
 			break;
 		case PP_REC_ALLOC:
@@ -104,6 +144,10 @@ static void check_trace(const char *name, const char *path)
 	pp_map_free(&funcs);
 	pp_map_free(&stacks);
 	pp_map_free(&shapes);
+	pp_map_free(&ix);
+	while (nf--)
+		free(full[nf].f);
+	free(full);
 }
 
 int main(void)
