@@ -3,9 +3,13 @@
  * Stacks: read the current thread's Python frames (and native ones
  * with --native), hash them, and look the hash up in an insert-only
  * table. A new stack is resolved to functions and lines once and
- * defined in the stream (FUNC records for new functions, then one STACK
- * record) before the id is first used, so the hot path of a known
- * stack is a walk, a hash and one table probe.
+ * defined in the stream (FUNC records for new functions, then STACK
+ * records) before the id is first used, so the hot path of a known
+ * stack is a walk, a hash and one table probe. A deep stack is defined
+ * prefix by prefix, each under its parent (PP_STACK_PARENT: the
+ * parent's id and one frame), so that a new stack below a known one,
+ * as every new site of a module body below the same import chain, costs
+ * one frame (memo_prefix).
  *
  * Between two allocations of a thread usually only the innermost
  * frames have moved. A thread whose last stack had MEMO_MIN frames or
