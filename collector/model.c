@@ -191,25 +191,42 @@ static int under_import(const struct pp_model *m, const struct pp_frame *fr,
 
 static void def_stack(struct pp_model *m, const struct pp_rec_stack *r)
 {
+	const struct pp_stack *up = NULL;
 	struct pp_stack *st;
-	uint32_t i;
+	uint32_t i, n = r->nframes, nup = 0;
 
-	if (sizeof(*r) + r->nframes * sizeof(struct pp_frame) > r->h.len)
+	if (sizeof(*r) + n * sizeof(struct pp_frame) > r->h.len)
 		return;
+	/* first: making the slot may move the table */
 	st = stack_slot(m, r->h.aux);
+	if (r->h.flags & PP_STACK_PARENT) {
+		up = pp_model_stack(m, r->parent);
+		if (up == st)
+			return;		/* its own parent: nothing to take */
+		nup = up && up->frames ? up->nframes : 0;
+		if (n > PP_MAX_FRAMES)
+			n = PP_MAX_FRAMES;
+		if (nup > PP_MAX_FRAMES - n)	/* the innermost are kept */
+			nup = PP_MAX_FRAMES - n;
+	}
 	free(st->frames);
-	st->nframes = r->nframes;
-	st->frames = pp_xmalloc(r->nframes * sizeof(struct pp_frame) + 1);
-	memcpy(st->frames, r->frames, r->nframes * sizeof(struct pp_frame));
+	st->nframes = n + nup;
+	st->frames = pp_xmalloc((n + nup) * sizeof(struct pp_frame) + 1);
+	memcpy(st->frames, r->frames, n * sizeof(struct pp_frame));
+	if (nup)
+		memcpy(st->frames + n, up->frames, nup * sizeof(struct pp_frame));
 	st->site = 0;
-	st->import = under_import(m, r->frames, r->nframes);
+	/* the outer frames' verdict is the parent's when all were taken */
+	st->import = under_import(m, r->frames, n) ||
+		     (nup && nup == up->nframes ? up->import :
+		      under_import(m, st->frames + n, nup));
 	/* the site is the innermost Python frame */
-	for (i = 0; i < r->nframes; i++) {
-		const struct pp_func *f = pp_model_func(m, r->frames[i].func);
+	for (i = 0; i < st->nframes; i++) {
+		const struct pp_func *f = pp_model_func(m, st->frames[i].func);
 
 		if (f && !f->native) {
-			st->site = site_for(m, r->frames[i].func,
-					    r->frames[i].line);
+			st->site = site_for(m, st->frames[i].func,
+					    st->frames[i].line);
 			break;
 		}
 	}

@@ -109,6 +109,8 @@ static int merge(struct pp_procsel *s, const struct pp_hdr *rec,
 
 		for (i = 0; i < r->nframes; i++)
 			r->frames[i].func = new_id(s, FUNC, r->frames[i].func);
+		if (r->h.flags & PP_STACK_PARENT)
+			r->parent = new_id(s, STACK, r->parent);
 		h->aux = new_id(s, STACK, rec->aux);
 		return 1;
 	}

@@ -243,6 +243,13 @@ static int check_body(struct pp_rec_state *s, const struct pp_hdr *rec,
 		for (uint32_t i = 0; i < r->nframes; i++)
 			if (use(s, FUNC, r->frames[i].func, why, n))
 				return -1;
+		if (rec->flags & PP_STACK_PARENT) {
+			if (!r->parent || r->parent == rec->aux)
+				return bad(why, n, "stack %#x under stack %#x",
+					   rec->aux, r->parent);
+			if (use(s, STACK, r->parent, why, n))
+				return -1;
+		}
 		return define(s, STACK, rec->aux, file_size, why, n);
 	}
 	case PP_REC_PROC: {

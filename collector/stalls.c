@@ -277,21 +277,32 @@ static void add_func(struct pp_stalls *s, const struct pp_rec_func *r)
 
 static void add_stack(struct pp_stalls *s, const struct pp_rec_stack *r)
 {
-	uint32_t *slot = pp_map_u32(&s->stack_ix, r->h.aux, 1, UINT32_MAX);
+	uint32_t *slot, *up, n = r->nframes, nup = 0, pi = UINT32_MAX;
 	struct stack_def *d;
 
-	if (!slot || *slot != UINT32_MAX ||
-	    sizeof(*r) + r->nframes * sizeof(struct pp_frame) > r->h.len ||
-	    grow((void **)&s->stacks, &s->capstacks, s->nstacks, sizeof(*d)))
+	if (sizeof(*r) + n * sizeof(struct pp_frame) > r->h.len)
+		return;
+	if (r->h.flags & PP_STACK_PARENT) {	/* frames, then the parent's */
+		up = pp_map_u32(&s->stack_ix, r->parent, 0, UINT32_MAX);
+		pi = up ? *up : UINT32_MAX;
+		nup = pi != UINT32_MAX ? s->stacks[pi].n : 0;
+		if (n > PP_MAX_FRAMES)
+			n = PP_MAX_FRAMES;
+		if (nup > PP_MAX_FRAMES - n)	/* the innermost are kept */
+			nup = PP_MAX_FRAMES - n;
+	}
+	slot = pp_map_u32(&s->stack_ix, r->h.aux, 1, UINT32_MAX);
+	if (!slot || *slot != UINT32_MAX)
+		return;
+	if (grow((void **)&s->stacks, &s->capstacks, s->nstacks, sizeof(*d)))
 		return;
 	*slot = s->nstacks;
 	d = &s->stacks[s->nstacks++];
-	d->n = r->nframes;
-	d->f = pp_xmalloc(r->nframes * sizeof(struct pp_frame) + 1);
-	if (d->f)
-		memcpy(d->f, r->frames, r->nframes * sizeof(struct pp_frame));
-	else
-		d->n = 0;
+	d->n = n + nup;
+	d->f = pp_xmalloc(d->n * sizeof(struct pp_frame) + 1);
+	memcpy(d->f, r->frames, n * sizeof(struct pp_frame));
+	if (nup)
+		memcpy(d->f + n, s->stacks[pi].f, nup * sizeof(struct pp_frame));
 }
 
 void pp_stalls_add(struct pp_stalls *s, const struct pp_hdr *rec)

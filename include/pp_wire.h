@@ -15,8 +15,9 @@
 #include <stdint.h>
 
 /* 2: PP_REC_RETAG; 3: PP_REC_CKPT, PP_REC_LIVE, PP_REC_PID;
- * 4: PP_REC_ALLOC_D, PP_REC_FREE_D (trace files only) */
-#define PP_ABI_VERSION 4
+ * 4: PP_REC_ALLOC_D, PP_REC_FREE_D (trace files only);
+ * 5: STACK under a parent (PP_STACK_PARENT) */
+#define PP_ABI_VERSION 5
 
 enum pp_rec_type {
 	PP_REC_NONE = 0,
@@ -146,10 +147,21 @@ struct pp_frame {
 struct pp_rec_stack {
 	struct pp_hdr h;
 	uint32_t nframes;
-	uint32_t tid;		/* thread that first made it (informative) */
+	union {
+		uint32_t tid;	/* thread that first made it (informative) */
+		uint32_t parent; /* PP_STACK_PARENT: the outer frames' stack */
+	};
 	struct pp_frame frames[];
 };
 #define PP_MAX_FRAMES 128
+/*
+ * STACK flags: the stack is frames[] (its innermost frames) followed by
+ * the frames of stack `parent`, defined before it (ABI 5). An import's
+ * stacks share a deep importlib prefix and differ in a frame or two:
+ * each is then defined by what is new. A reader keeps at most
+ * PP_MAX_FRAMES frames of such a stack, the innermost.
+ */
+#define PP_STACK_PARENT 0x1
 /* FUNC and STACK ids: the shim's count up from 1, the eBPF side's
  * (collector/bpf.c) from here, so the two never meet in one trace. */
 #define PP_BPF_ID_BASE 0x80000000u

@@ -101,19 +101,35 @@ static int entry_live(const struct entry *e)
 	return e->n && e->pos + ARENA_RUNS >= head;
 }
 
-/* Decode into the arena; 0 if the table is too big to keep. */
+/*
+ * Decode into the arena; 0 if the table is too big to keep. A table has
+ * at most a run per byte, and one more at its end: one that surely fits
+ * before the arena's end is decoded there in one pass; others are
+ * counted first.
+ */
 static int decode(const struct pp_pylayout *l, struct entry *e,
 		  const uint8_t *tab, size_t len)
 {
-	uint64_t n = pp_lt_runs(l->lt_kind, tab, len, e->first, NULL, 0);
+	uint64_t n, room = ARENA_RUNS - head % ARENA_RUNS;
 
-	if (!n || n > MAX_RUNS)
-		return 0;
-	if (head % ARENA_RUNS + n > ARENA_RUNS)
-		head += ARENA_RUNS - head % ARENA_RUNS;	/* wrap */
+	if (len + 2 <= room && len + 2 <= MAX_RUNS) {
+		n = pp_lt_runs(l->lt_kind, tab, len, e->first,
+			       arena + head % ARENA_RUNS, len + 2);
+		if (n > len + 2)	/* cannot be: the room is no one's now */
+			head += len + 2;
+		if (!n || n > len + 2)
+			return 0;
+	} else {
+		n = pp_lt_runs(l->lt_kind, tab, len, e->first, NULL, 0);
+		if (!n || n > MAX_RUNS)
+			return 0;
+		if (n > room)
+			head += room;	/* wrap */
+		pp_lt_runs(l->lt_kind, tab, len, e->first,
+			   arena + head % ARENA_RUNS, n);
+	}
 	e->pos = head;
-	e->n = pp_lt_runs(l->lt_kind, tab, len, e->first,
-			  arena + head % ARENA_RUNS, n);
+	e->n = n;
 	head += n;
 	return 1;
 }

@@ -80,11 +80,19 @@ FRAME_SHAPES(WALK_OF)
  * (pp_code_deaths).
  */
 
-/* frame f is memo link k as it was */
+/*
+ * frame f is memo link k as it was. 3.11/3.12: prev_instr points into
+ * the frame's own code object (its co_code_adaptive, or the unit
+ * before it), and no code object has died since the memo was made
+ * (else it is empty): the same instruction pointer is the same code,
+ * whose word need not be compared. Not so for 3.9/3.10's int f_lasti,
+ * nor for 3.13+, whose executable may be no code object.
+ */
 #define SAME_LINK(f, k, INTLASTI, OWNER, TYPECHECK)			\
 	((f) == (k)->frame &&						\
 	 (!TYPECHECK || (k)->kind != PP_LINK_RECHECK) &&		\
-	 LOAD(uintptr_t, f, fcode) == (k)->code &&			\
+	 ((!INTLASTI && !TYPECHECK) ||					\
+	  LOAD(uintptr_t, f, fcode) == (k)->code) &&			\
 	 (INTLASTI ? (uintptr_t)(uint32_t)LOAD(int, f, instr) :		\
 		     LOAD(uintptr_t, f, instr)) == (k)->instr &&	\
 	 (!OWNER || LOAD(uint8_t, f, owner) == (k)->owner))

@@ -3,9 +3,13 @@
  * Stacks: read the current thread's Python frames (and native ones
  * with --native), hash them, and look the hash up in an insert-only
  * table. A new stack is resolved to functions and lines once and
- * defined in the stream (FUNC records for new functions, then one STACK
- * record) before the id is first used, so the hot path of a known
- * stack is a walk, a hash and one table probe.
+ * defined in the stream (FUNC records for new functions, then STACK
+ * records) before the id is first used, so the hot path of a known
+ * stack is a walk, a hash and one table probe. A deep stack is defined
+ * prefix by prefix, each under its parent (PP_STACK_PARENT: the
+ * parent's id and one frame), so that a new stack below a known one,
+ * as every new site of a module body below the same import chain, costs
+ * one frame (memo_prefix).
  *
  * Between two allocations of a thread usually only the innermost
  * frames have moved. A thread whose last stack had MEMO_MIN frames or
@@ -112,6 +116,8 @@ struct chain {
 	 * the links below its common part with the last one resolved */
 	uint32_t nres;
 	struct pp_frame res[PP_MEMO_LINKS];
+	uint64_t rh[PP_MEMO_LINKS];	/* shape hash of links 0..j's frames */
+	uint32_t pid[PP_MEMO_LINKS];	/* their stack's id, 0: not known */
 	struct pp_walkmemo memo;	/* the last walk, outermost first */
 };
 
@@ -366,50 +372,153 @@ static uint32_t native_func(uintptr_t ip, int *is_eval)
 	return id;
 }
 
+#define SHAPE_SEED 0x73686170ull
+
+/* a resolved frame into a shape's hash, outermost frame first */
+static inline uint64_t shape_mix(uint64_t h, const struct pp_frame *f)
+{
+	return mix(h, (uint64_t)f->func << 32 | f->line);
+}
+
 /*
- * The memo's frames resolved into out[max], innermost first (codelines
- * lock held): the links that kept their frames since the last time
- * give what they gave then (an import's stacks differ from one another
- * in their innermost frames, below a deep importlib stack).
+ * Resolve the memo's links that changed since the last time (codelines
+ * lock held): the links below c->nres kept their frames, and with them
+ * their function and line, their shape's hash (rh) and their prefix's
+ * stack id (pid). 0: a function's definition was lost (retried next
+ * time).
  */
-static int memo_frames(struct chain *c, struct pp_frame *out, int max)
+static int memo_resolve(struct chain *c)
 {
 	const struct pp_walkmemo *m = &c->memo;
-	int j, k = 0, ok = 1;
+	uint32_t j, nl = m->nlinks;
+	uint64_t h = c->nres ? c->rh[c->nres - 1] : SHAPE_SEED;
+	int ok = 1;
 
-	for (j = (int)m->nlinks - 1; j >= 0; j--) {
-		if (m->link[j].kind != PP_LINK_FRAME)
-			continue;
-		if (k == max) {
-			ok = 0;		/* cut: the outer links are not read */
+	for (j = c->nres; j < nl; j++) {
+		c->pid[j] = 0;
+		if (m->link[j].kind == PP_LINK_FRAME) {
+			py_frame(&m->link[j].raw, &c->res[j]);
+			ok &= !!c->res[j].func;	/* 0: tried again next time */
+			h = shape_mix(h, &c->res[j]);
+		}
+		c->rh[j] = h;
+	}
+	c->nres = ok ? nl : 0;
+	return !def_lost;
+}
+
+/* the memo's frames into out[max], innermost first (memo_resolve'd) */
+static int memo_frames(const struct chain *c, struct pp_frame *out, int max)
+{
+	const struct pp_walkmemo *m = &c->memo;
+	int j, k = 0;
+
+	for (j = (int)m->nlinks - 1; j >= 0 && k < max; j--)
+		if (m->link[j].kind == PP_LINK_FRAME)
+			out[k++] = c->res[j];
+	return k;
+}
+
+/* the frame link above link j, -1: none */
+static inline int outer_frame(const struct chain *c, int j)
+{
+	while (--j >= 0 && c->memo.link[j].kind != PP_LINK_FRAME)
+		;
+	return j;
+}
+
+/* One STACK record: f[k] innermost first, under parent (0: none). */
+static uint32_t emit_stack(uint32_t parent, const struct pp_frame *f, int k)
+{
+	uint32_t len = sizeof(struct pp_rec_stack) + k * sizeof(*f), id;
+	struct pp_rec_stack *r = pp_emit_reserve(len);
+
+	if (!r)
+		return 0;	/* no id taken: see emit_func */
+	id = new_id(&stacks);
+	r->nframes = k;
+	r->parent = parent;
+	memcpy(r->frames, f, k * sizeof(*f));
+	pp_ring_commit(r, PP_REC_STACK, parent ? PP_STACK_PARENT : 0, id, len);
+	return id;
+}
+
+/*
+ * The stack of the memo's links 0..i (i a frame link), each prefix
+ * defined as its parent and one frame: a new stack under a known one
+ * (the next allocation of a module body, below the same import chain)
+ * costs one frame, in the shim and in the stream. Prefixes are looked
+ * for from the inside out and the new ones defined from the outside
+ * in. A thread waits (table_find) only for a shorter prefix than those
+ * it has claimed, so two threads cannot wait for each other.
+ */
+static uint32_t memo_prefix(struct chain *c, int i)
+{
+	struct slot *slot[PP_MEMO_LINKS];
+	int todo[PP_MEMO_LINKS], n = 0, j, t;
+	uint32_t id = 0, parent = 0;
+
+	for (j = i; j >= 0; j = outer_frame(c, j)) {
+		struct slot *s;
+
+		if ((parent = c->pid[j]))
+			break;
+		parent = table_find(&shapes, fold(c->rh[j]), &s);
+		if (parent) {
+			c->pid[j] = parent;
 			break;
 		}
-		if ((uint32_t)j >= c->nres)
-			py_frame(&m->link[j].raw, &c->res[j]);
-		ok &= !!c->res[j].func;	/* 0: tried again next time */
-		out[k++] = c->res[j];
+		if (!s)
+			break;	/* full: no stack (as a full table always was) */
+		todo[n] = j;
+		slot[n++] = s;
 	}
-	c->nres = ok ? m->nlinks : 0;
-	return k;
+	if (j >= 0 && !parent) {	/* full */
+		while (n--)
+			table_publish(slot[n], 0);
+		return 0;
+	}
+	for (t = n - 1; t >= 0; t--) {
+		id = emit_stack(parent, &c->res[todo[t]], 1);
+		table_publish(slot[t], id);
+		if (!id) {
+			while (t--)
+				table_publish(slot[t], 0);
+			def_lost = 1;
+			c->nres = 0;
+			return 0;
+		}
+		c->pid[todo[t]] = parent = id;
+	}
+	return n ? id : parent;
 }
 
 /*
  * Resolve a new raw stack: raw[n], or with mc the memo's frames.
  * Several raw stacks (two instructions of one line) can resolve to the
  * same frames: those share one id, so each stack is defined once in
- * the stream.
+ * the stream. A stack's key in shapes is the hash of its frames from
+ * the outermost in, as memo_resolve builds it link by link.
  */
 static uint32_t define(const struct pp_rawframe *raw, int n,
 		       void *const *ips, int nn, struct chain *mc)
 {
-	uint32_t len, id;
-	struct pp_rec_stack *r;
 	struct pp_frame frames[PP_MAX_FRAMES];
 	struct slot *s;
-	uint64_t h = 0x73686170ull;
-	int i, k = 0, eval;
+	uint64_t h = SHAPE_SEED;
+	uint32_t id;
+	int i, k = 0, eval, ok;
 
 	def_lost = 0;
+	if (mc && !nn) {
+		pp_codelines_lock();
+		ok = memo_resolve(mc);
+		pp_codelines_unlock();
+		if (!ok)
+			return 0;
+		i = outer_frame(mc, mc->memo.nlinks);
+		return i < 0 ? 0 : memo_prefix(mc, i);
+	}
 	for (i = 0; i < nn && k < PP_MAX_FRAMES; i++) {
 		frames[k].func = native_func((uintptr_t)ips[i], &eval);
 		frames[k++].line = 0;
@@ -417,30 +526,22 @@ static uint32_t define(const struct pp_rawframe *raw, int n,
 			break;	/* the Python frames take over from here */
 	}
 	pp_codelines_lock();
-	if (mc)
+	if (mc) {
+		memo_resolve(mc);
 		k += memo_frames(mc, frames + k, PP_MAX_FRAMES - k);
-	else
+	} else {
 		for (i = 0; i < n && k < PP_MAX_FRAMES; i++)
 			py_frame(&raw[i], &frames[k++]);
+	}
 	pp_codelines_unlock();
 	if (unlikely(def_lost))
 		return 0;	/* a function not defined: not kept (above) */
-	for (i = 0; i < k; i++)
-		h = mix(h, (uint64_t)frames[i].func << 32 | frames[i].line);
+	for (i = k - 1; i >= 0; i--)
+		h = shape_mix(h, &frames[i]);
 	id = table_find(&shapes, fold(h), &s);
 	if (id || !s)
 		return id;
-	len = sizeof(*r) + k * sizeof(frames[0]);
-	r = pp_emit_reserve(len);
-	if (!r) {
-		table_publish(s, 0);	/* no id taken: see emit_func */
-		return 0;
-	}
-	id = new_id(&stacks);
-	r->nframes = k;
-	r->tid = 0;
-	memcpy(r->frames, frames, k * sizeof(frames[0]));
-	pp_ring_commit(r, PP_REC_STACK, 0, id, len);
+	id = emit_stack(0, frames, k);
 	table_publish(s, id);
 	return id;
 }

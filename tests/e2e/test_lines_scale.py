@@ -51,11 +51,12 @@ def reuse(label, py):
             why)
 
 
-def expected_lines():
-    """line -> functions that may allocate there, for the whole module."""
+def expected_lines(blocks=bigmodule.BLOCKS):
+    """line -> functions that may allocate there, for the whole module
+    (of `blocks` blocks: bigmodule.source's)."""
     out = {}
     per = len(bigmodule.BLOCK)
-    for i in range(bigmodule.BLOCKS):
+    for i in range(blocks):
         first = len(bigmodule.HEADER) + 1 + i * per
         f = "f_%d" % i
         # def: the function object, and (3.12+: the GC runs from the eval

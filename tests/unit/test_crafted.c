@@ -329,8 +329,42 @@ static void stack_frames_overrun(void)
 	struct pp_rec_stack *r = (void *)&u;
 
 	memset(&u, 0, sizeof(u));
-	*r = (struct pp_rec_stack){ { 24, PP_REC_STACK, 0, 3 }, 1000, 0 };
+	*r = (struct pp_rec_stack){ { 24, PP_REC_STACK, 0, 3 }, 1000, { 0 } };
 	put(&r->h);
+}
+
+/* STACK id under parent with n frames of function 1 (PP_STACK_PARENT) */
+static void stack_under(uint32_t id, uint32_t parent, uint32_t n)
+{
+	struct pp_rec_stack *r = (void *)&u;
+
+	memset(&u, 0, sizeof(u));
+	r->nframes = n;
+	r->parent = parent;
+	for (uint32_t i = 0; i < n; i++)
+		r->frames[i] = (struct pp_frame){ 1, 100 + i };
+	r->h = (struct pp_hdr){ sizeof(*r) + n * 8, PP_REC_STACK,
+				PP_STACK_PARENT, id };
+	put(&r->h);
+}
+
+static void stack_undefined_parent(void)
+{
+	stack_under(2, 7, 1);
+}
+
+static void stack_own_parent(void)
+{
+	stack_under(2, 2, 1);
+}
+
+/* 4,000 stacks each 64 frames deeper than its parent: a reader keeps
+ * PP_MAX_FRAMES of each (else 4,000 x 128,000 frames on average) */
+static void stack_parent_chain(void)
+{
+	for (uint32_t i = 2; i < 4002; i++)
+		stack_under(i, i - 1, 64);
+	alloc(0x800000, 500, 4001);
 }
 
 static void tick_backwards(void)
@@ -439,6 +473,12 @@ int main(int argc, char **argv)
 	       short_func);
 	expect("stack_frames_overrun", "STACK: 1000 frames in 24 bytes",
 	       stack_frames_overrun);
+	expect("stack_undefined_parent",
+	       "STACK: stack id 0x7 used before it is defined",
+	       stack_undefined_parent);
+	expect("stack_own_parent", "STACK: stack 0x2 under stack 0x2",
+	       stack_own_parent);
+	expect("stack_parent_chain", NULL, stack_parent_chain);
 	expect("live_overrun", "LIVE: 100000 entries in 32 bytes",
 	       live_overrun);
 	expect("live_bad_kind", "LIVE: entry 0: kind 9", live_bad_kind);

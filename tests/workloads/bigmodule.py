@@ -22,15 +22,21 @@ BLOCK = [
     "R.append(f_{i}())",
 ]
 LINES = 100_000
-BLOCKS = (LINES - len(HEADER)) // len(BLOCK)
 
 
-def source():
+def blocks(lines=LINES):
+    return (lines - len(HEADER)) // len(BLOCK)
+
+
+def source(lines=LINES):
     out = list(HEADER)
-    for i in range(BLOCKS):
+    for i in range(blocks(lines)):
         out.extend(b.format(i=i) for b in BLOCK)
-    out.extend("" for _ in range(LINES - len(out)))
+    out.extend("" for _ in range(lines - len(out)))
     return "\n".join(out) + "\n"
+
+
+BLOCKS = blocks()
 
 
 def main():
