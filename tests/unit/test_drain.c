@@ -87,7 +87,8 @@ static void make_stream(void)
 			struct pp_rec_stack *s = (void *)b;
 
 			*s = (struct pp_rec_stack){
-				{ sizeof(b), PP_REC_STACK, 0, i }, 3, 7 };
+				.h = { sizeof(b), PP_REC_STACK, 0, i },
+				.nframes = 3, .tid = 7 };
 			put(b);
 		} else if (k < 250) {
 			struct pp_rec_realloc r = {
