@@ -80,7 +80,6 @@
 #define LONG_TAG 16			/* 3.12+ PyLongObject.long_value.lv_tag */
 #define LONG_DIGITS_FROM 3		/* lv_tag >> NON_SIZE_BITS */
 
-__thread uintptr_t pp_fl_last;
 int pp_fl_check = INT_MAX;
 
 typedef void (*destructor)(void *);
