@@ -80,7 +80,6 @@
 #define LONG_TAG 16			/* 3.12+ PyLongObject.long_value.lv_tag */
 #define LONG_DIGITS_FROM 3		/* lv_tag >> NON_SIZE_BITS */
 
-__thread uintptr_t pp_fl_last;
 int pp_fl_check = INT_MAX;
 
 typedef void (*destructor)(void *);
@@ -279,9 +278,15 @@ static void maybe_idle(void)
 }
 
 /* the original dealloc, our frame counted while it runs (it may let the
- * GIL go); what follows it runs with the GIL held */
+ * GIL go); what follows it runs with the GIL held. The counts are for
+ * the unloading of an attached shim: a wrapped one (never unloaded)
+ * keeps none, and jumps straight on. */
 static void call_orig(struct fl_type *t, void *op)
 {
+	if (!pp_shim.injected) {
+		t->orig(op);
+		return;
+	}
 	in_wrap++;
 	my_wrap++;
 	t->orig(op);
@@ -296,6 +301,10 @@ static void copy_free(void *op)
 	char *copy = *(char **)((char *)op + OB_TYPE);
 	struct fl_type *t = (void *)(copy - offsetof(struct fl_type, copy));
 
+	if (!pp_shim.injected) {
+		t->free(op);
+		return;
+	}
 	on_copy--;
 	my_copy--;
 	t->free(op);
@@ -324,8 +333,10 @@ static void redirect(struct fl_type *t, char *op)
 	}
 	if (*ob_type == t->type) {
 		*ob_type = t->copy;
-		on_copy++;
-		my_copy++;
+		if (pp_shim.injected) {
+			on_copy++;
+			my_copy++;
+		}
 	}
 	call_orig(t, op);
 }

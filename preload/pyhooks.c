@@ -153,11 +153,16 @@ static __attribute__((always_inline)) inline void free_rest(struct domain *d,
 /*
  * --sample: the same hooks, with the common call (nothing recorded)
  * kept short, one copy per domain. A malloc that the countdown does not
- * pick runs the domain's allocator and notes the block; a free whose
- * block the filter rules out (sample.c) jumps to the domain's free: no
- * record, so nothing to order and no pp_in_hook (a layer below, such as
- * PyMem_RawFree, tests its own blocks the same way). Everything else
- * takes the full hooks' paths, out of line.
+ * pick lowers it and runs the domain's allocator (pp_in_hook set, so a
+ * layer below, such as pymalloc's PyMem_RawMalloc for a large block,
+ * neither counts down nor records); a free whose block the filter rules
+ * out (sample.c) jumps to the domain's free: no record, so nothing to
+ * order and no pp_in_hook (a layer below tests its own blocks the same
+ * way). Neither tests pp_shim.active: nothing is recorded there, and a
+ * stopped recording is seen (step_aside) at the next crossing or
+ * recorded free. note: the freelist note (pp_fl_last) is kept, which
+ * only the 3.13+ reference tracer reads. Everything else takes the full
+ * hooks' paths, out of line.
  */
 static __attribute__((noinline)) void *malloc_pass(struct domain *d, size_t n)
 {
@@ -170,13 +175,16 @@ static __attribute__((noinline)) void *malloc_pass(struct domain *d, size_t n)
 	return p;
 }
 
-/* the countdown crossed zero (pp_sample_left already lowered by n) */
-static __attribute__((noinline)) void *malloc_crossed(struct domain *d,
-						      size_t n)
+/* nested, stopped, or the countdown crosses zero (not lowered yet) */
+static __attribute__((noinline)) void *malloc_slow(struct domain *d, size_t n)
 {
-	int take = pp_sample_crossed(n);
+	int take;
 	void *p;
 
+	if (pp_in_hook || !pp_shim.active)
+		return malloc_pass(d, n);
+	pp_sample_left -= (int64_t)n;
+	take = pp_sample_crossed(n);
 	pp_in_hook++;
 	p = d->orig.malloc(d->orig.ctx, n);
 	note_block(d, p);
@@ -185,26 +193,25 @@ static __attribute__((noinline)) void *malloc_crossed(struct domain *d,
 		pp_emit_alloc(d->pp_domain, p, n);
 	}
 	pp_in_hook--;
+	if (d->pp_domain == PP_DOM_PYOBJ && unlikely(--pp_fl_check < 0))
+		pp_fl_recheck();
 	return p;
 }
 
 static __attribute__((always_inline)) inline void *
-malloc_s(struct domain *d, size_t n, int dom)
+malloc_s(struct domain *d, size_t n, int dom, int note)
 {
+	int64_t left = pp_sample_left - (int64_t)n;
 	void *p;
 
-	if (unlikely(pp_in_hook || !pp_shim.active))
-		return malloc_pass(d, n);
-	pp_sample_left -= (int64_t)n;
-	if (unlikely(pp_sample_left <= 0)) {
-		p = malloc_crossed(d, n);
-	} else {
-		pp_in_hook = 1;
-		p = d->orig.malloc(d->orig.ctx, n);
-		pp_in_hook = 0;
-		if (dom != PP_DOM_PYRAW)
-			pp_fl_last = (uintptr_t)p;
-	}
+	if (unlikely(pp_in_hook | (left <= 0)))
+		return malloc_slow(d, n);
+	pp_sample_left = left;
+	pp_in_hook = 1;
+	p = d->orig.malloc(d->orig.ctx, n);
+	pp_in_hook = 0;
+	if (note && dom != PP_DOM_PYRAW)
+		pp_fl_last = (uintptr_t)p;
 	if (dom == PP_DOM_PYOBJ && unlikely(--pp_fl_check < 0))
 		pp_fl_recheck();
 	return p;
@@ -259,13 +266,15 @@ free_a(struct domain *d, void *p, int dom)
 }
 
 static __attribute__((always_inline)) inline void
-free_s(struct domain *d, void *p, int dom)
+free_s(struct domain *d, void *p, int dom, int note)
 {
-	if (dom == PP_DOM_PYOBJ && p && likely(pp_shim.active))
+	/* a stopped recording bumps a dead code object's generation too:
+	 * harmless, and one test fewer */
+	if (dom == PP_DOM_PYOBJ && p)
 		pp_code_freeing(p);
-	if (unlikely((uintptr_t)p == pp_fl_last))
+	if (note && unlikely((uintptr_t)p == pp_fl_last))
 		pp_fl_last = 0;
-	if (unlikely(pp_sample_maybe(p) || !pp_shim.active)) {
+	if (unlikely(pp_sample_maybe(p))) {
 		free_slow(d, p);
 		return;
 	}
@@ -309,14 +318,14 @@ static void *realloc_s(void *ctx, void *old, size_t n)
 	return p;
 }
 
-#define SAMPLED_HOOKS(name, dom)					\
+#define SAMPLED_HOOKS(name, dom, note)					\
 	static void *name##_malloc(void *ctx, size_t n)			\
 	{								\
-		return malloc_s(ctx, n, dom);				\
+		return malloc_s(ctx, n, dom, note);			\
 	}								\
 	static void name##_free(void *ctx, void *p)			\
 	{								\
-		free_s(ctx, p, dom);					\
+		free_s(ctx, p, dom, note);				\
 	}
 #define ALL_HOOKS(name, dom)						\
 	static void *name##_malloc(void *ctx, size_t n)			\
@@ -327,9 +336,11 @@ static void *realloc_s(void *ctx, void *old, size_t n)
 	{								\
 		free_a(ctx, p, dom);					\
 	}
-SAMPLED_HOOKS(raw_s, PP_DOM_PYRAW)
-SAMPLED_HOOKS(mem_s, PP_DOM_PYMEM)
-SAMPLED_HOOKS(obj_s, PP_DOM_PYOBJ)
+SAMPLED_HOOKS(raw_s, PP_DOM_PYRAW, 0)
+SAMPLED_HOOKS(mem_s, PP_DOM_PYMEM, 0)
+SAMPLED_HOOKS(obj_s, PP_DOM_PYOBJ, 0)
+SAMPLED_HOOKS(mem_sn, PP_DOM_PYMEM, 1)
+SAMPLED_HOOKS(obj_sn, PP_DOM_PYOBJ, 1)
 ALL_HOOKS(raw_a, PP_DOM_PYRAW)
 ALL_HOOKS(mem_a, PP_DOM_PYMEM)
 ALL_HOOKS(obj_a, PP_DOM_PYOBJ)
@@ -350,8 +361,15 @@ static struct pymem_allocator hooks_of(int i)
 		a.free = i == 0 ? raw_a_free : i == 1 ? mem_a_free : obj_a_free;
 		return a;
 	}
-	a.malloc = i == 0 ? raw_s_malloc : i == 1 ? mem_s_malloc : obj_s_malloc;
-	a.free = i == 0 ? raw_s_free : i == 1 ? mem_s_free : obj_s_free;
+	if (i > 0 && (!pp_shim.have_layout || pp_shim.layout.minor >= 13)) {
+		/* the reference tracer reads pp_fl_last (freelist.c) */
+		a.malloc = i == 1 ? mem_sn_malloc : obj_sn_malloc;
+		a.free = i == 1 ? mem_sn_free : obj_sn_free;
+	} else {
+		a.malloc = i == 0 ? raw_s_malloc :
+			   i == 1 ? mem_s_malloc : obj_s_malloc;
+		a.free = i == 0 ? raw_s_free : i == 1 ? mem_s_free : obj_s_free;
+	}
 	a.calloc = calloc_s;
 	a.realloc = realloc_s;
 	return a;

@@ -8,8 +8,9 @@
  * what makes the collector's estimate n / (1 - exp(-n/BYTES)) unbiased.
  *
  * Frees are recorded only for recorded blocks: a set of their
- * addresses, fronted by a small counting filter that stays in cache so
- * the common free (not sampled) costs one byte load.
+ * addresses, fronted by a small counting filter (a counter per 64-byte
+ * granule, shim.h) that stays in cache so the common free (not
+ * sampled) costs one byte load.
  */
 #include <math.h>
 #include <sys/mman.h>
@@ -19,7 +20,6 @@
 
 #define SET_BITS 20
 
-__thread int64_t pp_sample_left;
 static __thread uint64_t rng;
 uint8_t pp_sample_filter[1u << PP_FILTER_BITS];
 static uintptr_t *set;			/* open addressing; 1 = tombstone */
@@ -66,7 +66,7 @@ void pp_sample_insert(const void *p)
 {
 	uint64_t h = pp_sample_hash(p) >> (64 - SET_BITS), i;
 	uint64_t mask = (1u << SET_BITS) - 1;
-	uint8_t *f = &pp_sample_filter[h >> (SET_BITS - PP_FILTER_BITS)];
+	uint8_t *f = pp_sample_slot(p);
 
 	lock();
 	for (i = h; ; i++) {
@@ -90,7 +90,7 @@ int pp_sample_remove(const void *p)
 {
 	uint64_t h = pp_sample_hash(p) >> (64 - SET_BITS), i;
 	uint64_t mask = (1u << SET_BITS) - 1;
-	uint8_t *f = &pp_sample_filter[h >> (SET_BITS - PP_FILTER_BITS)];
+	uint8_t *f = pp_sample_slot(p);
 	int found = 0;
 
 	if (likely(!__atomic_load_n(f, __ATOMIC_RELAXED)))

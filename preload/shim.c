@@ -18,7 +18,7 @@
 #define PP_ENV_RING "PYPROF_RING_FD"
 
 struct pp_shim pp_shim;
-__thread int pp_in_hook;
+__thread struct pp_tls pp_tls;
 
 void pp_emit_mark(uint32_t mark)
 {

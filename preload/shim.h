@@ -53,8 +53,21 @@ struct pp_shim {
 };
 
 extern struct pp_shim pp_shim;
-/* nesting depth of our hooks in this thread: inner hooks pass through */
-extern __thread int pp_in_hook;
+
+/*
+ * This thread's hook state in one TLS block: initial-exec TLS costs a
+ * GOT load per variable, so the hooks' short paths reach all of it
+ * with one (a separate variable each was two loads more per call).
+ */
+struct pp_tls {
+	int64_t sample_left;	/* sample.c: bytes until the next recorded one */
+	uintptr_t fl_last;	/* freelist.c, below */
+	int in_hook;		/* nesting depth of our hooks: inner ones pass */
+};
+extern __thread struct pp_tls pp_tls;
+#define pp_in_hook (pp_tls.in_hook)
+#define pp_sample_left (pp_tls.sample_left)
+#define pp_fl_last (pp_tls.fl_last)
 
 /* shim.c */
 void pp_shim_disable(void);
@@ -136,7 +149,6 @@ void pp_wait_for_probes(void);
 
 /* sample.c */
 #define PP_FILTER_BITS 16
-extern __thread int64_t pp_sample_left;
 extern uint8_t pp_sample_filter[1u << PP_FILTER_BITS];
 int pp_sample_init(void);
 int pp_sample_crossed(size_t n);
@@ -151,6 +163,20 @@ static inline uint64_t pp_sample_hash(const void *p)
 	return (uintptr_t)p * 0x9e3779b97f4a7c15ull;
 }
 
+/*
+ * The filter's counter for p: its 64-byte granule, modulo the filter
+ * (4 MiB of address space, cyclically). Not a hash: a hash sent each
+ * free to a random line of the 64 KiB filter (more than L1 holds);
+ * this way frees of nearby blocks (one pymalloc pool, one glibc run)
+ * share a line, and it is a shift and a mask instead of a multiply.
+ */
+#define PP_FILTER_GRAIN 6
+static inline uint8_t *pp_sample_slot(const void *p)
+{
+	return &pp_sample_filter[((uintptr_t)p >> PP_FILTER_GRAIN) &
+				 ((1u << PP_FILTER_BITS) - 1)];
+}
+
 /* Sampling: 1 if this block is to be recorded (inline: most are not). */
 static inline int pp_sample_take(size_t n)
 {
@@ -160,11 +186,11 @@ static inline int pp_sample_take(size_t n)
 	return pp_sample_crossed(n);
 }
 
-/* 0 if p is certainly not a recorded block: a multiply, a shift and
- * one byte load, in cache (the sampled free hooks' only test). */
+/* 0 if p is certainly not a recorded block: a shift, a mask and one
+ * byte load, in cache (the sampled free hooks' only test). */
 static inline int pp_sample_maybe(const void *p)
 {
-	return pp_sample_filter[pp_sample_hash(p) >> (64 - PP_FILTER_BITS)];
+	return *pp_sample_slot(p);
 }
 
 /* record.c: the hot path, called by the interposers with pp_in_hook set */
@@ -242,7 +268,6 @@ static inline void pp_record_free(uint8_t domain, const void *p)
  * creation consumed it or it was freed); the OBJ hook counts
  * pp_fl_check down and calls pp_fl_recheck() at zero (GIL held).
  */
-extern __thread uintptr_t pp_fl_last;
 extern int pp_fl_check;
 void pp_fl_recheck(void);
 void pp_freelist_install(void);

@@ -22,6 +22,12 @@ the PyMem ones):
   site is the marked line: a freed site is not just absent);
 - a forked child (which records nothing) frees every recorded block and
   exits 0.
+And at --sample 1 (every block recorded, weight its size), small objects
+side by side, several to one counter of the free filter (a 64-byte
+granule): all of those that share one freed, every other one of the
+rest; the line's live bytes are exactly those kept (a free lost, or
+taken for a neighbour's, would leave more or less) and its allocated
+bytes all of them.
 """
 import re
 import sys
@@ -46,7 +52,31 @@ def main():
     for label, py in h.interpreters():
         for env in SETUPS:
             one(label, py, env)
+        shared(label, py)
     h.done()
+
+
+def shared(label, py):
+    t = "%s sampled paths --sample 1, neighbours" % label
+    r = h.record(py, W, ["--shared"], ["--sample", "1"])
+    m = re.search(r"^site S-SHARED (\d+) (\d+)$", r.out, re.M)
+    n = re.search(r"^shared (\d+)$", r.out, re.M)
+    if not h.check(r.rc == 0 and m and n and int(n.group(1)) > 100 and r.report is not None,
+                   t + ": exits 0, blocks sharing a granule, report",
+                   "rc %s; stdout %s; stderr %s; %s" % (r.rc, h.tail(r.out), h.tail(r.err),
+                                                      r.why or "")):
+        return
+    f, ln, _ = h.marker_site(W, "S-SHARED")
+    at = h.sites_at(r.report.get("sites"), f, ln)
+    live = sum(s.get("live_bytes") or 0 for s in at)
+    alloc = sum(s.get("alloc_bytes") or 0 for s in at)
+    want = int(m.group(2))
+    # weights n / (1 - e^-n) round to n: exact up to a byte a block
+    made = 4000 * want // int(m.group(1))
+    h.check(abs(live - want) <= int(m.group(1)) and abs(alloc - made) <= 4000,
+            t + ": live bytes are those kept, allocated all made",
+            "live %s (kept %d), allocated %s (made %d): %s" % (
+                live, want, alloc, made, [h.fmt_site(s) for s in at]))
 
 
 def one(label, py, env):

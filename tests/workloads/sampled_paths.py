@@ -18,6 +18,10 @@ the test compares pyprof's report with that:
 - threads: four threads allocate, the main thread frees half of it;
 - fork (--fork): a child, which records nothing, frees every block
   recorded above and exits; "child ok" says it exited 0.
+With --shared (run at --sample 1, where every block is recorded), only
+small objects side by side in pymalloc's pools, several to one counter
+of the free filter (a 64-byte granule): every other one freed, so each
+free must find its own block among its neighbours' and leave theirs.
 """
 import ctypes
 import os
@@ -159,7 +163,29 @@ def forked():
         print("child ok")
 
 
+def shared():
+    x = b"ab"
+    objs = [None] * 4000
+    for i in range(4000):
+        objs[i] = x * 2                                                # S-SHARED
+    grains = {}
+    for o in objs:
+        grains.setdefault(id(o) >> 6, []).append(o)
+    # where blocks share a granule, all of them are freed (the second
+    # free must still be seen); of the others, every other one
+    keep = [g[0] for g in grains.values() if len(g) == 1][::2]
+    print("shared %d" % sum(len(g) for g in grains.values() if len(g) > 1))
+    del objs, grains, o
+    site("S-SHARED", len(keep), sys.getsizeof(keep[0]))
+    KEPT.append((keep, None))
+
+
 def main():
+    if "--shared" in sys.argv:
+        shared()
+        for mark, (blocks, nbytes) in SITES.items():
+            print("site %s %d %d" % (mark, blocks, nbytes))
+        return
     kept()
     freed()
     small()
