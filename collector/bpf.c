@@ -65,7 +65,7 @@ struct pp_bpf {
 	struct gc_bpf *gc;
 	struct locks_bpf *locks;
 	struct kmem_bpf *kmem;
-	struct sys_bpf *sys;	/* the syscall hooks of gil (futex), locks, kmem */
+	struct sys_bpf *sys;	/* syscall hooks (kmem), switch (gil futex, locks) */
 	int sys_err;		/* 0, or why they could not be had */
 	struct ring_buffer *rb;
 	char sources[1024];
@@ -840,10 +840,12 @@ static const char *core_btf_path(void)
 	})
 
 /*
- * The syscall hooks (ebpf/sys.h): one sys_enter and one sys_exit
- * program per target, whatever uses them, attached before the users'
- * programs are put in their slots (an empty slot is a no-op). Loaded
- * first: the users' objects share its prog array.
+ * The syscall and switch hooks (ebpf/sys.h): one sys_enter and one
+ * sys_exit program per target for kmem, one sched_switch program for
+ * the futex waits of the GIL (futex mode) and the locks, each only if
+ * used, attached before the users' programs are put in their slots (an
+ * empty slot is a no-op). Loaded first: the users' objects share its
+ * prog array.
  */
 static int load_sys(struct pp_bpf *b, unsigned mode)
 {
@@ -855,9 +857,12 @@ static int load_sys(struct pp_bpf *b, unsigned mode)
 		return -errno;
 	b->sys = s;
 	s->rodata->targ_tgid = b->proc.pid;
-	s->rodata->want_futex = (mode & PP_BPF_LOCKS) ||
-				((mode & PP_BPF_GIL) && (mode & PP_BPF_GIL_FUTEX));
 	s->rodata->want_mem = !!(mode & PP_BPF_KMEM);
+	bpf_program__set_autoload(s->progs.sys_enter, !!(mode & PP_BPF_KMEM));
+	bpf_program__set_autoload(s->progs.sys_exit, !!(mode & PP_BPF_KMEM));
+	bpf_program__set_autoload(s->progs.sys_switch,
+				  (mode & PP_BPF_LOCKS) ||
+				  ((mode & PP_BPF_GIL) && (mode & PP_BPF_GIL_FUTEX)));
 	s->rodata->want_madvise = (mode & PP_BPF_KMEM_LINES) &&
 				  (mode & PP_BPF_KMEM_FAULTS);
 	err = sys_bpf__load(s);
@@ -1107,6 +1112,7 @@ static int load_locks(struct pp_bpf *b)
 		return -errno;
 	b->locks = s;
 	test_ring_size(s->maps.lock_events);
+	s->rodata->targ_tgid = p->pid;
 	n = pp_pyproc_gil_words(p, words, LOCK_MAX_EXCLUDE);
 	for (i = 0; i < n; i++)
 		s->rodata->exclude[i] = words[i];
@@ -1118,13 +1124,12 @@ static int load_locks(struct pp_bpf *b)
 static int attach_locks(struct pp_bpf *b)
 {
 	struct locks_bpf *s = b->locks;
-	int err = sys_slot(b, SYS_LOCK_FUTEX_IN, s->progs.lock_futex_enter) ?:
-		  sys_slot(b, SYS_LOCK_FUTEX_OUT, s->progs.lock_futex_exit);
+	int err = sys_slot(b, SYS_LOCK_SWITCH, s->progs.lock_switch);
 
 	if (err)
 		return err;
-	add_source(b, "locks: futex tracepoints outside the GIL, Python stack "
-		      "read in BPF");
+	add_source(b, "locks: sched_switch, blocked in futex(2) outside the "
+		      "GIL, Python stack read in BPF");
 	return add_ring(b, s->maps.lock_events, on_lock);
 }
 
