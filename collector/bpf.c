@@ -906,8 +906,7 @@ static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 		  !(mode & PP_BPF_GIL_COND);
 	cond = !futex && !precise && p->off_cond_signal &&
 	       p->off_cond_timedwait;
-	bpf_program__set_autoload(s->progs.gil_futex_enter, futex);
-	bpf_program__set_autoload(s->progs.gil_futex_exit, futex);
+	bpf_program__set_autoload(s->progs.gil_switch, futex);
 	bpf_program__set_autoload(s->progs.take_gil_enter, precise);
 	bpf_program__set_autoload(s->progs.take_gil_exit, precise);
 	bpf_program__set_autoload(s->progs.drop_gil_enter, precise);
@@ -925,11 +924,10 @@ static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 	if (err)
 		return err;
 	if ((mode & PP_BPF_GIL_FUTEX)) {
-		err = sys_slot(b, SYS_GIL_FUTEX_IN, s->progs.gil_futex_enter) ?:
-		      sys_slot(b, SYS_GIL_FUTEX_OUT, s->progs.gil_futex_exit);
+		err = sys_slot(b, SYS_GIL_SWITCH, s->progs.gil_switch);
 		if (!err)
-			add_source(b, "gil: futex tracepoints on the GIL's "
-				      "words (waits only)");
+			add_source(b, "gil: sched_switch, blocked in futex(2) "
+				      "on the GIL's words (waits only)");
 	} else if (p->off_take_gil && p->off_drop_gil &&
 		   !(mode & PP_BPF_GIL_COND)) {
 		err = LINK(s, take_gil_enter,
