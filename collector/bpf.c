@@ -1094,6 +1094,9 @@ static void walk_cfg(struct py_walk_cfg *c, const struct pp_pyproc *p)
 	c->owner_cstack = l->owner_cstack;
 	c->code_tagged = l->code_tagged;
 	c->frame_span = frame_span(l);
+	/* 3.11+ (an instruction pointer, not f_lasti): _PyInterpreterFrame
+	 * in the thread's data stack (ebpf/pystack.bpf.h) */
+	c->frame_window = c->frame_span && !c->instr_is_int;
 }
 
 /* open and load only: may run on another thread (see pp_bpf_attach) */

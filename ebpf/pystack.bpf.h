@@ -76,11 +76,64 @@ static __u64 py_tstate(void)
 	return c.ts;
 }
 
+/* frame_window: the bytes [lo, lo + len) of the target, len <= PY_WIN
+ * (room past it for a frame's fields, as the verifier sees them) */
+struct py_win {
+	__u8 b[PY_WIN + PY_FRAME_READ];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct py_win);
+} py_wins SEC(".maps");
+
 struct stack_walk {
 	__u64 f;
 	__u32 n;
+	__u32 len;		/* of the window; 0: none read yet */
+	__u64 lo;
+	struct py_win *win;
 	struct py_rawframe *out;
 };
+
+/*
+ * frame_window: where the frame at cur (frame_span bytes) is in the
+ * window, read now if it is not: the PY_WIN bytes that end with it,
+ * since its callers are below it (CPython's _PyThreadState_PushFrame
+ * puts each frame above its caller in the thread's data stack chunk;
+ * generators' frames and 3.12+ entry frames elsewhere each cost a read).
+ * A chunk's first page may start less than PY_WIN below the frame:
+ * then from the frame's own page. Returns its bytes or NULL.
+ */
+static __always_inline const __u8 *win_frame(struct stack_walk *w,
+					     __u64 cur)
+{
+	struct py_win *win = w->win;
+	__u64 off, len;
+
+	if (!win)
+		return NULL;
+	off = cur - w->lo;
+	if (!w->len || cur < w->lo || off + py.frame_span > w->len) {
+		len = PY_WIN;
+		w->lo = cur + py.frame_span - PY_WIN;
+		if (bpf_probe_read_user(win->b, PY_WIN, (void *)w->lo)) {
+			w->lo = cur & ~4095ull;
+			len = cur + py.frame_span - w->lo;
+			if (len > PY_WIN || len < py.frame_span)
+				return NULL;
+			if (bpf_probe_read_user(win->b, len, (void *)w->lo))
+				return NULL;
+		}
+		w->len = len;
+		off = cur - w->lo;
+	}
+	if (off > PY_WIN)
+		return NULL;
+	return win->b + off;
+}
 
 /* a field of the frame as read in one piece (offsets are rodata:
  * constants to the verifier) */
@@ -112,7 +165,17 @@ static long frame_step(__u32 i, void *arg)
 
 	if (!cur || n >= PY_MAX_FRAMES)
 		return 1;
-	if (py.frame_span) {
+	if (py.frame_span && py.frame_window) {
+		const __u8 *src = win_frame(w, cur);
+
+		if (!src)
+			return 1;
+		w->f = fr_u64(src, py.frame_back);
+		if (py.frame_owner < PY_FRAME_READ)
+			owner = src[py.frame_owner];
+		code = fr_u64(src, py.frame_code);
+		instr = fr_u64(src, py.frame_instr);
+	} else if (py.frame_span) {
 		if (py.frame_span > PY_FRAME_READ ||
 		    bpf_probe_read_user(fr, py.frame_span, (void *)cur))
 			return 1;
@@ -153,10 +216,13 @@ static long frame_step(__u32 i, void *arg)
 static __u32 py_stack(struct py_rawframe *out)
 {
 	struct stack_walk w = { .out = out };
+	__u32 zero = 0;
 	__u64 ts = py_tstate();
 
 	if (!ts)
 		return 0;
+	if (py.frame_window)
+		w.win = bpf_map_lookup_elem(&py_wins, &zero);
 	w.f = rd_ptr(ts + py.tstate_frame);
 	if (w.f && py.cframe_frame != PY_OFF_NONE)
 		w.f = rd_ptr(w.f + py.cframe_frame);
