@@ -16,6 +16,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "sys.bpf.h"
+#include "offcpu.bpf.h"
 
 const volatile __u32 targ_tgid;
 const volatile __u32 want_mem;		/* kmem: mmap, munmap, brk */
@@ -50,15 +51,37 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	return 0;
 }
 
-/* prev is the current task; a switch out that is not a block (a
- * preemption) is left to the users, who look at its registers only
- * when it is (offcpu.bpf.h) */
+/* the target's threads blocked in a futex wait (offcpu.bpf.h): most
+ * of its switches are not (a thread sleeping in recv, poll, accept...),
+ * and those reach no user's program */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} futex_blocked SEC(".maps");
+
+/* prev is the current task */
 SEC("raw_tp/sched_switch")
 int BPF_PROG(sys_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next, unsigned int prev_state)
 {
-	if ((!preempt && prev_state && ours()) ||
-	    BPF_CORE_READ(next, tgid) == targ_tgid) {
+	__u32 tid;
+	__u8 one = 1;
+	int run = 0;
+
+	if (!preempt && prev_state && ours() &&
+	    pp_futex_blocked(preempt, prev_state)) {
+		tid = (__u32)bpf_get_current_pid_tgid();
+		bpf_map_update_elem(&futex_blocked, &tid, &one, BPF_ANY);
+		run = 1;
+	}
+	if (BPF_CORE_READ(next, tgid) == targ_tgid) {
+		tid = BPF_CORE_READ(next, pid);
+		if (!bpf_map_delete_elem(&futex_blocked, &tid))
+			run = 1;
+	}
+	if (run) {
 		bpf_tail_call(ctx, &sys_progs, SYS_GIL_SWITCH);
 		bpf_tail_call(ctx, &sys_progs, SYS_LOCK_SWITCH);
 	}
