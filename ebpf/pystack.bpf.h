@@ -76,8 +76,8 @@ static __u64 py_tstate(void)
 	return c.ts;
 }
 
-/* frame_window: the bytes [lo, lo + len) of the target, len <= PY_WIN
- * (room past it for a frame's fields, as the verifier sees them) */
+/* frame_window: the PY_WIN bytes from lo (room past them for a frame's
+ * fields, as the verifier sees them) */
 struct py_win {
 	__u8 b[PY_WIN + PY_FRAME_READ];
 };
@@ -92,47 +92,41 @@ struct {
 struct stack_walk {
 	__u64 f;
 	__u32 n;
-	__u32 len;		/* of the window; 0: none read yet */
-	__u64 lo;
+	__u64 lo;		/* of the window; 0: none read */
 	struct py_win *win;
 	struct py_rawframe *out;
 };
 
 /*
- * frame_window: where the frame at cur (frame_span bytes) is in the
- * window, read now if it is not: the PY_WIN bytes that end with it,
- * since its callers are below it (CPython's _PyThreadState_PushFrame
- * puts each frame above its caller in the thread's data stack chunk;
- * generators' frames and 3.12+ entry frames elsewhere each cost a read).
- * A chunk's first page may start less than PY_WIN below the frame:
- * then from the frame's own page. Returns its bytes or NULL.
+ * frame_window: the frame at cur (frame_span bytes) in the window, read
+ * now if it is not there: the PY_WIN bytes that end with it, since its
+ * callers are below it (CPython's _PyThreadState_PushFrame puts each
+ * frame above its caller in the thread's data stack chunk; generators'
+ * frames and 3.12+ entry frames elsewhere each cost a read). NULL if
+ * those bytes cannot be read (a chunk's first frames, less than PY_WIN
+ * above its start): the caller reads the frame alone. Copied to fr, so
+ * that the verifier goes on with one state whichever way it came.
  */
-static __always_inline const __u8 *win_frame(struct stack_walk *w,
-					     __u64 cur)
+static __always_inline int win_frame(struct stack_walk *w, __u64 cur,
+				     __u8 *fr)
 {
 	struct py_win *win = w->win;
-	__u64 off, len;
+	__u64 off;
 
 	if (!win)
-		return NULL;
+		return 0;
 	off = cur - w->lo;
-	if (!w->len || cur < w->lo || off + py.frame_span > w->len) {
-		len = PY_WIN;
+	if (!w->lo || cur < w->lo || off > PY_WIN - py.frame_span) {
+		w->lo = 0;
+		if (bpf_probe_read_user(win->b, PY_WIN,
+					(void *)(cur + py.frame_span - PY_WIN)))
+			return 0;
 		w->lo = cur + py.frame_span - PY_WIN;
-		if (bpf_probe_read_user(win->b, PY_WIN, (void *)w->lo)) {
-			w->lo = cur & ~4095ull;
-			len = cur + py.frame_span - w->lo;
-			if (len > PY_WIN || len < py.frame_span)
-				return NULL;
-			if (bpf_probe_read_user(win->b, len, (void *)w->lo))
-				return NULL;
-		}
-		w->len = len;
-		off = cur - w->lo;
+		off = PY_WIN - py.frame_span;
 	}
 	if (off > PY_WIN)
-		return NULL;
-	return win->b + off;
+		return 0;
+	return !bpf_probe_read_kernel(fr, PY_FRAME_READ, win->b + off);
 }
 
 /* a field of the frame as read in one piece (offsets are rodata:
@@ -165,19 +159,10 @@ static long frame_step(__u32 i, void *arg)
 
 	if (!cur || n >= PY_MAX_FRAMES)
 		return 1;
-	if (py.frame_span && py.frame_window) {
-		const __u8 *src = win_frame(w, cur);
-
-		if (!src)
-			return 1;
-		w->f = fr_u64(src, py.frame_back);
-		if (py.frame_owner < PY_FRAME_READ)
-			owner = src[py.frame_owner];
-		code = fr_u64(src, py.frame_code);
-		instr = fr_u64(src, py.frame_instr);
-	} else if (py.frame_span) {
-		if (py.frame_span > PY_FRAME_READ ||
-		    bpf_probe_read_user(fr, py.frame_span, (void *)cur))
+	if (py.frame_span) {
+		if (!(py.frame_window && win_frame(w, cur, fr)) &&
+		    (py.frame_span > PY_FRAME_READ ||
+		     bpf_probe_read_user(fr, py.frame_span, (void *)cur)))
 			return 1;
 		w->f = fr_u64(fr, py.frame_back);
 		if (py.frame_owner < PY_FRAME_READ)
