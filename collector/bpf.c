@@ -323,12 +323,23 @@ static void pages_free(struct pp_bpf *b, uint64_t start, uint64_t end)
 	free(gone);
 }
 
+/* the frames a kmem event carries: as many as its length holds
+ * (ebpf/kmem.bpf.c sends the head and the frames read) */
+static uint32_t kmem_frames(const struct kmem_event *e, size_t len)
+{
+	size_t have = len > KMEM_EVENT_HEAD ?
+		      (len - KMEM_EVENT_HEAD) / sizeof(struct py_rawframe) : 0;
+
+	return e->nframes <= have && e->nframes <= PY_MAX_FRAMES ?
+	       e->nframes : 0;
+}
+
 /* A first write to a page: a block of the line that wrote, unless it
  * lies in what was charged whole already. */
 static void kmem_fault(struct pp_bpf *b, const struct kmem_event *e,
 		       size_t len)
 {
-	uint32_t n = len >= sizeof(*e) ? e->nframes : 0;
+	uint32_t n = kmem_frames(e, len);
 	uint64_t *v;
 	int fresh;
 
@@ -643,7 +654,7 @@ static void kmem_block(struct pp_bpf *b, const struct kmem_event *e,
 		       size_t len)
 {
 	struct pp_rec_alloc r = { 0 };
-	uint32_t n = len >= sizeof(*e) ? e->nframes : 0;
+	uint32_t n = kmem_frames(e, len);
 
 	r.h.len = sizeof(r);
 	r.h.type = e->op == KMEM_MMAP ? PP_REC_MMAP : PP_REC_MUNMAP;
@@ -678,7 +689,7 @@ static void emit_map(struct pp_bpf *b, int type, uint64_t addr,
 static void kmem_brk(struct pp_bpf *b, const struct kmem_event *e,
 		     size_t len)
 {
-	uint32_t n = len >= sizeof(*e) ? e->nframes : 0;
+	uint32_t n = kmem_frames(e, len);
 	int64_t d = (int64_t)e->size;
 	uint64_t brk = e->addr + d;
 	struct brk_piece *p;
