@@ -62,7 +62,10 @@ def attached(p, timeout=30):
 
 
 def attach_case(name, args, env, want):
-    t = subprocess.Popen([PY, "-c", "import time; time.sleep(120)"])
+    # attached once its interpreter is up (before that pyprof refuses)
+    t = subprocess.Popen([PY, "-c", "import time; print('ready', flush=True); time.sleep(120)"],
+                         stdout=subprocess.PIPE)
+    t.stdout.readline()
     p = subprocess.Popen([str(h.PYPROF), "record", "-o", h.tmpfile(name + ".pp"),
                           "--pid", str(t.pid), "--no-inject"] + args,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
