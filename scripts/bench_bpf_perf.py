@@ -30,7 +30,7 @@ import bench_attach as ba  # noqa: E402
 
 TRACING = re.compile(r"bpf|probe_read|copy_from_user_nofault|ringbuf|htab|"
                      r"syscall_trace|trace_sys|task_pt_regs|perf_syscall|"
-                     r"tracing_|__traceiter|lru")
+                     r"tracing_|__traceiter|bpf_lru")
 
 
 def share(data, pid):
