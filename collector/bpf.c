@@ -65,7 +65,7 @@ struct pp_bpf {
 	struct gc_bpf *gc;
 	struct locks_bpf *locks;
 	struct kmem_bpf *kmem;
-	struct sys_bpf *sys;	/* the syscall hooks of gil (futex), locks, kmem */
+	struct sys_bpf *sys;	/* syscall hooks (kmem), switch (gil futex, locks) */
 	int sys_err;		/* 0, or why they could not be had */
 	struct ring_buffer *rb;
 	char sources[1024];
@@ -325,13 +325,15 @@ static void pages_free(struct pp_bpf *b, uint64_t start, uint64_t end)
 	free(gone);
 }
 
-/* the frames an event carries (ebpf/kmem.bpf.c sends those walked) */
+/* the frames a kmem event carries: as many as its length holds
+ * (ebpf/kmem.bpf.c sends the head and the frames read) */
 static uint32_t kmem_frames(const struct kmem_event *e, size_t len)
 {
-	size_t room = len > KMEM_EVENT_HEAD ? (len - KMEM_EVENT_HEAD) /
-					      sizeof(e->frames[0]) : 0;
+	size_t have = len > KMEM_EVENT_HEAD ?
+		      (len - KMEM_EVENT_HEAD) / sizeof(struct py_rawframe) : 0;
 
-	return e->nframes < room ? e->nframes : (uint32_t)room;
+	return e->nframes <= have && e->nframes <= PY_MAX_FRAMES ?
+	       e->nframes : 0;
 }
 
 /* A first write to a page: a block of the line that wrote, unless it
@@ -854,10 +856,12 @@ static const char *core_btf_path(void)
 	})
 
 /*
- * The syscall hooks (ebpf/sys.h): one sys_enter and one sys_exit
- * program per target, whatever uses them, attached before the users'
- * programs are put in their slots (an empty slot is a no-op). Loaded
- * first: the users' objects share its prog array.
+ * The syscall and switch hooks (ebpf/sys.h): one sys_enter and one
+ * sys_exit program per target for kmem, one sched_switch program for
+ * the futex waits of the GIL (futex mode) and the locks, each only if
+ * used, attached before the users' programs are put in their slots (an
+ * empty slot is a no-op). Loaded first: the users' objects share its
+ * prog array.
  */
 static int load_sys(struct pp_bpf *b, unsigned mode)
 {
@@ -869,9 +873,12 @@ static int load_sys(struct pp_bpf *b, unsigned mode)
 		return -errno;
 	b->sys = s;
 	s->rodata->targ_tgid = b->proc.pid;
-	s->rodata->want_futex = (mode & PP_BPF_LOCKS) ||
-				((mode & PP_BPF_GIL) && (mode & PP_BPF_GIL_FUTEX));
 	s->rodata->want_mem = !!(mode & PP_BPF_KMEM);
+	bpf_program__set_autoload(s->progs.sys_enter, !!(mode & PP_BPF_KMEM));
+	bpf_program__set_autoload(s->progs.sys_exit, !!(mode & PP_BPF_KMEM));
+	bpf_program__set_autoload(s->progs.sys_switch,
+				  (mode & PP_BPF_LOCKS) ||
+				  ((mode & PP_BPF_GIL) && (mode & PP_BPF_GIL_FUTEX)));
 	s->rodata->want_madvise = (mode & PP_BPF_KMEM_LINES) &&
 				  (mode & PP_BPF_KMEM_FAULTS);
 	err = sys_bpf__load(s);
@@ -916,8 +923,7 @@ static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 	cond = !futex && !precise && p->off_cond_signal &&
 	       p->off_cond_timedwait;
 	s->rodata->gil_precise = precise;
-	bpf_program__set_autoload(s->progs.gil_futex_enter, futex);
-	bpf_program__set_autoload(s->progs.gil_futex_exit, futex);
+	bpf_program__set_autoload(s->progs.gil_switch, futex);
 	bpf_program__set_autoload(s->progs.take_gil_enter, precise);
 	bpf_program__set_autoload(s->progs.take_gil_exit, precise);
 	bpf_program__set_autoload(s->progs.drop_gil_enter, precise);
@@ -935,11 +941,10 @@ static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 	if (err)
 		return err;
 	if ((mode & PP_BPF_GIL_FUTEX)) {
-		err = sys_slot(b, SYS_GIL_FUTEX_IN, s->progs.gil_futex_enter) ?:
-		      sys_slot(b, SYS_GIL_FUTEX_OUT, s->progs.gil_futex_exit);
+		err = sys_slot(b, SYS_GIL_SWITCH, s->progs.gil_switch);
 		if (!err)
-			add_source(b, "gil: futex tracepoints on the GIL's "
-				      "words (waits only)");
+			add_source(b, "gil: sched_switch, blocked in futex(2) "
+				      "on the GIL's words (waits only)");
 	} else if (p->off_take_gil && p->off_drop_gil &&
 		   !(mode & PP_BPF_GIL_COND)) {
 		err = LINK(s, take_gil_enter,
@@ -1106,6 +1111,9 @@ static void walk_cfg(struct py_walk_cfg *c, const struct pp_pyproc *p)
 	c->owner_cstack = l->owner_cstack;
 	c->code_tagged = l->code_tagged;
 	c->frame_span = frame_span(l);
+	/* 3.11+ (an instruction pointer, not f_lasti): _PyInterpreterFrame
+	 * in the thread's data stack (ebpf/pystack.bpf.h) */
+	c->frame_window = c->frame_span && !c->instr_is_int;
 }
 
 /* open and load only: may run on another thread (see pp_bpf_attach) */
@@ -1122,6 +1130,7 @@ static int load_locks(struct pp_bpf *b)
 		return -errno;
 	b->locks = s;
 	test_ring_size(s->maps.lock_events);
+	s->rodata->targ_tgid = p->pid;
 	n = pp_pyproc_gil_words(p, words, LOCK_MAX_EXCLUDE);
 	for (i = 0; i < n; i++)
 		s->rodata->exclude[i] = words[i];
@@ -1133,13 +1142,12 @@ static int load_locks(struct pp_bpf *b)
 static int attach_locks(struct pp_bpf *b)
 {
 	struct locks_bpf *s = b->locks;
-	int err = sys_slot(b, SYS_LOCK_FUTEX_IN, s->progs.lock_futex_enter) ?:
-		  sys_slot(b, SYS_LOCK_FUTEX_OUT, s->progs.lock_futex_exit);
+	int err = sys_slot(b, SYS_LOCK_SWITCH, s->progs.lock_switch);
 
 	if (err)
 		return err;
-	add_source(b, "locks: futex tracepoints outside the GIL, Python stack "
-		      "read in BPF");
+	add_source(b, "locks: sched_switch, blocked in futex(2) outside the "
+		      "GIL, Python stack read in BPF");
 	return add_ring(b, s->maps.lock_events, on_lock);
 }
 

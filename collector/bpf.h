@@ -31,7 +31,7 @@
 #define PP_BPF_STALLS	 (PP_BPF_GIL | PP_BPF_GC | PP_BPF_LOCKS)
 /* how */
 #define PP_BPF_GIL_COND	 0x10	/* libc pthread_cond_* even if take_gil exists */
-#define PP_BPF_GIL_FUTEX 0x20	/* futex tracepoints only: waits, no holds */
+#define PP_BPF_GIL_FUTEX 0x20	/* futex waits at sched_switch: waits, no holds */
 #define PP_BPF_GC_UPROBE 0x40	/* collector uprobes even if USDT exists */
 #define PP_BPF_KMEM_LINES 0x80	/* no shim: anonymous mmaps are blocks of
 				 * the caller's Python line (MMAP/MUNMAP) */

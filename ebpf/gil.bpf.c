@@ -7,8 +7,8 @@
  *    per acquisition, drop_gil signals cond once per release, and a
  *    waiter sits in pthread_cond_timedwait(&gil->cond) (Python/
  *    ceval_gil.c);
- *  - futex syscalls (sys.bpf.c's raw tracepoints sys_enter/sys_exit,
- *    no tracefs needed) on the GIL's futex words: blocked time only.
+ *  - futex waits on the GIL's futex words, seen at sched_switch
+ *    (sys.bpf.c, offcpu.bpf.h): blocked time only.
  * Thread creation/exit of the target bound each thread's lifetime.
  *
  * Per thread, a wait and the hold that follows are closed together when
@@ -22,6 +22,7 @@
 #include "gil.h"
 #include "ringwake.bpf.h"
 #include "sys.bpf.h"
+#include "offcpu.bpf.h"
 
 const volatile __u32 targ_tgid;
 __u64 lost;	/* events the ring had no room for */
@@ -347,42 +348,38 @@ static int gil_word(__u64 a)
 }
 
 /*
- * Called from sys.bpf.c (tail calls, ebpf/sys.h) on a futex(2) of the
- * target only; each goes on to the lock probes' program after it.
+ * Called from sys.bpf.c's sched_switch (a tail call, ebpf/sys.h) when
+ * the target's thread switches out or one of its threads in: a thread
+ * blocking on a GIL word starts a wait, its switch back in ends it
+ * (offcpu.bpf.h). Goes on to the lock probes' program after it.
  */
 SEC("raw_tp")
-int BPF_PROG(gil_futex_enter, struct pt_regs *regs, long nr)
+int BPF_PROG(gil_switch, bool preempt, struct task_struct *prev,
+	     struct task_struct *next, unsigned int prev_state)
 {
+	__u64 now = bpf_ktime_get_ns(), uaddr;
 	struct gil_thread *t;
-	__u64 uaddr;
-	int op;
+	__u32 tid;
 
-	uaddr = BPF_CORE_READ(regs, di);
-	op = BPF_CORE_READ(regs, si) & 127;
-	/* FUTEX_WAIT, FUTEX_WAIT_BITSET */
-	if ((op == 0 || op == 9) && gil_word(uaddr)) {
-		t = thread_get((__u32)bpf_get_current_pid_tgid());
-		if (t) {
-			t->futex_start = bpf_ktime_get_ns();
-			t->futex_uaddr = uaddr;
+	if (ours()) {
+		uaddr = pp_futex_blocked(preempt, prev_state);
+		if (uaddr && gil_word(uaddr)) {
+			t = thread_get((__u32)bpf_get_current_pid_tgid());
+			if (t) {
+				t->futex_start = now;
+				t->futex_uaddr = uaddr;
+			}
 		}
 	}
-	bpf_tail_call(ctx, &sys_progs, SYS_LOCK_FUTEX_IN);
-	return 0;
-}
-
-SEC("raw_tp")
-int BPF_PROG(gil_futex_exit, struct pt_regs *regs, long ret)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct gil_thread *t;
-
-	t = bpf_map_lookup_elem(&threads, &tid);
-	if (t && t->futex_start) {
-		emit(GIL_EV_WAIT, tid, t->futex_start, 0, bpf_ktime_get_ns());
-		t->futex_start = 0;
+	if (BPF_CORE_READ(next, tgid) == targ_tgid) {
+		tid = BPF_CORE_READ(next, pid);
+		t = bpf_map_lookup_elem(&threads, &tid);
+		if (t && t->futex_start) {
+			emit(GIL_EV_WAIT, tid, t->futex_start, 0, now);
+			t->futex_start = 0;
+		}
 	}
-	bpf_tail_call(ctx, &sys_progs, SYS_LOCK_FUTEX_OUT);
+	bpf_tail_call(ctx, &sys_progs, SYS_LOCK_SWITCH);
 	return 0;
 }
 

@@ -82,19 +82,17 @@ struct {
 	__uint(max_entries, 1 << 20);
 } kmem_events SEC(".maps");
 
-/*
- * The head and the frames walked, not the whole frame array: a loop
- * making pages sends thousands of these in a burst, and at the full
- * size (816 bytes) a 1 MiB ring held 1,280 of them (a loaded machine's
- * collector, late to drain, lost faults).
- */
-static __u64 event_size(const struct kmem_event *e)
+/* the head and the frames read, no more: a burst of first touches
+ * (4096 pages in a few ms) fits the ring, and less is copied */
+static long send(struct kmem_event *e)
 {
-	__u32 n = e->nframes;
+	__u64 n = e->nframes;
 
 	if (n > PY_MAX_FRAMES)
 		n = PY_MAX_FRAMES;
-	return KMEM_EVENT_HEAD + n * sizeof(struct py_rawframe);
+	return bpf_ringbuf_output(&kmem_events, e, KMEM_EVENT_HEAD +
+				  n * sizeof(struct py_rawframe),
+				  pp_rb_wake(&kmem_events));
 }
 
 static int save(__u64 addr, __u64 len, __u64 flags, __u64 prot)
@@ -176,8 +174,7 @@ static int done(__u32 op, long ret)
 	if (with_stack && (op == KMEM_MMAP ||
 			   (op == KMEM_BRK && (__s64)e->size > 0)))
 		e->nframes = py_stack(e->frames);
-	if (bpf_ringbuf_output(&kmem_events, e, event_size(e),
-			       pp_rb_wake(&kmem_events)))
+	if (send(e))
 		__sync_fetch_and_add(&lost, 1);
 out:
 	bpf_map_delete_elem(&inflight, &tid);
@@ -299,8 +296,7 @@ int BPF_PROG(kmem_fault, unsigned long address, struct pt_regs *regs,
 	e->flags = 0;
 	e->prot = 0;
 	e->nframes = py_stack(e->frames);
-	if (bpf_ringbuf_output(&kmem_events, e, event_size(e),
-			       pp_rb_wake(&kmem_events)))
+	if (send(e))
 		__sync_fetch_and_add(&lost, 1);
 	return 0;
 }

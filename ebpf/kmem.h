@@ -23,7 +23,7 @@ struct kmem_event {
 				 * innermost first */
 	struct py_rawframe frames[PY_MAX_FRAMES];
 };
-/* what is sent when there is no stack: the head only */
+/* what is sent: the head, then the frames read (nframes) */
 #define KMEM_EVENT_HEAD 48
 
 #endif

@@ -14,7 +14,7 @@ struct lock_event {
 	__u64 uaddr;		/* futex word */
 	__u64 ts_start;
 	__u64 ts_end;
-	__s64 ret;		/* futex return: 0, -ETIMEDOUT, -EAGAIN... */
+	__s64 ret;		/* 0: not known at the switch back in */
 	struct py_rawframe frames[PY_MAX_FRAMES];
 };
 /* sent: the head and the frames walked */

@@ -76,11 +76,58 @@ static __u64 py_tstate(void)
 	return c.ts;
 }
 
+/* frame_window: the PY_WIN bytes from lo (room past them for a frame's
+ * fields, as the verifier sees them) */
+struct py_win {
+	__u8 b[PY_WIN + PY_FRAME_READ];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct py_win);
+} py_wins SEC(".maps");
+
 struct stack_walk {
 	__u64 f;
 	__u32 n;
+	__u64 lo;		/* of the window; 0: none read */
+	struct py_win *win;
 	struct py_rawframe *out;
 };
+
+/*
+ * frame_window: the frame at cur (frame_span bytes) in the window, read
+ * now if it is not there: the PY_WIN bytes that end with it, since its
+ * callers are below it (CPython's _PyThreadState_PushFrame puts each
+ * frame above its caller in the thread's data stack chunk; generators'
+ * frames and 3.12+ entry frames elsewhere each cost a read). NULL if
+ * those bytes cannot be read (a chunk's first frames, less than PY_WIN
+ * above its start): the caller reads the frame alone. Copied to fr, so
+ * that the verifier goes on with one state whichever way it came.
+ */
+static __always_inline int win_frame(struct stack_walk *w, __u64 cur,
+				     __u8 *fr)
+{
+	struct py_win *win = w->win;
+	__u64 off;
+
+	if (!win)
+		return 0;
+	off = cur - w->lo;
+	if (!w->lo || cur < w->lo || off > PY_WIN - py.frame_span) {
+		w->lo = 0;
+		if (bpf_probe_read_user(win->b, PY_WIN,
+					(void *)(cur + py.frame_span - PY_WIN)))
+			return 0;
+		w->lo = cur + py.frame_span - PY_WIN;
+		off = PY_WIN - py.frame_span;
+	}
+	if (off > PY_WIN)
+		return 0;
+	return !bpf_probe_read_kernel(fr, PY_FRAME_READ, win->b + off);
+}
 
 /* a field of the frame as read in one piece (offsets are rodata:
  * constants to the verifier) */
@@ -113,8 +160,9 @@ static long frame_step(__u32 i, void *arg)
 	if (!cur || n >= PY_MAX_FRAMES)
 		return 1;
 	if (py.frame_span) {
-		if (py.frame_span > PY_FRAME_READ ||
-		    bpf_probe_read_user(fr, py.frame_span, (void *)cur))
+		if (!(py.frame_window && win_frame(w, cur, fr)) &&
+		    (py.frame_span > PY_FRAME_READ ||
+		     bpf_probe_read_user(fr, py.frame_span, (void *)cur)))
 			return 1;
 		w->f = fr_u64(fr, py.frame_back);
 		if (py.frame_owner < PY_FRAME_READ)
@@ -153,10 +201,13 @@ static long frame_step(__u32 i, void *arg)
 static __u32 py_stack(struct py_rawframe *out)
 {
 	struct stack_walk w = { .out = out };
+	__u32 zero = 0;
 	__u64 ts = py_tstate();
 
 	if (!ts)
 		return 0;
+	if (py.frame_window)
+		w.win = bpf_map_lookup_elem(&py_wins, &zero);
 	w.f = rd_ptr(ts + py.tstate_frame);
 	if (w.f && py.cframe_frame != PY_OFF_NONE)
 		w.f = rd_ptr(w.f + py.cframe_frame);

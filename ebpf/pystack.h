@@ -25,9 +25,13 @@ struct py_walk_cfg {
 	__u32 code_tagged;
 	__u32 frame_span;	/* bytes that hold the fields above, one read
 				 * per frame; 0: a read per field */
+	__u32 frame_window;	/* 3.11+: frames sit one above the other in
+				 * the thread's data stack: read PY_WIN bytes
+				 * below a frame at once, its callers with it */
 };
 
 #define PY_FRAME_READ 128	/* the most frame_span may be */
+#define PY_WIN 4096		/* frame_window: bytes read at once */
 
 /* One frame as read: resolved to file/line/function in user space. */
 struct py_rawframe {

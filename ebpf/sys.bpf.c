@@ -1,22 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * The syscall hooks of one target (ebpf/sys.h). Raw tracepoints need no
- * tracefs (not mounted on every host, and per-syscall tracepoints are
- * found through it) and no kernel BTF; but any sys_enter program puts
- * every task of the machine on the kernel's slow syscall path and runs
- * on each syscall, so there is one per target instead of one per user,
- * and it rejects in the cheapest order: the syscall number (an
- * argument), then the tgid (a helper call). sys_exit has no number: the
- * tgid first, then the saved orig_ax.
+ * The syscall and scheduler hooks of one target (ebpf/sys.h). Raw
+ * tracepoints need no tracefs (not mounted on every host, and
+ * per-syscall tracepoints are found through it) and no kernel BTF; but
+ * any sys_enter program puts every task of the machine on the kernel's
+ * slow syscall path and runs on each syscall, so there is one per target
+ * instead of one per user, attached only for kmem, and it rejects in
+ * the cheapest order: the syscall number (an argument), then the tgid
+ * (a helper call). sys_exit has no number: the tgid first, then the
+ * saved orig_ax. Futex waits are seen at sched_switch (offcpu.bpf.h):
+ * a switch of the target's thread out, or into one of its threads.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "sys.bpf.h"
+#include "offcpu.bpf.h"
 
 const volatile __u32 targ_tgid;
-const volatile __u32 want_futex;	/* GIL futex mode or locks */
 const volatile __u32 want_mem;		/* kmem: mmap, munmap, brk */
 const volatile __u32 want_madvise;	/* kmem with first-touch faults */
 
@@ -33,39 +35,56 @@ static __always_inline int mem_nr(long nr)
 }
 
 /* an empty slot (that user not attached) falls through */
-static __always_inline void dispatch(void *ctx, long nr, __u32 gil,
-				     __u32 lock, __u32 mem)
-{
-	if (nr == SYS_NR_futex) {
-		bpf_tail_call(ctx, &sys_progs, gil);
-		bpf_tail_call(ctx, &sys_progs, lock);
-	} else {
-		bpf_tail_call(ctx, &sys_progs, mem);
-	}
-}
-
 SEC("raw_tp/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 {
-	if (!(want_futex && nr == SYS_NR_futex) && !mem_nr(nr))
-		return 0;
-	if (ours())
-		dispatch(ctx, nr, SYS_GIL_FUTEX_IN, SYS_LOCK_FUTEX_IN,
-			 SYS_KMEM_IN);
+	if (mem_nr(nr) && ours())
+		bpf_tail_call(ctx, &sys_progs, SYS_KMEM_IN);
 	return 0;
 }
 
 SEC("raw_tp/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
-	long nr;
+	if (ours() && mem_nr(BPF_CORE_READ(regs, orig_ax)))
+		bpf_tail_call(ctx, &sys_progs, SYS_KMEM_OUT);
+	return 0;
+}
 
-	if (!ours())
-		return 0;
-	nr = BPF_CORE_READ(regs, orig_ax);
-	if ((want_futex && nr == SYS_NR_futex) || mem_nr(nr))
-		dispatch(ctx, nr, SYS_GIL_FUTEX_OUT, SYS_LOCK_FUTEX_OUT,
-			 SYS_KMEM_OUT);
+/* the target's threads blocked in a futex wait (offcpu.bpf.h): most
+ * of its switches are not (a thread sleeping in recv, poll, accept...),
+ * and those reach no user's program */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} futex_blocked SEC(".maps");
+
+/* prev is the current task */
+SEC("raw_tp/sched_switch")
+int BPF_PROG(sys_switch, bool preempt, struct task_struct *prev,
+	     struct task_struct *next, unsigned int prev_state)
+{
+	__u32 tid;
+	__u8 one = 1;
+	int run = 0;
+
+	if (!preempt && prev_state && ours() &&
+	    pp_futex_blocked(preempt, prev_state)) {
+		tid = (__u32)bpf_get_current_pid_tgid();
+		bpf_map_update_elem(&futex_blocked, &tid, &one, BPF_ANY);
+		run = 1;
+	}
+	if (BPF_CORE_READ(next, tgid) == targ_tgid) {
+		tid = BPF_CORE_READ(next, pid);
+		if (!bpf_map_delete_elem(&futex_blocked, &tid))
+			run = 1;
+	}
+	if (run) {
+		bpf_tail_call(ctx, &sys_progs, SYS_GIL_SWITCH);
+		bpf_tail_call(ctx, &sys_progs, SYS_LOCK_SWITCH);
+	}
 	return 0;
 }
 

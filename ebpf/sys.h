@@ -1,19 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One raw sys_enter and one sys_exit program (ebpf/sys.bpf.c) for every
- * user of syscalls (the GIL's futex mode, locks, kmem): they run on
- * every syscall of every process of the machine, so they reject first
- * and hand the rest to the user's programs by tail call through this
- * prog array, whose slots the collector fills (collector/bpf.c).
+ * One raw sys_enter and one sys_exit program (ebpf/sys.bpf.c) for the
+ * kernel heap view (kmem), and one sched_switch program for the futex
+ * waits (the GIL's futex mode, locks; ebpf/offcpu.bpf.h): they run on
+ * every syscall or switch of every process of the machine, so they
+ * reject first and hand the rest to the users' programs by tail call
+ * through this prog array, whose slots the collector fills
+ * (collector/bpf.c).
  */
 #ifndef PP_SYS_H
 #define PP_SYS_H
 
 enum {
-	SYS_GIL_FUTEX_IN,	/* gil.bpf.c, then chains to SYS_LOCK_FUTEX_IN */
-	SYS_GIL_FUTEX_OUT,	/* gil.bpf.c, then chains to SYS_LOCK_FUTEX_OUT */
-	SYS_LOCK_FUTEX_IN,	/* locks.bpf.c */
-	SYS_LOCK_FUTEX_OUT,
+	SYS_GIL_SWITCH,		/* gil.bpf.c, then chains to SYS_LOCK_SWITCH */
+	SYS_LOCK_SWITCH,	/* locks.bpf.c */
 	SYS_KMEM_IN,		/* kmem.bpf.c: mmap, munmap, brk, madvise */
 	SYS_KMEM_OUT,
 	SYS_NSLOTS

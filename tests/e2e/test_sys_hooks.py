@@ -1,15 +1,22 @@
-"""The syscall hooks pyprof leaves on the machine (ebpf/sys.bpf.c): a raw
-sys_enter or sys_exit program runs on every syscall of every process
-while attached, so a target gets one of each, whatever uses them, and
-only when something does. Counted from pyprof's own bpf link fds
-(/proc/PID/fdinfo: link_type raw_tracepoint, tp_name), on the
-interpreter running this test (the hooks do not depend on its version):
+"""The syscall and switch hooks pyprof leaves on the machine
+(ebpf/sys.bpf.c): a raw sys_enter or sys_exit program runs on every
+syscall of every process while attached (and puts them all on the
+kernel's slow syscall path), a sched_switch program on every switch,
+so a target gets one of each, whatever uses them, and only when
+something does: the syscall pair for the kernel heap view (kmem), the
+switch for futex waits (the GIL's futex mode, locks). Counted from
+pyprof's own bpf link fds (/proc/PID/fdinfo: link_type raw_tracepoint,
+tp_name), on the interpreter running this test (the hooks do not
+depend on its version):
 - --pid --no-inject (GIL futex mode, locks, kmem with first-touch
-  faults): one sys_enter, one sys_exit, one page_fault_user;
+  faults): one sys_enter, one sys_exit, one sched_switch, one
+  page_fault_user;
+- locks and kmem left out (bench knob PYPROF_TEST_BPF_OFF), GIL futex
+  mode: the sched_switch only; locks and GIL off: the syscall pair only;
 - wrap mode (GIL uprobes, locks, kmem without faults): one sys_enter,
-  one sys_exit, no page_fault_user (the fault program only when asked);
-- --pid --no-inject --gil off, locks and kmem left out (bench knob
-  PYPROF_TEST_BPF_OFF): none at all;
+  one sys_exit, one sched_switch, no page_fault_user (the fault program
+  only when asked);
+- --pid --no-inject --gil off, locks and kmem left out: none at all;
 and the futex mode's GIL waits still come through them (a report of
 tests/workloads/stalls_gil.py, four CPU-bound threads, has GIL waits).
 """
@@ -55,7 +62,10 @@ def attached(p, timeout=30):
 
 
 def attach_case(name, args, env, want):
-    t = subprocess.Popen([PY, "-c", "import time; time.sleep(120)"])
+    # attached once its interpreter is up (before that pyprof refuses)
+    t = subprocess.Popen([PY, "-c", "import time; print('ready', flush=True); time.sleep(120)"],
+                         stdout=subprocess.PIPE)
+    t.stdout.readline()
     p = subprocess.Popen([str(h.PYPROF), "record", "-o", h.tmpfile(name + ".pp"),
                           "--pid", str(t.pid), "--no-inject"] + args,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -78,7 +88,7 @@ def attach_case(name, args, env, want):
 
 
 def wrap_case():
-    want = {"sys_enter": 1, "sys_exit": 1, "page_fault_user": 0}
+    want = {"sys_enter": 1, "sys_exit": 1, "sched_switch": 1, "page_fault_user": 0}
     p = subprocess.Popen([str(h.PYPROF), "record", "-o", h.tmpfile("wrap.pp"), "--",
                           PY, "-c", "import time; time.sleep(8)"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -86,7 +96,8 @@ def wrap_case():
     try:
         while time.monotonic() < deadline and p.poll() is None:
             got = hooks(p.pid)
-            if got.get("sys_enter") and got.get("sched_process_fork"):
+            if got.get("sys_enter") and got.get("sched_switch") and \
+                    got.get("sched_process_fork"):
                 time.sleep(0.5)     # every object in (the GIL's come last)
                 got = hooks(p.pid)
                 break
@@ -100,9 +111,13 @@ def wrap_case():
 def main():
     h.require_pyprof()
     attach_case("attach", [], {},
-                {"sys_enter": 1, "sys_exit": 1, "page_fault_user": 1})
+                {"sys_enter": 1, "sys_exit": 1, "sched_switch": 1, "page_fault_user": 1})
+    attach_case("futex waits only", [], {"PYPROF_TEST_BPF_OFF": "locks+kmem"},
+                {"sys_enter": 0, "sys_exit": 0, "sched_switch": 1, "page_fault_user": 0})
+    attach_case("kmem only", ["--gil", "off"], {"PYPROF_TEST_BPF_OFF": "locks"},
+                {"sys_enter": 1, "sys_exit": 1, "sched_switch": 0, "page_fault_user": 1})
     attach_case("none needed", ["--gil", "off"], {"PYPROF_TEST_BPF_OFF": "locks+kmem"},
-                {"sys_enter": 0, "sys_exit": 0, "page_fault_user": 0})
+                {"sys_enter": 0, "sys_exit": 0, "sched_switch": 0, "page_fault_user": 0})
     wrap_case()
     r = h.record(PY, "stalls_gil.py", args=["1"], extra_pyprof_args=["--gil", "futex"])
     gil = (r.report or {}).get("gil") or {}
