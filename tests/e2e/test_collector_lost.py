@@ -10,8 +10,9 @@ thresholds (what each allocation costs the target; on this shared
 machine two plain runs side by side differ by 20% in wall rate); the
 wall rate must stay above half the threshold, which a stall (a target
 waiting for a collector that never drains) does not. Then pyprof is
-- killed with SIGKILL and reaped: after it, the target's rate is >= 0.8
-  of plain (the shim stopped recording, hooks pass straight through);
+- killed with SIGKILL and reaped: after it, the target's rate is >= 0.7
+  of plain (the shim stopped recording, hooks pass straight through;
+  recording every allocation, it runs at about 0.54);
 - killed and left a zombie (not reaped): the same;
 - stopped with SIGSTOP for 6 s, then continued: while it is stopped the
   rate is >= 0.5 of plain (one bounded wait, then drops without
@@ -84,8 +85,12 @@ def scenario(label, py, mode):
         if mode == "killed":
             p.wait()
         end = ev + 5.0
-        time.sleep(end - time.monotonic())
-        lo, floor = ev + SETTLE_S, 0.8
+        time.sleep(max(0.0, end - time.monotonic()))
+        # recording every allocation the target alone needs about 1.85x
+        # plain's CPU (README, overhead: 0.54 of plain's rate), passing
+        # straight through about 1.0; two plain runs side by side on a
+        # loaded machine differ by up to 25%
+        lo, floor = ev + SETTLE_S, 0.7
     else:
         p.send_signal(signal.SIGSTOP)
         time.sleep(STOP_S)
