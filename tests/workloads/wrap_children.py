@@ -4,12 +4,13 @@
 # 'fork', and sys.executable running this file by subprocess.run. Each
 # child, with WAIT "wait", first waits (WAIT_S at most) until a shim of
 # its own is in it (its /proc/self/maps shows pyprof's copy,
-# libpyprof.so.PID.XXXXXX: the main thread loaded it, so its hooks are
-# in), then keeps KID_N[mode] bytes objects of KID_SIZE[mode] at its marked
+# libpyprof.so.PID.XXXXXX, and the object allocator's malloc lies in
+# it: its hooks are in), then keeps KID_N[mode] bytes objects of KID_SIZE[mode] at its marked
 # line until it ends; with "nowait" it keeps them at once. The parent
 # keeps PARENT_N bytes objects of PARENT_SIZE at PARENT-KEEP, prints one line
 # per child: "MODE PID SAW_SHIM EXIT_STATUS", and exits with status
 # STATUS (the second argument).
+import ctypes
 import multiprocessing
 import os
 import subprocess
@@ -23,9 +24,28 @@ WAIT_S = 20
 KEPT = []                       # what each process keeps to its end
 
 
+class _Allocator(ctypes.Structure):
+    """PyMemAllocatorEx (Include/cpython/pymem.h)"""
+    _fields_ = [("ctx", ctypes.c_void_p), ("malloc", ctypes.c_void_p),
+                ("calloc", ctypes.c_void_p), ("realloc", ctypes.c_void_p),
+                ("free", ctypes.c_void_p)]
+
+
 def own_shim():
+    """pyprof's copy is mapped and the object allocator goes through it
+    (mapped is not enough: a copy loaded by a call made from inside a
+    system call installs its hooks a moment later)"""
+    spans = []
     with open("/proc/self/maps") as f:
-        return "/libpyprof.so." in f.read()
+        for line in f:
+            if "/libpyprof.so." in line:
+                a, b = line.split()[0].split("-")
+                spans.append((int(a, 16), int(b, 16)))
+    if not spans:
+        return False
+    al = _Allocator()
+    ctypes.pythonapi.PyMem_GetAllocator(2, ctypes.byref(al))  # PYMEM_DOMAIN_OBJ
+    return any(a <= (al.malloc or 0) < b for a, b in spans)
 
 
 def kid(mode, wait, out):
