@@ -20,11 +20,14 @@ from a memfd instead of a copy in the target's /tmp.
   memfds; scoped to that namespace): one line naming it, eBPF only, the
   target holds nothing of pyprof's and serves.
 """
+import atexit
 import errno
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import harness as h
 from test_attach import Target, finish, same_state, state
@@ -36,13 +39,27 @@ RO_ROOT = ('mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && '
            'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"')
 
 
+_outside = []
+
+
+def outside_tmp():
+    """The workload copied out of /tmp's way: the mount over /tmp would
+    hide a checkout that lives under it (a clone in /tmp)."""
+    if not _outside:
+        d = tempfile.mkdtemp(prefix="pp-inject-ro-", dir="/var/tmp")
+        atexit.register(shutil.rmtree, d, True)
+        shutil.copy(h.workload_path(W), d)
+        _outside.append(os.path.join(d, W))
+    return _outside[0]
+
+
 def argv(label, py, mode, tmp=RO_TMP):
     """The target in a private mount namespace, its /tmp read-only (or
     as tmp mounts it)."""
     root = h.chroot_of(label)
     un = ["unshare", "--mount", "--propagation", "private", "sh", "-c"]
     if root is None:
-        return un + [tmp, "sh", py, h.workload_path(W), mode]
+        return un + [tmp, "sh", py, outside_tmp(), mode]
     inner = "/usr/bin/" + re.sub(r"-\w+$", "", os.path.basename(py))
     return un + [RO_ROOT, os.path.realpath(str(root)), inner, h.workload_path(W), mode]
 
@@ -95,7 +112,7 @@ def noexec_sysctl(label, py):
         return
     tg = Target(["unshare", "--pid", "--fork", "--mount-proc", "--mount", "--propagation",
                  "private", "sh", "-c", "echo 2 > /proc/sys/vm/memfd_noexec && " + RO_TMP,
-                 "sh", py, h.workload_path(W), "busy"])
+                 "sh", py, outside_tmp(), "busy"])
     try:
         if not h.check(tg.ready, t + ": target started", ""):
             return
