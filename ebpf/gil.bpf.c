@@ -127,7 +127,9 @@ static void switch_ended(__u32 tid, __u64 now)
 
 static void close_switch_wait(struct gil_thread *t, __u32 tid, __u64 now)
 {
-	__u64 end = t->switch_end ?: now;
+	/* the acquirer's probe may run on another CPU after ours took now:
+	 * its time is then later than ours, and ours is the end */
+	__u64 end = t->switch_end && t->switch_end < now ? t->switch_end : now;
 
 	if (!t->switch_wait)
 		return;
