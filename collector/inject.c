@@ -1248,8 +1248,11 @@ int pp_inject_stop(struct pp_inject *in, pp_ring_fn fn, void *ctx,
 				pp_ring_drain(&in->ring, 4u << 20, fn, ctx);
 			nanosleep(&nap, NULL);
 		}
-		if (fn)
-			pp_ring_drain(&in->ring, 4u << 20, fn, ctx);
+		/* all of it: a process that ran its whole life while pyprof
+		 * was busy elsewhere (attaching to its siblings) left more
+		 * than one drain's worth */
+		while (fn && pp_ring_drain(&in->ring, 4u << 20, fn, ctx) > 0)
+			;
 	}
 	inject_free(in);
 	return gone;

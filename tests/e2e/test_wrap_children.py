@@ -16,6 +16,11 @@ With --children:
   children's lines;
 - the merged report: each child's marked line as its own report has it
   (a finished child's heap as it was at its end of run).
+- pyprof busy (PYPROF_TEST_PROBES_DELAY: 2 s before each process's
+  probes) while each child, its shim answered meanwhile, runs its whole
+  life making far more records than one drain of its ring takes: each
+  child's line is still exact, nothing dropped (its ring is drained to
+  the end when it ends).
 --children --no-bpf: status 2, no trace.
 Without --children (as before): one process in the trace (no
 "processes"), PARENT-KEEP exact, no child's line, the same exit status.
@@ -30,6 +35,7 @@ STATUS = 3
 PARENT_N, PARENT_SIZE = 300, 2100
 KIDS = {"spawn": ("KID-SPAWN", 200, 1300), "fork": ("KID-FORK", 250, 1500),
         "exec": ("KID-EXEC", 150, 1700)}
+CHURN = 150000      # ~9 MB of records per child: two drains' worth
 
 
 def site(rep, marker):
@@ -113,6 +119,26 @@ def with_children(label, py):
         ok, why = exact(rec.report, marker, n, size, over)
         h.check(ok, t + ": the merged report holds the %s child's line as it ended" % mode,
                 why)
+    return over if ps is not None else None
+
+
+def busy(label, py, over):
+    t = "%s wrap --children, pyprof busy" % label
+    rec = h.record(py, W, ("wait", str(STATUS), str(CHURN)), ("--children",),
+                   env={"PYPROF_TEST_PROBES_DELAY": "2"})
+    said = kids_said(rec.out)
+    if not h.check(rec.report is not None and sorted(said) == sorted(KIDS) and
+                   all(saw and st == 0 for pid, saw, st in said.values()),
+                   t + ": each child had a shim of its own and exited 0",
+                   "%s %s; stderr %s" % (rec.why or "", said, h.tail(rec.err))):
+        return
+    for mode, (marker, n, size) in sorted(KIDS.items()):
+        rep = proc_report(rec.trace, said[mode][0])
+        ok, why = exact(rep, marker, n, size, over)
+        ev = (rep or {}).get("events") or {}
+        h.check(ok and ev.get("dropped") == 0 and ev.get("total", 0) > 2 * CHURN,
+                t + ": the %s child's line exact after its churn, nothing dropped" % mode,
+                "%s; events %s" % (why, {k: ev.get(k) for k in ("total", "dropped")}))
 
 
 def without(label, py):
@@ -151,7 +177,9 @@ def main():
     for label, py in h.interpreters():
         if label not in LABELS:
             continue
-        with_children(label, py)
+        over = with_children(label, py)
+        if over is not None:
+            busy(label, py, over)
         without(label, py)
     h.done()
 

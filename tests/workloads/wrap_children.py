@@ -9,7 +9,9 @@
 # line until it ends; with "nowait" it keeps them at once. The parent
 # keeps PARENT_N bytes objects of PARENT_SIZE at PARENT-KEEP, prints one line
 # per child: "MODE PID SAW_SHIM EXIT_STATUS", and exits with status
-# STATUS (the second argument).
+# STATUS (the second argument). A third, CHURN: each child first makes
+# and frees CHURN small objects (more records than pyprof takes from a
+# ring at once).
 import ctypes
 import multiprocessing
 import os
@@ -48,7 +50,7 @@ def own_shim():
     return any(a <= (al.malloc or 0) < b for a, b in spans)
 
 
-def kid(mode, wait, out):
+def kid(mode, wait, out, churn=0):
     saw = False
     if wait:
         end = time.monotonic() + WAIT_S
@@ -56,6 +58,8 @@ def kid(mode, wait, out):
             saw = own_shim()
             time.sleep(0.005)
     n, size, pad = KID_N[mode], KID_SIZE[mode], b"k"
+    for i in range(churn):
+        x = pad * 100
     keep = [None] * n
     if mode == "spawn":
         for i in range(n):
@@ -76,6 +80,7 @@ def kid(mode, wait, out):
 
 def main():
     wait = sys.argv[1] == "wait"
+    churn = sys.argv[3] if len(sys.argv) > 3 else "0"
     keep, pad = [None] * PARENT_N, b"p"
 
     for i in range(PARENT_N):
@@ -84,12 +89,12 @@ def main():
     for mode in ("spawn", "fork"):
         ctx = multiprocessing.get_context(mode)
         q = ctx.SimpleQueue()
-        p = ctx.Process(target=kid, args=(mode, wait, q))
+        p = ctx.Process(target=kid, args=(mode, wait, q, int(churn)))
         p.start()
         pid, saw = q.get()
         p.join()
         print(mode, pid, int(saw), p.exitcode, flush=True)
-    r = subprocess.run([sys.executable, __file__, "kid", sys.argv[1]],
+    r = subprocess.run([sys.executable, __file__, "kid", sys.argv[1], churn],
                        stdout=subprocess.PIPE, universal_newlines=True)
     pid, saw = (r.stdout.split() + ["0", "0"])[:2]
     print("exec", pid, saw, r.returncode, flush=True)
@@ -98,6 +103,6 @@ def main():
 
 if __name__ == "__main__":
     if sys.argv[1] == "kid":
-        kid("exec", sys.argv[2] == "wait", None)
+        kid("exec", sys.argv[2] == "wait", None, int(sys.argv[3]))
     else:
         main()
