@@ -20,7 +20,9 @@ thread's life, 5 ms):
   what it measured itself;
 - a CPU thread's held time is its CPU time within 10% (plus the time it
   was preempted: a holder keeps the GIL off CPU; at a 0.3 ms switch
-  interval down to 75%, the waiters' wake-ups cost CPU without the GIL)
+  interval the waiters' wake-ups cost CPU without the GIL, half of it
+  on a loaded machine: there it held for at least 70% of the CPU its
+  spin steps take at best, timed alone before the threads start)
   and its held + wait cover 90% of what it measured less its run delay
   (it is always doing one, but for the moments between a release and
   the next wait's first probe); in futex mode its wait + CPU time fits
@@ -66,13 +68,13 @@ def main():
 
 
 def truth_of(out):
-    """{tid: (name, kind, life, cpu, delay, late, releases)}"""
+    """{tid: (name, kind, life, cpu, delay, late, releases, work)}"""
     truth = {}
     for line in out.splitlines():
         f = line.split()
-        if f[:1] == ["thread"] and len(f) == 9:
+        if f[:1] == ["thread"] and len(f) == 10:
             truth[int(f[1])] = ((f[2], f[3]) + tuple(float(x) for x in f[4:8])
-                                + (int(f[8]),))
+                                + (int(f[8]), float(f[9])))
     return truth
 
 
@@ -116,23 +118,27 @@ def run(label, py, path, args, source):
                  for th in threads.values() if th.get("lifetime_s")] or [0.0])
     cpus = [(threads[tid].get("held_s", 0.0), v[3], v[4]) for tid, v in truth.items()
             if v[1] in ("cpu", "switch") and tid in threads and v[3] > 0]
+    works = [threads[tid].get("held_s", 0.0) / v[7] for tid, v in truth.items()
+             if v[1] == "switch" and tid in threads and v[7] > 0]
     io = [(threads[tid], v) for tid, v in truth.items() if v[0] == "io-0" and tid in threads]
     SUMS.append((label, path, held, dur, len(threads),
-                 worst, "min held/cpu %.2f, max held/(cpu+delay) %.2f" % (
-                     min(a / c for a, c, d in cpus), max(a / (c + d) for a, c, d in cpus))
+                 worst, "min held/cpu %.2f, max held/(cpu+delay) %.2f, switching min "
+                 "held/work %.2f" % (
+                     min(a / c for a, c, d in cpus), max(a / (c + d) for a, c, d in cpus),
+                     min(works or [0.0]))
                  if cpus else "-",
                  ("%.3f" % io[0][0].get("held_s"), "%.3f" % io[0][0].get("wait_s"),
                   "%.3f" % io[0][1][5]) if io else ("-", "-", "-")))
 
     # run delay of each thread's phase peers (phase = name before '-')
     phase_delay = {}
-    for name, kind, life, cpu, delay, late, rel in truth.values():
+    for name, kind, life, cpu, delay, late, rel, work in truth.values():
         ph = name.split("-")[0]
         phase_delay[ph] = phase_delay.get(ph, 0.0) + delay
 
     bad = {"present": [], "life": [], "cpu": [], "sleeper": [], "io": [], "cdrop": [],
            "releases": []}
-    for tid, (name, kind, life, cpu, delay, late, rel) in sorted(truth.items(),
+    for tid, (name, kind, life, cpu, delay, late, rel, work) in sorted(truth.items(),
                                                                key=lambda x: x[1]):
         th = threads.get(tid)
         if th is None:
@@ -144,12 +150,15 @@ def run(label, py, path, args, source):
         if lt < life - 0.005 and path != "futex":
             bad["life"].append("%s life %.3f < measured %.3f" % (name, lt, life))
         peers = phase_delay[name.split("-")[0]] - delay
-        desc = "%s held %.3f wait %.3f life %.3f (cpu %.3f delay %.3f late %.3f peers' delay %.3f)" % (
-            name, hs, ws, lt, cpu, delay, late, peers)
+        desc = "%s held %.3f wait %.3f life %.3f (cpu %.3f work %.3f delay %.3f late %.3f " \
+            "peers' delay %.3f)" % (name, hs, ws, lt, cpu, work, delay, late, peers)
         if kind in ("cpu", "switch"):
-            # at a 0.3 ms switch interval each waiter wakes every 0.3 ms:
-            # CPU time spent in take_gil, not holding (up to ~10% here)
-            low = 0.9 if kind == "cpu" else 0.75
+            # held at least for its CPU time, but at a 0.3 ms switch
+            # interval each waiter wakes every 0.3 ms: CPU spent in
+            # take_gil, not holding (~10% on a quiet machine, half of it
+            # seen at load 19); there the floor is the CPU its spin steps
+            # need at best, timed alone (the GIL is held through each)
+            floor = 0.9 * cpu if kind == "cpu" else 0.7 * work
             if path == "futex":
                 # blocked on the GIL whenever not running: at least half
                 # of what is left of its life. A futex wait is timed from
@@ -163,7 +172,7 @@ def run(label, py, path, args, source):
                 # GIL, but for moments between a release and the next
                 # wait's first probe, long only when preempted there
                 # (starting and ending, threading's own locks block it)
-                ok = (low * cpu - 0.005 <= hs <= 1.1 * cpu + delay + peers + 0.005 and
+                ok = (floor - 0.005 <= hs <= 1.1 * cpu + delay + peers + 0.005 and
                       hs + ws >= 0.9 * life - delay - 0.005)
             if not ok:
                 bad["cpu"].append(desc)
@@ -191,7 +200,7 @@ def run(label, py, path, args, source):
                     th.get("name") for th in threads.values())))
         h.check(not bad["life"], t + ": lifetimes cover what the threads measured",
                 "; ".join(bad["life"]))
-        h.check(not bad["cpu"], t + ": CPU threads held the GIL for their CPU time (10%), held or waited all along",
+        h.check(not bad["cpu"], t + ": CPU threads held the GIL for their CPU time (10%; switching: their work's), held or waited all along",
                 "; ".join(bad["cpu"]))
         h.check(not bad["sleeper"], t + ": sleepers held it no longer than they ran",
                 "; ".join(bad["sleeper"]))

@@ -16,8 +16,13 @@
 # time meanwhile, the same for a vCPU the hypervisor did not run) and, for sleepers,
 # how much later than asked its sleeps returned (the GIL is retaken
 # before sleep() returns; timer slack set to 1 ns), and prints
-# "thread NATIVE_ID NAME KIND LIFE_S CPU_S DELAY_S LATE_S RELEASES", the
-# last being how many calls that release the GIL it made (0: not counted).
+# "thread NATIVE_ID NAME KIND LIFE_S CPU_S DELAY_S LATE_S RELEASES WORK_S",
+# RELEASES being how many calls that release the GIL it made (0: not
+# counted), WORK_S for a spinning thread the CPU its spin loop's steps
+# take at best (each timed alone, before the threads start): the GIL is
+# held through each step, so its holds last at least that long, however
+# much CPU its waits burned (at a 0.3 ms switch interval on a loaded
+# machine, waking every 0.3 ms costs up to half a waiter's CPU time).
 # KIND: cpu (runs Python all along), switch (the same at a 0.3 ms switch
 # interval), io (sleeps or blocks), cdrop (long C calls), fork (spins,
 # forks and waits for its child).
@@ -65,9 +70,10 @@ def report(name, kind, t0, late=0.0, releases=0):
     life = time.perf_counter() - t0[0]
     cpu = time.thread_time() - t0[1]
     d = delay() - t0[2] + steal() - t0[3]
+    work = getattr(_tls, "steps", 0) * STEP_CPU
     with res_lock:
         res.append((threading.get_native_id(), name, kind, life, cpu, d, late,
-                    releases))
+                    releases, work))
 
 
 def measured(name, kind):
@@ -80,12 +86,31 @@ def measured(name, kind):
     return wrap
 
 
-def spin(dur):
+_tls = threading.local()
+
+
+def spin(dur, steps=None):
     t0 = time.perf_counter()
-    x = 0
-    while time.perf_counter() - t0 < dur:
+    x = n = 0
+    while time.perf_counter() - t0 < dur and n != steps:
         for _ in range(1000):
             x += 1
+        n += 1
+    _tls.steps = n
+
+
+def step_cpu():
+    """the least CPU one step of spin() took, of 9 timings of 20 steps"""
+    best = float("inf")
+    for _ in range(9):
+        c = time.thread_time()
+        spin(1.0, 20)
+        best = min(best, (time.thread_time() - c) / 20)
+    _tls.steps = 0
+    return best
+
+
+STEP_CPU = step_cpu()
 
 
 def cpu_thread(name, dur, kind="cpu"):
