@@ -269,12 +269,20 @@ static uint64_t fold_mask(uint64_t v)
 	return out;
 }
 
-/* Halve the resolution: two windows become one. */
+/*
+ * Halve the resolution: two windows become one. Time may have jumped
+ * past the last windows (no record came in them: attach mode's ticks
+ * are 100 ms apart, the first windows 25 ms): each site's floor there
+ * is its live bytes now, not what an earlier use of the slot left (a
+ * zero made the merged window a fall to nothing, and a run that ended
+ * in it no leak).
+ */
 static void compact_windows(struct pp_model *m)
 {
 	size_t i;
 	int w;
 
+	m->window = PP_WINDOWS - 1;
 	for (i = 0; i < m->nsites; i++) {
 		struct pp_site *s = &m->sites[i];
 

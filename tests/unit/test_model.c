@@ -8,7 +8,8 @@
  * steady growth leaks; churn, a bounded cache that fills and turns
  * over, cycles freed by collections, a step-down, a sawtooth and growth
  * that stops halfway do not. Also: the shortest judged growth, one just
- * too short, a trace with 100 ms stamps only, and the live judgement
+ * too short, a trace with 100 ms stamps only (and one ending right after
+ * two windows became one), and the live judgement
  * naming a leak at the same moment a finished run of that length would.
  * And the drop totals per source, and RETAG's moves.
  */
@@ -571,6 +572,15 @@ int main(void)
 	 */
 	verdicts("1.2 s run, 100 ms ticks only", 1200, 0, 200, 0,
 		 ~0u & ~(1u << K_ONE_CLEAR));
+	/*
+	 * Attach mode's 100 ms ticks with the RUN mark: at 1.7 s time jumps
+	 * from 25 ms window 60 to 64 and two windows become one; a run
+	 * ending in the first 50 ms window after that is judged up to the
+	 * merged window 31, whose floor must be the leak's live bytes then
+	 * (it was a zero left in the slots time skipped: no leak).
+	 */
+	verdicts("1.72 s run, 100 ms ticks, attached", 1720, 100, 200, 0,
+		 1u << K_GROW | 1u << K_CHURN | 1u << K_CACHE);
 
 	/*
 	 * The shortest judged growth: 9 windows of the site's life (its
