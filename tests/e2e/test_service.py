@@ -104,12 +104,12 @@ def report_json(trace, *extra):
         return None, "not JSON: %s" % e
 
 
-def leak_is_top(t, rep, file, line, key):
+def leak_is_top(t, rep, file, line, key, more=""):
     rows = (rep or {}).get(key) or []
     top = rows[0] if rows else {}
     return h.check(top.get("file") == file and top.get("line") == line,
                    "%s: the leaking line %s:%d is the top of %s" % (t, APP, line, key),
-                   "top %s" % (h.fmt_site(top) if top else rows))
+                   "top %s%s" % (h.fmt_site(top) if top else rows, more))
 
 
 def warm(port):
@@ -241,6 +241,18 @@ def workers(master):
         return []
 
 
+def leaked_by_worker(port, pids, secs=10):
+    """{pid: blocks its /leak kept so far}: /stats asked until each of
+    pids has answered (gunicorn hands each connection to any worker)."""
+    got = {}
+    end = time.monotonic() + secs
+    while time.monotonic() < end and not set(pids) <= set(got):
+        st = stats(port)
+        if "pid" in st:
+            got[st["pid"]] = st.get("leaked", 0)
+    return got
+
+
 def gunicorn():
     t = "gunicorn --children"
     port = free_port()
@@ -258,6 +270,7 @@ def gunicorn():
             return
         warm(port)
         base = {pid: state(pid) for pid in [g.pid] + first}
+        leaked0 = leaked_by_worker(port, first)
         # the worker forked later is given fewer connections: a leak in
         # one request in 10 leaves it enough to judge
         lg = loadgen(port, "--threads", "4", "--seconds", "60", "--leak-every", "10")
@@ -284,6 +297,8 @@ def gunicorn():
                 t + ": the worker forked later gets a shim of its own", "later %s" % later)
         time.sleep(5.0)
         rc, err2 = finish(p)
+        # what each worker leaked while attached (for a failure's message)
+        leaked1 = leaked_by_worker(port, first + later)
         h.check(rc == 0, t + ": detached with exit 0", "rc %s %s" % (rc, h.tail(err2)))
         clean_load(t, load_result(lg, stop=True))
         time.sleep(0.2)
@@ -333,7 +348,12 @@ def gunicorn():
                        (one or {}).get("target")):
                 h.check((one.get("attach") or {}).get("mode") == "shim",
                         tw + ": its sites are the shim's", str(one.get("attach")))
-                leak_is_top(tw, one, file, line, "leaks")
+                s, why = h.one_site(one, file, line)
+                n0, n1 = leaked0.get(w, 0), leaked1.get(w)
+                leak_is_top(tw, one, file, line, "leaks",
+                            "; it served %s leak requests while attached (%s kept before, "
+                            "%s after the detach); its site: %s %s" %
+                            ("?" if n1 is None else n1 - n0, n0, n1, h.fmt_site(s), why))
         r = h.pyprof("report", trace)
         heads = [l for l in r.out.splitlines() if l.startswith("== process ")]
         h.check(r.rc == 0 and len(heads) == len(want),
