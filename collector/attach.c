@@ -933,7 +933,7 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 {
 	struct att a = { .o = o, .m = m };
 	struct sigaction sa = { .sa_handler = on_signal };
-	uint64_t start, t, last_flush;
+	uint64_t start, rec_start, t, last_flush;
 	struct aproc *root;
 	char err[512];
 	size_t live;
@@ -1028,7 +1028,9 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 			pp_children_scan(a.tree);
 	}
 
-	t = pp_now_ns();
+	/* --duration is the time attached: attaching (seconds on a loaded
+	 * machine) does not eat into it */
+	t = rec_start = pp_now_ns();
 	a.last_tick = last_flush = t;
 	while (!stop_sig) {
 		int rc = poll_all(&a);
@@ -1050,7 +1052,7 @@ int pp_attach_run(const struct pp_session_opts *o, struct pp_model *m)
 		if (root->ended && (!o->children || !live))
 			break;
 		if ((o->poll && o->poll(o->poll_ctx, m)) ||
-		    (o->duration > 0 && t - start >= o->duration * 1e9))
+		    (o->duration > 0 && t - rec_start >= o->duration * 1e9))
 			break;
 	}
 	detach_all(&a);

@@ -158,7 +158,7 @@ static void test_gc(const char *py, const char *tag, unsigned mode)
 	char name[128], src[1024], *line, why[512] = "";
 	long want_n[3] = { 0 }, got_n[3] = { 0 }, want_c[3] = { 0 };
 	long bad = 0, nwant = 0;
-	double worst = 0, sum_ours = 0, sum_truth = 0, sum_lo = 0;
+	double worst = 0, sum_ours = 0, sum_truth = 0, sum_lo = 0, sum_gap = 0;
 	int i, gi[3] = { 0 }, ok;
 	struct pp_gc_summary sum;
 	long long tr[3][2048], trd[3][2048], tgap[3][2048];
@@ -177,6 +177,8 @@ static void test_gc(const char *py, const char *tag, unsigned mode)
 		int g;
 		long long d, rd, c, u, gap;
 
+		if (sscanf(line, "gaps %lld", &gap) == 1)
+			sum_gap = gap / 1e6;
 		if (sscanf(line, "gc %d %lld %lld %lld %lld %lld", &g, &d, &rd,
 			   &c, &u, &gap) != 6 || g < 0 || g > 2)
 			continue;
@@ -201,7 +203,10 @@ static void test_gc(const char *py, const char *tag, unsigned mode)
 		/* the pause is within the callbacks' interval, less up to
 		 * the time the thread was preempted inside it, plus up to
 		 * the time it was preempted in the gaps around it (the
-		 * pause's parts before "start" and after "stop") */
+		 * pause's parts before "start" and after "stop": on 3.13
+		 * the callbacks' own code, called by the probed
+		 * gc_collect_main, Python/gc.c; stalls_gc.py reads the run
+		 * delay on both sides of each clock read) */
 		ours = (s.gc[i].ts_end - s.gc[i].ts_start) / 1e6;
 		truth = tr[g][gi[g]] / 1e6;
 		lo = (tr[g][gi[g]] - trd[g][gi[g]]) / 1e6;
@@ -246,12 +251,16 @@ static void test_gc(const char *py, const char *tag, unsigned mode)
 	CHECK(nwant > 0 && (bad * 50 <= nwant || bad <= 3), name,
 	      "%ld of %ld collections off by more than 10%% and 0.2 ms%s", bad,
 	      nwant, why);
+	/* the pauses' parts outside the callbacks (3.13: the callbacks'
+	 * own code) are preempted within the gaps, each counted once */
 	snprintf(name, sizeof(name), "gc %s total pause", tag);
-	CHECK(sum_ours <= sum_truth * 1.1 && sum_ours >= sum_lo * 0.9, name,
-	      "ebpf %.2f ms, callbacks %.2f ms (%.2f ms not preempted)",
-	      sum_ours, sum_truth, sum_lo);
-	printf("# %s: %ld collections, worst pause error (>1 ms) %.1f%%\n",
-	       tag, nwant, 100 * worst);
+	CHECK(sum_ours <= sum_truth * 1.1 + sum_gap &&
+		      sum_ours >= sum_lo * 0.9, name,
+	      "ebpf %.2f ms, callbacks %.2f ms (%.2f ms not preempted, "
+	      "%.2f ms preempted around)", sum_ours, sum_truth, sum_lo,
+	      sum_gap);
+	printf("# %s: %ld collections, worst pause error (>1 ms) %.1f%%, %ld off%s\n",
+	       tag, nwant, 100 * worst, bad, why);
 	finish(&r);
 out:
 	pp_stalls_free(s.st);

@@ -5,7 +5,8 @@
 # a timeout of a held lock), threads (8 churning threads, main sleeps).
 # It churns lists and dicts all the time (their freelists), and answers
 # one line per command on stdin (read by a thread):
-#   ping          -> "pong N": N = work steps so far (it keeps running)
+#   ping          -> "pong N T": N = work steps so far (it keeps running),
+#                    T = the main thread's CPU time so far (ns)
 #   leak N S      -> the main thread keeps N bytes(1000) objects, at the
 #                    leaking line below, evenly over S seconds of its work,
 #                    then answers "leaked N BYTES" with the bytes those
@@ -103,7 +104,7 @@ while True:
     except queue.Empty:
         continue
     if req[0] == "ping":
-        answers.put("pong %d" % steps)
+        answers.put("pong %d %d" % (steps, time.thread_time_ns()))
     elif req[0] == "leak":
         leaking = [int(req[1]), int(req[1]), time.monotonic(), float(req[2])]
     elif req[0] == "drop":

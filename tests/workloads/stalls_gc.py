@@ -4,10 +4,16 @@
 # so a loaded machine does not blur the truth.
 # Protocol: prints "ready", reads a line, runs, prints
 # "gc GEN DURATION_NS RUN_DELAY_NS COLLECTED UNCOLLECTABLE GAP_DELAY_NS"
-# per collection, "done", then waits for a line before exiting.
-# GAP_DELAY_NS: run delay from the previous collection's "stop" to this
-# one's "start" and from its "stop" to the next "start" (the parts of a
-# pause outside the callbacks' interval lie in those gaps).
+# per collection, "gaps SUM_NS" (every gap's run delay, once), "done",
+# then waits for a line before exiting.
+# RUN_DELAY_NS: run delay from just before the "start" clock read to
+# just after the "stop" one (a bound on the time preempted inside).
+# GAP_DELAY_NS: run delay from just before the previous collection's
+# "stop" clock read to just after this one's "start" clock read, and
+# from just before its "stop" clock read to just after the next
+# "start" one: the parts of a pause outside the callbacks' interval lie
+# in those gaps, the callbacks' own code included (3.13 probes the
+# function that calls them, Python/gc.c gc_collect_main).
 import gc
 import os
 import sys
@@ -25,15 +31,16 @@ gaps = []
 
 
 def cb(phase, info):
+    d0 = delay()
+    t = time.perf_counter_ns()
+    d1 = delay()
     if phase == "start":
-        cb.d = delay()
-        gaps.append(cb.d - cb.stop)
-        cb.t = time.perf_counter_ns()
+        gaps.append(d1 - cb.stop)
+        cb.d, cb.t = d0, t
     else:
-        t = time.perf_counter_ns()
-        log.append((info["generation"], t - cb.t, delay() - cb.d,
+        log.append((info["generation"], t - cb.t, d1 - cb.d,
                     info["collected"], info["uncollectable"]))
-        cb.stop = delay()
+        cb.stop = d0
 
 
 class Node:
@@ -61,5 +68,6 @@ gc.disable()
 gc.callbacks.remove(cb)
 for i, (g, d, r, c, u) in enumerate(log):
     print("gc", g, d, r, c, u, gaps[i] + gaps[i + 1])
+print("gaps", sum(gaps))                   # each gap once
 print("done", flush=True)
 sys.stdin.readline()
