@@ -216,24 +216,26 @@ def main():
         svc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
     base = statistics.median(x["throughput"] for x in res["plain"])
-    print("%-10s %10s %7s %15s %15s %12s %9s %13s" % (
-        "mode", "req/s", "ratio", "cpu ms/1k req", "+pyprof ms/1k", "getpid ns", "failures",
-        "first figs s"))
+    print("%-10s %10s %7s %15s %13s %11s %12s %9s %13s" % (
+        "mode", "req/s", "ratio", "cpu ms/1k req", "pyprof ms/1k", "both ms/1k", "getpid ns",
+        "failures", "first figs s"))
     for m in modes:
         rs = res[m]
         tput = statistics.median(x["throughput"] for x in rs)
         cpk = statistics.median(1000 * 1000 * x["cpu_s"] / max(1, x["ok"]) for x in rs)
+        own = statistics.median(1000 * 1000 * x["pcpu_s"] / max(1, x["ok"]) for x in rs)
         tot = statistics.median(1000 * 1000 * (x["cpu_s"] + x["pcpu_s"]) / max(1, x["ok"])
                                 for x in rs)
         ff = [x["first_s"] for x in rs if x["first_s"]]
         ok_ns = [x["syscall_ns"] for x in rs if x["clean"]]
         ns = "%.0f (%d)" % (statistics.median(ok_ns), len(ok_ns)) if ok_ns else "-"
-        print("%-10s %10.1f %7.3f %15.1f %15.1f %12s %9d %13s" % (
-            m, tput, tput / base, cpk, tot, ns, sum(x["failures"] + x["timeouts"] for x in rs),
+        print("%-10s %10.1f %7.3f %15.1f %13.1f %11.1f %12s %9d %13s" % (
+            m, tput, tput / base, cpk, own, tot, ns, sum(x["failures"] + x["timeouts"] for x in rs),
             "%.2f" % statistics.median(ff) if ff else "-"))
-    print("(%d alternating rounds of %g s, %d load threads; medians; +pyprof: the service's\n"
-          " CPU and pyprof's together during the load; getpid ns: of the (N) rounds no\n"
-          " other job's sys_enter program was attached)" % (a.runs, a.seconds, a.threads))
+    print("(%d alternating rounds of %g s, %d load threads; medians; pyprof, both: pyprof's\n"
+          " CPU, and the service's and pyprof's together, during the load; getpid ns: of\n"
+          " the (N) rounds no other job's sys_enter program was attached)" % (
+              a.runs, a.seconds, a.threads))
 
 
 if __name__ == "__main__":
