@@ -998,10 +998,14 @@ static int load_sys(struct pp_bpf *b, unsigned mode)
 }
 
 /* before the object's load: the one prog array of the target */
-static int sys_share(struct pp_bpf *b, struct bpf_map *map)
+/* the prog array and the switch's findings (ebpf/sys.bpf.h) */
+static int sys_share(struct pp_bpf *b, struct bpf_map *progs,
+		     struct bpf_map *switched)
 {
-	return b->sys_err ?: bpf_map__reuse_fd(map,
-				 bpf_map__fd(b->sys->maps.sys_progs));
+	return b->sys_err ?:
+	       bpf_map__reuse_fd(progs, bpf_map__fd(b->sys->maps.sys_progs)) ?:
+	       bpf_map__reuse_fd(switched,
+				 bpf_map__fd(b->sys->maps.sys_switched));
 }
 
 static int sys_slot(struct pp_bpf *b, int slot, struct bpf_program *prog)
@@ -1043,7 +1047,7 @@ static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 	bpf_program__set_autoload(s->progs.cond_timedwait, cond);
 	bpf_program__set_autoload(s->progs.cond_wait,
 				  cond || (precise && p->off_cond_wait));
-	err = (futex ? sys_share(b, s->maps.sys_progs) : 0) ?: gil_bpf__load(s);
+	err = (futex ? sys_share(b, s->maps.sys_progs, s->maps.sys_switched) : 0) ?: gil_bpf__load(s);
 	if (err)
 		return err;
 	err = LINK(s, gil_thread_new,
@@ -1250,7 +1254,7 @@ static int load_locks(struct pp_bpf *b)
 		s->rodata->exclude[i] = words[i];
 	c = (struct py_walk_cfg *)&s->rodata->py;
 	walk_cfg(c, p);
-	return sys_share(b, s->maps.sys_progs) ?: locks_bpf__load(s);
+	return sys_share(b, s->maps.sys_progs, s->maps.sys_switched) ?: locks_bpf__load(s);
 }
 
 static int attach_locks(struct pp_bpf *b)
@@ -1319,7 +1323,7 @@ static int load_kmem(struct pp_bpf *b, unsigned mode)
 	} else {
 		bpf_program__set_autoload(s->progs.kmem_fault, false);
 	}
-	err = sys_share(b, s->maps.sys_progs) ?: kmem_bpf__load(s);
+	err = sys_share(b, s->maps.sys_progs, s->maps.sys_switched) ?: kmem_bpf__load(s);
 	if (err && (mode & PP_BPF_KMEM_FAULTS) && s->rodata->with_faults) {
 		/* a kernel without page_fault_user or bpf_find_vma: the
 		 * rest still works */

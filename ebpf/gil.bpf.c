@@ -22,7 +22,6 @@
 #include "gil.h"
 #include "ringwake.bpf.h"
 #include "sys.bpf.h"
-#include "offcpu.bpf.h"
 
 const volatile __u32 targ_tgid;
 __u64 lost;	/* events the ring had no room for */
@@ -359,22 +358,23 @@ SEC("raw_tp")
 int BPF_PROG(gil_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next, unsigned int prev_state)
 {
+	struct sys_switch_ctx *sw = pp_switched();
 	__u64 now = bpf_ktime_get_ns(), uaddr;
 	struct gil_thread *t;
 	__u32 tid;
 
-	if (ours()) {
-		uaddr = pp_futex_blocked(preempt, prev_state);
-		if (uaddr && gil_word(uaddr)) {
-			t = thread_get((__u32)bpf_get_current_pid_tgid());
-			if (t) {
-				t->futex_start = now;
-				t->futex_uaddr = uaddr;
-			}
+	if (!sw)
+		return 0;
+	uaddr = sw->uaddr;	/* the current thread, the target's */
+	if (uaddr && gil_word(uaddr)) {
+		t = thread_get((__u32)bpf_get_current_pid_tgid());
+		if (t) {
+			t->futex_start = now;
+			t->futex_uaddr = uaddr;
 		}
 	}
-	if (BPF_CORE_READ(next, tgid) == targ_tgid) {
-		tid = BPF_CORE_READ(next, pid);
+	if (sw->next_tid) {
+		tid = sw->next_tid;
 		t = bpf_map_lookup_elem(&threads, &tid);
 		if (t && t->futex_start) {
 			emit(GIL_EV_WAIT, tid, t->futex_start, 0, now);
