@@ -38,7 +38,12 @@
 
 #define TICK_NS 100000000ull
 #define FLUSH_NS 1000000000ull
-#define POLL_MS 10
+#define POLL_MS 10	/* a viewer: it reads keys every 20 ms */
+/* pyprof record: each wake-up is pyprof's CPU on the service's cores,
+ * and each read of the rings re-reads the code objects its stacks name
+ * (collector/bpf.c); the rings wake it once a quarter full, and a tick
+ * is never late */
+#define RECORD_POLL_MS 50
 #define INHERITED_NS 3000000000ull
 #define EXEC_NS 2000000000ull
 #define RETRY_NS 50000000ull
@@ -906,7 +911,20 @@ static void detach_all(struct att *a)
 	}
 }
 
-/* Wait for any ring (or the tree's events) up to POLL_MS, then drain. */
+/* How long to wait for the rings: not past the next tick. */
+static int poll_ms(const struct att *a)
+{
+	uint64_t t = pp_now_ns(), next = a->last_tick + TICK_NS;
+	int ms = a->o->poll ? POLL_MS : RECORD_POLL_MS;
+
+	if (next <= t)
+		return 0;
+	if ((next - t) / 1000000 + 1 < (uint64_t)ms)
+		ms = (next - t) / 1000000 + 1;
+	return ms;
+}
+
+/* Wait for any ring (or the tree's events) up to poll_ms, then drain. */
 static int poll_all(struct att *a)
 {
 	struct pollfd fds[64];
@@ -924,7 +942,7 @@ static int poll_all(struct att *a)
 	/* a shim's ring is drained often: it has no wake-up of its own */
 	for (i = 0; i < a->nprocs && !inj; i++)
 		inj = a->procs[i]->inj != NULL;
-	if (poll(fds, n, inj ? 1 : POLL_MS) < 0 && errno != EINTR)
+	if (poll(fds, n, inj ? 1 : poll_ms(a)) < 0 && errno != EINTR)
 		return -errno;
 	return drain_procs(a);
 }

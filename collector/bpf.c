@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <linux/types.h>
 #include <bpf/bpf.h>
@@ -38,9 +39,11 @@
 #include "../ebpf/sys.h"
 #include "ebpf/core_btf.h"
 
+#define CODE_HDR 256
+
 struct code_info {
 	uint64_t addr;
-	uint8_t hdr[256];	/* the code object's head as last read */
+	uint8_t hdr[CODE_HDR];	/* the code object's head as last read */
 	uint32_t hdr_len;
 	uint32_t func;
 	int firstlineno;
@@ -95,6 +98,15 @@ struct pp_bpf {
 	} *spans;
 	size_t nspans, capspans;
 	struct pp_map pages;		/* page address -> bytes charged */
+	struct pp_map regions;		/* address >> REGION_SHIFT -> which
+					 * of its pages are in pages */
+};
+
+/* 2 MiB: a bit per page */
+#define REGION_SHIFT 21
+#define REGION_WORDS 8
+struct region {
+	uint64_t bits[REGION_WORDS];
 };
 
 _Static_assert(offsetof(struct lock_event, frames) == LOCK_EVENT_HEAD,
@@ -113,8 +125,10 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 
 /* ---- records ---- */
 
+/* comm: the thread's name as the probe read it (ebpf/gil.h), or NULL:
+ * read here (the threads there at attach) */
 static void emit_thread(struct pp_bpf *b, uint32_t tid, uint64_t ts,
-			int flags)
+			int flags, const char *comm)
 {
 	union {
 		struct pp_rec_thread r;
@@ -126,6 +140,8 @@ static void emit_thread(struct pp_bpf *b, uint32_t tid, uint64_t ts,
 
 	if (tid == (uint32_t)b->proc.pid) {
 		strcpy(name, "MainThread");
+	} else if (comm) {
+		snprintf(name, sizeof(name), "%.*s", 15, comm);
 	} else if (!(flags & PP_THREAD_EXIT)) {
 		snprintf(fn, sizeof(fn), "/proc/%d/task/%u/comm", b->proc.pid,
 			 tid);
@@ -186,10 +202,19 @@ static int on_gil(void *ctx, void *data, size_t len)
 		emit_gil(b, e->tid, PP_GIL_WAIT, e->wait_start, e->released);
 		break;
 	case GIL_EV_THREAD_NEW:
-		emit_thread(b, e->tid, e->released, 0);
+	case GIL_EV_THREAD_NAME:
+		/* a rename is the thread's record again, with a later time:
+		 * the model keeps the first time and the last name */
+		if (e->kind == GIL_EV_THREAD_NAME &&
+		    e->tid == (uint32_t)b->proc.pid)
+			break;
+		emit_thread(b, e->tid, e->released, 0,
+			    len >= sizeof(struct gil_thread_event) ?
+				    ((const struct gil_thread_event *)e)->comm :
+				    "");
 		break;
 	case GIL_EV_THREAD_EXIT:
-		emit_thread(b, e->tid, e->released, PP_THREAD_EXIT);
+		emit_thread(b, e->tid, e->released, PP_THREAD_EXIT, NULL);
 		break;
 	}
 	return 0;
@@ -295,34 +320,64 @@ static int span_has(const struct pp_bpf *b, uint64_t addr)
 	return i < b->nspans && b->spans[i].start <= addr;
 }
 
-/* the first-touched pages in [start, end) are gone (unmapped, given
- * back with madvise, below a lowered break) */
+/* the charged pages of region r (REGION_SHIFT) in [start, end), in
+ * address order, gone */
+static void region_free(struct pp_bpf *b, uint64_t r, uint64_t start,
+			uint64_t end)
+{
+	struct region *rg = pp_map_get(&b->regions, r);
+	uint64_t a, m, *v, left = 0;
+	unsigned w, bit;
+
+	if (!rg)
+		return;
+	for (w = 0; w < REGION_WORDS; w++) {
+		for (m = rg->bits[w]; m; m &= m - 1) {
+			bit = __builtin_ctzll(m);
+			a = (r << REGION_SHIFT) + ((uint64_t)(w * 64 + bit) << 12);
+			if (a < start || a >= end)
+				continue;
+			v = pp_map_get(&b->pages, a);
+			emit_map(b, PP_REC_MUNMAP, a, v ? *v : 4096, 0);
+			pp_map_del(&b->pages, a, NULL);
+			rg->bits[w] &= ~(1ull << bit);
+		}
+		left |= rg->bits[w];
+	}
+	if (!left)
+		pp_map_del(&b->regions, r, NULL);
+}
+
+/*
+ * The first-touched pages in [start, end) are gone (unmapped, given
+ * back with madvise, below a lowered break). Looked for only in the
+ * regions that hold some: a service's threads give back most of their
+ * 8 MiB stacks at each exit, where hardly a page was charged.
+ */
 static void pages_free(struct pp_bpf *b, uint64_t start, uint64_t end)
 {
-	uint64_t *gone, a, *v;
+	uint64_t r, lo, hi, *rs;
 	size_t n = 0, i;
 
 	if (!b->kmem_faults || !b->pages.count || end <= start)
 		return;
 	start &= ~4095ull;
-	if ((end - start) / 4096 <= b->pages.count) {
-		for (a = start; a < end; a += 4096)
-			if ((v = pp_map_get(&b->pages, a))) {
-				emit_map(b, PP_REC_MUNMAP, a, *v, 0);
-				pp_map_del(&b->pages, a, NULL);
-			}
+	lo = start >> REGION_SHIFT;
+	hi = (end - 1) >> REGION_SHIFT;
+	if (hi - lo < b->regions.count) {
+		for (r = lo; r <= hi; r++)
+			region_free(b, r, start, end);
 		return;
 	}
-	gone = pp_xmalloc(b->pages.count * sizeof(*gone));
-	pp_map_for_each(&b->pages, i)
-		if (b->pages.keys[i] >= start && b->pages.keys[i] < end)
-			gone[n++] = b->pages.keys[i];
-	for (i = 0; i < n; i++) {
-		v = pp_map_get(&b->pages, gone[i]);
-		emit_map(b, PP_REC_MUNMAP, gone[i], v ? *v : 4096, 0);
-		pp_map_del(&b->pages, gone[i], NULL);
+	rs = pp_xmalloc(b->regions.count * sizeof(*rs));
+	pp_map_for_each(&b->regions, i) {
+		r = b->regions.keys[i] == ~0ull ? 0 : b->regions.keys[i];
+		if (r >= lo && r <= hi)
+			rs[n++] = r;
 	}
-	free(gone);
+	for (i = 0; i < n; i++)
+		region_free(b, rs[i], start, end);
+	free(rs);
 }
 
 /* the frames a kmem event carries: as many as its length holds
@@ -342,6 +397,7 @@ static void kmem_fault(struct pp_bpf *b, const struct kmem_event *e,
 		       size_t len)
 {
 	uint32_t n = kmem_frames(e, len);
+	struct region *rg;
 	uint64_t *v;
 	int fresh;
 
@@ -351,6 +407,10 @@ static void kmem_fault(struct pp_bpf *b, const struct kmem_event *e,
 	if (!v || !fresh)
 		return;
 	*v = e->size;
+	rg = pp_map_put(&b->regions, e->addr >> REGION_SHIFT, &fresh);
+	if (rg)
+		rg->bits[(e->addr >> 18) & (REGION_WORDS - 1)] |=
+			1ull << ((e->addr >> 12) & 63);
 	emit_map(b, PP_REC_MMAP, e->addr, e->size,
 		 stack_id(b, e->frames, n, e->tid));
 }
@@ -506,21 +566,32 @@ static int same_code(const uint8_t *a, const uint8_t *b, const uint32_t *offs,
 	return 1;
 }
 
-static struct code_info *code_get(struct pp_bpf *b, uint64_t addr)
+/* the bytes of a code object's head that code_get compares and uses */
+static uint32_t code_want(const struct pp_pylayout *l)
 {
-	const struct pp_pylayout *l = &b->proc.layout;
-	uint8_t hdr[256];
-	uint32_t want = 0, *slot, offs[] = { l->code_filename, l->code_name,
-					      l->code_qualname,
-					      l->code_firstlineno,
-					      l->code_linetable };
-	struct code_info *c;
-	uint64_t lt, size = 0;
+	uint32_t want = 0, offs[] = { l->code_filename, l->code_name,
+				      l->code_qualname, l->code_firstlineno,
+				      l->code_linetable };
 	size_t i;
 
 	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++)
 		if (offs[i] != PP_OFF_NONE && offs[i] + 8 > want)
 			want = offs[i] + 8;
+	return want;
+}
+
+/* pre: the head as read already this round (code_prefetch), or NULL */
+static struct code_info *code_get(struct pp_bpf *b, uint64_t addr,
+				  const uint8_t *pre)
+{
+	const struct pp_pylayout *l = &b->proc.layout;
+	uint8_t hdr[CODE_HDR];
+	uint32_t want = code_want(l), *slot,
+		 offs[] = { l->code_filename, l->code_name, l->code_qualname,
+			    l->code_firstlineno, l->code_linetable };
+	struct code_info *c;
+	uint64_t lt, size = 0;
+
 	if (want > sizeof(hdr))
 		return NULL;
 	slot = pp_map_u32(&b->codes, addr, 0, 0);
@@ -530,7 +601,9 @@ static struct code_info *code_get(struct pp_bpf *b, uint64_t addr)
 		return &b->code[*slot];
 	/* the process has ended (its last events drained after its exit),
 	 * or the page is gone: what this address held when last seen */
-	if (pp_pyproc_read(&b->proc, addr, hdr, want))
+	if (pre)
+		memcpy(hdr, pre, want);
+	else if (pp_pyproc_read(&b->proc, addr, hdr, want))
 		return slot ? &b->code[*slot] : NULL;
 	/* freed and reused since the event: what this address held when
 	 * last seen (a frame ran it when the event was read), or nothing */
@@ -605,6 +678,42 @@ static int frame_line(struct pp_bpf *b, struct code_info *c, uint64_t instr)
 	return e->line;
 }
 
+/*
+ * The heads of a stack's code objects not yet read this round, in one
+ * process_vm_readv (one call per object was most of the collector's
+ * system time on a service): have[i] when hdr[i] holds frame i's. A
+ * read that stops at an unreadable one leaves the rest to code_get.
+ */
+static void code_prefetch(struct pp_bpf *b, const struct py_rawframe *raw,
+			  uint32_t n, uint8_t (*hdr)[CODE_HDR], uint8_t *have)
+{
+	struct iovec loc[PY_MAX_FRAMES], rem[PY_MAX_FRAMES];
+	uint32_t want = code_want(&b->proc.layout), i, j, k = 0, *slot;
+	uint8_t ix[PY_MAX_FRAMES];
+	ssize_t got;
+
+	memset(have, 0, n);
+	if (want > CODE_HDR)
+		return;
+	for (i = 0; i < n; i++) {
+		slot = pp_map_u32(&b->codes, raw[i].code, 0, 0);
+		if (slot && b->code[*slot].checked == b->round)
+			continue;
+		for (j = 0; j < i && raw[j].code != raw[i].code; j++)
+			;
+		if (j < i)	/* read for frame j: checked by then */
+			continue;
+		loc[k] = (struct iovec){ hdr[i], want };
+		rem[k] = (struct iovec){ (void *)(uintptr_t)raw[i].code, want };
+		ix[k++] = i;
+	}
+	if (k < 2)
+		return;
+	got = process_vm_readv(b->proc.pid, loc, k, rem, k, 0);
+	for (j = 0; j < k && got >= (ssize_t)want; j++, got -= want)
+		have[ix[j]] = 1;
+}
+
 /* Stack id of the raw frames (defining FUNC/STACK records), 0 if none. */
 static uint32_t stack_id(struct pp_bpf *b, const struct py_rawframe *raw,
 			 uint32_t n, uint32_t tid)
@@ -614,13 +723,16 @@ static uint32_t stack_id(struct pp_bpf *b, const struct py_rawframe *raw,
 		char buf[sizeof(struct pp_rec_stack) +
 			 PY_MAX_FRAMES * sizeof(struct pp_frame)];
 	} u;
+	uint8_t hdr[PY_MAX_FRAMES][CODE_HDR], have[PY_MAX_FRAMES];
 	uint32_t i, k = 0, *slot;
 	uint64_t h;
 
 	if (n > PY_MAX_FRAMES)
 		n = PY_MAX_FRAMES;
+	code_prefetch(b, raw, n, hdr, have);
 	for (i = 0; i < n; i++) {
-		struct code_info *c = code_get(b, raw[i].code);
+		struct code_info *c = code_get(b, raw[i].code,
+					       have[i] ? hdr[i] : NULL);
 
 		if (!c || !c->func)
 			continue;
@@ -886,10 +998,14 @@ static int load_sys(struct pp_bpf *b, unsigned mode)
 }
 
 /* before the object's load: the one prog array of the target */
-static int sys_share(struct pp_bpf *b, struct bpf_map *map)
+/* the prog array and the switch's findings (ebpf/sys.bpf.h) */
+static int sys_share(struct pp_bpf *b, struct bpf_map *progs,
+		     struct bpf_map *switched)
 {
-	return b->sys_err ?: bpf_map__reuse_fd(map,
-				 bpf_map__fd(b->sys->maps.sys_progs));
+	return b->sys_err ?:
+	       bpf_map__reuse_fd(progs, bpf_map__fd(b->sys->maps.sys_progs)) ?:
+	       bpf_map__reuse_fd(switched,
+				 bpf_map__fd(b->sys->maps.sys_switched));
 }
 
 static int sys_slot(struct pp_bpf *b, int slot, struct bpf_program *prog)
@@ -931,13 +1047,15 @@ static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 	bpf_program__set_autoload(s->progs.cond_timedwait, cond);
 	bpf_program__set_autoload(s->progs.cond_wait,
 				  cond || (precise && p->off_cond_wait));
-	err = (futex ? sys_share(b, s->maps.sys_progs) : 0) ?: gil_bpf__load(s);
+	err = (futex ? sys_share(b, s->maps.sys_progs, s->maps.sys_switched) : 0) ?: gil_bpf__load(s);
 	if (err)
 		return err;
 	err = LINK(s, gil_thread_new,
 		   bpf_program__attach(s->progs.gil_thread_new)) ?:
 	      LINK(s, gil_thread_exit,
-		   bpf_program__attach(s->progs.gil_thread_exit));
+		   bpf_program__attach(s->progs.gil_thread_exit)) ?:
+	      LINK(s, gil_thread_rename,
+		   bpf_program__attach(s->progs.gil_thread_rename));
 	if (err)
 		return err;
 	if ((mode & PP_BPF_GIL_FUTEX)) {
@@ -1136,7 +1254,7 @@ static int load_locks(struct pp_bpf *b)
 		s->rodata->exclude[i] = words[i];
 	c = (struct py_walk_cfg *)&s->rodata->py;
 	walk_cfg(c, p);
-	return sys_share(b, s->maps.sys_progs) ?: locks_bpf__load(s);
+	return sys_share(b, s->maps.sys_progs, s->maps.sys_switched) ?: locks_bpf__load(s);
 }
 
 static int attach_locks(struct pp_bpf *b)
@@ -1205,7 +1323,7 @@ static int load_kmem(struct pp_bpf *b, unsigned mode)
 	} else {
 		bpf_program__set_autoload(s->progs.kmem_fault, false);
 	}
-	err = sys_share(b, s->maps.sys_progs) ?: kmem_bpf__load(s);
+	err = sys_share(b, s->maps.sys_progs, s->maps.sys_switched) ?: kmem_bpf__load(s);
 	if (err && (mode & PP_BPF_KMEM_FAULTS) && s->rodata->with_faults) {
 		/* a kernel without page_fault_user or bpf_find_vma: the
 		 * rest still works */
@@ -1240,6 +1358,7 @@ static int attach_kmem(struct pp_bpf *b, unsigned mode)
 	b->kmem_lines = !!(mode & PP_BPF_KMEM_LINES);
 	b->kmem_faults = b->kmem_lines && (mode & PP_BPF_KMEM_FAULTS);
 	pp_map_init(&b->pages, sizeof(uint64_t));
+	pp_map_init(&b->regions, sizeof(struct region));
 	add_source(b, "kmem: syscall tracepoints mmap/munmap/brk%s%s",
 		   b->kmem_lines ? ", Python stack of each mmap and brk growth "
 				   "read in BPF" :
@@ -1261,7 +1380,7 @@ static void emit_threads(struct pp_bpf *b)
 		return;
 	while ((d = readdir(dir)))
 		if (d->d_name[0] != '.')
-			emit_thread(b, atoi(d->d_name), b->t_attach, 0);
+			emit_thread(b, atoi(d->d_name), b->t_attach, 0, NULL);
 	closedir(dir);
 }
 
@@ -1531,6 +1650,7 @@ void pp_bpf_detach(struct pp_bpf *b)
 	free(b->brk);
 	free(b->spans);
 	pp_map_free(&b->pages);
+	pp_map_free(&b->regions);
 	pp_map_free(&b->funcs);
 	pp_map_free(&b->stacks);
 	pp_map_free(&b->codes);

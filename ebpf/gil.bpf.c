@@ -22,7 +22,6 @@
 #include "gil.h"
 #include "ringwake.bpf.h"
 #include "sys.bpf.h"
-#include "offcpu.bpf.h"
 
 const volatile __u32 targ_tgid;
 __u64 lost;	/* events the ring had no room for */
@@ -359,22 +358,23 @@ SEC("raw_tp")
 int BPF_PROG(gil_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next, unsigned int prev_state)
 {
+	struct sys_switch_ctx *sw = pp_switched();
 	__u64 now = bpf_ktime_get_ns(), uaddr;
 	struct gil_thread *t;
 	__u32 tid;
 
-	if (ours()) {
-		uaddr = pp_futex_blocked(preempt, prev_state);
-		if (uaddr && gil_word(uaddr)) {
-			t = thread_get((__u32)bpf_get_current_pid_tgid());
-			if (t) {
-				t->futex_start = now;
-				t->futex_uaddr = uaddr;
-			}
+	if (!sw)
+		return 0;
+	uaddr = sw->uaddr;	/* the current thread, the target's */
+	if (uaddr && gil_word(uaddr)) {
+		t = thread_get((__u32)bpf_get_current_pid_tgid());
+		if (t) {
+			t->futex_start = now;
+			t->futex_uaddr = uaddr;
 		}
 	}
-	if (BPF_CORE_READ(next, tgid) == targ_tgid) {
-		tid = BPF_CORE_READ(next, pid);
+	if (sw->next_tid) {
+		tid = sw->next_tid;
 		t = bpf_map_lookup_elem(&threads, &tid);
 		if (t && t->futex_start) {
 			emit(GIL_EV_WAIT, tid, t->futex_start, 0, now);
@@ -385,6 +385,26 @@ int BPF_PROG(gil_switch, bool preempt, struct task_struct *prev,
 	return 0;
 }
 
+/* a thread's creation or rename, with its name as it is now */
+static void emit_named(__u32 kind, __u32 tid, const char *comm)
+{
+	struct gil_thread_event *e;
+
+	e = bpf_ringbuf_reserve(&gil_events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&lost, 1);
+		return;
+	}
+	e->e.kind = kind;
+	e->e.tid = tid;
+	e->e.wait_start = 0;
+	e->e.acquired = 0;
+	e->e.released = bpf_ktime_get_ns();
+	if (bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), comm) < 0)
+		e->comm[0] = 0;
+	bpf_ringbuf_submit(e, pp_rb_wake(&gil_events));
+}
+
 /* thread lifetimes */
 SEC("raw_tp/sched_process_fork")
 int BPF_PROG(gil_thread_new, struct task_struct *parent,
@@ -392,8 +412,18 @@ int BPF_PROG(gil_thread_new, struct task_struct *parent,
 {
 	/* threads only: a forked child process is another tgid */
 	if (ours() && BPF_CORE_READ(child, tgid) == targ_tgid)
-		emit(GIL_EV_THREAD_NEW, BPF_CORE_READ(child, pid), 0, 0,
-		     bpf_ktime_get_ns());
+		emit_named(GIL_EV_THREAD_NEW, BPF_CORE_READ(child, pid),
+			   child->comm);
+	return 0;
+}
+
+/* prctl(PR_SET_NAME), a write to /proc/.../comm (pthread_setname_np;
+ * threading names its threads so on 3.14+): rare on any machine */
+SEC("raw_tp/task_rename")
+int BPF_PROG(gil_thread_rename, struct task_struct *task, const char *comm)
+{
+	if (BPF_CORE_READ(task, tgid) == targ_tgid)
+		emit_named(GIL_EV_THREAD_NAME, BPF_CORE_READ(task, pid), comm);
 	return 0;
 }
 

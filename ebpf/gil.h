@@ -20,6 +20,7 @@ enum gil_ev_kind {
 	GIL_EV_WAIT = 2,	/* futex mode: one blocked futex wait on the GIL */
 	GIL_EV_THREAD_NEW = 3,	/* a thread of the target was created */
 	GIL_EV_THREAD_EXIT = 4,	/* a thread of the target exited */
+	GIL_EV_THREAD_NAME = 5,	/* a thread of the target renamed itself */
 };
 
 struct gil_event {
@@ -28,6 +29,14 @@ struct gil_event {
 	__u64 wait_start;	/* 0: took the GIL without waiting */
 	__u64 acquired;		/* 0: was held when we attached */
 	__u64 released;		/* CYCLE: release; WAIT: end of the wait */
+};
+
+/* THREAD_NEW and THREAD_NAME: the event, then the thread's name (its
+ * comm: at creation its creator's, copied; then each rename's), so that
+ * the collector reads no /proc file per thread */
+struct gil_thread_event {
+	struct gil_event e;
+	char comm[16];		/* TASK_COMM_LEN */
 };
 
 /* a thread's state, the threads map's value (read back at detach) */

@@ -17,7 +17,6 @@
 #include "ringwake.bpf.h"
 #include "pystack.bpf.h"
 #include "sys.bpf.h"
-#include "offcpu.bpf.h"
 
 const volatile __u32 targ_tgid;
 __u64 lost;	/* events the ring had no room for */
@@ -94,15 +93,15 @@ SEC("raw_tp")
 int BPF_PROG(lock_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next, unsigned int prev_state)
 {
-	__u64 now = bpf_ktime_get_ns(), uaddr;
+	struct sys_switch_ctx *sw = pp_switched();
+	__u64 now = bpf_ktime_get_ns();
 
-	if ((bpf_get_current_pid_tgid() >> 32) == targ_tgid) {
-		uaddr = pp_futex_blocked(preempt, prev_state);
-		if (uaddr)
-			blocks(uaddr, now);
-	}
-	if (BPF_CORE_READ(next, tgid) == targ_tgid)
-		resumes(BPF_CORE_READ(next, pid), now);
+	if (!sw)
+		return 0;
+	if (sw->uaddr)		/* the current thread, the target's */
+		blocks(sw->uaddr, now);
+	if (sw->next_tid)
+		resumes(sw->next_tid, now);
 	return 0;
 }
 

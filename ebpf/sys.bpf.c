@@ -66,25 +66,31 @@ SEC("raw_tp/sched_switch")
 int BPF_PROG(sys_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next, unsigned int prev_state)
 {
-	__u32 tid;
+	__u64 uaddr = 0;
+	__u32 tid, next_tid = 0;
 	__u8 one = 1;
-	int run = 0;
+	struct sys_switch_ctx *sw;
 
-	if (!preempt && prev_state && ours() &&
-	    pp_futex_blocked(preempt, prev_state)) {
+	if (!preempt && prev_state && ours())
+		uaddr = pp_futex_blocked(preempt, prev_state);
+	if (uaddr) {
 		tid = (__u32)bpf_get_current_pid_tgid();
 		bpf_map_update_elem(&futex_blocked, &tid, &one, BPF_ANY);
-		run = 1;
 	}
 	if (BPF_CORE_READ(next, tgid) == targ_tgid) {
 		tid = BPF_CORE_READ(next, pid);
 		if (!bpf_map_delete_elem(&futex_blocked, &tid))
-			run = 1;
+			next_tid = tid;
 	}
-	if (run) {
-		bpf_tail_call(ctx, &sys_progs, SYS_GIL_SWITCH);
-		bpf_tail_call(ctx, &sys_progs, SYS_LOCK_SWITCH);
-	}
+	if (!uaddr && !next_tid)
+		return 0;
+	sw = pp_switched();
+	if (!sw)
+		return 0;
+	sw->uaddr = uaddr;
+	sw->next_tid = next_tid;
+	bpf_tail_call(ctx, &sys_progs, SYS_GIL_SWITCH);
+	bpf_tail_call(ctx, &sys_progs, SYS_LOCK_SWITCH);
 	return 0;
 }
 

@@ -166,7 +166,9 @@ struct pp_rec_stack {
  * (collector/bpf.c) from here, so the two never meet in one trace. */
 #define PP_BPF_ID_BASE 0x80000000u
 
-/* THREAD: aux = OS tid; the name (Python's Thread.name or comm). */
+/* THREAD: aux = OS tid; the name (Python's Thread.name or comm). A
+ * later THREAD of a tid (not EXIT) renames it (eBPF: the thread set its
+ * comm); its start stays the first one's. */
 #define PP_THREAD_EXIT 0x1	/* flags: the thread exited at ts */
 #define PP_THREAD_PYNAME 0x2	/* flags: threading.Thread.name, keep it */
 struct pp_rec_thread {

@@ -17,7 +17,9 @@ In a run the load generator (tests/workloads/loadgen.py, 4 threads,
 keep-alive, the normal endpoints) drives the service for --seconds after
 pyprof is attached; pyprof detaches after it. Figures per mode: median
 throughput (ok requests/s) and its ratio to plain's median, the service's
-CPU (user+sys, from /proc) per 1000 requests, failures and timeouts, and
+CPU (user+sys, from /proc) per 1000 requests, alone and with pyprof's own
+CPU during the load (both share the machine's cores; each round also
+prints pyprof's wake-ups per second), failures and timeouts, and
 for attached modes the time from starting pyprof to its first figures
 (a batch frame: pyprof --pid PID -b -n 1 -d 0.05), median of the rounds.
 Before the load, scripts/syscall_cost.c (built here with cc) times
@@ -52,6 +54,20 @@ def cpu(pid):
     with open("/proc/%d/stat" % pid) as f:
         f = f.read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wakeups(pid):
+    """Voluntary context switches of the process's threads: its wake-ups."""
+    n = 0
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, t)) as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        n += int(line.split()[1])
+        except OSError:
+            pass
+    return n
 
 
 def start_service():
@@ -178,16 +194,20 @@ def main():
                 ns, still = syscall_ns(sc)
                 clean = alone and still
                 c0 = cpu(svc.pid)
+                pc0, w0 = (cpu(p.pid), wakeups(p.pid)) if p else (0, 0)
                 st = load(port, a.seconds, a.threads)
                 c1 = cpu(svc.pid)
+                pc1, w1 = (cpu(p.pid), wakeups(p.pid)) if p else (0, 0)
                 if p:
                     p.send_signal(signal.SIGINT)
                     p.wait(60)
                 ff = first_figures(svc.pid, MODES[m]) if MODES[m] is not None else None
-                st.update(cpu_s=c1 - c0, first_s=ff, syscall_ns=ns, clean=clean)
+                st.update(cpu_s=c1 - c0, pcpu_s=pc1 - pc0, wake=(w1 - w0) / st["seconds"],
+                          first_s=ff, syscall_ns=ns, clean=clean)
                 res[m].append(st)
-                print("round %d %-9s %8.1f req/s  cpu %.2f s  getpid %.0f ns%s  fail %d  timeout %d%s" %
-                      (r + 1, m, st["throughput"], st["cpu_s"], ns,
+                print("round %d %-9s %8.1f req/s  cpu %.2f s + pyprof %.2f s (%.0f wake-ups/s)  "
+                      "getpid %.0f ns%s  fail %d  timeout %d%s" %
+                      (r + 1, m, st["throughput"], st["cpu_s"], st["pcpu_s"], st["wake"], ns,
                        "" if clean else " (others' hooks)", st["failures"],
                        st["timeouts"], "  first figures %.2f s" % ff if ff else ""),
                       file=sys.stderr, flush=True)
@@ -196,21 +216,26 @@ def main():
         svc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
     base = statistics.median(x["throughput"] for x in res["plain"])
-    print("%-10s %10s %7s %15s %12s %9s %13s" % ("mode", "req/s", "ratio", "cpu ms/1k req",
-                                                 "getpid ns", "failures", "first figs s"))
+    print("%-10s %10s %7s %15s %13s %11s %12s %9s %13s" % (
+        "mode", "req/s", "ratio", "cpu ms/1k req", "pyprof ms/1k", "both ms/1k", "getpid ns",
+        "failures", "first figs s"))
     for m in modes:
         rs = res[m]
         tput = statistics.median(x["throughput"] for x in rs)
         cpk = statistics.median(1000 * 1000 * x["cpu_s"] / max(1, x["ok"]) for x in rs)
+        own = statistics.median(1000 * 1000 * x["pcpu_s"] / max(1, x["ok"]) for x in rs)
+        tot = statistics.median(1000 * 1000 * (x["cpu_s"] + x["pcpu_s"]) / max(1, x["ok"])
+                                for x in rs)
         ff = [x["first_s"] for x in rs if x["first_s"]]
         ok_ns = [x["syscall_ns"] for x in rs if x["clean"]]
         ns = "%.0f (%d)" % (statistics.median(ok_ns), len(ok_ns)) if ok_ns else "-"
-        print("%-10s %10.1f %7.3f %15.1f %12s %9d %13s" % (
-            m, tput, tput / base, cpk, ns, sum(x["failures"] + x["timeouts"] for x in rs),
+        print("%-10s %10.1f %7.3f %15.1f %13.1f %11.1f %12s %9d %13s" % (
+            m, tput, tput / base, cpk, own, tot, ns, sum(x["failures"] + x["timeouts"] for x in rs),
             "%.2f" % statistics.median(ff) if ff else "-"))
-    print("(%d alternating rounds of %g s, %d load threads; medians; getpid ns: of the\n"
-          " (N) rounds no other job's sys_enter program was attached)" % (a.runs, a.seconds,
-                                                                          a.threads))
+    print("(%d alternating rounds of %g s, %d load threads; medians; pyprof, both: pyprof's\n"
+          " CPU, and the service's and pyprof's together, during the load; getpid ns: of\n"
+          " the (N) rounds no other job's sys_enter program was attached)" % (
+              a.runs, a.seconds, a.threads))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,14 @@
 #                    (no page of it made yet): "premapped MB"
 #   touch         -> write one byte in each page of it: "touched PAGES"
 #   spin S        -> gc.collect(0) every 10 ms for S s in a thread: "spinning"
+#   untouch       -> give its second half back (madvise MADV_DONTNEED):
+#                    "untouched PAGES"
+#   thread        -> start a thread that waits to be renamed: "started TID"
+#   rename NAME   -> that thread sets its OS name (prctl PR_SET_NAME, as
+#                    pthread_setname_np does) and ends, waiting for the GIL
+#                    that this one holds busy meanwhile: "renamed NAME TID"
 #   quit          -> exits
+import ctypes
 import gc
 import mmap
 import os
@@ -127,6 +134,10 @@ for cmd in sys.stdin:
             pre[i] = 1                          # TOUCH
             n += 1
         out = "touched %d" % n
+    elif words[0] == "untouch":
+        half = len(pre) // 2
+        pre.madvise(mmap.MADV_DONTNEED, half, half)
+        out = "untouched %d" % (half // 4096)
     elif words[0] == "spin":                # collections in the background
         def spin(until):
             while time.monotonic() < until:
@@ -135,6 +146,29 @@ for cmd in sys.stdin:
         threading.Thread(target=spin, args=(time.monotonic() + float(words[1]),),
                          daemon=True).start()
         out = "spinning"
+    elif words[0] == "thread":
+        go, named, tids = threading.Event(), [], []
+
+        def renamed():
+            tids.append(threading.get_native_id())
+            go.wait()
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(15, named[0].encode(), 0, 0, 0)     # PR_SET_NAME
+
+        th = threading.Thread(target=renamed)
+        th.start()
+        while not tids:
+            time.sleep(0.001)
+        out = "started %d" % tids[0]
+    elif words[0] == "rename":
+        named.append(words[1])
+        go.set()
+        # busy meanwhile: the thread waits for the GIL (so it is among
+        # the GIL's threads) before and after its rename
+        while th.is_alive():
+            pass
+        th.join()
+        out = "renamed %s %d" % (words[1], tids[0])
     elif words[0] == "quit":
         break
     else:
