@@ -206,6 +206,41 @@ static __attribute__((noinline)) void reused(const void *op, uintptr_t b)
 	pp_in_hook--;
 }
 
+/*
+ * Sampled: a re-creation is drawn as an allocation of its size would
+ * be, on the thread's countdown. A block drawn once at its malloc and
+ * followed through all its re-creations made a site's count all or
+ * nothing (a loop re-making one list). Drawn: its new life is recorded
+ * (a RETAG); not drawn, a recorded block's old life ends there (a FREE).
+ * A size unknown (0: heap types) keeps the old way: a recorded block
+ * moves with its weight.
+ */
+static __attribute__((noinline)) void reused_sampled(const void *op,
+						    uintptr_t b, uint64_t n,
+						    int take)
+{
+	int was = pp_sample_contains((void *)b);
+
+	if (take || (was && !n)) {
+		if (!was)
+			pp_sample_insert((void *)b);
+		reused(op, b);
+	} else if (was && pp_sample_remove((void *)b)) {
+		pp_in_hook++;
+		pp_emit_free(PP_DOM_PYOBJ, (void *)b);
+		pp_in_hook--;
+	}
+}
+
+static inline void drawn(const void *op, uintptr_t b)
+{
+	uint64_t n = obj_size(op);
+	int take = n && pp_sample_take(n);
+
+	if (unlikely(take) || unlikely(pp_sample_maybe((void *)b)))
+		reused_sampled(op, b, n, take);
+}
+
 /* recording stopped (collector gone, --duration, a forked child): step
  * aside for good; the GIL is held here */
 static __attribute__((noinline)) int tracer_stopped(void *op, int event)
@@ -227,10 +262,10 @@ static int tracer(void *op, int event, void *data)
 
 		if (likely(b == pp_fl_last))
 			pp_fl_last = 0;		/* fresh: the hook saw it */
-		else if (!pp_shim.sample_bytes ||
-			 unlikely(pp_sample_maybe((void *)b)))
-			reused(op, b);	/* sampled: only a recorded block
-					 * moves (keeping its weight) */
+		else if (!pp_shim.sample_bytes)
+			reused(op, b);
+		else
+			drawn(op, b);
 	}
 	if (fl.next)
 		return fl.next(op, event, fl.next_data);
