@@ -18,7 +18,8 @@ With --children:
   (a finished child's heap as it was at its end of run).
 - pyprof busy (PYPROF_TEST_PROBES_DELAY: 2 s before each process's
   probes) while each child, its shim answered meanwhile, runs its whole
-  life making far more records than one drain of its ring takes: each
+  life making far more records than one drain of its ring takes (a
+  64 MiB ring each, so that the life fits): each
   child's line is still exact, nothing dropped (its ring is drained to
   the end when it ends).
 --children --no-bpf: status 2, no trace.
@@ -124,7 +125,10 @@ def with_children(label, py):
 
 def busy(label, py, over):
     t = "%s wrap --children, pyprof busy" % label
-    rec = h.record(py, W, ("wait", str(STATUS), str(CHURN)), ("--children",),
+    # a 64 MiB ring per child: a child's whole life fits while pyprof is
+    # busy (3.12's spawn child makes ~690,000 records, 16 MiB dropped some)
+    rec = h.record(py, W, ("wait", str(STATUS), str(CHURN)),
+                   ("--children", "--ring-size", str(64 << 20)),
                    env={"PYPROF_TEST_PROBES_DELAY": "2"})
     said = kids_said(rec.out)
     if not h.check(rec.report is not None and sorted(said) == sorted(KIDS) and
