@@ -566,15 +566,26 @@ static int same_code(const uint8_t *a, const uint8_t *b, const uint32_t *offs,
 	return 1;
 }
 
-/* the bytes of a code object's head that code_get compares and uses */
+/* the fields of a code object's head that code_get compares and uses */
+#define CODE_NFIELDS 5
+static void code_fields(const struct pp_pylayout *l,
+			uint32_t offs[CODE_NFIELDS])
+{
+	offs[0] = l->code_filename;
+	offs[1] = l->code_name;
+	offs[2] = l->code_qualname;
+	offs[3] = l->code_firstlineno;
+	offs[4] = l->code_linetable;
+}
+
+/* the bytes of the head those fields take */
 static uint32_t code_want(const struct pp_pylayout *l)
 {
-	uint32_t want = 0, offs[] = { l->code_filename, l->code_name,
-				      l->code_qualname, l->code_firstlineno,
-				      l->code_linetable };
+	uint32_t want = 0, offs[CODE_NFIELDS];
 	size_t i;
 
-	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++)
+	code_fields(l, offs);
+	for (i = 0; i < CODE_NFIELDS; i++)
 		if (offs[i] != PP_OFF_NONE && offs[i] + 8 > want)
 			want = offs[i] + 8;
 	return want;
@@ -586,12 +597,11 @@ static struct code_info *code_get(struct pp_bpf *b, uint64_t addr,
 {
 	const struct pp_pylayout *l = &b->proc.layout;
 	uint8_t hdr[CODE_HDR];
-	uint32_t want = code_want(l), *slot,
-		 offs[] = { l->code_filename, l->code_name, l->code_qualname,
-			    l->code_firstlineno, l->code_linetable };
+	uint32_t want = code_want(l), *slot, offs[CODE_NFIELDS];
 	struct code_info *c;
 	uint64_t lt, size = 0;
 
+	code_fields(l, offs);
 	if (want > sizeof(hdr))
 		return NULL;
 	slot = pp_map_u32(&b->codes, addr, 0, 0);
@@ -611,8 +621,7 @@ static struct code_info *code_get(struct pp_bpf *b, uint64_t addr,
 		return slot ? &b->code[*slot] : NULL;
 	if (slot) {
 		c = &b->code[*slot];
-		if (same_code(c->hdr, hdr, offs,
-			      sizeof(offs) / sizeof(offs[0]))) {
+		if (same_code(c->hdr, hdr, offs, CODE_NFIELDS)) {
 			c->checked = b->round;
 			return c;
 		}
@@ -997,8 +1006,8 @@ static int load_sys(struct pp_bpf *b, unsigned mode)
 	return err ?: sys_bpf__attach(s);
 }
 
-/* before the object's load: the one prog array of the target */
-/* the prog array and the switch's findings (ebpf/sys.bpf.h) */
+/* before the object's load: the target's one prog array and the
+ * switch's findings (ebpf/sys.bpf.h), shared with ebpf/sys.bpf.c */
 static int sys_share(struct pp_bpf *b, struct bpf_map *progs,
 		     struct bpf_map *switched)
 {
@@ -1047,7 +1056,9 @@ static int attach_gil(struct pp_bpf *b, unsigned mode, char *why,
 	bpf_program__set_autoload(s->progs.cond_timedwait, cond);
 	bpf_program__set_autoload(s->progs.cond_wait,
 				  cond || (precise && p->off_cond_wait));
-	err = (futex ? sys_share(b, s->maps.sys_progs, s->maps.sys_switched) : 0) ?: gil_bpf__load(s);
+	err = (futex ? sys_share(b, s->maps.sys_progs,
+				 s->maps.sys_switched) : 0) ?:
+	      gil_bpf__load(s);
 	if (err)
 		return err;
 	err = LINK(s, gil_thread_new,
@@ -1254,7 +1265,8 @@ static int load_locks(struct pp_bpf *b)
 		s->rodata->exclude[i] = words[i];
 	c = (struct py_walk_cfg *)&s->rodata->py;
 	walk_cfg(c, p);
-	return sys_share(b, s->maps.sys_progs, s->maps.sys_switched) ?: locks_bpf__load(s);
+	return sys_share(b, s->maps.sys_progs, s->maps.sys_switched) ?:
+	       locks_bpf__load(s);
 }
 
 static int attach_locks(struct pp_bpf *b)
@@ -1323,7 +1335,8 @@ static int load_kmem(struct pp_bpf *b, unsigned mode)
 	} else {
 		bpf_program__set_autoload(s->progs.kmem_fault, false);
 	}
-	err = sys_share(b, s->maps.sys_progs, s->maps.sys_switched) ?: kmem_bpf__load(s);
+	err = sys_share(b, s->maps.sys_progs, s->maps.sys_switched) ?:
+	      kmem_bpf__load(s);
 	if (err && (mode & PP_BPF_KMEM_FAULTS) && s->rodata->with_faults) {
 		/* a kernel without page_fault_user or bpf_find_vma: the
 		 * rest still works */
